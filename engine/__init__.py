@@ -1,0 +1,1 @@
+"""Lynx Workbench engine: the computation library. Stands alone; never imports `workbench`."""

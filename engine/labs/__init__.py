@@ -1,0 +1,1 @@
+"""Lab entrypoints: `fn(cfg: dict, rec: Recorder) -> dict`. Glue only; the maths lives in engine/<domain>/."""
