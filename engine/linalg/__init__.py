@@ -1,0 +1,1 @@
+"""Linear algebra from first principles: einsum shapes/FLOPs, matmul variants, SVD, norms."""
