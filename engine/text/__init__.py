@@ -1,0 +1,1 @@
+"""Text: the course corpus and tokenisation helpers."""
