@@ -39,7 +39,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from engine.models.bk.scan import associative_scan, linear_recurrence, mobius_combine
+from engine.models.bk.scan import linear_recurrence, prefix_product
 
 COMPLEX = {"complex128": torch.complex128, "complex64": torch.complex64}
 
@@ -64,24 +64,34 @@ def coupling(beta: Tensor | float, like: Tensor) -> Tensor:
     return beta.to(like.dtype).expand(shape)
 
 
+def _transfer(alpha: Tensor, beta: Tensor) -> Tensor:
+    """M_k = [[alpha_k, -beta_{k-1}], [1, 0]] with beta_0 = 0, shaped (..., N, 2, 2)."""
+    m = torch.zeros((*alpha.shape, 2, 2), dtype=alpha.dtype, device=alpha.device)
+    m[..., 0, 0] = alpha
+    m[..., 1:, 0, 1] = -beta
+    m[..., 1, 0] = 1
+    return m
+
+
 def pivots(alpha: Tensor, beta: Tensor) -> Tensor:
     """d_k = theta_k / theta_{k-1}: d_1 = alpha_1, d_k = alpha_k - beta_{k-1} / d_{k-1}.
 
-    Scan over the transfer matrices M_k = [[alpha_k, -beta_{k-1}], [1, 0]] (beta_0 = 0);
-    d_k is the ratio of the first column of M_k ... M_1.
+    d_k is the ratio of the first column of the rescaled product M_k ... M_1.
     """
-    zero = torch.zeros_like(alpha[..., :1])
-    one = torch.ones_like(alpha)
-    m01 = -torch.cat([zero, beta], dim=-1)
-    p00, _, p10, _ = associative_scan(mobius_combine, (alpha, m01, one, torch.zeros_like(alpha)))
-    return p00 / p10
+    p = prefix_product(_transfer(alpha, beta), normalize=True)
+    return p[..., 0, 0] / p[..., 1, 0]
 
 
 def both_pivots(alpha: Tensor, beta: Tensor) -> tuple[Tensor, Tensor]:
-    """Forward pivots d and backward pivots e (e_k = phi_k / phi_{k+1}), each (..., N)."""
-    d = pivots(alpha, beta)
-    e = torch.flip(pivots(torch.flip(alpha, (-1,)), torch.flip(beta, (-1,))), (-1,))
-    return d, e
+    """Forward pivots d and backward pivots e (e_k = phi_k / phi_{k+1}), each (..., N).
+
+    e is d of the mirrored chain; both chains go through one scan, stacked on a new axis.
+    """
+    flip = (-1,)
+    m = torch.stack([_transfer(alpha, beta), _transfer(torch.flip(alpha, flip), torch.flip(beta, flip))])
+    p = prefix_product(m, normalize=True)
+    ratio = p[..., 0, 0] / p[..., 1, 0]
+    return ratio[0], torch.flip(ratio[1], flip)
 
 
 def resolvent_diag(alpha: Tensor, beta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -107,8 +117,11 @@ def exact_vjp(w: Tensor, g: Tensor, d: Tensor, e: Tensor, beta: Tensor) -> Tenso
         return -(g * g * w).real
     r = beta / (d[..., :-1] * d[..., :-1])  # r_k, k = 1..N-1
     s = beta / (e[..., 1:] * e[..., 1:])  # s_k, k = 2..N
-    left = linear_recurrence(r, r * w[..., :-1])  # L_2..L_N
-    right = linear_recurrence(s, s * w[..., 1:], reverse=True)  # R_1..R_{N-1}
+    flip = (-1,)
+    a = torch.stack([r, torch.flip(s, flip)])  # L runs forward, R backward: one scan for both
+    b = torch.stack([r * w[..., :-1], torch.flip(s * w[..., 1:], flip)])
+    x = linear_recurrence(a, b)
+    left, right = x[0], torch.flip(x[1], flip)  # L_2..L_N and R_1..R_{N-1}
     total = w.clone()
     total[..., 1:] += left
     total[..., :-1] += right
