@@ -1,0 +1,48 @@
+"""Synthetic labs that exercise the runner itself: empty, crash, hang, metric stream.
+
+They are real labs in every sense the runner cares about (a subprocess, a recorder,
+checks), which is what the runner's tests and benchmarks need; no curriculum content.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from engine.run import Recorder
+
+
+def empty(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
+    return {"ok": True}
+
+
+def crash(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
+    for step in range(int(cfg.get("steps_before", 3))):
+        rec.log(step, loss=1.0 / (step + 1))
+    raise RuntimeError("selftest crash: the lab raised on purpose")
+
+
+def sleep(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
+    """Logs a point every `interval` seconds for `seconds` — for timeout and cancel tests."""
+    seconds, interval = float(cfg.get("seconds", 60)), float(cfg.get("interval", 0.05))
+    steps = int(seconds / interval)
+    for step in range(steps):
+        rec.log(step, loss=math.exp(-step / 50))
+        time.sleep(interval)
+    return {"steps": steps}
+
+
+def stream(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
+    """Emits `rate` metric events a second for `seconds`: a synthetic training curve."""
+    rate, seconds = float(cfg.get("rate", 200)), float(cfg.get("seconds", 2))
+    n = int(rate * seconds)
+    start = time.perf_counter()
+    for step in range(n):
+        rec.log(step, loss=2.0 * math.exp(-step / (n / 4)) + 0.05 * math.sin(step / 7), acc=1 - math.exp(-step / (n / 3)))
+        if step % 20 == 0:
+            rec.progress(step, n)
+        wait = start + (step + 1) / rate - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+    return {"final_loss": 2.0 * math.exp(-4.0), "events": n}

@@ -1,0 +1,110 @@
+"""Reproducibility: seed every RNG we can, and say which versions produced a number.
+
+`seed_everything` covers Python's `random`, NumPy's legacy global RNG and torch (CPU and
+CUDA). It cannot make `hash()` of strings reproducible: PYTHONHASHSEED is read once when
+the interpreter starts, so it must be set by whoever launches the process (the workbench
+runner does). Setting it here only affects child processes — Phase 00's break shows why.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import re
+import platform
+import random
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+PACKAGES = ("numpy", "torch", "scipy", "matplotlib", "safetensors")
+
+
+def seed_everything(seed: int, *, set_hash_seed: bool = True, deterministic_torch: bool = True) -> int:
+    """Seed random, numpy and torch (if importable). Returns the seed.
+
+    `set_hash_seed=False` is Phase 00's fault: the children this process starts then get a
+    random hash seed, and string-set iteration order differs between them.
+    """
+    if set_hash_seed:
+        os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:
+        pass
+    if "torch" in sys.modules or _importable("torch"):
+        import torch
+
+        torch.manual_seed(seed)
+        if torch.cuda.is_available():
+            torch.cuda.manual_seed_all(seed)
+            if deterministic_torch:
+                torch.backends.cudnn.deterministic = True
+                torch.backends.cudnn.benchmark = False
+    return seed
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def log_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """Versions of Python and the numeric stack, read from package metadata (no heavy imports)."""
+    versions = {"python": platform.python_version()}
+    versions.update({name: package_version(name) for name in packages})
+    return versions
+
+
+_TOPIC = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def record_manifest(
+    topic: str,
+    config: dict,
+    seed: int,
+    artifacts: list[str],
+    root: Path,
+    *,
+    today: str | None = None,
+    git: dict | None = None,
+) -> Path:
+    """Write `<root>/<date>-<topic>/manifest.json` for work done outside the workbench runner.
+
+    The topic becomes a directory name, so it is validated, never interpolated into a
+    shell: anything but lowercase letters, digits, `.`, `_` and `-` is refused. Writing the
+    same topic twice on one day updates the same file (idempotent path).
+    """
+    if not _TOPIC.match(topic) or ".." in topic:
+        raise ValueError(f"topic {topic!r}: use lowercase letters, digits, '.', '_' or '-' (max 64)")
+    day = today or datetime.now(UTC).strftime("%Y-%m-%d")
+    folder = root / f"{day}-{topic}"
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "id": f"{day}-{topic}",
+        "git_sha": (git or {}).get("sha"),
+        "git_dirty": (git or {}).get("dirty"),
+        "seed": seed,
+        "config": config,
+        "versions": log_versions(),
+        "hardware": {"cpu": platform.processor() or platform.machine(), "kernel": platform.release(), "os": platform.system()},
+        "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "artifacts": sorted(artifacts),
+    }
+    path = folder / "manifest.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path

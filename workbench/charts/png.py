@@ -1,0 +1,46 @@
+"""Render a chart spec to PNG with matplotlib (headless Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from workbench.charts.spec import series
+from workbench.content.schema import Chart
+
+
+def render_png(chart: Chart, records: list[dict[str, Any]], path: Path, title_suffix: str = "") -> bool:
+    """Draw `chart` from `records` into `path`. Returns False (and writes nothing) when no data fits."""
+    data = series(chart, records)
+    if not data:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for s in data:
+        if chart.kind == "scatter":
+            ax.scatter(s.x, s.y, label=s.name, s=24)
+            for x, y, text in zip(s.x, s.y, s.labels, strict=False):
+                ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        elif chart.kind == "bar":
+            ax.bar([str(x) for x in s.x], s.y, label=s.name, alpha=0.8)
+        else:
+            ax.plot(s.x, s.y, label=s.name, linewidth=1.4, marker="o" if len(s.x) < 30 else None, markersize=3)
+    if chart.logx:
+        ax.set_xscale("log")
+    if chart.logy:
+        ax.set_yscale("log")
+    ax.set_title(chart.title + title_suffix)
+    ax.set_xlabel(chart.xlabel or chart.x)
+    ax.set_ylabel(chart.ylabel or ", ".join(chart.y))
+    ax.grid(True, alpha=0.3, which="both")
+    if len(data) > 1 or chart.series_by:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+    return True

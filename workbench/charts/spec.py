@@ -1,0 +1,58 @@
+"""From a chart spec and metric records to plain series: the part both renderers share."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.content.schema import Chart
+
+
+@dataclass
+class Series:
+    name: str
+    x: list[Any] = field(default_factory=list)
+    y: list[float] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+
+
+def _usable(value: Any, log: bool) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) and (not log or value > 0)
+
+
+def series(chart: Chart, records: list[dict[str, Any]]) -> list[Series]:
+    """One series per (y key × series_by value), keeping only points a log axis can show."""
+    out: dict[str, Series] = {}
+    for row in records:
+        if any(row.get(k) != v for k, v in chart.where.items()):
+            continue
+        x = row.get(chart.x)
+        if x is None or (chart.kind != "bar" and not _usable(x, chart.logx)):
+            continue
+        group = str(row.get(chart.series_by, "")) if chart.series_by else ""
+        for key in chart.y:
+            y = row.get(key)
+            if not _usable(y, chart.logy):
+                continue
+            name = " · ".join(p for p in (group, key if len(chart.y) > 1 or not group else "") if p) or key
+            s = out.setdefault(name, Series(name))
+            s.x.append(x)
+            s.y.append(float(y))
+            if chart.label:
+                s.labels.append(str(row.get(chart.label, "")))
+    return list(out.values())
+
+
+def thin(s: Series, max_points: int) -> Series:
+    """Every k-th point (plus the last), so a terminal chart of 100k steps stays cheap."""
+    n = len(s.x)
+    if n <= max_points:
+        return s
+    step = math.ceil(n / max_points)
+    idx = list(range(0, n, step))
+    if idx[-1] != n - 1:
+        idx.append(n - 1)
+    return Series(s.name, [s.x[i] for i in idx], [s.y[i] for i in idx], [s.labels[i] for i in idx] if s.labels else [])

@@ -1,0 +1,154 @@
+"""The `workbench` command. One Typer app; torch, textual and numpy load only inside commands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=False,
+    invoke_without_command=True,
+    help="Lynx Workbench: run the Lynx Cortex labs, breaks, quizzes and experiments. With no command, opens the TUI.",
+)
+manifest_app = typer.Typer(help="Compare run manifests.", no_args_is_help=True)
+app.add_typer(manifest_app, name="manifest")
+
+
+def _catalog(strict: bool = False):  # type: ignore[no-untyped-def]
+    from workbench.content import load_catalog
+
+    catalog = load_catalog()
+    if catalog.errors and strict:
+        for line in catalog.errors:
+            typer.echo(line, err=True)
+        raise typer.Exit(2)
+    return catalog
+
+
+def _console():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+@app.callback()
+def _root(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        from workbench.tui.app import run_app
+
+        run_app()
+
+
+@app.command()
+def validate() -> None:
+    """Load every phase, quiz and experiment; print one line per problem (exit 2 if any)."""
+    catalog = _catalog()
+    for line in catalog.errors:
+        typer.echo(line, err=True)
+    n = (len(catalog.phases), len(catalog.quizzes), len(catalog.experiments))
+    typer.echo(f"{n[0]} phases, {n[1]} quizzes, {n[2]} experiments; {len(catalog.errors)} problem(s)")
+    raise typer.Exit(2 if catalog.errors else 0)
+
+
+@app.command()
+def run(
+    target: Annotated[str, typer.Argument(help="phase-NN, phase-NN/lab-K, phase-NN/break-K, or an experiment id")],
+    quick: Annotated[bool, typer.Option("--quick", help="use each lab's quick overrides (seconds, not minutes)")] = False,
+    breaks: Annotated[bool, typer.Option("--break", help="run the break(s) instead of the healthy lab")] = False,
+    sets: Annotated[list[str] | None, typer.Option("--set", help="override a config key: k=v (repeatable)")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML file of config overrides")] = None,
+    seed: Annotated[int | None, typer.Option(help="seed (default: the lab's, else 42)")] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    timeout: Annotated[float | None, typer.Option(help="seconds per lab before it is stopped")] = None,
+    threads: Annotated[int | None, typer.Option(help="BLAS/OpenMP threads for the lab (default 1)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary instead of tables")] = False,
+) -> None:
+    """Run labs, breaks or an experiment headless: live progress, then a check table."""
+    from workbench.cli_run import run_target
+    from workbench.runner.plan import Options
+
+    if device not in ("cpu", "cuda"):
+        typer.echo(f"--device {device!r}: expected cpu or cuda", err=True)
+        raise typer.Exit(2)
+    opts = Options(quick=quick, breaks=breaks, sets=sets or [], config_file=config, seed=seed, device=device)
+    raise typer.Exit(run_target(_catalog(), target, opts, timeout=timeout, threads=threads, as_json=as_json))
+
+
+@app.command()
+def phases(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the phases with their labs (ready/planned) and last run status."""
+    from workbench.cli_views import print_phases
+
+    print_phases(_catalog(), as_json)
+
+
+@app.command()
+def runs(
+    phase: Annotated[int | None, typer.Option(help="only this phase")] = None,
+    target: Annotated[str | None, typer.Option(help="only targets starting with this")] = None,
+    limit: Annotated[int, typer.Option()] = 30,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Run history, newest first."""
+    from workbench.cli_views import print_runs
+
+    print_runs(phase, target, limit, as_json)
+
+
+@app.command()
+def show(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One run: its manifest, checks and artifacts."""
+    from workbench.cli_views import print_run
+
+    raise typer.Exit(print_run(run_id, as_json))
+
+
+@app.command()
+def verify(run_id: str) -> None:
+    """Re-hash a run's artifacts: exit 0 ok, 1 mismatch, 2 missing (file or run)."""
+    from workbench.cli_views import verify_run
+
+    raise typer.Exit(verify_run(run_id))
+
+
+@manifest_app.command("diff")
+def manifest_diff(
+    a: Annotated[str, typer.Argument(help="run id or manifest.json path")],
+    b: Annotated[str, typer.Argument(help="run id or manifest.json path")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Differences by category (CODE > VERSIONS > HARDWARE > ENV > TIME > OTHER); exit 1 on CODE or VERSIONS drift."""
+    from workbench.cli_views import diff_manifests
+
+    raise typer.Exit(diff_manifests(a, b, as_json))
+
+
+@app.command()
+def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The automatable part of the course's environment checklist: PASS / FAIL / N/A per item."""
+    from workbench.doctor import print_doctor
+
+    raise typer.Exit(print_doctor(as_json))
+
+
+@app.command()
+def tui() -> None:
+    """Open the TUI (same as running `workbench` with no command)."""
+    from workbench.tui.app import run_app
+
+    run_app()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

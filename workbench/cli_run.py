@@ -1,0 +1,113 @@
+"""Headless `workbench run`: a live status line per lab, then one check table for all of them."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from workbench.content.loader import Catalog
+from workbench.runner.plan import Options, PlanError, plan
+from workbench.runner.session import EXIT_CHECK_FAILED, EXIT_CRASHED, EXIT_OK, EXIT_USAGE, RunReport, run_request
+
+_STYLE = {"passed": "green", "failed": "red", "crashed": "red", "timed_out": "red", "cancelled": "yellow", "skipped": "yellow", "planned": "yellow"}
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class LiveLine:
+    """Prints at most ~4 status lines a second: last step and a few metrics."""
+
+    def __init__(self, console: Console, target: str) -> None:
+        self.console, self.target, self.last = console, target, 0.0
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if event.get("type") == "note":
+            self.console.print(f"  [dim]{self.target}: {event.get('text', '')}[/dim]")
+            return
+        if event.get("type") not in ("metric", "progress") or now - self.last < 0.25:
+            return
+        self.last = now
+        if event["type"] == "progress":
+            self.console.print(f"  [dim]{self.target}: {event['done']}/{event['total']}[/dim]")
+            return
+        shown = [f"{k}={_fmt(v)}" for k, v in event.items() if k not in ("type",) and isinstance(v, (int, float))][:5]
+        self.console.print(f"  [dim]{self.target}: {' '.join(shown)}[/dim]")
+
+
+def exit_code(reports: list[RunReport]) -> int:
+    statuses = {r.status for r in reports}
+    if statuses & {"crashed", "timed_out", "cancelled"}:
+        return EXIT_CRASHED
+    if "failed" in statuses:
+        return EXIT_CHECK_FAILED
+    if reports and statuses <= {"planned"}:
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def check_table(reports: list[RunReport]) -> Table:
+    table = Table(title="checks", show_lines=False, expand=False)
+    for col in ("run", "check", "actual", "", "hard"):
+        table.add_column(col)
+    for rep in reports:
+        label = rep.request.target + (" (break)" if rep.request.kind == "break" else "")
+        if not rep.checks:
+            table.add_row(label, f"[{_STYLE.get(rep.status, 'white')}]{rep.status.upper()}[/] {rep.reason or ''}", "", "", "")
+            continue
+        for i, chk in enumerate(rep.checks):
+            mark = "[green]PASS[/]" if chk["passed"] else ("[red]FAIL[/]" if chk["hard"] else "[yellow]soft-fail[/]")
+            table.add_row(label if i == 0 else "", chk["name"], _fmt(chk["actual"]), mark, "hard" if chk["hard"] else "soft")
+    return table
+
+
+def run_target(catalog: Catalog, target: str, opts: Options, *, timeout: float | None, threads: int | None, as_json: bool) -> int:
+    console = Console(highlight=False, stderr=as_json)
+    try:
+        requests = plan(catalog, target, opts)
+    except PlanError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return EXIT_USAGE
+    if catalog.errors:
+        for line in catalog.errors:
+            console.print(f"[yellow]content problem:[/] {line}")
+    reports: list[RunReport] = []
+    for req in requests:
+        console.print(f"[bold]▶ {req.target}[/] {req.title}  [dim]config {req.config_hash}[/dim]")
+        report = run_request(req, timeout=timeout, threads=threads, on_event=None if as_json else LiveLine(console, req.target))
+        reports.append(report)
+        style = _STYLE.get(report.status, "white")
+        where = f"  [dim]{report.run_dir}[/dim]" if report.run_dir else ""
+        console.print(f"  [{style}]{report.status}[/]{(' — ' + report.reason) if report.reason else ''}{where}")
+        if report.status == "cancelled":
+            break
+    code = exit_code(reports)
+    if as_json:
+        print(json.dumps([_as_dict(r) for r in reports] if len(reports) != 1 else _as_dict(reports[0]), indent=2))
+    else:
+        console.print(check_table(reports))
+        console.print(f"exit {code}")
+    return code
+
+
+def _as_dict(rep: RunReport) -> dict[str, Any]:
+    return {
+        "target": rep.request.target,
+        "kind": rep.request.kind,
+        "status": rep.status,
+        "exit_code": rep.exit_code,
+        "reason": rep.reason,
+        "run_id": rep.manifest["id"] if rep.manifest else None,
+        "run_dir": str(rep.run_dir) if rep.run_dir else None,
+        "checks": rep.checks,
+        "results_summary": rep.manifest["results_summary"] if rep.manifest else {},
+    }

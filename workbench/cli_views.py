@@ -1,0 +1,136 @@
+"""Read-only CLI views: phases, run history, one run, verify, manifest diff."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from engine import manifest as mdiff
+from workbench.content.loader import Catalog
+from workbench.runner import manifest as manifests
+from workbench.store import connect
+from workbench.store.runs import get_manifest, latest_by_lab, list_runs
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True))
+
+
+def print_phases(catalog: Catalog, as_json: bool) -> None:
+    conn = connect()
+    rows = []
+    for number in sorted(catalog.phases):
+        phase = catalog.phases[number]
+        latest = latest_by_lab(conn, number)
+        labs = [
+            {"id": lab.id, "status": lab.status, "last": latest.get(f"{phase.key}/{lab.id}", {}).get("status")}
+            for lab in phase.labs
+        ]
+        rows.append({"phase": phase.key, "title": phase.title, "labs": labs, "breaks": [b.id for b in phase.breaks]})
+    conn.close()
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="Lynx Cortex phases")
+    for col in ("phase", "title", "labs ready/planned", "last runs"):
+        table.add_column(col)
+    for row in rows:
+        ready = sum(1 for lab in row["labs"] if lab["status"] == "ready")
+        last = " ".join(f"{lab['id']}:{lab['last']}" for lab in row["labs"] if lab["last"])
+        table.add_row(row["phase"], row["title"], f"{ready}/{len(row['labs']) - ready}", last)
+    Console().print(table)
+    for line in catalog.errors:
+        Console(stderr=True).print(f"[yellow]content problem:[/] {line}")
+
+
+def print_runs(phase: int | None, target: str | None, limit: int, as_json: bool) -> None:
+    conn = connect()
+    rows = list_runs(conn, phase=phase, target=target, limit=limit)
+    conn.close()
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="runs")
+    for col in ("id", "target", "status", "checks", "wall s"):
+        table.add_column(col)
+    for r in rows:
+        q = " [yellow](quarantined)[/]" if r["quarantined"] else ""
+        table.add_row(r["id"], r["target"], r["status"] + q, f"{r['checks_passed']}/{r['checks_passed'] + r['checks_failed']}", f"{r['wall_seconds'] or 0:.2f}")
+    Console().print(table)
+
+
+def resolve_manifest(ref: str) -> tuple[dict[str, Any], Path] | None:
+    """A run id (or unique prefix) from the store, or a path to a manifest.json / run dir."""
+    path = Path(ref)
+    if path.is_dir():
+        path = path / "manifest.json"
+    if path.is_file():
+        return manifests.load(path), path.parent
+    conn = connect()
+    found = get_manifest(conn, ref)
+    conn.close()
+    if found is None:
+        return None
+    return found[0], Path(found[1])
+
+
+def print_run(run_id: str, as_json: bool) -> int:
+    found = resolve_manifest(run_id)
+    if found is None:
+        Console(stderr=True).print(f"[red]no run {run_id!r}[/] (see `workbench runs`)")
+        return 2
+    manifest, run_dir = found
+    if as_json:
+        _print_json(manifest)
+        return 0
+    console = Console(highlight=False)
+    console.print(f"[bold]{manifest['id']}[/]  {manifest['target']['name']}  status [bold]{manifest['status']}[/]")
+    console.print(f"dir {run_dir}\nseed {manifest['seed']}  config {manifest['config_hash']}  wall {manifest['wall_seconds']} s")
+    git = manifest.get("git") or {}
+    console.print(f"git {git.get('sha', 'n/a')} dirty={git.get('dirty')}  quarantined={manifest.get('quarantined')}")
+    if manifest.get("error"):
+        console.print(f"[red]error:[/] {manifest['error']}")
+    table = Table(title="checks")
+    for col in ("check", "actual", "result"):
+        table.add_column(col)
+    for c in manifest["checks"]:
+        table.add_row(c["name"], str(c["actual"]), "PASS" if c["passed"] else ("FAIL" if c["hard"] else "soft-fail"))
+    console.print(table)
+    for k, v in manifest["results_summary"].items():
+        console.print(f"  {k} = {v}")
+    for a in manifest["artifacts"]:
+        console.print(f"  [dim]{a['role']:>9}[/] {a['path']} ({a['bytes']} B)")
+    return 0
+
+
+def verify_run(run_id: str) -> int:
+    found = resolve_manifest(run_id)
+    console = Console(highlight=False)
+    if found is None:
+        console.print(f"[red]missing:[/] no run {run_id!r}")
+        return 2
+    manifest, run_dir = found
+    code, problems = manifests.verify(run_dir, manifest)
+    for line in problems:
+        console.print(line)
+    console.print(f"{len(manifest['artifacts'])} artifacts: " + ("ok" if code == 0 else ("MISMATCH" if code == 1 else "MISSING")))
+    return code
+
+
+def diff_manifests(a: str, b: str, as_json: bool) -> int:
+    found = [resolve_manifest(ref) for ref in (a, b)]
+    for ref, f in zip((a, b), found, strict=True):
+        if f is None:
+            Console(stderr=True).print(f"[red]no run or manifest {ref!r}[/]")
+            return 2
+    grouped = mdiff.diff(found[0][0], found[1][0], ignore=("id", "artifacts"))
+    code = mdiff.drift_exit_code(grouped)
+    if as_json:
+        _print_json({"exit_code": code, "differences": {k: [list(d) for d in v] for k, v in grouped.items()}})
+    else:
+        print("\n".join(mdiff.format_diff(grouped)))
+    return code

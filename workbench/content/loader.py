@@ -1,0 +1,194 @@
+"""Find the content, load every file, and check what the schema alone cannot.
+
+Content lives in the repo checkout (`phases/`, `quizzes/`, `experiments/` next to the
+packages) or, in an installed wheel, in the `lynx_content` package. A broken file does not
+stop the others from loading: its error is collected, so the TUI can show it and go on.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from workbench.content.schema import (
+    ContentError,
+    Experiment,
+    Lab,
+    Phase,
+    Quiz,
+    build,
+)
+from workbench.content.yamlio import YamlError, load_yaml
+
+KINDS = ("phases", "quizzes", "experiments")
+
+
+def content_root() -> Path:
+    """The directory holding phases/, quizzes/, experiments/: the checkout first, then the wheel."""
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "phases").is_dir() and (checkout / "pyproject.toml").is_file():
+        return checkout
+    return Path(str(resources.files("lynx_content")))
+
+
+@dataclass
+class Catalog:
+    phases: dict[int, Phase] = field(default_factory=dict)
+    quizzes: dict[str, Quiz] = field(default_factory=dict)
+    experiments: dict[str, Experiment] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)  # object key -> source file
+
+    def phase(self, number: int) -> Phase:
+        if number not in self.phases:
+            raise KeyError(f"no phase {number:02d} (have {', '.join(f'{k:02d}' for k in sorted(self.phases))})")
+        return self.phases[number]
+
+
+@cache
+def _defined_functions(module: str) -> frozenset[str] | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return None
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    return frozenset(n.name for n in tree.body if isinstance(n, ast.FunctionDef))
+
+
+def check_entry(entry: str) -> str | None:
+    """Why `entry` does not resolve to a function under engine.labs, or None when it does."""
+    module, _, func = entry.partition(":")
+    if not module.startswith("engine.labs.") or not func:
+        return f"{entry!r} must look like engine.labs.<module>:<function>"
+    try:
+        names = _defined_functions(module)
+    except (ImportError, SyntaxError) as exc:
+        return f"{entry!r}: cannot read module {module}: {exc}"
+    if names is None:
+        return f"{entry!r}: no module {module}"
+    if func not in names:
+        return f"{entry!r}: {module} defines no function {func}"
+    return None
+
+
+def _check_lab(lab: Lab, where: str) -> None:
+    if lab.status == "ready" and "manual" not in lab.needs:
+        if not lab.entry:
+            raise ContentError(f"{where}.entry: required when status is ready (or mark it planned, or needs: [manual])")
+    if lab.entry:
+        problem = check_entry(lab.entry)
+        if problem:
+            raise ContentError(f"{where}.entry: {problem}")
+    for i, check in enumerate(lab.checks):
+        if check.tol is not None and check.op not in ("==", "!="):
+            raise ContentError(f"{where}.checks[{i}].tol: only meaningful with == or !=")
+    for i, chart in enumerate(lab.charts):
+        if not chart.y:
+            raise ContentError(f"{where}.charts[{i}].y: needs at least one metric")
+
+
+def _check_phase(phase: Phase, path: Path) -> None:
+    expected = f"phase-{phase.id:02d}-{phase.slug}.yaml"
+    if path.name != expected:
+        raise ContentError(f"id: file name should be {expected} for id {phase.id} and slug {phase.slug!r}")
+    lab_ids = [lab.id for lab in phase.labs]
+    for i, lab in enumerate(phase.labs):
+        if lab_ids.count(lab.id) > 1:
+            raise ContentError(f"labs[{i}].id: duplicate lab id {lab.id!r}")
+        _check_lab(lab, f"labs[{i}]")
+    for i, brk in enumerate(phase.breaks):
+        if brk.lab not in lab_ids:
+            raise ContentError(f"breaks[{i}].lab: no lab {brk.lab!r} in this phase (have {', '.join(lab_ids)})")
+    for i, item in enumerate(phase.done_when):
+        if item.check and item.check.lab not in lab_ids:
+            raise ContentError(f"done_when[{i}].check.lab: no lab {item.check.lab!r} in this phase")
+        if sum([item.check is not None, item.quiz, item.manual]) != 1:
+            raise ContentError(f"done_when[{i}]: give exactly one of check, quiz: true, manual: true")
+
+
+def _check_quiz(quiz: Quiz, path: Path) -> None:
+    if path.stem != quiz.id:
+        raise ContentError(f"id: {quiz.id!r} should equal the file name {path.stem!r}")
+    seen: set[str] = set()
+    for i, item in enumerate(quiz.items):
+        where = f"items[{i}]"
+        if item.id in seen:
+            raise ContentError(f"{where}.id: duplicate item id {item.id!r}")
+        seen.add(item.id)
+        problem = answer_problem(item.kind, item.answer, len(item.choices), item.keywords)
+        if problem:
+            raise ContentError(f"{where}.answer: {problem}")
+
+
+def answer_problem(kind: str, answer: object, n_choices: int, keywords: list) -> str | None:
+    """Why an item's answer does not fit its kind, or None."""
+
+    def index_ok(a: object) -> bool:
+        return isinstance(a, int) and not isinstance(a, bool) and 1 <= a <= n_choices
+
+    if kind == "single":
+        return None if index_ok(answer) else f"single needs a 1-based index into {n_choices} choices"
+    if kind == "multi":
+        ok = isinstance(answer, list) and answer and all(index_ok(a) for a in answer)
+        return None if ok else f"multi needs a list of 1-based indices into {n_choices} choices"
+    if kind == "ordering":
+        ok = isinstance(answer, list) and sorted(answer) == list(range(1, n_choices + 1))
+        return None if ok and n_choices >= 2 else f"ordering needs a permutation of 1..{n_choices}"
+    if kind == "numeric":
+        ok = isinstance(answer, (int, float)) and not isinstance(answer, bool)
+        return None if ok else "numeric needs a number"
+    if kind == "free":
+        return None if keywords else "free needs keywords to grade against"
+    if kind == "conjugation":
+        ok = isinstance(answer, str) or (isinstance(answer, list) and answer and all(isinstance(a, str) for a in answer))
+        return None if ok else "conjugation needs a form or a list of accepted forms"
+    return f"unknown kind {kind!r}"
+
+
+def _load_one(kind: str, path: Path, catalog: Catalog, root: Path) -> None:
+    shown = path.relative_to(root) if path.is_relative_to(root) else path
+    try:
+        data = load_yaml(path)
+        if kind == "phases":
+            phase = build(Phase, data, "")
+            _check_phase(phase, path)
+            if phase.id in catalog.phases:
+                raise ContentError(f"id: phase {phase.id} is defined twice")
+            catalog.phases[phase.id] = phase
+            catalog.files[phase.key] = path
+        elif kind == "quizzes":
+            quiz = build(Quiz, data, "")
+            _check_quiz(quiz, path)
+            catalog.quizzes[quiz.id] = quiz
+            catalog.files[quiz.id] = path
+        else:
+            exp = build(Experiment, data, "")
+            if exp.id != path.stem:
+                raise ContentError(f"id: {exp.id!r} should equal the file name {path.stem!r}")
+            _check_lab(exp, "")
+            catalog.experiments[exp.id] = exp
+            catalog.files[exp.id] = path
+    except YamlError as exc:
+        catalog.errors.append(str(exc).replace(str(path), str(shown), 1))
+    except ContentError as exc:
+        catalog.errors.append(f"{shown}: {str(exc).lstrip('.')}")
+
+
+def load_catalog(root: Path | None = None, extra: list[Path] | None = None) -> Catalog:
+    """Load all content under `root` (default: content_root()), plus `extra` files for tests."""
+    root = root or content_root()
+    catalog = Catalog()
+    for kind in KINDS:
+        folder = root / kind
+        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+            _load_one(kind, path, catalog, root)
+    for path in extra or []:
+        _load_one(path.parent.name if path.parent.name in KINDS else "phases", path, catalog, root)
+    for number, phase in catalog.phases.items():
+        if phase.quiz and catalog.quizzes and phase.quiz not in catalog.quizzes:
+            catalog.errors.append(f"{catalog.files[phase.key].name}: quiz: no quiz file {phase.quiz}.yaml")
+        del number
+    return catalog

@@ -1,0 +1,57 @@
+"""The lab process: `python -m workbench.runner <run_dir>`.
+
+It reads `request.json`, seeds, imports the entry and calls it with a JsonlRecorder. The
+original stdout becomes the event stream (one JSON object per line) and fd 1 is pointed
+at stderr, so anything the lab or a C library prints lands in stderr.log, never in the
+stream. Exit codes: 0 done, 3 the lab raised, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+
+def _event(stream, **event) -> None:  # type: ignore[no-untyped-def]
+    stream.write(json.dumps(event, separators=(",", ":")) + "\n")
+    stream.flush()
+
+
+def main(run_dir: str) -> int:
+    events = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", closefd=False)
+
+    from engine.repro import seed_everything
+    from engine.run import JsonlRecorder, to_json
+    from workbench.atomic import write_json
+
+    out = Path(run_dir)
+    request = json.loads((out / "request.json").read_text(encoding="utf-8"))
+    cfg = request["config"]
+    rec = JsonlRecorder(out, events=events)
+    try:
+        seed_everything(cfg["seed"])
+        module_name, _, func_name = request["entry"].partition(":")
+        entry = getattr(importlib.import_module(module_name), func_name)
+        result = to_json(entry(cfg, rec) or {})
+        if not isinstance(result, dict):
+            raise TypeError(f"{request['entry']} returned {type(result).__name__}, expected a dict")
+        write_json(out / "results.json", result)
+        _event(events, type="result", result=result)
+        return 0
+    except KeyboardInterrupt:
+        _event(events, type="cancelled")
+        return 130
+    except BaseException as exc:  # noqa: BLE001 - the lab's failure is reported, not re-raised
+        traceback.print_exc()
+        _event(events, type="error", error=f"{type(exc).__name__}: {exc}")
+        return 3
+    finally:
+        rec.close()
+        sys.stdout.flush()
+        sys.stderr.flush()

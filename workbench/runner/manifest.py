@@ -1,0 +1,108 @@
+"""Build, write and verify run manifests (schema in DESIGN.md; fields are only ever added)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import workbench
+from engine.repro import log_versions
+from workbench.atomic import write_json
+from workbench.runner import provenance
+
+SCHEMA_VERSION = 1
+_ROLES = {"metrics.jsonl": "metrics", "results.json": "results", "stderr.log": "log", "request.json": "request"}
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def collect_artifacts(run_dir: Path, declared: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Every file in the run directory except the manifest, hashed, with its role."""
+    roles = {str(Path(a["path"]).resolve()): a["role"] for a in declared}
+    out = []
+    for path in sorted(p for p in run_dir.rglob("*") if p.is_file() and p.name != "manifest.json"):
+        rel = path.relative_to(run_dir).as_posix()
+        role = roles.get(str(path.resolve())) or _ROLES.get(rel) or ("chart" if rel.startswith("charts/") else "artifact")
+        out.append({"path": rel, "sha256": sha256(path), "bytes": path.stat().st_size, "role": role})
+    return out
+
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    """Scalars of the result (numbers, bools, short strings): what fits in a table."""
+    return {k: v for k, v in result.items() if isinstance(v, (int, float, bool)) or (isinstance(v, str) and len(v) < 80)}
+
+
+def build(
+    *,
+    run_id: str,
+    target: dict[str, Any],
+    status: str,
+    config: dict[str, Any],
+    config_hash: str,
+    env: dict[str, str],
+    started_at: str,
+    finished_at: str,
+    wall_seconds: float,
+    checks: list[dict[str, Any]],
+    result: dict[str, Any],
+    artifacts: list[dict[str, Any]],
+    error: str | None,
+    notes: list[str],
+) -> dict[str, Any]:
+    git = provenance.git_state()
+    versions = log_versions()
+    versions["workbench"] = workbench.__version__
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "id": run_id,
+        "target": target,
+        "status": status,
+        "error": error,
+        "seed": config.get("seed"),
+        "config": config,
+        "config_hash": config_hash,
+        "git": git,
+        "quarantined": bool(git and git.get("dirty")),
+        "versions": versions,
+        "hardware": provenance.hardware(),
+        "env": provenance.recorded_env(env),
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "wall_seconds": round(wall_seconds, 3),
+        "checks": checks,
+        "results_summary": summarize(result),
+        "notes": notes,
+        "artifacts": artifacts,
+    }
+
+
+def write(run_dir: Path, manifest: dict[str, Any]) -> Path:
+    path = run_dir / "manifest.json"
+    write_json(path, manifest)
+    return path
+
+
+def load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def verify(run_dir: Path, manifest: dict[str, Any]) -> tuple[int, list[str]]:
+    """Re-hash every artifact. Returns (0 ok | 1 mismatch | 2 missing, problem lines)."""
+    problems, code = [], 0
+    for art in manifest.get("artifacts", []):
+        path = run_dir / art["path"]
+        if not path.is_file():
+            problems.append(f"missing: {art['path']}")
+            code = 2
+        elif sha256(path) != art["sha256"]:
+            problems.append(f"mismatch: {art['path']} (sha256 differs from the manifest)")
+            code = max(code, 1)
+    return code, problems

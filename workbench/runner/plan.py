@@ -1,0 +1,180 @@
+"""Turn a target string into run requests with fully resolved configs.
+
+Targets: `phase-07` (every lab, then every break), `phase-07/lab-02`, `phase-07/break-00`,
+or an experiment id such as `bk-scaling`. Config precedence, lowest first:
+lab `config:` < `quick:` (with --quick) < `--config` file < `--set k=v`; then the run keys
+`seed`, `fault`, `quick`, `device` are filled in. The resolved config is what gets hashed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.content.loader import Catalog
+from workbench.content.schema import Break, Chart, Check, Lab
+from workbench.content.yamlio import YamlError, load_yaml, loads_yaml
+
+DEFAULT_SEED = 42
+
+
+class PlanError(ValueError):
+    """A target or option that cannot be run (exit code 2)."""
+
+
+@dataclass
+class RunRequest:
+    target: str
+    kind: str  # lab | break | experiment
+    title: str
+    entry: str | None
+    config: dict[str, Any]
+    checks: list[Check]
+    charts: list[Chart]
+    needs: list[str] = field(default_factory=list)
+    timeout: float | None = None
+    status: str = "ready"
+    phase: int | None = None
+    lab_id: str | None = None
+
+    @property
+    def config_hash(self) -> str:
+        return config_hash(self.config)
+
+    @property
+    def slug(self) -> str:
+        return self.target.replace("/", "-")
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def parse_sets(pairs: list[str]) -> dict[str, Any]:
+    """`--set a.b=3e-4` → {"a": {"b": 0.0003}}; values are read as YAML scalars."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise PlanError(f"--set {pair!r}: expected key=value")
+        value = loads_yaml(raw) if raw.strip() else ""
+        node = out
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+@dataclass
+class Options:
+    quick: bool = False
+    breaks: bool = False  # run only breaks (of the phase, or of the named lab)
+    sets: list[str] = field(default_factory=list)
+    config_file: Path | None = None
+    seed: int | None = None
+    device: str = "cpu"
+
+
+def _resolve(lab: Lab, opts: Options, fault: str | None) -> dict[str, Any]:
+    cfg = dict(lab.config)
+    if opts.quick:
+        cfg = merge(cfg, lab.quick)
+    if opts.config_file:
+        try:
+            extra = load_yaml(opts.config_file)
+        except YamlError as exc:
+            raise PlanError(str(exc)) from exc
+        if not isinstance(extra, dict):
+            raise PlanError(f"{opts.config_file}: a config file must be a mapping")
+        cfg = merge(cfg, extra)
+    cfg = merge(cfg, parse_sets(opts.sets))
+    seed = opts.seed if opts.seed is not None else cfg.get("seed", DEFAULT_SEED)
+    cfg.update(seed=int(seed), fault=fault, quick=opts.quick, device=opts.device)
+    return cfg
+
+
+def _lab_request(prefix: str, lab: Lab, opts: Options, kind: str, phase: int | None) -> RunRequest:
+    return RunRequest(
+        target=f"{prefix}/{lab.id}" if prefix else lab.id,
+        kind=kind,
+        title=lab.title,
+        entry=lab.entry,
+        config=_resolve(lab, opts, None),
+        checks=list(lab.checks),
+        charts=list(lab.charts),
+        needs=list(lab.needs),
+        timeout=lab.timeout,
+        status=lab.status,
+        phase=phase,
+        lab_id=lab.id,
+    )
+
+
+def _break_request(prefix: str, brk: Break, lab: Lab, opts: Options, phase: int | None) -> RunRequest:
+    return RunRequest(
+        target=f"{prefix}/{brk.id}" if prefix else brk.id,
+        kind="break",
+        title=f"{brk.title} (break of {lab.id})",
+        entry=lab.entry,
+        config=_resolve(lab, opts, brk.fault),
+        checks=list(brk.expect),
+        charts=list(lab.charts),
+        needs=list(lab.needs),
+        timeout=lab.timeout,
+        status=lab.status,
+        phase=phase,
+        lab_id=lab.id,
+    )
+
+
+_PHASE = re.compile(r"^(?:phase-?)?(\d{1,2})(?:/(.+))?$")
+
+
+def plan(catalog: Catalog, target: str, opts: Options) -> list[RunRequest]:
+    match = _PHASE.match(target.strip())
+    if match:
+        number, part = int(match.group(1)), match.group(2)
+        try:
+            phase = catalog.phase(number)
+        except KeyError as exc:
+            raise PlanError(str(exc.args[0])) from exc
+        labs = {lab.id: lab for lab in phase.labs}
+        prefix = phase.key
+        if part is None:
+            reqs = [] if opts.breaks else [_lab_request(prefix, lab, opts, "lab", number) for lab in phase.labs]
+            return reqs + [_break_request(prefix, b, labs[b.lab], opts, number) for b in phase.breaks]
+        if part in labs:
+            if opts.breaks:
+                brks = [b for b in phase.breaks if b.lab == part]
+                if not brks:
+                    raise PlanError(f"{prefix}/{part} has no break")
+                return [_break_request(prefix, b, labs[part], opts, number) for b in brks]
+            return [_lab_request(prefix, labs[part], opts, "lab", number)]
+        for brk in phase.breaks:
+            if brk.id == part:
+                return [_break_request(prefix, brk, labs[brk.lab], opts, number)]
+        known = ", ".join([*labs, *(b.id for b in phase.breaks)])
+        raise PlanError(f"{prefix} has no lab or break {part!r} (have {known})")
+    if target in catalog.experiments:
+        exp = catalog.experiments[target]
+        if opts.breaks:
+            return [_break_request("", b, exp, opts, None) for b in exp.breaks]
+        return [_lab_request("", exp, opts, "experiment", None)]
+    known = ", ".join(sorted(catalog.experiments)) or "none"
+    raise PlanError(f"unknown target {target!r}: use phase-NN, phase-NN/lab-K, or an experiment ({known})")

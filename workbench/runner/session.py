@@ -1,0 +1,149 @@
+"""One run, start to finish: run dir → child process → checks → charts → manifest → index.
+
+This is the only code path that runs a lab; the CLI and the TUI both call `run_request`.
+Whatever happens to the lab (crash, timeout, Ctrl-C), the manifest, metrics and stderr
+are written before this returns.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from workbench import workspace
+from workbench.atomic import write_json
+from workbench.runner import manifest as manifests
+from workbench.runner import provenance
+from workbench.runner.checks import evaluate
+from workbench.runner.execute import Event, child_env, execute
+from workbench.runner.plan import RunRequest
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_CRASHED = 0, 1, 2, 3
+
+
+@dataclass
+class RunReport:
+    request: RunRequest
+    status: str  # passed | failed | crashed | timed_out | cancelled | skipped | planned
+    exit_code: int
+    run_dir: Path | None = None
+    manifest: dict[str, Any] | None = None
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    reason: str | None = None
+
+
+def skip_reason(req: RunRequest) -> str | None:
+    """Why this machine cannot run the request, or None. Never pretends: a skip says why."""
+    if "gpu" in req.needs and provenance.gpu_info() is None:
+        return "needs a CUDA GPU and none is visible (nvidia-smi not found); run it on a GPU box"
+    if "network" in req.needs:
+        return "needs network access, which labs never assume; run it by hand where you have it"
+    if "docker" in req.needs and not shutil.which("docker"):
+        return "needs a Docker engine"
+    if "manual" in req.needs:
+        return "a manual exercise: follow the chapter and tick it in the phase checklist"
+    return None
+
+
+def _utc() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_run_dir(req: RunRequest) -> tuple[str, Path]:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_id = f"{stamp}-{req.slug}-{secrets.token_hex(3)}"
+    path = workspace.runs_dir() / run_id
+    path.mkdir(parents=True)
+    return run_id, path
+
+
+def run_request(
+    req: RunRequest,
+    *,
+    timeout: float | None = None,
+    threads: int | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    cancel: threading.Event | None = None,
+    record: bool = True,
+) -> RunReport:
+    if req.status == "planned":
+        return RunReport(req, "planned", EXIT_USAGE, reason="not implemented yet (status: planned); nothing was run")
+    reason = skip_reason(req)
+    if reason:
+        return RunReport(req, "skipped", EXIT_OK, reason=reason)
+
+    run_id, run_dir = new_run_dir(req)
+    write_json(run_dir / "request.json", {"target": req.target, "entry": req.entry, "config": req.config})
+    env = child_env(req.config["seed"], provenance.thread_env(threads))
+    started, t0 = _utc(), time.perf_counter()
+    outcome = execute(run_dir, env, timeout=timeout or req.timeout, on_event=on_event, cancel=cancel)
+    wall = time.perf_counter() - t0
+
+    records = outcome.records or read_metrics(run_dir)
+    checks = evaluate(req.checks, outcome.result, records) if outcome.status == "done" else []
+    if outcome.status == "done":
+        failed_hard = any(c["hard"] and not c["passed"] for c in checks)
+        status, code = ("failed", EXIT_CHECK_FAILED) if failed_hard else ("passed", EXIT_OK)
+    else:
+        status, code = outcome.status, EXIT_CRASHED
+    _render_charts(req, records, run_dir)
+    target = {"name": req.target, "kind": req.kind, "phase": req.phase, "lab": req.lab_id, "title": req.title}
+    manifest = manifests.build(
+        run_id=run_id,
+        target=target,
+        status=status,
+        config=req.config,
+        config_hash=req.config_hash,
+        env=env,
+        started_at=started,
+        finished_at=_utc(),
+        wall_seconds=wall,
+        checks=checks,
+        result=outcome.result,
+        artifacts=manifests.collect_artifacts(run_dir, outcome.artifacts),
+        error=outcome.error,
+        notes=outcome.notes,
+    )
+    manifests.write(run_dir, manifest)
+    if record:
+        from workbench.store import connect
+        from workbench.store.runs import record_run
+
+        conn = connect()
+        try:
+            record_run(conn, manifest, str(run_dir))
+        finally:
+            conn.close()
+    return RunReport(req, status, code, run_dir, manifest, checks, reason=outcome.error)
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    import json
+
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # a killed writer may leave half a line
+    return rows
+
+
+def _render_charts(req: RunRequest, records: list[dict[str, Any]], run_dir: Path) -> None:
+    if not req.charts or not records:
+        return
+    from workbench.charts.png import render_png
+
+    for i, chart in enumerate(req.charts):
+        slug = "".join(c if c.isalnum() else "-" for c in chart.title.lower()).strip("-")
+        render_png(chart, records, run_dir / "charts" / f"{i:02d}-{slug}.png")
