@@ -428,10 +428,10 @@ class Tensor:
             a2 = a[None, :] if a.ndim == 1 else a  # promote 1-D operands as numpy does
             b2 = b[:, None] if b.ndim == 1 else b
             g2 = g
-            if a.ndim == 1:
-                g2 = np.expand_dims(g2, -2)
             if b.ndim == 1:
                 g2 = np.expand_dims(g2, -1)
+            if a.ndim == 1:
+                g2 = np.expand_dims(g2, -2)
             if self.requires_grad:
                 ga = g2 @ np.swapaxes(b2, -1, -2)
                 ga = unbroadcast(ga, a2.shape)
