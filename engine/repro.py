@@ -21,8 +21,15 @@ from pathlib import Path
 PACKAGES = ("numpy", "torch", "scipy", "matplotlib", "safetensors")
 
 
-def seed_everything(seed: int, *, set_hash_seed: bool = True, deterministic_torch: bool = True) -> int:
-    """Seed random, numpy and torch (if importable). Returns the seed.
+def seed_everything(
+    seed: int, *, set_hash_seed: bool = True, deterministic_torch: bool = True, torch: bool | None = None
+) -> int:
+    """Seed random, numpy and torch. Returns the seed.
+
+    `torch=None` seeds torch when it is importable (importing it costs about a second);
+    `torch=False` skips it, `torch=True` requires it. The workbench runner passes
+    `torch="torch" in sys.modules` after importing the lab module, so a lab that uses torch
+    imports it at module level.
 
     `set_hash_seed=False` is Phase 00's fault: the children this process starts then get a
     random hash seed, and string-set iteration order differs between them.
@@ -36,15 +43,17 @@ def seed_everything(seed: int, *, set_hash_seed: bool = True, deterministic_torc
         np.random.seed(seed % 2**32)
     except ImportError:
         pass
-    if "torch" in sys.modules or _importable("torch"):
-        import torch
+    if torch is None:
+        torch = "torch" in sys.modules or _importable("torch")
+    if torch:
+        import torch as th
 
-        torch.manual_seed(seed)
-        if torch.cuda.is_available():
-            torch.cuda.manual_seed_all(seed)
+        th.manual_seed(seed)
+        if th.cuda.is_available():
+            th.cuda.manual_seed_all(seed)
             if deterministic_torch:
-                torch.backends.cudnn.deterministic = True
-                torch.backends.cudnn.benchmark = False
+                th.backends.cudnn.deterministic = True
+                th.backends.cudnn.benchmark = False
     return seed
 
 

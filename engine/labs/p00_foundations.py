@@ -27,7 +27,7 @@ WORDS = ("work", "play", "walk", "study", "listen")
 _PROBE = """
 import json, random, sys
 from engine.repro import seed_everything
-seed_everything({seed}, set_hash_seed=False)
+seed_everything({seed}, set_hash_seed=False, torch={with_torch})
 import numpy as np
 out = {{"random": [random.random() for _ in range(5)],
         "numpy": np.random.rand(5).tolist(),

@@ -35,9 +35,9 @@ def main(run_dir: str) -> int:
     cfg = request["config"]
     rec = JsonlRecorder(out, events=events)
     try:
-        seed_everything(cfg["seed"])
         module_name, _, func_name = request["entry"].partition(":")
         entry = getattr(importlib.import_module(module_name), func_name)
+        seed_everything(cfg["seed"], torch="torch" in sys.modules)
         result = to_json(entry(cfg, rec) or {})
         if not isinstance(result, dict):
             raise TypeError(f"{request['entry']} returned {type(result).__name__}, expected a dict")
