@@ -33,10 +33,13 @@ def measure_gpu(quick: bool = False) -> dict[str, Any] | None:
         return best
 
     n = (1 << 26) if quick else (1 << 28)  # float32 elements: 256 MiB / 1 GiB
-    src = torch.ones(n, device=dev)
-    dst = torch.empty_like(src)
-    t_copy = timed(lambda: dst.copy_(src), 5 if quick else 20)
-    del src, dst
+
+    def copy_time() -> float:
+        src = torch.ones(n, device=dev)
+        dst = torch.empty_like(src)
+        return timed(lambda: dst.copy_(src), 5 if quick else 20)
+
+    t_copy = copy_time()
     out: dict[str, Any] = {"name": props.name, "capability": f"{props.major}.{props.minor}",
                            "memory_gb": round(props.total_memory / 1024**3, 1),
                            "bandwidth_gbs": 8.0 * n / t_copy / 1e9}

@@ -19,7 +19,12 @@ from typing import Any
 import numpy as np
 
 from engine.hardware import bandwidth, peak
-from engine.hardware.profile import derived_dram_gbs, derived_peak_gflops, last_level_cache_bytes, machine_profile
+from engine.hardware.profile import (
+    derived_dram_gbs,
+    derived_peak_gflops,
+    last_level_cache_bytes,
+    machine_profile,
+)
 from engine.hardware.timing import time_call
 from engine.linalg.matmul import matmul_naive
 

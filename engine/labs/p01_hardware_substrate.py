@@ -56,7 +56,7 @@ def bandwidth_sweep(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
     rows = bandwidth.sweep(sizes, float(cfg.get("min_time_ms", 100)) / 1000, on_point)
     dram = bandwidth.dram_bandwidth(rows, llc)
-    levels = sorted((c["size_bytes"] for c in prof["caches"] if c.get("size_bytes")))
+    levels = sorted(c["size_bytes"] for c in prof["caches"] if c.get("size_bytes"))
     l1 = bandwidth.plateau(rows, 0, levels[0] // 2) if levels else None
     l2 = bandwidth.plateau(rows, 2 * levels[0], levels[1] // 2) if len(levels) > 1 else None
     l3 = bandwidth.plateau(rows, 2 * levels[1], levels[2] // 2) if len(levels) > 2 else None

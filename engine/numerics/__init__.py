@@ -1,0 +1,1 @@
+"""Numerical representation: float formats by their bits, stable softmax family, summation, int8."""
