@@ -1,8 +1,8 @@
 """Top-1 sparse mixture of experts with Gumbel-softmax routing (the seed's Step 3).
 
 Each token is sent to one expert (d -> 2d -> d MLP). In training the choice is a hard
-Gumbel-softmax sample with a straight-through gradient, so the router learns; in eval it
-is the argmax. Only the chosen expert runs on a token (dispatch by index), so the cost is
+Gumbel-softmax sample with a straight-through gradient, so the router learns (the
+straight-through gradient is an estimator, not the derivative); in eval it is the argmax. Only the chosen expert runs on a token (dispatch by index), so the cost is
 one expert's MLP per token whatever the number of experts.
 """
 
@@ -30,10 +30,8 @@ class SparseMoE(nn.Module):
         logits = self.router(flat)
         if self.training:
             gates = F.gumbel_softmax(logits, tau=self.tau, hard=True)
-        else:
-            soft = logits.softmax(-1)
-            hard = F.one_hot(soft.argmax(-1), soft.shape[-1]).to(soft.dtype)
-            gates = hard - soft.detach() + soft  # value 1 on the chosen expert
+        else:  # argmax routing; a constant gate, so the map is exactly differentiable in x
+            gates = F.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
         choice = gates.argmax(-1)
         out = torch.zeros_like(flat)
         for e, expert in enumerate(self.experts):

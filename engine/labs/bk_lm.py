@@ -1,0 +1,127 @@
+"""Experiment bk-lm: train ResNet-BK and a same-width Transformer on generated verb text.
+
+Both models see the same batches in the same order, with the same optimiser, learning
+rate and step count; validation perplexity is logged for both so the curves can be drawn
+side by side. The corpus has a known perplexity floor (engine.models.bk.corpus), so a
+model that goes below it is provably reading future tokens.
+
+Models (config `models`): resnet_bk (causal features, exact gradient, top-1 MoE),
+transformer, and optional variants resnet_bk_hybrid (the seed's hybrid gradient) and
+resnet_bk_noncausal (the seed's full G_ii, which sees the future).
+Faults: `noncausal` and `hybrid_gradient` switch the main resnet_bk model to those variants.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from engine.models.attention import TransformerLM
+from engine.models.bk.corpus import Corpus
+from engine.models.bk.model import BKConfig, ResNetBK, count_params, non_finite_grads
+from engine.run import Recorder
+
+VARIANTS = {
+    "resnet_bk": {},
+    "resnet_bk_hybrid": {"grad_mode": "hybrid"},
+    "resnet_bk_noncausal": {"causal": False},
+}
+
+
+def _build(name: str, cfg: dict[str, Any], vocab: int) -> nn.Module:
+    d, layers, n_seq = int(cfg["d_model"]), int(cfg["n_layers"]), int(cfg["n_seq"])
+    if name == "transformer":
+        return TransformerLM(vocab, n_seq, d, layers, int(cfg.get("heads", 4)), mlp_ratio=int(cfg.get("mlp_ratio", 2)))
+    over = dict(VARIANTS[name])
+    if name == "resnet_bk" and cfg.get("fault") == "noncausal":
+        over["causal"] = False
+    if name == "resnet_bk" and cfg.get("fault") == "hybrid_gradient":
+        over["grad_mode"] = "hybrid"
+    bk = BKConfig(vocab_size=vocab, n_seq=n_seq, d_model=d, n_layers=layers, ffn=str(cfg.get("ffn", "moe")),
+                  num_experts=int(cfg.get("num_experts", 4)), channels=int(cfg.get("channels", 1)),
+                  v_max=float(cfg.get("v_max", 3.0)), feature_clamp=float(cfg.get("feature_clamp", 10.0)),
+                  grad_blend=float(cfg.get("grad_blend", 0.5)), precision=str(cfg.get("precision", "complex128")),
+                  **over)
+    return ResNetBK(bk)
+
+
+def _windows(ids: np.ndarray, n_seq: int, starts: np.ndarray) -> tuple[Tensor, Tensor]:
+    x = np.stack([ids[s : s + n_seq] for s in starts])
+    y = np.stack([ids[s + 1 : s + n_seq + 1] for s in starts])
+    return torch.from_numpy(x), torch.from_numpy(y)
+
+
+@torch.no_grad()
+def _val_loss(model: nn.Module, xs: Tensor, ys: Tensor, skip: int) -> float:
+    """Mean NLL over positions >= skip (the first tokens of a window lack context)."""
+    model.eval()
+    logits = model(xs)
+    model.train()
+    return float(F.cross_entropy(logits[:, skip:].reshape(-1, logits.shape[-1]), ys[:, skip:].reshape(-1)))
+
+
+@torch.no_grad()
+def _future_leak(model: nn.Module, x: Tensor, t: int) -> float:
+    """Largest change of the logits before position t when the token at t changes."""
+    model.eval()
+    bumped = x.clone()
+    bumped[:, t] = (bumped[:, t] + 1) % int(x.max() + 1)
+    leak = float((model(bumped)[:, :t] - model(x)[:, :t]).abs().max())
+    model.train()
+    return leak
+
+
+def train(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
+    seed = int(cfg["seed"])
+    corpus = Corpus(int(cfg.get("train_sentences", 4000)), int(cfg.get("val_sentences", 400)), seed)
+    n_seq, batch, steps = int(cfg["n_seq"]), int(cfg.get("batch", 16)), int(cfg["steps"])
+    every, skip = int(cfg.get("eval_every", 25)), int(cfg.get("eval_skip", 8))
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, len(corpus.train) - n_seq - 1, (steps, batch))
+    val_starts = np.arange(0, len(corpus.val) - n_seq - 1, n_seq)[: int(cfg.get("val_windows", 64))]
+    xv, yv = _windows(corpus.val, n_seq, val_starts)
+    models = [str(m) for m in cfg.get("models", ["resnet_bk", "transformer"])]
+    out: dict[str, Any] = {"vocab_size": corpus.vocab_size, "floor_ppl": corpus.floor_ppl,
+                           "unigram_ppl": _unigram_ppl(corpus)}
+    for mi, name in enumerate(models):
+        torch.manual_seed(seed)
+        model = _build(name, cfg, corpus.vocab_size)
+        opt = torch.optim.AdamW(model.parameters(), lr=float(cfg.get("lr", 3e-3)), weight_decay=0.01)
+        clip = float(cfg.get("grad_clip", 0.5))
+        t0, bad = time.perf_counter(), 0
+        for step in range(steps):
+            x, y = _windows(corpus.train, n_seq, starts[step])
+            loss = F.cross_entropy(model(x).reshape(-1, corpus.vocab_size), y.reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if non_finite_grads(model):
+                bad += 1
+                continue
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            opt.step()
+            if (step + 1) % every == 0 or step == steps - 1:
+                val = _val_loss(model, xv, yv, skip)
+                rec.log(step + 1, model=name, train_loss=float(loss), val_loss=val, val_ppl=math.exp(val),
+                        tokens_per_s=(step + 1) * batch * n_seq / (time.perf_counter() - t0))
+            rec.progress(mi * steps + step + 1, len(models) * steps)
+        val = _val_loss(model, xv, yv, skip)
+        out[f"{name}_ppl"] = math.exp(val)
+        out[f"{name}_ppl_over_floor"] = math.exp(val) / corpus.floor_ppl
+        out[f"{name}_params"] = count_params(model)
+        out[f"{name}_future_leak"] = _future_leak(model, xv[:4], n_seq // 2)
+        out[f"{name}_skipped_steps"] = bad
+    if "resnet_bk_ppl" in out and "transformer_ppl" in out:
+        out["bk_over_transformer_ppl"] = out["resnet_bk_ppl"] / out["transformer_ppl"]
+    return out
+
+
+def _unigram_ppl(corpus: Corpus) -> float:
+    counts = np.bincount(corpus.train, minlength=corpus.vocab_size) + 1.0
+    p = counts / counts.sum()
+    return float(math.exp(-np.log(p[corpus.val]).mean()))
