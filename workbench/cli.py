@@ -136,6 +136,52 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 @app.command()
+def quiz(
+    phase: Annotated[int, typer.Argument(help="phase number, e.g. 7")],
+    answers: Annotated[Path | None, typer.Option("--answers", help="YAML map of item id -> answer; grades without prompting")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the graded attempt as JSON")] = False,
+    lang: Annotated[str, typer.Option(help="en or es: language of the prompts")] = "en",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="today's date, YYYY-MM-DD (default: today, UTC)")] = None,
+) -> None:
+    """Take a phase's quiz; the attempt is stored and wrong answers seed review cards. Exit 0 pass, 1 below pass mark."""
+    from workbench.quiz.commands import quiz_command
+
+    raise typer.Exit(quiz_command(_catalog(), phase, answers, as_json=as_json, lang=lang, as_of=as_of))
+
+
+@app.command()
+def review(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="today's date, YYYY-MM-DD (default: today, UTC)")] = None,
+    grades: Annotated[str | None, typer.Option("--grades", help="grades for the queue in order, e.g. 4,4,0 or good,good,again; no prompts")] = None,
+    limit: Annotated[int, typer.Option(help="most cards reviewed per day")] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="print the reviews done (or the queue) as JSON")] = False,
+) -> None:
+    """Review due cards (SM-2): Again/Hard/Good/Easy = 0/2/4/5."""
+    from workbench.quiz.commands import review_command
+
+    raise typer.Exit(review_command(_catalog(), as_of=as_of, grades=grades, limit=limit, as_json=as_json))
+
+
+@app.command()
+def progress(
+    phase: Annotated[int | None, typer.Argument(help="show one phase's Definition-of-Done in detail")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The 42-phase strip (not started / in progress / done) and what each phase still lacks."""
+    from workbench.quiz.commands import progress_command
+
+    raise typer.Exit(progress_command(_catalog(), phase, as_json=as_json))
+
+
+@app.command()
+def report(phase: Annotated[int, typer.Argument(help="phase number")]) -> None:
+    """Write PHASE_NN_REPORT.md in the workspace from the runs and the quiz; refuses without a passed quiz."""
+    from workbench.quiz.commands import report_command
+
+    raise typer.Exit(report_command(_catalog(), phase))
+
+
+@app.command()
 def tui() -> None:
     """Open the TUI (same as running `workbench` with no command)."""
     from workbench.tui.app import run_app
