@@ -22,13 +22,11 @@ _CODE_KEYS = {"git_sha", "git_dirty"}
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts to dotted keys. Lists are kept whole (compared as values)."""
-    if not isinstance(obj, dict):
-        return {prefix: obj}
+    """Nested dicts to dotted keys. Lists are kept whole (compared as values); empty dicts add no key."""
     out: dict[str, Any] = {}
     for key, value in obj.items():
         path = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict):
             out.update(flatten(value, path))
         else:
             out[path] = value

@@ -7,6 +7,7 @@ checks), which is what the runner's tests and benchmarks need; no curriculum con
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any
 
@@ -28,7 +29,7 @@ def sleep(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     seconds, interval = float(cfg.get("seconds", 60)), float(cfg.get("interval", 0.05))
     steps = int(seconds / interval)
     for step in range(steps):
-        rec.log(step, loss=math.exp(-step / 50))
+        rec.log(step, loss=math.exp(-step / 50), pid=os.getpid())
         time.sleep(interval)
     return {"steps": steps}
 

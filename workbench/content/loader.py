@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -28,7 +29,10 @@ KINDS = ("phases", "quizzes", "experiments")
 
 
 def content_root() -> Path:
-    """The directory holding phases/, quizzes/, experiments/: the checkout first, then the wheel."""
+    """The directory holding phases/, quizzes/, experiments/: $LYNX_CONTENT_DIR, the checkout, then the wheel."""
+    override = os.environ.get("LYNX_CONTENT_DIR")
+    if override:
+        return Path(override)
     checkout = Path(__file__).resolve().parents[2]
     if (checkout / "phases").is_dir() and (checkout / "pyproject.toml").is_file():
         return checkout
