@@ -11,9 +11,9 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
-import re
 import platform
 import random
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path

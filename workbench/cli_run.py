@@ -11,7 +11,14 @@ from rich.table import Table
 
 from workbench.content.loader import Catalog
 from workbench.runner.plan import Options, PlanError, plan
-from workbench.runner.session import EXIT_CHECK_FAILED, EXIT_CRASHED, EXIT_OK, EXIT_USAGE, RunReport, run_request
+from workbench.runner.session import (
+    EXIT_CHECK_FAILED,
+    EXIT_CRASHED,
+    EXIT_OK,
+    EXIT_USAGE,
+    RunReport,
+    run_request,
+)
 
 _STYLE = {"passed": "green", "failed": "red", "crashed": "red", "timed_out": "red", "cancelled": "yellow", "skipped": "yellow", "planned": "yellow"}
 

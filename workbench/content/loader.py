@@ -79,9 +79,8 @@ def check_entry(entry: str) -> str | None:
 
 
 def _check_lab(lab: Lab, where: str) -> None:
-    if lab.status == "ready" and "manual" not in lab.needs:
-        if not lab.entry:
-            raise ContentError(f"{where}.entry: required when status is ready (or mark it planned, or needs: [manual])")
+    if lab.status == "ready" and "manual" not in lab.needs and not lab.entry:
+        raise ContentError(f"{where}.entry: required when status is ready (or mark it planned, or needs: [manual])")
     if lab.entry:
         problem = check_entry(lab.entry)
         if problem:

@@ -8,6 +8,7 @@ e.g. `phases/phase-07-scalar-autograd.yaml: labs[1].checks[0].op: 'lt' is not on
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -224,12 +225,16 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     raise TypeError(f"schema type {tp!r} not supported")  # a bug in this file, not in content
 
 
+@functools.cache
+def _hints(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field]]:
+    return typing.get_type_hints(cls), {f.name: f for f in dataclasses.fields(cls)}
+
+
 def build(cls: type, data: Any, where: str) -> Any:
     """Build dataclass `cls` from a mapping; `where` is the path used in error messages."""
     if not isinstance(data, dict):
         raise ContentError(f"{where}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints, fields = _hints(cls)
     unknown = [k for k in data if k not in fields]
     if unknown:
         raise ContentError(f"{where}.{unknown[0]}: unknown key (allowed: {', '.join(fields)})".lstrip("."))

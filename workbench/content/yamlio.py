@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 
 
-class _Loader(yaml.SafeLoader):
-    pass
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """SafeLoader (the libyaml one when available: ~10x faster on 84 content files)."""
 
 
 _FLOAT = re.compile(

@@ -7,6 +7,7 @@ metrics it already flushed, and exits; after a grace period the group is killed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -61,10 +62,8 @@ def _interrupt(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
     try:
         proc.wait(timeout=GRACE_SECONDS)
     except subprocess.TimeoutExpired:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait()
 
 
