@@ -1,0 +1,197 @@
+"""Phase 03 labs: einsum predictions, matmul speed ladder, SVD compression, norms.
+
+lab-01 (matmul) is a timing lab; the other three are deterministic. The break
+(`swapped_contraction`) turns 'ik,kj->ij' into 'ki,kj->ij' inside the einsum matmul.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine.hardware.timing import time_call
+from engine.linalg import einsum_check, matmul, norms, svd_compress
+from engine.run import Recorder
+
+
+def einsum_shapes(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
+    """Lab 00: 20 einsum expressions, shape and FLOPs predicted from subscripts, then run."""
+    rng = np.random.default_rng(cfg.get("seed", 42))
+    dims = dict(einsum_check.DIMS, B=int(cfg.get("batch", 32)), VERBS=20, CELLS=15)
+    shape_ok = flops_ok = 0
+    for i, (name, spec, letters) in enumerate(einsum_check.PROBLEMS):
+        sizes = einsum_check.letter_sizes(letters, dims)
+        ops = [rng.standard_normal(s).astype(np.float32) for s in einsum_check.operand_shapes(spec, sizes)]
+        out = np.einsum(spec, *ops, optimize=True)
+        pred_shape = einsum_check.predict_shape(spec, sizes)
+        pred_flops = einsum_check.predict_flops(spec, sizes)
+        got_flops = einsum_check.numpy_flops(spec, ops)
+        shape_ok += out.shape == pred_shape
+        flops_ok += einsum_check.flops_agree(pred_flops, got_flops)
+        rec.log(i, stage="einsum", name=name, spec=spec, shape=str(out.shape), predicted=str(pred_shape),
+                pass_shape=int(out.shape == pred_shape), flops=pred_flops, numpy_flops=got_flops)
+    # M @ one_hot(i) selects column i.
+    m = rng.standard_normal((dims["D"], dims["V"])).astype(np.float32)
+    onehot = np.zeros(dims["V"], np.float32)
+    onehot[47] = 1.0
+    col_ok = bool(np.array_equal(np.einsum("dv,v->d", m, onehot), m[:, 47]))
+    # Orthogonal E: E^T is its inverse.
+    e, _ = np.linalg.qr(rng.standard_normal((dims["D"], dims["D"])))
+    inv_err = float(np.max(np.abs(np.einsum("ij,ik->jk", e, e) - np.eye(dims["D"]))))
+    return {"n_problems": len(einsum_check.PROBLEMS), "shapes_pass": shape_ok, "flops_pass": flops_ok,
+            "onehot_selects_column": col_ok, "orthogonal_inverse_err": inv_err,
+            "ffn_flops": 2 * einsum_check.predict_flops("btd,df->btf", {"b": dims["B"], "t": dims["T"], "d": dims["D"], "f": dims["F"]}),
+            "attention_flops": 2 * einsum_check.predict_flops("bhqd,bhkd->bhqk", {"b": dims["B"], "h": dims["H"], "q": dims["T"], "k": dims["T"], "d": dims["K"]})}
+
+
+KNOWN_A = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
+KNOWN_B = np.array([[5.0, 6.0], [7.0, 8.0]], dtype=np.float32)
+KNOWN_C = np.array([[19.0, 22.0], [43.0, 50.0]], dtype=np.float32)
+
+
+def matmul_perf(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
+    """Lab 01: naive / blocked / einsum / np.matmul GFLOP/s vs N, with correctness gates first."""
+    spec = "ki,kj->ij" if cfg.get("fault") == "swapped_contraction" else "ik,kj->ij"
+    rng = np.random.default_rng(cfg.get("seed", 42))
+    # Correctness: known answer, non-square agreement, agreement at N=64.
+    known_ok = bool(np.array_equal(matmul.matmul_einsum(KNOWN_A, KNOWN_B, spec), KNOWN_C))
+    a35, b54 = rng.standard_normal((3, 5)).astype(np.float32), rng.standard_normal((5, 4)).astype(np.float32)
+    try:
+        nonsquare_ok = bool(np.allclose(matmul.matmul_einsum(a35, b54, spec), a35 @ b54, rtol=1e-5, atol=1e-6))
+    except ValueError:
+        nonsquare_ok = False
+    a = rng.random((64, 64), dtype=np.float32)
+    b = rng.random((64, 64), dtype=np.float32)
+    ref = a @ b
+    agree = {name: bool(np.allclose(fn(a, b), ref, rtol=1e-5, atol=1e-6)) for name, fn in
+             (("naive", matmul.matmul_naive), ("blocked", matmul.matmul_blocked),
+              ("einsum", lambda x, y: matmul.matmul_einsum(x, y, spec)))}
+    square_diff = float(np.max(np.abs(matmul.matmul_einsum(a, b, spec) - ref)))
+
+    sizes = [int(n) for n in cfg.get("sizes", [64, 128, 256, 512, 1024])]
+    naive_max = int(cfg.get("naive_max_n", 256))
+    min_t = float(cfg.get("min_time_ms", 200)) / 1000
+    methods = {"naive": matmul.matmul_naive, "blocked": matmul.matmul_blocked,
+               "einsum": lambda x, y: matmul.matmul_einsum(x, y, spec), "np.matmul": np.matmul}
+    gf: dict[str, dict[int, float]] = {m: {} for m in methods}
+    extrapolated = []
+    step = 0
+    for n in sizes:
+        x = rng.random((n, n), dtype=np.float32)
+        y = rng.random((n, n), dtype=np.float32)
+        for m, fn in methods.items():
+            if m == "naive" and n > naive_max:
+                # T(N) ~ 8 T(N/2): the triple loop's cost is cubic and its per-op speed flat.
+                prev = max(k for k in gf[m] if k < n)
+                seconds = matmul.matmul_flops(prev) / (gf[m][prev] * 1e9) * (n / prev) ** 3
+                extrapolated.append(n)
+            else:
+                seconds = time_call(lambda fn=fn, x=x, y=y: fn(x, y), min_time_s=0.0 if m == "naive" else min_t,
+                                    batches=1 if m == "naive" else 3).best_s
+            gf[m][n] = matmul.matmul_flops(n) / seconds / 1e9
+            rec.log(step, stage="perf", n=n, method=m, gflops=gf[m][n], extrapolated=int(m == "naive" and n in extrapolated))
+            step += 1
+        rec.progress(sizes.index(n) + 1, len(sizes))
+    top = sizes[-1]
+    rec.note(f"naive at N in {extrapolated} extrapolated from N={naive_max} with T(N) = 8 T(N/2)" if extrapolated
+             else "naive measured at every N")
+    return {
+        "known_answer_ok": known_ok, "nonsquare_ok": nonsquare_ok, "square_max_diff": square_diff,
+        "agree_naive": agree["naive"], "agree_blocked": agree["blocked"], "agree_einsum": agree["einsum"],
+        "naive_mflops": max(gf["naive"][n] for n in sizes if n not in extrapolated) * 1e3,
+        "blas_gflops_top": gf["np.matmul"][top], "blocked_gflops_top": gf["blocked"][top],
+        "einsum_gflops_top": gf["einsum"][top], "speedup_top": gf["np.matmul"][top] / gf["naive"][top],
+        "top_n": top, "naive_extrapolated_at": extrapolated,
+        "blocked_over_naive_top": gf["blocked"][top] / gf["naive"][top],
+    }
+
+
+def svd_compression(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
+    """Lab 02: rank-k SVD of the 20x15 conjugation-count matrix; Eckart-Young checked."""
+    seed = int(cfg.get("seed", 42))
+    c, verbs, cells = svd_compress.conjugation_counts(seed, zipf_s=float(cfg.get("zipf_s", 1.2)))
+    ks = [int(k) for k in cfg.get("ks", [1, 2, 3, 5, 8, 10, 12, 15])]
+    table = svd_compress.compression_table(c, ks)
+    s = np.asarray(table["singular_values"])
+    for i, sv in enumerate(s):
+        rec.log(i + 1, stage="spectrum", k=i + 1, sigma=float(sv))
+    ey_fro = ey_op = 0.0
+    for r in table["rows"]:
+        rec.log(r["k"], stage="compress", **r)
+        ey_fro = max(ey_fro, abs(r["frobenius_error"] - r["eckart_young_fro"]) / s[0])
+        ey_op = max(ey_op, abs(r["op_norm_error"] - r["sigma_next"]) / s[0])
+    rng = np.random.default_rng(seed)
+    beaten = sum(svd_compress.random_rank_k_error(c, k, rng) < r["frobenius_error"] * (1 - 1e-5)
+                 for r in table["rows"] for k in [r["k"]] if k < len(s) for _ in range(20))
+    knee = next((r["k"] for r in table["rows"] if r["relative_error"] < 0.05), None)
+    cross = max((r["k"] for r in table["rows"] if r["storage"] < c.size), default=0)
+    freq = c.sum(axis=1)
+    _plot_svd(c, s, table["rows"], rec)
+    return {
+        "shape": list(c.shape), "total_count": float(c.sum()), "sigma_1": float(s[0]),
+        "effective_rank": int(np.sum(s > 0.01 * s[0])), "knee_k": knee, "storage_crossover_k": cross,
+        "eckart_young_fro_max_rel": ey_fro, "eckart_young_op_max_rel": ey_op, "random_beats_svd": int(beaten),
+        "rank1_relative_error": table["rows"][0]["relative_error"],
+        "most_over_least_frequent": float(freq.max() / max(freq.min(), 1)),
+        "verb_order": verbs, "cell_order": cells,
+    }
+
+
+def _plot_svd(c: np.ndarray, s: np.ndarray, rows: list[dict[str, Any]], rec: Recorder) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    u, _, vt = np.linalg.svd(c, full_matrices=False)
+    show = [k for k in (1, 3, 5, 10, 15) if k <= len(s)]
+    fig, axes = plt.subplots(1, len(show) + 1, figsize=(3 * (len(show) + 1), 3.4), dpi=110)
+    vmax = float(c.max())
+    axes[0].imshow(c, vmin=0, vmax=vmax, cmap="viridis")
+    axes[0].set_title("C")
+    err = {r["k"]: r["relative_error"] for r in rows}
+    for ax, k in zip(axes[1:], show, strict=True):
+        ax.imshow(svd_compress.truncate(u, s, vt, k), vmin=0, vmax=vmax, cmap="viridis")
+        ax.set_title(f"k={k}, rel err {err.get(k, 0):.3f}")
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    path = rec.out_dir / "reconstructions.png"
+    fig.savefig(path)
+    plt.close(fig)
+    rec.artifact(path, "chart")
+
+
+def norms_experiment(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
+    """Lab 03: ||Ax|| / (||A|| ||x||) over random unit vectors, submultiplicativity, stable L2."""
+    rng = np.random.default_rng(cfg.get("matrix_seed", 0))
+    n = int(cfg.get("n", 64))
+    a = rng.standard_normal((n, n))
+    sig = norms.op_norm(a)
+    xs = rng.standard_normal((int(cfg.get("n_samples", 1000)), n))
+    xs /= np.linalg.norm(xs, axis=1, keepdims=True)
+    ratios = np.linalg.norm(xs @ a.T, axis=1) / sig
+    hist, edges = np.histogram(ratios, bins=30, range=(0, 1))
+    for i, h in enumerate(hist):
+        rec.log(i, stage="ratios", r_mid=float((edges[i] + edges[i + 1]) / 2), count=int(h))
+    _, _, vt = np.linalg.svd(a)
+    r_top = float(np.linalg.norm(a @ vt[0]) / sig)
+    worst_sub = 0.0
+    for _ in range(int(cfg.get("n_pairs", 200))):
+        p, q = rng.standard_normal((n, n)), rng.standard_normal((n, n))
+        worst_sub = max(worst_sub, norms.op_norm(p @ q) / (norms.op_norm(p) * norms.op_norm(q)),
+                        norms.frobenius_norm(p @ q) / (norms.frobenius_norm(p) * norms.frobenius_norm(q)))
+    v = np.array([3.0, -4.0, 12.0, 0.0])
+    huge = np.array([1e30, 1e30], dtype=np.float32)
+    s = np.linalg.svd(a, compute_uv=False)
+    return {
+        "matrix_shape": [n, n], "n_random_samples": int(len(ratios)), "sigma_max": sig,
+        "ratio_min": float(ratios.min()), "ratio_max": float(ratios.max()), "ratio_mean": float(ratios.mean()),
+        "ratio_at_top_singular_vector": r_top, "worst_submultiplicative_ratio": worst_sub,
+        "v_l1": norms.l1_norm(v), "v_l2": norms.l2_norm(v), "v_linf": norms.linf_norm(v),
+        "fro_minus_l2_of_sigma": abs(norms.frobenius_norm(a) - float(np.sqrt(np.sum(s**2)))),
+        "stable_l2_huge": norms.l2_norm(huge), "naive_l2_huge_is_inf": not np.isfinite(norms.l2_norm_naive(huge)),
+        "condition_number": float(s[0] / s[-1]),
+    }
