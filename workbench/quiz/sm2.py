@@ -1,0 +1,106 @@
+"""SM-2 spaced repetition, the variant this workbench uses (pure functions, no clock, no I/O).
+
+The variant is Wozniak's SM-2 as usually implemented (and as in the course's Phase 41 lab 04):
+
+    grade q in 0..5 (the buttons: Again = 0, Hard = 2, Good = 4, Easy = 5)
+    if q < 3:  repetitions = 0; interval = 1                  # a lapse: start over tomorrow
+    else:      repetitions += 1
+               interval = 1 if repetitions == 1
+                          6 if repetitions == 2
+                          round_half_up(interval * ease) otherwise
+    ease = max(1.3, ease + 0.1 - (5 - q) * (0.08 + (5 - q) * 0.02))   # on every review
+    due  = today + interval
+
+Choices made, and why:
+* Ease changes on every review, failures included (q0 −0.80, q2 −0.32, q3 −0.14, q4 0, q5 +0.10).
+  The course's Phase 41 theory page instead subtracts a flat 0.20 on failure; after the grades
+  4, 4, 0, 4, 4, 4 our variant gives ease 1.7 and intervals 1, 6, 1, 1, 6, 10 (theirs 2.3 and
+  1, 6, 1, 6, 14, 32). We keep the standard rule: a forgotten card should come back often.
+* Ease is kept to two decimals (every delta is a multiple of 0.02), so float drift never
+  pushes an all-Good learner's ease off 2.5.
+* Intervals round half up: an all-Good learner gets 1, 6, 15, 38, 95, 238, 595 days at ease
+  2.5. (Python's round() gives the same table only because 37.5 and 237.5 happen to round to
+  even numbers; 36.5 would go to 36.)
+* The next interval multiplies the previous *scheduled* interval, not the days actually
+  elapsed, so reviewing late earns no bonus and reviewing early is not allowed by the queue.
+* Dates are UTC calendar days.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+GRADES = {"again": 0, "hard": 2, "good": 4, "easy": 5}
+START_EASE = 2.5
+MIN_EASE = 1.3
+
+
+@dataclass(frozen=True)
+class CardState:
+    due: date
+    ease: float = START_EASE
+    interval: int = 0  # days; 0 until the first successful review
+    repetitions: int = 0  # successful reviews in a row
+    last_review: date | None = None
+    lapses: int = 0  # reviews graded below 3
+
+
+def new_card(today: date) -> CardState:
+    """A card seeded by a wrong quiz answer: due tomorrow, ease 2.5, no repetitions."""
+    return CardState(due=today + timedelta(days=1))
+
+
+def ease_delta(grade: int) -> float:
+    miss = 5 - grade
+    return (10 - miss * (8 + miss * 2)) / 100
+
+
+def round_half_up(x: float) -> int:
+    return math.floor(x + 0.5)
+
+
+def parse_grade(text: str | int) -> int:
+    """0..5, or again / hard / good / easy (any case, or just the first letter)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        word = str(text).strip().casefold()
+        by_letter = {name[0]: g for name, g in GRADES.items()}
+        if word in GRADES:
+            return GRADES[word]
+        if word in by_letter:
+            return by_letter[word]
+        if not word.isdigit():
+            raise ValueError(f"grade {text!r}: use 0-5 or again/hard/good/easy")
+        value = int(word)
+    if not 0 <= value <= 5:
+        raise ValueError(f"grade {text!r}: must be between 0 and 5")
+    return value
+
+
+def review(state: CardState, grade: int, today: date) -> CardState:
+    """The card after one review graded `grade` (0..5) on `today`."""
+    if not 0 <= grade <= 5:
+        raise ValueError(f"grade must be 0..5, got {grade}")
+    if grade < 3:
+        repetitions, interval, lapses = 0, 1, state.lapses + 1
+    else:
+        repetitions, lapses = state.repetitions + 1, state.lapses
+        if repetitions == 1:
+            interval = 1
+        elif repetitions == 2:
+            interval = 6
+        else:
+            interval = max(1, round_half_up(state.interval * state.ease))
+    ease = max(MIN_EASE, round(state.ease + ease_delta(grade), 2))
+    return replace(
+        state,
+        ease=ease,
+        interval=interval,
+        repetitions=repetitions,
+        lapses=lapses,
+        last_review=today,
+        due=today + timedelta(days=interval),
+    )
