@@ -47,3 +47,20 @@ def test_doctor_reports_items(tmp_path: Path) -> None:
     assert items["numpy importable"] == "PASS"
     assert set(items.values()) <= {"PASS", "FAIL", "N/A"}
     assert out.returncode == (1 if "FAIL" in items.values() else 0)
+
+
+def test_wheel_ships_all_content(tmp_path: Path) -> None:
+    """`pip install .` (not -e) must find every phase, quiz and experiment: they ride in the wheel."""
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(root), "-w", str(tmp_path)],
+        check=True, capture_output=True, cwd=tmp_path,
+    )
+    import zipfile
+
+    (wheel,) = tmp_path.glob("lynx_workbench-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for kind in ("phases", "quizzes", "experiments"):
+        shipped = {Path(n).name for n in names if n.startswith(f"lynx_content/{kind}/")}
+        assert shipped == {p.name for p in (root / kind).glob("*.yaml")}, kind
+    assert "workbench/cli.py" in names and "engine/run.py" in names

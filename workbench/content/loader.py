@@ -12,7 +12,6 @@ import importlib.util
 import os
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 from workbench.content.schema import (
@@ -36,7 +35,10 @@ def content_root() -> Path:
     checkout = Path(__file__).resolve().parents[2]
     if (checkout / "phases").is_dir() and (checkout / "pyproject.toml").is_file():
         return checkout
-    return Path(str(resources.files("lynx_content")))
+    spec = importlib.util.find_spec("lynx_content")  # a namespace package inside the wheel
+    if spec is None or not spec.submodule_search_locations:
+        return checkout
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 @dataclass
