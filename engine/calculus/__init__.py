@@ -1,0 +1,1 @@
+"""Calculus for learning: Jacobians checked by finite differences, optimizers on Rosenbrock."""
