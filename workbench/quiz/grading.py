@@ -67,8 +67,12 @@ def _choice_by_text(response: Any, choices: list[str]) -> int | None:
     return None
 
 
+def _short(text: str, width: int = 48) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
 def _show(indices: list[int], choices: list[str]) -> str:
-    return ", ".join(f"{i}" + (f" ({choices[i - 1]})" if 1 <= i <= len(choices) else " (no such choice)") for i in indices)
+    return ", ".join(f"{i}" + (f" ({_short(choices[i - 1])})" if 1 <= i <= len(choices) else " (no such choice)") for i in indices)
 
 
 def grade_single(item: QuizItem, response: Any) -> Grade:
