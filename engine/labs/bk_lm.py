@@ -107,7 +107,7 @@ def train(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
             opt.step()
             if (step + 1) % every == 0 or step == steps - 1:
                 val = _val_loss(model, xv, yv, skip)
-                rec.log(step + 1, model=name, train_loss=float(loss), val_loss=val, val_ppl=math.exp(val),
+                rec.log(step + 1, model=name, train_loss=loss.item(), val_loss=val, val_ppl=math.exp(val),
                         tokens_per_s=(step + 1) * batch * n_seq / (time.perf_counter() - t0))
             rec.progress(mi * steps + step + 1, len(models) * steps)
         val = _val_loss(model, xv, yv, skip)
