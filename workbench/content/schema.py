@@ -66,6 +66,7 @@ class Lab:
     charts: list[Chart] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    substitute: str | None = None  # a target to run instead where `needs` can't be met (e.g. a CPU variant)
 
 
 @dataclass(frozen=True)

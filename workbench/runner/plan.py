@@ -40,6 +40,7 @@ class RunRequest:
     status: str = "ready"
     phase: int | None = None
     lab_id: str | None = None
+    substitute: str | None = None
 
     @property
     def config_hash(self) -> str:
@@ -123,6 +124,7 @@ def _lab_request(prefix: str, lab: Lab, opts: Options, kind: str, phase: int | N
         status=lab.status,
         phase=phase,
         lab_id=lab.id,
+        substitute=lab.substitute,
     )
 
 

@@ -77,6 +77,8 @@ def run_request(
         return RunReport(req, "planned", EXIT_USAGE, reason="not implemented yet (status: planned); nothing was run")
     reason = skip_reason(req)
     if reason:
+        if req.substitute:
+            reason += f"; the CPU substitute is `workbench run {req.substitute}`"
         return RunReport(req, "skipped", EXIT_OK, reason=reason)
 
     run_id, run_dir = new_run_dir(req)
