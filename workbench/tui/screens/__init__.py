@@ -1,0 +1,1 @@
+"""The TUI's screens: home, phase, lab run, runs history, run detail, diff, placeholders."""

@@ -1,0 +1,131 @@
+"""Home: the 42-phase strip, the next phase, review cards due, and the latest runs."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from workbench.tui.progress import due_today, next_phase, phase_states
+from workbench.tui.text import esc as escape
+from workbench.tui.widgets.errors import ErrorPanel
+from workbench.tui.widgets.strip import GLYPH, PhaseStrip
+
+STATE_WORDS = {"missing": "no content yet", "not_started": "not started", "in_progress": "in progress", "done": "done"}
+RECENT = 12
+
+
+def run_row(r: dict) -> tuple[str, str, str, str]:
+    checks = f"{r['checks_passed']}/{r['checks_passed'] + r['checks_failed']}"
+    status = r["status"] + ("*" if r.get("quarantined") else "")
+    return r["target"], status, checks, f"{r['wall_seconds'] or 0:.1f}s"
+
+
+class HomeScreen(Screen):
+    BINDINGS = [
+        Binding("n", "next_phase", "Next"),
+        Binding("e", "app.experiments", "Exps"),
+        Binding("tab", "app.focus_next", "Focus", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.states: dict[int, str] = {}
+        self.next: int | None = None
+        self.run_ids: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="")
+        yield ErrorPanel(id="errors", classes="-empty")
+        with Vertical(id="progress-box"):
+            yield PhaseStrip(id="strip")
+            yield Static(
+                f"{GLYPH['done']} done  {GLYPH['in_progress']} in progress  {GLYPH['not_started']} not started"
+                f"  {GLYPH['missing']} no content yet   ←→↑↓ move, enter open",
+                id="legend",
+            )
+            yield Static("loading content…", id="phase-info")
+        yield Static("", id="next")
+        yield DataTable(id="recent", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#progress-box").border_title = "Progress"
+        table = self.query_one("#recent", DataTable)
+        table.border_title = "Recent runs (enter: open)"
+        table.add_columns("target", "status", "checks", "wall")
+        self.query_one(PhaseStrip).focus()
+        if self.app.catalog is not None:
+            self.reload()
+
+    def on_screen_resume(self) -> None:
+        if self.app.catalog is not None:
+            self.reload()
+
+    def reload(self) -> None:
+        catalog = self.app.catalog
+        conn = self.app.db()
+        self.query_one(ErrorPanel).show(catalog.errors)
+        self.states = phase_states(catalog, conn)
+        self.next = next_phase(catalog, self.states)
+        strip = self.query_one(PhaseStrip)
+        strip.set_states(self.states)
+        counts = {s: sum(1 for v in self.states.values() if v == s) for s in STATE_WORDS}
+        self.query_one("#progress-box").border_title = (
+            f"Progress: {counts['done']} done · {counts['in_progress']} in progress · "
+            f"{counts['not_started']} not started · {counts['missing']} to come"
+        )
+        self._describe(strip.cursor)
+        due = due_today(conn)
+        due_text = f"{due}" if due is not None else "0 [dim](review cards not built yet)[/]"
+        nxt = "all done" if self.next is None else f"phase-{self.next:02d} {escape(catalog.phases[self.next].title)}"
+        self.query_one("#next", Static).update(f"[b]Next:[/b] {nxt} [dim](n)[/]\n[b]Due today:[/b] {due_text} [dim](v)[/]")
+        self._fill_recent(conn)
+
+    def _fill_recent(self, conn: object) -> None:
+        from workbench.store.runs import list_runs
+
+        rows = list_runs(conn, limit=RECENT)  # type: ignore[arg-type]
+        table = self.query_one("#recent", DataTable)
+        table.clear()
+        self.run_ids = [r["id"] for r in rows]
+        for r in rows:
+            table.add_row(*run_row(r))
+        if not rows:
+            table.add_row("no runs yet — open a phase and press s on a lab", "", "", "")
+
+    def _describe(self, number: int) -> None:
+        catalog = self.app.catalog
+        if catalog is None:
+            return
+        state = self.states.get(number, "missing")
+        phase = catalog.phases.get(number)
+        title = escape(phase.title) if phase else "not written yet"
+        self.query_one("#phase-info", Static).update(f"[b]phase-{number:02d}[/b] {title} — {STATE_WORDS[state]}")
+
+    def on_phase_strip_highlighted(self, message: PhaseStrip.Highlighted) -> None:
+        self._describe(message.phase)
+
+    def on_phase_strip_selected(self, message: PhaseStrip.Selected) -> None:
+        self.open_phase(message.phase)
+
+    def open_phase(self, number: int) -> None:
+        catalog = self.app.catalog
+        if catalog is None or number not in catalog.phases:
+            self.notify(f"phase-{number:02d} has no content yet", severity="warning")
+            return
+        from workbench.tui.screens.phase import PhaseScreen
+
+        self.app.push_screen(PhaseScreen(number))
+
+    def action_next_phase(self) -> None:
+        if self.next is not None:
+            self.open_phase(self.next)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.cursor_row < len(self.run_ids):
+            from workbench.tui.screens.run_detail import RunScreen
+
+            self.app.push_screen(RunScreen(self.run_ids[event.cursor_row]))

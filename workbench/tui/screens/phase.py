@@ -1,0 +1,145 @@
+"""One phase: its labs and breaks with their last run, the Definition-of-Done list, the chapters.
+
+Automatic DoD items are ticked from the latest run of their lab; manual items are ticked
+by the learner (space or enter) and stored in SQLite.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Markdown, OptionList, Static, TabbedContent, TabPane
+from textual.widgets.option_list import Option
+
+from workbench.content.schema import Phase
+from workbench.tui.progress import DoneRow, checklist
+from workbench.tui.text import esc as escape
+
+MARK = {"met": "[green]✓[/]", "ticked": "[green]✓[/]", "met_dirty": "[yellow]~[/]", "not_met": "[red]✗[/]",
+        "no_run": "[dim]·[/]", "unticked": "[dim]·[/]", "pending": "[dim]?[/]"}
+
+
+def phase_markdown(phase: Phase) -> str:
+    lines = [f"## Goal\n\n{phase.goal}\n"]
+    for ch in phase.chapters:
+        lines.append(f"### {ch.title}  \n*{ch.kind} · {ch.id}*\n\n{ch.summary}\n")
+    if phase.notes:
+        lines.append("## Notes\n\n" + "\n".join(f"- {n}" for n in phase.notes))
+    return "\n".join(lines)
+
+
+class PhaseScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("l", "tab('labs')", "Labs"),
+        Binding("t", "tab('done')", "DoD"),
+        Binding("c", "tab('chapters')", "Chapters"),
+        Binding("space", "tick", "Tick", show=False),
+    ]
+
+    def __init__(self, number: int) -> None:
+        super().__init__()
+        self.number = number
+        self.rows: list[tuple[str, str | None]] = []  # (lab id, break id or None) per table row
+        self.done_rows: list[DoneRow] = []
+
+    @property
+    def phase(self) -> Phase:
+        return self.app.catalog.phase(self.number)
+
+    def compose(self) -> ComposeResult:
+        phase = self.phase
+        yield Header(show_clock=False, icon="")
+        yield Static(f"[b]{phase.key}[/b] {escape(phase.title)}", id="phase-title")
+        requires = ", ".join(f"{r:02d}" for r in phase.requires) or "nothing"
+        yield Static(f"[dim]requires[/] {requires}  [dim]teaches[/] {escape(', '.join(phase.teaches))}", id="phase-meta")
+        with TabbedContent(initial="labs"):
+            with TabPane("Labs", id="labs"):
+                yield DataTable(id="labs-table", cursor_type="row")
+            with TabPane("Done when", id="done"):
+                yield OptionList(id="done-list")
+            with TabPane("Chapters", id="chapters"):
+                yield Markdown(phase_markdown(phase), id="chapters-md")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.app.current_phase = self.number
+        table = self.query_one("#labs-table", DataTable)
+        table.add_columns("lab", "last run", "state", "title")
+        self.reload()
+        table.focus()
+
+    def on_screen_resume(self) -> None:
+        self.app.current_phase = self.number
+        self.reload()
+
+    def on_run_finished(self, live: object) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        from workbench.store.runs import latest_by_lab
+
+        phase, conn = self.phase, self.app.db()
+        latest = latest_by_lab(conn, phase.id)
+        table = self.query_one("#labs-table", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        self.rows = []
+        for lab in phase.labs:
+            state = lab.status if not lab.needs else f"{lab.status}, needs {'/'.join(lab.needs)}"
+            last = latest.get(f"{phase.key}/{lab.id}", {}).get("status", "—")
+            table.add_row(lab.id, last, state, escape(lab.title))
+            self.rows.append((lab.id, None))
+        for brk in phase.breaks:
+            last = latest.get(f"{phase.key}/{brk.id}", {}).get("status", "—")
+            table.add_row(brk.id, last, f"break of {brk.lab}", escape(brk.title))
+            self.rows.append((brk.lab, brk.id))
+        if self.rows:
+            table.move_cursor(row=min(cursor, len(self.rows) - 1))
+        self._fill_done(conn)
+
+    def _fill_done(self, conn: object) -> None:
+        self.done_rows = checklist(self.phase, conn)  # type: ignore[arg-type]
+        options = self.query_one("#done-list", OptionList)
+        highlighted = options.highlighted
+        options.clear_options()
+        for row in self.done_rows:
+            detail = f"\n    [dim]{escape(row.detail)}[/]" if row.detail else ""
+            options.add_option(Option(f"{MARK[row.state]} {escape(row.text)}{detail}", id=f"done-{row.index}"))
+        if highlighted is not None and self.done_rows:
+            options.highlighted = min(highlighted, len(self.done_rows) - 1)
+        done = sum(r.done for r in self.done_rows)
+        self.query_one(TabbedContent).get_tab("done").label = f"Done when {done}/{len(self.done_rows)}"
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        focus = {"labs": "#labs-table", "done": "#done-list", "chapters": "#chapters-md"}[tab]
+        self.query_one(focus).focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id != "labs-table" or event.cursor_row >= len(self.rows):
+            return
+        from workbench.tui import labref
+        from workbench.tui.screens.lab import LabScreen
+
+        lab_id, break_id = self.rows[event.cursor_row]
+        self.app.push_screen(LabScreen(labref.phase_lab(self.app.catalog, self.number, lab_id), break_id=break_id))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self._toggle(event.option_index)
+
+    def action_tick(self) -> None:
+        options = self.query_one("#done-list", OptionList)
+        if options.has_focus and options.highlighted is not None:
+            self._toggle(options.highlighted)
+
+    def _toggle(self, index: int) -> None:
+        from workbench.store.checklist import set_tick
+
+        row = self.done_rows[index]
+        if row.kind != "manual":
+            self.notify("ticked automatically from runs" if row.kind == "check" else "ticked by passing the quiz")
+            return
+        set_tick(self.app.db(), self.number, row.index, row.text, not row.done)
+        self._fill_done(self.app.db())

@@ -1,0 +1,124 @@
+"""Run history with filters; mark one run, then diff its manifest or overlay its curves with another."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+STATUSES = ("all", "passed", "failed", "crashed", "cancelled", "timed_out")
+LIMIT = 500
+
+
+class RunsScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("slash", "filter", "Filter"),
+        Binding("f", "status", "Status"),
+        Binding("m", "mark", "Mark"),
+        Binding("d", "diff", "Diff"),
+        Binding("o", "overlay", "Overlay"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status_filter = 0
+        self.ids: list[str] = []
+        self.marked: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="")
+        with Horizontal(id="filters"):
+            yield Input(placeholder="target prefix, e.g. phase-00 (/ to edit, enter to apply)", id="target-filter")
+            yield Static("", id="status-filter")
+        yield DataTable(id="runs-table", cursor_type="row")
+        yield Static("", id="marked")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#runs-table", DataTable).add_columns(" ", "id", "target", "status", "checks", "wall")
+        self.reload()
+        self.query_one("#runs-table").focus()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        from workbench.store.runs import list_runs
+
+        prefix = self.query_one("#target-filter", Input).value.strip() or None
+        status = STATUSES[self.status_filter]
+        rows = list_runs(self.app.db(), target=prefix, limit=LIMIT)
+        if status != "all":
+            rows = [r for r in rows if r["status"] == status]
+        table = self.query_one("#runs-table", DataTable)
+        keep = self.current()
+        table.clear()
+        self.ids = [r["id"] for r in rows]
+        for r in rows:
+            checks = f"{r['checks_passed']}/{r['checks_passed'] + r['checks_failed']}"
+            mark = "●" if r["id"] == self.marked else " "
+            status_text = r["status"] + ("*" if r["quarantined"] else "")
+            table.add_row(mark, r["id"], r["target"], status_text, checks, f"{r['wall_seconds'] or 0:.1f}")
+        if keep in self.ids:
+            table.move_cursor(row=self.ids.index(keep))
+        self.query_one("#status-filter", Static).update(f"status: [b]{status}[/b] (f)")
+        marked = f"marked [b]{self.marked}[/b] — d diff, o overlay against the row" if self.marked else "m marks a run to compare"
+        self.query_one("#marked", Static).update(f"{len(rows)} run(s) · {marked} · * dirty tree")
+
+    def current(self) -> str | None:
+        table = self.query_one("#runs-table", DataTable)
+        return self.ids[table.cursor_row] if self.ids and 0 <= table.cursor_row < len(self.ids) else None
+
+    def action_back(self) -> None:
+        box = self.query_one("#target-filter", Input)
+        if box.has_focus:
+            self.query_one("#runs-table").focus()
+        else:
+            self.app.pop_screen()
+
+    def action_filter(self) -> None:
+        self.query_one("#target-filter", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.reload()
+        self.query_one("#runs-table").focus()
+
+    def action_status(self) -> None:
+        self.status_filter = (self.status_filter + 1) % len(STATUSES)
+        self.reload()
+
+    def action_mark(self) -> None:
+        run = self.current()
+        self.marked = None if run == self.marked else run
+        self.reload()
+
+    def _pair(self) -> tuple[str, str] | None:
+        run = self.current()
+        if self.marked is None or run is None or run == self.marked:
+            self.notify("mark a run with m, then move to another run", severity="warning")
+            return None
+        return self.marked, run
+
+    def action_diff(self) -> None:
+        pair = self._pair()
+        if pair:
+            from workbench.tui.screens.diff import DiffScreen
+
+            self.app.push_screen(DiffScreen(*pair))
+
+    def action_overlay(self) -> None:
+        pair = self._pair()
+        if pair:
+            from workbench.tui.screens.run_detail import RunChartsScreen
+
+            self.app.push_screen(RunChartsScreen(list(pair)))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        run = self.current()
+        if run:
+            from workbench.tui.screens.run_detail import RunScreen
+
+            self.app.push_screen(RunScreen(run))

@@ -1,0 +1,1 @@
+"""The TUI's own widgets: phase strip, live chart grid, check table, error panel."""
