@@ -1,0 +1,1 @@
+"""Probability and information: entropy, KL, cross-entropy, stable log-softmax, calibration."""
