@@ -1,0 +1,66 @@
+"""PHASE_NN_REPORT.md: refused without a passing quiz; otherwise cites runs, numbers, charts and the score."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from _quiz_fixtures import PHASE, RIGHT, fake_run, write_content
+
+from workbench.quiz import attempts
+from workbench.quiz.report import ReportRefused, build_report
+from workbench.quiz.scoring import score_quiz
+from workbench.store.db import connect
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _take(conn, catalog, answers) -> None:  # type: ignore[no-untyped-def]
+    result = score_quiz(catalog.quizzes["phase-03-fixture"], answers)
+    attempts.record(conn, result, started_at=NOW, finished_at=NOW, mode="answers", today=date(2026, 3, 1))
+
+
+def test_refused_without_attempt_and_below_pass_mark(tmp_path: Path) -> None:
+    catalog = write_content(tmp_path / "content")
+    conn = connect(tmp_path / "wb.db")
+    with pytest.raises(ReportRefused, match="no attempt"):
+        build_report(catalog, conn, 3, tmp_path)
+    _take(conn, catalog, {"q-03-01": 2, "q-03-02": "1 3"})  # 2/6 = 33%
+    with pytest.raises(ReportRefused, match="33%, below the pass mark 70%"):
+        build_report(catalog, conn, 3, tmp_path)
+    with pytest.raises(ReportRefused, match="no phase 09"):
+        build_report(catalog, conn, 9, tmp_path)
+
+
+def test_report_cites_runs_numbers_charts_and_score(tmp_path: Path) -> None:
+    catalog = write_content(tmp_path / "content")
+    conn = connect(tmp_path / "wb.db")
+    _take(conn, catalog, {"q-03-01": 1})
+    _take(conn, catalog, {**RIGHT, "q-03-04": "2"})  # 5/6 passes; the best attempt is cited
+    runs_dir = tmp_path / "runs"
+    fake_run(conn, "20260101-dirty", loss=0.1, quarantined=True, run_dir=str(runs_dir / "a"))
+    fake_run(conn, "20260102-clean", loss=0.25, quarantined=False, run_dir=str(runs_dir / "b"), started_at="2026-01-02T00:00:00Z")
+    report = build_report(catalog, conn, 3, tmp_path, now=NOW)
+    assert report.path == tmp_path / "PHASE_03_REPORT.md"
+    text = report.text
+    assert "**83%** (5/6), pass mark 70%" in text
+    assert "items missed in that attempt: q-03-04" in text
+    assert "run `20260102-clean`" in text and "20260101-dirty" not in text.split("## Runs")[1]
+    assert "| loss | 0.25 |" in text
+    assert "(runs/b/charts/00-loss.png)" in text
+    assert "- [x] loss under 0.5 — 20260102-clean: loss = 0.25" in text
+    assert "Status: **done**" in text
+
+
+def test_report_refused_when_ready_labs_never_ran(tmp_path: Path) -> None:
+    phase = PHASE.replace(
+        "{id: lab-00, title: A lab, status: planned}",
+        "{id: lab-00, title: A lab, entry: 'engine.labs.p00_foundations:manifest_recipe'}",
+    )
+    catalog = write_content(tmp_path / "content", phase=phase)
+    assert not catalog.errors, catalog.errors
+    conn = connect(tmp_path / "wb.db")
+    _take(conn, catalog, RIGHT)
+    with pytest.raises(ReportRefused, match="no runs of phase-03 yet"):
+        build_report(catalog, conn, 3, tmp_path)
