@@ -19,8 +19,8 @@ from rich.table import Table
 from workbench import workspace
 from workbench.atomic import write_text
 from workbench.content.loader import Catalog
-from workbench.content.schema import Quiz, QuizItem
-from workbench.quiz import attempts, cards, interactive, progress, sm2
+from workbench.content.schema import Quiz
+from workbench.quiz import attempts, cards, interactive, progress, review, sm2
 from workbench.quiz.report import ReportRefused, build_report
 from workbench.quiz.scoring import QuizResult, load_answers, score_quiz
 from workbench.store import connect
@@ -111,11 +111,6 @@ def quiz_command(catalog: Catalog, number: int, answers_path: Path | None, *, as
 # ------------------------------------------------------------------ review
 
 
-def item_of(catalog: Catalog, quiz_id: str, item_id: str) -> QuizItem | None:
-    quiz = catalog.quizzes.get(quiz_id)
-    return next((i for i in quiz.items if i.id == item_id), None) if quiz else None
-
-
 def review_command(catalog: Catalog, *, as_of: str | None, grades: str | None, limit: int, as_json: bool) -> int:
     try:
         today = parse_day(as_of)
@@ -124,15 +119,10 @@ def review_command(catalog: Catalog, *, as_of: str | None, grades: str | None, l
         _err(str(exc))
         return EXIT_USAGE
     conn = connect()
-    queue = cards.queue(conn, today, cap=limit)
+    queue, skipped = review.due_cards(catalog, conn, today, cap=limit)
     console = _out() if not as_json else Console(stderr=True, highlight=False)
     done: list[dict[str, Any]] = []
-    skipped = 0
-    for n, card in enumerate(queue, start=1):
-        item = item_of(catalog, card.quiz_id, card.item_id)
-        if item is None:
-            skipped += 1  # the item left the content; the card waits in case it comes back
-            continue
+    for n, (card, item) in enumerate(((d.card, d.item) for d in queue), start=1):
         if scripted is not None:
             if not scripted:
                 break
