@@ -79,7 +79,7 @@ class HomeScreen(Screen):
         )
         self._describe(strip.cursor)
         due = due_today(conn)
-        due_text = f"{due}" if due is not None else "0 [dim](review cards not built yet)[/]"
+        due_text = f"{due} review card{'s' if due != 1 else ''}"
         nxt = "all done" if self.next is None else f"phase-{self.next:02d} {escape(catalog.phases[self.next].title)}"
         self.query_one("#next", Static).update(f"[b]Next:[/b] {nxt} [dim](n)[/]\n[b]Due today:[/b] {due_text} [dim](v)[/]")
         self._fill_recent(conn)

@@ -16,8 +16,7 @@ from workbench.content.schema import Phase
 from workbench.tui.progress import DoneRow, checklist
 from workbench.tui.text import esc as escape
 
-MARK = {"met": "[green]✓[/]", "ticked": "[green]✓[/]", "met_dirty": "[yellow]~[/]", "not_met": "[red]✗[/]",
-        "no_run": "[dim]·[/]", "unticked": "[dim]·[/]", "pending": "[dim]?[/]"}
+MARK = {"met": "[green]✓[/]", "ticked": "[green]✓[/]", "not_met": "[red]✗[/]", "unticked": "[dim]·[/]"}
 
 
 def phase_markdown(phase: Phase) -> str:
@@ -100,7 +99,7 @@ class PhaseScreen(Screen):
         self._fill_done(conn)
 
     def _fill_done(self, conn: object) -> None:
-        self.done_rows = checklist(self.phase, conn)  # type: ignore[arg-type]
+        self.done_rows = checklist(self.app.catalog, self.phase, conn)  # type: ignore[arg-type]
         options = self.query_one("#done-list", OptionList)
         highlighted = options.highlighted
         options.clear_options()
