@@ -28,9 +28,10 @@ def plot_roofline(data: dict[str, Any], path: str | Path, title: str | None = No
     ax.axvline(roof.ridge, color="tab:red", ls=":", lw=1)
     ax.annotate(f"ridge I* = {roof.ridge:.1f} FLOP/B", (roof.ridge, roof.peak_gflops), textcoords="offset points",
                 xytext=(8, -18), color="tab:red")
-    for k in data["kernels"]:
+    for i, k in enumerate(data["kernels"]):
         ax.scatter(k["intensity"], k["gflops"], s=30, zorder=3)
-        ax.annotate(k["name"], (k["intensity"], k["gflops"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.annotate(k["name"], (k["intensity"], k["gflops"]), textcoords="offset points",
+                    xytext=(5, 4 if i % 2 == 0 else -11), fontsize=8)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(0.01, 1000)

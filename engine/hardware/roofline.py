@@ -174,8 +174,12 @@ def measure_machine(quick: bool = False, with_gpu: bool = True) -> dict[str, Any
     l2 = sorted(c["size_bytes"] for c in prof["caches"] if c.get("size_bytes"))[-2:-1] or [llc // 16]
     l3 = bandwidth.plateau(rows, 2 * l2[0], llc // 2)
     pk = peak.measured_peak((256, 512, 1024) if quick else (512, 1024, 2048), min_time_s=0.1 if quick else 0.3)
-    roof = Roofline(float(pk["gflops"]), beta)
     kernels = measure_kernels(quick)
+    # The ceiling is the best GEMM seen in this run: on a shared box one probe can land in a busy moment.
+    gemm = [k.gflops for k in kernels if k.name.startswith("np.matmul")]
+    if gemm and max(gemm) > pk["gflops"]:
+        pk["gflops"] = max(gemm)
+    roof = Roofline(float(pk["gflops"]), beta)
     out: dict[str, Any] = {
         "profile": prof,
         "bandwidth": {"rows": rows, "dram_gbs": beta, "derived_gbs": derived_dram_gbs(prof),
