@@ -182,6 +182,19 @@ def report(phase: Annotated[int, typer.Argument(help="phase number")]) -> None:
 
 
 @app.command()
+def roofline(
+    remeasure: Annotated[bool, typer.Option("--remeasure", help="measure again even if a cached result exists")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="shorter probes (noisier)")] = False,
+    png: Annotated[Path | None, typer.Option("--png", help="where to write the PNG")] = None,
+) -> None:
+    """This machine's roofline: measured bandwidth and peak, ops as dots; terminal plot and PNG."""
+    from workbench.roofline import roofline_command
+    from workbench.workspace import home
+
+    raise typer.Exit(roofline_command(home(), remeasure=remeasure, quick=quick, png=png))
+
+
+@app.command()
 def tui() -> None:
     """Open the TUI (same as running `workbench` with no command)."""
     from workbench.tui.app import run_app
