@@ -1,0 +1,172 @@
+"""The Review screen: today's due cards (SM-2), one at a time.
+
+Each card shows its quiz item; type an answer and press Enter to check it (or just Enter
+to reveal), then grade how well you knew it: 1 Again, 2 Hard, 3 Good, 4 Easy (SM-2 grades
+0/2/4/5), or Enter for the suggested grade. The card's next due date follows
+`workbench.quiz.sm2`; the daily cap (30) and the queue order (oldest due first) follow
+`workbench.quiz.cards`.
+
+Standalone use: `ReviewScreen(catalog=..., conn=..., today=date(...))`; inside the app the
+catalog and connection come from `app.catalog` and `app.db()`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, date, datetime
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from workbench.content.loader import Catalog
+from workbench.quiz import cards
+from workbench.quiz.interactive import HOW
+from workbench.quiz.progress import today_utc
+from workbench.quiz.review import DueCard, due_cards
+from workbench.quiz.scoring import grade_item
+from workbench.tui.screens.quiz import esc, feedback_markup, item_markup
+
+GRADE_WORDS = {0: "again", 2: "hard", 4: "good", 5: "easy"}
+
+
+class ReviewScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("1", "grade(0)", "Again"),
+        Binding("2", "grade(2)", "Hard"),
+        Binding("3", "grade(4)", "Good"),
+        Binding("4", "grade(5)", "Easy"),
+        Binding("enter", "grade_suggested", "Suggested", show=False),
+    ]
+    DEFAULT_CSS = """
+    ReviewScreen #review-title { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    ReviewScreen #review-body { height: 1fr; padding: 0 1; }
+    ReviewScreen #review-feedback { margin-top: 1; }
+    ReviewScreen .hidden { display: none; }
+    """
+
+    def __init__(self, phase: int | None = None, *, catalog: Catalog | None = None,
+                 conn: sqlite3.Connection | None = None, today: date | None = None, cap: int = cards.DAILY_CAP) -> None:
+        super().__init__()
+        self.phase = phase  # reviews span every phase; kept for the app's slot signature
+        self._catalog, self._conn, self.today, self.cap = catalog, conn, today or today_utc(), cap
+        self.queue: list[DueCard] = []
+        self.skipped = 0
+        self.index = 0
+        self.stage = "loading"  # loading | ask | grade | done
+        self.suggested = 4
+        self.reviewed: list[tuple[str, int, cards.sm2.CardState]] = []
+
+    @property
+    def catalog(self) -> Catalog | None:
+        return self._catalog if self._catalog is not None else getattr(self.app, "catalog", None)
+
+    def db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            db = getattr(self.app, "db", None)
+            if db is not None:
+                self._conn = db()
+            else:
+                from workbench.store import connect
+
+                self._conn = connect()
+        return self._conn
+
+    def compose(self) -> ComposeResult:
+        yield Static("Review", id="review-title")
+        with VerticalScroll(id="review-body"):
+            yield Static("", id="review-prompt")
+            yield Static("", id="review-feedback")
+        yield Input(id="review-answer")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        catalog = self.catalog
+        if catalog is None:
+            self.query_one("#review-title", Static).update("Review — loading content…")
+            return
+        if self.stage != "loading":
+            return
+        self.queue, self.skipped = due_cards(catalog, self.db(), self.today, self.cap)
+        self.index = 0
+        self._show_card()
+
+    @property
+    def current(self) -> DueCard:
+        return self.queue[self.index]
+
+    def _show_card(self) -> None:
+        if self.index >= len(self.queue):
+            self._finish()
+            return
+        self.stage = "ask"
+        due = self.current
+        self.query_one("#review-title", Static).update(
+            f"[b]Review[/b] {self.today}  card {self.index + 1}/{len(self.queue)}  "
+            f"[dim]{due.card.quiz_id} · {due.card.item_id} · ease {due.card.state.ease:.2f}[/dim]"
+        )
+        self.query_one("#review-prompt", Static).update(item_markup(due.item))
+        self.query_one("#review-feedback", Static).update("")
+        box = self.query_one("#review-answer", Input)
+        box.remove_class("hidden")
+        box.disabled = False
+        box.value = ""
+        box.placeholder = HOW[due.item.kind] + " — enter to check (empty: reveal)"
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if self.stage != "ask":
+            return
+        event.stop()
+        item = self.current.item
+        if event.value.strip():
+            result = grade_item(item, event.value)
+            self.suggested = 4 if result.correct else 0
+            text = feedback_markup(result)
+        else:
+            self.suggested = 0
+            revealed = grade_item(item, None)
+            text = f"answer: {esc(revealed.expected)}" + (f"\n[dim]{esc(item.explanation.strip())}[/dim]" if item.explanation else "")
+        word = GRADE_WORDS[self.suggested]
+        self.query_one("#review-feedback", Static).update(
+            text + f"\n\ngrade it: [b]1[/b] again · [b]2[/b] hard · [b]3[/b] good · [b]4[/b] easy · enter = {word}"
+        )
+        self.stage = "grade"
+        event.input.disabled = True
+        event.input.add_class("hidden")
+        self.set_focus(None)
+
+    def action_grade_suggested(self) -> None:
+        self.action_grade(self.suggested)
+
+    def action_grade(self, grade: int) -> None:
+        if self.stage != "grade":
+            return
+        due = self.current
+        state = cards.record_review(self.db(), due.card.quiz_id, due.card.item_id, grade, self.today, datetime.now(UTC))
+        self.reviewed.append((due.card.item_id, grade, state))
+        self.notify(f"{due.card.item_id}: {GRADE_WORDS[grade]} → next in {state.interval} day(s)", timeout=2)
+        self.index += 1
+        self._show_card()
+
+    def _finish(self) -> None:
+        self.stage = "done"
+        box = self.query_one("#review-answer", Input)
+        box.add_class("hidden")
+        box.disabled = True
+        upcoming = cards.next_due(self.db(), self.today)
+        lines = [f"{len(self.reviewed)} card(s) reviewed." if self.reviewed else f"Nothing due on {self.today}."]
+        lines += [f"  {item}: {GRADE_WORDS[g]} → due {s.due} (every {s.interval} d, ease {s.ease:.2f})" for item, g, s in self.reviewed]
+        if upcoming:
+            lines.append(f"Next card due {upcoming}.")
+        if self.skipped:
+            lines.append(f"[yellow]{self.skipped} card(s) skipped: their quiz item is no longer in the content.[/yellow]")
+        self.query_one("#review-title", Static).update("[b]Review[/b] — done for today (escape: back)")
+        self.query_one("#review-prompt", Static).update("\n".join(lines))
+        self.query_one("#review-feedback", Static).update("")
