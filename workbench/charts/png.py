@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 from workbench.charts.spec import series
 from workbench.content.schema import Chart
+
+# pyplot and its mathtext parser are not thread-safe; the TUI finishes runs on worker threads
+# (a lab and its break side by side can end together), so one figure is drawn at a time.
+_LOCK = threading.Lock()
 
 
 def render_png(chart: Chart, records: list[dict[str, Any]], path: Path, title_suffix: str = "") -> bool:
@@ -14,6 +19,11 @@ def render_png(chart: Chart, records: list[dict[str, Any]], path: Path, title_su
     data = series(chart, records)
     if not data:
         return False
+    with _LOCK:
+        return _draw(chart, data, path, title_suffix)
+
+
+def _draw(chart: Chart, data: list[Any], path: Path, title_suffix: str) -> bool:
     import matplotlib
 
     matplotlib.use("Agg")
