@@ -91,7 +91,7 @@ class WorkbenchApp(App):
     def _catalog_ready(self) -> None:
         for screen in self.screen_stack:
             reload = getattr(screen, "reload", None)
-            if reload is not None:
+            if reload is not None and screen.is_mounted:  # an unmounted screen loads in its on_mount
                 reload()
         if self.open_target:
             target, self.open_target = self.open_target, None

@@ -106,8 +106,8 @@ class PhaseScreen(Screen):
         for row in self.done_rows:
             detail = f"\n    [dim]{escape(row.detail)}[/]" if row.detail else ""
             options.add_option(Option(f"{MARK[row.state]} {escape(row.text)}{detail}", id=f"done-{row.index}"))
-        if highlighted is not None and self.done_rows:
-            options.highlighted = min(highlighted, len(self.done_rows) - 1)
+        if self.done_rows:
+            options.highlighted = min(highlighted or 0, len(self.done_rows) - 1)
         done = sum(r.done for r in self.done_rows)
         self.query_one(TabbedContent).get_tab("done").label = f"Done when {done}/{len(self.done_rows)}"
 
