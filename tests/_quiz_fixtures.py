@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.content import Catalog, load_catalog
+from workbench.content.schema import QuizItem
+from workbench.quiz.grading import keyword_forms
 from workbench.store.runs import record_run
 
 PHASE = """\
@@ -71,3 +73,16 @@ def fake_run(conn: sqlite3.Connection, run_id: str, *, loss: float, quarantined:
     }
     record_run(conn, manifest, run_dir)
     return manifest
+
+
+def right_answer(item: QuizItem) -> Any:
+    """A correct response built from an item's answer key, as a learner would type it."""
+    if item.kind == "free":
+        return " and ".join(keyword_forms(entry)[0] for entry in item.keywords)
+    if item.kind == "ordering":
+        return " ".join(map(str, item.answer))
+    if item.kind == "conjugation":
+        return item.answer if isinstance(item.answer, str) else item.answer[0]
+    if item.kind == "numeric":
+        return str(item.answer)
+    return item.answer

@@ -9,27 +9,12 @@ from typing import Any
 
 import pytest
 import yaml
-from _quiz_fixtures import RIGHT, write_content
+from _quiz_fixtures import RIGHT, right_answer, write_content
 from conftest import run_cli
 
 from workbench.content import load_catalog
-from workbench.content.schema import QuizItem
 from workbench.quiz import commands
-from workbench.quiz.grading import keyword_forms
 from workbench.store.db import connect
-
-
-def right_answer(item: QuizItem) -> Any:
-    """A correct response built from the answer key (as a learner would type it)."""
-    if item.kind == "free":
-        return " and ".join(keyword_forms(entry)[0] for entry in item.keywords)
-    if item.kind == "ordering":
-        return " ".join(map(str, item.answer))
-    if item.kind == "conjugation":
-        return item.answer if isinstance(item.answer, str) else item.answer[0]
-    if item.kind == "numeric":
-        return str(item.answer)
-    return item.answer
 
 
 def test_quiz_7_from_answers_file_is_graded_and_stored(workspace: Path) -> None:

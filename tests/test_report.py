@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from _quiz_fixtures import PHASE, RIGHT, fake_run, write_content
+from _quiz_fixtures import PHASE, RIGHT, fake_run, right_answer, write_content
 
 from workbench.quiz import attempts
 from workbench.quiz.report import ReportRefused, build_report
@@ -64,3 +64,33 @@ def test_report_refused_when_ready_labs_never_ran(tmp_path: Path) -> None:
     _take(conn, catalog, RIGHT)
     with pytest.raises(ReportRefused, match="no runs of phase-03 yet"):
         build_report(catalog, conn, 3, tmp_path)
+
+
+def test_phase_00_end_to_end_report(workspace: Path) -> None:
+    """The real thing: run Phase 00 quick, pass its quiz from an answers file, write the report."""
+    from conftest import run_cli
+
+    proc = run_cli("report", "0", home=workspace)
+    assert proc.returncode == 1 and "no attempt" in proc.stderr
+    run = run_cli("run", "phase-00", "--quick", home=workspace)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    import yaml
+
+    from workbench.content import load_catalog
+    from workbench.quiz.progress import quiz_for_phase
+
+    quiz_00 = quiz_for_phase(load_catalog(), 0)
+    assert quiz_00 is not None
+    answers = workspace / "answers.yaml"
+    answers.write_text(yaml.safe_dump({item.id: right_answer(item) for item in quiz_00.items}), encoding="utf-8")
+    quiz = run_cli("quiz", "0", "--answers", str(answers), home=workspace)
+    assert quiz.returncode == 0, quiz.stdout + quiz.stderr
+    rep = run_cli("report", "0", home=workspace)
+    assert rep.returncode == 0, rep.stderr
+    text = (workspace / "PHASE_00_REPORT.md").read_text(encoding="utf-8")
+    n = len(quiz_00.items)
+    assert f"**100%** ({n}/{n})" in text
+    for target in ("phase-00/lab-01", "phase-00/lab-02", "phase-00/lab-03", "phase-00/lab-04", "phase-00/break-00"):
+        assert f"### {target}" in text
+    assert "| unsafe_refused | 6 |" in text
+    assert ".png)" in text  # chart paths cited
