@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.models.bk import core
+from engine.models.bk import core, native
 from engine.models.bk.function import bk_features
 from engine.models.bk.model import BKConfig, BKLayer
 
@@ -31,19 +31,40 @@ def _grad(diag: torch.Tensor, u: torch.Tensor, **kw: object) -> torch.Tensor:
     return x.grad
 
 
+BACKENDS = ["scan", pytest.param("native", marks=pytest.mark.skipif(not native.available(), reason="no C compiler"))]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("n", [2, 5, 64, 300])
-def test_exact_vjp_matches_dense_jacobian(n: int) -> None:
+def test_exact_vjp_matches_dense_jacobian(n: int, backend: str) -> None:
     diag = _diag(2, n, n)
     u = torch.randn(2, n, 2, generator=torch.Generator().manual_seed(n), dtype=torch.float64)
-    got, want = _grad(diag, u), _dense_grad(diag, u)
+    got, want = _grad(diag, u, backend=backend), _dense_grad(diag, u)
     assert (got - want).abs().max() <= 1e-12 * want.abs().max()
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("n", [1, 16, 48])
-def test_gradcheck_core(n: int, causal: bool) -> None:
+def test_gradcheck_core(n: int, causal: bool, backend: str) -> None:
     x = _diag(2, n, 10 + n).requires_grad_()
-    assert torch.autograd.gradcheck(lambda d: bk_features(d, 1.0, 0.3 + 1j, causal=causal), (x,))
+    assert torch.autograd.gradcheck(lambda d: bk_features(d, 1.0, 0.3 + 1j, causal=causal, backend=backend), (x,))
+
+
+@pytest.mark.skipif(not native.available(), reason="no C compiler")
+@pytest.mark.parametrize("causal", [False, True])
+def test_native_and_scan_agree_at_long_n(causal: bool) -> None:
+    diag = _diag(3, 4096, 8).requires_grad_()
+    u = torch.randn(3, 4096, 2, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    outs = []
+    for backend in ("scan", "native"):
+        diag.grad = None
+        f = bk_features(diag, causal=causal, backend=backend)
+        (f * u).sum().backward()
+        assert diag.grad is not None
+        outs.append((f.detach(), diag.grad.clone()))
+    assert (outs[0][0] - outs[1][0]).abs().max() < 1e-12
+    assert (outs[0][1] - outs[1][1]).abs().max() < 1e-10 * outs[0][1].abs().max()
 
 
 def test_gradcheck_resnet_bk_layer_n16_d8() -> None:

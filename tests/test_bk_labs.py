@@ -46,7 +46,7 @@ def test_gradcheck_breaks() -> None:
 def test_scaling_quick() -> None:
     rec = MemoryRecorder()
     out = bk_scaling.scaling(_cfg("bk-scaling", sizes=[32, 128, 512], batch=2), rec)
-    assert {r["op"] for r in rec.records} == {"bk_core", "bk_core_c64", "bk_layer", "attention"}
+    assert {r["op"] for r in rec.records} == {"bk_core", "bk_core_scan", "bk_core_c64", "bk_layer", "attention"}
     assert out["flop_ratio_at_max_n"] > 10
     assert out["bk_core_intensity"] < 1.0 < out["attention_intensity"]
     assert math.isfinite(out["slope_bk_layer"]) and out["ms_attention_at_max_n"] > 0

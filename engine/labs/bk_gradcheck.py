@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine.models.bk import core
+from engine.models.bk import core, native
 from engine.models.bk.function import bk_features, bk_resolvent
 from engine.models.bk.model import BKConfig, BKLayer
 from engine.models.bk.reference import naive_minors_diag, sequential_diag
@@ -131,6 +131,22 @@ def gradients(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         rec.log(len(sizes) + i, n=n, method="long", long_rel_err=long_err, log_abs_det=logdet)
     rec.progress(len(sizes) + 1, len(sizes) + 2)
 
+    # the two backends (torch scan, C loop) on one long problem: values and exact gradients
+    backend_gap = 0.0
+    if native.available():
+        n = long_n[0] if long_n else max(sizes)
+        diag = -2.0 + torch.tensor(rng.uniform(-v_max, v_max, (2, n)))
+        u = torch.tensor(rng.standard_normal((2, n, 2)))
+        for causal in (False, True):
+            got = {}
+            for backend in ("scan", "native"):
+                x = diag.clone().requires_grad_()
+                f = bk_features(x, 1.0, z, causal=causal, backend=backend)
+                (f * u).sum().backward()
+                assert x.grad is not None
+                got[backend] = torch.cat([f.detach().flatten(), x.grad.flatten()])
+            backend_gap = max(backend_gap, _rel(got["native"], got["scan"]))
+
     # causality: move v at position t; do features before t change?
     n, t = 64, 40
     diag = -2.0 + torch.tensor(rng.uniform(-v_max, v_max, (1, n)))
@@ -166,4 +182,6 @@ def gradients(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "future_leak_full": leak["full"],
         "future_leak_causal": leak["causal"],
         "max_n": max(long_n) if long_n else max(sizes),
+        "native_available": native.available(),
+        "native_vs_scan_rel_err": backend_gap,
     }

@@ -1,8 +1,10 @@
 """Experiment bk-scaling: forward+backward time against sequence length, BK-Core vs attention.
 
 Ops, all timed as one forward and one backward on a (batch, N) problem:
-    bk_core       BK-Core alone, complex128, exact gradient (the seed's op)
-    bk_core_c64   the same in complex64
+    bk_core       BK-Core alone, complex128, exact gradient (the seed's op), default backend
+                  (the C loop on CPU when a compiler is present, else the torch scan)
+    bk_core_scan  the same through the torch scan (what runs on a GPU)
+    bk_core_c64   the torch scan in complex64
     bk_layer      the BK mixing step at width d_model: v_proj (d -> C), BK-Core, out_proj (2C -> d)
     attention     causal softmax self-attention at width d_model: QKV, SDPA, output projection
 The two layers do the same job (token mixing at width d_model), so their crossover is the
@@ -22,7 +24,7 @@ from torch import Tensor, nn
 
 from engine.hardware.timing import time_call
 from engine.models.attention import SelfAttention
-from engine.models.bk import flops
+from engine.models.bk import flops, native
 from engine.models.bk.function import bk_features
 from engine.run import Recorder
 
@@ -57,6 +59,7 @@ def _ops(batch: int, n: int, d_model: int, heads: int, channels: int, gen: torch
     mixer, attn = BKMixer(d_model, channels), SelfAttention(d_model, heads, causal=True)
     return {
         "bk_core": _step(lambda: bk_features(v), v),
+        "bk_core_scan": _step(lambda: bk_features(v, backend="scan"), v),
         "bk_core_c64": _step(lambda: bk_features(v, precision="complex64"), v),
         "bk_layer": _step(lambda: mixer(x), x),
         "attention": _step(lambda: attn(x), x),
@@ -100,6 +103,7 @@ def scaling(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     for step, n in enumerate(ns):
         costs = {
             "bk_core": flops.bk_core_cost(batch * channels, n, real_bytes=4),
+            "bk_core_scan": flops.bk_core_cost(batch * channels, n, real_bytes=4),
             "bk_core_c64": flops.bk_core_cost(batch * channels, n, real_bytes=4, complex_bytes=8),
             "bk_layer": flops.bk_layer_cost(batch, n, d_model, channels, causal=True),
             "attention": flops.attention_cost(batch, n, d_model, heads),
@@ -126,7 +130,9 @@ def scaling(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "slope_bk_core": _slope(ns, times["bk_core"]),
         "slope_bk_layer": _slope(ns, times["bk_layer"]),
         "slope_attention": _slope(ns, times["attention"]),
-        "c64_speedup_at_max_n": times["bk_core"][-1] / times["bk_core_c64"][-1],
+        "backend": "native" if native.available() else "scan",
+        "c64_over_c128_scan_speedup": times["bk_core_scan"][-1] / times["bk_core_c64"][-1],
+        "native_over_scan_speedup": times["bk_core_scan"][-1] / times["bk_core"][-1],
         "flop_ratio_at_max_n": costs["attention"].flops / costs["bk_layer"].flops,
         "bk_core_flops_per_site": flops.BK_FWD + flops.BK_BWD,
         "bk_core_intensity": costs["bk_core"].intensity,

@@ -19,9 +19,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from engine.models.bk import core
+from engine.models.bk import core, native
 
 GRAD_MODES = ("exact", "hybrid")
+BACKENDS = ("auto", "scan", "native")
+
+
+def _use_native(alpha: Tensor, backend: str) -> bool:
+    if backend == "native" and not native.usable(alpha):
+        raise RuntimeError("native BK-Core needs a CPU complex128 tensor and a C compiler")
+    return backend == "native" or (backend == "auto" and native.usable(alpha))
 
 
 class BKCoreFunction(torch.autograd.Function):
@@ -35,11 +42,15 @@ class BKCoreFunction(torch.autograd.Function):
         grad_mode: str,
         blend: float,
         precision: str,
+        backend: str,
     ) -> Tensor:
         cdtype = core.as_complex_dtype(precision)
         alpha = core.shifted_diagonal(diag, z, cdtype)
         b = core.coupling(beta, alpha)
-        if causal:
+        ctx.native = _use_native(alpha, backend)
+        if ctx.native:
+            g, d, e = native.forward(alpha, b, causal)
+        elif causal:
             g, d = core.causal_diag(alpha, b)
             e = d  # unused placeholder
         else:
@@ -57,11 +68,13 @@ class BKCoreFunction(torch.autograd.Function):
         w = torch.complex(grad_out[..., 0], -grad_out[..., 1])  # conj(dL/dRe G + i dL/dIm G)
         if ctx.grad_mode == "hybrid":
             grad = core.hybrid_vjp(w, g, ctx.blend)
+        elif ctx.native:
+            grad = native.backward(w, g, d, e, b, ctx.causal)
         elif ctx.causal:
             grad = core.causal_vjp(w, g, d, b)
         else:
             grad = core.exact_vjp(w, g, d, e, b)
-        return grad.to(grad_out.dtype), None, None, None, None, None, None
+        return grad.to(grad_out.dtype), None, None, None, None, None, None, None
 
 
 def bk_features(
@@ -73,26 +86,33 @@ def bk_features(
     grad_mode: str = "exact",
     blend: float = 0.5,
     precision: str = "complex128",
+    backend: str = "auto",
 ) -> Tensor:
     """[Re, Im] of diag((H - zI)^-1), shape (..., N, 2), for H = diag(`diag`) + couplings.
 
     `diag` is the full diagonal (base h0_diag plus potential v), real, shape (..., N).
     `beta` is b_k * c_k, a float or a tensor broadcastable to (..., N-1).
+    `backend`: "scan" (torch ops, any device), "native" (the C loop, CPU complex128),
+    "auto" (native when it applies, else scan). Both compute the same exact quantities.
     """
     if grad_mode not in GRAD_MODES:
         raise ValueError(f"grad_mode must be one of {GRAD_MODES}, got {grad_mode!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if diag.is_complex():
         raise TypeError("bk_features takes a real diagonal; z carries the complex shift")
     if diag.shape[-1] == 0:
         return diag.new_zeros((*diag.shape, 2))
-    out: Tensor = BKCoreFunction.apply(diag, beta, complex(z), causal, grad_mode, blend, precision)
+    out: Tensor = BKCoreFunction.apply(diag, beta, complex(z), causal, grad_mode, blend, precision, backend)
     return out
 
 
 def bk_resolvent(diag: Tensor, beta: Tensor | float = 1.0, z: complex = 1j, *, causal: bool = False,
-                 precision: str = "complex128") -> Tensor:
-    """The complex G (no autograd), for analysis and checks."""
+                 precision: str = "complex128", backend: str = "scan") -> Tensor:
+    """The complex G (no autograd), for analysis and checks; the torch scan unless told otherwise."""
     cdtype = core.as_complex_dtype(precision)
     alpha = core.shifted_diagonal(diag, z, cdtype)
     b = core.coupling(beta, alpha)
+    if _use_native(alpha, backend):
+        return native.forward(alpha, b, causal)[0]
     return core.causal_diag(alpha, b)[0] if causal else core.resolvent_diag(alpha, b)[0]
