@@ -69,3 +69,15 @@ def test_every_lab_has_quick_mode_or_is_small() -> None:
         p = _phase(n)
         assert p.labs and all(lab.entry and lab.entry.startswith(f"engine.labs.p0{n}_") for lab in p.labs)
         assert p.breaks, f"phase {n} has a break"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("phase", "lab_id"), CASES)
+def test_lab_full_mode_passes_its_hard_checks(phase: int, lab_id: str) -> None:
+    lab = _phase(phase).lab(lab_id)
+    module, fn = lab.entry.split(":")
+    cfg = {**lab.config, "seed": 42, "fault": None, "quick": False, "device": "cpu"}
+    rec = MemoryRecorder()
+    result = to_json(getattr(importlib.import_module(module), fn)(cfg, rec))
+    failed = [r for r in evaluate(lab.checks, result, rec.records) if r["hard"] and not r["passed"]]
+    assert not failed, failed

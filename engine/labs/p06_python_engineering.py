@@ -79,7 +79,8 @@ def broadcasting_trap(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
             catalog[name] = str(np.broadcast_shapes(s1, s2))
         except ValueError:
             catalog[name] = "ValueError"
-        rec.log(i, stage="catalog", case=name, result=catalog[name])
+        rec.log(i, stage="catalog", case=name, result=catalog[name],
+                out_ndim=0 if catalog[name] == "ValueError" else catalog[name].count(",") + 1)
     fault = cfg.get("fault")
     logits = np.zeros((3, 4))
     bias = np.array([100.0, 200.0, 300.0])
