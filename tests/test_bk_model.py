@@ -87,3 +87,10 @@ def test_flop_counts_scale_as_expected() -> None:
     assert 3.0 < a2.flops / a1.flops < 4.0  # N^2 term dominates, projections are linear
     assert flops.bk_core_cost(8, 2048).intensity < 1.0 < flops.attention_cost(8, 2048, 64).intensity
     assert flops.scan_overhead(1) == 0 and 1.9 < flops.scan_overhead(4096) <= 2.0
+
+
+def test_roofline_points_have_positive_intensity() -> None:
+    from engine.models.bk.roofline_points import attention_point, bk_core_point
+
+    bk, att = bk_core_point(batch=2, n=256, min_time_s=0.0), attention_point(batch=2, n=128, min_time_s=0.0)
+    assert bk.seconds > 0 and bk.intensity < 1.0 < att.intensity
