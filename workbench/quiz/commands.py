@@ -163,7 +163,7 @@ GLYPH = {progress.State.DONE: "[green]●[/]", progress.State.IN_PROGRESS: "[yel
 
 
 def _progress_json(p: progress.PhaseProgress) -> dict[str, Any]:
-    return {"phase": p.phase, "title": p.title, "state": p.state.value, "runs": p.n_runs, "quiz": p.quiz_id,
+    return {"phase": p.phase, "title": p.title, "state": p.state.value, "has_content": p.has_content, "runs": p.n_runs, "quiz": p.quiz_id,
             "quiz_best": p.quiz_best, "items": [vars(i) for i in p.items]}
 
 
@@ -180,12 +180,14 @@ def progress_command(catalog: Catalog, number: int | None, *, as_json: bool) -> 
         return EXIT_OK
     console = _out()
     if number is None:
-        cells = [f"{n:02d}{GLYPH[p.state]}" for n, p in prog.items()]
+        cells = [f"{n:02d}{GLYPH[p.state] if p.has_content or p.state != progress.State.NOT_STARTED else '[dim]·[/]'}"
+                 for n, p in prog.items()]
         for row in range(0, len(cells), 14):
             console.print(" ".join(cells[row : row + 14]))
         counts = {s: sum(p.state == s for p in prog.values()) for s in progress.State}
         console.print(f"[green]● done {counts[progress.State.DONE]}[/]  [yellow]◐ in progress {counts[progress.State.IN_PROGRESS]}[/]"
-                      f"  [dim]○ not started {counts[progress.State.NOT_STARTED]}[/]   review cards due today: {due}\n")
+                      f"  [dim]○ not started {counts[progress.State.NOT_STARTED]} (· no content yet)[/]"
+                      f"   review cards due today: {due}\n")
     for n, p in prog.items():
         if number is None and p.state != progress.State.IN_PROGRESS:
             continue

@@ -56,6 +56,7 @@ class PhaseProgress:
     quiz_id: str | None = None
     quiz_best: float | None = None  # best score, 0..1
     quiz_passed: bool = False
+    has_content: bool = True  # False: no phase file for this number yet
 
     @property
     def gaps(self) -> list[DodItem]:
@@ -132,7 +133,7 @@ def phase_progress(catalog: Catalog, conn: sqlite3.Connection, number: int, trie
     if phase is None:
         state = State.IN_PROGRESS if best else State.NOT_STARTED
         return PhaseProgress(number, "(no phase file yet)", state, quiz_id=quiz.id if quiz else None,
-                             quiz_best=best["score"] if best else None)
+                             quiz_best=best["score"] if best else None, has_content=False)
     runs = phase_runs(conn, number)
     items = []
     for entry in phase.done_when:
