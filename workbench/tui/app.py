@@ -34,8 +34,8 @@ class WorkbenchApp(App):
         Binding("h", "home", "Home"),
         Binding("r", "runs", "Runs"),
         Binding("e", "experiments", "Experiments", show=False),
-        Binding("z", "slot('quiz')", "Quiz"),
-        Binding("v", "slot('review')", "Review"),
+        Binding("z", "slot('quiz')", "Quiz", show=False),  # shown on home and phase screens
+        Binding("v", "slot('review')", "Review", show=False),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]

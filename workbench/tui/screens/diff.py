@@ -55,7 +55,7 @@ class DiffScreen(Screen):
         yield Header(show_clock=False, icon="")
         with VerticalScroll(id="diff-scroll"):
             yield Static("", id="diff")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         from workbench.store.runs import get_manifest

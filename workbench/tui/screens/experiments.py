@@ -18,7 +18,7 @@ class ExperimentsScreen(Screen):
         yield Header(show_clock=False, icon="")
         yield Static("[b]Experiments[/b] — enter opens one", classes="screen-title")
         yield OptionList(id="experiments")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)

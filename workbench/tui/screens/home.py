@@ -17,16 +17,19 @@ STATE_WORDS = {"missing": "no content yet", "not_started": "not started", "in_pr
 RECENT = 12
 
 
-def run_row(r: dict) -> tuple[str, str, str, str]:
+def run_row(r: dict) -> tuple[str, str, str, str, str]:
     checks = f"{r['checks_passed']}/{r['checks_passed'] + r['checks_failed']}"
     status = r["status"] + ("*" if r.get("quarantined") else "")
-    return r["target"], status, checks, f"{r['wall_seconds'] or 0:.1f}s"
+    started = r["started_at"][5:16].replace("T", " ")
+    return r["target"], status, checks, f"{r['wall_seconds'] or 0:.1f}s", started
 
 
 class HomeScreen(Screen):
     BINDINGS = [
         Binding("n", "next_phase", "Next"),
         Binding("e", "app.experiments", "Exps"),
+        Binding("z", "app.slot('quiz')", "Quiz"),
+        Binding("v", "app.slot('review')", "Review"),
         Binding("tab", "app.focus_next", "Focus", show=False),
     ]
 
@@ -49,13 +52,13 @@ class HomeScreen(Screen):
             yield Static("loading content…", id="phase-info")
         yield Static("", id="next")
         yield DataTable(id="recent", cursor_type="row")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#progress-box").border_title = "Progress"
         table = self.query_one("#recent", DataTable)
         table.border_title = "Recent runs (enter: open)"
-        table.add_columns("target", "status", "checks", "wall")
+        table.add_columns("target", "status", "checks", "wall", "started (UTC)")
         self.query_one(PhaseStrip).focus()
         if self.app.catalog is not None:
             self.reload()
@@ -94,7 +97,7 @@ class HomeScreen(Screen):
         for r in rows:
             table.add_row(*run_row(r))
         if not rows:
-            table.add_row("no runs yet — open a phase and press s on a lab", "", "", "")
+            table.add_row("no runs yet — open a phase and press s on a lab", "", "", "", "")
 
     def _describe(self, number: int) -> None:
         catalog = self.app.catalog

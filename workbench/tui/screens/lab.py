@@ -44,7 +44,7 @@ class LabScreen(Screen):
         yield Static(self._title(), id="lab-title")
         yield Static(escape(self.ref.summary), id="lab-summary")
         yield Horizontal(id="panes")
-        yield Footer()
+        yield Footer(compact=True)
 
     def _title(self) -> str:
         quick = "[b]on[/b]" if self.app.quick else "off"

@@ -34,6 +34,7 @@ class PhaseScreen(Screen):
         Binding("l", "tab('labs')", "Labs"),
         Binding("t", "tab('done')", "DoD"),
         Binding("c", "tab('chapters')", "Chapters"),
+        Binding("z", "app.slot('quiz')", "Quiz"),
         Binding("space", "tick", "Tick", show=False),
     ]
 
@@ -60,7 +61,7 @@ class PhaseScreen(Screen):
                 yield OptionList(id="done-list")
             with TabPane("Chapters", id="chapters"):
                 yield Markdown(phase_markdown(phase), id="chapters-md")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.app.current_phase = self.number

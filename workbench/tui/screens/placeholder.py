@@ -20,4 +20,4 @@ class PlaceholderScreen(Screen):
         with Vertical(id="placeholder"):
             yield Static(f"[b]{self.title_text}[/b]", classes="screen-title")
             yield Static(self.message)
-        yield Footer()
+        yield Footer(compact=True)

@@ -71,7 +71,7 @@ class RunScreen(Screen):
         yield Header(show_clock=False, icon="")
         if found is None:
             yield Static(f"[red]no run {escape(self.run_id)} in the index[/]")
-            yield Footer()
+            yield Footer(compact=True)
             return
         self.manifest, run_dir = found
         self.records = read_metrics(run_dir)
@@ -93,7 +93,7 @@ class RunScreen(Screen):
                     yield Static("this lab declares no charts")
             with TabPane("Checks", id="checks"):
                 yield CheckTable()
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         if not self.manifest:
@@ -141,4 +141,4 @@ class RunChartsScreen(Screen):
             yield ChartGrid([spec for spec, _ in pairs], sources, mono=self.app.mono)
         else:
             yield Static("no charts for this lab")
-        yield Footer()
+        yield Footer(compact=True)

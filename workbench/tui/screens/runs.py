@@ -35,7 +35,7 @@ class RunsScreen(Screen):
             yield Static("", id="status-filter")
         yield DataTable(id="runs-table", cursor_type="row")
         yield Static("", id="marked")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#runs-table", DataTable).add_columns(" ", "id", "target", "status", "checks", "wall")
