@@ -67,12 +67,13 @@ def test_report_refused_when_ready_labs_never_ran(tmp_path: Path) -> None:
 
 
 def test_phase_00_end_to_end_report(workspace: Path) -> None:
-    """The real thing: run Phase 00 quick, pass its quiz from an answers file, write the report."""
+    """The real pipeline: a Phase 00 lab run (runner → manifest → index), the quiz from an answers file,
+    the report. One lab keeps it quick; the report code is the same for five."""
     from conftest import run_cli
 
     proc = run_cli("report", "0", home=workspace)
     assert proc.returncode == 1 and "no attempt" in proc.stderr
-    run = run_cli("run", "phase-00", "--quick", home=workspace)
+    run = run_cli("run", "phase-00/lab-02", "--quick", home=workspace)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     import yaml
 
@@ -90,7 +91,7 @@ def test_phase_00_end_to_end_report(workspace: Path) -> None:
     text = (workspace / "PHASE_00_REPORT.md").read_text(encoding="utf-8")
     n = len(quiz_00.items)
     assert f"**100%** ({n}/{n})" in text
-    for target in ("phase-00/lab-01", "phase-00/lab-02", "phase-00/lab-03", "phase-00/lab-04", "phase-00/break-00"):
-        assert f"### {target}" in text
-    assert "| unsafe_refused | 6 |" in text
-    assert ".png)" in text  # chart paths cited
+    assert "### phase-00/lab-02" in text
+    assert "| cases_correct | 5 |" in text
+    assert "charts/" in text and ".png)" in text  # chart paths cited
+    assert "- [ ] Manifest recipe is idempotent" in text  # lab-01 never ran: an open DoD item
