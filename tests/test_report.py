@@ -94,4 +94,4 @@ def test_phase_00_end_to_end_report(workspace: Path) -> None:
     assert "### phase-00/lab-02" in text
     assert "| cases_correct | 5 |" in text
     assert "charts/" in text and ".png)" in text  # chart paths cited
-    assert "- [ ] Manifest recipe is idempotent" in text  # lab-01 never ran: an open DoD item
+    assert "no finished run of phase-00/lab-01 yet" in text  # lab-01 never ran: an open DoD item
