@@ -123,6 +123,7 @@ def scaling(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     out: dict[str, Any] = {
         "max_n": big,
         "crossover_n": _crossover(ns, times["bk_layer"], times["attention"]),
+        "crossover_below_range": times["bk_layer"][0] < times["attention"][0],  # then crossover_n = ns[0] is a bound
         "speedup_layer_at_max_n": times["attention"][-1] / times["bk_layer"][-1],
         "speedup_core_at_max_n": times["attention"][-1] / times["bk_core"][-1],
         "speedup_layer_at_2048": times["attention"][i2048] / times["bk_layer"][i2048],
