@@ -5,6 +5,8 @@ one-letter needle 'V' that a substring grader lets match almost anything."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from workbench.content.schema import QuizItem
 from workbench.quiz.grading import grade, parse_indices, parse_number
@@ -266,3 +268,22 @@ def test_conjugation_list_of_forms_and_accents_matter() -> None:
     assert not grade(it, "hablaba").correct
     assert grade(item("conjugation", "habló"), "habló").correct
     assert not grade(item("conjugation", "habló"), "hablo").correct
+
+
+# ------------------------------------------------------------------ properties
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_parse_number_reads_any_float_repr(x: float) -> None:
+    assert parse_number(repr(x)) == [x]
+
+
+@given(st.integers(min_value=-10**12, max_value=10**12))
+def test_parse_number_reads_thousands_separators(n: int) -> None:
+    assert parse_number(f"{n:,}") == [float(n)]
+
+
+@given(st.permutations([1, 2, 3, 4, 5]))
+def test_ordering_right_only_for_the_key(order: list[int]) -> None:
+    it = item("ordering", [3, 1, 5, 2, 4], choices=list("abcde"))
+    assert grade(it, ", ".join(map(str, order))).correct == (order == [3, 1, 5, 2, 4])

@@ -81,6 +81,8 @@ def print_result(console: Console, result: QuizResult, quiz: Quiz) -> None:
 
 def quiz_command(catalog: Catalog, number: int, answers_path: Path | None, *, as_json: bool, lang: str, as_of: str | None) -> int:
     try:
+        if lang not in ("en", "es"):
+            raise ValueError(f"--lang {lang!r}: expected en or es")
         today = parse_day(as_of)
         quiz = find_quiz(catalog, number)
         answers = load_answers(answers_path, quiz) if answers_path else None
