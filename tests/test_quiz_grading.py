@@ -77,7 +77,7 @@ def test_stem_keeps_double_s() -> None:
 # ------------------------------------------------------------------ single / multi / ordering
 
 
-@pytest.mark.parametrize("response", [2, "2", " 2 ", "b", "B", "beta", "Beta."])
+@pytest.mark.parametrize("response", [2, "2", " 2 ", "2.", "b)", "b", "B", "beta", "Beta."])
 def test_single_right(response: object) -> None:
     assert grade(item("single", 2, choices=CHOICES), response).correct
 

@@ -47,7 +47,7 @@ def parse_indices(response: Any, n_choices: int) -> list[int] | None:
         return None if any(o is None or len(o) != 1 for o in out) else [o[0] for o in out]  # type: ignore[index]
     if not isinstance(response, str):
         return None
-    tokens = [t for t in re.split(r"[\s,;\[\]()>-]+", response.strip()) if t]
+    tokens = [t for t in re.split(r"[\s,;.:\[\]()>-]+", response.strip()) if t]
     if not tokens:
         return None
     if all(t.isdigit() for t in tokens):
