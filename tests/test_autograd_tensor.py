@@ -214,3 +214,12 @@ def test_dtype_no_grad_detach_and_functional() -> None:
     with pytest.raises(NotImplementedError):
         x += 1
     assert len(repr(Tensor(np.zeros((100, 100))))) < 400
+
+
+def test_fused_linear_and_norms_match_torch() -> None:
+    w, b, g = r(5, 4), r(5), r(4, low=0.5, high=1.5)
+    _compare(lambda x, w_, b_: T.linear(x, w_, b_), lambda x, w_, b_: F.linear(x, w_, b_), r(2, 3, 4), w, b)
+    _compare(lambda x, w_: T.linear(x, w_), lambda x, w_: F.linear(x, w_), r(3, 4), w)
+    _compare(lambda x, g_: T.rms_norm(x, g_, 1e-6), lambda x, g_: F.rms_norm(x, (4,), g_, 1e-6), r(2, 3, 4), g)
+    _compare(lambda x, g_, b_: T.layer_norm(x, g_, b_, 1e-5),
+             lambda x, g_, b_: F.layer_norm(x, (4,), g_, b_, 1e-5), r(2, 3, 4), g, r(4))

@@ -1,5 +1,7 @@
 """Normalisation layers over the last axis (LayerNorm, RMSNorm) and over the batch (BatchNorm1d).
 
+LayerNorm and RMSNorm run as fused ops (engine.autograd.tensor.layer_norm / rms_norm, each one
+graph node with a closed-form backward); BatchNorm is composed from elementary ops.
 eps always sits *inside* the square root: x / sqrt(var + eps). Putting it outside breaks on
 an all-zero row (0 / (0 + eps) is fine, but the gradient of sqrt at 0 is infinite).
 """
@@ -10,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.autograd.tensor import Tensor
+from engine.autograd.tensor import Tensor, layer_norm, rms_norm
 from engine.nn.module import Module, Parameter
 
 
@@ -24,9 +26,7 @@ class LayerNorm(Module):
         self.bias = Parameter(np.zeros(dim), dtype=dtype)
 
     def forward(self, x: Tensor) -> Tensor:
-        centered = x - x.mean(axis=-1, keepdims=True)
-        var = (centered * centered).mean(axis=-1, keepdims=True)
-        return centered * (var + self.eps) ** -0.5 * self.weight + self.bias
+        return layer_norm(x, self.weight, self.bias, self.eps)
 
 
 class RMSNorm(Module):
@@ -38,8 +38,7 @@ class RMSNorm(Module):
         self.weight = Parameter(np.ones(dim), dtype=dtype)
 
     def forward(self, x: Tensor) -> Tensor:
-        ms = (x * x).mean(axis=-1, keepdims=True)
-        return x * (ms + self.eps) ** -0.5 * self.weight
+        return rms_norm(x, self.weight, self.eps)
 
 
 class BatchNorm1d(Module):

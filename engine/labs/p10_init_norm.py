@@ -1,0 +1,247 @@
+"""Phase 10 labs: variance through depth, init ablation, norm ablation, 50 residual blocks vs plain.
+
+Fault `no_residual` (the phase's break): every Residual block returns f(x) instead of
+x + f(x), so the "residual" network of lab 04 is the plain one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from engine.autograd.tensor import Tensor, cross_entropy, no_grad
+from engine.nn import GELU, BatchNorm1d, LayerNorm, Linear, Module, ReLU, Residual, RMSNorm, Sequential, init
+from engine.optim import SGD
+from engine.run import Recorder
+
+FAULT = "no_residual"
+
+
+# ---------------------------------------------------------------------- lab 01: variance walk
+def _weight_std(kind: str, n_in: int) -> float:
+    return {"uniform": math.sqrt(1 / 12), "xavier": math.sqrt(1 / n_in), "kaiming": math.sqrt(2 / n_in)}[kind]
+
+
+def variance_walk(cfg: dict, rec: Recorder) -> dict:
+    """Push N(0, 1) inputs through `depth` random square layers; record the variance at each layer.
+
+    Series: uniform[-0.5, 0.5], Xavier N(0, 1/n), Kaiming N(0, 2/n), all linear (no activation,
+    the course's setup), plus Xavier and Kaiming followed by ReLU. Theory: Var_l = Var_{l-1} *
+    n * Var(W), halved after a ReLU (it zeroes half of a symmetric input).
+    """
+    depth, n, batch = int(cfg.get("depth", 20)), int(cfg.get("hidden", 256)), int(cfg.get("batch", 64))
+    series = [("uniform", False), ("xavier", False), ("kaiming", False), ("xavier", True), ("kaiming", True)]
+    out: dict[str, Any] = {}
+    for i, (kind, relu) in enumerate(series):
+        name = f"{kind}+relu" if relu else kind
+        rng = np.random.default_rng(cfg["seed"] + i)  # each init seeded separately
+        x = rng.normal(size=(batch, n))
+        var, theory = float(x.var()), 1.0
+        gain_per_layer = n * _weight_std(kind, n) ** 2 * (0.5 if relu else 1.0)
+        rec.log(0, init=name, variance=var, theory=theory)
+        deviations = []
+        for layer in range(1, depth + 1):
+            if kind == "uniform":
+                w = rng.uniform(-0.5, 0.5, size=(n, n))
+            else:
+                w = rng.normal(0.0, _weight_std(kind, n), size=(n, n))
+            pre = x @ w
+            x = np.maximum(pre, 0.0) if relu else pre
+            # the ReLU halves E[x^2], so track the second moment (what the next layer sees)
+            new = float(np.mean(x * x)) if relu else float(x.var())
+            if math.isfinite(new) and var > 0:
+                deviations.append(abs(new / var / gain_per_layer - 1))
+            var = new
+            theory *= gain_per_layer
+            rec.log(layer, init=name, variance=var if math.isfinite(var) else 1e308, theory=theory)
+        key = name.replace("+", "_")
+        out[f"{key}_final_variance"] = var
+        out[f"{key}_theory_final"] = theory
+        out[f"{key}_growth_per_layer"] = (var / 1.0) ** (1 / depth) if var > 0 and math.isfinite(var) else float("inf")
+        out[f"{key}_mean_layer_deviation"] = float(np.mean(deviations))
+    out["any_overflow"] = any(not math.isfinite(v) for k, v in out.items() if k.endswith("_final_variance"))
+    return out
+
+
+# ---------------------------------------------------------------------- shared toy task and MLP
+def _toy_data(seed: int, n_train: int, n_val: int, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Gaussian inputs; label 1 when the sum of the first 10 coordinates is positive (the course's task)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n_train + n_val, dim)).astype(np.float32)
+    y = (x[:, :10].sum(axis=1) > 0).astype(np.int64)
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
+def _init_linear(lin: Linear, kind: str, rng: np.random.Generator) -> None:
+    if kind == "uniform":
+        init.uniform_(lin.weight, -0.5, 0.5, rng)
+    else:
+        init.normal_(lin.weight, _weight_std(kind, lin.in_features), rng)
+
+
+def _deep_mlp(depth: int, dim: int, hidden: int, kind: str, norm: str, seed: int) -> Sequential:
+    """`depth` Linear layers (the last one to 2 logits), ReLU between, optional norm before each ReLU."""
+    rng = np.random.default_rng(seed)
+    layers: list[Module] = []
+    n_in = dim
+    for _ in range(depth - 1):
+        lin = Linear(n_in, hidden, rng=rng)
+        _init_linear(lin, kind, rng)
+        layers.append(lin)
+        if norm == "layernorm":
+            layers.append(LayerNorm(hidden))
+        elif norm == "rmsnorm":
+            layers.append(RMSNorm(hidden))
+        elif norm == "batchnorm":
+            layers.append(BatchNorm1d(hidden))
+        layers.append(ReLU())
+        n_in = hidden
+    head = Linear(n_in, 2, rng=rng)
+    _init_linear(head, kind, rng)
+    layers.append(head)
+    return Sequential(*layers)
+
+
+def _train(model: Module, cfg: dict, data: tuple, rec: Recorder, tag: dict[str, str],
+           grad_of: Linear | None = None) -> dict[str, Any]:
+    """Minibatch SGD with momentum; stops at the first non-finite loss. Same batch order for every model."""
+    x, y, xv, yv = data
+    steps, batch = int(cfg.get("steps", 1000)), int(cfg.get("batch", 64))
+    log_every = int(cfg.get("log_every", 5))
+    opt = SGD(list(model.parameters()), lr=float(cfg.get("lr", 1e-3)), momentum=float(cfg.get("momentum", 0.9)))
+    order = np.random.default_rng(cfg["seed"] + 1000)
+    losses: list[float] = []
+    grads: list[float] = []
+    nan_step = -1
+    with np.errstate(all="ignore"):
+        for step in range(steps):
+            idx = order.integers(0, len(y), size=batch)
+            opt.zero_grad()
+            loss = cross_entropy(model(Tensor(x[idx])), y[idx])
+            value = loss.item()
+            if not math.isfinite(value):
+                nan_step = step
+                rec.note(f"{tag}: loss is {value} at step {step}; training stopped")
+                break
+            loss.backward()
+            g = float(np.linalg.norm(grad_of.weight.grad)) if grad_of is not None and grad_of.weight.grad is not None else None
+            opt.step()
+            losses.append(value)
+            if g is not None:
+                grads.append(g)
+            if step % log_every == 0 or step == steps - 1:
+                extra = {"grad_norm_layer1": max(g, 1e-30)} if g is not None else {}
+                rec.log(step, loss=value, **extra, **tag)
+    model.eval()
+    with no_grad(), np.errstate(all="ignore"):
+        val_acc = float((model(Tensor(xv)).data.argmax(1) == yv).mean())
+    model.train()
+    tail = losses[-min(50, len(losses)):] if losses else [float("nan")]
+    return {"losses": losses, "grads": grads, "nan_step": nan_step, "first_loss": losses[0] if losses else float("nan"),
+            "final_loss": float(np.mean(tail)), "val_acc": val_acc}
+
+
+# ---------------------------------------------------------------------- lab 02: init ablation
+def init_ablation(cfg: dict, rec: Recorder) -> dict:
+    """Same data, architecture and optimizer; only the weight init differs: uniform, Xavier, Kaiming."""
+    dim, depth, hidden = int(cfg.get("dim", 256)), int(cfg.get("depth", 12)), int(cfg.get("hidden", 256))
+    data = _toy_data(cfg["seed"], int(cfg.get("n_train", 1000)), int(cfg.get("n_val", 200)), dim)
+    out: dict[str, Any] = {}
+    for i, kind in enumerate(("uniform", "xavier", "kaiming")):
+        model = _deep_mlp(depth, dim, hidden, kind, "none", cfg["seed"] + 1 + i)  # different weight seeds
+        res = _train(model, cfg, data, rec, {"init": kind})
+        out[f"{kind}_first_loss"] = res["first_loss"]
+        out[f"{kind}_final_loss"] = res["final_loss"]
+        out[f"{kind}_steps_to_nan"] = res["nan_step"]
+        out[f"{kind}_val_acc"] = res["val_acc"]
+        rec.progress(i + 1, 3)
+    out["uniform_diverged"] = out["uniform_steps_to_nan"] >= 0 or out["uniform_first_loss"] > 10
+    out["kaiming_beats_xavier"] = out["kaiming_final_loss"] < out["xavier_final_loss"]
+    return out
+
+
+# ---------------------------------------------------------------------- lab 03: norm ablation
+def _time_norm(norm: Module, shape: tuple[int, int], repeats: int, seed: int) -> float:
+    """Median seconds for one forward + backward of a norm layer alone."""
+    x = Tensor(np.random.default_rng(seed).normal(size=shape).astype(np.float32), requires_grad=True)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter_ns()
+        norm(x).sum().backward()
+        times.append(time.perf_counter_ns() - t0)
+    return float(np.median(times)) / 1e9
+
+
+def norm_ablation(cfg: dict, rec: Recorder) -> dict:
+    """Kaiming-initialised deep MLP with no norm, LayerNorm, RMSNorm or BatchNorm before each ReLU."""
+    dim, depth, hidden = int(cfg.get("dim", 256)), int(cfg.get("depth", 12)), int(cfg.get("hidden", 256))
+    data = _toy_data(cfg["seed"], int(cfg.get("n_train", 1000)), int(cfg.get("n_val", 200)), dim)
+    out: dict[str, Any] = {}
+    variants = ("none", "layernorm", "rmsnorm", "batchnorm")
+    for i, norm in enumerate(variants):
+        model = _deep_mlp(depth, dim, hidden, "kaiming", norm, cfg["seed"] + 1)  # same weights for all
+        res = _train(model, cfg, data, rec, {"norm": norm})
+        out[f"{norm}_final_loss"] = res["final_loss"]
+        out[f"{norm}_val_acc"] = res["val_acc"]
+        rec.progress(i + 1, len(variants))
+    ln, rms = out["layernorm_final_loss"], out["rmsnorm_final_loss"]
+    out["ln_rms_loss_ratio"] = max(ln, rms) / max(min(ln, rms), 1e-12)
+    # timing of the layers alone: logged (metrics.jsonl), never returned, so results stay deterministic
+    shape = (int(cfg.get("time_rows", 256)), int(cfg.get("time_dim", 1024)))
+    repeats = int(cfg.get("time_repeats", 30))
+    t_ln = _time_norm(LayerNorm(shape[1]), shape, repeats, cfg["seed"])
+    t_rms = _time_norm(RMSNorm(shape[1]), shape, repeats, cfg["seed"])
+    rec.log(0, timing="layernorm", norm_ms=t_ln * 1e3)
+    rec.log(1, timing="rmsnorm", norm_ms=t_rms * 1e3)
+    rec.log(2, rms_over_ln_time=t_rms / t_ln)
+    return out
+
+
+# ---------------------------------------------------------------------- lab 04: residual depth
+class Block(Module):
+    """Pre-norm MLP block: RMSNorm -> Linear(h, 4h) -> GELU -> Linear(4h, h)."""
+
+    def __init__(self, h: int, rng: np.random.Generator) -> None:
+        super().__init__()
+        self.norm = RMSNorm(h)
+        self.fc1 = Linear(h, 4 * h, rng=rng)
+        self.act = GELU()
+        self.fc2 = Linear(4 * h, h, rng=rng)
+        init.kaiming_normal_(self.fc1.weight, nonlinearity="relu", rng=rng)
+        init.kaiming_normal_(self.fc2.weight, nonlinearity="relu", rng=rng)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(self.act(self.fc1(self.norm(x))))
+
+
+def _residual_net(depth: int, dim: int, h: int, residual: bool, seed: int) -> tuple[Sequential, Block]:
+    rng = np.random.default_rng(seed)
+    stem = Linear(dim, h, rng=rng)
+    blocks = [Block(h, rng) for _ in range(depth)]
+    net = Sequential(stem, *[Residual(b, enabled=residual) for b in blocks], RMSNorm(h), Linear(h, 2, rng=rng))
+    return net, blocks[0]
+
+
+def residual_depth(cfg: dict, rec: Recorder) -> dict:
+    """50 pre-norm blocks with and without the skip connection; loss and layer-1 gradient norm."""
+    dim, depth, h = int(cfg.get("dim", 256)), int(cfg.get("depth", 50)), int(cfg.get("hidden", 64))
+    data = _toy_data(cfg["seed"], int(cfg.get("n_train", 1000)), int(cfg.get("n_val", 200)), dim)
+    out: dict[str, Any] = {}
+    for i, variant in enumerate(("residual", "plain")):
+        residual = variant == "residual" and cfg.get("fault") != FAULT
+        net, first = _residual_net(depth, dim, h, residual, cfg["seed"] + 1)  # identical weights
+        res = _train(net, cfg, data, rec, {"variant": variant}, grad_of=first.fc1)
+        grads = res["grads"] or [float("nan")]
+        out[f"{variant}_first_loss"] = res["first_loss"]
+        out[f"{variant}_final_loss"] = res["final_loss"]
+        out[f"{variant}_val_acc"] = res["val_acc"]
+        out[f"{variant}_grad_layer1_first"] = grads[0]
+        out[f"{variant}_grad_layer1_last"] = grads[-1]
+        out[f"{variant}_grad_layer1_min"] = float(np.min(grads))
+        rec.progress(i + 1, 2)
+    out["n_params"] = _residual_net(depth, dim, h, True, 0)[0].num_parameters()
+    out["residual_trains"] = out["residual_final_loss"] < 0.5 * out["residual_first_loss"]
+    return out
