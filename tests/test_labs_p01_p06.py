@@ -44,6 +44,10 @@ def test_lab_quick_passes_its_hard_checks(phase: int, lab_id: str) -> None:
     json.dumps(result)  # JSON-serialisable
     assert rec.records, "a lab logs what it measures"
     failed = [r for r in evaluate(lab.checks, result, rec.records) if r["hard"] and not r["passed"]]
+    if failed and (phase, lab_id) in TIMING_LABS:
+        # Timing under contention: the test machine is shared. One retry; a real fault fails twice.
+        result, rec = _run(lab)
+        failed = [r for r in evaluate(lab.checks, result, rec.records) if r["hard"] and not r["passed"]]
     assert not failed, failed
     if (phase, lab_id) not in TIMING_LABS:
         again, _ = _run(lab)

@@ -80,7 +80,7 @@ def cache_walks(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     nbytes = max(int(cfg.get("buffer_mib", 128)) * 1024**2, 2 * llc)
     strides = [2**k for k in range(int(cfg.get("max_log2_stride", 10)) + 1)]
     min_t = float(cfg.get("min_time_ms", 100)) / 1000
-    rows = cache_walk.stride_sweep(nbytes, strides, np.float32, min_t)
+    rows = cache_walk.stride_sweep(nbytes, strides, np.float32, min_t, passes=int(cfg.get("passes", 3)))
     for r in rows:
         rec.log(int(r["stride"]), stage="walk", stride=r["stride"], ns_per_access=r["ns_per_access"])
     elbow = cache_walk.elbow_stride(rows)
@@ -95,7 +95,7 @@ def cache_walks(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     n64 = int(cfg.get("walk_elems", 1 << 22))
     buf64 = np.random.default_rng(cfg.get("seed", 42)).random(n64)
     base = cache_walk.walk(buf64, 1, min_t)
-    used = cache_walk.walk(buf64, walk_stride, min_t)
+    used = base if walk_stride == 1 else cache_walk.walk(buf64, walk_stride, min_t)
     for s in (1, 8, 64, 512, 1024):
         r = cache_walk.walk(buf64, s, min_t / 4)
         rec.log(s, stage="switch", stride=s, ns_per_elem=r["ns_per_access"], wall_ms=r["seconds"] * 1e3)
