@@ -110,14 +110,16 @@ def _resolve(lab: Lab, opts: Options, fault: str | None) -> dict[str, Any]:
     return cfg
 
 
-def _lab_request(prefix: str, lab: Lab, opts: Options, kind: str, phase: int | None) -> RunRequest:
+def _request(prefix: str, lab: Lab, opts: Options, phase: int | None, brk: Break | None = None) -> RunRequest:
+    """A lab run, or — given `brk` — the same lab with the break's fault on and its expectations as checks."""
+    run_id = brk.id if brk else lab.id
     return RunRequest(
-        target=f"{prefix}/{lab.id}" if prefix else lab.id,
-        kind=kind,
-        title=lab.title,
+        target=f"{prefix}/{run_id}" if prefix else run_id,
+        kind="break" if brk else ("lab" if prefix else "experiment"),
+        title=f"{brk.title} (break of {lab.id})" if brk else lab.title,
         entry=lab.entry,
-        config=_resolve(lab, opts, None),
-        checks=list(lab.checks),
+        config=_resolve(lab, opts, brk.fault if brk else None),
+        checks=list(brk.expect if brk else lab.checks),
         charts=list(lab.charts),
         needs=list(lab.needs),
         timeout=lab.timeout,
@@ -125,23 +127,6 @@ def _lab_request(prefix: str, lab: Lab, opts: Options, kind: str, phase: int | N
         phase=phase,
         lab_id=lab.id,
         substitute=lab.substitute,
-    )
-
-
-def _break_request(prefix: str, brk: Break, lab: Lab, opts: Options, phase: int | None) -> RunRequest:
-    return RunRequest(
-        target=f"{prefix}/{brk.id}" if prefix else brk.id,
-        kind="break",
-        title=f"{brk.title} (break of {lab.id})",
-        entry=lab.entry,
-        config=_resolve(lab, opts, brk.fault),
-        checks=list(brk.expect),
-        charts=list(lab.charts),
-        needs=list(lab.needs),
-        timeout=lab.timeout,
-        status=lab.status,
-        phase=phase,
-        lab_id=lab.id,
     )
 
 
@@ -159,24 +144,24 @@ def plan(catalog: Catalog, target: str, opts: Options) -> list[RunRequest]:
         labs = {lab.id: lab for lab in phase.labs}
         prefix = phase.key
         if part is None:
-            reqs = [] if opts.breaks else [_lab_request(prefix, lab, opts, "lab", number) for lab in phase.labs]
-            return reqs + [_break_request(prefix, b, labs[b.lab], opts, number) for b in phase.breaks]
+            reqs = [] if opts.breaks else [_request(prefix, lab, opts, number) for lab in phase.labs]
+            return reqs + [_request(prefix, labs[b.lab], opts, number, b) for b in phase.breaks]
         if part in labs:
             if opts.breaks:
                 brks = [b for b in phase.breaks if b.lab == part]
                 if not brks:
                     raise PlanError(f"{prefix}/{part} has no break")
-                return [_break_request(prefix, b, labs[part], opts, number) for b in brks]
-            return [_lab_request(prefix, labs[part], opts, "lab", number)]
+                return [_request(prefix, labs[part], opts, number, b) for b in brks]
+            return [_request(prefix, labs[part], opts, number)]
         for brk in phase.breaks:
             if brk.id == part:
-                return [_break_request(prefix, brk, labs[brk.lab], opts, number)]
+                return [_request(prefix, labs[brk.lab], opts, number, brk)]
         known = ", ".join([*labs, *(b.id for b in phase.breaks)])
         raise PlanError(f"{prefix} has no lab or break {part!r} (have {known})")
     if target in catalog.experiments:
         exp = catalog.experiments[target]
         if opts.breaks:
-            return [_break_request("", b, exp, opts, None) for b in exp.breaks]
-        return [_lab_request("", exp, opts, "experiment", None)]
+            return [_request("", exp, opts, None, b) for b in exp.breaks]
+        return [_request("", exp, opts, None)]
     known = ", ".join(sorted(catalog.experiments)) or "none"
     raise PlanError(f"unknown target {target!r}: use phase-NN, phase-NN/lab-K, or an experiment ({known})")
