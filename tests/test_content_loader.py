@@ -117,3 +117,9 @@ def test_run_of_bad_target_exits_2(tmp_path: Path) -> None:
     out = run_cli("run", "phase-99/lab-7", home=tmp_path, env={"LYNX_CONTENT_DIR": str(root)})
     assert out.returncode == 2
     assert "phase-99 has no lab or break 'lab-7'" in out.stdout
+
+
+def test_unquoted_off_keyword_is_caught(tmp_path: Path) -> None:
+    text = "id: phase-99-fixture\nphase: 99\ntitle: t\nitems:\n  - {id: q-99-01, kind: free, prompt: p, answer: a, keywords: [[disabled, off]]}\n"
+    catalog = load_catalog(_root(tmp_path, text, "phase-99-fixture.yaml", "quizzes"))
+    assert catalog.errors and "quote yes/no/on/off" in catalog.errors[0]

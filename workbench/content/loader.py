@@ -146,7 +146,13 @@ def answer_problem(kind: str, answer: object, n_choices: int, keywords: list) ->
         ok = isinstance(answer, (int, float)) and not isinstance(answer, bool)
         return None if ok else "numeric needs a number"
     if kind == "free":
-        return None if keywords else "free needs keywords to grade against"
+        if not keywords:
+            return "free needs keywords to grade against"
+        for kw in keywords:
+            words = kw if isinstance(kw, list) else [kw]
+            if not words or any(isinstance(w, bool) or not isinstance(w, (str, int, float)) for w in words):
+                return f"keyword {kw!r} must be text (or a number), or a list of them; quote yes/no/on/off"
+        return None
     if kind == "conjugation":
         ok = isinstance(answer, str) or (isinstance(answer, list) and answer and all(isinstance(a, str) for a in answer))
         return None if ok else "conjugation needs a form or a list of accepted forms"
@@ -193,7 +199,8 @@ def load_catalog(root: Path | None = None, extra: list[Path] | None = None) -> C
     for path in extra or []:
         _load_one(path.parent.name if path.parent.name in KINDS else "phases", path, catalog, root)
     for number, phase in catalog.phases.items():
-        if phase.quiz and catalog.quizzes and phase.quiz not in catalog.quizzes:
+        quiz_file = root / "quizzes" / f"{phase.quiz}.yaml"
+        if phase.quiz and catalog.quizzes and phase.quiz not in catalog.quizzes and not quiz_file.exists():
             catalog.errors.append(f"{catalog.files[phase.key].name}: quiz: no quiz file {phase.quiz}.yaml")
         del number
     return catalog
