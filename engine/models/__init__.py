@@ -1,0 +1,1 @@
+"""Models built on the engine: BK-Core / ResNet-BK, attention baselines."""
