@@ -244,3 +244,15 @@ async def test_quiz_and_review_slots_open(home: Path, key: str) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press(key)
         assert app.screen.__class__.__name__ != "HomeScreen"
+
+
+@aio
+async def test_no_color_gives_monochrome_app_and_plain_charts(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.tui.widgets.charts import ChartView
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = WorkbenchApp(fake_catalog(), open_target="phase-00/lab-01")
+    assert app.mono and app.no_color
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: bool(app.screen.query(ChartView)))
+        assert all(view.theme == "clear" for view in app.screen.query(ChartView))

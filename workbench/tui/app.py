@@ -74,7 +74,8 @@ class WorkbenchApp(App):
         except (NotImplementedError, RuntimeError, AttributeError):
             pass  # not on a Unix main thread (tests, Windows): quitting by key still cancels
         if self.catalog is None:
-            self.run_worker(self._load_catalog, thread=True, name="catalog")
+            # After the first paint: YAML parsing holds the GIL and would delay it.
+            self.call_after_refresh(self.run_worker, self._load_catalog, thread=True, name="catalog")
         else:
             self.call_later(self._catalog_ready)
 

@@ -67,6 +67,7 @@ class RunPane(Vertical):
         self.label, self.charts, self.mono = label, charts, mono
         self.live: LiveRun | None = None
         self._shown_final = False
+        self._last_line = ""
 
     def compose(self) -> ComposeResult:
         yield Static(escape(self.label), classes="pane-title")
@@ -97,7 +98,10 @@ class RunPane(Vertical):
         live = self.live
         if live is None:
             return
-        self.query_one(".pane-progress", Static).update(progress_line(live))
+        line = progress_line(live)
+        if line != self._last_line:  # a one-row line: no layout pass needed
+            self._last_line = line
+            self.query_one(".pane-progress", Static).update(line, layout=False)
         finished = not live.running
         self.grid.tick(live.version, force=finished and not self._shown_final)
         if finished and not self._shown_final:
