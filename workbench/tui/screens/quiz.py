@@ -113,7 +113,7 @@ class QuizScreen(Screen):
             yield Static("", id="quiz-prompt")
             yield Static("", id="quiz-feedback")
         yield Input(id="quiz-answer", classes="hidden")
-        yield Footer(compact=True)
+        yield Footer()
 
     def on_mount(self) -> None:
         self.reload()

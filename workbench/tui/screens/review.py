@@ -81,7 +81,7 @@ class ReviewScreen(Screen):
             yield Static("", id="review-prompt")
             yield Static("", id="review-feedback")
         yield Input(id="review-answer")
-        yield Footer(compact=True)
+        yield Footer()
 
     def on_mount(self) -> None:
         self.reload()
