@@ -237,13 +237,21 @@ async def test_content_error_panel_names_file_and_field(home: Path) -> None:
         assert app.screen.__class__.__name__ == "PhaseScreen"
 
 
-@pytest.mark.parametrize("key", ["z", "v"])
+@pytest.mark.parametrize(("key", "screen"), [("z", "QuizScreen"), ("v", "ReviewScreen")])
 @aio
-async def test_quiz_and_review_slots_open(home: Path, key: str) -> None:
+async def test_quiz_and_review_slots_open_their_screens(home: Path, key: str, screen: str) -> None:
     app = WorkbenchApp(fake_catalog())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press(key)
-        assert app.screen.__class__.__name__ != "HomeScreen"
+        assert app.screen.__class__.__name__ == screen
+
+
+def test_a_slot_without_its_module_opens_a_placeholder(monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.tui import slots
+
+    monkeypatch.setitem(slots.SLOTS, "quiz", slots.Slot("z", "Quiz", "workbench.tui.screens.not_there", "X", "soon"))
+    screen = slots.make_slot_screen("quiz", None, None)
+    assert screen.__class__.__name__ == "PlaceholderScreen" and "coming" in screen.message
 
 
 @aio
