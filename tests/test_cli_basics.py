@@ -63,4 +63,6 @@ def test_wheel_ships_all_content(tmp_path: Path) -> None:
     for kind in ("phases", "quizzes", "experiments"):
         shipped = {Path(n).name for n in names if n.startswith(f"lynx_content/{kind}/")}
         assert shipped == {p.name for p in (root / kind).glob("*.yaml")}, kind
-    assert "workbench/cli.py" in names and "engine/run.py" in names
+    sources = {p.relative_to(root).as_posix() for pkg in ("engine", "workbench") for p in (root / pkg).rglob("*.py")}
+    assert sources - names == set(), "modules missing from the wheel (a folder without __init__.py?)"
+    assert "workbench/tui/app.tcss" in names
