@@ -195,11 +195,13 @@ def roofline(
 
 
 @app.command()
-def tui() -> None:
-    """Open the TUI (same as running `workbench` with no command)."""
+def tui(
+    target: Annotated[str | None, typer.Argument(help="open this lab or experiment directly, e.g. phase-07/lab-02")] = None,
+) -> None:
+    """Open the TUI (same as running `workbench` with no command), optionally at one lab."""
     from workbench.tui.app import run_app
 
-    run_app()
+    run_app(open_target=target) if target else run_app()
 
 
 def main() -> None:
