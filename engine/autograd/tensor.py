@@ -329,11 +329,11 @@ class Tensor:
         """GELU, tanh approximation 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))) (torch approximate='tanh')."""
         x = self.data
         c = math.sqrt(2.0 / math.pi)
-        inner = c * (x + 0.044715 * x**3)
-        t = np.tanh(inner)
+        x2 = x * x
+        t = np.tanh(c * x * (1 + 0.044715 * x2))
 
         def bw(g: np.ndarray) -> None:
-            dinner = c * (1 + 3 * 0.044715 * x * x)
+            dinner = c * (1 + 3 * 0.044715 * x2)
             self._accum(g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dinner))
 
         return self._make(0.5 * x * (1 + t), (self,), "gelu", bw)
