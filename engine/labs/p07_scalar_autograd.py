@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from engine.autograd.gradcheck import GradcheckError, scalar_gradcheck
@@ -126,6 +129,16 @@ class _TorchScalar:
         return _TorchScalar(self.t.tanh())
 
 
+def _render_svg(dot_path: Path) -> Path | None:
+    """graph.svg through the Graphviz `dot` binary when it is installed; None otherwise."""
+    exe = shutil.which("dot")
+    if exe is None:
+        return None
+    svg = dot_path.with_suffix(".svg")
+    done = subprocess.run([exe, "-Tsvg", str(dot_path), "-o", str(svg)], capture_output=True, check=False, timeout=30)
+    return svg if done.returncode == 0 and svg.exists() else None
+
+
 def ops_and_diamond(cfg: dict, rec: Recorder) -> dict:
     """Lab 01: every op's value and gradients against an oracle, then the diamond, drawn."""
     accumulate = cfg.get("fault") != FAULT
@@ -151,6 +164,9 @@ def ops_and_diamond(cfg: dict, rec: Recorder) -> dict:
         rec.log(i, stage="diamond", param=v.label, grad=v.grad, expected=expected[v.label])
     dot_path = rec.artifact("diamond.dot", "graph")
     dot_path.write_text(to_dot(loss, "diamond"), encoding="utf-8")
+    svg = _render_svg(dot_path)
+    if svg is not None:
+        rec.artifact(svg, "graph-svg")
     tree = to_text_tree(loss)
     tree_path = rec.artifact("diamond.txt", "graph-text")
     tree_path.write_text(tree + "\n", encoding="utf-8")
