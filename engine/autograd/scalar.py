@@ -4,8 +4,8 @@ Why it looks the way it does (phase 07):
 - Every op records its parents and the *local* derivative of its output with respect to
   each parent, computed once in the forward pass. Backward is then one loop
   `parent.grad += local * node.grad` over the graph in reverse topological order, with no
-  closure per node; this keeps the class small and about twice as fast as the
-  closure-per-op design of micrograd.
+  closure per node; this keeps the class small and faster than the
+  closure-per-op design of micrograd (benchmarks/bench_autograd.py: about 2.5-3x).
 - The topological sort is iterative (an explicit stack), so a chain 10^5 nodes deep
   back-propagates without touching Python's recursion limit. It visits nodes in exactly the
   order of the textbook recursive DFS (children in `_prev` order, post-order).
@@ -47,34 +47,41 @@ class Value:
         return f"Value({name}data={self.data:.4f}, grad={self.grad:.4f})"
 
     # ------------------------------------------------------------------ binary ops
+    # A plain int/float operand is a constant: it gets no node of its own, only its local
+    # derivative is recorded (fewer nodes to sort and walk; the gradients are the same).
     def __add__(self, other: Value | Number) -> Value:
-        o = other if isinstance(other, Value) else Value(other)
-        return Value(self.data + o.data, (self, o), "+", (1.0, 1.0))
+        if isinstance(other, Value):
+            return Value(self.data + other.data, (self, other), "+", (1.0, 1.0))
+        return Value(self.data + other, (self,), "+", (1.0,))
 
     def __radd__(self, other: Number) -> Value:
-        return Value(other) + self
+        return Value(other + self.data, (self,), "+", (1.0,))
 
     def __sub__(self, other: Value | Number) -> Value:
-        o = other if isinstance(other, Value) else Value(other)
-        return Value(self.data - o.data, (self, o), "-", (1.0, -1.0))
+        if isinstance(other, Value):
+            return Value(self.data - other.data, (self, other), "-", (1.0, -1.0))
+        return Value(self.data - other, (self,), "-", (1.0,))
 
     def __rsub__(self, other: Number) -> Value:
-        return Value(other) - self
+        return Value(other - self.data, (self,), "-", (-1.0,))
 
     def __mul__(self, other: Value | Number) -> Value:
-        o = other if isinstance(other, Value) else Value(other)
-        return Value(self.data * o.data, (self, o), "*", (o.data, self.data))
+        if isinstance(other, Value):
+            return Value(self.data * other.data, (self, other), "*", (other.data, self.data))
+        return Value(self.data * other, (self,), "*", (float(other),))
 
     def __rmul__(self, other: Number) -> Value:
-        return Value(other) * self
+        return Value(other * self.data, (self,), "*", (float(other),))
 
     def __truediv__(self, other: Value | Number) -> Value:
-        o = other if isinstance(other, Value) else Value(other)
-        b = o.data
-        return Value(self.data / b, (self, o), "/", (1.0 / b, -self.data / (b * b)))
+        if isinstance(other, Value):
+            b = other.data
+            return Value(self.data / b, (self, other), "/", (1.0 / b, -self.data / (b * b)))
+        return Value(self.data / other, (self,), "/", (1.0 / other,))
 
     def __rtruediv__(self, other: Number) -> Value:
-        return Value(other) / self
+        b = self.data
+        return Value(other / b, (self,), "/", (-other / (b * b),))
 
     def __pow__(self, n: Number) -> Value:
         """`x ** n` for a constant int/float `n`; a `Value` exponent is not supported."""
@@ -115,18 +122,19 @@ class Value:
         order: list[Value] = []
         visited: set[Value] = set()
         stack: list[tuple[Value, bool]] = [(self, False)]
+        push, pop, mark, emit = stack.append, stack.pop, visited.add, order.append
         while stack:
-            node, expanded = stack.pop()
+            node, expanded = pop()
             if expanded:
-                order.append(node)
+                emit(node)
                 continue
             if node in visited:
                 continue
-            visited.add(node)
-            stack.append((node, True))
+            mark(node)
+            push((node, True))
             for child in reversed(node._prev):
                 if child not in visited:
-                    stack.append((child, False))
+                    push((child, False))
         return order
 
     def backward(self, *, accumulate: bool = True) -> None:
@@ -137,13 +145,17 @@ class Value:
         `=` instead of `+=`: kept only so the lab can show the wrong numbers it produces.
         """
         self.grad = 1.0
-        for node in reversed(self.topo()):
-            g = node.grad
-            if accumulate:
-                for parent, local in zip(node._prev, node._local, strict=True):
+        order = self.topo()
+        order.reverse()
+        if accumulate:
+            for node in order:
+                g = node.grad
+                for parent, local in zip(node._prev, node._local):  # noqa: B905 (same length by construction)
                     parent.grad += local * g
-            else:
-                for parent, local in zip(node._prev, node._local, strict=True):
+        else:
+            for node in order:
+                g = node.grad
+                for parent, local in zip(node._prev, node._local):  # noqa: B905
                     parent.grad = local * g
 
 
