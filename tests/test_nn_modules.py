@@ -169,3 +169,11 @@ def test_init_statistics_match_formulas() -> None:
     assert abs(w.data.var() / ((5 / 3) ** 2 * 2 / 700) - 1) < 0.02
     assert init.calculate_gain("relu") == pytest.approx(torch.nn.init.calculate_gain("relu"))
     assert init.calculate_gain("leaky_relu", 0.2) == pytest.approx(torch.nn.init.calculate_gain("leaky_relu", 0.2))
+
+
+def test_gelu_and_silu_gains_keep_the_second_moment() -> None:
+    x = torch.randn(2_000_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for name, fn in (("gelu", torch.nn.functional.gelu), ("silu", torch.nn.functional.silu)):
+        second_moment = float((fn(x) ** 2).mean())
+        assert init.calculate_gain(name) == pytest.approx(1 / second_moment**0.5, rel=2e-3)
+    assert 1.5 < init.calculate_gain("gelu") < 1.7
