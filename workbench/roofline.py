@@ -9,6 +9,7 @@ the TUI draw, plus a matplotlib PNG with ceilings, ridge and labelled ops.
 from __future__ import annotations
 
 import json
+import os
 import platform
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,23 +54,113 @@ def measure_or_load(store_dir: str | Path, remeasure: bool = False, quick: bool 
     return data
 
 
-def chart_and_records(data: dict[str, Any]) -> tuple[Chart, list[dict[str, Any]]]:
-    """One scatter spec (log-log): the roof as a sampled series, each op as a labelled point."""
-    from engine.hardware.roofline import Roofline
+ROOF, LLC_ROOF, DERIVED, RIDGE = "roof", "LLC roof", "derived peak", "ridge"
+OPS, LAB_OPS = "ops", "lab ops"
+X_RANGE = (0.01, 1000.0)
+MAX_METRICS_BYTES = 8 * 1024 * 1024  # a lab's metrics file larger than this is not scanned for op points
+
+
+def lab_points(store_dir: str | Path) -> list[dict[str, Any]]:
+    """Op points recorded by labs: metric rows with `intensity` and `gflops` in each target's latest run.
+
+    Labs run in their own process, so what they `register_op` is gone when they end; their
+    metrics stay. Per op (the row's `op` or `name`) the row with the largest `n` is kept,
+    e.g. bk-scaling's ops at its longest sequence.
+    """
+    import sqlite3
+
+    from workbench.store import runs as run_index
+
+    db = Path(store_dir) / "workbench.db"
+    if not db.exists():
+        return []
+    conn = sqlite3.connect(db, timeout=30)
+    conn.row_factory = sqlite3.Row
+    try:
+        run_index.ensure(conn, run_index.SCHEMA)
+        rows = conn.execute("SELECT target, run_dir FROM runs WHERE status IN ('passed', 'failed') ORDER BY started_at, id").fetchall()
+    finally:
+        conn.close()
+    latest = {r["target"]: r["run_dir"] for r in rows}
+    points: list[dict[str, Any]] = []
+    for target, run_dir in sorted(latest.items()):
+        best: dict[str, dict[str, Any]] = {}
+        path = Path(store_dir) / run_dir / "metrics.jsonl"  # run_dir is absolute, or relative to the workspace
+        try:
+            if path.stat().st_size > MAX_METRICS_BYTES:
+                continue
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if '"intensity"' not in line or '"gflops"' not in line:
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            i, g = row.get("intensity"), row.get("gflops")
+            if not (_positive(i) and _positive(g)):
+                continue
+            op = str(row.get("op") or row.get("name") or target)
+            if op not in best or row.get("n", 0) >= best[op].get("n", 0):
+                best[op] = row
+        for op, row in best.items():
+            size = f" N={row['n']}" if "n" in row else ""
+            points.append({"name": f"{op}{size}", "intensity": float(row["intensity"]), "gflops": float(row["gflops"]),
+                           "source": target})
+    return points
+
+
+def _positive(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 and v == v and v != float("inf")
+
+
+def chart_and_records(data: dict[str, Any], extra: list[dict[str, Any]] | None = None) -> tuple[Chart, list[dict[str, Any]]]:
+    """One log-log spec: ceilings and the ridge as lines, each op as a labelled point.
+
+    `extra` adds points recorded elsewhere (see `lab_points`); ops registered in this process
+    through engine.hardware.roofline.register_op after the measurement are added too.
+    """
+    from engine.hardware.roofline import Roofline, registered_ops
 
     roof = Roofline(data["peak"]["gflops"], data["bandwidth"]["dram_gbs"])
-    records: list[dict[str, Any]] = [{"series": "roof", "name": "", "intensity": x, "gflops": y}
-                                     for x, y in roof.curve(0.01, 1000.0, 41)]
-    records += [{"series": "ops", "name": k["name"], "intensity": k["intensity"], "gflops": k["gflops"]}
-                for k in data["kernels"]]
+    lo, hi = X_RANGE
+    curve = roof.curve(lo, hi, 41)
+
+    def line(name: str, xy: list[tuple[float, float]]) -> list[dict[str, Any]]:
+        return [{"series": name, "name": "", "intensity": x, "gflops": y} for x, y in xy]
+
+    records = line(ROOF, curve)
+    llc = data["bandwidth"].get("llc_gbs")
+    if llc and llc > roof.bandwidth_gbs:
+        records += line(LLC_ROOF, [(x, min(roof.peak_gflops, x * llc)) for x, _ in curve])
+    derived = data["peak"].get("derived_gflops")
+    if derived:
+        records += line(DERIVED, [(lo, derived), (hi, derived)])
+    kernels = list(data["kernels"])
+    ys = [k["gflops"] for k in kernels if k["gflops"] > 0] + [roof.peak_gflops]
+    records += line(RIDGE, [(roof.ridge, min(ys) / 2), (roof.ridge, roof.peak_gflops)])
+    records += [{"series": OPS, "name": k["name"], "intensity": k["intensity"], "gflops": k["gflops"]} for k in kernels]
+    known = {k["name"] for k in kernels}
+    later = [p.as_dict() for p in registered_ops() if p.name not in known] + list(extra or [])
+    records += [{"series": LAB_OPS, "name": p["name"], "intensity": p["intensity"], "gflops": p["gflops"]} for p in later]
     gpu = data.get("gpu")
     if gpu:
-        records.append({"series": "gpu", "name": f"GPU peak fp32 ({gpu['name']})", "intensity": 1000.0,
+        records.append({"series": "gpu", "name": f"GPU peak fp32 ({gpu['name']})", "intensity": hi,
                         "gflops": gpu["peak_fp32_gflops"]})
     chart = Chart(title=f"Roofline: {roof.bandwidth_gbs:.1f} GB/s, {roof.peak_gflops:.0f} GFLOP/s, ridge {roof.ridge:.1f} FLOP/B",
                   x="intensity", y=["gflops"], kind="scatter", logx=True, logy=True, series_by="series", label="name",
-                  xlabel="FLOPs per byte", ylabel="GFLOP/s")
+                  xlabel="FLOPs per byte", ylabel="GFLOP/s", lines=[ROOF, LLC_ROOF, DERIVED, RIDGE])
     return chart, records
+
+
+def ridge_text(data: dict[str, Any]) -> str:
+    """The ceilings and the ridge point in one sentence (CLI and TUI)."""
+    derived = data["peak"].get("derived_gflops")
+    return (f"DRAM {data['bandwidth']['dram_gbs']:.1f} GB/s (assumed DIMMs {data['bandwidth'].get('derived_gbs') or 0:.1f}); "
+            f"peak {data['peak']['gflops']:.0f} GFLOP/s (derived {derived or 0:.0f}); ridge {data['ridge']:.2f} FLOP/B: "
+            f"ops left of it are memory-bound, right of it compute-bound")
 
 
 def roofline_command(store_dir: Path, remeasure: bool = False, quick: bool = False, png: Path | None = None,
@@ -78,19 +169,19 @@ def roofline_command(store_dir: Path, remeasure: bool = False, quick: bool = Fal
     from rich.console import Console
     from rich.table import Table
 
-    from engine.hardware.plot import plot_roofline
+    from workbench.charts.png import render_png
 
     console = Console()
     if remeasure or not (Path(store_dir) / CACHE).exists():
         console.print("measuring bandwidth, peak and ops (about 10-30 s)...")
     data = measure_or_load(store_dir, remeasure=remeasure, quick=quick)
-    chart, records = chart_and_records(data)
+    chart, records = chart_and_records(data, lab_points(store_dir))
     if plot:
         import plotext as plt
 
         from workbench.charts.term import draw
 
-        draw(plt, chart, records)
+        draw(plt, chart, records, color="NO_COLOR" not in os.environ)
         plt.plotsize(100, 28)
         plt.show()
     table = Table(title=f"{data['profile']['cpu_model']} ({'cached ' + data['measured_at'] if data['cached'] else 'measured now'})")
@@ -98,10 +189,12 @@ def roofline_command(store_dir: Path, remeasure: bool = False, quick: bool = Fal
         table.add_column(col, justify="left" if col == "op" else "right")
     for k in data["kernels"]:
         table.add_row(k["name"], f"{k['intensity']:.3g}", f"{k['gflops']:.3g}", k["bound"], f"{k['gflops'] / k['attainable']:.0%}")
+    for p in (r for r in records if r["series"] == LAB_OPS):
+        table.add_row(p["name"] + " (lab)", f"{p['intensity']:.3g}", f"{p['gflops']:.3g}",
+                      "memory" if p["intensity"] < data["ridge"] else "compute",
+                      f"{p['gflops'] / min(data['peak']['gflops'], p['intensity'] * data['bandwidth']['dram_gbs']):.0%}")
     console.print(table)
-    derived = data["peak"].get("derived_gflops")
-    console.print(f"DRAM {data['bandwidth']['dram_gbs']:.1f} GB/s (assumed DIMMs {data['bandwidth']['derived_gbs']:.1f}); "
-                  f"peak {data['peak']['gflops']:.0f} GFLOP/s (derived {derived or 0:.0f}); ridge {data['ridge']:.2f} FLOP/B")
+    console.print(ridge_text(data))
     if data.get("gpu"):
         g = data["gpu"]
         console.print(f"GPU {g['name']}: {g['bandwidth_gbs']:.0f} GB/s, fp32 {g['peak_fp32_gflops']:.0f}, "
@@ -110,6 +203,6 @@ def roofline_command(store_dir: Path, remeasure: bool = False, quick: bool = Fal
         console.print("GPU: none (CUDA not available); CPU roofline only")
     out = png or Path(store_dir) / "runs" / "roofline" / "roofline.png"
     out.parent.mkdir(parents=True, exist_ok=True)
-    plot_roofline(data, out)
+    render_png(chart, records, out)
     console.print(f"PNG: {out}")
     return 0

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from workbench.charts.spec import series
+from workbench.charts.spec import drawing_order, series
 from workbench.content.schema import Chart
 
 # pyplot and its mathtext parser are not thread-safe; the TUI finishes runs on worker threads
@@ -30,12 +30,13 @@ def _draw(chart: Chart, data: list[Any], path: Path, title_suffix: str) -> bool:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    for s in data:
-        if chart.kind == "scatter":
-            ax.scatter(s.x, s.y, label=s.name, s=24)
-            for x, y, text in zip(s.x, s.y, s.labels, strict=False):
-                ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-        elif chart.kind == "bar":
+    for s in drawing_order(data):
+        if s.kind == "scatter":
+            ax.scatter(s.x, s.y, label=s.name, s=24, zorder=3)
+            for i, (x, y, text) in enumerate(zip(s.x, s.y, s.labels, strict=False)):
+                if text:  # alternate above/below so neighbouring labels overlap less
+                    ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 4 if i % 2 == 0 else -10), fontsize=7)
+        elif s.kind == "bar":
             ax.bar([str(x) for x in s.x], s.y, label=s.name, alpha=0.8)
         else:
             ax.plot(s.x, s.y, label=s.name, linewidth=1.4, marker="o" if len(s.x) < 30 else None, markersize=3)

@@ -15,6 +15,7 @@ class Series:
     x: list[Any] = field(default_factory=list)
     y: list[float] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
+    kind: str = "line"  # line | scatter | bar: the chart's kind, or "line" for a group in `chart.lines`
 
 
 def _usable(value: Any, log: bool) -> bool:
@@ -24,7 +25,11 @@ def _usable(value: Any, log: bool) -> bool:
 
 
 def series(chart: Chart, records: list[dict[str, Any]]) -> list[Series]:
-    """One series per (y key × series_by value), keeping only points a log axis can show."""
+    """One series per (y key × series_by value), keeping only points a log axis can show.
+
+    A series whose series_by value is in `chart.lines` is a line even on a scatter chart, so
+    both renderers draw e.g. a roofline's ceilings as lines under its labelled points.
+    """
     out: dict[str, Series] = {}
     for row in records:
         if any(row.get(k) != v for k, v in chart.where.items()):
@@ -38,7 +43,9 @@ def series(chart: Chart, records: list[dict[str, Any]]) -> list[Series]:
             if not _usable(y, chart.logy):
                 continue
             name = " · ".join(p for p in (group, key if len(chart.y) > 1 or not group else "") if p) or key
-            s = out.setdefault(name, Series(name))
+            s = out.get(name)
+            if s is None:
+                s = out[name] = Series(name, kind="line" if group and group in chart.lines else chart.kind)
             s.x.append(x)
             s.y.append(float(y))
             if chart.label:
@@ -55,4 +62,9 @@ def thin(s: Series, max_points: int) -> Series:
     idx = list(range(0, n, step))
     if idx[-1] != n - 1:
         idx.append(n - 1)
-    return Series(s.name, [s.x[i] for i in idx], [s.y[i] for i in idx], [s.labels[i] for i in idx] if s.labels else [])
+    return Series(s.name, [s.x[i] for i in idx], [s.y[i] for i in idx], [s.labels[i] for i in idx] if s.labels else [], s.kind)
+
+
+def drawing_order(data: list[Series]) -> list[Series]:
+    """Lines first, then points and bars, so labelled points are drawn on top of the lines."""
+    return sorted(data, key=lambda s: s.kind != "line")

@@ -1,34 +1,48 @@
-"""Render a chart spec with plotext: the module itself (CLI) or a PlotextPlot widget's `plt` (TUI)."""
+"""Render a chart spec with plotext: the module itself (CLI) or a PlotextPlot widget's `plt` (TUI).
+
+Without colour (NO_COLOR), overlaid series would differ only by their legend entry, so each
+series then gets its own marker character (the legend shows it).
+"""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from workbench.charts.spec import series, thin
+from workbench.charts.spec import Series, drawing_order, series, thin
 from workbench.content.schema import Chart
 
 MAX_POINTS = 400
+COLOR_MARKER: dict[str, str | None] = {"line": "braille"}  # scatter, bar: plotext's default
+MONO_MARKERS = ("braille", "x", "+", "o", "*", "#", "%", "@", "=", "$")
+
+
+def marker(s: Series, index: int, color: bool) -> str | None:
+    """The plotext marker for the `index`-th series: by kind in colour, one of its own without."""
+    if color:
+        return COLOR_MARKER.get(s.kind)
+    return MONO_MARKERS[index % len(MONO_MARKERS)]
 
 
 def draw(plt: Any, chart: Chart, records: list[dict[str, Any]], *, color: bool = True) -> int:
     """Clear `plt` and draw the chart. Returns the number of points drawn."""
     plt.clear_figure() if hasattr(plt, "clear_figure") else plt.clear_data()
-    data = [thin(s, MAX_POINTS) for s in series(chart, records)]
+    data = drawing_order([thin(s, MAX_POINTS) for s in series(chart, records)])
     # plotext's own log axes mishandle some ranges; plot log10 values with readable ticks instead.
     points = 0
-    for s in data:
-        xs = [math.log10(x) for x in s.x] if chart.logx else s.x
+    for i, s in enumerate(data):
+        xs = [math.log10(x) for x in s.x] if chart.logx and s.kind != "bar" else s.x
         ys = [math.log10(y) for y in s.y] if chart.logy else s.y
-        if chart.kind == "scatter":
-            plt.scatter(xs, ys, label=s.name)
+        mark = marker(s, i, color)
+        if s.kind == "scatter":
+            plt.scatter(xs, ys, label=s.name, marker=mark)
             for x, y, text in zip(xs, ys, s.labels, strict=False):
                 if text:
                     plt.text(text, x, y)
-        elif chart.kind == "bar":
-            plt.bar([str(x) for x in s.x], ys, label=s.name)
+        elif s.kind == "bar":
+            plt.bar([str(x) for x in s.x], ys, label=s.name, marker=mark)
         else:
-            plt.plot(xs, ys, label=s.name, marker="braille")
+            plt.plot(xs, ys, label=s.name, marker=mark)
         points += len(s.x)
     plt.title(chart.title)
     plt.xlabel(("log10 " if chart.logx else "") + (chart.xlabel or chart.x))

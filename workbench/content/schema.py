@@ -50,6 +50,7 @@ class Chart:
     where: dict[str, Any] = field(default_factory=dict)
     series_by: str | None = None
     label: str | None = None
+    lines: list[str] = field(default_factory=list)  # series_by values drawn as lines whatever `kind` says
 
 
 @dataclass(frozen=True)

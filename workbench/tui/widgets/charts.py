@@ -27,7 +27,7 @@ MIN_INTERVAL = 0.1
 class ChartView(PlotextPlot):
     def __init__(self, chart: Chart, source: Records, *, mono: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.chart, self.source = chart, source
+        self.chart, self.source, self.mono = chart, source, mono
         self.cost = 0.0
         self.points = 0
         self.border_title = chart.title
@@ -36,7 +36,7 @@ class ChartView(PlotextPlot):
 
     def render(self) -> RenderableType:
         t0 = time.perf_counter()
-        self.points = draw(self.plt, self.chart, self.source())
+        self.points = draw(self.plt, self.chart, self.source(), color=not self.mono)
         out = super().render()
         self.cost = time.perf_counter() - t0
         return out
