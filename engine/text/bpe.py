@@ -240,3 +240,34 @@ class BPETokenizer:
         if tok.vocab_size != config["vocab_size"]:
             raise ValueError(f"{d}: config says {config['vocab_size']} entries, merges give {tok.vocab_size}")
         return tok
+
+
+def reference_merges(texts: Iterable[str], n_merges: int) -> list[tuple[bytes, bytes]]:
+    """The course's algorithm written plainly (full recount every step): the oracle for `train`."""
+    words = Counter(tuple(bytes([b]) for b in t.encode("utf-8")) for t in texts if t)
+    merges: list[tuple[bytes, bytes]] = []
+    tokens = {bytes([b]) for b in range(256)}
+    while len(merges) < n_merges:
+        pairs: Counter[tuple[bytes, bytes]] = Counter()
+        for w, c in words.items():
+            for p in zip(w, w[1:], strict=False):
+                if p[0] + p[1] not in tokens:
+                    pairs[p] += c
+        if not pairs:
+            break
+        best = min(pairs, key=lambda p: (-pairs[p], p))
+        merges.append(best)
+        tokens.add(best[0] + best[1])
+        new_words: Counter[tuple[bytes, ...]] = Counter()
+        for w, c in words.items():
+            out, i = [], 0
+            while i < len(w):
+                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
+                    out.append(w[i] + w[i + 1])
+                    i += 2
+                else:
+                    out.append(w[i])
+                    i += 1
+            new_words[tuple(out)] += c
+        words = new_words
+    return merges

@@ -215,3 +215,16 @@ def build_manifest(rows: list[dict], paths: dict[str, Path], root: Path, seed: i
         "total_rows": len(rows),
         "checks": {c["name"]: c["passed"] for c in checks},
     }
+
+
+_SPLIT_CACHE: dict[tuple[int, int], dict[str, list[dict]]] = {}
+
+
+def canonical_splits(seed: int = 42, max_mis_per_cell: int = 2) -> dict[str, list[dict]]:
+    """The corpus as later phases use it: generated with `seed`, split 80/10/10 by (verb, tense)."""
+    from engine.text.corpus import generate
+
+    key = (seed, max_mis_per_cell)
+    if key not in _SPLIT_CACHE:
+        _SPLIT_CACHE[key] = split_by_verb_tense(generate(seed, max_mis_per_cell), seed=seed)[0]
+    return {k: [dict(r) for r in v] for k, v in _SPLIT_CACHE[key].items()}
