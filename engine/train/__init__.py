@@ -1,0 +1,1 @@
+"""Training the Mini-GPT (phase 18): data, optimiser plumbing, loop, checkpoints, n-gram baseline."""
