@@ -24,12 +24,19 @@ def marker(s: Series, index: int, color: bool) -> str | None:
     return MONO_MARKERS[index % len(MONO_MARKERS)]
 
 
+def _label_nudge(data: list[Series], logx: bool) -> float:
+    """About two columns of the x range: how far right of its point a label starts."""
+    xs = [math.log10(x) if logx else x for s in data if s.kind != "bar" for x in s.x]
+    return 0.025 * (max(xs) - min(xs)) if len(xs) > 1 else 0.0
+
+
 def draw(plt: Any, chart: Chart, records: list[dict[str, Any]], *, color: bool = True) -> int:
     """Clear `plt` and draw the chart. Returns the number of points drawn."""
     plt.clear_figure() if hasattr(plt, "clear_figure") else plt.clear_data()
     data = drawing_order([thin(s, MAX_POINTS) for s in series(chart, records)])
     # plotext's own log axes mishandle some ranges; plot log10 values with readable ticks instead.
     points = 0
+    nudge = _label_nudge(data, chart.logx)
     for i, s in enumerate(data):
         xs = [math.log10(x) for x in s.x] if chart.logx and s.kind != "bar" else s.x
         ys = [math.log10(y) for y in s.y] if chart.logy else s.y
@@ -38,7 +45,7 @@ def draw(plt: Any, chart: Chart, records: list[dict[str, Any]], *, color: bool =
             plt.scatter(xs, ys, label=s.name, marker=mark)
             for x, y, text in zip(xs, ys, s.labels, strict=False):
                 if text:
-                    plt.text(text, x, y)
+                    plt.text(text, x + nudge, y)  # beside the point, not over its marker
         elif s.kind == "bar":
             plt.bar([str(x) for x in s.x], ys, label=s.name, marker=mark)
         else:

@@ -34,6 +34,7 @@ class WorkbenchApp(App):
         Binding("h", "home", "Home"),
         Binding("r", "runs", "Runs"),
         Binding("e", "experiments", "Experiments", show=False),
+        Binding("o", "roofline", "Roofline", show=False),  # shown on the home screen
         Binding("z", "slot('quiz')", "Quiz", show=False),  # shown on home and phase screens
         Binding("v", "slot('review')", "Review", show=False),
         Binding("q", "quit", "Quit"),
@@ -174,6 +175,12 @@ class WorkbenchApp(App):
 
         if self.catalog is not None and not isinstance(self.screen, ExperimentsScreen):
             self.push_screen(ExperimentsScreen())
+
+    def action_roofline(self) -> None:
+        from workbench.tui.screens.roofline import RooflineScreen
+
+        if not isinstance(self.screen, RooflineScreen):
+            self.push_screen(RooflineScreen())
 
     def action_slot(self, name: str) -> None:
         from workbench.tui.slots import make_slot_screen

@@ -30,6 +30,7 @@ class HomeScreen(Screen):
         Binding("e", "app.experiments", "Exps"),
         Binding("z", "app.slot('quiz')", "Quiz"),
         Binding("v", "app.slot('review')", "Review"),
+        Binding("o", "app.roofline", "Roofline"),
         Binding("tab", "app.focus_next", "Focus", show=False),
     ]
 
