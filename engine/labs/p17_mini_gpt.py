@@ -1,0 +1,217 @@
+"""Phase 17 labs: one block by hand, Mini-GPT assembly, the exact parameter inventory, causality
+by perturbation. The model is engine.models.gpt (NumPy Tensor autograd, no training here).
+
+Fault `no_causal_mask` (the phase's break): the model is built with causal=False, so every
+position attends to the whole sequence and earlier logits move when a later token changes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from engine.autograd.tensor import Tensor, no_grad
+from engine.models.gpt import (
+    MiniGPT,
+    MiniGPTConfig,
+    TransformerBlock,
+    closed_form_params,
+    component_counts,
+    inventory,
+)
+from engine.nn import LayerNorm
+from engine.run import Recorder
+
+FAULT = "no_causal_mask"
+PROMPT = [3, 1, 4, 1, 5, 9, 2, 6]
+MODEL_KEYS = ("d_model", "n_heads", "n_layers", "d_ff", "vocab_size", "context_len")
+
+
+def _model_cfg(cfg: dict, **over: Any) -> MiniGPTConfig:
+    base = {k: int(cfg[k]) for k in MODEL_KEYS if k in cfg}
+    return MiniGPTConfig(**{**base, "causal": cfg.get("fault") != FAULT, **over})
+
+
+# ---------------------------------------------------------------------- lab 00: block by hand
+def _fractional(shape: tuple[int, ...], offset: int) -> np.ndarray:
+    """Fixed fractional values in [-0.5, 0.5): a reproducible 'hand' parameter set."""
+    n = int(np.prod(shape))
+    return (((np.arange(n) * 7 + offset) % 11) / 10.0 - 0.5).reshape(shape)
+
+
+def _hand_block(x: list[list[float]], p: dict[str, np.ndarray], eps: float) -> list[list[float]]:
+    """The block in plain Python loops (float64): LN, one causal head, residual, LN, GELU FFN, residual."""
+    d = len(x[0])
+
+    def ln(row: list[float], g: np.ndarray, b: np.ndarray) -> list[float]:
+        mu = sum(row) / d
+        var = sum((r - mu) ** 2 for r in row) / d
+        return [float(g[i]) * (row[i] - mu) / math.sqrt(var + eps) + float(b[i]) for i in range(d)]
+
+    def vecmat(v: list[float], w: np.ndarray) -> list[float]:  # v @ w, w (in, out)
+        return [sum(v[i] * float(w[i, j]) for i in range(len(v))) for j in range(w.shape[1])]
+
+    def gelu(z: float) -> float:
+        return 0.5 * z * (1 + math.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z**3)))
+
+    h = [ln(r, p["ln1.weight"], p["ln1.bias"]) for r in x]
+    q = [vecmat(r, p["attn.W_q"]) for r in h]
+    k = [vecmat(r, p["attn.W_k"]) for r in h]
+    v = [vecmat(r, p["attn.W_v"]) for r in h]
+    out = []
+    for i in range(len(x)):
+        s = [sum(q[i][c] * k[j][c] for c in range(d)) / math.sqrt(d) for j in range(i + 1)]
+        m = max(s)
+        e = [math.exp(z - m) for z in s]
+        a = [z / sum(e) for z in e]
+        y = [sum(a[j] * v[j][c] for j in range(i + 1)) for c in range(d)]
+        out.append([x[i][c] + o for c, o in enumerate(vecmat(y, p["attn.W_o"]))])
+    final = []
+    for r in out:
+        h2 = ln(r, p["ln2.weight"], p["ln2.bias"])
+        w1, b1, w2, b2 = p["ffn.w1"], p["ffn.b1"], p["ffn.w2"], p["ffn.b2"]  # w stored (out, in)
+        mid = [gelu(sum(h2[i] * float(w1[j, i]) for i in range(d)) + float(b1[j])) for j in range(w1.shape[0])]
+        f = [sum(mid[j] * float(w2[c, j]) for j in range(len(mid))) + float(b2[c]) for c in range(d)]
+        final.append([r[c] + f[c] for c in range(d)])
+    return final
+
+
+def block_by_hand(cfg: dict, rec: Recorder) -> dict:
+    """A d=4, 1-head, d_ff=8, T=2 block with fixed fractional parameters against a loop reference."""
+    d, h, f, t = int(cfg.get("d_model", 4)), int(cfg.get("n_heads", 1)), int(cfg.get("d_ff", 8)), int(cfg.get("T", 2))
+    mcfg = MiniGPTConfig(d_model=d, n_heads=h, d_ff=f, n_layers=1, vocab_size=8, context_len=t, rope=False,
+                         causal=cfg.get("fault") != FAULT)
+    block = TransformerBlock(mcfg, dtype=np.float64)
+    params: dict[str, np.ndarray] = {}
+    for i, (name, p) in enumerate(block.named_parameters()):
+        p.data[...] = _fractional(p.shape, i)
+        params[name] = p.data
+    x = _fractional((t, d), 5) * 2.0
+    with no_grad():
+        got = block(Tensor(x[None]))[0].data
+    ref = np.asarray(_hand_block(x.tolist(), params, mcfg.ln_eps))
+    diff = float(np.abs(got - ref).max())
+    rec.log(0, stage="hand", max_abs_diff=diff)
+    # LayerNorm properties on random rows
+    rng = np.random.default_rng(cfg["seed"])
+    z = Tensor(rng.normal(3.0, 2.5, size=(16, 64)))
+    ln = LayerNorm(64, dtype=np.float64)
+    y = ln(z).data
+    ln.weight.data[...] = 2.0
+    ln.bias.data[...] = 5.0
+    y2 = ln(z).data
+    # all-zero block: LN gives beta = 0, so attention and FFN add nothing
+    zero = TransformerBlock(MiniGPTConfig(d_model=64, n_heads=4, d_ff=256, n_layers=1, vocab_size=8, context_len=16))
+    for p in zero.parameters():
+        p.data[...] = 0.0
+    xin = Tensor(rng.normal(size=(2, 16, 64)).astype(np.float32))
+    with no_grad():
+        zdiff = float(np.abs(zero(xin).data - xin.data).max())
+    rec.log(1, stage="ln", ln_mean=float(np.abs(y.mean(-1)).max()), ln_var=float(y.var(-1).mean()))
+    return {
+        "hand_reference_max_abs_diff": diff,
+        "ln_mean_max_abs": float(np.abs(y.mean(-1)).max()),
+        "ln_var_mean": float(y.var(-1).mean()),
+        "ln_scaled_mean": float(y2.mean()),
+        "ln_scaled_var": float(y2.var(-1).mean()),
+        "zero_block_identity_diff": zdiff,
+    }
+
+
+# ---------------------------------------------------------------------- lab 01: assemble
+def assemble(cfg: dict, rec: Recorder) -> dict:
+    """Build the locked config, run the 8-token prompt, probe prefix influence and RoPE."""
+    mcfg = _model_cfg(cfg)
+    model = MiniGPT(mcfg, rng=np.random.default_rng(cfg["seed"]))
+    ids = np.asarray(cfg.get("tokens", PROMPT))
+    with no_grad():
+        t0 = time.perf_counter()
+        logits = model(ids).data
+        ms = (time.perf_counter() - t0) * 1000
+        changed = ids.copy()
+        changed[0] = (changed[0] + 7) % mcfg.vocab_size
+        logits_b = model(changed).data
+        norope = MiniGPT(_model_cfg(cfg, rope=False), rng=np.random.default_rng(cfg["seed"]))
+        logits_c = norope(ids).data
+    top5 = [int(i) for i in np.argsort(-logits[-1])[:5]]
+    rec.note(f"forward of {len(ids)} tokens took {ms:.2f} ms; top-5 ids at the last position {top5}")
+    for pos in range(len(ids)):
+        rec.log(pos, stage="prefix", position=pos, l2_change=float(np.linalg.norm(logits_b[pos] - logits[pos])))
+    return {
+        "logits_shape": list(logits.shape),
+        "logits_shape_ok": list(logits.shape) == [len(ids), mcfg.vocab_size],
+        "prefix_change_reaches_last_position": bool(np.abs(logits_b[-1] - logits[-1]).max() > 0),
+        "rope_on_off_l2": float(np.linalg.norm(logits - logits_c)),
+        "logits_finite": bool(np.isfinite(logits).all()),
+        "top5_last_position": top5,
+        "unique_params": model.num_parameters(),
+    }
+
+
+# ---------------------------------------------------------------------- lab 02: inventory
+def parameter_inventory(cfg: dict, rec: Recorder) -> dict:
+    """Count by name, compare with the closed form, group for the bar chart, add the variants."""
+    mcfg = _model_cfg(cfg)
+    model = MiniGPT(mcfg, rng=np.random.default_rng(cfg["seed"]))
+    inv = inventory(model)
+    total = sum(inv.values())
+    groups = component_counts(model)
+    for i, (name, n) in enumerate(groups.items()):
+        rec.log(i, stage="inventory", component=name, params=n)
+    theory = MiniGPTConfig(d_model=mcfg.d_model, n_heads=mcfg.n_heads, n_layers=mcfg.n_layers, d_ff=mcfg.d_ff,
+                           vocab_size=512, context_len=mcfg.context_len, norm="rms", ffn_bias=False)
+    theory_count = sum(inventory(MiniGPT(theory)).values())
+    medium = closed_form_params(MiniGPTConfig(d_model=128, n_heads=4, n_layers=4, d_ff=512, vocab_size=64))
+    large = closed_form_params(MiniGPTConfig(d_model=256, n_heads=4, n_layers=6, d_ff=1024, vocab_size=64))
+    block_total = sum(v for k, v in inv.items() if k.startswith("block_0."))
+    ffn_block = sum(v for k, v in inv.items() if k.startswith("block_0.ffn."))
+    return {
+        "total_params": total,
+        "closed_form": closed_form_params(mcfg),
+        "total_matches_closed_form": total == closed_form_params(mcfg),
+        "rope_tables_are_parameters": any("rope" in k for k in inv),
+        "theory_variant_params": theory_count,
+        "theory_variant_closed_form": closed_form_params(theory),
+        "ffn_share_of_block": round(ffn_block / block_total, 4),
+        "ffn_share_of_total": round(groups["ffn"] / total, 4),
+        "fp32_bytes": total * 4,
+        "medium_params": medium,
+        "large_params": large,
+        "inventory": inv,
+    }
+
+
+# ---------------------------------------------------------------------- lab 03: causality
+def _perturb_once(model: MiniGPT, ids: np.ndarray, k: int, offset: int) -> tuple[float, bool]:
+    changed = ids.copy()
+    changed[k] = (changed[k] + offset) % model.cfg.vocab_size
+    with no_grad():
+        a, b = model(ids).data, model(changed).data
+    before = float(np.abs(a[:k] - b[:k]).max()) if k > 0 else 0.0
+    return before, bool(np.abs(a[k:] - b[k:]).max() > 0)
+
+
+def causality(cfg: dict, rec: Recorder) -> dict:
+    """Change the token at k; positions < k must not move (atol 1e-8), some position >= k must."""
+    mcfg = _model_cfg(cfg, context_len=max(int(cfg.get("context_len", 32)), int(cfg.get("long_T", 32))))
+    model = MiniGPT(mcfg, rng=np.random.default_rng(cfg["seed"]))
+    ids = np.asarray(cfg.get("tokens", PROMPT), dtype=np.int64)
+    offset = int(cfg.get("perturb_offset", 7))
+    atol = float(cfg.get("atol", 1e-8))
+    worst, failures, later_all = 0.0, 0, True
+    for k in range(1, len(ids)):
+        before, later = _perturb_once(model, ids, k, offset)
+        rec.log(k, stage="sweep", T=len(ids), k=k, max_diff_before=before, later_changed=int(later))
+        worst, later_all = max(worst, before), later_all and later
+        failures += int(before > atol or not later)
+    long_ids = np.random.default_rng(cfg["seed"]).integers(0, mcfg.vocab_size, int(cfg.get("long_T", 32)))
+    for k in cfg.get("long_ks", [1, 8, 16, 31]):
+        before, later = _perturb_once(model, long_ids, int(k), offset)
+        rec.log(int(k), stage="long", T=len(long_ids), k=int(k), max_diff_before=before, later_changed=int(later))
+        worst, later_all = max(worst, before), later_all and later
+        failures += int(before > atol or not later)
+    return {"max_diff_before_perturbation": worst, "later_position_changed": later_all, "sweep_failures": failures,
+            "causal": mcfg.causal}
