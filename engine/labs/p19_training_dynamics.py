@@ -1,0 +1,311 @@
+"""Phase 19 labs: instrument a training run, draw its dashboard, diagnose failures, overfit, inject spikes.
+
+The subject is engine.dynamics' character-level MLP language model on the verb sentences
+(the course instruments its Mini-GPT; every panel except dead heads applies unchanged).
+Fault `no_grad_clip` (the phase's break): clipping is switched off in the spike-injection lab.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+from engine.dynamics import charlm, dashboard
+from engine.dynamics.inspect import Inspector
+from engine.dynamics.loop import build, resolve, train
+from engine.dynamics.stats import Welford, detect_spikes, welford_update
+from engine.run import Recorder
+
+FAULT = "no_grad_clip"
+
+
+# ---------------------------------------------------------------------- lab 00: hooks
+def _welford_error(rng: np.random.Generator) -> float:
+    """Largest |difference| between chunked Welford and NumPy over mean, var(ddof 1), min, max, L2."""
+    worst = 0.0
+    for shift in (0.0, 1e6):  # the shifted case is where the naive sum-of-squares formula fails
+        data = rng.normal(shift, 3.0, size=5000)
+        state: Welford | None = None
+        for single in data[:3]:  # scalar updates, then arrays of uneven sizes
+            state = welford_update(state, float(single))
+        for chunk in np.array_split(data[3:], 37):
+            state = welford_update(state, chunk)
+        assert state is not None
+        ref = (data.mean(), data.var(ddof=1), data.min(), data.max(), float(np.sqrt((data ** 2).sum())))
+        got = (state.mean, state.var(), state.min, state.max, state.l2)
+        worst = max(worst, *(abs(g - r) / max(1.0, abs(r)) for g, r in zip(got, ref, strict=True)))
+    return worst
+
+
+def _hooks_remove_cleanly(cfg: dict[str, Any]) -> dict[str, Any]:
+    model, vocab, train_items, _ = build(resolve({"seed": cfg["seed"]}))
+    batch = charlm.make_batch(train_items[:4], vocab, model.context)
+    before = model(batch.x).data.copy()
+    ins = Inspector(model)
+    calls = {"n": 0}
+
+    def count(*_a: Any) -> None:
+        calls["n"] += 1
+
+    from engine.dynamics.inspect import HookHandle
+
+    extra = HookHandle(model.fc0, count, "forward")
+    ins.register_forward("hidden_0", model.act0, dead=True)
+    ins.register_backward("fc0.weight", model.fc0.weight)
+    hooked = model(batch.x).data.copy()
+    n_hooked = calls["n"]
+    snap = ins.snapshot()
+    extra.remove()
+    ins.remove_all()
+    after = model(batch.x).data
+    no_instance_forward = all("forward" not in m.__dict__ for m in model.modules())
+    try:
+        text = json.dumps(snap, allow_nan=True)
+        leaves_plain = _all_plain(json.loads(text))
+    except TypeError:
+        leaves_plain = False
+    return {
+        "hooks_removed_cleanly": bool(n_hooked == 1 and calls["n"] == 1 and no_instance_forward
+                                      and np.array_equal(before, hooked) and np.array_equal(before, after)),
+        "snapshot_json_serializable": bool(leaves_plain),
+    }
+
+
+def _all_plain(x: Any) -> bool:
+    if isinstance(x, dict):
+        return all(_all_plain(v) for v in x.values())
+    if isinstance(x, list):
+        return all(_all_plain(v) for v in x)
+    return isinstance(x, (int, float, str)) or x is None
+
+
+def _partition_checks() -> dict[str, Any]:
+    rows = np.array([1.0, 2.0, 3.0, 5.0])
+    reg, irr = charlm.partition_loss(rows, np.array([True, True, False, False]))
+    only_reg = charlm.partition_loss(rows, np.ones(4, dtype=bool))
+    return {"partition_regular": reg, "partition_irregular": irr,
+            "partition_nan_when_absent": bool(math.isnan(only_reg[1]) and only_reg[0] == 2.75)}
+
+
+def hooks_overhead(cfg: dict, rec: Recorder) -> dict:
+    """Welford against NumPy, clean hook removal, JSON snapshots, and the Inspector's cost per step."""
+    rng = np.random.default_rng(cfg["seed"])
+    out: dict[str, Any] = {"welford_max_abs_err": _welford_error(rng)}
+    out.update(_hooks_remove_cleanly(cfg))
+    out.update(_partition_checks())
+    steps = int(cfg.get("overhead_steps", 200))
+    pairs = int(cfg.get("pairs", 3))
+    bare = {"seed": cfg["seed"], "steps": steps, "inspector": False, "stats_every": 10**9, "eval_every": 10**9}
+    hooked = {**bare, "inspector": True, "stats_every": int(cfg.get("stats_every", 25))}
+    ratios = []
+    for i in range(pairs):  # alternate the order so drift in machine load hits both sides
+        t = {}
+        for name, c in ((("bare", bare), ("hooked", hooked)) if i % 2 == 0 else (("hooked", hooked), ("bare", bare))):
+            t0 = time.perf_counter()
+            train(c)
+            t[name] = time.perf_counter() - t0
+        ratios.append((t["hooked"] - t["bare"]) / t["bare"])
+        rec.log(i, pair=i, bare_s=t["bare"], hooked_s=t["hooked"], overhead=ratios[-1])
+        rec.progress(i + 1, pairs)
+    out["hook_overhead_fraction"] = statistics.median(ratios)
+    out["overhead_pairs"] = pairs
+    rec.note(f"Inspector overhead over {steps} steps, median of {pairs} pairs: {out['hook_overhead_fraction']:.1%}")
+    return out
+
+
+# ---------------------------------------------------------------------- lab 01: dashboard
+def _train_with_dashboard(cfg: dict[str, Any], rec: Recorder | None, subdir: str, run_name: str,
+                          series: str | None = None) -> tuple[Any, dict[str, Any]]:
+    run_cfg = resolve(cfg)
+    out_dir = rec.out_dir / subdir if rec is not None else None
+    assert out_dir is not None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_path = out_dir / "inspector.log.jsonl"
+    hist, model = train(run_cfg, rec, log_path=log_path, series=series)
+    _, vocab, tr, va = build(run_cfg)
+    baseline = charlm.ngram_baseline(tr, va, vocab, order=4)
+    final_val = hist.val_loss[-1] if hist.val_loss else math.nan
+    meta = {"run": run_name, "config hash": _hash(run_cfg), "seed": run_cfg["seed"],
+            "hardware": "CPU (NumPy)", "final val perplexity": f"{math.exp(min(final_val, 700.0)):.4g}"
+            if math.isfinite(final_val) else "nan", "ngram_baseline": baseline, "grad_clip": run_cfg["grad_clip"]}
+    t0 = time.perf_counter()
+    dashboard.read_log(log_path)
+    parse_s = time.perf_counter() - t0
+    info = dashboard.render(log_path, out_dir / "dashboard.html", meta, dpi=int(cfg.get("dpi", 100)))
+    info.update(parse_seconds=parse_s, baseline=baseline, html=out_dir / "dashboard.html")
+    return hist, info
+
+
+def _hash(cfg: dict[str, Any]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def dashboard_lab(cfg: dict, rec: Recorder) -> dict:
+    """Train the healthy run with the Inspector on, then render the seven-panel HTML dashboard."""
+    run = {"seed": cfg["seed"], "steps": int(cfg.get("steps", 600)), "log_every": 5}
+    hist, info = _train_with_dashboard(run, rec, "healthy", "phase-19 healthy run")
+    page = info["html"].read_text(encoding="utf-8")
+    rec.artifact(info["html"], "dashboard")
+    reg = [x for x in hist.loss_regular[-50:] if math.isfinite(x)]
+    irr = [x for x in hist.loss_irregular[-50:] if math.isfinite(x)]
+    return {
+        "panels_rendered": info["panels"],
+        "html_has_script_or_remote_url": not dashboard.is_self_contained(page),
+        "html_bytes": info["bytes"],
+        "parse_seconds": info["parse_seconds"],
+        "log_rows": info["rows"],
+        "final_train_loss": hist.train_loss[-1],
+        "final_val_loss": hist.val_loss[-1],
+        "best_val_loss": min(hist.val_loss),
+        "ngram_baseline_val_loss": info["baseline"],
+        "best_val_beats_ngram": bool(min(hist.val_loss) < info["baseline"]),
+        "irregular_minus_regular_last50": statistics.mean(irr) - statistics.mean(reg),
+    }
+
+
+# ---------------------------------------------------------------------- lab 02: three failures
+FAILURES = {"bad_init": {"init_scale": 100.0}, "no_warmup": {"warmup": 0}, "leaky_context": {"leak": True}}
+
+
+def three_failures(cfg: dict, rec: Recorder) -> dict:
+    """Three faulty runs and one healthy control; dashboards go to 01-03 in a seeded, shuffled order."""
+    steps = int(cfg.get("steps", 300))
+    base = {"seed": cfg["seed"], "steps": steps, "warmup": max(steps // 10, 1), "log_every": 5, "stats_every": 10,
+            "eval_every": 10}
+    shuffle_seed = cfg.get("shuffle_seed")
+    order = list(FAILURES)
+    np.random.default_rng(cfg["seed"] if shuffle_seed is None else int(shuffle_seed)).shuffle(order)
+    healthy, _ = _train_with_dashboard(base, rec, "control", "control (healthy)", series="control")
+    runs = {}
+    for i, name in enumerate(order, start=1):
+        hist, info = _train_with_dashboard({**base, **FAILURES[name]}, rec, f"{i:02d}", f"break-it {i:02d}",
+                                           series=f"{i:02d}")
+        runs[name] = hist
+        rec.artifact(info["html"], f"dashboard {i:02d}")
+    answers = rec.out_dir / "answers"
+    answers.mkdir(exist_ok=True)
+    (answers / "mapping.json").write_text(json.dumps({f"{i:02d}": n for i, n in enumerate(order, 1)}, indent=1))
+    rec.artifact(answers / "mapping.json", "answers (open after writing the diagnoses)")
+    rec.note("Write one diagnosis per directory 01-03 before opening answers/mapping.json.")
+
+    def act0(h: Any) -> float:
+        return float(h.stats[0]["activations"]["hidden_1"])
+
+    bad, nw, leak = runs["bad_init"], runs["no_warmup"], runs["leaky_context"]
+    first = min(10, steps)
+    return {
+        "bad_init_step0_activation_ratio": act0(bad) / act0(healthy),
+        "bad_init_step0_grad_norm_ratio": bad.pre[0] / healthy.pre[0],
+        "bad_init_sigma1_ratio": bad.stats[0]["spectral"]["fc1.weight"] / healthy.stats[0]["spectral"]["fc1.weight"],
+        "no_warmup_lr_at_step_0": nw.lr[0],
+        "control_lr_at_step_0": healthy.lr[0],
+        "no_warmup_early_loss_max": max(nw.train_loss[:first]),
+        "leaky_final_train_loss": leak.train_loss[-1],
+        "leaky_final_val_loss": leak.val_loss[-1],
+        "control_final_val_loss": healthy.val_loss[-1],
+        "leaky_val_below_control_val": bool(leak.val_loss[-1] < 0.5 * healthy.val_loss[-1]),
+        "shuffled_dirs": 3,
+    }
+
+
+# ---------------------------------------------------------------------- lab 03: overfit
+def overfit(cfg: dict, rec: Recorder) -> dict:
+    """Train long at a high peak LR, evaluate often, and find where validation loss turns up."""
+    t = dict(cfg.get("training", {}))
+    run = {"seed": cfg["seed"], "steps": int(t.get("total_steps", 8000)), "batch_size": int(t.get("batch_size", 32)),
+           "warmup": int(t.get("warmup_steps", 100)), "lr_max": float(t.get("lr_max", 3e-3)),
+           "lr_min": float(t.get("lr_min", 3e-4)), "weight_decay": float(t.get("weight_decay", 0.1)),
+           "grad_clip": t.get("grad_clip", 1.0), "betas": list(t.get("betas", [0.9, 0.95])),
+           "eps": float(t.get("eps", 1e-8)), "eval_every": int(t.get("eval_every", 50)),
+           "stats_every": int(t.get("eval_every", 50)), "log_every": int(t.get("eval_every", 50))}
+    hist, model = train(run, rec)
+    vs, vl = hist.val_steps, hist.val_loss
+    i_min = int(np.argmin(vl))
+    det = overfit_detector(vs, vl, patience=int(cfg.get("patience", 5)), tol=float(cfg.get("tol", 0.02)))
+    # train loss on the whole train split at the end, not on the last batch
+    resolved = resolve(run)
+    _, vocab, tr, _ = build(resolved)
+    from engine.dynamics.loop import evaluate
+
+    train_full, _, _ = evaluate(model, charlm.make_batch(tr, vocab, resolved["context"]))
+    best = rec.out_dir / "best_val.safetensors"
+    if hist.best_val_state is not None:
+        from safetensors.numpy import save_file
+
+        save_file({k: np.ascontiguousarray(v) for k, v in hist.best_val_state.items()}, str(best))
+        rec.artifact(best, "best-validation checkpoint")
+    i_train = int(np.argmin(hist.train_loss))
+    return {
+        "t_val_min": vs[i_min],
+        "val_loss_at_t_val_min": vl[i_min],
+        "t_train_min": hist.steps[i_train],
+        "final_train_loss_full_split": train_full,
+        "final_val_loss": vl[-1],
+        "final_gap": vl[-1] - train_full,
+        "detector_step": det,
+        "detector_vs_curve_steps": abs(det - vs[i_min]) if det is not None else 10**9,
+        "val_rise_after_min": vl[-1] - vl[i_min],
+    }
+
+
+def overfit_detector(steps: list[int], val: list[float], patience: int = 5, tol: float = 0.02) -> int | None:
+    """Online rule: once val has stayed `tol` (relative) above its best for `patience` evaluations,
+    report the step of that best. Returns None if it never fires."""
+    best, best_step, bad = math.inf, None, 0
+    for s, v in zip(steps, val, strict=True):
+        if v < best:
+            best, best_step, bad = v, s, 0
+        elif v > best * (1 + tol):
+            bad += 1
+            if bad >= patience:
+                return best_step
+        else:
+            bad = 0
+    return None
+
+
+# ---------------------------------------------------------------------- lab 04: spike injection
+def spike_injection(cfg: dict, rec: Recorder) -> dict:
+    """Baseline and three injections from the same seed; measure each spike and its recovery."""
+    k, total = int(cfg.get("injection_step", 500)), int(cfg.get("total_steps", 1000))
+    clip = None if cfg["fault"] == FAULT else float(cfg.get("grad_clip", 1.0))
+    only = cfg.get("injection", "none")
+    kinds = ["none", "scale", "bad_batch", "v_corrupt"] if only in (None, "none", "all") else ["none", only]
+    base = {"seed": cfg["seed"], "steps": total, "injection_step": k, "grad_clip": clip, "warmup": min(100, k // 2),
+            "stats_every": 10**9, "eval_every": 10**9}
+    runs = {}
+    for j, kind in enumerate(kinds):
+        runs[kind], _ = train({**base, "injection": kind}, rec, series=kind)
+        rec.progress(j + 1, len(kinds))
+    ref = runs["none"]
+    out: dict[str, Any] = {"grad_clip": "none" if clip is None else clip, "injection_step": k}
+    for kind in kinds[1:]:
+        h = runs[kind]
+        window = h.pre[max(0, k - 20):k]
+        out[f"{kind}_preclip_ratio"] = h.pre[k] / statistics.median(window)
+        out[f"{kind}_postclip_norm"] = h.post[k]
+        out[f"{kind}_loss_jump"] = max(a - b for a, b in zip(h.train_loss[k:k + 10], ref.train_loss[k:k + 10],
+                                                              strict=True))
+        out[f"{kind}_recovery_steps"] = _recovery(h.train_loss, ref.train_loss, k)
+        out[f"{kind}_loss_spike_flagged"] = bool(any(h.spikes[k:k + 3]))
+        out[f"{kind}_grad_spike_flagged"] = k in detect_spikes(h.pre, window=50, k=5.0)
+        out[f"{kind}_final_loss_delta"] = statistics.mean(h.train_loss[-20:]) - statistics.mean(ref.train_loss[-20:])
+    all_runs = list(runs.values())
+    out["postclip_equals_preclip"] = bool(all(np.array_equal(h.pre, h.post) for h in all_runs))
+    out["baseline_spikes_flagged"] = int(sum(ref.spikes))
+    return out
+
+
+def _recovery(loss: list[float], ref: list[float], k: int, rel: float = 0.1, hold: int = 5) -> int:
+    """Steps after k until the injected run's loss stays within `rel` of the baseline for `hold` steps."""
+    for t in range(k, len(loss) - hold + 1):
+        if all(math.isfinite(loss[s]) and loss[s] <= ref[s] * (1 + rel) for s in range(t, t + hold)):
+            return t - k
+    return len(loss) - k
