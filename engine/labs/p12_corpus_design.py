@@ -1,0 +1,247 @@
+"""Phase 12 labs: the corpus spec, the generator, validation + split + manifest, statistics.
+
+Faults:
+- `shuffled_labels` (the phase's break, lab 02): the small tense classifier that lab 02 trains
+  on the split gets training labels permuted by their own RNG, independently of the rows.
+  It memorises the training rows and learns nothing that transfers to val.
+- `literal_taxonomy` (lab 01): bare_participle_missing_aux is applied to every participle
+  cell, as the course's text reads; "he worked" then appears both as a correct past simple
+  and as a "mistake".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import unicodedata
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.autograd.tensor import Tensor, cross_entropy, no_grad
+from engine.nn import Linear, Module, ReLU, Sequential
+from engine.optim import Adam
+from engine.run import Recorder
+from engine.text.bpe import BPETokenizer
+from engine.text.corpus import MIS_TYPES, TENSE_SURFACES, cells, generate
+from engine.text.corpus_checks import (
+    ROW_SCHEMA,
+    build_manifest,
+    check_split,
+    jsonl_bytes,
+    schema_errors,
+    sha256_file,
+    split_by_verb_tense,
+    validate,
+    write_split,
+)
+from engine.text.corpus_spec import render_spec, schema_from_spec
+
+SPECIALS = ["<|pad|>", "<|endoftext|>", "<|unk|>", "<|sep|>"]
+
+
+# ---------------------------------------------------------------------- lab 00
+def write_spec(cfg: dict, rec: Recorder) -> dict:
+    """Write the reference spec from the generator's tables, then read it back and check it."""
+    text = render_spec(int(cfg["seed"]))
+    path = rec.artifact("corpus_spec.md", "spec")
+    path.write_bytes(text.encode("utf-8"))
+    back = path.read_bytes().decode("utf-8")
+    try:
+        schema = schema_from_spec(back)
+        worked = json.loads(back.split("## Worked row", 1)[1].split("```json", 1)[1].split("```", 1)[0])
+        schema_loads = not schema_errors(worked, schema) and schema == ROW_SCHEMA
+        # the schema must also reject things: a row without Spanish or with an unknown tense
+        rejects = bool(schema_errors({**worked, "tense": "pluperfect"}, schema)) and bool(
+            schema_errors({k: v for k, v in worked.items() if k != "spanish"}, schema))
+    except (IndexError, ValueError):
+        schema_loads, rejects = False, False
+    table_rows = [ln for ln in back.splitlines() if ln.startswith("| ") and ln.count("|") == 8
+                  and not ln.startswith("| English")]
+    return {
+        "spec_is_nfc": unicodedata.is_normalized("NFC", back),
+        "schema_loads": schema_loads,
+        "schema_rejects_bad_rows": rejects,
+        "verb_table_rows": len(table_rows),
+        "tense_sections": sum(ln.startswith("### ") for ln in back.splitlines()),
+        "taxonomy_types": len(MIS_TYPES),
+        "spec_bytes": len(back.encode("utf-8")),
+    }
+
+
+# ---------------------------------------------------------------------- lab 01
+def generate_corpus(cfg: dict, rec: Recorder) -> dict:
+    """Generate every row, write all_rows.jsonl and a partial manifest, report coverage and types."""
+    rows = generate(int(cfg["seed"]), int(cfg.get("max_mis_per_cell", 2)),
+                    fault="literal_taxonomy" if cfg.get("fault") == "literal_taxonomy" else None)
+    schema_bad = sum(bool(schema_errors(r, ROW_SCHEMA)) for r in rows)
+    path = rec.artifact("all_rows.jsonl", "data")
+    path.write_bytes(jsonl_bytes(rows))
+    correct = [r for r in rows if r["label"] == "correct"]
+    mis = [r for r in rows if r["label"] == "mis_conjugated"]
+    by_type = Counter(r["mis_conjugation_type"] for r in mis)
+    for i, t in enumerate(sorted(MIS_TYPES, key=lambda t: (-by_type[t], t))):
+        rec.log(i, stage="mis_types", type=t, count=by_type[t])
+    covered = {(r["verb_lemma"], r["tense"], r["person"]) for r in correct}
+    correct_texts = {r["text"] for r in correct}
+    collisions = sorted({r["text"] for r in mis if r["text"] in correct_texts})
+    partial = {"seed": cfg["seed"], "rows": len(rows), "correct": len(correct), "mis_conjugated": len(mis)}
+    rec.artifact("MANIFEST_partial.json", "manifest").write_text(json.dumps(partial, sort_keys=True) + "\n")
+    for r in rows[:10]:
+        rec.note(f"{r['id']} {r['text']!r} / {r['spanish']!r} [{r['tense']}, {r['person']}, {r['label']}]")
+    return {
+        "total_rows": len(rows), "correct_rows": len(correct), "mis_rows": len(mis),
+        "cells_with_correct_row": len(covered), "cells": len(cells()),
+        "mis_types_used": len(by_type), "mis_counts_by_type": {t: by_type[t] for t in MIS_TYPES},
+        "empty_spanish_rows": sum(not r["spanish"].strip() for r in rows),
+        "mis_rows_equal_to_a_correct_row": sum(r["text"] in correct_texts for r in mis),
+        "colliding_texts": collisions[:10],
+        "schema_invalid_rows": schema_bad,
+        "distinct_correct_texts": len(correct_texts),
+    }
+
+
+# ---------------------------------------------------------------------- lab 02
+def _pipeline(out: Path, seed: int, ratios: tuple[float, float, float], max_mis: int) -> dict[str, Any]:
+    """gen -> validate -> split -> manifest, all files under `out`; returns what it made."""
+    rows = generate(seed, max_mis)
+    checks = validate(rows)
+    splits, assignment = split_by_verb_tense(rows, ratios, seed)
+    checks.append(check_split(splits))
+    paths = write_split(out / "processed", splits)
+    log = {"seed": seed, "ratios": list(ratios), "counts": {k: len(v) for k, v in splits.items()}, "assignment": assignment}
+    paths["split_log"] = out / "processed" / "split_log.json"
+    paths["split_log"].write_text(json.dumps(log, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+    manifest = build_manifest(rows, paths, out, seed, ratios, checks)
+    (out / "MANIFEST.json").write_text(json.dumps(manifest, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+    report = out / "validation_report.json"
+    report.write_text(json.dumps(checks, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+    return {"rows": rows, "checks": checks, "splits": splits, "assignment": assignment, "manifest": manifest}
+
+
+def row_features(row: dict) -> list[str]:
+    """Character 1-3-grams of the English text (with ^ $ boundaries) plus the person."""
+    s = f"^{row['text']}$"
+    grams = [s[i:i + n] for n in (1, 2, 3) for i in range(len(s) - n + 1)]
+    return [*grams, f"person={row['person']}"]
+
+
+def _featurise(rows: list[dict], index: dict[str, int]) -> np.ndarray:
+    x = np.zeros((len(rows), len(index)), dtype=np.float32)
+    for i, r in enumerate(rows):
+        for f in row_features(r):
+            if f in index:
+                x[i, index[f]] += 1.0
+    return x
+
+
+def train_tense_classifier(train: list[dict], val: list[dict], seed: int, epochs: int, shuffled: bool,
+                           rec: Recorder, hidden: int = 64, lr: float = 0.003) -> dict[str, float]:
+    """A one-hidden-layer MLP from row features to the 6 tense surfaces, full batch, Adam."""
+    index = {f: i for i, f in enumerate(sorted({f for r in train for f in row_features(r)}))}
+    xtr, xva = _featurise(train, index), _featurise(val, index)
+    ytr = np.array([TENSE_SURFACES.index(r["tense"]) for r in train])
+    yva = np.array([TENSE_SURFACES.index(r["tense"]) for r in val])
+    if shuffled:  # the bug: labels permuted by their own RNG, no longer aligned with the rows
+        ytr = np.random.default_rng(seed + 1).permutation(ytr)
+    rng = np.random.default_rng(seed)
+    model: Module = Sequential(Linear(len(index), hidden, rng=rng), ReLU(), Linear(hidden, len(TENSE_SURFACES), rng=rng))
+    opt = Adam(model.parameters(), lr=lr)
+    out: dict[str, float] = {}
+    for epoch in range(1, epochs + 1):
+        loss = cross_entropy(model(Tensor(xtr)), ytr)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if epoch % 5 == 0 or epoch == epochs:
+            with no_grad():
+                logits_va = model(Tensor(xva))
+                val_loss = float(cross_entropy(logits_va, yva).data)
+                val_acc = float((logits_va.data.argmax(axis=1) == yva).mean())
+                train_loss = float(cross_entropy(model(Tensor(xtr)), ytr).data)
+            rec.log(epoch, stage="classifier", split="train", loss=train_loss)
+            rec.log(epoch, stage="classifier", split="val", loss=val_loss, accuracy=val_acc)
+            out = {"train_loss_final": train_loss, "val_loss_final": val_loss, "val_accuracy": val_acc}
+    out["uniform_guess_loss"] = math.log(len(TENSE_SURFACES))
+    return out
+
+
+def validate_and_split(cfg: dict, rec: Recorder) -> dict:
+    """Run the pipeline twice (hashes must match), then train the tense classifier on the split."""
+    seed = int(cfg["seed"])
+    ratios = tuple(float(r) for r in cfg.get("ratios", [0.8, 0.1, 0.1]))
+    max_mis = int(cfg.get("max_mis_per_cell", 2))
+    first = _pipeline(rec.out_dir / "run_a", seed, ratios, max_mis)  # type: ignore[arg-type]
+    second = _pipeline(rec.out_dir / "run_b", seed, ratios, max_mis)  # type: ignore[arg-type]
+    rec.artifact("run_a/MANIFEST.json", "manifest")
+    rec.artifact("run_a/validation_report.json", "report")
+    for c in first["checks"]:
+        rec.note(f"{c['name']}: {'pass' if c['passed'] else 'FAIL'} ({len(c['failures'])} rows) — {c['message']}")
+    hashes_a = {k: v["sha256"] for k, v in first["manifest"]["files"].items()}
+    hashes_b = {k: v["sha256"] for k, v in second["manifest"]["files"].items()}
+    splits = first["splits"]
+    leaks = next(c for c in first["checks"] if c["name"].startswith("13"))
+    result: dict[str, Any] = {
+        "validation_failures": sum(not c["passed"] for c in first["checks"][:12]),
+        "checks_run": len(first["checks"]),
+        "split_leaks": len(leaks["failures"]),
+        "train_keys": len(first["assignment"]["train"]), "val_keys": len(first["assignment"]["val"]),
+        "test_keys": len(first["assignment"]["test"]),
+        "train_rows": len(splits["train"]), "val_rows": len(splits["val"]), "test_rows": len(splits["test"]),
+        "sha256_stable": hashes_a == hashes_b and len(hashes_a) == 4,
+        "train_sha256": hashes_a.get("processed/train.jsonl", ""),
+        "verbs_in_both_train_and_val": len({r["verb_lemma"] for r in splits["train"]}
+                                          & {r["verb_lemma"] for r in splits["val"]}),
+    }
+    result.update(train_tense_classifier(splits["train"], splits["val"], seed, int(cfg.get("epochs", 100)),
+                                         cfg.get("fault") == "shuffled_labels", rec,
+                                         hidden=int(cfg.get("hidden", 64)), lr=float(cfg.get("lr", 0.003))))
+    return result
+
+
+# ---------------------------------------------------------------------- lab 03
+def corpus_stats(cfg: dict, rec: Recorder) -> dict:
+    """Regenerate-and-compare against the manifest, then the corpus plots' data."""
+    seed = int(cfg["seed"])
+    ratios = (0.8, 0.1, 0.1)
+    out = rec.out_dir / "data"
+    made = _pipeline(out, seed, ratios, 2)
+    moved = rec.out_dir / "moved_away"
+    shutil.move(str(out / "processed"), str(moved))  # the files are gone; only the manifest remains
+    _pipeline(rec.out_dir / "regen", seed, ratios, 2)
+    regen = {f"processed/{p.name}": p for p in (rec.out_dir / "regen" / "processed").iterdir()}
+    match = all(sha256_file(regen[name]) == entry["sha256"] for name, entry in made["manifest"]["files"].items())
+    rows = made["rows"]
+    per_cell = Counter((r["verb_lemma"], r["tense"]) for r in rows)
+    for i, ((v, t), n) in enumerate(sorted(per_cell.items())):
+        rec.log(i, stage="coverage", cell=f"{v}:{t}", rows=n)
+    by_type = Counter(r["mis_conjugation_type"] for r in rows if r["mis_conjugation_type"])
+    for i, (t, n) in enumerate(sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0]))):
+        rec.log(i, stage="mis_types", type=t, count=n)
+    ratios_es_en = []
+    for i, r in enumerate(r for r in rows if r["label"] == "correct"):
+        en, es = len(r["text"].encode()), len(r["spanish"].encode())
+        ratios_es_en.append(es / en)
+        rec.log(i, stage="lengths", en_bytes=en, es_bytes=es, tense=r["tense"])
+    train_texts = [t for r in made["splits"]["train"] for t in (r["text"], r["spanish"])]
+    tok = BPETokenizer.train(train_texts, int(cfg.get("vocab_size", 512)), SPECIALS)
+    token_means = {}
+    for i, tense in enumerate(TENSE_SURFACES):
+        lens = [len(tok.encode(r["text"])) for r in rows if r["tense"] == tense]
+        token_means[tense] = float(np.mean(lens))
+        rec.log(i, stage="token_lengths", tense=tense, mean_tokens=token_means[tense], max_tokens=max(lens))
+    dvc = shutil.which("dvc") is not None
+    rec.note("dvc found: track the split files with `dvc add`" if dvc else
+             "dvc is not installed: the regenerate-and-compare check stands in for it")
+    return {
+        "regenerated_hashes_match": match,
+        "files_compared": len(made["manifest"]["files"]),
+        "es_over_en_byte_ratio": float(np.mean(ratios_es_en)),
+        "es_over_en_byte_ratio_median": float(np.median(ratios_es_en)),
+        "min_rows_per_cell": min(per_cell.values()), "max_rows_per_cell": max(per_cell.values()),
+        "mean_tokens_per_tense": token_means,
+        "dvc_available": dvc,
+    }
