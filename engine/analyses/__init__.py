@@ -1,0 +1,1 @@
+"""Research analyses that sit on top of the engine (one sub-package per study)."""

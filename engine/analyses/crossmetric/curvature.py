@@ -1,0 +1,123 @@
+"""Hessian curvature without forming the Hessian: HVPs, Hutchinson trace, power iteration, Lanczos.
+
+Every estimator here touches H only through products H v, computed two ways:
+- `hvp_double_backward`: grad of <grad f, v> (reverse-over-reverse), one vector at a time;
+- `HVP`: forward-over-reverse (jvp of grad) vmapped over a block of probe vectors.
+`exact_hessian` (torch.autograd.functional.hessian) is the ground truth for small models.
+
+Hutchinson: for probes v with E[v v^T] = I, E[v^T H v] = tr H. Rademacher probes have the
+smallest variance of such probes, 2(||H||_F^2 - sum_i H_ii^2) per probe; Gaussian probes
+2||H||_F^2. Probes with E[v v^T] != I (e.g. uniform on [0, 1]) estimate something else.
+The same products give the diagonal, E[v * Hv] = diag H, so one probe set yields the trace of
+every diagonal block (per layer, per head) at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+from torch.func import grad, jvp, vmap
+
+Fn = Callable[[Tensor], Tensor]
+
+
+def hvp_double_backward(f: Fn, x: Tensor, v: Tensor) -> Tensor:
+    x = x.detach().requires_grad_()
+    (g,) = torch.autograd.grad(f(x), x, create_graph=True)
+    (hv,) = torch.autograd.grad(g @ v, x)
+    return hv
+
+
+class HVP:
+    """v -> H v at a fixed point x, for a single vector (n,) or a block (k, n)."""
+
+    def __init__(self, f: Fn, x: Tensor) -> None:
+        self.x, self.calls = x.detach(), 0
+        g = grad(f)
+        self._one = lambda v: jvp(g, (self.x,), (v,))[1]
+
+    def __call__(self, v: Tensor) -> Tensor:
+        self.calls += 1 if v.ndim == 1 else v.shape[0]
+        return self._one(v) if v.ndim == 1 else vmap(self._one)(v)
+
+
+def exact_hessian(f: Fn, x: Tensor) -> Tensor:
+    return torch.autograd.functional.hessian(f, x.detach())  # type: ignore[no-any-return]
+
+
+def probes(kind: str, k: int, n: int, gen: torch.Generator, like: Tensor) -> Tensor:
+    """k probe vectors. rademacher/gaussian have E[v v^T] = I; uniform (on [0,1]) does not."""
+    opts = {"dtype": like.dtype, "device": gen.device, "generator": gen}
+    if kind == "rademacher":
+        v = torch.randint(0, 2, (k, n), **opts) * 2.0 - 1.0  # type: ignore[call-overload]
+    elif kind == "gaussian":
+        v = torch.randn(k, n, **opts)
+    elif kind == "uniform":
+        v = torch.rand(k, n, **opts)
+    else:
+        raise ValueError(f"unknown probe kind {kind!r}")
+    return v.to(like.device, like.dtype)
+
+
+def hutchinson(hvp: Callable[[Tensor], Tensor], like: Tensor, n_probes: int, gen: torch.Generator,
+               kind: str = "rademacher", block: int = 64) -> tuple[Tensor, Tensor]:
+    """Per-probe samples v^T H v (shape (n_probes,)) and the diagonal estimate mean(v * Hv)."""
+    n, samples, diag = like.numel(), [], torch.zeros_like(like)
+    for start in range(0, n_probes, block):
+        v = probes(kind, min(block, n_probes - start), n, gen, like)
+        hv = hvp(v)
+        samples.append((v * hv).sum(1))
+        diag += (v * hv).sum(0)
+    return torch.cat(samples), diag / n_probes
+
+
+def hutchinson_variance(h: Tensor, kind: str = "rademacher") -> float:
+    """Exact per-probe variance of v^T H v for symmetric H (used to judge the estimate)."""
+    fro2 = float((h * h).sum())
+    return 2 * (fro2 - float((h.diagonal() ** 2).sum())) if kind == "rademacher" else 2 * fro2
+
+
+def power_iteration(hvp: Callable[[Tensor], Tensor], like: Tensor, gen: torch.Generator,
+                    iters: int = 500, tol: float = 1e-10) -> tuple[float, int]:
+    """Eigenvalue of largest magnitude (Rayleigh quotient of the converged vector), iterations used."""
+    v = probes("gaussian", 1, like.numel(), gen, like)[0]
+    v, lam = v / v.norm(), 0.0
+    for it in range(1, iters + 1):
+        hv = hvp(v)
+        new = float(v @ hv)
+        v = hv / hv.norm()
+        if abs(new - lam) <= tol * abs(new):
+            return new, it
+        lam = new
+    return lam, iters
+
+
+def lanczos(hvp: Callable[[Tensor], Tensor], like: Tensor, gen: torch.Generator, m: int = 30) -> Tensor:
+    """Ritz values (descending) after m Lanczos steps with full reorthogonalisation.
+
+    Extreme eigenvalues converge first, so a few dozen HVPs give the top of the spectrum of a
+    Hessian with thousands of directions; full reorthogonalisation keeps ghost copies away.
+    """
+    n = like.numel()
+    m = min(m, n)
+    q = probes("gaussian", 1, n, gen, like)[0]
+    basis = [q / q.norm()]
+    alphas, betas = [], []
+    for j in range(m):
+        w = hvp(basis[j])
+        alphas.append(float(basis[j] @ w))
+        qs = torch.stack(basis)
+        w = w - qs.T @ (qs @ w)
+        w = w - qs.T @ (qs @ w)  # twice is enough (Kahan-Parlett)
+        beta = float(w.norm())
+        if j == m - 1 or beta < 1e-12 * max(1.0, abs(alphas[-1])):
+            break
+        betas.append(beta)
+        basis.append(w / beta)
+    t = torch.diag(torch.tensor(alphas, dtype=torch.float64))
+    if betas:
+        off = torch.tensor(betas, dtype=torch.float64)
+        t = t + torch.diag(off, 1) + torch.diag(off, -1)
+    return torch.linalg.eigvalsh(t).flip(0)

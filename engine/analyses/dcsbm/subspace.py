@@ -1,0 +1,37 @@
+"""Top-k singular subspaces and the Grassmannian distance between them.
+
+Two k-dimensional subspaces with orthonormal bases U1, U2 meet at principal angles
+theta_i = arccos(s_i), s_i the singular values of U1^T U2. The geodesic (Grassmannian)
+distance is sqrt(sum theta_i^2): 0 for the same subspace whatever the bases, at most
+sqrt(k) * pi / 2, symmetric, and a metric (triangle inequality holds).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def top_subspace(m: Tensor, k: int, side: str = "left") -> Tensor:
+    """Orthonormal basis (..., rows, k) of the top-k left (or right) singular vectors of a batch of matrices."""
+    u, _, vh = torch.linalg.svd(m, full_matrices=False)
+    return u[..., :k] if side == "left" else vh[..., :k, :].transpose(-1, -2)
+
+
+def grassmann_distance(u1: Tensor, u2: Tensor) -> Tensor:
+    """Geodesic distance between the column spans of orthonormal bases u1, u2 (batched)."""
+    s = torch.linalg.svdvals(u1.transpose(-1, -2) @ u2).clamp(-1.0, 1.0)
+    return torch.arccos(s).pow(2).sum(-1).sqrt()
+
+
+def max_distance(k: int) -> float:
+    return math.sqrt(k) * math.pi / 2
+
+
+def drift(bases: Tensor) -> Tensor:
+    """(..., T, rows, k) bases along a trajectory -> (..., T) distance to the previous step (NaN at step 0)."""
+    d = grassmann_distance(bases[..., 1:, :, :], bases[..., :-1, :, :])
+    pad = torch.full_like(d[..., :1], float("nan"))
+    return torch.cat([pad, d], dim=-1)

@@ -1,0 +1,171 @@
+"""Experiment dcsbm-drift: does the attention subspace drift before the model breaks a jumper rule?
+
+1. Draw a DCSBM graph with jumper rules; draw rule-abiding walks (experimental) and rule-free walks
+   on the same graph (null: the seed's zero-jumper baseline, jumper positions kept for matching).
+2. Train one tiny transformer on each set of walks.
+3. Slide an n_ctx window along held-out walks; at every window take layer `layer`'s masked
+   scaled QK^T (or AVW_O) per head, its top-k singular subspace, and the Grassmannian distance
+   to the previous window's subspace (the drift).
+4. At every jumper deadline, label the event a violation when the model's argmax next vertex is
+   outside the target block. Score events by drift at lookback 0..r-1.
+5. AUROC (Mann-Whitney U) per lookback and head; a permutation null of the best |AUROC - 0.5|;
+   a positive control (the model's own probability outside the target block, which must separate
+   the classes) and the label-shuffle negative control; PR curve and a logistic calibration of the
+   best drift score with its reliability diagram and ECE.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.analyses.dcsbm.drift import EventTable, event_table, window_drift
+from engine.analyses.dcsbm.graph import DCSBM, make_dcsbm
+from engine.analyses.dcsbm.metrics import (
+    auroc,
+    auroc_pair_count,
+    average_ranks,
+    fit_logistic,
+    pr_curve,
+    predict_logistic,
+    reliability,
+)
+from engine.analyses.dcsbm.model import WalkTransformer
+from engine.analyses.dcsbm.train import single_thread, sliding_eval, train_walk_model, windows
+from engine.analyses.dcsbm.walks import generate_walks, rule_compliance
+from engine.run import Recorder
+
+
+def _train(name: str, walks: np.ndarray, cfg: dict[str, Any], rng: np.random.Generator,
+           rec: Recorder, done: list[int], total: int) -> WalkTransformer:
+    every = max(1, cfg["train_steps"] // 40)
+
+    def on_step(step: int, loss: float) -> None:
+        if step % every == 0 or step == cfg["train_steps"] - 1:
+            rec.log(step, stage="train", model=name, loss=loss)
+        done[0] += 1
+        if done[0] % every == 0:
+            rec.progress(done[0], total)
+
+    return train_walk_model(walks, cfg["n_vertices"], cfg["n_ctx"], cfg["train_steps"], rng, cfg["device"],
+                            cfg["batch"], cfg["lr"], cfg["d_model"], cfg["n_layers"], cfg["n_heads"], on_step)
+
+
+def _evaluate(model: WalkTransformer, graph: DCSBM, walks: np.ndarray, cfg: dict[str, Any]) -> tuple[EventTable, float]:
+    logits, mats = sliding_eval(model, walks, cfg["layer"], cfg["target"], cfg["device"])
+    drifts = window_drift(mats, cfg["k"], cfg["side"])
+    table = event_table(graph, walks, logits, drifts, cfg["n_ctx"])
+    # how often the argmax next vertex is a real out-neighbour of the current vertex
+    last = torch.as_tensor(np.ascontiguousarray(windows(walks, cfg["n_ctx"])[:, :-1, -1]))
+    pred = logits[:, :-1].argmax(-1)
+    edge_ok = float(torch.as_tensor(graph.adj)[last, pred].float().mean())
+    return table, edge_ok
+
+
+def _shuffle_null(scores: np.ndarray, labels: np.ndarray, n_shuffles: int,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """AUROC of every score column under n_shuffles label permutations: (n_shuffles, n_cols).
+
+    Ranks do not move when labels are shuffled, so each column is ranked once and a permutation's
+    AUROCs are one matrix product of its label vector with the rank matrix.
+    """
+    ranks = np.stack([average_ranks(scores[:, c]) for c in range(scores.shape[1])], axis=1)
+    n_pos = int(labels.sum())
+    n_neg = len(labels) - n_pos
+    perms = np.stack([rng.permutation(labels) for _ in range(n_shuffles)]).astype(np.float64)
+    u = perms @ ranks - n_pos * (n_pos + 1) / 2
+    observed = (labels.astype(np.float64) @ ranks - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return u / (n_pos * n_neg), observed
+
+
+def drift_vs_violations(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
+    rng = np.random.default_rng(cfg["seed"])
+    r, n_ctx = cfg["horizon"], cfg["n_ctx"]
+    if not 1 <= r < n_ctx:
+        raise ValueError(f"horizon {r} must be in [1, n_ctx={n_ctx})")
+    graph = make_dcsbm(cfg["n_vertices"], cfg["n_blocks"], cfg["p_in"], cfg["p_out"], rng,
+                       cfg["theta_sigma"], cfg["jumpers_per_block"], r)
+    rule_walks = generate_walks(graph, cfg["train_walks"], cfg["walk_len"], rng, enforce=True)
+    null_walks = generate_walks(graph, cfg["train_walks"], cfg["walk_len"], rng, enforce=False)
+    eval_rule = generate_walks(graph, cfg["eval_walks"], cfg["walk_len"], rng, enforce=True)
+    eval_null = generate_walks(graph, cfg["eval_walks"], cfg["walk_len"], rng, enforce=False)
+    rec.note(f"graph: {graph.n} vertices, {graph.n_blocks} blocks, mean out-degree "
+             f"{graph.adj.sum(1).mean():.1f}, {len(graph.jumpers)} jumpers, horizon {r}")
+
+    total = 2 * cfg["train_steps"]
+    done = [0]
+    with single_thread():
+        # fault no_rule_training: the "experimental" model never sees a rule-abiding walk
+        exp_data = null_walks if cfg["fault"] == "no_rule_training" else rule_walks
+        exp_model = _train("experimental", exp_data, cfg, rng, rec, done, total)
+        null_model = _train("null", null_walks, cfg, rng, rec, done, total)
+        exp, edge_ok = _evaluate(exp_model, graph, eval_rule, cfg)
+        null, _ = _evaluate(null_model, graph, eval_null, cfg)
+
+    labels = exp.violated.copy()
+    if cfg["fault"] == "shuffle_labels":
+        labels = rng.permutation(labels)
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos < 5 or n_neg < 5:
+        raise RuntimeError(f"too few events of one class ({n_pos} violations, {n_neg} compliant)")
+
+    heads = exp.drift.shape[2]
+    flat = exp.drift.reshape(len(labels), -1)                   # column = lookback * heads + head
+    shuffled, observed = _shuffle_null(flat, labels, cfg["n_shuffles"], rng)
+    dev_null = np.abs(shuffled - 0.5).max(axis=1)               # best |AUROC - 0.5| over lookbacks and heads
+    best = int(np.abs(observed - 0.5).argmax())
+    best_lookback, best_head = divmod(best, heads)
+    p_value = float((1 + (dev_null >= abs(observed[best] - 0.5)).sum()) / (1 + len(dev_null)))
+
+    for lb in range(r):
+        cols = slice(lb * heads, (lb + 1) * heads)
+        for group, d in (("violation", exp.drift[labels, lb]), ("compliant", exp.drift[~labels, lb]),
+                         ("null", null.drift[:, lb])):
+            rec.log(lb, stage="drift", group=group, drift_mean=float(d.mean()))
+        rec.log(lb, stage="auroc", labels="true", auroc=float(observed[cols].max()))
+        rec.log(lb, stage="auroc", labels="shuffle_p95", auroc=float(np.percentile(shuffled[:, cols].max(1), 95)))
+
+    score = exp.drift[:, best_lookback, best_head]
+    direct = auroc(score[labels], score[~labels])
+    pair = auroc_pair_count(score[labels], score[~labels])
+    positive = auroc(1 - exp.p_target[labels], 1 - exp.p_target[~labels])
+    precision, recall, ap = pr_curve(score, labels)
+    for i in np.linspace(0, len(recall) - 1, min(len(recall), 60)).astype(int):
+        rec.log(int(i), stage="pr", recall=float(recall[i]), precision=float(precision[i]))
+    fit, hold = np.arange(len(labels)) % 2 == 0, np.arange(len(labels)) % 2 == 1
+    a, b = fit_logistic(score[fit], labels[fit].astype(np.float64))
+    bins, ece = reliability(predict_logistic(score[hold], a, b), labels[hold].astype(np.float64), cfg["n_bins"])
+    for row in bins:
+        rec.log(row["bin"], stage="reliability", kind="drift_logistic", predicted=row["predicted"],
+                observed=row["observed"], count=row["count"])
+        rec.log(row["bin"], stage="reliability", kind="perfect", predicted=row["predicted"],
+                observed=row["predicted"])
+
+    lb0 = exp.drift[:, 0, best_head]
+    out = {
+        "n_events": len(labels), "n_violations": n_pos, "violation_rate": n_pos / len(labels),
+        "compliance_experimental": 1 - float(exp.violated.mean()),
+        "compliance_null_model": 1 - float(null.violated.mean()),
+        "walk_compliance_null": rule_compliance(graph, eval_null),
+        "edge_valid_rate": edge_ok,
+        "auroc_lookback0": auroc(lb0[labels], lb0[~labels]),
+        "auroc_best": float(observed[best]), "best_lookback": best_lookback, "best_head": best_head,
+        "deviation_best": float(abs(observed[best] - 0.5)),
+        "shuffle_p95_deviation": float(np.percentile(dev_null, 95)),
+        "drift_p_value": p_value,
+        "drift_beats_shuffle": bool(abs(observed[best] - 0.5) > np.percentile(dev_null, 95)),
+        "shuffle_mean_auroc": float(shuffled.mean()),
+        "auroc_rank_vs_pairs_err": abs(direct - pair),
+        "positive_control_auroc": positive,
+        "average_precision": ap, "base_rate": n_pos / len(labels), "ece": ece,
+        "drift_mean_violation": float(exp.drift[labels, best_lookback, best_head].mean()),
+        "drift_mean_compliant": float(exp.drift[~labels, best_lookback, best_head].mean()),
+        "drift_mean_null": float(null.drift[:, best_lookback, best_head].mean()),
+        "auroc_experimental_vs_null": auroc(exp.drift[:, best_lookback, best_head],
+                                            null.drift[:, best_lookback, best_head]),
+    }
+    rec.note(f"{n_pos} violations in {len(labels)} events; best drift AUROC {out['auroc_best']:.3f} at lookback "
+             f"{best_lookback} (permutation p = {p_value:.3f}); positive control AUROC {positive:.3f}")
+    return out
