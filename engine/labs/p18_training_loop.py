@@ -1,0 +1,219 @@
+"""Phase 18 labs: batcher and masks, the first training run against the n-gram baseline, the
+checkpoint round trip, and fp16 drift per layer. Maths in engine.train; this is glue.
+
+Fault `weight_decay_zero` (the phase's break): lab-01 trains with λ = 0 and, to make the effect
+measurable, also trains the λ = 0.1 control with the same seeds and reports the ratio.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import numpy as np
+
+from engine.autograd.tensor import no_grad
+from engine.run import Recorder
+from engine.train.checkpoint import apply_checkpoint, load_checkpoint, save_checkpoint, state_fingerprint
+from engine.train.data import BatchIterator, held_out_split, load_corpus, make_batch
+from engine.train.loop import train_step
+from engine.train.ngram import best_baseline
+from engine.train.optim import lr_at
+from engine.train.recipe import _deep, cached_minigpt, datasets, make_state, train_minigpt
+from engine.train.threads import blas_threads
+
+FAULT = "weight_decay_zero"
+
+
+# ---------------------------------------------------------------------- lab 00: batcher
+def batcher(cfg: dict, rec: Recorder) -> dict:
+    heldout = cfg.get("heldout_verbs", ["look", "like", "see", "eat"])
+    train_ex, val_ex = held_out_split(load_corpus(), heldout)
+    overlap = {e.verb for e in train_ex} & {e.verb for e in val_ex}
+    lengths = [6, 11, 9, 14]
+    inp, tgt, lm, am = make_batch([list(range(3, 3 + n)) for n in lengths])
+    shape_ok = inp.shape == tgt.shape == lm.shape == am.shape == (4, 13)
+    n = np.asarray(lengths)  # targets: n - 1 real ones; inputs: n real ones, cut to L - 1 for the longest
+    masks_ok = bool((lm.sum(1) == n - 1).all() and (am.sum(1) == np.minimum(n, inp.shape[1])).all())
+    data = datasets({"model": {"vocab_size": 64}, "heldout_verbs": heldout})
+    it = BatchIterator(data["train"], int(cfg.get("batch_size", 8)), int(cfg.get("data_seed", 7)))
+    for _ in range(35):  # past the end of epoch 0 (30 batches), so the restore crosses an epoch
+        it.next_batch()
+    saved = it.state_dict()
+    after = [it.next_batch()[0] for _ in range(10)]
+    it2 = BatchIterator(data["train"], int(cfg.get("batch_size", 8)), seed=999)
+    it2.load_state_dict(saved)
+    resumed = [it2.next_batch()[0] for _ in range(10)]
+    identical = all(np.array_equal(a, b) for a, b in zip(after, resumed, strict=True))
+    b_inp, _, b_lm, _ = make_batch(data["train"][:4])
+    for i in range(4):
+        rec.note(f"{data['tok'].decode(b_inp[i])!r} loss mask {b_lm[i].astype(int).tolist()}")
+    sizes = [len(s) for s in data["train"] + data["val"]]
+    return {"train_examples": len(train_ex), "val_examples": len(val_ex), "train_val_verb_overlap": len(overlap),
+            "batch_shape_ok": shape_ok, "masks_ok": masks_ok, "iterator_resume_identical": identical,
+            "min_tokens": min(sizes), "max_tokens": max(sizes), "partial_last_batch": 240 % it.batch_size}
+
+
+# ---------------------------------------------------------------------- lab 01: first run
+def _emb_norm(state: Any) -> float:
+    return float(np.linalg.norm(state.model.E.data.astype(np.float64)))
+
+
+def first_training_run(cfg: dict, rec: Recorder) -> dict:
+    """Train with warmup-cosine AdamW; compare validation perplexity with the best n-gram."""
+    config = _deep({k: cfg[k] for k in ("model", "optimizer", "scheduler", "training", "heldout_verbs") if k in cfg}, {})
+    if cfg.get("fault") == FAULT:
+        config = _deep(config, {"optimizer": {"weight_decay": 0.0}})
+    data = datasets(_deep({"model": {"vocab_size": 64}}, config))
+    base = best_baseline(data["train"], data["val"], data["tok"].vocab_size)
+    log_every = int(config.get("training", {}).get("log_every", 10))
+    norms: list[float] = []
+
+    def log(step: int, **m: Any) -> None:
+        if "val_loss" in m:
+            m["ngram_baseline_loss"] = base["nll"]
+        rec.log(step, **m)
+
+    def on_step(state: Any, r: dict) -> None:
+        if not norms:
+            norms.append(_emb_norm(state))  # after step 1: close to the initial norm
+        if state.step % log_every == 0:
+            rec.log(state.step, embedding_norm=_emb_norm(state))
+
+    run = train_minigpt(config, log=log, on_step=on_step)
+    state, hist = run["state"], run["history"]
+    total = int(run["config"]["scheduler"]["total_steps"])
+    rec.progress(total, total)
+    ck = Path(rec.out_dir) / "checkpoint"
+    sha = save_checkpoint(state, ck, {"train_loss": run["train_loss"], "val_loss": run["val_loss"]})
+    for name in ("weights.safetensors", "optim.safetensors", "extra.json", "manifest.json"):
+        rec.artifact(ck / name, "checkpoint")
+    v_size = state.model.cfg.vocab_size
+    best_i = int(np.argmin(hist["val_loss"]))
+    val_ppl, base_ppl = math.exp(run["val_loss"]), base["ppl"]
+    out: dict[str, Any] = {
+        "train_loss": run["train_loss"], "val_loss": run["val_loss"],
+        "train_ppl": math.exp(run["train_loss"]), "val_ppl": val_ppl,
+        "best_val_step": hist["val_step"][best_i], "best_val_ppl": math.exp(hist["val_loss"][best_i]),
+        "ngram_baseline_val_ppl": base_ppl, "ngram_order": int(base["n"]), "ngram_alpha": base["alpha"],
+        "beats_baseline": val_ppl < base_ppl, "ppl_improvement_pct": 100 * (1 - val_ppl / base_ppl),
+        "initial_loss": hist["loss"][0], "log_v": math.log(v_size),
+        "final_train_loss_over_log_v": run["train_loss"] / math.log(v_size),
+        "lr_at_step_25": lr_at(25, 3e-4, 3e-5, 100, 2000), "lr_at_step_1500": lr_at(1500, 3e-4, 3e-5, 100, 2000),
+        "embedding_norm_init": norms[0], "embedding_norm_final": _emb_norm(state),
+        "embedding_norm_growth": _emb_norm(state) / norms[0], "weights_sha256": sha,
+        "weight_decay": float(run["config"]["optimizer"]["weight_decay"]),
+    }
+    out["train_val_gap"] = out["val_loss"] - out["train_loss"]
+    if cfg.get("fault") == FAULT:  # the control, same seeds, λ = 0.1
+        control = train_minigpt(_deep(config, {"optimizer": {"weight_decay": 0.1}}))
+        out["control_embedding_norm"] = _emb_norm(control["state"])
+        out["control_train_val_gap"] = control["val_loss"] - control["train_loss"]
+    else:
+        out["control_embedding_norm"] = out["embedding_norm_final"]
+        out["control_train_val_gap"] = out["train_val_gap"]
+    out["embedding_norm_vs_control"] = out["embedding_norm_final"] / out["control_embedding_norm"]
+    out["gap_vs_control"] = out["train_val_gap"] - out["control_train_val_gap"]
+    return out
+
+
+# ---------------------------------------------------------------------- lab 02: checkpoints
+def checkpoint_roundtrip(cfg: dict, rec: Recorder) -> dict:
+    """Five state machines byte-equal after reload; 10 + save/load + 10 == 20; tie; atomic write."""
+    config = _deep({"scheduler": {"warmup_steps": 5, "total_steps": 20}}, cfg.get("recipe", {}))
+    config = _deep(_deep({}, {"model": {"vocab_size": 64, "n_layers": 2, "n_heads": 4, "d_model": 64, "d_ff": 256,
+                                        "context_len": 32}}), config)
+    from engine.train.recipe import FULL
+
+    config = _deep(FULL, config)
+    data = datasets(config)
+    n = int(cfg.get("steps", 10))
+    with blas_threads(1):
+        cont = make_state(config, data["train"])
+        losses_cont = [train_step(cont)["loss"] for _ in range(2 * n)]
+        first = make_state(config, data["train"])
+        losses_a = [train_step(first)["loss"] for _ in range(n)]
+        d = Path(tempfile.mkdtemp(prefix="ckpt-", dir=rec.out_dir))
+        save_checkpoint(first, d / "ckpt")
+        resumed = make_state(_deep(config, {"training": {"rng_seed": 1, "data_seed": 2}}), data["train"])
+        apply_checkpoint(load_checkpoint(d / "ckpt"), resumed)
+        fa, fb = state_fingerprint(first), state_fingerprint(resumed)
+        equal = {k: fa[k] == fb[k] for k in fa}
+        losses_b = [train_step(resumed)["loss"] for _ in range(n)]
+    continuation = losses_a + losses_b == losses_cont
+    unique = sum(p.numel() for _, p in first.opt.named)
+    size = (d / "ckpt" / "weights.safetensors").stat().st_size
+    untied_extra = first.model.cfg.vocab_size * first.model.cfg.d_model * 4
+    tied = abs(size - unique * 4) <= 4096 and not any(n.startswith("lm_head") for n, _ in first.opt.named)
+    # atomic write: a rename interrupted during the second save leaves the first checkpoint loadable
+    before = (d / "ckpt" / "weights.safetensors").read_bytes()
+    train_step(first)
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def flaky(src: Any, dst: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt("simulated interrupt during rename")
+        real_replace(src, dst)
+
+    interrupted = False
+    with mock.patch("engine.train.checkpoint.os.replace", flaky):
+        try:
+            save_checkpoint(first, d / "ckpt")
+        except KeyboardInterrupt:
+            interrupted = True
+    after = (d / "ckpt" / "weights.safetensors").read_bytes()
+    reloadable = load_checkpoint(d / "ckpt")["manifest"]["step"] == n
+    save_checkpoint(first, d / "ckpt")  # the next save cleans the stale .tmp
+    stale = list((d / "ckpt").glob("*.tmp"))
+    for k, v in equal.items():
+        rec.log(0, stage="roundtrip", machine=k, byte_equal=int(v))
+    for i, (a, b) in enumerate(zip(losses_cont, losses_a + losses_b, strict=True)):
+        rec.log(i + 1, continuous_loss=a, resumed_loss=b)
+    return {"byte_equivalent_state_machines": [k for k, v in equal.items() if v], "all_byte_equal": all(equal.values()),
+            "continuation_test_passed": continuation, "weight_tying_preserved": tied,
+            "weights_file_size_bytes": size, "unique_param_bytes": unique * 4,
+            "size_if_untied_bytes": unique * 4 + untied_extra,
+            "atomic_write_resilient": interrupted and before == after and reloadable and not stale,
+            "manifest_schema_version": load_checkpoint(d / "ckpt")["manifest"]["schema_version"]}
+
+
+# ---------------------------------------------------------------------- lab 03: fp16 drift
+def mp_drift(cfg: dict, rec: Recorder) -> dict:
+    """Round the trained weights through fp16 and measure the relative error after each layer."""
+    model, tok, ck = cached_minigpt(quick=bool(cfg.get("quick", False)))
+    _, val_ex = held_out_split(load_corpus())
+    tenses = ["infinitive", "present", "past", "past_participle", "future"]
+    prompts = [next(e for e in val_ex if e.tense == t and e.person == "3sg") for t in tenses][:int(cfg.get("num_prompts", 5))]
+    half = type(model)(model.cfg)
+    for (_, p), (_, q) in zip(model.named_parameters(), half.named_parameters(), strict=True):
+        q.data[...] = p.data.astype(np.float16).astype(np.float32)
+    twice = np.array_equal(half.E.data.astype(np.float16).astype(np.float32), half.E.data)
+    errs: dict[str, list[float]] = {}
+    flips, positions = 0, 0
+    with no_grad(), blas_threads(1):
+        for ex in prompts:
+            ids = np.asarray(tok.encode(ex.text))
+            _, a = model.forward_with_layer_outputs(ids)
+            _, b = half.forward_with_layer_outputs(ids)
+            for name in a:
+                x, y = a[name].data.astype(np.float64), b[name].data.astype(np.float64)
+                errs.setdefault(name, []).append(float(np.linalg.norm(x - y) / np.linalg.norm(x)))
+            flips += int((a["logits"].data.argmax(-1) != b["logits"].data.argmax(-1)).sum())
+            positions += len(ids)
+    mean = {k: float(np.mean(v)) for k, v in errs.items()}
+    for i, (k, v) in enumerate(mean.items()):
+        rec.log(i, stage="drift", layer=k, relative_error=v)
+    seq = list(mean.values())
+    return {"num_prompts": len(prompts), "per_layer_relative_error_mean": mean,
+            "argmax_flip_count_total": flips, "argmax_total_positions": positions,
+            "argmax_flip_rate": flips / positions, "cast_idempotent": twice,
+            "monotonic_growth_with_depth": all(b >= a for a, b in zip(seq, seq[1:], strict=False)),
+            "max_error_below_5pct": max(seq) < 0.05,
+            "embed_error_near_fp16_eps": 2.0**-14 <= mean["embed_out"] <= 2.0**-9,
+            "embed_error": mean["embed_out"], "checkpoint": ck.name}
