@@ -8,7 +8,9 @@ machine's fingerprint, and re-measuring is patched to return a fixed fake.
 from __future__ import annotations
 
 import json
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,11 @@ def write_cache(home: Path, **extra: Any) -> dict[str, Any]:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data))
     return data
+
+
+def measure_here(app: Any, store: Path, quick: bool) -> None:
+    """The screen's measuring step without the child process, so the patched measure_machine is used."""
+    W.measure_or_load(store, remeasure=True, quick=quick)
 
 
 def no_measuring(quick: bool = False, with_gpu: bool = True) -> dict[str, Any]:
@@ -116,12 +123,14 @@ def test_mono_gives_each_series_its_own_marker() -> None:
 
 @aio
 async def test_roofline_screen_from_cache_then_remeasure(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.tui.screens import roofline as screen_module
     from workbench.tui.screens.roofline import RooflineScreen
     from workbench.tui.widgets.charts import ChartView
 
     write_cache(home)
     record_bk_run(home)
     monkeypatch.setattr(R, "measure_machine", no_measuring)
+    monkeypatch.setattr(screen_module, "measure_in_subprocess", measure_here)
     app = WorkbenchApp(fake_catalog())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -138,8 +147,10 @@ async def test_roofline_screen_from_cache_then_remeasure(home: Path, monkeypatch
         assert view.size.width <= 80 and view.size.height >= 8
 
         release = threading.Event()
+        calls: list[bool] = []
 
         def slow_measure(quick: bool = False, with_gpu: bool = True) -> dict[str, Any]:
+            calls.append(quick)
             assert release.wait(15)
             return {**_fake(), "kernels": _fake()["kernels"][:2]}
 
@@ -147,14 +158,12 @@ async def test_roofline_screen_from_cache_then_remeasure(home: Path, monkeypatch
         await pilot.press("m")
         assert screen.busy and "measuring" in str(screen.query_one("#roof-info").render())
         await pilot.press("m")  # a second press while measuring starts nothing
-        await pilot.press("escape", "o")  # the UI answers keys meanwhile
-        screen = app.screen
-        assert isinstance(screen, RooflineScreen)
-        await wait_for(pilot, lambda: screen.data is not None)  # the cache, while the old screen measures
-        await pilot.press("m")
+        await pilot.press("escape", "r", "h", "o")  # the UI answers keys meanwhile
+        assert app.screen is screen and screen.busy  # the same screen, still measuring
         release.set()
         await wait_for(pilot, lambda: not screen.busy, timeout=15)
         assert screen.data is not None and not screen.data["cached"] and len(screen.data["kernels"]) == 2
+        assert calls == [False]  # one measurement, however often m and o were pressed
         assert "measured now" in str(screen.query_one("#roof-info").render())
         await pilot.press("escape")
         assert not isinstance(app.screen, RooflineScreen)
@@ -162,12 +171,14 @@ async def test_roofline_screen_from_cache_then_remeasure(home: Path, monkeypatch
 
 @aio
 async def test_roofline_failure_is_shown_not_raised(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.tui.screens import roofline as screen_module
     from workbench.tui.screens.roofline import RooflineScreen
 
     def broken(quick: bool = False, with_gpu: bool = True) -> dict[str, Any]:
         raise RuntimeError("no BLAS today")
 
     monkeypatch.setattr(R, "measure_machine", broken)
+    monkeypatch.setattr(screen_module, "measure_in_subprocess", measure_here)
     app = WorkbenchApp(fake_catalog())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -176,6 +187,30 @@ async def test_roofline_failure_is_shown_not_raised(home: Path, monkeypatch: pyt
         assert isinstance(screen, RooflineScreen)
         await wait_for(pilot, lambda: screen.error is not None, timeout=15)
         assert "no BLAS today" in str(screen.query_one("#roof-info").render())
+
+
+def test_a_helper_process_is_killed_when_the_app_cancels(home: Path) -> None:
+    from workbench.tui.helpers import run_helper
+
+    app = WorkbenchApp(fake_catalog())
+    out: list[tuple[int, str]] = []
+    worker = threading.Thread(target=lambda: out.append(run_helper(app, [sys.executable, "-c", "import time; time.sleep(60)"])))
+    worker.start()
+    t0 = time.monotonic()
+    while not app.helpers and time.monotonic() - t0 < 10:
+        time.sleep(0.01)
+    assert app.helpers
+    app.cancel_all()
+    worker.join(10)
+    assert not worker.is_alive() and out and out[0][0] != 0 and not app.helpers
+
+
+def test_a_failing_helper_reports_its_stderr(home: Path) -> None:
+    from workbench.tui.helpers import run_helper
+
+    app = WorkbenchApp(fake_catalog())
+    rc, err = run_helper(app, [sys.executable, "-c", "import workbench.roofline, sys; sys.exit('no BLAS')"])
+    assert rc == 1 and err.endswith("no BLAS") and not app.helpers  # the child imports this workbench
 
 
 # ---------------------------------------------------------------- DoD quiz evidence

@@ -30,20 +30,29 @@ def _fingerprint() -> dict[str, Any]:
             "python": platform.python_version()}
 
 
+def load_cached(store_dir: str | Path, fingerprint: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The cached measurement when it exists, reads, and was taken on this machine and NumPy; else None."""
+    path = Path(store_dir) / CACHE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None  # none yet, or unreadable: measure again
+    if not isinstance(data, dict) or data.get("fingerprint") != (fingerprint or _fingerprint()):
+        return None
+    data["cached"] = True
+    return data
+
+
 def measure_or_load(store_dir: str | Path, remeasure: bool = False, quick: bool = False) -> dict[str, Any]:
     """The cached measurement if it matches this machine, else a fresh one (written atomically)."""
     from workbench.atomic import write_json
 
     path = Path(store_dir) / CACHE
     fp = _fingerprint()
-    if path.exists() and not remeasure:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("fingerprint") == fp:
-                data["cached"] = True
-                return data
-        except (OSError, json.JSONDecodeError):
-            pass  # unreadable cache: measure again
+    if not remeasure:
+        data = load_cached(store_dir, fp)
+        if data is not None:
+            return data
     from engine.hardware.roofline import measure_machine
     from engine.run import to_json
 

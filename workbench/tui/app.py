@@ -48,6 +48,7 @@ class WorkbenchApp(App):
         self.quick = quick
         self.open_target = open_target
         self.live: dict[str, LiveRun] = {}
+        self.helpers: set[Any] = set()  # helper processes (workbench.tui.helpers), killed on quit
         self.lab_views: dict[str, list[str]] = {}  # lab screen key -> targets it showed last
         self.current_phase: int | None = None
         self._conn: Any = None
@@ -141,7 +142,13 @@ class WorkbenchApp(App):
         return [live for live in self.live.values() if live.running]
 
     def cancel_all(self, wait: float = 0.0) -> bool:
-        """Set every run's cancel flag; optionally block until their manifests are written."""
+        """Set every run's cancel flag; optionally block until their manifests are written.
+
+        Helper processes (a roofline measurement) are killed as well.
+        """
+        from workbench.tui.helpers import kill_helpers
+
+        kill_helpers(self)
         active = self.in_flight()
         for live in active:
             live.cancel.set()
@@ -154,6 +161,9 @@ class WorkbenchApp(App):
         self.exit()
 
     async def action_quit(self) -> None:
+        from workbench.tui.helpers import kill_helpers
+
+        await asyncio.to_thread(kill_helpers, self)  # a measurement in a child process: stop it now
         active = self.in_flight()
         if active:
             self.notify(f"cancelling {len(active)} run(s)…", timeout=QUIT_WAIT_SECONDS)
@@ -180,7 +190,10 @@ class WorkbenchApp(App):
         from workbench.tui.screens.roofline import RooflineScreen
 
         if not isinstance(self.screen, RooflineScreen):
-            self.push_screen(RooflineScreen())
+            # One instance, kept when popped: a measurement in flight keeps running and reporting to it.
+            if not self.is_screen_installed("roofline"):
+                self.install_screen(RooflineScreen(), "roofline")
+            self.push_screen("roofline")
 
     def action_slot(self, name: str) -> None:
         from workbench.tui.slots import make_slot_screen

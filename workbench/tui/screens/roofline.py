@@ -1,25 +1,40 @@
 """This machine's roofline: ceilings as lines, ops (built-in and recorded by labs) as labelled points.
 
-The measurement is cached in the workspace (workbench.roofline.measure_or_load); loading it,
-or measuring when there is no cache or the learner presses `m`, happens on a thread worker
-so the UI keeps answering keys while bandwidth and GEMM are timed (10-30 s). The chart is the
-same spec `workbench roofline` draws and writes as PNG.
+The measurement is cached in the workspace (workbench.roofline). A thread worker reads the
+cache; when there is none for this machine, or the learner presses `m`, it measures in a
+child process (10-30 s), so the UI keeps answering keys and quitting kills the measurement
+instead of waiting for it. The chart is the same spec `workbench roofline` draws and writes
+as PNG.
 """
 
 from __future__ import annotations
 
-import contextlib
+import sys
 from pathlib import Path
 from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from workbench.tui.text import esc as escape
 from workbench.tui.widgets.charts import ChartView
+
+MEASURING = "[cyan]measuring bandwidth, peak and ops — about 10-30 s; keys still work[/]"
+MEASURE_CODE = ("import sys; from workbench.roofline import measure_or_load; "
+                "measure_or_load(sys.argv[1], remeasure=True, quick=sys.argv[2] == '1')")
+
+
+def measure_in_subprocess(app: Any, store: Path, quick: bool) -> None:
+    """Measure and cache in a child process the app kills if the learner quits meanwhile."""
+    from workbench.tui.helpers import run_helper
+
+    rc, err = run_helper(app, [sys.executable, "-c", MEASURE_CODE, str(store), "1" if quick else "0"])
+    if rc != 0:
+        raise RuntimeError(f"measurement exited with {rc}: {err.splitlines()[-1] if err else 'no message'}")
 
 
 def _store() -> Path:
@@ -67,8 +82,10 @@ class RooflineScreen(Screen):
         yield Vertical(id="roof-chart")
         yield Footer(compact=True)
 
-    def on_mount(self) -> None:
-        self.load(remeasure=False)
+    def on_screen_resume(self) -> None:
+        """On every showing (the app keeps one instance): re-read the cache and the labs' points."""
+        if not self.busy:
+            self.load(remeasure=False)
 
     def load(self, remeasure: bool) -> None:
         """Read the cache, or measure, on a thread worker; the screen says which is happening."""
@@ -79,40 +96,64 @@ class RooflineScreen(Screen):
             return
         measuring = remeasure or not (_store() / CACHE).exists()
         self.busy = True
-        self._info("[cyan]measuring bandwidth, peak and ops — about 10-30 s; keys still work[/]" if measuring
-                   else "loading the cached roofline…")
+        self._info(MEASURING if measuring else "loading the cached roofline…")
         quick = bool(getattr(self.app, "quick", False))
         self.run_worker(lambda: self._work(remeasure, quick), thread=True, group="roofline", name="roofline",
                         exit_on_error=False)
 
+    class Loaded(Message):
+        def __init__(self, data: dict[str, Any], chart: Any, records: list[dict[str, Any]]) -> None:
+            super().__init__()
+            self.data, self.chart, self.records = data, chart, records
+
+    class Failed(Message):
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
+    class Measuring(Message):
+        pass
+
     def _work(self, remeasure: bool, quick: bool) -> None:
-        from workbench.roofline import chart_and_records, lab_points, measure_or_load
+        """The worker body. It only posts messages (thread-safe, never blocking): a worker that
+        waited on the UI thread (call_from_thread) would hang if the app quit meanwhile."""
+        from workbench.roofline import chart_and_records, lab_points, load_cached
 
         try:
             store = _store()
-            data = measure_or_load(store, remeasure=remeasure, quick=quick)
+            data = None if remeasure else load_cached(store)
+            if data is None:
+                self.post_message(self.Measuring())
+                measure_in_subprocess(self.app, store, quick)
+                data = load_cached(store)
+                if data is None:
+                    raise RuntimeError(f"the measurement did not leave a readable cache under {store}")
+                data["cached"] = False
             chart, records = chart_and_records(data, lab_points(store))
         except Exception as exc:  # noqa: BLE001 - shown on screen; the UI must survive
-            with contextlib.suppress(RuntimeError):  # the app may have closed meanwhile
-                self.app.call_from_thread(self._failed, f"{type(exc).__name__}: {exc}")
+            self.post_message(self.Failed(f"{type(exc).__name__}: {exc}"))
             return
-        with contextlib.suppress(RuntimeError):
-            self.app.call_from_thread(self._show, data, chart, records)
+        self.post_message(self.Loaded(data, chart, records))
+
+    def on_roofline_screen_measuring(self, _: Measuring) -> None:
+        self._info(MEASURING)
+
+    def on_roofline_screen_failed(self, message: Failed) -> None:
+        self._failed(message.error)
+
+    async def on_roofline_screen_loaded(self, message: Loaded) -> None:
+        await self._show(message.data, message.chart, message.records)
 
     def _info(self, text: str) -> None:
         self.query_one("#roof-info", Static).update(text)
 
     def _failed(self, message: str) -> None:
         self.busy, self.error = False, message
-        if not self.is_mounted:  # the learner left while it ran
-            return
         self._info(f"[red]roofline failed:[/] {escape(message)} [dim](m retries)[/]")
 
     async def _show(self, data: dict[str, Any], chart: Any, records: list[dict[str, Any]]) -> None:
         self.busy, self.error = False, None
         self.data, self.records = data, records
-        if not self.is_mounted:
-            return
         self._info(summary(data, records))
         box = self.query_one("#roof-chart", Vertical)
         await box.remove_children()
