@@ -173,3 +173,31 @@ def generate(model: Any, prompt: Sequence[int], max_new_tokens: int, seed: int, 
             logits = model(np.asarray([nxt], dtype=np.int64), cache=cache, start_pos=pos).data[-1]
             pos += 1
     return out
+
+
+def sample_batch(model: Any, prompt: Sequence[int], n: int, max_tokens: int, seed: int, strategy: Strategy,
+                 eos_id: int | None = None) -> list[list[int]]:
+    """n independent completions of one prompt, decoded side by side (no cache).
+
+    All rows share the prompt, so they stay the same length; each step runs the model once on
+    the (n, t) batch and draws one token per row from one seeded Generator, row by row. A row's
+    completion ends at its first EOS (what it produces after that is discarded).
+    """
+    from engine.autograd.tensor import no_grad
+
+    rng = np.random.default_rng(seed)
+    tokens = np.tile(np.asarray(prompt, dtype=np.int64), (n, 1))
+    done = np.zeros(n, dtype=bool)
+    outs: list[list[int]] = [[] for _ in range(n)]
+    with no_grad():
+        for _ in range(max_tokens):
+            if tokens.shape[1] >= model.cfg.context_len or done.all():
+                break
+            last = model(tokens).data[:, -1]
+            nxt = np.asarray([strategy(last[i], rng) for i in range(n)], dtype=np.int64)
+            for i in range(n):
+                if not done[i]:
+                    outs[i].append(int(nxt[i]))
+                    done[i] = eos_id is not None and nxt[i] == eos_id
+            tokens = np.concatenate([tokens, nxt[:, None]], axis=1)
+    return outs

@@ -1,0 +1,220 @@
+"""Phase 21 labs: greedy decoding, the temperature sweep, top-k/top-p truncation and the
+diversity-versus-grammaticality sweep, on the phase-18 Mini-GPT (engine.train.recipe's cached
+checkpoint: the quick recipe under --quick, the full one otherwise). Decoding uses no KV cache.
+
+Fault `top_p_one` (the phase's break): lab-03's chosen sampler uses p = 1.0 instead of 0.95.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine.autograd.tensor import no_grad
+from engine.infer.sampling import (
+    Greedy,
+    Temperature,
+    TopK,
+    TopP,
+    entropy_bits,
+    post_softmax_power,
+    sample,
+    sample_batch,
+    softmax,
+    tempered,
+    topk_mask,
+    topp_probs,
+)
+from engine.run import Recorder
+from engine.text.verbs import PERSONS, TENSES, VERBS, conjugate
+from engine.train.data import EOS
+from engine.train.recipe import cached_minigpt
+from engine.train.threads import blas_threads
+
+FAULT = "top_p_one"
+WORKED_LOGITS = [4.2, 1.8, 1.5, 0.6, 0.3, -0.5, -1.2, -2.1, -3.4, -4.0]
+
+
+def _model(cfg: dict) -> tuple[Any, Any]:
+    model, tok, _ = cached_minigpt(quick=bool(cfg.get("quick", False)))
+    return model, tok
+
+
+def _prompt_ids(tok: Any, text: str) -> list[int]:
+    return tok.encode(text.lower().strip() + " ", bos=True, eos=False)
+
+
+def _forms(tense: str, person: int) -> set[str]:
+    """Every correct completion for a cue + pronoun prompt (the verb truth table)."""
+    t = TENSES.index(tense)
+    out = set()
+    for v in VERBS:
+        form = conjugate(v, t, person)
+        if tense == "infinitive":
+            form = form.removeprefix("to ")
+        out.add(form)
+    return out
+
+
+# ---------------------------------------------------------------------- lab 00: greedy
+def greedy_decode(cfg: dict, rec: Recorder) -> dict:
+    model, tok = _model(cfg)
+    max_tokens, seed = int(cfg.get("max_tokens", 12)), int(cfg.get("seed", 42))
+    out: dict[str, Any] = {}
+    outputs = []
+    with blas_threads(1):
+        for i, text in enumerate(cfg.get("prompts", ["yesterday i", "tomorrow he", "he"])):
+            ids = _prompt_ids(tok, text)
+            a = sample(model, ids, max_tokens, seed, Greedy(), EOS)
+            b = sample(model, ids, max_tokens, seed + 1, Greedy(), EOS)
+            with no_grad():
+                first = model(np.asarray(ids)).data[-1]
+            top5 = [(tok.itos[j], round(float(first[j]), 3)) for j in np.argsort(-first)[:5]]
+            completion = tok.decode(a)
+            rec.note(f"{text!r} -> {completion!r} ids {a}; first-step top-5 {top5}")
+            rec.log(i, stage="greedy", prompt=text, completion=completion, n_tokens=len(a))
+            outputs.append((text, a, b, completion))
+    out["greedy_deterministic"] = all(a == b for _, a, b, _ in outputs)
+    out["loop_terminates"] = all(len(a) <= max_tokens for _, a, _, _ in outputs)
+    out["ended_with_eos"] = all(a and a[-1] == EOS for _, a, _, _ in outputs)
+    out["completions"] = {t: c for t, _, _, c in outputs}
+    yest = next((c for t, _, _, c in outputs if t.lower().startswith("yesterday")), None)
+    out["yesterday_gives_past_form"] = yest is not None and yest in _forms("past", 0)
+    return out
+
+
+# ---------------------------------------------------------------------- lab 01: temperature
+def temperature_sweep(cfg: dict, rec: Recorder) -> dict:
+    z = np.asarray(cfg.get("logits", [3, 2, 1, 0.5, 0, -0.5, -1, -2]), dtype=np.float64)
+    taus = [float(t) for t in cfg.get("taus", [0.1, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 5.0, 10.0])]
+    model, tok = _model(cfg)
+    with no_grad(), blas_threads(1):
+        zm = model(np.asarray(_prompt_ids(tok, cfg.get("model_prompt", "tomorrow he")))).data[-1].astype(np.float64)
+        zd = model(np.asarray(_prompt_ids(tok, cfg.get("diversity_prompt", "now he")))).data[-1].astype(np.float64)
+    monotone = True
+    for source, logits in (("synthetic", z), ("model", zm)):
+        h = [entropy_bits(tempered(logits, t)) for t in taus]
+        for t, e in zip(taus, h, strict=True):
+            rec.log(0, stage="sweep", source=source, tau=t, entropy_bits=e)
+        monotone = monotone and bool(np.all(np.diff(h) >= -1e-9))
+    # softmax(z)**(1/τ) without renormalising is not a distribution; renormalised it is softmax(z/τ)
+    raw_mass = [float((softmax(z) ** (1 / t)).sum()) for t in taus]
+    renorm_diff = max(float(np.abs(post_softmax_power(z, t) - tempered(z, t)).max()) for t in taus)
+    n = int(cfg.get("n_seeds", 100))
+    out: dict[str, Any] = {"entropy_monotone": monotone, "post_softmax_power_rejected": max(abs(m - 1) for m in raw_mass) > 1e-3,
+                           "post_softmax_power_mass_range": [min(raw_mass), max(raw_mass)],
+                           "renormalised_power_max_diff": renorm_diff,
+                           "entropy_bits_synthetic_tau1": entropy_bits(tempered(z, 1.0))}
+    for t in (0.5, 1.0, 2.0):
+        firsts = {Temperature(t)(zd, np.random.default_rng(s)) for s in range(n)}
+        key = f"unique_tokens_tau_{str(t).replace('.', '_')}"
+        out[key] = len(firsts)
+        rec.log(0, stage="diversity", tau=t, unique_tokens=len(firsts))
+    return out
+
+
+# ---------------------------------------------------------------------- lab 02: top-k / top-p
+def truncation(cfg: dict, rec: Recorder) -> dict:
+    n = int(cfg.get("n_seeds", 100))
+    same_p, same_k = 0, 0
+    for s in range(n):
+        z = np.random.default_rng(1000 + s).normal(0, 3, 64)
+        same_p += int(TopP(1.0)(z, np.random.default_rng(s)) == Temperature(1.0)(z, np.random.default_rng(s)))
+        same_k += int(TopK(1)(z, np.random.default_rng(s)) == Greedy()(z, np.random.default_rng(s)))
+    out: dict[str, Any] = {"topp1_equals_temp1_seeds": same_p, "topk1_equals_greedy_seeds": same_k}
+    for name in ("z_peaked", "z_flat"):
+        z = np.asarray(cfg.get(name), dtype=np.float64)
+        p0, pk, pp = softmax(z), tempered(topk_mask(z, 2), 1.0), topp_probs(z, 0.9)
+        for i in range(len(z)):
+            rec.log(i, stage="truncation", distribution=name, token=i, p_original=float(p0[i]),
+                    p_topk=float(pk[i]), p_topp=float(pp[i]))
+        out[f"{name.split('_')[1]}_topp09_kept"] = int((pp > 0).sum())
+        out[f"{name.split('_')[1]}_topk2_kept"] = int((pk > 0).sum())
+        out[f"{name.split('_')[1]}_softmax"] = [round(float(x), 4) for x in p0]
+    out["flat_topk2_smaller_than_topp09"] = out["flat_topk2_kept"] < out["flat_topp09_kept"]
+    w = np.asarray(WORKED_LOGITS)
+    for p in (0.5, 0.95, 1.0):
+        out[f"worked_topp{str(p).replace('.', '')}_kept"] = int((topp_probs(w, p) > 0).sum())
+    out["worked_topp095_top_renormalized"] = float(topp_probs(w, 0.95).max())
+    out["worked_p0"] = float(softmax(w)[0])
+    return out
+
+
+# ---------------------------------------------------------------------- lab 03: diversity vs accuracy
+CELLS = [("present", 0), ("present", 2), ("past", 0), ("past", 1), ("future", 0), ("future", 2),
+         ("past_participle", 0), ("past_participle", 2), ("infinitive", 0), ("present", 1)]
+CUE = {"present": "now", "past": "yesterday", "future": "tomorrow"}
+
+
+def _cell_prompt(tense: str, person: int) -> str:
+    pron = ["i", "you", "he"][person]
+    if tense == "infinitive":
+        return "to"
+    if tense == "past_participle":
+        return f"{pron} {'has' if person == 2 else 'have'}"
+    return f"{CUE[tense]} {pron}"
+
+
+def _score(model: Any, tok: Any, strategy: Any, n: int, seed: int) -> tuple[float, float, list[str]]:
+    ok, div, samples = [], [], []
+    for ci, (tense, person) in enumerate(CELLS):
+        ids = _prompt_ids(tok, _cell_prompt(tense, person))
+        outs = sample_batch(model, ids, n, 16, seed + 7919 * ci, strategy, EOS)
+        texts = [" ".join(tok.decode(o).split()) for o in outs]
+        truth = _forms(tense, person)
+        if tense == "future":
+            truth = {f.removeprefix("will ") for f in truth}
+            truth = {f"will {f}" for f in truth}
+        ok.append(np.mean([t in truth for t in texts]))
+        div.append(len(set(texts)) / len(texts))
+        samples.append(texts[0])
+    return float(np.mean(ok)), float(np.mean(div)), samples
+
+
+def diversity_accuracy(cfg: dict, rec: Recorder) -> dict:
+    model, tok = _model(cfg)
+    n = int(cfg.get("completions_per_prompt", 50))
+    seed = int(cfg.get("seed", 42))
+    taus = [float(t) for t in cfg.get("taus", [0.1, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0])]
+    top_ps = [float(p) for p in cfg.get("top_ps", [0.5, 0.7, 0.9, 0.95, 0.99, 1.0])]
+    grid = cfg.get("grid", {"taus": [0.7, 1.0], "top_ps": [0.9, 0.95]})
+    results: dict[str, tuple[float, float]] = {}
+    with blas_threads(1):
+        g_ok, g_div, g_samples = _score(model, tok, Greedy(), 1, seed)
+        rec.log(0, stage="sweep", config="greedy", grammaticality=g_ok, diversity=0.0)
+        for t in taus:
+            results[f"tau={t}"] = _score(model, tok, Temperature(t), n, seed)[:2]
+            gr, dv = results[f"tau={t}"]
+            rec.log(0, stage="tau_sweep", tau=t, grammaticality=gr, diversity=dv)
+            rec.log(0, stage="sweep", config=f"tau={t}", grammaticality=gr, diversity=dv)
+        for p in top_ps:
+            results[f"p={p}"] = _score(model, tok, TopP(p, 1.0), n, seed)[:2]
+            rec.log(0, stage="topp_sweep", top_p=p, grammaticality=results[f"p={p}"][0], diversity=results[f"p={p}"][1])
+            rec.log(0, stage="sweep", config=f"p={p}", grammaticality=results[f"p={p}"][0], diversity=results[f"p={p}"][1])
+        for t in grid["taus"]:
+            for p in grid["top_ps"]:
+                key = f"tau={float(t)},p={float(p)}"
+                results[key] = _score(model, tok, TopP(float(p), float(t)), n, seed)[:2]
+                rec.log(0, stage="sweep", config=key, grammaticality=results[key][0], diversity=results[key][1])
+        chosen_p = 1.0 if cfg.get("fault") == FAULT else float(cfg.get("default_top_p", 0.95))
+        c_ok, c_div, c_samples = _score(model, tok, TopP(chosen_p, 1.0), n, seed)
+        ref_ok = c_ok if chosen_p == 0.95 else _score(model, tok, TopP(0.95, 1.0), n, seed)[0]
+    rec.note(f"greedy samples per cell: {g_samples}")
+    rec.note(f"p = {chosen_p} samples (first per cell): {c_samples}")
+    gram = [results[f"tau={t}"][0] for t in taus]
+    div = [results[f"tau={t}"][1] for t in taus]
+    best = max(results, key=lambda k: results[k][0] + results[k][1])
+    return {
+        "greedy_grammaticality": g_ok,
+        "grammaticality_nonincreasing_in_tau": bool(np.all(np.diff(gram) <= 1e-12)),
+        "diversity_nondecreasing_in_tau": bool(np.all(np.diff(div) >= -1e-12)),
+        "tau2_grammaticality_below_tau07": results["tau=2.0"][0] < results["tau=0.7"][0],
+        "chosen_top_p": chosen_p, "chosen_grammaticality": c_ok, "chosen_diversity": c_div,
+        "ccr_drop_vs_greedy": g_ok - c_ok,
+        "p095_grammaticality": ref_ok, "ccr_drop_vs_p095": ref_ok - c_ok,
+        "grammaticality_by_config": {k: round(v[0], 4) for k, v in results.items()},
+        "diversity_by_config": {k: round(v[1], 4) for k, v in results.items()},
+        "best_sum_config": best,
+        "persons": list(PERSONS),
+    }
