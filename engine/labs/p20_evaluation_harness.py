@@ -1,0 +1,226 @@
+"""Phase 20 labs: the probe set, the harness, calibration and adversarial scores, report and compare.
+
+The checkpoint under evaluation is phase 18's Mini-GPT (engine.train.recipe.cached_minigpt:
+the quick recipe in --quick runs, the full recipe otherwise), trained once and cached, so
+this phase itself trains nothing. Fault `eval_on_train` (the phase's break): the harness's
+eval split points at the training sentences.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from engine.autograd.tensor import no_grad
+from engine.eval import metrics as M
+from engine.eval import probes as P
+from engine.eval.evaluate import run_eval
+from engine.eval.report import render_compare, render_report, significant
+from engine.run import Recorder
+from engine.train.data import held_out_split, load_corpus
+from engine.train.threads import blas_threads
+
+FAULT = "eval_on_train"
+
+
+def _splits() -> tuple[list[Any], list[Any]]:
+    return held_out_split(load_corpus())
+
+
+def _checkpoint(quick: bool) -> tuple[Any, Any, str, str]:
+    from engine.train.recipe import cached_minigpt
+
+    model, tok, d = cached_minigpt(quick=quick)
+    sha = json.loads((d / "manifest.json").read_text())["weights_sha256"]
+    return model, tok, sha, f"phase18-{'quick' if quick else 'full'}-{sha[:8]}"
+
+
+def _logits_fn(model: Any) -> Any:
+    def fn(ids: Any) -> np.ndarray:
+        with no_grad():
+            return model(np.asarray(ids, dtype=np.int64)).data
+    return fn
+
+
+# ---------------------------------------------------------------------- lab 00: probes
+def _validator_catches(train_h: set[str], val_h: set[str], core: list[P.Probe], adv: list[P.Probe]) -> dict[str, bool]:
+    from dataclasses import replace
+
+    base = core + adv
+    p0 = core[0]
+    go = next(p for p in core if p.verb == "go")
+    leak_text = next(iter(sorted(load_text_train())))
+    cases = {
+        "catches_duplicate_id": base + [replace(core[1], id=p0.id)],
+        "catches_leak": base + [replace(p0, id="probe-leak", prompt=P.BLANK, expected=leak_text,
+                                        candidates=(leak_text, "x"))],
+        "catches_regularity_mismatch": [replace(go, regularity="regular") if p is go else p for p in base],
+        "catches_expected_not_in_candidates": [replace(p0, expected="zzz") if p is p0 else p for p in base],
+        "catches_missing_coverage": [p for p in base if p.tense != "future"],
+    }
+    needles = {"catches_duplicate_id": "duplicate id", "catches_leak": "leaks", "catches_regularity_mismatch":
+               "does not match", "catches_expected_not_in_candidates": "not among candidates",
+               "catches_missing_coverage": "tense=future"}
+    return {k: any(needles[k] in e for e in P.validate_probes(v, train_h, val_h)) for k, v in cases.items()}
+
+
+def load_text_train() -> set[str]:
+    return {e.text for e in _splits()[0]}
+
+
+def probe_schema(cfg: dict, rec: Recorder) -> dict:
+    """Generate, write twice, reload and validate the probe set; show the validator catches each fault."""
+    seed = int(cfg.get("seed", 42))
+    core, adv = P.generate(seed, int(cfg.get("core_target", 60)), int(cfg.get("adversarial_target", 20)))
+    paths = {}
+    for tag in ("a", "b"):
+        c2, a2 = P.generate(seed, int(cfg.get("core_target", 60)), int(cfg.get("adversarial_target", 20)))
+        paths[tag] = (P.write_jsonl(c2, rec.out_dir / f"probes.{tag}.jsonl"),
+                      P.write_jsonl(a2, rec.out_dir / f"adversarial.{tag}.jsonl"))
+    (rec.out_dir / "probes.b.jsonl").rename(rec.out_dir / "probes.jsonl")
+    (rec.out_dir / "adversarial.b.jsonl").rename(rec.out_dir / "adversarial.jsonl")
+    (rec.out_dir / "probes.a.jsonl").unlink()
+    (rec.out_dir / "adversarial.a.jsonl").unlink()
+    rec.artifact(rec.out_dir / "probes.jsonl", "core probes")
+    rec.artifact(rec.out_dir / "adversarial.jsonl", "adversarial probes")
+    loaded = P.load_probes(rec.out_dir / "probes.jsonl") + P.load_probes(rec.out_dir / "adversarial.jsonl")
+    train_ex, val_ex = _splits()
+    th, vh = P.sentence_hashes([e.text for e in train_ex]), P.sentence_hashes([e.text for e in val_ex])
+    errs = P.validate_probes(loaded, th, vh)
+    for e in errs:
+        rec.note(e)
+    leaks = [e for e in errs if "leaks" in e]
+    from collections import Counter
+
+    counts = Counter(p.tense for p in core)
+    for i, (t, n) in enumerate(sorted(counts.items())):
+        rec.log(i, stage="coverage", slice_name="tense", slice_value=t, n=n)
+    out = {
+        "core_probes": len(core), "adversarial_probes": len(adv), "validation_errors": len(errs),
+        "leaked_probes": len(leaks), "coverage_minima_met": not P.coverage_problems(loaded),
+        "generation_byte_identical": paths["a"] == paths["b"], "reload_equal": loaded == core + adv
+        or sorted(loaded, key=lambda p: p.id) == sorted(core + adv, key=lambda p: p.id),
+        "probe_set_sha256": paths["a"][0], "adversarial_set_sha256": paths["a"][1],
+    }
+    out.update(_validator_catches(th, vh, core, adv))
+    out["validator_catches_all"] = all(v for k, v in out.items() if k.startswith("catches_"))
+    return out
+
+
+# ---------------------------------------------------------------------- lab 01: harness
+def harness(cfg: dict, rec: Recorder) -> dict:
+    """Evaluate the phase-18 checkpoint: perplexity, per-slice probe accuracy, grid accuracy on the eval split."""
+    split = "train" if cfg["fault"] == FAULT else str(cfg.get("eval_split", "val"))
+    model, tok, sha, name = _checkpoint(bool(cfg["quick"]))
+    train_ex, val_ex = _splits()
+    with blas_threads(1):
+        res = run_eval(_logits_fn(model), tok, train_ex, val_ex, name, sha, split, int(cfg["seed"]))
+        again = run_eval(_logits_fn(model), tok, train_ex, val_ex, name, sha, split, int(cfg["seed"]))
+    identical = json.dumps(res, sort_keys=True) == json.dumps(again, sort_keys=True)
+    (rec.out_dir / "eval_results.json").write_text(json.dumps(res, sort_keys=True, indent=1))
+    rec.artifact(rec.out_dir / "eval_results.json", "harness results with every prediction")
+    with open(rec.out_dir / "per_slice.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["slice_name", "slice_value", "n", "correct", "accuracy", "wilson_lo", "wilson_hi"])
+        w.writeheader()
+        w.writerows(res["slices"])
+    rec.artifact(rec.out_dir / "per_slice.csv", "per-slice table")
+    for i, r in enumerate(x for x in res["slices"] if x["slice_name"] != "verb"):
+        rec.log(i, stage="slices", slice_name=r["slice_name"], slice_value=r["slice_value"], accuracy=r["accuracy"],
+                n=r["n"], wilson_lo=r["wilson_lo"], wilson_hi=r["wilson_hi"])
+    h = res["headline"]
+    g, gv = res["grid_accuracy"], res["grid_accuracy_val"]
+    lo, _ = M.wilson_interval(48, 60)
+    return {
+        "checkpoint": name, "eval_split": split, "results_byte_identical": identical,
+        "ppl_train": h["ppl_train"], "ppl_val": h["ppl_val"],
+        "ppl_finite": bool(math.isfinite(h["ppl_val"]) and math.isfinite(h["ppl_train"]) and h["ppl_val"] > 1),
+        "ppl_train_below_val": bool(h["ppl_train"] < h["ppl_val"]),
+        "probe_accuracy": h["accuracy"], "probe_accuracy_ci": h["ci"], "model_oov": h["model_oov"],
+        "accuracy": g["all"], "accuracy_regular": g["regular"], "accuracy_irregular": g["irregular"],
+        "val_accuracy": gv["all"], "accuracy_minus_val_accuracy": g["all"] - gv["all"],
+        "wilson_48_of_60_low": lo,
+        "weakest_slice": min((r for r in res["slices"] if r["slice_name"] in ("regularity", "tense", "person")),
+                             key=lambda r: r["accuracy"])["slice_value"],
+    }
+
+
+# ---------------------------------------------------------------------- lab 02: calibration
+def calibration(cfg: dict, rec: Recorder) -> dict:
+    """ECE and Brier on known cases, then on the checkpoint's core probes; adversarial accuracy by category."""
+    n_bins = int(cfg.get("n_bins", 10))
+    rng = np.random.default_rng(cfg["seed"])
+    ok70 = np.array([1.0] * 70 + [0.0] * 30)
+    ok50 = np.array([1.0] * 50 + [0.0] * 50)
+    out: dict[str, Any] = {
+        "ece_perfectly_calibrated_case": M.ece(np.full(100, 0.7), ok70, n_bins),
+        "ece_overconfident_case": M.ece(np.full(100, 0.95), ok50, n_bins),
+        "brier_perfect_case": M.brier(np.ones(50), np.ones(50)) + M.brier(np.zeros(50), np.zeros(50)),
+        "brier_coinflip_case": M.brier(np.full(10000, 0.5), rng.integers(0, 2, 10000)),
+        "ece_last_bin_includes_one": M.reliability_bins(np.array([1.0]), np.array([1.0]), n_bins)[-1]["count"] == 1,
+    }
+    model, tok, sha, name = _checkpoint(bool(cfg["quick"]))
+    train_ex, val_ex = _splits()
+    with blas_threads(1):
+        res = run_eval(_logits_fn(model), tok, train_ex, val_ex, name, sha, "val", int(cfg["seed"]), n_bins)
+    for b in res["reliability"]:
+        if b["count"]:
+            rec.log(b["bin"], stage="reliability", confidence=b["confidence"], accuracy=b["accuracy"], count=b["count"])
+    cats = res["adversarial"]["by_category"]
+    for i, (cat, r) in enumerate(cats.items()):
+        rec.log(i, stage="adversarial", category=cat, accuracy=r["accuracy"], n=r["n"], wilson_lo=r["wilson"][0],
+                wilson_hi=r["wilson"][1])
+    h = res["headline"]
+    out.update({
+        "checkpoint": name, "ece": h["ece"], "brier": h["brier"], "core_accuracy": h["accuracy"],
+        "mean_confidence": float(np.mean([p["confidence"] for p in res["predictions"]
+                                          if "confidence" in p and not p["id"].startswith("adv-")])),
+        "adversarial_accuracy": h["adversarial_accuracy"],
+        "adversarial_categories_scored": sum(1 for r in cats.values() if r["n"] > 0),
+        "adversarial_low_sample_categories": sum(1 for r in cats.values() if r["low_sample"]),
+        "over_regularization_accuracy": cats["over_regularization"]["accuracy"],
+    })
+    out["overconfident"] = bool(out["mean_confidence"] > h["accuracy"])
+    return out
+
+
+# ---------------------------------------------------------------------- lab 03: report and compare
+def report_compare(cfg: dict, rec: Recorder) -> dict:
+    """REPORT.md for two checkpoints and COMPARE.md between them, plus the significance rule on known cases."""
+    train_ex, val_ex = _splits()
+    results = []
+    if cfg["quick"]:  # quick: an untrained Mini-GPT against the quick-recipe checkpoint
+        from engine.models.gpt import MiniGPT
+        from engine.train.recipe import QUICK, model_config
+
+        model_b, tok, sha_b, name_b = _checkpoint(True)
+        model_a = MiniGPT(model_config(QUICK), rng=np.random.default_rng(int(cfg["seed"])))
+        pairs = [(model_a, "untrained-init", "0" * 64), (model_b, name_b, sha_b)]
+    else:
+        model_a, tok, sha_a, name_a = _checkpoint(True)
+        model_b, _, sha_b, name_b = _checkpoint(False)
+        pairs = [(model_a, name_a, sha_a), (model_b, name_b, sha_b)]
+    sections = []
+    with blas_threads(1):
+        for i, (m, name, sha) in enumerate(pairs):
+            res = run_eval(_logits_fn(m), tok, train_ex, val_ex, name, sha, "val", int(cfg["seed"]))
+            results.append(res)
+            path = rec.out_dir / f"REPORT-{'AB'[i]}.md"
+            sections.append(render_report(res, path))
+            rec.artifact(path, f"report {name}")
+    rows = render_compare(results[0], results[1], rec.out_dir / "COMPARE.md")
+    rec.artifact(rec.out_dir / "COMPARE.md", "comparison")
+    for i, r in enumerate(rows):
+        rec.log(i, stage="compare", slice=r["slice"], delta=r["delta"])
+    text = (rec.out_dir / "REPORT-A.md").read_text(encoding="utf-8")
+    return {
+        "report_sections": min(sections), "interpretation_placeholder_present": "TODO" in text,
+        "compare_flags_1pp_as_noise": significant(48, 60, 49, 60) == "within noise",
+        "compare_flags_20pp_drop": significant(96, 120, 72, 120) == "▼",
+        "drop_20pp_at_n60_flagged": significant(48, 60, 36, 60) == "▼",
+        "significant_slice_changes": sum(r["flag"] != "within noise" for r in rows),
+        "accuracy_a": results[0]["headline"]["accuracy"], "accuracy_b": results[1]["headline"]["accuracy"],
+    }
