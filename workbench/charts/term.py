@@ -33,6 +33,8 @@ def _label_nudge(data: list[Series], logx: bool) -> float:
 def draw(plt: Any, chart: Chart, records: list[dict[str, Any]], *, color: bool = True) -> int:
     """Clear `plt` and draw the chart. Returns the number of points drawn."""
     plt.clear_figure() if hasattr(plt, "clear_figure") else plt.clear_data()
+    if not color and hasattr(plt, "theme"):
+        plt.theme("clear")  # before the series: their colours come from the theme
     data = drawing_order([thin(s, MAX_POINTS) for s in series(chart, records)])
     # plotext's own log axes mishandle some ranges; plot log10 values with readable ticks instead.
     points = 0
@@ -54,6 +56,4 @@ def draw(plt: Any, chart: Chart, records: list[dict[str, Any]], *, color: bool =
     plt.title(chart.title)
     plt.xlabel(("log10 " if chart.logx else "") + (chart.xlabel or chart.x))
     plt.ylabel(("log10 " if chart.logy else "") + (chart.ylabel or ", ".join(chart.y)))
-    if not color and hasattr(plt, "theme"):
-        plt.theme("clear")
     return points
