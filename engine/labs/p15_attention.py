@@ -12,7 +12,13 @@ from typing import Any
 import numpy as np
 
 from engine.labs._heatmaps import heatmap_grid
-from engine.models.attention_ref import MultiHeadAttention, attention, causal_mask, single_head_attention
+from engine.models.attention_ref import (
+    MultiHeadAttention,
+    attention,
+    causal_mask,
+    row_entropy,
+    single_head_attention,
+)
 from engine.run import Recorder
 
 # Theory 05: the length-4 example, W_Q = W_K = 0.5 I, W_V = I, causal. The course printed some
@@ -98,15 +104,11 @@ def attention_by_hand(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     return out
 
 
-def _token_vectors(tokens: list[str], d: int, seed: int) -> np.ndarray:
+def token_vectors(tokens: list[str], d: int, seed: int) -> np.ndarray:
     """One fixed N(0, 1) vector per distinct token (repeated tokens share it), in first-seen order."""
     vocab = list(dict.fromkeys(tokens))
     table = np.random.default_rng(seed).standard_normal((len(vocab), d)).astype(np.float32)
     return table[[vocab.index(t) for t in tokens]]
-
-
-def _row_entropy(w: np.ndarray) -> np.ndarray:
-    return -(w * np.log(np.clip(w, 1e-30, None))).sum(-1)
 
 
 def multi_head(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
@@ -123,11 +125,11 @@ def multi_head(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     d, h = int(cfg.get("d_model", 64)), int(cfg.get("n_heads", 4))
     tokens = str(cfg.get("input_snippet", " ".join(CANONICAL))).split()
     mha = MultiHeadAttention(d, h, seed=int(cfg["seed"]))
-    x = _token_vectors(tokens, d, int(cfg["seed"]))
+    x = token_vectors(tokens, d, int(cfg["seed"]))
     y = mha(x, causal=True)
     weights = mha.last_weights
     assert weights is not None
-    ent = _row_entropy(weights)
+    ent = row_entropy(weights)
     for head in range(h):
         rec.log(head, stage="heads", head=head, mean_row_entropy=float(ent[head].mean()),
                 mean_row_max=float(weights[head].max(-1).mean()))

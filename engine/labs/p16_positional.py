@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from engine.labs._heatmaps import heatmap_grid
-from engine.labs.p15_attention import _row_entropy, _token_vectors
-from engine.models.attention_ref import MultiHeadAttention
+from engine.labs.p15_attention import token_vectors
+from engine.models.attention_ref import MultiHeadAttention, row_entropy
 from engine.models.positional import (
     LearnedPositionalEmbedding,
     RoPE,
@@ -33,7 +33,7 @@ def permutation_equivariance(cfg: dict[str, Any], rec: Recorder) -> dict[str, An
     tokens = list(cfg.get("tokens", ["he", "work", "I"]))
     perm = np.array(cfg.get("permutation", [2, 0, 1]))
     mha = MultiHeadAttention(d, h, seed=int(cfg["seed"]), dtype=np.float64)
-    x = _token_vectors(tokens, d, int(cfg["seed"])).astype(np.float64)
+    x = token_vectors(tokens, d, int(cfg["seed"])).astype(np.float64)
     pe = sinusoidal_pe(len(tokens), d).astype(np.float64)
     rope = RoPE(d // h)
     cases = {
@@ -160,7 +160,7 @@ def extrapolation(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
             f(x_all[:T])
             w = mha.last_weights
             assert w is not None
-            ent = float(_row_entropy(w[0]).mean())
+            ent = float(row_entropy(w[0]).mean())
             finite = finite and bool(np.isfinite(ent))
             rec.log(si * len(sweep) + ti, stage="sweep", scheme=name, T=T, mean_row_entropy=ent,
                     uniform_entropy=float(np.log(T)))

@@ -10,6 +10,7 @@ API (what phases 16-22 import):
         mask_mode="post_softmax" multiplies the weights by (mask >= 0) after the softmax
         (fault post_softmax_mask: rows no longer sum to one).
     single_head_attention(Q, K, V, mask=None) -> np.ndarray: the same maths, NumPy in and out.
+    row_entropy(weights) -> entropy in nats of each attention row (log T for uniform attention).
     MultiHeadAttention(d_model, n_heads, seed=0, rng=None, scale=True, mask_mode="additive")
         Module with W_q, W_k, W_v, W_o (d_model, d_model) Parameters used as x @ W, drawn
         N(0, 1)/sqrt(d_model), no biases. forward(x, mask=None, *, causal=False, rope=None,
@@ -49,6 +50,12 @@ def softmax_stable(s: np.ndarray, axis: int = -1) -> np.ndarray:
     z = s - s.max(axis=axis, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=axis, keepdims=True)
+
+
+def row_entropy(weights: np.ndarray) -> np.ndarray:
+    """Entropy (nats) of each row of attention weights over the last axis; 0 for a one-hot row."""
+    w = np.asarray(weights, dtype=np.float64)
+    return -(w * np.log(np.clip(w, 1e-300, None))).sum(-1)
 
 
 def _as_tensor(x: Any) -> Tensor:
