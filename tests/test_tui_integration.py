@@ -145,6 +145,14 @@ async def test_roofline_screen_from_cache_then_remeasure(home: Path, monkeypatch
         await wait_for(pilot, lambda: view.points > 0)
         assert view.points == sum(1 for r in screen.records)  # every ceiling sample and op drawn
         assert view.size.width <= 80 and view.size.height >= 8
+        await pilot.press("t")  # the same ops as a table
+        table = screen.query_one("#roof-table")
+        assert table.display and not screen.query_one("#roof-chart").display
+        rows = [tuple(table.get_row_at(i)) for i in range(table.row_count)]
+        assert len(rows) == 7 and ("op0", "1", "1", "memory", "5%", "built-in") in rows
+        assert {r[5] for r in rows if r[0].startswith(("bk_layer", "attention"))} == {"lab"}
+        await pilot.press("t")
+        assert view.display
 
         release = threading.Event()
         calls: list[bool] = []

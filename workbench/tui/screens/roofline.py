@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Static
 
 from workbench.tui.text import esc as escape
 from workbench.tui.widgets.charts import ChartView
@@ -57,16 +57,35 @@ def summary(data: dict[str, Any], records: list[dict[str, Any]]) -> str:
             f"ridge [b]{data['ridge']:.2f}[/b] FLOP/B: left of it memory-bound, right compute-bound")
 
 
+def op_rows(data: dict[str, Any], records: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    """One row per op point: intensity, GFLOP/s, which ceiling bounds it, and how close it gets."""
+    from engine.hardware.roofline import Roofline
+    from workbench.roofline import LAB_OPS, OPS
+
+    roof = Roofline(data["peak"]["gflops"], data["bandwidth"]["dram_gbs"])
+    rows = []
+    for r in records:
+        if r["series"] in (OPS, LAB_OPS):
+            i, g = r["intensity"], r["gflops"]
+            rows.append((r["name"], f"{i:.3g}", f"{g:.3g}", roof.bound(i), f"{g / roof.attainable(i):.0%}",
+                         "lab" if r["series"] == LAB_OPS else "built-in"))
+    return rows
+
+
 class RooflineScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("m", "measure", "Re-measure"),
+        Binding("t", "toggle_table", "Chart/Table"),
     ]
 
     DEFAULT_CSS = """
     RooflineScreen #roof-info { height: auto; max-height: 3; padding: 0 1; }
     RooflineScreen #roof-chart { height: 1fr; }
     RooflineScreen ChartView { height: 1fr; min-height: 8; }
+    RooflineScreen #roof-table { height: 1fr; display: none; }
+    RooflineScreen.-table #roof-table { display: block; }
+    RooflineScreen.-table #roof-chart { display: none; }
     """
 
     def __init__(self) -> None:
@@ -80,7 +99,11 @@ class RooflineScreen(Screen):
         yield Header(show_clock=False, icon="")
         yield Static("", id="roof-info")
         yield Vertical(id="roof-chart")
+        yield DataTable(id="roof-table", cursor_type="row")
         yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#roof-table", DataTable).add_columns("op", "FLOP/B", "GFLOP/s", "bound", "of roof", "from")
 
     def on_screen_resume(self) -> None:
         """On every showing (the app keeps one instance): re-read the cache and the labs' points."""
@@ -158,6 +181,15 @@ class RooflineScreen(Screen):
         box = self.query_one("#roof-chart", Vertical)
         await box.remove_children()
         await box.mount(ChartView(chart, lambda: self.records, mono=getattr(self.app, "mono", False)))
+        table = self.query_one("#roof-table", DataTable)
+        table.clear()
+        for row in op_rows(data, records):
+            table.add_row(*row)
+
+    def action_toggle_table(self) -> None:
+        self.toggle_class("-table")
+        if self.has_class("-table"):
+            self.query_one("#roof-table", DataTable).focus()
 
     def action_measure(self) -> None:
         self.load(remeasure=True)
