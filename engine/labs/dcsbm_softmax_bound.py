@@ -42,6 +42,12 @@ def _instance(regime: str, n: int, t: int, d_k: int, gen: torch.Generator) -> tu
     return qkt, v, w_o, mask
 
 
+def _over(measured: Tensor, bound: Tensor) -> int:
+    """Instances where measured exceeds bound beyond float64 round-off (1e-9 relative, 1e-12 absolute:
+    with one-hot rows both sides are ~1e-16 and their order is noise)."""
+    return int((measured > bound * (1 + 1e-9) + 1e-12).sum())
+
+
 def bound_vs_measured(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     with single_thread():
         return _run(cfg, rec)
@@ -65,12 +71,11 @@ def _run(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
             d = d / torch.linalg.matrix_norm(d)[:, None, None]
             for e_i, eps in enumerate(eps_list):
                 rep = perturbation_report(qkt, eps * norm * d, v, w_o, d_k, mask, lipschitz)
-                tol = 1 + 1e-9
-                violations["stage1"] += int((rep.d_att > rep.b_att * tol).sum())
-                violations["stage2"] += int((rep.d_av > rep.b_av * tol).sum())
-                violations["stage3"] += int((rep.d_out > rep.b_out * tol).sum())
-                violations["end_to_end"] += int((rep.d_sigma > rep.bound * tol).sum())
-                violations["weyl"] += int(((rep.d_sigma > rep.d_out_2 * tol) | (rep.d_out_2 > rep.d_out * tol)).sum())
+                violations["stage1"] += _over(rep.d_att, rep.b_att)
+                violations["stage2"] += _over(rep.d_av, rep.b_av)
+                violations["stage3"] += _over(rep.d_out, rep.b_out)
+                violations["end_to_end"] += _over(rep.d_sigma, rep.bound)
+                violations["weyl"] += _over(rep.d_sigma, rep.d_out_2) + _over(rep.d_out_2, rep.d_out)
                 checked += len(rep.d_sigma)
                 ratio = rep.d_sigma / rep.bound
                 worst_ratio = max(worst_ratio, float(ratio.max()))
