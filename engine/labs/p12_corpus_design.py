@@ -39,6 +39,7 @@ from engine.text.corpus_checks import (
     write_split,
 )
 from engine.text.corpus_spec import render_spec, schema_from_spec
+from engine.train.threads import blas_threads
 
 SPECIALS = ["<|pad|>", "<|endoftext|>", "<|unk|>", "<|sep|>"]
 
@@ -152,10 +153,11 @@ def train_tense_classifier(train: list[dict], val: list[dict], seed: int, epochs
     opt = Adam(model.parameters(), lr=lr)
     out: dict[str, float] = {}
     for epoch in range(1, epochs + 1):
-        loss = cross_entropy(model(Tensor(xtr)), ytr)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        with blas_threads(1):  # small matmuls: extra BLAS threads only thrash on a busy 2-core box
+            loss = cross_entropy(model(Tensor(xtr)), ytr)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
         if epoch % 5 == 0 or epoch == epochs:
             with no_grad():
                 logits_va = model(Tensor(xva))
