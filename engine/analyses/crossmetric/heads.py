@@ -50,7 +50,7 @@ def ablation_by_weights(model: TinyTransformer, loss: Loss, layer: int, head: in
 def gate_grads(model: TinyTransformer, logp: LogProb, x: Tensor, y: Tensor) -> Tensor:
     """Per-sequence gradients of log p wrt the head gates: (n, n_layers, n_heads)."""
     gate = {"head_gate": model.head_gate.detach().clone()}
-    return per_sample_grads(logp, gate, x, y)["head_gate"]
+    return per_sample_grads(logp, gate, x, y)["head_gate"].detach()
 
 
 def param_slice_sums(diag: dict[str, Tensor], model: TinyTransformer) -> Tensor:

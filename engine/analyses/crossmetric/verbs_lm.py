@@ -70,7 +70,7 @@ def train(cfg: TinyConfig, xs: Tensor, ys: Tensor, steps: int, lr: float, seed: 
         loss.backward()
         opt.step()
         if log is not None:
-            log.append(float(loss))
+            log.append(float(loss.detach()))
     return model.eval()
 
 
