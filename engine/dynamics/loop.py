@@ -31,6 +31,7 @@ from engine.dynamics import charlm
 from engine.dynamics.inspect import Inspector
 from engine.dynamics.stats import SpikeDetector, clip_grad_norm, spectral_norm, update_to_weight_ratio
 from engine.optim import AdamW, set_lr, warmup_cosine
+from engine.train.threads import blas_threads
 
 DEFAULTS: dict[str, Any] = {
     "steps": 600, "batch_size": 16, "warmup": 50, "lr_max": 3e-3, "lr_min": 3e-4, "weight_decay": 0.1,
@@ -96,7 +97,17 @@ def attach_inspector(model: charlm.CharMLP) -> Inspector:
 
 def train(cfg_in: dict[str, Any], rec: Any = None, log_path: str | Path | None = None,
           series: str | None = None) -> tuple[History, charlm.CharMLP]:
-    """Run one instrumented training; log to `rec` (tagged `injection=series` when given) and JSONL."""
+    """Run one instrumented training; log to `rec` (tagged `injection=series` when given) and JSONL.
+
+    OpenBLAS is pinned to one thread: these matrices are tiny, and two threads on a loaded
+    two-core box made a step 6-20x slower (the runner exports the same setting).
+    """
+    with blas_threads(1):
+        return _train(cfg_in, rec, log_path, series)
+
+
+def _train(cfg_in: dict[str, Any], rec: Any, log_path: str | Path | None,
+           series: str | None) -> tuple[History, charlm.CharMLP]:
     cfg = resolve(cfg_in)
     model, vocab, train_items, val_items = build(cfg)
     val_batch = charlm.make_batch(val_items, vocab, cfg["context"], cfg["leak"])

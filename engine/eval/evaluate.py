@@ -58,7 +58,7 @@ def run_eval(logits_fn: H.LogitsFn, tok: Any, train_ex: Sequence[Any], val_ex: S
                              P.sentence_hashes([e.text for e in val_ex]))
     if errs:
         raise ValueError("probe set invalid, harness refuses to run: " + "; ".join(errs[:5]))
-    preds = [H.classify_probe(logits_fn, tok, p) for p in probes]
+    preds = H.classify_probes(logits_fn, tok, probes)
     core_preds = [r for r in preds if r["category"] == "core" and not r["model_oov"]]
     conf = np.array([r["confidence"] for r in core_preds])
     ok = np.array([float(r["correct"]) for r in core_preds])
