@@ -87,3 +87,12 @@ def test_save_load_roundtrip_and_determinism(tok: BPETokenizer, tmp_path: Path) 
 def test_vocab_size_below_base_is_rejected() -> None:
     with pytest.raises(ValueError):
         BPETokenizer.train(TOY, 100)
+
+
+@pytest.mark.slow
+@settings(max_examples=1000, derandomize=True, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80))
+def test_encode_decode_property_1000(s: str) -> None:
+    """The course's gate: 1,000 hypothesis strings (ASCII, Spanish, emoji, anything but surrogates)."""
+    t = _PROPERTY_TOK
+    assert t.decode(t.encode(s)) == s

@@ -180,6 +180,9 @@ def validate_and_split(cfg: dict, rec: Recorder) -> dict:
     second = _pipeline(rec.out_dir / "run_b", seed, ratios, max_mis)  # type: ignore[arg-type]
     rec.artifact("run_a/MANIFEST.json", "manifest")
     rec.artifact("run_a/validation_report.json", "report")
+    for name in ("train", "val", "test"):
+        rec.artifact(f"run_a/processed/{name}.jsonl", "data")
+    rec.artifact("run_a/processed/split_log.json", "split_log")
     for c in first["checks"]:
         rec.note(f"{c['name']}: {'pass' if c['passed'] else 'FAIL'} ({len(c['failures'])} rows) — {c['message']}")
     hashes_a = {k: v["sha256"] for k, v in first["manifest"]["files"].items()}
