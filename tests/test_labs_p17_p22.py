@@ -22,7 +22,7 @@ from engine.run import MemoryRecorder
 from workbench.runner.plan import merge
 
 ROOT = Path(__file__).resolve().parents[1]
-PHASES = ["phase-17-mini-gpt"]
+PHASES = ["phase-17-mini-gpt", "phase-18-training-loop", "phase-21-inference-sampling", "phase-22-kv-cache"]
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
 
 
@@ -58,8 +58,9 @@ def _ready(phase: str) -> list[dict[str, Any]]:
 
 
 CASES = [(p, lab["id"]) for p in PHASES for lab in _ready(p)]
-BREAKS = [(p, br["id"]) for p in PHASES for br in _load(p).get("breaks", [])
-          if any(lab["id"] == br["lab"] for lab in _ready(p))]
+SLOW = {("phase-18-training-loop", "break-00"), ("phase-21-inference-sampling", "break-00")}  # retrain / resample
+BREAKS = [pytest.param(p, br["id"], marks=[pytest.mark.slow] if (p, br["id"]) in SLOW else [])
+          for p in PHASES for br in _load(p).get("breaks", []) if any(lab["id"] == br["lab"] for lab in _ready(p))]
 _CACHE: dict[tuple[str, str, str | None], tuple[dict[str, Any], MemoryRecorder]] = {}
 
 
