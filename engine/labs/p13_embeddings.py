@@ -208,8 +208,11 @@ def train_cbow(cfg: dict, rec: Recorder) -> dict:
                                                  or _is_verb_piece(tok.token_str(i)) for i, _ in cos) / 5
     norms = np.linalg.norm(table[used], axis=1)
     out["norm_frequency_spearman"] = _spearman(norms, counts[used])
+    init_table = CBOW(tok.vocab_size, table.shape[1], rng=np.random.default_rng(cfg["seed"])).embed.weight.data
+    out["effective_rank_init"] = effective_rank(init_table[used])  # the same draw training started from
     out["effective_rank"] = effective_rank(table[used])
     out["effective_rank_floor"] = 0.3 * min(len(used), table.shape[1])
+    out["effective_rank_over_floor"] = out["effective_rank"] / out["effective_rank_floor"]
     return out
 
 
