@@ -23,7 +23,7 @@ from engine.train.data import BatchIterator, held_out_split, load_corpus, make_b
 from engine.train.loop import train_step
 from engine.train.ngram import best_baseline
 from engine.train.optim import lr_at
-from engine.train.recipe import _deep, cached_minigpt, datasets, make_state, train_minigpt
+from engine.train.recipe import FULL, cached_minigpt, datasets, deep_merge, make_state, train_minigpt
 from engine.train.threads import blas_threads
 
 FAULT = "weight_decay_zero"
@@ -65,10 +65,10 @@ def _emb_norm(state: Any) -> float:
 
 def first_training_run(cfg: dict, rec: Recorder) -> dict:
     """Train with warmup-cosine AdamW; compare validation perplexity with the best n-gram."""
-    config = _deep({k: cfg[k] for k in ("model", "optimizer", "scheduler", "training", "heldout_verbs") if k in cfg}, {})
+    config = deep_merge({k: cfg[k] for k in ("model", "optimizer", "scheduler", "training", "heldout_verbs") if k in cfg}, {})
     if cfg.get("fault") == FAULT:
-        config = _deep(config, {"optimizer": {"weight_decay": 0.0}})
-    data = datasets(_deep({"model": {"vocab_size": 64}}, config))
+        config = deep_merge(config, {"optimizer": {"weight_decay": 0.0}})
+    data = datasets(deep_merge({"model": {"vocab_size": 64}}, config))
     base = best_baseline(data["train"], data["val"], data["tok"].vocab_size)
     log_every = int(config.get("training", {}).get("log_every", 10))
     norms: list[float] = []
@@ -110,7 +110,7 @@ def first_training_run(cfg: dict, rec: Recorder) -> dict:
     }
     out["train_val_gap"] = out["val_loss"] - out["train_loss"]
     if cfg.get("fault") == FAULT:  # the control, same seeds, λ = 0.1
-        control = train_minigpt(_deep(config, {"optimizer": {"weight_decay": 0.1}}))
+        control = train_minigpt(deep_merge(config, {"optimizer": {"weight_decay": 0.1}}))
         out["control_embedding_norm"] = _emb_norm(control["state"])
         out["control_train_val_gap"] = control["val_loss"] - control["train_loss"]
     else:
@@ -124,12 +124,7 @@ def first_training_run(cfg: dict, rec: Recorder) -> dict:
 # ---------------------------------------------------------------------- lab 02: checkpoints
 def checkpoint_roundtrip(cfg: dict, rec: Recorder) -> dict:
     """Five state machines byte-equal after reload; 10 + save/load + 10 == 20; tie; atomic write."""
-    config = _deep({"scheduler": {"warmup_steps": 5, "total_steps": 20}}, cfg.get("recipe", {}))
-    config = _deep(_deep({}, {"model": {"vocab_size": 64, "n_layers": 2, "n_heads": 4, "d_model": 64, "d_ff": 256,
-                                        "context_len": 32}}), config)
-    from engine.train.recipe import FULL
-
-    config = _deep(FULL, config)
+    config = deep_merge(FULL, {"scheduler": {"warmup_steps": 5, "total_steps": 20}})
     data = datasets(config)
     n = int(cfg.get("steps", 10))
     with blas_threads(1):
@@ -139,7 +134,7 @@ def checkpoint_roundtrip(cfg: dict, rec: Recorder) -> dict:
         losses_a = [train_step(first)["loss"] for _ in range(n)]
         d = Path(tempfile.mkdtemp(prefix="ckpt-", dir=rec.out_dir))
         save_checkpoint(first, d / "ckpt")
-        resumed = make_state(_deep(config, {"training": {"rng_seed": 1, "data_seed": 2}}), data["train"])
+        resumed = make_state(deep_merge(config, {"training": {"rng_seed": 1, "data_seed": 2}}), data["train"])
         apply_checkpoint(load_checkpoint(d / "ckpt"), resumed)
         fa, fb = state_fingerprint(first), state_fingerprint(resumed)
         equal = {k: fa[k] == fb[k] for k in fa}

@@ -1,6 +1,6 @@
 """The phase-18 training recipe in one call, and a cached trained checkpoint for later phases.
 
-    run = train_minigpt(config, log=rec.log)     # config shaped like phase 18's lab-01 YAML
+    run = train_minigpt(config, log=rec.log)     # config shaped like phase 18's lab-01 YAML (deep-merged over FULL)
     model, tok = cached_minigpt(quick=True)       # phases 18-22: train once, reuse the checkpoint
 
 `config` keys: model {n_layers, n_heads, d_model, d_ff, context_len, vocab_size}, optimizer
@@ -37,10 +37,10 @@ QUICK: dict[str, Any] = {**FULL, "optimizer": {**FULL["optimizer"], "lr_max": 1e
                          "scheduler": {"warmup_steps": 30, "total_steps": 300}}
 
 
-def _deep(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in over.items():
-        out[k] = _deep(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
@@ -68,7 +68,7 @@ def make_state(config: dict[str, Any], train_seqs: list[list[int]]) -> TrainStat
 def train_minigpt(config: dict[str, Any], log: Callable[..., None] | None = None,
                   on_step: Callable[..., None] | None = None) -> dict[str, Any]:
     """Train per `config`; returns {state, data, history, train_loss, val_loss}."""
-    config = _deep(FULL, config)
+    config = deep_merge(FULL, config)
     data = datasets(config)
     state = make_state(config, data["train"])
     t = config["training"]
