@@ -1,0 +1,196 @@
+"""Experiment xmetric-correlate: many metrics of the same trained transformers, then their correlations.
+
+Several tiny character transformers (verb corpus, section A13) are trained from different
+seeds. On the same batch, for every attention head: ablation loss drop, gate Fisher (empirical
+and with labels sampled from the model), first- and second-order Taylor estimates of the drop,
+Fisher and Hutchinson-Hessian mass of the head's parameters, attention entropy and OV norm.
+For every weight matrix: mean Fisher (empirical and true), mean Hessian diagonal, squared mean
+gradient, RMS weight. Representations: CKA between layers, and between seeds at the same layer.
+Heads from all seeds are pooled into one table; Spearman's rho with Benjamini-Hochberg
+adjusted p-values is reported for every pair of metrics.
+
+Fault `shuffled_rows`: the second model's token representations are permuted before the
+cross-seed CKA, so rows no longer describe the same tokens.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from engine.analyses.crossmetric import cka, curvature, fisher, flat, heads, table
+from engine.analyses.crossmetric.models import TinyConfig, TinyTransformer
+from engine.analyses.crossmetric.runtime import single_thread
+from engine.analyses.crossmetric.verbs_lm import (
+    corpus,
+    mean_loss,
+    sample_targets,
+    seq_logp,
+    train,
+    unigram_loss,
+)
+from engine.run import Recorder
+
+HEAD_METRICS = ("ablation", "gate_fisher", "gate_fisher_true", "taylor", "taylor2", "param_fisher",
+                "param_hessian", "entropy", "ov_norm")
+GROUP_METRICS = ("fisher_emp", "fisher_true", "hessian", "grad_sq", "weight_rms")
+
+
+def _gate_derivatives(model: TinyTransformer, xs: Tensor, ys: Tensor) -> tuple[Tensor, Tensor]:
+    """Gradient and Hessian diagonal of the mean loss with respect to the head gates (exact)."""
+    g0 = model.head_gate.detach().clone()
+
+    def f(gate: Tensor) -> Tensor:
+        return mean_loss(flat.call(model, {"head_gate": gate}, xs), ys)
+
+    grad = torch.func.grad(f)(g0)
+    hess = torch.autograd.functional.hessian(f, g0)
+    n = g0.numel()
+    return grad.detach(), hess.reshape(n, n).diagonal().reshape(g0.shape).detach()
+
+
+def _measure(model: TinyTransformer, xs: Tensor, ys: Tensor, cfg: dict[str, Any],
+             gen: torch.Generator) -> tuple[dict[str, Tensor], dict[str, dict[str, float]], list[Tensor]]:
+    """Head metrics (each (L, H)), group metrics (group -> metric -> value), residual stream reps."""
+
+    def loss(m: TinyTransformer) -> Tensor:
+        return mean_loss(m(xs), ys)
+
+    logp = seq_logp(model)
+    params = flat.param_dict(model)
+    emp = fisher.empirical_fisher_diag(logp, params, xs, ys)
+    true = fisher.true_fisher_diag_mc(logp, lambda g: sample_targets(model, xs, ys, g), params, xs,
+                                      int(cfg["fisher_mc"]), gen)
+    sub = slice(0, int(cfg["hess_seqs"]))
+    f = flat.loss_of_flat(model, params, lambda m, p: mean_loss(flat.call(m, p, xs[sub]), ys[sub]))
+    theta = flat.flatten(params)
+    _, hdiag_flat = curvature.hutchinson(curvature.HVP(f, theta), theta, int(cfg["probes"]), gen, block=8)
+    hdiag = flat.unflatten(hdiag_flat, params)
+
+    gate_g = heads.gate_grads(model, logp, xs, ys)
+    gate_true = heads.gate_grads(model, logp, xs, sample_targets(model, xs, ys, gen))
+    grad, curv = _gate_derivatives(model, xs, ys)
+    with torch.no_grad():
+        _, stream, atts = model(xs, trace=True)
+    head = {
+        "ablation": heads.ablation_drops(model, loss),
+        "gate_fisher": (gate_g**2).mean(0),
+        "gate_fisher_true": (gate_true**2).mean(0),
+        "taylor": grad.abs(),
+        "taylor2": -grad + 0.5 * curv,
+        "param_fisher": heads.param_slice_sums(emp, model),
+        "param_hessian": heads.param_slice_sums(hdiag, model),
+        "entropy": heads.attention_entropy(atts, ys >= 0),
+        "ov_norm": heads.ov_norms(model),
+    }
+    full = torch.autograd.grad(loss(model), list(model.parameters()))
+    groups = {}
+    for (name, p), g in zip(model.named_parameters(), full, strict=True):
+        if p.ndim < 2:
+            continue
+        groups[name] = {"fisher_emp": float(emp[name].mean()), "fisher_true": float(true[name].mean()),
+                        "hessian": float(hdiag[name].mean()), "grad_sq": float((g**2).mean()),
+                        "weight_rms": float(p.detach().pow(2).mean().sqrt())}
+    real = (ys >= 0).reshape(-1)
+    reps = [s.reshape(-1, s.shape[-1])[real] for s in stream]
+    return head, groups, reps
+
+
+def _write_tables(rec: Recorder, head_rows: list[dict[str, Any]], group_rows: list[dict[str, Any]],
+                  pairs: dict[str, list[dict[str, Any]]]) -> None:
+    for name, rows in (("heads_table.csv", head_rows), ("groups_table.csv", group_rows)):
+        path = rec.out_dir / name
+        with path.open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        rec.artifact(path, "table")
+    path = rec.out_dir / "spearman.json"
+    path.write_text(json.dumps(pairs, indent=1))
+    rec.artifact(path, "correlations")
+
+
+def correlate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
+    dev = cfg.get("device", "cpu")
+    xs, ys, vocab = corpus()
+    xs, ys = xs.to(dev), ys.to(dev)
+    tcfg = TinyConfig(vocab_size=len(vocab), n_ctx=xs.shape[1], d_model=int(cfg["d_model"]),
+                      n_heads=int(cfg["n_heads"]), n_layers=int(cfg["n_layers"]), d_ff=2 * int(cfg["d_model"]))
+    n_models = int(cfg["models"])
+    head_rows: list[dict[str, Any]] = []
+    group_rows: list[dict[str, Any]] = []
+    reps_by_model: list[list[Tensor]] = []
+    final_losses = []
+    with single_thread():
+        for s in range(n_models):
+            seed = int(cfg["seed"]) + s
+            losses: list[float] = []
+            model = train(tcfg, xs, ys, int(cfg["steps"]), float(cfg["lr"]), seed, losses)
+            for step in range(0, len(losses), max(1, len(losses) // 40)):
+                rec.log(step, stage="train", model=f"seed {seed}", loss=losses[step])
+            final_losses.append(float(mean_loss(model(xs), ys).detach()))
+            gen = torch.Generator().manual_seed(seed)
+            head, groups, reps = _measure(model, xs, ys, cfg, gen)
+            reps_by_model.append(reps)
+            for layer in range(tcfg.n_layers):
+                for h in range(tcfg.n_heads):
+                    head_rows.append({"head": f"s{s}.L{layer}.H{h}",
+                                      **{k: float(v[layer, h]) for k, v in head.items()}})
+            for name, vals in groups.items():
+                group_rows.append({"group": f"s{s}.{name}", **vals})
+            rec.progress(s + 1, n_models + 1)
+
+    for i, row in enumerate(head_rows):
+        rec.log(i, stage="heads", **row)
+    head_pairs = table.spearman_pairs({k: [r[k] for r in head_rows] for k in HEAD_METRICS})
+    group_pairs = table.spearman_pairs({k: [r[k] for r in group_rows] for k in GROUP_METRICS})
+    for i, r in enumerate(head_pairs):
+        rec.log(i, stage="spearman_heads", pair=str(r["pair"]), rho=float(r["rho"]), p_bh=float(r["p_bh"]))
+    for i, r in enumerate(group_pairs):
+        rec.log(i, stage="spearman_groups", pair=str(r["pair"]), rho=float(r["rho"]), p_bh=float(r["p_bh"]))
+
+    # Representations: layer x layer within the first model; same layer across seeds.
+    within = cka.cka_matrix(reps_by_model[0])
+    for i in range(within.shape[0] - 1):
+        rec.log(i, stage="cka_layers", layers=f"{i}-{i + 1}", cka=float(within[i, i + 1]))
+    gen = torch.Generator().manual_seed(int(cfg["seed"]))
+    cross = []
+    for other in reps_by_model[1:]:
+        for layer, (a, b) in enumerate(zip(reps_by_model[0], other, strict=True)):
+            if cfg["fault"] == "shuffled_rows":
+                b = b[torch.randperm(b.shape[0], generator=gen).to(b.device)]
+            cross.append(cka.linear_cka(a, b))
+            rec.log(layer, stage="cka_seeds", layer=f"layer {layer}", cka=cross[-1])
+    rec.progress(n_models + 1, n_models + 1)
+    _write_tables(rec, head_rows, group_rows, {"heads": head_pairs, "groups": group_pairs})
+
+    hp = {str(r["pair"]): r for r in head_pairs}
+    gp = {str(r["pair"]): r for r in group_pairs}
+    values = np.array([[r[k] for k in HEAD_METRICS] for r in head_rows] +
+                      [[r[k] for k in GROUP_METRICS] + [0.0] * (len(HEAD_METRICS) - len(GROUP_METRICS))
+                       for r in group_rows])
+    strongest = max((r for r in head_pairs if "ablation" in str(r["pair"])), key=lambda r: abs(float(r["rho"])))
+    out: dict[str, Any] = {
+        "n_heads": len(head_rows),
+        "n_groups": len(group_rows),
+        "final_loss_max": max(final_losses),
+        "unigram_loss": unigram_loss(ys),
+        "tables_finite": bool(np.isfinite(values).all()),
+        "max_ablation_drop": max(r["ablation"] for r in head_rows),
+        "strongest_ablation_predictor": str(strongest["pair"]),
+        "cka_layers_diag": float(within.diagonal().min()),
+        "cka_adjacent_layers_mean": float(within.diagonal(1).mean()),
+        "cka_cross_seed_mean": float(np.mean(cross)) if cross else float("nan"),
+    }
+    for name in HEAD_METRICS[1:]:
+        r = hp[f"ablation~{name}"]
+        out[f"rho_ablation_{name}"] = float(r["rho"])
+    out["p_bh_ablation_gate_fisher"] = float(hp["ablation~gate_fisher"]["p_bh"])
+    for a, b in (("fisher_emp", "fisher_true"), ("fisher_true", "hessian"), ("fisher_emp", "hessian")):
+        out[f"rho_groups_{a}_{b}"] = float(gp[f"{a}~{b}"]["rho"])
+    return out
