@@ -83,6 +83,7 @@ def first_training_run(cfg: dict, rec: Recorder) -> dict:
             norms.append(_emb_norm(state))  # after step 1: close to the initial norm
         if state.step % log_every == 0:
             rec.log(state.step, embedding_norm=_emb_norm(state))
+            rec.progress(state.step, int(state.opt_cfg["total_steps"]))
 
     run = train_minigpt(config, log=log, on_step=on_step)
     state, hist = run["state"], run["history"]
