@@ -151,3 +151,11 @@ def test_model_internals_rebuild_the_attention_output() -> None:
     assert info is not None
     assert torch.allclose(info["avwo"].sum(1), y, atol=1e-5)            # heads' AVW_O add up to the output
     assert (info["qkt"].triu(1) == 0).all() and torch.allclose(info["att"].sum(-1), torch.ones(3, 2, 8))
+
+
+def test_equal_mass_bins() -> None:
+    prob = np.linspace(0.2, 0.3, 800)
+    y = (np.arange(800) % 4 == 0).astype(np.float64)
+    rows, _ = reliability(prob, y, n_bins=8, equal_mass=True)
+    assert [r["count"] for r in rows] == [100] * 8
+    assert len(reliability(prob, y, n_bins=8)[0]) <= 2                    # equal width: one or two bins

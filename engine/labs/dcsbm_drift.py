@@ -136,7 +136,8 @@ def drift_vs_violations(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         rec.log(int(i), stage="pr", recall=float(recall[i]), precision=float(precision[i]))
     fit, hold = np.arange(len(labels)) % 2 == 0, np.arange(len(labels)) % 2 == 1
     a, b = fit_logistic(score[fit], labels[fit].astype(np.float64))
-    bins, ece = reliability(predict_logistic(score[hold], a, b), labels[hold].astype(np.float64), cfg["n_bins"])
+    bins, ece = reliability(predict_logistic(score[hold], a, b), labels[hold].astype(np.float64), cfg["n_bins"],
+                            equal_mass=True)
     for row in bins:
         rec.log(row["bin"], stage="reliability", kind="drift_logistic", predicted=row["predicted"],
                 observed=row["observed"], count=row["count"])
@@ -144,6 +145,9 @@ def drift_vs_violations(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
                 observed=row["predicted"])
 
     lb0 = exp.drift[:, 0, best_head]
+    # the pre-registered statistic: drift in the deadline window, seed's direction (higher before a violation)
+    lb0_obs, lb0_null = observed[:heads].max(), shuffled[:, :heads].max(axis=1)
+    p_lb0 = float((1 + (lb0_null >= lb0_obs).sum()) / (1 + len(lb0_null)))
     out = {
         "n_events": len(labels), "n_violations": n_pos, "violation_rate": n_pos / len(labels),
         "compliance_experimental": 1 - float(exp.violated.mean()),
@@ -151,6 +155,7 @@ def drift_vs_violations(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "walk_compliance_null": rule_compliance(graph, eval_null),
         "edge_valid_rate": edge_ok,
         "auroc_lookback0": auroc(lb0[labels], lb0[~labels]),
+        "p_lookback0": p_lb0,
         "auroc_best": float(observed[best]), "best_lookback": best_lookback, "best_head": best_head,
         "deviation_best": float(abs(observed[best] - 0.5)),
         "shuffle_p95_deviation": float(np.percentile(dev_null, 95)),

@@ -7,7 +7,8 @@ They coincide only when the labels really come from the model; the empirical one
 uncentred second moment of the training gradients, not a curvature (Kunstner et al., 2019).
 The true Fisher's expectation over y is taken exactly (classifiers: enumerate the classes)
 or by Monte Carlo (sequence models: sample y from the model). Only diagonals are kept, as
-dicts shaped like the parameters; `group_sums` turns them into one number per group.
+dicts shaped like the parameters, which callers sum over whatever groups they study
+(a weight matrix, one head's slices: see heads.param_slice_sums).
 """
 
 from __future__ import annotations
@@ -61,7 +62,3 @@ def true_fisher_diag_mc(logp: LogProb, sample: Callable[[torch.Generator], Tenso
         out = part if not out else {k: out[k] + part[k] for k in out}
     return {k: v / n_samples for k, v in out.items()}
 
-
-def group_sums(diag: dict[str, Tensor], groups: dict[str, list[tuple[str, tuple[slice, ...]]]]) -> dict[str, float]:
-    """Trace of the Fisher restricted to each group: the sum of its diagonal over the group's slices."""
-    return {g: float(sum(diag[name][idx].sum() for name, idx in parts)) for g, parts in groups.items()}

@@ -79,9 +79,18 @@ def predict_logistic(x: np.ndarray, a: float, b: float) -> np.ndarray:
     return 1 / (1 + np.exp(-(a + b * x)))
 
 
-def reliability(prob: np.ndarray, y: np.ndarray, n_bins: int = 10) -> tuple[list[dict[str, float]], float]:
-    """Equal-width bins of predicted P(positive): mean prediction, observed rate, count; and ECE."""
-    idx = np.clip((prob * n_bins).astype(int), 0, n_bins - 1)
+def reliability(prob: np.ndarray, y: np.ndarray, n_bins: int = 10,
+                equal_mass: bool = False) -> tuple[list[dict[str, float]], float]:
+    """Bins of predicted P(positive): mean prediction, observed rate, count; and the ECE over them.
+
+    Equal-width bins by default; `equal_mass` puts the same number of predictions in each bin
+    (the adaptive ECE), which keeps a diagram readable when a weak score's predictions all sit
+    within a few points of the base rate.
+    """
+    if equal_mass:
+        idx = np.minimum((np.argsort(np.argsort(prob, kind="mergesort")) * n_bins) // len(prob), n_bins - 1)
+    else:
+        idx = np.clip((prob * n_bins).astype(int), 0, n_bins - 1)
     rows, ece = [], 0.0
     for b in range(n_bins):
         m = idx == b

@@ -1,0 +1,81 @@
+"""The DCSBM experiments in quick mode (and their breaks), called directly with a MemoryRecorder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from engine.labs import dcsbm_drift, dcsbm_softmax_bound, dcsbm_svd_bench
+from engine.run import MemoryRecorder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cfg(name: str, **extra: Any) -> dict[str, Any]:
+    spec = yaml.safe_load((ROOT / "experiments" / f"{name}.yaml").read_text())
+    return {**spec.get("config", {}), **spec.get("quick", {}), "seed": 42, "fault": None, "quick": True,
+            "device": "cpu", **extra}
+
+
+def _hard_checks(name: str) -> list[dict[str, Any]]:
+    spec = yaml.safe_load((ROOT / "experiments" / f"{name}.yaml").read_text())
+    return [c for c in spec["checks"] if c.get("hard", True)]
+
+
+def _passes(value: Any, check: dict[str, Any]) -> bool:
+    op, ref = check["op"], check["value"]
+    if op == "==":
+        return abs(value - ref) <= check.get("tol", 0) if isinstance(ref, float) else value == ref
+    return {"<": value < ref, "<=": value <= ref, ">": value > ref, ">=": value >= ref}[op]
+
+
+def test_softmax_bound_quick_and_break() -> None:
+    rec = MemoryRecorder()
+    out = dcsbm_softmax_bound.bound_vs_measured(_cfg("dcsbm-softmax-bound", n_instances=8), rec)
+    for check in _hard_checks("dcsbm-softmax-bound"):
+        assert _passes(out[check["metric"]], check), check
+    assert out["instances_checked"] > 1000
+    assert out["stage1_tightness_uniform"] == pytest.approx(2 / out["t_max"], rel=0.05)   # 2/T, not 1
+    assert {r["regime"] for r in rec.records} == set(dcsbm_softmax_bound.REGIMES)
+    broken = dcsbm_softmax_bound.bound_vs_measured(_cfg("dcsbm-softmax-bound", n_instances=8,
+                                                         fault="quarter_lipschitz"), MemoryRecorder())
+    assert broken["violations_stage1"] > 0
+
+
+def test_svd_bench_quick_and_break() -> None:
+    rec = MemoryRecorder()
+    out = dcsbm_svd_bench.lowrank_vs_full(_cfg("dcsbm-svd-bench", batch=8), rec)
+    for check in _hard_checks("dcsbm-svd-bench"):
+        assert _passes(out[check["metric"]], check), (check, out[check["metric"]])
+    assert {r["kind"] for r in rec.records} == set(dcsbm_svd_bench.KINDS)
+    assert out["dist_qkt_n64_q16_it2"] < 1e-5 < out["dist_qkt_n64_q7_it0"]     # q below the rank is not exact
+    broken = dcsbm_svd_bench.lowrank_vs_full(_cfg("dcsbm-svd-bench", batch=8, fault="no_power_iterations"),
+                                             MemoryRecorder())
+    assert broken["dist_decaying"] > 1e-2
+
+
+def test_drift_quick_passes_hard_checks() -> None:
+    rec = MemoryRecorder()
+    out = dcsbm_drift.drift_vs_violations(_cfg("dcsbm-drift"), rec)
+    for check in _hard_checks("dcsbm-drift"):
+        assert _passes(out[check["metric"]], check), (check, out[check["metric"]])
+    assert 0 < out["n_violations"] < out["n_events"]
+    assert 0.0 <= out["auroc_best"] <= 1.0 and 0.0 < out["drift_p_value"] <= 1.0
+    assert out["compliance_experimental"] > out["compliance_null_model"] + 0.3    # the rule was learned
+    groups = {r.get("group") for r in rec.records if r.get("stage") == "drift"}
+    assert groups == {"violation", "compliant", "null"}
+
+
+def test_drift_shuffled_labels_break() -> None:
+    small = {"train_walks": 300, "eval_walks": 80, "train_steps": 60, "n_shuffles": 20}
+    out = dcsbm_drift.drift_vs_violations(_cfg("dcsbm-drift", fault="shuffle_labels", **small), MemoryRecorder())
+    assert out["positive_control_auroc"] < 0.65
+
+
+@pytest.mark.slow
+def test_drift_no_rule_training_break() -> None:
+    out = dcsbm_drift.drift_vs_violations(_cfg("dcsbm-drift", fault="no_rule_training"), MemoryRecorder())
+    assert out["compliance_experimental"] < 0.6
