@@ -33,7 +33,8 @@ def test_correlate_small_run_produces_a_complete_table() -> None:
     pairs = json.loads((rec.out_dir / "spearman.json").read_text())
     n = len(xmetric_correlate.HEAD_METRICS)
     assert len(pairs["heads"]) == n * (n - 1) // 2
-    assert {r["stage"] for r in rec.records} >= {"train", "heads", "spearman_heads", "cka_layers", "cka_seeds"}
+    assert {r["stage"] for r in rec.records} >= {"train", "heads", "rho_ablation", "cka_layers", "cka_seeds"}
+    assert (rec.out_dir / "spearman_heads.png").stat().st_size > 0
 
 
 def test_shuffling_rows_destroys_cka_but_rotation_does_not() -> None:

@@ -34,11 +34,13 @@ from engine.analyses.crossmetric.verbs_lm import (
     train,
     unigram_loss,
 )
+from engine.labs._heatmaps import heatmap_grid
 from engine.run import Recorder
 
 HEAD_METRICS = ("ablation", "gate_fisher", "gate_fisher_true", "taylor", "taylor2", "param_fisher",
                 "param_hessian", "entropy", "ov_norm")
 GROUP_METRICS = ("fisher_emp", "fisher_true", "hessian", "grad_sq", "weight_rms")
+SHORT = {"fisher_emp": "F_emp", "fisher_true": "F_true", "hessian": "H_diag", "grad_sq": "g^2", "weight_rms": "|w|"}
 
 
 def _gate_derivatives(model: TinyTransformer, xs: Tensor, ys: Tensor) -> tuple[Tensor, Tensor]:
@@ -113,6 +115,12 @@ def _write_tables(rec: Recorder, head_rows: list[dict[str, Any]], group_rows: li
     path = rec.out_dir / "spearman.json"
     path.write_text(json.dumps(pairs, indent=1))
     rec.artifact(path, "correlations")
+    for name, rows, cols in (("heads", head_rows, HEAD_METRICS), ("groups", group_rows, GROUP_METRICS)):
+        m = table.spearman_matrix({k: [r[k] for r in rows] for k in cols})
+        path = rec.out_dir / f"spearman_{name}.png"
+        heatmap_grid([(f"Spearman rho across {len(rows)} {name}", m)], path, ncols=1, ticks=list(cols),
+                     cmap="RdBu_r", vmin=-1.0, vmax=1.0)
+        rec.artifact(path, "chart")
 
 
 def correlate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
@@ -149,10 +157,11 @@ def correlate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         rec.log(i, stage="heads", **row)
     head_pairs = table.spearman_pairs({k: [r[k] for r in head_rows] for k in HEAD_METRICS})
     group_pairs = table.spearman_pairs({k: [r[k] for r in group_rows] for k in GROUP_METRICS})
-    for i, r in enumerate(head_pairs):
-        rec.log(i, stage="spearman_heads", pair=str(r["pair"]), rho=float(r["rho"]), p_bh=float(r["p_bh"]))
+    for i, r in enumerate(r for r in head_pairs if r["a"] == "ablation"):
+        rec.log(i, stage="rho_ablation", metric=str(r["b"]), rho=float(r["rho"]), p_bh=float(r["p_bh"]))
     for i, r in enumerate(group_pairs):
-        rec.log(i, stage="spearman_groups", pair=str(r["pair"]), rho=float(r["rho"]), p_bh=float(r["p_bh"]))
+        rec.log(i, stage="spearman_groups", pair=f"{SHORT[str(r['a'])]}~{SHORT[str(r['b'])]}",
+                rho=float(r["rho"]), p_bh=float(r["p_bh"]))
 
     # Representations: layer x layer within the first model; same layer across seeds.
     within = cka.cka_matrix(reps_by_model[0])
