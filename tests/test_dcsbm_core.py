@@ -159,3 +159,22 @@ def test_equal_mass_bins() -> None:
     rows, _ = reliability(prob, y, n_bins=8, equal_mass=True)
     assert [r["count"] for r in rows] == [100] * 8
     assert len(reliability(prob, y, n_bins=8)[0]) <= 2                    # equal width: one or two bins
+
+
+def test_sliding_eval_and_event_table_per_head(graph) -> None:
+    from engine.analyses.dcsbm.drift import event_table, window_drift
+    from engine.analyses.dcsbm.train import sliding_eval
+
+    torch.manual_seed(0)
+    model = WalkTransformer(vocab=graph.n, n_ctx=8, d_model=16, n_layers=2, n_heads=2).eval()
+    walks = generate_walks(graph, 20, 30, np.random.default_rng(2))
+    logits, mats = sliding_eval(model, walks, layer=1, target="qkt")
+    assert logits.shape == (20, 23, graph.n) and mats.shape == (20, 23, 2, 8, 8)
+    # window i of walk w is the model's view of walk[w, i : i + 8]
+    direct, _ = model(torch.as_tensor(walks[3:4, 5:13]))
+    assert torch.allclose(direct[0, -1], logits[3, 5], atol=1e-5)
+    d = window_drift(mats, k=2)
+    assert d.shape == (20, 23, 2) and torch.isnan(d[:, 0]).all() and (d[:, 1:] <= max_distance(2) + 1e-5).all()
+    table = event_table(graph, walks, logits, d, n_ctx=8)
+    assert table.drift.shape == (len(table.violated), graph.horizon, 2)
+    assert ((table.p_target >= 0) & (table.p_target <= 1 + 1e-6)).all()
