@@ -162,3 +162,21 @@ def test_dashboard_is_self_contained(tmp_path) -> None:
     assert info["panels"] == 7 and page.count("data:image/png;base64,") == 7
     assert dashboard.is_self_contained(page)
     assert not dashboard.is_self_contained(page + '<script src="https://cdn.example/x.js"></script>')
+
+
+def test_gpt_subject_dead_heads_and_switches() -> None:
+    from engine.dynamics.loop import resolve
+    from engine.dynamics.subjects import make_subject
+
+    subj = make_subject(resolve({"seed": 0}))
+    b = subj.next_batch()
+    subj.loss(b)
+    assert subj.dead_heads() == {"block_0": 0, "block_1": 0}  # fresh init: near-uniform attention
+    w = subj.model.blocks[0].attn.last_weights
+    subj.model.blocks[0].attn.last_weights = np.broadcast_to(np.eye(w.shape[-1]), w.shape).copy()
+    assert subj.dead_heads()["block_0"] == w.shape[1]  # one-hot rows: every head dead
+    assert subj.v_target() is subj.model.blocks[-1].ffn.b2
+    leaky = make_subject(resolve({"seed": 0, "leak": True, "init_scale": 100.0}))
+    assert leaky.model.cfg.causal is False
+    ratio = np.abs(leaky.model.E.data).mean() / np.abs(subj.model.E.data).mean()
+    assert ratio == pytest.approx(100.0, rel=1e-5)

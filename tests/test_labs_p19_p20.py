@@ -23,7 +23,7 @@ from engine.run import MemoryRecorder
 
 ROOT = Path(__file__).resolve().parents[1]
 PHASES = ["phase-19-training-dynamics", "phase-20-evaluation-harness"]
-SLOW = {("phase-19-training-dynamics", "lab-02")}  # four trainings and four dashboards: ~15 s
+SLOW = {("phase-19-training-dynamics", "lab-02")}  # four Mini-GPT trainings and four dashboards: ~30 s
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
 
 

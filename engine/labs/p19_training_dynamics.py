@@ -1,7 +1,8 @@
 """Phase 19 labs: instrument a training run, draw its dashboard, diagnose failures, overfit, inject spikes.
 
-The subject is engine.dynamics' character-level MLP language model on the verb sentences
-(the course instruments its Mini-GPT; every panel except dead heads applies unchanged).
+The subject is phase 18's Mini-GPT on the verb sentences (engine.dynamics.subjects), except
+for the 8,000-step overfit run, which trains the small character MLP to stay within minutes
+on two cores (`subject: minigpt` in its config runs it on the Mini-GPT instead).
 Fault `no_grad_clip` (the phase's break): clipping is switched off in the spike-injection lab.
 """
 
@@ -17,9 +18,10 @@ import numpy as np
 
 from engine.dynamics import charlm, dashboard
 from engine.dynamics.inspect import Inspector
-from engine.dynamics.loop import build, resolve, train
+from engine.dynamics.loop import resolve, train
 from engine.dynamics.stats import Welford, detect_spikes, welford_update
 from engine.run import Recorder
+from engine.train.threads import blas_threads
 
 FAULT = "no_grad_clip"
 
@@ -43,26 +45,30 @@ def _welford_error(rng: np.random.Generator) -> float:
 
 
 def _hooks_remove_cleanly(cfg: dict[str, Any]) -> dict[str, Any]:
-    model, vocab, train_items, _ = build(resolve({"seed": cfg["seed"]}))
-    batch = charlm.make_batch(train_items[:4], vocab, model.context)
-    before = model(batch.x).data.copy()
+    from engine.dynamics.inspect import HookHandle
+    from engine.dynamics.subjects import make_subject
+
+    subj = make_subject(resolve({"seed": cfg["seed"], "subject": cfg.get("subject", "minigpt")}))
+    model = subj.model
+    batch = subj.next_batch()
+    before = subj.loss(batch)[1].copy()
     ins = Inspector(model)
     calls = {"n": 0}
 
     def count(*_a: Any) -> None:
         calls["n"] += 1
 
-    from engine.dynamics.inspect import HookHandle
-
-    extra = HookHandle(model.fc0, count, "forward")
-    ins.register_forward("hidden_0", model.act0, dead=True)
-    ins.register_backward("fc0.weight", model.fc0.weight)
-    hooked = model(batch.x).data.copy()
+    subj.attach(ins)
+    free = next(m for m in model.modules() if m is not model and "forward" not in m.__dict__)
+    extra = HookHandle(free, count, "forward")
+    loss, hooked, _ = subj.loss(batch)
+    loss.backward()
+    ins.after_backward()
     n_hooked = calls["n"]
     snap = ins.snapshot()
     extra.remove()
     ins.remove_all()
-    after = model(batch.x).data
+    after = subj.loss(batch)[1]
     no_instance_forward = all("forward" not in m.__dict__ for m in model.modules())
     try:
         text = json.dumps(snap, allow_nan=True)
@@ -70,7 +76,8 @@ def _hooks_remove_cleanly(cfg: dict[str, Any]) -> dict[str, Any]:
     except TypeError:
         leaves_plain = False
     return {
-        "hooks_removed_cleanly": bool(n_hooked == 1 and calls["n"] == 1 and no_instance_forward
+        "hooks_removed_cleanly": bool(n_hooked >= 1 and calls["n"] == n_hooked and no_instance_forward
+                                      and len(snap["activations"]) > 0 and len(snap["grads"]) > 0
                                       and np.array_equal(before, hooked) and np.array_equal(before, after)),
         "snapshot_json_serializable": bool(leaves_plain),
     }
@@ -100,7 +107,8 @@ def hooks_overhead(cfg: dict, rec: Recorder) -> dict:
     out.update(_partition_checks())
     steps = int(cfg.get("overhead_steps", 200))
     pairs = int(cfg.get("pairs", 3))
-    bare = {"seed": cfg["seed"], "steps": steps, "inspector": False, "stats_every": 10**9, "eval_every": 10**9}
+    bare = {"seed": cfg["seed"], "steps": steps, "inspector": False, "stats_every": 10**9, "eval_every": 10**9,
+            "subject": cfg.get("subject", "minigpt")}
     hooked = {**bare, "inspector": True, "stats_every": int(cfg.get("stats_every", 25))}
     ratios = []
     for i in range(pairs):  # alternate the order so drift in machine load hits both sides
@@ -126,12 +134,11 @@ def _train_with_dashboard(cfg: dict[str, Any], rec: Recorder | None, subdir: str
     assert out_dir is not None
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "inspector.log.jsonl"
-    hist, model = train(run_cfg, rec, log_path=log_path, series=series)
-    _, vocab, tr, va = build(run_cfg)
-    baseline = charlm.ngram_baseline(tr, va, vocab, order=4)
+    hist, subj = train(run_cfg, rec, log_path=log_path, series=series)
+    baseline = subj.ngram_baseline()
     final_val = hist.val_loss[-1] if hist.val_loss else math.nan
     meta = {"run": run_name, "config hash": _hash(run_cfg), "seed": run_cfg["seed"],
-            "hardware": "CPU (NumPy)", "final val perplexity": f"{math.exp(min(final_val, 700.0)):.4g}"
+            "subject": subj.name, "hardware": "CPU (NumPy)", "final val perplexity": f"{math.exp(min(final_val, 700.0)):.4g}"
             if math.isfinite(final_val) else "nan", "ngram_baseline": baseline, "grad_clip": run_cfg["grad_clip"]}
     t0 = time.perf_counter()
     dashboard.read_log(log_path)
@@ -149,7 +156,8 @@ def _hash(cfg: dict[str, Any]) -> str:
 
 def dashboard_lab(cfg: dict, rec: Recorder) -> dict:
     """Train the healthy run with the Inspector on, then render the seven-panel HTML dashboard."""
-    run = {"seed": cfg["seed"], "steps": int(cfg.get("steps", 600)), "log_every": 5}
+    run = {"seed": cfg["seed"], "steps": int(cfg.get("steps", 600)), "log_every": 5,
+           "subject": cfg.get("subject", "minigpt")}
     hist, info = _train_with_dashboard(run, rec, "healthy", "phase-19 healthy run")
     page = info["html"].read_text(encoding="utf-8")
     rec.artifact(info["html"], "dashboard")
@@ -167,18 +175,19 @@ def dashboard_lab(cfg: dict, rec: Recorder) -> dict:
         "ngram_baseline_val_loss": info["baseline"],
         "best_val_beats_ngram": bool(min(hist.val_loss) < info["baseline"]),
         "irregular_minus_regular_last50": statistics.mean(irr) - statistics.mean(reg),
+        "final_dead_heads": int(sum(hist.stats[-1].get("dead_heads", {}).values())),
     }
 
 
 # ---------------------------------------------------------------------- lab 02: three failures
-FAILURES = {"bad_init": {"init_scale": 100.0}, "no_warmup": {"warmup": 0}, "leaky_context": {"leak": True}}
+FAILURES = {"bad_init": {"init_scale": 100.0}, "no_warmup": {"warmup": 0}, "broken_mask": {"leak": True}}
 
 
 def three_failures(cfg: dict, rec: Recorder) -> dict:
     """Three faulty runs and one healthy control; dashboards go to 01-03 in a seeded, shuffled order."""
     steps = int(cfg.get("steps", 300))
     base = {"seed": cfg["seed"], "steps": steps, "warmup": max(steps // 10, 1), "log_every": 5, "stats_every": 10,
-            "eval_every": 10}
+            "eval_every": 10, "subject": cfg.get("subject", "minigpt"), "lr_max": float(cfg.get("lr_max", 3e-3))}
     shuffle_seed = cfg.get("shuffle_seed")
     order = list(FAILURES)
     np.random.default_rng(cfg["seed"] if shuffle_seed is None else int(shuffle_seed)).shuffle(order)
@@ -195,22 +204,30 @@ def three_failures(cfg: dict, rec: Recorder) -> dict:
     rec.artifact(answers / "mapping.json", "answers (open after writing the diagnoses)")
     rec.note("Write one diagnosis per directory 01-03 before opening answers/mapping.json.")
 
-    def act0(h: Any) -> float:
-        return float(h.stats[0]["activations"]["hidden_1"])
+    def first_layer(h: Any) -> float:
+        acts = h.stats[0]["activations"]
+        return float(acts.get("block_0_out", acts.get("hidden_1", math.nan)))
 
-    bad, nw, leak = runs["bad_init"], runs["no_warmup"], runs["leaky_context"]
-    first = min(10, steps)
+    def sigma(h: Any) -> float:
+        return float(max(h.stats[0]["spectral"].values()))
+
+    bad, nw, mask = runs["bad_init"], runs["no_warmup"], runs["broken_mask"]
+    first = min(20, steps)
     return {
-        "bad_init_step0_activation_ratio": act0(bad) / act0(healthy),
+        "bad_init_step0_activation_ratio": first_layer(bad) / first_layer(healthy),
         "bad_init_step0_grad_norm_ratio": bad.pre[0] / healthy.pre[0],
-        "bad_init_sigma1_ratio": bad.stats[0]["spectral"]["fc1.weight"] / healthy.stats[0]["spectral"]["fc1.weight"],
+        "bad_init_sigma1_ratio": sigma(bad) / sigma(healthy),
         "no_warmup_lr_at_step_0": nw.lr[0],
         "control_lr_at_step_0": healthy.lr[0],
         "no_warmup_early_loss_max": max(nw.train_loss[:first]),
-        "leaky_final_train_loss": leak.train_loss[-1],
-        "leaky_final_val_loss": leak.val_loss[-1],
+        "no_warmup_early_grad_max_ratio": max(nw.pre[1:first]) / max(healthy.pre[1:first]),
+        "broken_mask_final_train_loss": mask.train_loss[-1],
+        "broken_mask_final_val_loss": mask.val_loss[-1],
         "control_final_val_loss": healthy.val_loss[-1],
-        "leaky_val_below_control_val": bool(leak.val_loss[-1] < 0.5 * healthy.val_loss[-1]),
+        "control_final_train_loss": healthy.train_loss[-1],
+        "broken_mask_train_over_control_train": mask.train_loss[-1] / healthy.train_loss[-1],
+        "broken_mask_dead_heads": int(sum(mask.stats[-1].get("dead_heads", {}).values())),
+        "control_dead_heads": int(sum(healthy.stats[-1].get("dead_heads", {}).values())),
         "shuffled_dirs": 3,
     }
 
@@ -224,17 +241,14 @@ def overfit(cfg: dict, rec: Recorder) -> dict:
            "lr_min": float(t.get("lr_min", 3e-4)), "weight_decay": float(t.get("weight_decay", 0.1)),
            "grad_clip": t.get("grad_clip", 1.0), "betas": list(t.get("betas", [0.9, 0.95])),
            "eps": float(t.get("eps", 1e-8)), "eval_every": int(t.get("eval_every", 50)),
-           "stats_every": int(t.get("eval_every", 50)), "log_every": int(t.get("eval_every", 50))}
-    hist, model = train(run, rec)
+           "stats_every": int(t.get("eval_every", 50)), "log_every": int(t.get("eval_every", 50)),
+           "subject": cfg.get("subject", "mlp")}
+    hist, subj = train(run, rec)
     vs, vl = hist.val_steps, hist.val_loss
     i_min = int(np.argmin(vl))
     det = overfit_detector(vs, vl, patience=int(cfg.get("patience", 5)), tol=float(cfg.get("tol", 0.02)))
-    # train loss on the whole train split at the end, not on the last batch
-    resolved = resolve(run)
-    _, vocab, tr, _ = build(resolved)
-    from engine.dynamics.loop import evaluate
-
-    train_full, _, _ = evaluate(model, charlm.make_batch(tr, vocab, resolved["context"]))
+    with blas_threads(1):
+        train_full = subj.train_loss_full()  # the whole train split at the end, not the last batch
     best = rec.out_dir / "best_val.safetensors"
     if hist.best_val_state is not None:
         from safetensors.numpy import save_file
@@ -279,7 +293,8 @@ def spike_injection(cfg: dict, rec: Recorder) -> dict:
     only = cfg.get("injection", "none")
     kinds = ["none", "scale", "bad_batch", "v_corrupt"] if only in (None, "none", "all") else ["none", only]
     base = {"seed": cfg["seed"], "steps": total, "injection_step": k, "grad_clip": clip, "warmup": min(100, k // 2),
-            "stats_every": 10**9, "eval_every": 10**9}
+            "stats_every": 10**9, "eval_every": 10**9, "subject": cfg.get("subject", "minigpt"),
+            "lr_max": float(cfg.get("lr_max", 3e-3))}
     runs = {}
     for j, kind in enumerate(kinds):
         runs[kind], _ = train({**base, "injection": kind}, rec, series=kind)
