@@ -156,6 +156,7 @@ def drift_vs_violations(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "edge_valid_rate": edge_ok,
         "auroc_lookback0": auroc(lb0[labels], lb0[~labels]),
         "p_lookback0": p_lb0,
+        "auroc_lookback0_per_head": [float(x) for x in observed[:heads]],
         "auroc_best": float(observed[best]), "best_lookback": best_lookback, "best_head": best_head,
         "deviation_best": float(abs(observed[best] - 0.5)),
         "shuffle_p95_deviation": float(np.percentile(dev_null, 95)),
