@@ -213,5 +213,39 @@ def causality(cfg: dict, rec: Recorder) -> dict:
         rec.log(int(k), stage="long", T=len(long_ids), k=int(k), max_diff_before=before, later_changed=int(later))
         worst, later_all = max(worst, before), later_all and later
         failures += int(before > atol or not later)
-    return {"max_diff_before_perturbation": worst, "later_position_changed": later_all, "sweep_failures": failures,
-            "causal": mcfg.causal}
+    out: dict[str, Any] = {"max_diff_before_perturbation": worst, "later_position_changed": later_all,
+                           "sweep_failures": failures, "causal": mcfg.causal}
+    steps = int(cfg.get("train_probe_steps", 0))
+    if steps > 0:
+        out.update(_train_probe(mcfg.causal, steps, float(cfg.get("train_probe_lr", 3e-3)), rec))
+    return out
+
+
+def _train_probe(causal: bool, steps: int, lr: float, rec: Recorder) -> dict[str, Any]:
+    """Train briefly on the verb corpus and compare the training loss with its entropy floor.
+
+    A causal model defines a distribution over sentences, so its token-mean loss on the training
+    multiset can never go below H = sum_s c(s)(-log c(s)/N) / sum_s c(s)(len(s) - 1) (Gibbs).
+    A model that can see the next token is not bound by it and heads for zero.
+    """
+    from collections import Counter
+
+    from engine.train.loop import evaluate, train_step
+    from engine.train.recipe import FULL, datasets, deep_merge, make_state
+    from engine.train.threads import blas_threads
+
+    config = deep_merge(FULL, {"model": {"causal": causal}, "optimizer": {"lr_max": lr, "lr_min": lr / 10},
+                               "scheduler": {"warmup_steps": max(steps // 10, 1), "total_steps": steps}})
+    data = datasets(config)
+    counts = Counter(tuple(s) for s in data["train"])
+    n = sum(counts.values())
+    floor = sum(c * -math.log(c / n) for c in counts.values()) / sum(c * (len(s) - 1) for s, c in counts.items())
+    state = make_state(config, data["train"])
+    with blas_threads(1):
+        for _ in range(steps):
+            r = train_step(state)
+            if state.step % 10 == 0:
+                rec.log(state.step, stage="train_probe", loss=r["loss"], entropy_floor=floor)
+        train_loss, _ = evaluate(state.model, data["train"])
+    return {"train_probe_loss": train_loss, "corpus_entropy_floor": floor,
+            "train_loss_vs_entropy_floor": train_loss - floor, "train_loss_above_entropy_floor": train_loss >= floor}
