@@ -1,9 +1,9 @@
-"""The subject of the dynamics labs: a character-level MLP language model on verb sentences.
+"""The small subject of the dynamics labs: a character-level MLP language model on verb sentences.
 
-Why this model: the phase-19 instruments (per-layer activations, spectral norms, dead
-units, regular-versus-irregular loss) need a network with several layers trained on the
-§A13 verb corpus, and it must train in seconds on two cores. A Bengio-style MLP over the
-last `context` characters does: embedding -> Linear -> ReLU -> Linear -> ReLU -> head.
+Why this model beside the Mini-GPT: the 8,000-step overfit run must finish in minutes on two
+cores, and the instruments (per-layer activations, spectral norms, dead units, regular-versus-
+irregular loss) need only several layers trained on the §A13 verb corpus. A Bengio-style MLP
+over the last `context` characters does: embedding -> Linear -> ReLU -> Linear -> ReLU -> head.
 Characters (not words) matter for panel 7: "walked" shares its ending with every regular
 past, "wrote" shares nothing, so regular verbs can be learnt as a rule and irregular ones
 only by memory.
