@@ -180,3 +180,12 @@ def test_gpt_subject_dead_heads_and_switches() -> None:
     assert leaky.model.cfg.causal is False
     ratio = np.abs(leaky.model.E.data).mean() / np.abs(subj.model.E.data).mean()
     assert ratio == pytest.approx(100.0, rel=1e-5)
+
+
+def test_overfit_detector_finds_the_minimum_online() -> None:
+    from engine.labs.p19_training_dynamics import overfit_detector
+
+    steps = list(range(0, 1000, 50))
+    val = [2.0 - 0.1 * i if i <= 8 else 1.2 + 0.05 * (i - 8) for i in range(len(steps))]  # minimum at step 400
+    assert overfit_detector(steps, val, patience=5, tol=0.02) == 400
+    assert overfit_detector(steps, sorted(val, reverse=True), patience=5) is None  # never turns up
