@@ -10,6 +10,7 @@ walks.py    walks that obey (or, for the null model, ignore) the rules
 model.py    a tiny causal transformer that exposes Q, K, V, A and W_O per head
 train.py    next-vertex training on walks
 subspace.py top-k singular subspaces and the Grassmannian distance between them
+drift.py    rule-deadline events, violation labels and drift at each lookback
 metrics.py  AUROC by Mann-Whitney U, PR curve, logistic calibration, ECE
 softmax_bound.py  the QK^T -> softmax -> AV -> AVW_O perturbation bound, stage by stage
 """

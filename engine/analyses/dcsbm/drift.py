@@ -34,7 +34,7 @@ def window_drift(mats: Tensor, k: int, side: str = "left") -> Tensor:
 
 def event_table(graph: DCSBM, walks: np.ndarray, logits: Tensor, drifts: Tensor, n_ctx: int) -> EventTable:
     r = graph.horizon
-    first = n_ctx + r          # every lookback's drift (window end t* - r) needs a previous window
+    first = n_ctx + r          # conservative: lookback r-1 needs window t* - r + 1 and the one before it
     events = find_events(graph, walks, first=first)
     probs = torch.softmax(logits, dim=-1).numpy()
     member = np.zeros((graph.n_blocks, graph.n), dtype=bool)
