@@ -1,0 +1,146 @@
+"""Phase 29 labs: validate the shipped KB, dense baseline, BM25 + RRF hybrid, end-to-end RAG with citations.
+
+Everything runs offline on the KB in engine.rag.kb_grammar (62 chunks) and the 30 queries in
+engine.rag.queries. The dense retriever is the hashing TF-IDF embedder (no model download).
+Fault `no_retrieval` (the break): the pipeline hands the reader the bare question.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections import Counter
+from typing import Any
+
+from engine.rag import cli
+from engine.rag.chunk import coverage, load_chunks, make_chunk, save_chunks, validate_chunks
+from engine.rag.kb_grammar import build_kb
+from engine.rag.pipeline import score_answer
+from engine.rag.queries import eval_queries
+from engine.rag.retrieve import BM25, DenseRetriever, HashingEmbedder, HybridRetriever, evaluate
+from engine.run import Recorder
+
+FAULT = "no_retrieval"
+
+
+# ---------------------------------------------------------------------- lab 00: KB
+def kb_curation(cfg: dict, rec: Recorder) -> dict:
+    kb = build_kb()
+    path = rec.out_dir / "chunks.jsonl"
+    save_chunks(kb, path)
+    rec.artifact(path, "knowledge base")
+    loaded = load_chunks(path)
+    errors = validate_chunks(loaded)
+    for e in errors:
+        rec.note(e)
+    cov = coverage(loaded)
+    # the validator must reject what the course's tests reject
+    probe = kb[0].to_json()
+    rejects = {
+        "tense_conditional": bool(validate_chunks(loaded[1:] + [make_chunk({**probe, "tense": "conditional"})])),
+        "verb_run": bool(validate_chunks(loaded[1:] + [make_chunk({**probe, "verbs": ["run"]})])),
+        "duplicate_id": bool(validate_chunks(loaded + [loaded[0]])),
+        "coverage_minimum": bool(validate_chunks([c for c in loaded if c.topic != "time_marker"])),
+    }
+    for i, (key, n) in enumerate(sorted(Counter(c.topic for c in loaded).items())):
+        rec.log(i, stage="topics", topic=key, chunks=n)
+    return {"n_chunks": len(loaded), "validation_errors": len(errors), "roundtrip_equal": loaded == kb,
+            "en_tense_rule_chunks": cov["en:tense_rule"], "irregular_form_chunks": cov["*:irregular_form"],
+            "spanish_equivalent_chunks": cov["*:spanish_equivalent"], "bilingual_chunks": cov["bilingual:*"],
+            "time_marker_chunks": cov["*:time_marker"], "validator_rejects_all": all(rejects.values()),
+            **{f"rejects_{k}": v for k, v in rejects.items()}}
+
+
+# ---------------------------------------------------------------------- lab 01: dense baseline
+def _self_test() -> tuple[float, float, float]:
+    """hit@1 = 0, hit@2 = 1, MRR = 0.5 for a query whose only relevant chunk is ranked second."""
+    from engine.rag.queries import Query
+
+    q = Query("t", "en", "verbatim", "x", ("b",), "")
+    agg, _ = evaluate(lambda text, k: [("a", 1.0), ("b", 0.5), ("c", 0.1)][:k], [q], k_values=(1, 2))
+    return agg["hit@1"], agg["hit@2"], agg["mrr"]
+
+
+def dense_baseline(cfg: dict, rec: Recorder) -> dict:
+    kb, queries = build_kb(), eval_queries()
+    dense = DenseRetriever(kb, HashingEmbedder(dim=int(cfg.get("dim", 256))))
+    ks = tuple(int(k) for k in cfg.get("k_values", [1, 3, 5]))
+    agg, rows = evaluate(dense.search, queries, ks)
+    for i, r in enumerate(rows):
+        rec.log(i, stage="per_query", **r)
+    for k in ks:
+        rec.log(k, stage="hit_rate", k=k, hit_rate=agg[f"hit@{k}"])
+    h1, h2, mrr = _self_test()
+    misses = [r["query_id"] for r in rows if not r[f"hit@{max(ks)}"]]
+    rec.note(f"dense misses at {max(ks)}: {misses}")
+    by_lang = {lang: sum(r[f"hit@{max(ks)}"] for r in rows if r["language"] == lang) / 10 for lang in ("en", "es", "cross")}
+    return {**{k.replace("@", "_at_"): v for k, v in agg.items()}, "synthetic_hit_at_1": h1,
+            "synthetic_hit_at_2": h2, "synthetic_mrr": mrr, "misses": misses,
+            **{f"hit_at_5_{lang}": v for lang, v in by_lang.items()}}
+
+
+# ---------------------------------------------------------------------- lab 02: BM25 + RRF
+def bm25_hybrid(cfg: dict, rec: Recorder) -> dict:
+    kb, queries = build_kb(), eval_queries()
+    dense = DenseRetriever(kb, HashingEmbedder(dim=int(cfg.get("dim", 256))))
+    bm25 = BM25.from_chunks(kb, float(cfg.get("k1", 1.5)), float(cfg.get("b", 0.75)))
+    cand = int(cfg.get("candidates_per_side", 20))
+    hybrid = HybridRetriever(dense, bm25, int(cfg.get("k_rrf", 60)), cand)
+    out: dict[str, Any] = {}
+    per_query: dict[str, dict[str, float]] = {}
+    for i, (name, r) in enumerate((("dense", dense), ("bm25", bm25), ("hybrid", hybrid))):
+        agg, rows = evaluate(r.search, queries, (1, 3, 5))
+        out[f"{name}_hit_at_5"], out[f"{name}_mrr"], out[f"{name}_hit_at_1"] = agg["hit@5"], agg["mrr"], agg["hit@1"]
+        rec.log(i, stage="compare", retriever=name, hit_at_5=agg["hit@5"], mrr=agg["mrr"])
+        for row in rows:
+            per_query.setdefault(row["query_id"], {})[name] = row["hit@5"]
+        for sl in ("en", "es", "cross", "verbatim", "paraphrase"):
+            sel = [row["hit@5"] for row in rows if sl in (row["language"], row["kind"])]
+            out[f"{name}_hit_at_5_{sl}"] = sum(sel) / len(sel)
+    out["hybrid_minus_dense_pp"] = 100.0 * (out["hybrid_hit_at_5"] - out["dense_hit_at_5"])
+    out["hybrid_minus_bm25_pp"] = 100.0 * (out["hybrid_hit_at_5"] - out["bm25_hit_at_5"])
+    for j, k_rrf in enumerate(cfg.get("k_rrf_sweep", [5, 20, 60, 200])):
+        agg, _ = evaluate(HybridRetriever(dense, bm25, int(k_rrf), cand).search, queries, (5,))
+        rec.log(j, stage="k_rrf_sweep", k_rrf=int(k_rrf), hit_at_5=agg["hit@5"], mrr=agg["mrr"])
+    path = rec.out_dir / "per_query.csv"
+    path.write_text("query_id,dense,bm25,hybrid\n" + "".join(
+        f"{q},{int(v['dense'])},{int(v['bm25'])},{int(v['hybrid'])}\n" for q, v in per_query.items()))
+    rec.artifact(path, "per-query hits")
+    rec.note(f"hit@5 dense {out['dense_hit_at_5']:.3f}, BM25 {out['bm25_hit_at_5']:.3f}, "
+             f"hybrid {out['hybrid_hit_at_5']:.3f} (MRR {out['hybrid_mrr']:.3f})")
+    return out
+
+
+# ---------------------------------------------------------------------- lab 03: end to end
+def end_to_end(cfg: dict, rec: Recorder) -> dict:
+    pipe = cli.build_pipeline(k=int(cfg.get("k", 5)), n_sentences=int(cfg.get("n_sentences", 2)),
+                              rank_weight=float(cfg.get("rank_weight", 0.2)),
+                              skip_retrieval=cfg.get("fault") == FAULT)
+    queries = eval_queries()[: int(cfg.get("n_queries", 30))]
+    scored, lines = [], []
+    for i, q in enumerate(queries):
+        res = pipe.answer(q.query)
+        s = score_answer(res, q.expected_chunks, q.expected_answer_pattern)
+        scored.append((res, s))
+        lines.append(json.dumps({**res, **s, "query_id": q.query_id}, ensure_ascii=False))
+        rec.log(i, stage="per_query", query_id=q.query_id, faithful=float(s["faithful"]), category=s["category"])
+    path = rec.out_dir / "per_query.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rec.artifact(path, "answers")
+    cats = Counter(s["category"] for _, s in scored)
+    for j, name in enumerate(("faithful", "wrong_cite_right_answer", "right_cite_wrong_answer", "no_cite_no_answer",
+                              "both_wrong", "hallucinated_cite")):
+        rec.log(j, stage="failures", category=name, count=cats.get(name, 0))
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        cli.main(["ask", "what's the past participle of eat?", "--k", "5"])
+    cli_out = json.loads(buf.getvalue())
+    n = len(scored)
+    return {"faithfulness": sum(s["faithful"] for _, s in scored) / n,
+            "answer_accuracy": sum(s["pattern_ok"] for _, s in scored) / n,
+            "citation_accuracy": sum(s["citation_ok"] for _, s in scored) / n,
+            "hallucinated_citations": sum(int(s["hallucinated"]) for _, s in scored),
+            "retrieved_chunks_total": sum(len(r["retrieved"]) for r, _ in scored),
+            "cli_output_keys_ok": set(cli_out) == {"query", "retrieved", "answer", "cited_chunks"},
+            "cli_cites_eaten": "eaten" in cli_out["answer"], **{f"n_{k}": v for k, v in cats.items()}}
