@@ -40,7 +40,9 @@ from engine.run import Recorder
 HEAD_METRICS = ("ablation", "gate_fisher", "gate_fisher_true", "taylor", "taylor2", "param_fisher",
                 "param_hessian", "entropy", "ov_norm")
 GROUP_METRICS = ("fisher_emp", "fisher_true", "hessian", "grad_sq", "weight_rms")
-SHORT = {"fisher_emp": "F_emp", "fisher_true": "F_true", "hessian": "H_diag", "grad_sq": "g^2", "weight_rms": "|w|"}
+SHORT = {"fisher_emp": "F_emp", "fisher_true": "F_true", "hessian": "H_diag", "grad_sq": "g^2", "weight_rms": "|w|",
+         "gate_fisher": "gateF", "gate_fisher_true": "gateF_true", "taylor": "taylor1", "taylor2": "taylor2",
+         "param_fisher": "paramF", "param_hessian": "paramH", "entropy": "entropy", "ov_norm": "OV"}  # chart labels
 
 
 def _gate_derivatives(model: TinyTransformer, xs: Tensor, ys: Tensor) -> tuple[Tensor, Tensor]:
@@ -158,7 +160,7 @@ def correlate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     head_pairs = table.spearman_pairs({k: [r[k] for r in head_rows] for k in HEAD_METRICS})
     group_pairs = table.spearman_pairs({k: [r[k] for r in group_rows] for k in GROUP_METRICS})
     for i, r in enumerate(r for r in head_pairs if r["a"] == "ablation"):
-        rec.log(i, stage="rho_ablation", metric=str(r["b"]), rho=float(r["rho"]), p_bh=float(r["p_bh"]))
+        rec.log(i, stage="rho_ablation", metric=SHORT[str(r["b"])], rho=float(r["rho"]), p_bh=float(r["p_bh"]))
     for i, r in enumerate(group_pairs):
         rec.log(i, stage="spearman_groups", pair=f"{SHORT[str(r['a'])]}~{SHORT[str(r['b'])]}",
                 rho=float(r["rho"]), p_bh=float(r["p_bh"]))
@@ -180,16 +182,14 @@ def correlate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
     hp = {str(r["pair"]): r for r in head_pairs}
     gp = {str(r["pair"]): r for r in group_pairs}
-    values = np.array([[r[k] for k in HEAD_METRICS] for r in head_rows] +
-                      [[r[k] for k in GROUP_METRICS] + [0.0] * (len(HEAD_METRICS) - len(GROUP_METRICS))
-                       for r in group_rows])
+    values = [r[k] for r in head_rows for k in HEAD_METRICS] + [r[k] for r in group_rows for k in GROUP_METRICS]
     strongest = max((r for r in head_pairs if "ablation" in str(r["pair"])), key=lambda r: abs(float(r["rho"])))
     out: dict[str, Any] = {
         "n_heads": len(head_rows),
         "n_groups": len(group_rows),
         "final_loss_max": max(final_losses),
         "unigram_loss": unigram_loss(ys),
-        "tables_finite": bool(np.isfinite(values).all()),
+        "tables_finite": bool(np.isfinite(np.array(values)).all()),
         "max_ablation_drop": max(r["ablation"] for r in head_rows),
         "strongest_ablation_predictor": str(strongest["pair"]),
         "cka_layers_diag": float(within.diagonal().min()),
