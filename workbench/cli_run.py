@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from workbench.content.loader import Catalog
@@ -39,7 +40,7 @@ class LiveLine:
     def __call__(self, event: dict[str, Any]) -> None:
         now = time.monotonic()
         if event.get("type") == "note":
-            self.console.print(f"  [dim]{self.target}: {event.get('text', '')}[/dim]")
+            self.console.print(f"  [dim]{self.target}: {escape(str(event.get('text', '')))}[/dim]")
             return
         if event.get("type") not in ("metric", "progress") or now - self.last < 0.25:
             return
@@ -69,11 +70,11 @@ def check_table(reports: list[RunReport]) -> Table:
     for rep in reports:
         label = rep.request.target + (" (break)" if rep.request.kind == "break" else "")
         if not rep.checks:
-            table.add_row(label, f"[{_STYLE.get(rep.status, 'white')}]{rep.status.upper()}[/] {rep.reason or ''}", "", "", "")
+            table.add_row(label, f"[{_STYLE.get(rep.status, 'white')}]{rep.status.upper()}[/] {escape(rep.reason or '')}", "", "", "")
             continue
         for i, chk in enumerate(rep.checks):
             mark = "[green]PASS[/]" if chk["passed"] else ("[red]FAIL[/]" if chk["hard"] else "[yellow]soft-fail[/]")
-            table.add_row(label if i == 0 else "", chk["name"], _fmt(chk["actual"]), mark, "hard" if chk["hard"] else "soft")
+            table.add_row(label if i == 0 else "", escape(chk["name"]), escape(_fmt(chk["actual"])), mark, "hard" if chk["hard"] else "soft")
     return table
 
 
@@ -82,11 +83,11 @@ def run_target(catalog: Catalog, target: str, opts: Options, *, timeout: float |
     try:
         requests = plan(catalog, target, opts)
     except PlanError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         return EXIT_USAGE
     if catalog.errors:
         for line in catalog.errors:
-            console.print(f"[yellow]content problem:[/] {line}")
+            console.print(f"[yellow]content problem:[/] {escape(line)}")
     reports: list[RunReport] = []
     for req in requests:
         console.print(f"[bold]▶ {req.target}[/] {req.title}  [dim]config {req.config_hash}[/dim]")
@@ -94,7 +95,7 @@ def run_target(catalog: Catalog, target: str, opts: Options, *, timeout: float |
         reports.append(report)
         style = _STYLE.get(report.status, "white")
         where = f"  [dim]{report.run_dir}[/dim]" if report.run_dir else ""
-        console.print(f"  [{style}]{report.status}[/]{(' — ' + report.reason) if report.reason else ''}{where}")
+        console.print(f"  [{style}]{report.status}[/]{escape(' — ' + report.reason) if report.reason else ''}{where}")
         if report.status == "cancelled":
             break
     code = exit_code(reports)

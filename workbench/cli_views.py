@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from engine import manifest as mdiff
@@ -98,7 +99,7 @@ def print_run(run_id: str, as_json: bool) -> int:
     for col in ("check", "actual", "result"):
         table.add_column(col)
     for c in manifest["checks"]:
-        table.add_row(c["name"], str(c["actual"]), "PASS" if c["passed"] else ("FAIL" if c["hard"] else "soft-fail"))
+        table.add_row(escape(c["name"]), escape(str(c["actual"])), "PASS" if c["passed"] else ("FAIL" if c["hard"] else "soft-fail"))
     console.print(table)
     for k, v in manifest["results_summary"].items():
         console.print(f"  {k} = {v}")

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from workbench.charts.spec import drawing_order, series
+from workbench.charts.spec import bar_groups, drawing_order, series
 from workbench.content.schema import Chart
 
 # pyplot and its mathtext parser are not thread-safe; the TUI finishes runs on worker threads
@@ -37,10 +37,17 @@ def _draw(chart: Chart, data: list[Any], path: Path, title_suffix: str) -> bool:
                 if text:  # alternate above/below so neighbouring labels overlap less
                     ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 4 if i % 2 == 0 else -10), fontsize=7)
         elif s.kind == "bar":
-            ax.bar([str(x) for x in s.x], s.y, label=s.name, alpha=0.8)
+            continue  # grouped below
         else:
             ax.plot(s.x, s.y, label=s.name, linewidth=1.4, marker="o" if len(s.x) < 30 else None, markersize=3)
-    if chart.logx:
+    categories, bars = bar_groups(data)
+    width = 0.8 / max(1, len(bars))
+    for i, b in enumerate(bars):
+        offsets = [j - 0.4 + width * (i + 0.5) for j in range(len(categories))]
+        ax.bar(offsets, b.y, width=width, label=b.name, alpha=0.85)
+    if bars:
+        ax.set_xticks(range(len(categories)), categories, rotation=45 if len(categories) > 8 else 0, ha="right" if len(categories) > 8 else "center", fontsize=7 if len(categories) > 8 else 9)
+    if chart.logx and not bars:
         ax.set_xscale("log")
     if chart.logy:
         ax.set_yscale("log")

@@ -68,3 +68,17 @@ def thin(s: Series, max_points: int) -> Series:
 def drawing_order(data: list[Series]) -> list[Series]:
     """Lines first, then points and bars, so labelled points are drawn on top of the lines."""
     return sorted(data, key=lambda s: s.kind != "line")
+
+
+def bar_groups(data: list[Series]) -> tuple[list[str], list[Series]]:
+    """Bar series aligned on one shared category axis (0 where a series lacks a category),
+    so both renderers draw several bar series side by side instead of on top of each other."""
+    bars = [s for s in data if s.kind == "bar"]
+    categories: list[str] = []
+    for s in bars:
+        categories += [str(x) for x in s.x if str(x) not in categories]
+    aligned = []
+    for s in bars:
+        by_cat = {str(x): y for x, y in zip(s.x, s.y, strict=True)}
+        aligned.append(Series(s.name, list(categories), [by_cat.get(c, 0.0) for c in categories], kind="bar"))
+    return categories, aligned

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from workbench.charts.spec import Series, drawing_order, series, thin
+from workbench.charts.spec import Series, bar_groups, drawing_order, series, thin
 from workbench.content.schema import Chart
 
 MAX_POINTS = 400
@@ -49,11 +49,37 @@ def draw(plt: Any, chart: Chart, records: list[dict[str, Any]], *, color: bool =
                 if text:
                     plt.text(text, x + nudge, y)  # beside the point, not over its marker
         elif s.kind == "bar":
-            plt.bar([str(x) for x in s.x], ys, label=s.name, marker=mark)
+            continue  # drawn together below, grouped
         else:
             plt.plot(xs, ys, label=s.name, marker=mark)
         points += len(s.x)
+    categories, bars = bar_groups(data)
+    if len(bars) == 1:
+        ys = [math.log10(y) if chart.logy and y > 0 else y for y in bars[0].y]
+        plt.bar(categories, ys, label=bars[0].name, marker=marker(bars[0], 0, color))
+    elif bars:
+        heights = [[math.log10(y) if chart.logy and y > 0 else y for y in b.y] for b in bars]
+        marks = [marker(b, i, color) or "sd" for i, b in enumerate(bars)]
+        plt.multiple_bar(categories, heights, labels=[b.name for b in bars], marker=marks)
+    points += sum(len(b.x) for b in bars)
     plt.title(chart.title)
-    plt.xlabel(("log10 " if chart.logx else "") + (chart.xlabel or chart.x))
-    plt.ylabel(("log10 " if chart.logy else "") + (chart.ylabel or ", ".join(chart.y)))
+    plt.xlabel((chart.xlabel or chart.x) + (" (log)" if chart.logx else ""))
+    plt.ylabel((chart.ylabel or ", ".join(chart.y)) + (" (log)" if chart.logy else ""))
+    if chart.logx and chart.kind != "bar" and data:
+        plt.xticks(*log_ticks([math.log10(x) for s in data if s.kind != "bar" for x in s.x]))
+    if chart.logy and data:
+        plt.yticks(*log_ticks([math.log10(y) for s in data for y in s.y if y > 0]))
     return points
+
+
+def log_ticks(logs: list[float], most: int = 6) -> tuple[list[float], list[str]]:
+    """Tick positions (log10 units) labelled in real units: 0.001, 0.01, 0.1, 1, 10, 1e+03."""
+    if not logs:
+        return [], []
+    lo, hi = min(logs), max(logs)
+    decades = list(range(math.ceil(lo), math.floor(hi) + 1))
+    step = max(1, math.ceil(len(decades) / most))
+    positions = [float(p) for p in decades[::step]]
+    if len(positions) < 2:  # under two decades in range: evenly spaced ticks between the ends
+        positions = [lo + (hi - lo) * i / 4 for i in range(5)] if hi > lo else [lo]
+    return positions, [f"{10**p:.3g}" for p in positions]
