@@ -1,6 +1,6 @@
 """The n-gram perplexity baseline on the same token ids the Mini-GPT trains on (phase 14's role).
 
-Add-alpha smoothed n-gram: P(t | previous n-1 ids) = (count(ctx, t) + alpha) / (count(ctx) + alpha·V),
+Phase 14's NGramLM, fitted per (n, alpha). Add-alpha smoothed n-gram: P(t | previous n-1 ids) = (count(ctx, t) + alpha) / (count(ctx) + alpha·V),
 with the context left-padded by <bos>. It predicts exactly the targets the transformer's loss
 covers (every token after <bos>, <eos> included), so the two perplexities are comparable.
 `best_baseline` tries n = 1..7 and a few alphas and keeps the lowest validation perplexity: the
@@ -10,32 +10,16 @@ strongest baseline, which makes "the transformer beats it" a conservative claim.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Sequence
 from itertools import product
 
-
-def _events(seqs: Sequence[Sequence[int]], n: int, bos: int) -> list[tuple[tuple[int, ...], int]]:
-    out = []
-    for s in seqs:
-        padded = [bos] * (n - 1) + list(s)
-        for i in range(n, len(padded)):  # skip the first real token (<bos> itself)
-            out.append((tuple(padded[i - n + 1:i]), padded[i]))
-    return out
+from engine.models.seq.ngram import NGramLM
 
 
 def ngram_nll(train: Sequence[Sequence[int]], val: Sequence[Sequence[int]], n: int, vocab_size: int,
               alpha: float = 0.1, bos: int = 1) -> float:
     """Mean negative log-likelihood (nats per token) of `val` under an add-alpha n-gram fit on `train`."""
-    joint: Counter[tuple[tuple[int, ...], int]] = Counter(_events(train, n, bos))
-    ctx: Counter[tuple[int, ...]] = Counter()
-    for (c, _), k in joint.items():
-        ctx[c] += k
-    ev = _events(val, n, bos)
-    total = 0.0
-    for c, t in ev:
-        total -= math.log((joint[(c, t)] + alpha) / (ctx[c] + alpha * vocab_size))
-    return total / len(ev)
+    return math.log(NGramLM(n, vocab_size, alpha, bos).fit(train).perplexity(val))
 
 
 def best_baseline(train: Sequence[Sequence[int]], val: Sequence[Sequence[int]], vocab_size: int,
