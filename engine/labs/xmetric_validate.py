@@ -193,7 +193,7 @@ def _heads_section(cfg: dict[str, Any], gen: torch.Generator, dev: str) -> dict[
 
     drops = heads.ablation_drops(model, loss)
     by_weights = torch.tensor([[heads.ablation_by_weights(model, loss, la, h) for h in range(drops.shape[1])]
-                               for la in range(drops.shape[0])], dtype=F64)
+                               for la in range(drops.shape[0])], dtype=F64, device=drops.device)
     logp = seq_logp(model)
     gate_f = (heads.gate_grads(model, logp, xs, ys) ** 2).mean(0)
     diag = fisher.empirical_fisher_diag(logp, flat.param_dict(model), xs, ys)

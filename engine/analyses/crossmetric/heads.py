@@ -80,5 +80,5 @@ def ov_norms(model: TinyTransformer) -> Tensor:
     for layer, block in enumerate(model.blocks):
         for h in range(cfg.n_heads):
             s = slice(h * dh, (h + 1) * dh)
-            out[layer, h] = (block.o.weight[:, s] @ block.v.weight[s, :]).norm()
+            out[layer, h] = float((block.o.weight[:, s] @ block.v.weight[s, :]).norm())
     return out
