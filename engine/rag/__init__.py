@@ -1,0 +1,1 @@
+"""Retrieval-augmented generation over the shipped grammar KB, offline (phase 29)."""
