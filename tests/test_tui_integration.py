@@ -28,7 +28,10 @@ from workbench.tui.app import WorkbenchApp
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from engine.hardware.roofline import clear_ops
+
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
+    clear_ops()  # labs run in-process by other tests register ops; this screen must see only ours
     return tmp_path
 
 
