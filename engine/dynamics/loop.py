@@ -33,7 +33,7 @@ from engine.dynamics.inspect import Inspector
 from engine.dynamics.stats import SpikeDetector, clip_grad_norm, spectral_norm, update_to_weight_ratio
 from engine.dynamics.subjects import make_subject
 from engine.optim import AdamW, set_lr, warmup_cosine
-from engine.train.threads import blas_threads
+from engine.threads import blas_threads
 
 DEFAULTS: dict[str, Any] = {
     "subject": "minigpt", "steps": 600, "batch_size": 8, "warmup": 50, "lr_max": 3e-3, "lr_min": 3e-4,

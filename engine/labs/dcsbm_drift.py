@@ -33,9 +33,10 @@ from engine.analyses.dcsbm.metrics import (
     reliability,
 )
 from engine.analyses.dcsbm.model import WalkTransformer
-from engine.analyses.dcsbm.train import single_thread, sliding_eval, train_walk_model, windows
+from engine.analyses.dcsbm.train import sliding_eval, train_walk_model, windows
 from engine.analyses.dcsbm.walks import generate_walks, rule_compliance
 from engine.run import Recorder
+from engine.threads import torch_threads as single_thread
 
 
 def _train(name: str, walks: np.ndarray, cfg: dict[str, Any], rng: np.random.Generator,

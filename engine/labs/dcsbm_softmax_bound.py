@@ -22,8 +22,8 @@ import torch
 from torch import Tensor
 
 from engine.analyses.dcsbm.softmax_bound import perturbation_report, worst_direction
-from engine.analyses.dcsbm.train import single_thread
 from engine.run import Recorder
+from engine.threads import torch_threads as single_thread
 
 REGIMES = ("random", "random_causal", "uniform", "two_way", "peaked", "aligned")
 

@@ -23,8 +23,8 @@ import torch
 from torch import Tensor
 
 from engine.analyses.dcsbm.subspace import grassmann_distance
-from engine.analyses.dcsbm.train import single_thread
 from engine.run import Recorder
+from engine.threads import torch_threads as single_thread
 
 KINDS = ("gaussian", "decaying", "qkt", "masked_qkt")
 

@@ -39,7 +39,7 @@ from engine.text.corpus_checks import (
     write_split,
 )
 from engine.text.corpus_spec import render_spec, schema_from_spec
-from engine.train.threads import blas_threads
+from engine.threads import blas_threads
 
 SPECIALS = ["<|pad|>", "<|endoftext|>", "<|unk|>", "<|sep|>"]
 

@@ -35,7 +35,7 @@ from engine.text.bpe import BPETokenizer
 from engine.text.corpus import TENSE_SURFACES, english_form
 from engine.text.corpus_checks import canonical_splits
 from engine.text.spanish import spanish_form
-from engine.train.threads import blas_threads
+from engine.threads import blas_threads
 
 SPECIALS = ["<|pad|>", "<|endoftext|>", "<|unk|>", "<|sep|>"]
 

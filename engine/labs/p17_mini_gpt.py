@@ -230,9 +230,9 @@ def _train_probe(causal: bool, steps: int, lr: float, rec: Recorder) -> dict[str
     """
     from collections import Counter
 
+    from engine.threads import blas_threads
     from engine.train.loop import evaluate, train_step
     from engine.train.recipe import FULL, datasets, deep_merge, make_state
-    from engine.train.threads import blas_threads
 
     config = deep_merge(FULL, {"model": {"causal": causal}, "optimizer": {"lr_max": lr, "lr_min": lr / 10},
                                "scheduler": {"warmup_steps": max(steps // 10, 1), "total_steps": steps}})

@@ -18,13 +18,13 @@ import numpy as np
 
 from engine.autograd.tensor import no_grad
 from engine.run import Recorder
+from engine.threads import blas_threads
 from engine.train.checkpoint import apply_checkpoint, load_checkpoint, save_checkpoint, state_fingerprint
 from engine.train.data import BatchIterator, held_out_split, load_corpus, make_batch
 from engine.train.loop import train_step
 from engine.train.ngram import best_baseline
 from engine.train.optim import lr_at
 from engine.train.recipe import FULL, cached_minigpt, datasets, deep_merge, make_state, train_minigpt
-from engine.train.threads import blas_threads
 
 FAULT = "weight_decay_zero"
 

@@ -21,7 +21,7 @@ from engine.dynamics.inspect import Inspector
 from engine.dynamics.loop import resolve, train
 from engine.dynamics.stats import Welford, detect_spikes, welford_update
 from engine.run import Recorder
-from engine.train.threads import blas_threads
+from engine.threads import blas_threads
 
 FAULT = "no_grad_clip"
 

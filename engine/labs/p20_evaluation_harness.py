@@ -21,8 +21,8 @@ from engine.eval import probes as P
 from engine.eval.evaluate import run_eval
 from engine.eval.report import render_compare, render_report, significant
 from engine.run import Recorder
+from engine.threads import blas_threads
 from engine.train.data import held_out_split, load_corpus
-from engine.train.threads import blas_threads
 
 FAULT = "eval_on_train"
 

@@ -28,9 +28,9 @@ from engine.infer.sampling import (
 )
 from engine.run import Recorder
 from engine.text.verbs import PERSONS, TENSES, VERBS, conjugate
+from engine.threads import blas_threads
 from engine.train.data import EOS
 from engine.train.recipe import cached_minigpt
-from engine.train.threads import blas_threads
 
 FAULT = "top_p_one"
 WORKED_LOGITS = [4.2, 1.8, 1.5, 0.6, 0.3, -0.5, -1.2, -2.1, -3.4, -4.0]

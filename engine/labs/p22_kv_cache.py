@@ -19,9 +19,9 @@ from engine.infer.sampling import Temperature, generate
 from engine.models.attention_ref import MultiHeadAttention
 from engine.models.gpt import CausalSelfAttention, MiniGPT, MiniGPTConfig
 from engine.run import Recorder
+from engine.threads import blas_threads
 from engine.train.data import load_corpus
 from engine.train.recipe import cached_minigpt
-from engine.train.threads import blas_threads
 
 FAULT = "cache_pos_off_by_one"
 GIB, KIB, MIB = 2**30, 2**10, 2**20

@@ -22,18 +22,19 @@ from engine.quant.minigpt import MiniGPT, linear_names, n_params
 from engine.quant.qlinear import QuantizedLinear, calibration_hessians, model_bytes, quantize_model
 from engine.quant.quantize import rounding_error_in_steps
 from engine.run import Recorder
+from engine.threads import torch_threads
 
 FAULT = "int4_global_scale"
 
 
 def _base(cfg: dict) -> tuple[MiniGPT, list[str]]:
-    with lt.single_thread():
+    with torch_threads():
         model = lt.pretrained_minigpt(seed=int(cfg["seed"]))
     return model, [s.text for s in vc.base_split()[1]]
 
 
 def _ppl(model: nn.Module, texts: list[str]) -> float:
-    with lt.single_thread():
+    with torch_threads():
         return lt.perplexity(model, texts)
 
 
@@ -134,7 +135,7 @@ def gptq_one_layer(cfg: dict, rec: Recorder) -> dict:
     gen = torch.Generator().manual_seed(int(cfg["seed"]))
     W = torch.randn(rows, cols, generator=gen, dtype=torch.float64) * 0.02
     X = torch.randn(cols, n, generator=gen, dtype=torch.float64)
-    with lt.single_thread():
+    with torch_threads():
         case = _gptq_case(W, X, cfg)
         for r in range(rows):
             rec.log(r, stage="rows", row=r, loss_rtn=float(case["rows_rtn"][r]), loss_gptq=float(case["rows_gptq"][r]))
@@ -175,7 +176,7 @@ def pareto_sweep(cfg: dict, rec: Recorder) -> dict:
     gen = torch.Generator().manual_seed(int(cfg["seed"]))
     train = [s.text for s in vc.base_split()[0]]
     calib_idx = torch.randperm(len(train), generator=gen)[: int(cfg.get("calib_n", 128))].tolist()
-    with lt.single_thread():
+    with torch_threads():
         x, _ = lt.batch_tensors([train[i] for i in calib_idx])
         hessians = calibration_hessians(model, x)
     out: dict[str, Any] = {"n_schemes": len(schemes), "calib_n": len(calib_idx)}
@@ -183,7 +184,7 @@ def pareto_sweep(cfg: dict, rec: Recorder) -> dict:
     flops_per_token += 2 * model.tok.weight.numel()  # the tied LM head
     ref_ppl = ref_acc = 0.0
     for i, scheme in enumerate(schemes):
-        with lt.single_thread():
+        with torch_threads():
             qm = quantize_model(model, scheme, hessians)
             ppl, acc = lt.perplexity(qm, texts), lt.verb_tense_accuracy(qm)
         nbytes = model_bytes(qm, scheme)
@@ -228,7 +229,7 @@ def gguf_roundtrip(cfg: dict, rec: Recorder) -> dict:
     missing = sorted(set(expected) - set(tensors))
     rebuilt = MiniGPT(model.cfg)
     rebuilt.load_state_dict(tensors, strict=True)
-    with torch.no_grad(), lt.single_thread():
+    with torch.no_grad(), torch_threads():
         x, _ = lt.batch_tensors(texts[:64])
         act_err = float((rebuilt(x) - qm(x)).abs().max())
     out: dict[str, Any] = {"max_tensor_abs_err": max_err, "max_activation_abs_err": act_err,

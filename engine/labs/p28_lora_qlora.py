@@ -32,6 +32,7 @@ from engine.quant import lm_train as lt
 from engine.quant import verb_corpus as vc
 from engine.quant.minigpt import MiniGPT, MiniGPTConfig
 from engine.run import Recorder
+from engine.threads import torch_threads
 
 FAULT = "rank_zero"
 
@@ -39,7 +40,7 @@ FAULT = "rank_zero"
 def _base(cfg: dict) -> MiniGPT:
     """The cached base model; also reseeds torch so adapter init and dropout are reproducible."""
     torch.manual_seed(int(cfg["seed"]))
-    with lt.single_thread():
+    with torch_threads():
         return lt.pretrained_minigpt(seed=int(cfg["seed"]))
 
 
@@ -48,15 +49,15 @@ def lora_by_hand(cfg: dict, rec: Recorder) -> dict:
     r, alpha = int(cfg.get("r", 8)), float(cfg.get("alpha", 16.0))
     base = _base(cfg)
     x, _ = lt.batch_tensors([s.text for s in vc.base_split()[1][:32]])
-    with torch.no_grad(), lt.single_thread():
+    with torch.no_grad(), torch_threads():
         ref = base(x)
         wrapped = wrap_minigpt_with_lora(copy.deepcopy(base), r=r, alpha=alpha, dropout=float(cfg.get("dropout", 0.0)))
         wrapped.eval()
         init_diff = float((wrapped(x) - ref).abs().max())
-    with lt.single_thread():  # a few real LoRA steps, so B is no longer zero
+    with torch_threads():  # a few real LoRA steps, so B is no longer zero
         lt.train(wrapped, _finetune_data(cfg), steps=int(cfg.get("adapter_steps", 20)), lr=3e-3, batch=16,
                  seed=int(cfg["seed"]), weight_decay=0.0, params=lora_parameters(wrapped))
-    with torch.no_grad(), lt.single_thread():
+    with torch.no_grad(), torch_threads():
         adapted = wrapped(x)
         state = lora_state_dict(wrapped)
         fresh = wrap_minigpt_with_lora(copy.deepcopy(base), r=r, alpha=alpha, dropout=0.0)
@@ -130,7 +131,7 @@ def _finetune(base: MiniGPT, r: int, cfg: dict, rec: Recorder | None, data: list
         if rec is not None:
             rec.log(step, stage="train", train_loss=loss)
 
-    with lt.single_thread():
+    with torch_threads():
         losses = lt.train(model, data, steps=steps, lr=float(cfg.get("lr", 3e-3)), batch=batch,
                           seed=int(cfg["seed"]), weight_decay=0.0, params=lora_parameters(model), on_step=log)
     return model, losses
@@ -141,7 +142,7 @@ def lora_finetune(cfg: dict, rec: Recorder) -> dict:
     before_hash = lt.state_hash(base)
     _, _, test = vc.irregular_split()
     control = [s.text for s in vc.control_set()]
-    with lt.single_thread():
+    with torch_threads():
         acc0, ppl0 = lt.irregular_accuracy(base, test), lt.perplexity(base, control)
     data = _finetune_data(cfg)
     r_main = 0 if cfg.get("fault") == FAULT else int(cfg.get("r", 8))
@@ -150,7 +151,7 @@ def lora_finetune(cfg: dict, rec: Recorder) -> dict:
                            "n_test": len(test), "base_hash": before_hash}
     for i, r in enumerate(ranks):
         model, losses = _finetune(base, r, cfg, rec if r == r_main else None, data)
-        with lt.single_thread():
+        with torch_threads():
             acc, ppl = lt.irregular_accuracy(model, test), lt.perplexity(model, control)
         drift = 100.0 * (ppl - ppl0) / ppl0
         rec.log(i, stage="rank_sweep", rank=r, irregular_acc=acc, control_ppl_drift_pct=drift)
@@ -195,7 +196,7 @@ def qlora_preview(cfg: dict, rec: Recorder) -> dict:
             m.B.copy_(torch.randn(m.B.shape, generator=gen) * 0.02)
         load_lora_state_dict(b, lora_state_dict(a))
     x, _ = lt.batch_tensors([s.text for s in vc.base_split()[1][:64]])
-    with torch.no_grad(), lt.single_thread():
+    with torch.no_grad(), torch_threads():
         la, lb = a(x), b(x)
     rel = float((la - lb).abs().mean() / la.abs().mean())
     mem: dict[str, int] = {}
@@ -207,7 +208,7 @@ def qlora_preview(cfg: dict, rec: Recorder) -> dict:
         steps = int(cfg.get("epochs", 1)) * len(data) // batch if tag == "qlora" else 2
         gen_t = torch.Generator().manual_seed(int(cfg["seed"]))
         model.train()
-        with lt.single_thread():
+        with torch_threads():
             for step in range(steps):
                 idx = torch.randint(len(data), (batch,), generator=gen_t).tolist()
                 xb, yb = lt.batch_tensors([data[i] for i in idx])

@@ -25,7 +25,6 @@ from torch import Tensor
 
 from engine.analyses.crossmetric import cka, curvature, fisher, flat, heads, table
 from engine.analyses.crossmetric.models import TinyConfig, TinyTransformer
-from engine.analyses.crossmetric.runtime import single_thread
 from engine.analyses.crossmetric.verbs_lm import (
     corpus,
     mean_loss,
@@ -36,6 +35,7 @@ from engine.analyses.crossmetric.verbs_lm import (
 )
 from engine.labs._heatmaps import heatmap_grid
 from engine.run import Recorder
+from engine.threads import torch_threads as single_thread
 
 HEAD_METRICS = ("ablation", "gate_fisher", "gate_fisher_true", "taylor", "taylor2", "param_fisher",
                 "param_hessian", "entropy", "ov_norm")

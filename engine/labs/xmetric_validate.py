@@ -24,9 +24,9 @@ from torch import Tensor
 
 from engine.analyses.crossmetric import cka, curvature, fisher, flat, heads
 from engine.analyses.crossmetric.models import MLP, TinyConfig, TinyTransformer, head_slices
-from engine.analyses.crossmetric.runtime import single_thread
 from engine.analyses.crossmetric.verbs_lm import corpus, mean_loss, seq_logp
 from engine.run import Recorder
+from engine.threads import torch_threads as single_thread
 
 F64 = torch.float64
 SECTIONS = ("fisher", "curvature", "cka", "heads")  # cfg["sections"] may pick a subset

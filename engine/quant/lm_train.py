@@ -11,8 +11,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -22,20 +21,12 @@ from torch import Tensor, nn
 
 from engine.quant import verb_corpus as vc
 from engine.quant.minigpt import MiniGPT, MiniGPTConfig
+from engine.threads import torch_threads
 
 IGNORE = -100
 BASE_TRAIN = {"steps": 300, "lr": 5e-3, "batch": 64, "weight_decay": 0.01}
 
 
-@contextmanager
-def single_thread() -> Iterator[None]:
-    """Matrices this small run faster on one thread, and far faster on a shared, loaded box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def batch_tensors(texts: Sequence[str], device: str = "cpu") -> tuple[Tensor, Tensor]:
@@ -165,7 +156,7 @@ def pretrained_minigpt(seed: int = 0, cfg: MiniGPTConfig | None = None, train_cf
         model.load_state_dict(load_file(str(path)))
         return model.eval()
     texts = [s.text for s in vc.base_split()[0]]
-    with torch.random.fork_rng(devices=[]), single_thread():
+    with torch.random.fork_rng(devices=[]), torch_threads():
         train(model, texts, seed=seed, **train_cfg)
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)

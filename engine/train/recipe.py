@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.models.gpt import MiniGPT, MiniGPTConfig
+from engine.threads import blas_threads
 from engine.train.data import HELDOUT_VERBS, CharTokenizer, held_out_split, load_corpus
 from engine.train.loop import TrainState, evaluate, train
-from engine.train.threads import blas_threads
 
 FULL: dict[str, Any] = {
     "model": {"n_layers": 2, "n_heads": 4, "d_model": 64, "d_ff": 256, "context_len": 32, "vocab_size": 64},

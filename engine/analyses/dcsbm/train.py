@@ -8,8 +8,7 @@ and the prediction is for walk[t+1].
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -17,18 +16,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from engine.analyses.dcsbm.model import WalkTransformer
-
-
-@contextmanager
-def single_thread() -> Iterator[None]:
-    """One intra-op thread while the tiny model runs: on a shared 2-core box, two threads spin
-    against each other and a 13 ms step became 400 ms. Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def train_walk_model(walks: np.ndarray, vocab: int, n_ctx: int, steps: int, rng: np.random.Generator,
