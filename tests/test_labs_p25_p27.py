@@ -1,0 +1,51 @@
+"""Phase 25 and 27 labs: quick mode passes every hard check, every break meets its
+expectations, and the healthy lab shows none of the break's symptoms.
+Plus unit tests of engine.torchlab and engine.models.flash against their oracles."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.torchlab.custom_softmax import softmax
+from engine.torchlab.dispatch import trace_ops
+from engine.torchlab.linear_grad import grad_fn_walk, linear_backward
+from tests import labkit
+
+LABS = labkit.targets((25, 27), "lab")
+BREAKS = labkit.targets((25, 27), "break")
+
+
+@pytest.mark.parametrize("target", LABS)
+def test_lab_quick_mode_passes_hard_checks(target: str) -> None:
+    assert labkit.failed_hard_checks(target) == []
+
+
+@pytest.mark.parametrize("target", BREAKS)
+def test_break_is_detected_and_healthy_run_is_clean(target: str) -> None:
+    assert labkit.failed_hard_checks(target) == []
+    assert not any(labkit.symptoms_in_healthy(target)), f"{target}: the healthy lab shows one of the symptoms"
+
+
+def test_linear_backward_matches_autograd_in_float64() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(5, 7, dtype=torch.float64, requires_grad=True)
+    W = torch.randn(3, 7, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    dy = torch.randn(5, 3, dtype=torch.float64)
+    (torch.nn.functional.linear(x, W, b) * dy).sum().backward()
+    for mine, ref in zip(linear_backward(x.detach(), W.detach(), dy), (x.grad, W.grad, b.grad), strict=True):
+        torch.testing.assert_close(mine, ref)
+
+
+def test_grad_fn_walk_and_trace() -> None:
+    x = torch.randn(2, 4, requires_grad=True)
+    ops, y = trace_ops(lambda: torch.nn.functional.linear(x, torch.randn(3, 4), torch.randn(3)))
+    assert "addmm" in ops
+    assert grad_fn_walk(y.sum().grad_fn)[:2] == ["SumBackward0", "AddmmBackward0"]
+
+
+def test_custom_softmax_matches_torch_including_second_axis_sizes() -> None:
+    x = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(softmax, (x,))
+    torch.testing.assert_close(softmax(x * 50), torch.softmax(x * 50, -1))
