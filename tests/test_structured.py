@@ -1,0 +1,76 @@
+"""engine.structured: derivative automaton, schema compiler/validator and masks (phase 30)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from engine.structured import regex as R
+from engine.structured.mask import DigitMask, JSONSchemaMask, NoLegalContinuation, RegexMask
+from engine.structured.schema import (
+    check_schema,
+    compile_schema,
+    conjugation_schema,
+    validate,
+    without_required,
+)
+from engine.structured.tokenizer import JSONCharTokenizer
+
+TOK = JSONCharTokenizer()
+
+
+def test_derivative_regex_agrees_with_python_re() -> None:
+    r = R.seq(R.rep(R.chars(R.DIGITS), 1, 3), R.alt(R.lit("ab"), R.lit("a")))
+    py = re.compile(r"^\d{1,3}(ab|a)$")
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        s = "".join(rng.choice(list("0129ab"), size=rng.integers(0, 6)))
+        assert R.matches(r, s) == bool(py.match(s)), s
+
+
+def test_digit_mask_steps() -> None:
+    m = DigitMask(TOK, 4)
+    legal = {TOK.itos[i] for i in np.flatnonzero(np.isfinite(m.step(None)))}
+    assert legal == set("0123456789")
+    for _ in range(4):
+        v = m.step(TOK.stoi["7"])
+    assert m.is_done() and np.flatnonzero(np.isfinite(v)).tolist() == [TOK.eos_id]
+
+
+def test_empty_legal_raises() -> None:
+    with pytest.raises(NoLegalContinuation):
+        RegexMask(TOK, R.lit("Z")).step(None)
+
+
+def test_schema_language() -> None:
+    s = conjugation_schema()
+    r = compile_schema(s)
+    assert check_schema(s) == []
+    assert R.matches(r, '{"verb":"eat","tense":"past_simple","person":"3sg"}')
+    assert R.matches(r, '{"verb":"eat","tense":"past_simple","person":"3sg","spanish":"comio"}')
+    assert not R.matches(r, '{"verb":"run","tense":"past_simple","person":"3sg"}')
+    assert not R.matches(r, '{"verb":"eat","person":"3sg"}')          # tense is required
+    assert not R.matches(r, '{"tense":"past_simple","verb":"eat","person":"3sg"}')  # fixed key order
+    assert R.matches(compile_schema(without_required(s)), '{"verb":"eat"}')
+
+
+def test_multi_char_token_walked_through_automaton() -> None:
+    m = JSONSchemaMask(TOK, conjugation_schema())
+    first = {TOK.itos[i] for i in np.flatnonzero(np.isfinite(m.step(None)))}
+    assert first == {"{", '{"', '{"verb":"'}
+    v = m.step(TOK.stoi['{"verb":"'])
+    for piece in ("e", "a", "t"):
+        v = m.step(TOK.stoi[piece])
+    legal = {TOK.itos[i] for i in np.flatnonzero(np.isfinite(v))}
+    assert '","tense":"' in legal and '","person":"' not in legal and '"}' not in legal
+
+
+def test_validate_subset() -> None:
+    s = conjugation_schema()
+    assert validate(json.loads('{"verb":"eat","tense":"past_simple","person":"3sg"}'), s) == []
+    assert validate({"verb": "eat", "tense": "past_simple"}, s)
+    assert validate({"verb": "eat", "tense": "past_simple", "person": "3sg", "extra": 1}, s)
+    assert check_schema({"type": "object", "oneOf": []})
