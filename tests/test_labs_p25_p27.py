@@ -49,3 +49,22 @@ def test_custom_softmax_matches_torch_including_second_axis_sizes() -> None:
     x = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(softmax, (x,))
     torch.testing.assert_close(softmax(x * 50), torch.softmax(x * 50, -1))
+
+
+def test_tiled_and_online_attention_match_torch_sdpa() -> None:
+    import numpy as np
+
+    from engine.models.flash import ByteCounter, bytes_flash, online_softmax_attention, tiled_attention
+
+    rng = np.random.default_rng(0)
+    Q, K, V = (rng.normal(size=(200, 32)).astype(np.float32) for _ in range(3))  # 200: ragged last tile
+    for causal in (False, True):
+        ref = torch.nn.functional.scaled_dot_product_attention(*(torch.from_numpy(a)[None] for a in (Q, K, V)), is_causal=causal)[0]
+        out, lse = tiled_attention(Q, K, V, 64, 64, causal=causal)
+        np.testing.assert_allclose(out, ref.numpy(), atol=2e-6)
+    s = (Q @ K.T) / np.sqrt(32)
+    ref = torch.softmax(torch.from_numpy(s).double(), -1) @ torch.from_numpy(V).double()
+    np.testing.assert_allclose(online_softmax_attention(s, V, 7), ref.numpy(), atol=1e-6)
+    c = ByteCounter()
+    tiled_attention(Q[:128], K[:128], V[:128], 64, 64, c)
+    assert c.bytes(2) == bytes_flash(128, 32, 64, 2) + 2 * 128  # plus the LSE

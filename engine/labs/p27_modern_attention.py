@@ -1,0 +1,123 @@
+"""Phase 27 labs: the online softmax against a float64 oracle, bytes moved by naive and tiled
+(Flash) attention counted and compared with the course's formulas, and GQA/MQA on the Mini-GPT.
+
+Fault `kv_heads_one` (the phase's break, on lab-04): the GQA-2 model is forced down to a single
+KV head (MQA); the cache halves exactly and perplexity rises.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine.hardware.roofline import Roofline
+from engine.models.flash import (
+    ROUNDERS,
+    ByteCounter,
+    attention_flops,
+    bytes_flash,
+    bytes_naive,
+    naive_attention,
+    online_softmax_attention,
+    softmax_batched,
+    softmax_reference,
+    tiled_attention,
+)
+from engine.run import Recorder
+
+FAULT = "kv_heads_one"
+
+
+# ---------------------------------------------------------------------- lab 00: online softmax
+def _err(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(np.asarray(a, dtype=np.float64) - b).max())
+
+
+def online_softmax(cfg: dict, rec: Recorder) -> dict:
+    rng = np.random.default_rng(cfg["seed"])
+    n, d, rows = cfg["n"], cfg["d"], cfg.get("rows", 8)
+    s = rng.normal(0.0, cfg.get("score_std", 1.0), (rows, n)).astype(np.float32)
+    V = rng.normal(size=(n, d)).astype(np.float32)
+    out: dict[str, Any] = {}
+    step = 0
+    for dtype in cfg["dtypes"]:
+        r = ROUNDERS[dtype]
+        ref = softmax_reference(r(s), r(V))  # oracle on the same rounded inputs
+        errs = []
+        for chunk in cfg["chunk_sizes"]:
+            e = _err(online_softmax_attention(s, V, chunk, dtype, cfg["accumulator"]), ref)
+            errs.append(e)
+            rec.log(step, stage="sweep", dtype=dtype, chunk_size=chunk, max_abs_err=e)
+            step += 1
+        out[f"{dtype}_max_abs_err"] = max(errs)
+        out[f"{dtype}_err_by_chunk"] = dict(zip(map(str, cfg["chunk_sizes"]), errs, strict=True))
+        out[f"{dtype}_batched_err"] = _err(softmax_batched(s, V, dtype), ref)
+    # wider scores (std 5, the course's verb-realistic scale) make fp32 chunk-1 error grow
+    s5 = rng.normal(0.0, 5.0, (rows, n)).astype(np.float32)
+    out["fp32_chunk1_err_score_std5"] = _err(online_softmax_attention(s5, V, 1), softmax_reference(s5, V))
+    # the same recurrence with the running state in fp16 too: chunk size now matters
+    ref16 = softmax_reference(ROUNDERS["fp16"](s), ROUNDERS["fp16"](V))
+    out["fp16_pure_state_err_by_chunk"] = {
+        str(c): _err(online_softmax_attention(s, V, c, "fp16", "same"), ref16) for c in cfg["chunk_sizes"]}
+
+    # pathological rows, fp32, chunk 16
+    chunk = 16
+    equal = np.zeros((1, n), dtype=np.float32)
+    out["all_equal_scores_err"] = _err(online_softmax_attention(equal, V, chunk), V.astype(np.float64).mean(0))
+    huge = np.zeros((1, n), dtype=np.float32)
+    huge[0, n // 3] = 60.0
+    negative = np.full((1, n), -100.0, dtype=np.float32)
+    negative[0, n - 1] = 0.0
+    out["one_hot_scores_err"] = max(_err(online_softmax_attention(huge, V, chunk), V[n // 3].astype(np.float64)),
+                                    _err(online_softmax_attention(negative, V, chunk), V[n - 1].astype(np.float64)))
+    # the course's worked example [1, 2, 3, 10], one score at a time: the weights still sum to one
+    ex = np.array([[1.0, 2.0, 3.0, 10.0]], dtype=np.float32)
+    out["worked_example_weight_sum"] = float(online_softmax_attention(ex, np.ones((4, 1), np.float32), 1)[0, 0])
+    # verb-sized input: s ~ N(0, 5), V (64, 64), chunk 16
+    s_v, V_v = rng.normal(0, 5, (1, 64)).astype(np.float32), rng.normal(size=(64, 64)).astype(np.float32)
+    out["verb_sized_fp32_err"] = _err(online_softmax_attention(s_v, V_v, 16), softmax_reference(s_v, V_v))
+    return out
+
+
+# ---------------------------------------------------------------------- lab 01: bytes moved
+def bytes_moved(cfg: dict, rec: Recorder) -> dict:
+    rng = np.random.default_rng(cfg["seed"])
+    b_r, b_c, db = cfg["b_r"], cfg["b_c"], cfg["dtype_bytes"]
+    out: dict[str, Any] = {}
+    rel_errs, max_out_err = [], 0.0
+    for step, (n, d) in enumerate(cfg["cases"]):
+        f_naive, f_flash, flops = bytes_naive(n, d, db), bytes_flash(n, d, b_r, db), attention_flops(n, d)
+        row: dict[str, Any] = {"n": n, "d": d, "bytes_naive": f_naive, "bytes_flash": f_flash,
+                               "intensity_ratio": f_naive / f_flash,
+                               "intensity_naive": flops / f_naive, "intensity_flash": flops / f_flash}
+        if n <= cfg["count_max_n"]:
+            Q, K, V = (rng.normal(size=(n, d)).astype(np.float32) for _ in range(3))
+            cn, cf = ByteCounter(), ByteCounter()
+            o_naive = naive_attention(Q, K, V, cn)
+            o_flash, _ = tiled_attention(Q, K, V, b_r, b_c, cf)
+            max_out_err = max(max_out_err, float(np.abs(o_naive - o_flash).max()))
+            row.update(counted_naive=cn.bytes(db), counted_flash=cf.bytes(db),
+                       counted_ratio=cn.bytes(db) / cf.bytes(db))
+            rel_errs += [abs(cn.bytes(db) - f_naive) / f_naive, abs(cf.bytes(db) - f_flash) / f_flash]
+        rec.log(step, stage="sweep", **row)
+        out[f"intensity_ratio_n{n}_d{d}"] = row["intensity_ratio"]
+        if "counted_ratio" in row:
+            out[f"counted_ratio_n{n}_d{d}"] = row["counted_ratio"]
+    # the course's two questions, from its formulas, whatever cases were swept
+    out["intensity_ratio_n4096_d64"] = bytes_naive(4096, 64, db) / bytes_flash(4096, 64, b_r, db)
+    out["intensity_ratio_n8192_d128"] = bytes_naive(8192, 128, db) / bytes_flash(8192, 128, b_r, db)
+    out["large_n_limit_2br_over_d64"] = 2 * b_r / 64
+    out["counted_vs_formula_rel_err_max"] = max(rel_errs)
+    out["counted_cases"] = len(rel_errs) // 2
+    out["flash_vs_naive_max_abs_err"] = max_out_err
+
+    roof = Roofline(cfg["roofline"]["peak_gflops"], cfg["roofline"]["bandwidth_gbs"])
+    for i, n in enumerate(cfg["roofline_n"]):
+        d = 64
+        for variant, b in (("naive", bytes_naive(n, d, db)), ("flash", bytes_flash(n, d, b_r, db))):
+            intensity = attention_flops(n, d) / b
+            rec.log(i, stage="roofline", variant=f"{variant} N={n}", intensity=intensity,
+                    gflops=roof.attainable(intensity))
+            out[f"roofline_{variant}_n{n}_bound"] = roof.bound(intensity)
+    return out
