@@ -1,0 +1,187 @@
+"""Phase 33 labs: the tutor behind an HTTP endpoint on 127.0.0.1 (lab-00), three handler styles under
+load (lab-01, a timing lab), and static vs continuous batching on a simulated clock (lab-02, lab-03).
+
+Fault `no_batching` (the phase's break): the handler calls the model directly instead of submitting to
+the scheduler, so requests run one after another.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine.infer.kv_cache import KVCache
+from engine.infer.sampling import Greedy, generate
+from engine.models.gpt import MiniGPT, MiniGPTConfig
+from engine.run import Recorder
+from engine.serve.app import MAX_CHARS, TutorApp
+from engine.serve.batching import CostModel, Outcome, simulate, workload
+from engine.serve.decode import continuous_decode
+from engine.serve.http import Server
+from engine.serve.loadgen import call, run_load
+from engine.serve.tutor import Tutor
+from engine.train.data import load_corpus
+
+FAULT = "no_batching"
+
+
+def _sentences(n: int, seed: int) -> list[str]:
+    """Corpus sentences, every other one damaged (the verb's last letter dropped) so both paths run."""
+    rng = np.random.default_rng(seed)
+    texts = [e.text for e in load_corpus()]
+    picks = [texts[i] for i in rng.integers(len(texts), size=n)]
+    return [s if i % 2 == 0 else s[:-1] for i, s in enumerate(picks)]
+
+
+def _cdf(rec: Recorder, lat: np.ndarray, **tags: Any) -> None:
+    xs = np.sort(lat)
+    idx = np.unique(np.linspace(0, len(xs) - 1, min(len(xs), 60)).astype(int))
+    for i in idx:
+        rec.log(int(i), stage="cdf", latency_ms=float(xs[i]), cum_frac=(i + 1) / len(xs), **tags)
+
+
+# ---------------------------------------------------------------------- lab 00: endpoint
+def minimal_endpoint(cfg: dict, rec: Recorder) -> dict:
+    tutor = Tutor(service_ms=float(cfg.get("service_ms", 2.0)))
+    corpus = {e.text for e in load_corpus()}
+    with Server(TutorApp(tutor), style="to_thread") as srv:
+        out: dict[str, Any] = {"host": "127.0.0.1", "healthz_status_before_load": call(srv.port, "GET", "/healthz")[0],
+                               "readyz_status_before_load": call(srv.port, "GET", "/readyz")[0],
+                               "correct_before_load_status": call(srv.port, "POST", "/correct", {"sentence": "now he works"})[0]}
+        tutor.load()
+        out["healthz_status"] = call(srv.port, "GET", "/healthz")[0]
+        out["readyz_status_after_load"] = call(srv.port, "GET", "/readyz")[0]
+        ok = True
+        sentences = _sentences(int(cfg.get("roundtrips", 10)), cfg["seed"])
+        for i, s in enumerate(sentences):
+            status, body = call(srv.port, "POST", "/correct", {"sentence": s, "learner_id": "l1"})
+            good = (status == 200 and set(body) == {"corrected", "explanation", "was_correct"}
+                    and body["corrected"] in corpus and body["was_correct"] == (s in corpus))
+            ok &= good
+            rec.log(i, stage="roundtrip", status=status, was_correct=int(body.get("was_correct", -1)), ok=int(good))
+        out["roundtrip_ok"] = bool(ok)
+        out["roundtrips"] = len(sentences)
+        out["empty_input_status"] = call(srv.port, "POST", "/correct", {"sentence": "   "})[0]
+        out["missing_field_status"] = call(srv.port, "POST", "/correct", {"learner_id": "l1"})[0]
+        out["oversize_input_status"] = call(srv.port, "POST", "/correct", {"sentence": "a" * (MAX_CHARS + 1)})[0]
+        out["not_json_status"] = call(srv.port, "POST", "/correct", raw=b"{oops")[0]
+        out["max_length_input_status"] = call(srv.port, "POST", "/correct", {"sentence": "a" * MAX_CHARS})[0]
+        tutor.fail_next = True
+        out["model_exception_status"] = call(srv.port, "POST", "/correct", {"sentence": "now he works"})[0]
+        out["unknown_route_status"] = call(srv.port, "GET", "/nope")[0]
+    return out
+
+
+# ---------------------------------------------------------------------- lab 01: handler styles
+def sync_vs_async(cfg: dict, rec: Recorder) -> dict:
+    sentences = _sentences(int(cfg["total"]) + int(cfg["warmup"]), cfg["seed"])
+    payloads = [{"sentence": s} for s in sentences]
+    out: dict[str, Any] = {"service_ms": cfg["service_ms"], "threads": cfg["threads"]}
+    statuses: list[int] = []
+    p95: dict[str, float] = {}
+    for k, style in enumerate(("sync", "blocking", "to_thread")):
+        tutor = Tutor(service_ms=float(cfg["service_ms"]))
+        tutor.load()
+        with Server(TutorApp(tutor), style=style, threads=int(cfg["threads"])) as srv:
+            run_load(srv.port, payloads[: cfg["warmup"]], cfg["concurrency"], cfg["timeout_s"])
+            res = run_load(srv.port, payloads[cfg["warmup"]:], cfg["concurrency"], cfg["timeout_s"])
+        lat = np.array([ms for ms, st in res if st == 200])
+        statuses += [st for _, st in res]
+        p50, p95[style], p99 = np.percentile(lat, [50, 95, 99]) if len(lat) else (np.nan,) * 3
+        out[f"{style}_p50_ms"], out[f"{style}_p95_ms"], out[f"{style}_p99_ms"] = float(p50), float(p95[style]), float(p99)
+        rec.log(k, stage="summary", variant=style, p50_ms=float(p50), p95_ms=float(p95[style]), p99_ms=float(p99))
+        _cdf(rec, lat, variant=style)
+        rec.progress(k + 1, 3)
+    out["ok_rate"] = sum(s == 200 for s in statuses) / len(statuses)
+    out["p95_blocking_over_sync"] = p95["blocking"] / p95["sync"]
+    out["p95_blocking_over_tothread"] = p95["blocking"] / p95["to_thread"]
+    out["p95_sync_vs_tothread_rel_diff"] = abs(p95["sync"] - p95["to_thread"]) / p95["sync"]
+    return out
+
+
+# ---------------------------------------------------------------------- lab 02: static batching
+def _cost(cfg: dict) -> CostModel:
+    return CostModel(**cfg["cost"])
+
+
+def static_batching(cfg: dict, rec: Recorder) -> dict:
+    cost = _cost(cfg)
+    out: dict[str, Any] = {}
+    oks: list[float] = []
+    rows: dict[tuple[int, int], dict[str, float]] = {}
+    for i, (b, w) in enumerate(cfg["sweep"]):
+        runs = [simulate("static", workload(cfg["total"], cfg["seed"] + r), cfg["concurrency"], cost,
+                         max_batch=b, max_wait_ms=w, max_queue=cfg["max_queue"]).summary() for r in range(cfg["runs"])]
+        med = {k: float(np.median([r[k] for r in runs])) for k in ("throughput_rps", "p50_ms", "p95_ms", "ok_rate")}
+        rows[(b, w)] = med
+        oks += [r["ok_rate"] for r in runs]
+        rec.log(i, stage="sweep", max_batch=b, max_wait_ms=w, **med)
+        out[f"b{b}_w{w}"] = med
+    base = rows[(1, 0)]["throughput_rps"]
+    b4 = [v["throughput_rps"] for (b, _), v in rows.items() if b == 4] or [max(v["throughput_rps"] for v in rows.values())]
+    out["throughput_ratio_batch4_over_baseline"] = b4[0] / base
+    out["best_throughput_ratio"] = max(v["throughput_rps"] for v in rows.values()) / base
+    out["ok_rate"] = float(min(oks))
+    full = simulate("static", workload(cfg["total"], cfg["seed"]), cfg["concurrency"], cost, max_batch=8,
+                    max_wait_ms=20, max_queue=8).summary()
+    out["full_queue_gives_503"] = full["n_503"] > 0
+    return out
+
+
+# ---------------------------------------------------------------------- lab 03: continuous batching
+def _single_request_equivalent(cfg: dict, cost: CostModel) -> dict[str, bool]:
+    sim = all(simulate("continuous", [n], 1, cost).requests[0].done == simulate("none", [n], 1, cost).requests[0].done
+              for n in range(1, 11))
+    model = MiniGPT(MiniGPTConfig(context_len=32), rng=np.random.default_rng(cfg["seed"]))
+    rng = np.random.default_rng(cfg["seed"] + 1)
+    prompts = [[int(t) for t in rng.integers(3, 30, size=int(rng.integers(3, 12)))] for _ in range(cfg["decode_requests"])]
+    lengths = [int(n) for n in rng.integers(1, 11, size=len(prompts))]
+    ref = [generate(model, p, n, 0, Greedy(), cache=KVCache.allocate(layers=2, heads=4, head_dim=16, max_seq=32))
+           for p, n in zip(prompts, lengths, strict=True)]
+    alone, _ = continuous_decode(model, prompts[:1], lengths[:1], 1)
+    batched, _ = continuous_decode(model, prompts, lengths, cfg["max_inflight"])
+    return {"sim_latency_equal": sim, "tokens_single_equal": alone[0] == ref[0], "tokens_batched_equal": batched == ref}
+
+
+def continuous_batching(cfg: dict, rec: Recorder) -> dict:
+    cost = _cost(cfg)
+    broken = cfg.get("fault") == FAULT
+    served = "none" if broken else "continuous"  # the break: the handler bypasses the scheduler
+    lengths = workload(cfg["total"], cfg["seed"])
+    s_b, s_w = cfg["static"]
+    runs: dict[str, Outcome] = {
+        "none": simulate("none", lengths, cfg["concurrency"], cost, max_queue=cfg["max_queue"]),
+        "static": simulate("static", lengths, cfg["concurrency"], cost, max_batch=s_b, max_wait_ms=s_w, max_queue=cfg["max_queue"]),
+        "continuous": simulate(served, lengths, cfg["concurrency"], cost, max_inflight=cfg["max_inflight"], max_queue=cfg["max_queue"]),
+    }
+    out: dict[str, Any] = {"served_policy": served}
+    for i, (name, o) in enumerate(runs.items()):
+        s = o.summary()
+        out[name] = s
+        rec.log(i, stage="summary", scheduler=name, **{k: s[k] for k in ("p50_ms", "p95_ms", "p99_ms", "throughput_rps")})
+        _cdf(rec, o.latencies(), scheduler=name)
+    out["scheduler_submits"] = runs["continuous"].submits
+    out["p95_improvement_vs_static"] = 1 - out["continuous"]["p95_ms"] / out["static"]["p95_ms"]
+    out["throughput_ratio_vs_static"] = out["continuous"]["throughput_rps"] / out["static"]["throughput_rps"]
+    for i, m in enumerate(cfg["inflight_sweep"]):
+        s = simulate("continuous", lengths, cfg["concurrency"], cost, max_inflight=m, max_queue=cfg["max_queue"]).summary()
+        rec.log(i, stage="inflight_sweep", max_inflight=m, throughput_rps=s["throughput_rps"], p95_ms=s["p95_ms"])
+        out[f"inflight_{m}"] = {"throughput_rps": s["throughput_rps"], "p95_ms": s["p95_ms"]}
+    ov = cfg["overload"]
+    over = simulate(served, workload(cfg["total"], cfg["seed"] + 7), ov["concurrency"], cost,
+                    max_inflight=cfg["max_inflight"], max_queue=ov["max_queue"])
+    statuses = {r.status for o in [*runs.values(), over] for r in o.requests}
+    out["overload"] = over.summary()
+    out["only_200_or_503"] = statuses <= {200, 503}
+    out["overload_answers_503"] = out["overload"]["n_503"] > 0
+    p50 = {}
+    for c in cfg["client_sweep"]:
+        p50[c] = simulate(served, lengths[: cfg["client_requests"]], c, cost, max_inflight=cfg["max_inflight"]).summary()["p50_ms"]
+        rec.log(c, stage="clients", concurrency=c, p50_ms=p50[c])
+    out["p50_by_concurrency"] = p50
+    out["p50_c8_over_c1"] = p50[8] / p50[1]
+    eq = _single_request_equivalent(cfg, cost)
+    out.update(eq)
+    out["single_request_equivalent"] = all(eq.values())
+    return out
