@@ -159,16 +159,19 @@ def mask_overhead(cfg: dict, rec: Recorder) -> dict:
     variants = {"no_mask": lambda: None,
                 "mask_precompiled": lambda: JSONSchemaMask(tok, schema, precompiled=True),
                 "mask_rederived": lambda: JSONSchemaMask(tok, schema, precompiled=False)}
-    rows: dict[str, dict[str, float]] = {}
     gc_was = gc.isenabled()
     gc.disable()
     try:
         with blas_threads(1):
             next_logits(model, [1, 2, 3])  # warm-up
-            for name, make in variants.items():
-                mask = make()  # one mask per variant: the precompiled table fills in the discarded warm-up run
-                per = [_timed_run(model, tok, mask, tokens, int(cfg["seed"]) + r) for r in range(runs + 1)][1:]
-                rows[name] = {k: float(np.median([p[k] for p in per])) for k in per[0]}
+            masks = {name: make() for name, make in variants.items()}  # the precompiled table fills in run 0
+            per: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
+            for r in range(runs + 1):  # interleaved, so a change in machine load hits every variant alike
+                for name, mask in masks.items():
+                    t = _timed_run(model, tok, mask, tokens, int(cfg["seed"]) + r)
+                    if r:
+                        per[name].append(t)
+            rows = {name: {k: float(np.median([p[k] for p in ps])) for k in ps[0]} for name, ps in per.items()}
     finally:
         if gc_was:
             gc.enable()
