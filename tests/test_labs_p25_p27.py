@@ -68,3 +68,23 @@ def test_tiled_and_online_attention_match_torch_sdpa() -> None:
     c = ByteCounter()
     tiled_attention(Q[:128], K[:128], V[:128], 64, 64, c)
     assert c.bytes(2) == bytes_flash(128, 32, 64, 2) + 2 * 128  # plus the LSE
+
+
+def test_gqa_conversion_keeps_mha_and_shrinks_kv() -> None:
+    import numpy as np
+
+    from engine.autograd.tensor import Tensor
+    from engine.models.gpt import CausalSelfAttention, MiniGPTConfig
+    from engine.models.gqa import from_mha, kv_bytes_per_token
+
+    rng = np.random.default_rng(3)
+    csa = CausalSelfAttention(MiniGPTConfig(d_model=32, n_heads=4, context_len=16), rng=rng)  # with RoPE
+    x = Tensor(rng.normal(size=(2, 10, 32)).astype(np.float32))
+    np.testing.assert_allclose(from_mha(csa, 4)(x).data, csa(x, None).data, atol=1e-6)
+    mqa = from_mha(csa, 1)
+    mqa(x)
+    k, v = mqa.last_kv
+    assert mqa.W_k.shape == (32, 8) and k.shape == (2, 1, 10, 8) and v.shape == k.shape
+    assert kv_bytes_per_token(2, 4, 16, 4) == 1024
+    with pytest.raises(ValueError):
+        from_mha(csa, 3)

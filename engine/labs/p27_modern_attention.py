@@ -121,3 +121,82 @@ def bytes_moved(cfg: dict, rec: Recorder) -> dict:
                     gflops=roof.attainable(intensity))
             out[f"roofline_{variant}_n{n}_bound"] = roof.bound(intensity)
     return out
+
+
+# ---------------------------------------------------------------------- lab 04: GQA / MQA
+def _mha_equivalence(d_model: int, n_heads: int, seed: int) -> float:
+    """GQA with n_kv_heads = n_heads against phase 15's MultiHeadAttention (causal, no RoPE)."""
+    from engine.models.attention_ref import MultiHeadAttention
+    from engine.models.gpt import CausalSelfAttention, MiniGPTConfig
+    from engine.models.gqa import from_mha
+
+    rng = np.random.default_rng(seed)
+    ref = MultiHeadAttention(d_model, n_heads, rng=rng)
+    csa = CausalSelfAttention(MiniGPTConfig(d_model=d_model, n_heads=n_heads, rope=False), rng=rng)
+    for name in ("W_q", "W_k", "W_v", "W_o"):
+        getattr(csa, name).data[...] = getattr(ref, name).data
+    x = rng.normal(size=(2, 12, d_model)).astype(np.float32)
+    gqa = from_mha(csa, n_heads)
+    return float(np.abs(gqa(x).data - ref(x, causal=True).data).max())
+
+
+def gqa_kv_cache(cfg: dict, rec: Recorder) -> dict:
+    from engine.autograd.tensor import no_grad
+    from engine.eval.harness import compute_ppl
+    from engine.models.attention_ref import row_entropy
+    from engine.models.gqa import kv_bytes_per_token, to_gqa
+    from engine.train.data import load_corpus, make_batch
+    from engine.train.recipe import cached_minigpt
+
+    H, L, dh, nb = cfg["n_heads"], cfg["n_layers"], cfg["d_head"], cfg["dtype_bytes"]
+    base, tok, _ = cached_minigpt(quick=bool(cfg.get("quick", False)))
+    if (base.cfg.n_heads, base.cfg.n_layers, base.cfg.d_head) != (H, L, dh):
+        raise ValueError(f"config (H, L, d_head) = {(H, L, dh)} does not match the Mini-GPT {base.cfg}")
+    texts = [e.text for e in load_corpus()]
+    ids, *_ = make_batch([tok.encode(t) for t in texts[: cfg["kv_probe_sentences"]]])
+    ids = ids[:, : min(ids.shape[1], cfg["seq_len"], base.cfg.context_len)]
+    gqa_kv = 1 if cfg.get("fault") == FAULT else cfg["gqa_kv_heads"]  # the break forces GQA down to one KV head
+    variants = {"mha": H, "gqa": gqa_kv, "mqa": 1}
+    out: dict[str, Any] = {}
+    rel_errs, ppl, params = [], {}, {}
+    for step, (name, kv) in enumerate(variants.items()):
+        model = to_gqa(base, kv)
+        with no_grad():
+            ppl[name] = compute_ppl(lambda x, m=model: m(x).data, tok, texts)
+            model(ids)
+        attns = [b.attn for b in model.blocks]
+        measured = sum(k.nbytes + v.nbytes for a in attns for k, v in [a.last_kv]) / ids.size
+        formula = kv_bytes_per_token(L, kv, dh, nb)
+        rel_errs.append(abs(measured - formula) / formula)
+        params[name] = sum(p.data.size for p in attns[0].parameters())
+        rec.log(step, stage="variants", variant=name, kv_heads=kv, kv_bytes_per_token=measured,
+                formula_bytes_per_token=formula, ppl=ppl[name])
+        ent = row_entropy(attns[-1].last_weights).mean(axis=(0, 2))  # mean entropy of each head, last layer
+        for h, e in enumerate(ent):
+            rec.log(h, stage="entropy", variant=name, head=h, entropy=float(e))
+        out[f"{name}_kv_heads"] = kv
+        out[f"{name}_kv_bytes_per_token"] = measured
+        out[f"{name}_ppl"] = ppl[name]
+        out[f"{name}_head_entropy_spread"] = float(ent.max() - ent.min())
+        out[f"{name}_k_projection_shape"] = list(attns[0].W_k.shape)
+    out["kv_bytes_rel_err_max"] = max(rel_errs)
+    out["mha_equivalence_max_err"] = _mha_equivalence(H * dh, H, cfg["seed"])
+    out["mqa_param_drop"] = params["mha"] - params["mqa"]
+    out["mqa_param_drop_matches_formula"] = out["mqa_param_drop"] == 2 * (H - 1) * dh * (H * dh)
+    out["mqa_ppl_change_pct"] = 100 * (ppl["mqa"] / ppl["mha"] - 1)
+    out["gqa_ppl_change_pct"] = 100 * (ppl["gqa"] / ppl["mha"] - 1)
+    # the break's view: the model labelled GQA against a true GQA-2 conversion of the same weights
+    ref2 = ppl["gqa"] if gqa_kv == 2 else _ppl_of(base, tok, texts, 2)
+    out["kv_bytes_ratio_vs_gqa2"] = kv_bytes_per_token(L, gqa_kv, dh, nb) / kv_bytes_per_token(L, 2, dh, nb)
+    out["ppl_change_pct_vs_gqa2"] = 100 * (ppl["gqa"] / ref2 - 1)
+    return out
+
+
+def _ppl_of(base: Any, tok: Any, texts: list[str], kv: int) -> float:
+    from engine.autograd.tensor import no_grad
+    from engine.eval.harness import compute_ppl
+    from engine.models.gqa import to_gqa
+
+    model = to_gqa(base, kv)
+    with no_grad():
+        return compute_ppl(lambda x: model(x).data, tok, texts)
