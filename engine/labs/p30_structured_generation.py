@@ -71,12 +71,20 @@ def _probe_sentences(n: int) -> list[P.Probe]:
     return core[:n]
 
 
+def _parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
 def schema_mask(cfg: dict, rec: Recorder) -> dict:
     model, tok = _model(cfg)
     schema = conjugation_schema()
     mask = JSONSchemaMask(tok, schema)
     probes = _probe_sentences(int(cfg.get("n_probes", 60)))
-    parsed = valid = fields_right = 0
+    parsed = valid = fields_right = free_parsed = 0
     kl_by_step: dict[int, list[float]] = {}
     outputs = []
     with blas_threads(1):
@@ -96,13 +104,16 @@ def schema_mask(cfg: dict, rec: Recorder) -> dict:
             except json.JSONDecodeError:
                 pass
             outputs.append(g.text)
+            f = generate(model, tok, tok.encode(sentence + " "), np.random.default_rng(int(cfg["seed"]) + k),
+                         temperature=float(cfg.get("temperature", 1.0)), max_new_tokens=int(cfg.get("max_new_tokens", 128)))
+            free_parsed += _parses(f.text)
             rec.progress(k + 1, len(probes))
     for s in sorted(kl_by_step):
         rec.log(s, kl_nats=float(np.mean(kl_by_step[s])))
     n = len(probes)
     rec.note(f"first output: {outputs[0]}")
     return {"n_samples": n, "n_parsed_ok": parsed, "n_schema_valid": valid, "parse_rate": parsed / n,
-            "schema_valid_rate": valid / n, "parse_failures": n - parsed, "content_accuracy": fields_right / n,
+            "schema_valid_rate": valid / n, "parse_failures": n - parsed, "free_parse_rate": free_parsed / n, "content_accuracy": fields_right / n,
             "kl_per_step_avg": float(np.mean([v for vs in kl_by_step.values() for v in vs])),
             "automaton_states_seen": len(mask.table), "examples": outputs[:3]}
 
