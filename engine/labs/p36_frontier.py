@@ -61,3 +61,135 @@ def mla_math(cfg: dict, rec: Recorder) -> dict:
         f"never: at 32 tokens the tutor's cache is {out['tutor_mha_bytes_at_32']} bytes; MLA would save "
         f"{out['tutor_bytes_saved_at_32']} bytes and add a new attention path to maintain")
     return out
+
+
+# ---------------------------------------------------------------------- lab 00: MoE vs dense
+def _moe_config(cfg: dict, seed: int) -> dict[str, Any]:
+    from engine.train.recipe import QUICK, deep_merge
+
+    steps = int(cfg["max_steps"])
+    return deep_merge(QUICK, {"model": {"d_model": cfg["d_model"], "d_ff": cfg["d_ff"]},
+                              "scheduler": {"warmup_steps": max(1, steps // 10), "total_steps": steps},
+                              "training": {"rng_seed": seed, "data_seed": seed}})
+
+
+def _train(cfg: dict, seed: int, moe: bool, alpha: float, rec: Recorder, label: str) -> dict[str, Any]:
+    """The phase-18 recipe (warmup + cosine AdamW, clipping) with alpha x aux added for the MoE model."""
+    import time
+
+    import numpy as np
+
+    from engine.frontier.moe import MoEFFN
+    from engine.train.data import PAD
+    from engine.train.loop import evaluate, masked_loss
+    from engine.train.optim import GroupedAdamW, clip_grad_norm_, lr_at
+    from engine.train.recipe import datasets, make_state
+
+    config = _moe_config(cfg, seed)
+    data = datasets(config)
+    state = make_state(config, data["train"])
+    block = state.model.blocks[int(cfg["moe_layer"])]
+    layer: MoEFFN | None = None
+    if moe:
+        layer = MoEFFN(cfg["d_model"], cfg["d_ff"], cfg["num_experts"], cfg["top_k"], rng=np.random.default_rng(seed + 1))
+        block.ffn = layer
+    oc = state.opt_cfg
+    state.opt = GroupedAdamW(state.model.named_parameters(), lr=oc["lr_max"], betas=(oc["beta1"], oc["beta2"]),
+                             eps=oc["eps"], weight_decay=oc["weight_decay"])
+    steps, every = int(cfg["max_steps"]), max(1, int(cfg["max_steps"]) // 20)
+    window = np.zeros(cfg["num_experts"])
+    t0 = time.perf_counter()
+    while state.step < steps:
+        inp, tgt, lm, am = state.data.next_batch()
+        state.opt.zero_grad()
+        loss = masked_loss(state.model, inp, tgt, lm, am)
+        total = loss + layer.aux * alpha if layer is not None and alpha > 0 else loss  # type: ignore[operator]
+        total.backward()
+        clip_grad_norm_(state.opt.params, oc.get("clip"))
+        state.opt.set_lr(lr_at(state.step, oc["lr_max"], oc["lr_min"], int(oc["warmup_steps"]), steps))
+        state.opt.step()
+        state.step += 1
+        if layer is not None:
+            window += layer.last_mask[(inp != PAD).reshape(-1)].sum(0)  # type: ignore[index]
+        if state.step % every == 0 or state.step == steps:
+            if seed == cfg["seeds"][0]:
+                rec.log(state.step, stage="eval", model=label, val_loss=evaluate(state.model, data["val"])[0])
+                if layer is not None:
+                    for e, n in enumerate(window):
+                        rec.log(state.step, stage="routing", expert=e, tokens=float(n))
+            window[:] = 0
+    wall = time.perf_counter() - t0
+    val_loss, val_ppl = evaluate(state.model, data["val"])
+    out: dict[str, Any] = {"val_loss": val_loss, "val_ppl": val_ppl, "wall_s": wall,
+                           "params": sum(p.data.size for p in state.model.parameters())}
+    if layer is not None:  # routing of every real validation token after training
+        from engine.autograd.tensor import no_grad
+        from engine.train.data import make_batch
+
+        inp, _, _, am = make_batch(data["val"])
+        with no_grad():
+            state.model(inp, pad_mask=am)
+        real = (inp != PAD).reshape(-1)
+        slots = layer.last_mask[real]  # type: ignore[index]
+        share = slots.sum(0) / slots.sum()
+        out["slot_share"] = share.tolist()
+        out["tokens_using_expert"] = slots.mean(0).tolist()
+        out["max_expert_share"] = float(share.max())
+        out["dead_experts"] = int((share < 0.01).sum())
+        out["load_balance_stddev"] = float(share.std())
+    return out
+
+
+def moe_vs_dense(cfg: dict, rec: Recorder) -> dict:
+    import numpy as np
+
+    from engine.autograd.tensor import Tensor, no_grad
+    from engine.frontier.moe import MoEFFN, balance_loss_value, top_k_mask
+    from engine.threads import blas_threads
+
+    E, k = int(cfg["num_experts"]), int(cfg["top_k"])
+    alpha = 0.0 if cfg.get("fault") == "no_aux_loss" else float(cfg["aux_alpha"])
+    out: dict[str, Any] = {"aux_alpha": alpha}
+    uniform = np.full(E, 1 / E)
+    onehot = np.eye(E)[0]
+    out["aux_loss_uniform"] = balance_loss_value(uniform, uniform)
+    out["aux_loss_collapsed"] = balance_loss_value(onehot, onehot)
+    sizes = [sum(p.data.size for p in MoEFFN(cfg["d_model"], cfg["d_ff"], e, 1).parameters()) for e in (1, 2, 4, 8)]
+    out["moe_params_by_experts"] = dict(zip(("1", "2", "4", "8"), sizes, strict=True))
+    out["params_grow_with_experts"] = all(b - a == (sizes[1] - sizes[0]) * (eb - ea) for (a, ea), (b, eb)
+                                          in zip(zip(sizes, (1, 2, 4, 8), strict=True),
+                                                 zip(sizes[1:], (2, 4, 8), strict=True), strict=False))
+    probe = MoEFFN(cfg["d_model"], cfg["d_ff"], E, k, rng=np.random.default_rng(cfg["seed"]), router_std=1.0)
+    x = Tensor(np.random.default_rng(cfg["seed"] + 1).normal(size=(3, 7, cfg["d_model"])).astype(np.float32))
+    with no_grad():
+        y = probe(x).data
+        probs = (x.data @ probe.router.data.T)
+        probs = np.exp(probs - probs.max(-1, keepdims=True))
+        probs /= probs.sum(-1, keepdims=True)
+        chosen = top_k_mask(probs, k)
+        gates = probs * chosen / (probs * chosen).sum(-1, keepdims=True)
+        manual = sum(gates[..., e:e + 1] * ex(x).data for e, ex in enumerate(probe.experts()))
+    out["routing_is_top_k"] = bool((probe.last_mask.sum(1) == k).all() and np.allclose(y, manual, atol=1e-5))  # type: ignore[union-attr]
+    dense, moe = [], []
+    with blas_threads(1):
+        for i, seed in enumerate(cfg["seeds"]):
+            dense.append(_train(cfg, seed, False, 0.0, rec, "dense"))
+            moe.append(_train(cfg, seed, True, alpha, rec, "moe"))
+            rec.progress(i + 1, len(cfg["seeds"]))
+    for name, runs in (("dense", dense), ("moe", moe)):
+        out[f"{name}_params"] = runs[0]["params"]
+        out[f"{name}_val_loss"] = float(np.mean([r["val_loss"] for r in runs]))
+        out[f"{name}_val_ppl"] = float(np.mean([r["val_ppl"] for r in runs]))
+    rec.note(f"wall time per seed: dense {np.mean([r['wall_s'] for r in dense]):.1f} s, "
+             f"moe {np.mean([r['wall_s'] for r in moe]):.1f} s (every expert runs on every token here)")
+    out["moe_minus_dense_val_loss"] = out["moe_val_loss"] - out["dense_val_loss"]
+    out["final_val_loss_finite"] = bool(np.isfinite([r["val_loss"] for r in dense + moe]).all())
+    out["max_expert_share"] = float(np.mean([r["max_expert_share"] for r in moe]))
+    out["dead_experts"] = int(max(r["dead_experts"] for r in moe))
+    out["load_balance_stddev"] = float(np.mean([r["load_balance_stddev"] for r in moe]))
+    out["slot_share_first_seed"] = moe[0]["slot_share"]
+    out["verdict_for_grammar_tutor"] = ("never: the tutor is not parameter-bound; the routed model costs more "
+                                        "compute here and its validation loss is not better"
+                                        if out["moe_minus_dense_val_loss"] >= -0.01 else
+                                        "defer: the routed model was better on this run; check it on more seeds")
+    return out
