@@ -158,8 +158,9 @@ def shadow_ab(cfg: dict, rec: Recorder) -> dict:
         for a, rows in arms.items():
             sel = [r for r in rows if r["cell"][1] == t]
             buckets[f"{name}.{a}"] = sum(r["correct"] for r in sel) / len(sel) if sel else None
-    for i, (k, val) in enumerate(sorted(buckets.items())):
-        rec.log(i, bucket=k, accuracy=val if val is not None else float("nan"))
+    for i, (k, val) in enumerate(buckets.items()):
+        tense, arm = k.rsplit(".", 1)
+        rec.log(i, tense=tense, arm=arm, accuracy=val if val is not None else float("nan"))
     need_exact = traffic.sample_size_per_arm(0.75, 0.03)
     need_course = traffic.sample_size_per_arm(0.75, 0.03, rounded_z=True)
     report = [f"# Shadow + A/B report (salt {salt})", "", f"A/B arms: A n={len(arms['A'])}, B n={len(arms['B'])}",
