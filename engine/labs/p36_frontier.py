@@ -187,6 +187,9 @@ def moe_vs_dense(cfg: dict, rec: Recorder) -> dict:
     out["max_expert_share"] = float(np.mean([r["max_expert_share"] for r in moe]))
     out["dead_experts"] = int(max(r["dead_experts"] for r in moe))
     out["load_balance_stddev"] = float(np.mean([r["load_balance_stddev"] for r in moe]))
+    out["load_balance_stddev_by_seed"] = [r["load_balance_stddev"] for r in moe]
+    out["max_expert_share_by_seed"] = [r["max_expert_share"] for r in moe]
+    out["max_seed_load_balance_stddev"] = float(max(out["load_balance_stddev_by_seed"]))
     out["slot_share_first_seed"] = moe[0]["slot_share"]
     out["verdict_for_grammar_tutor"] = ("never: the tutor is not parameter-bound; the routed model costs more "
                                         "compute here and its validation loss is not better"
