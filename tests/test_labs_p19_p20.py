@@ -8,23 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests import labkit
-
-SLOW = {"phase-19/lab-02"}  # four Mini-GPT trainings and four dashboards: ~30 s
-LABS = labkit.targets((19, 20), "lab", slow=SLOW)
-BREAKS = labkit.targets((19, 20), "break", slow=SLOW)
-
-
-@pytest.mark.parametrize("target", LABS)
-def test_lab_quick_mode_passes_hard_checks(target: str) -> None:
-    assert labkit.failed_hard_checks(target) == []
-
-
-@pytest.mark.parametrize("target", BREAKS)
-def test_break_is_detected_and_healthy_run_is_clean(target: str) -> None:
-    assert labkit.failed_hard_checks(target) == []
-    assert not all(labkit.symptoms_in_healthy(target)), f"{target}: the healthy lab already shows the symptom"
-
 
 def test_phase19_training_is_deterministic() -> None:
     from engine.dynamics.loop import train

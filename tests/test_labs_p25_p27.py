@@ -10,21 +10,6 @@ import torch
 from engine.torchlab.custom_softmax import softmax
 from engine.torchlab.dispatch import trace_ops
 from engine.torchlab.linear_grad import grad_fn_walk, linear_backward
-from tests import labkit
-
-LABS = labkit.targets((25, 27), "lab")
-BREAKS = labkit.targets((25, 27), "break")
-
-
-@pytest.mark.parametrize("target", LABS)
-def test_lab_quick_mode_passes_hard_checks(target: str) -> None:
-    assert labkit.failed_hard_checks(target) == []
-
-
-@pytest.mark.parametrize("target", BREAKS)
-def test_break_is_detected_and_healthy_run_is_clean(target: str) -> None:
-    assert labkit.failed_hard_checks(target) == []
-    assert not any(labkit.symptoms_in_healthy(target)), f"{target}: the healthy lab shows one of the symptoms"
 
 
 def test_linear_backward_matches_autograd_in_float64() -> None:

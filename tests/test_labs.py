@@ -1,0 +1,36 @@
+"""Every ready lab of the phases below, run in quick mode, passes its hard checks; every break
+meets its expectations, and the healthy lab does not show the break's signature.
+
+Run in-process through tests/labkit.py: planned and checked exactly as `workbench run --quick`
+does. Phases 00-06 and 14-16 have their own files (subprocess runs, timing retries, overrides).
+Per-phase extras (determinism, unit checks) stay in tests/test_labs_pNN_*.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import labkit
+
+PHASES = (7, 8, 9, 10, 11, 12, 13, 17, 18, 19, 20, 21, 22, 25, 26, 27, 28, 29, 30, 31, 33, 36, 37, 38)
+SLOW = {
+    "phase-18/break-00", "phase-21/break-00",  # retrain / resample
+    "phase-19/lab-02",  # four Mini-GPT trainings and four dashboards: ~30 s
+    "phase-26/lab-01", "phase-26/lab-02", "phase-28/lab-02", "phase-28/lab-03",
+}
+# Phases whose breaks are checked strictly: the healthy lab meets none of the expectations.
+# Elsewhere a break's signature may include something the healthy lab shares ("RNG still agrees").
+STRICT = {17, 18, 21, 22, 25, 27, 30, 31, 33, 36, 37, 38}
+
+
+@pytest.mark.parametrize("target", labkit.targets(PHASES, "lab", slow=SLOW))
+def test_lab_quick_mode_passes_hard_checks(target: str) -> None:
+    assert labkit.failed_hard_checks(target) == []
+
+
+@pytest.mark.parametrize("target", labkit.targets(PHASES, "break", slow=SLOW))
+def test_break_is_detected_and_healthy_run_is_clean(target: str) -> None:
+    assert labkit.failed_hard_checks(target) == []
+    shared = labkit.symptoms_in_healthy(target)
+    strict = int(target[6:8]) in STRICT
+    assert not (any(shared) if strict else all(shared)), f"{target}: the healthy lab shows the break's signature {shared}"
