@@ -1,7 +1,4 @@
-"""Every phase 07-10 lab in quick mode passes its hard checks; every break meets its expectations and the healthy lab does not show it.
-
-Run in-process through tests/labkit.py: planned and checked exactly as `workbench run --quick` does.
-"""
+"""Phase 07-10 extras beyond tests/test_labs.py: full-mode determinism of the main job."""
 
 from __future__ import annotations
 

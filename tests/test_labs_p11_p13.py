@@ -1,8 +1,4 @@
-"""Every ready phase 11-13 lab in quick mode passes its hard checks; every break meets its expectations
-and the healthy lab does not show the break's symptom.
-
-Run in-process through tests/labkit.py: planned and checked exactly as `workbench run --quick` does.
-"""
+"""Phase 11-13 extras beyond tests/test_labs.py: a fresh run reproduces the cached result."""
 
 from __future__ import annotations
 

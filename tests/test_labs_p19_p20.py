@@ -1,8 +1,4 @@
-"""Every ready phase 19-20 lab in quick mode passes its hard checks; every break meets its expectations
-and the healthy lab does not show the break's symptom.
-
-Run in-process through tests/labkit.py: planned and checked exactly as `workbench run --quick` does.
-"""
+"""Phase 19-20 extras beyond tests/test_labs.py: training determinism and split validation."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""Phase 25 and 27 labs: quick mode passes every hard check, every break meets its
-expectations, and the healthy lab shows none of the break's symptoms.
-Plus unit tests of engine.torchlab and engine.models.flash against their oracles."""
+"""Phase 25 and 27 extras beyond tests/test_labs.py: engine.torchlab and engine.models.flash against their oracles."""
 
 from __future__ import annotations
 
