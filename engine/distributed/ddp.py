@@ -1,0 +1,139 @@
+"""Data-parallel training on CPU processes with torch.distributed (gloo on 127.0.0.1).
+
+Each rank holds a full copy of a small next-character model, reads the examples whose index
+modulo world size is its rank, and after backward averages the flattened gradient with one
+all-reduce (what DDP does with a single bucket). Averaged gradients of equal shards equal the
+gradient of the whole batch, so both ranks step identically and their weights stay equal.
+
+The backward + all-reduce is timed between barriers. Results go through files (JSON and
+safetensors), never pickles. `uneven_shards` gives rank 0 one batch less, and rank 1's extra
+all-reduce must fail by the group's short timeout instead of hanging.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+from engine.text.verbs import grid, phrase
+
+CONTEXT = 8
+
+
+def corpus_tensors() -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(contexts, targets, vocab) for next-character prediction over the verb corpus."""
+    text = "\n".join(phrase(f.verb, f.tense, f.person) for f in grid()) + "\n"
+    chars = sorted(set(text))
+    ids = torch.tensor([chars.index(c) for c in text])
+    idx = torch.arange(len(ids) - CONTEXT)
+    x = torch.stack([ids[i : i + CONTEXT] for i in idx.tolist()])
+    return x, ids[CONTEXT:], len(chars)
+
+
+def make_model(vocab: int, seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Embedding(vocab, 32), nn.Flatten(), nn.Linear(32 * CONTEXT, 256), nn.GELU(),
+                         nn.Linear(256, vocab))
+
+
+def shard_indices(n: int, rank: int, world: int, batch: int, steps: int, uneven: bool) -> list[torch.Tensor]:
+    """Batches for this rank: example i belongs to rank i % world; rank 0 loses a batch if uneven."""
+    mine = torch.arange(rank, n, world)
+    batches = [mine[(s * batch) % len(mine) :][:batch] for s in range(steps)]
+    batches = [b if len(b) == batch else mine[:batch] for b in batches]
+    return batches[:-1] if uneven and rank == 0 else batches
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def worker(rank: int, world: int, port: int, cfg: dict, out: str) -> None:
+    """One rank: train, time, and write its state and timings under `out`."""
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    torch.set_num_threads(1)
+    timeout = timedelta(seconds=float(cfg.get("collective_timeout_s", 60.0)))
+    if world > 1:
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
+                                timeout=timeout)
+    x, y, vocab = corpus_tensors()
+    model = make_model(vocab, int(cfg["seed"]))  # same init on every rank
+    opt = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]))
+    torch.manual_seed(int(cfg["seed"]) + rank)  # per-rank seed: any randomness differs, weights must not
+    batch = int(cfg.get("global_batch", 64)) // world
+    batches = shard_indices(len(x), rank, world, batch, int(cfg["steps"]), cfg.get("fault") == "uneven_shards")
+    params = list(model.parameters())
+    log: dict = {"rank": rank, "n_batches": len(batches), "losses": [], "sync_ms": [], "timed_out": False}
+    t0 = time.perf_counter()
+    try:
+        for b in range(int(cfg["steps"])):
+            if b >= len(batches):
+                break
+            loss = nn.functional.cross_entropy(model(x[batches[b]]), y[batches[b]])
+            opt.zero_grad()
+            if world > 1:
+                dist.barrier()
+            ts = time.perf_counter()
+            loss.backward()
+            if world > 1:
+                flat = torch.cat([p.grad.reshape(-1) for p in params])
+                dist.all_reduce(flat)
+                flat /= world
+                torch.nn.utils.vector_to_parameters(flat, [p.grad for p in params])
+                dist.barrier()
+            log["sync_ms"].append((time.perf_counter() - ts) * 1e3)
+            opt.step()
+            log["losses"].append(loss.item())
+    except RuntimeError as e:  # gloo raises on timeout or a vanished peer
+        log["timed_out"] = True
+        log["error"] = str(e).splitlines()[0][:200]
+    log["wall_s"] = time.perf_counter() - t0
+    log["tokens"] = len(log["losses"]) * batch
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, f"{out}/rank{rank}.safetensors")
+    Path(f"{out}/rank{rank}.json").write_text(json.dumps(log))
+    if world > 1 and not log["timed_out"] and cfg.get("fault") != "uneven_shards":
+        dist.destroy_process_group()
+    elif world > 1 and rank == 0:
+        time.sleep(float(cfg.get("collective_timeout_s", 60.0)) + 2.0)  # stay alive: the partner must time out
+
+
+def launch(cfg: dict, world: int, out: str, limit_s: float = 240.0) -> None:
+    """Start `world` child processes (`python -m engine.distributed.ddp`) and wait, bounded by
+    `limit_s`; children still running then are killed. world == 1 runs in this process."""
+    if world == 1:
+        worker(0, 1, 0, cfg, out)
+        return
+    port, root = free_port(), Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    procs = [subprocess.Popen([sys.executable, "-m", "engine.distributed.ddp", str(r), str(world), str(port),
+                               json.dumps(cfg), out], env=env, cwd=root) for r in range(world)]
+    deadline = time.monotonic() + limit_s
+    try:
+        for p in procs:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    bad = [p.returncode for p in procs if p.returncode != 0]
+    if bad:
+        raise RuntimeError(f"ddp rank exited with {bad}")
+
+
+if __name__ == "__main__":
+    worker(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4]), sys.argv[5])
