@@ -1,0 +1,104 @@
+"""Phase 32 labs: the grammar-tutor agent's sandbox against hostile tools, and its capped
+plan/act loop against planners built to loop, dither and invent tools."""
+
+from __future__ import annotations
+
+import os
+
+from engine.agents.loop import Caps, run_loop
+from engine.agents.memory import Scratchpad
+from engine.agents.sandbox import Limits, group_members, run_code
+from engine.run import Recorder
+from engine.structured.schema import PERSON_ENUM, TENSE_ENUM
+from engine.text.verbs import VERBS
+from engine.tools import grammar  # noqa: F401 - registers the four tools
+
+_REPORT_RSS = "import resource\nprint('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)\n"
+EVIL_TOOLS = {
+    "infinite_loop": ("cpu", "while True:\n    pass\n"),
+    "memory_eater": ("memory", _REPORT_RSS + "x = bytearray(2 * 1024**3)\n"),
+    # bounded: even if the process limit failed, at most 64 sleepers that the group kill removes
+    "fork_bomb": ("nproc", "import os, time\nfor _ in range(64):\n    if os.fork() == 0:\n"
+                           "        time.sleep(30)\n        os._exit(0)\n"),
+}
+
+
+# ---------------------------------------------------------------------- lab 02: sandbox
+def sandbox_containment(cfg: dict, rec: Recorder) -> dict:
+    lim = Limits(cpu_s=int(cfg.get("cpu_s", 3)), memory_mb=int(cfg["memory_mb"]), max_procs=int(cfg["max_procs"]),
+                 timeout_s=float(cfg["timeout_s"]))
+    parent = os.getpid()
+    contained, kill_times, lingering, out = 0, [], 0, {}
+    for i, (name, (expected, code)) in enumerate(EVIL_TOOLS.items()):
+        r = run_code(code, lim)
+        ok = (not r.ok) and r.killed_by == expected
+        contained += ok
+        kill_times.append(r.seconds)
+        lingering += len(group_members(r_pgid)) if (r_pgid := r.pid) else 0
+        out[f"{name}_killed_by"] = r.killed_by
+        rec.log(i, tool=name, killed_by=r.killed_by or "none", contained=int(ok), kill_s=r.seconds,
+                peak_rss_mb=r.peak_rss_mb)
+    benign = run_code("print(sum(range(10)))", lim)
+    return {"evil_tools_contained": contained, "parent_pid_unchanged": os.getpid() == parent,
+            "max_time_to_kill_s": max(kill_times), "lingering_processes": lingering,
+            "benign_tool_ok": benign.ok and benign.stdout.strip() == "45", **out}
+
+
+# ---------------------------------------------------------------------- lab 03: failure modes
+UNANSWERABLE = "conjugate eat lovingly in the dreaming tense"
+
+
+def looping_planner(request: str, pad: Scratchpad) -> dict:
+    """Ignores every error and asks for the same impossible call again."""
+    return {"tool": "conjugate", "args": {"verb": "eat", "tense": "dreaming", "person": "3sg"}}
+
+
+def indecisive_planner(request: str, pad: Scratchpad) -> dict:
+    """Never answers; always one more (different) lookup."""
+    k = len(pad.steps)
+    return {"tool": "conjugate", "args": {"verb": VERBS[k % len(VERBS)], "tense": TENSE_ENUM[k % 5],
+                                          "person": PERSON_ENUM[k % 3]}}
+
+
+def hallucinating_planner(request: str, pad: Scratchpad) -> dict:
+    """Names a tool that does not exist (as if the schema mask were bypassed), then gives up."""
+    if not pad.steps:
+        return {"tool": "grade_essay", "args": {"text": request}}
+    return {"answer": {"corrected": None, "rationale": ["no tool could answer"], "in_scope": False}}
+
+
+class ScratchpadSpy:
+    """Looks up the sentence's verb once, then answers; notes how many steps each new request's
+    scratchpad already held on its first turn (anything but 0 is a leak)."""
+
+    def __init__(self) -> None:
+        self.first_seen: dict[str, int] = {}
+
+    def __call__(self, request: str, pad: Scratchpad) -> dict:
+        self.first_seen.setdefault(request, len(pad.steps))
+        if pad.steps:
+            return {"answer": {"corrected": request, "rationale": ["already correct"], "in_scope": True}}
+        return {"tool": "lookup_spanish", "args": {"english_form": request.split()[1]}}
+
+
+def failure_modes(cfg: dict, rec: Recorder) -> dict:
+    caps = None if cfg.get("fault") == "no_caps" else Caps(max_tool_calls=int(cfg["max_steps"]))
+    loop = run_loop(UNANSWERABLE, looping_planner, caps, guard_calls=int(cfg.get("guard_calls", 2000)))
+    dither = run_loop("Explain every tense of every verb", indecisive_planner, caps,
+                      guard_calls=int(cfg.get("guard_calls", 2000)))
+    try:
+        hall = run_loop("Grade my essay", hallucinating_planner, caps)
+        clean = "unknown tool" in str(hall.scratchpad.steps[0].observation.get("error", "")) and hall.stop == "answer"
+    except Exception:  # noqa: BLE001 - the point is that nothing escapes the loop
+        clean = False
+    spy = ScratchpadSpy()
+    for sentence in ("He ate an apple.", "She went home."):
+        run_loop(sentence, spy, caps)
+    runs = {"looping": loop, "indecisive": dither}
+    for i, (name, r) in enumerate(runs.items()):
+        rec.log(i, planner=name, tool_calls=r.tool_calls, turns=r.turns, stop=r.stop)
+    return {"looping_planner_tool_calls": loop.tool_calls, "looping_stop": loop.stop,
+            "terminated_by_cap": loop.terminated_by_cap, "looping_answer": loop.answer.get("text"),
+            "indecisive_planner_tool_calls": dither.tool_calls, "indecisive_stop": dither.stop,
+            "hallucinated_tool_clean_error": clean,
+            "scratchpad_leaks": sum(n > 0 for n in spy.first_seen.values())}

@@ -1,0 +1,54 @@
+"""Unit tests of engine/agents: the sandbox names the limit that stopped a tool and leaves no
+process behind; the loop's caps, duplicate rule and error handling; memory that only increments."""
+
+from __future__ import annotations
+
+from engine.agents.loop import FALLBACK, Caps, call_tool, run_loop
+from engine.agents.memory import LongTermMemory, Scratchpad
+from engine.agents.sandbox import Limits, group_members, run_code
+from engine.tools import grammar  # noqa: F401 - registers the tools
+
+
+def test_sandbox_ok_and_limits() -> None:
+    ok = run_code("print(6 * 7)", Limits(cpu_s=1, timeout_s=5))
+    assert ok.ok and ok.stdout.strip() == "42" and ok.killed_by is None
+    mem = run_code("x = bytearray(1024**3)", Limits(cpu_s=1, memory_mb=128))
+    assert not mem.ok and mem.killed_by == "memory"
+    slow = run_code("import time\ntime.sleep(10)", Limits(cpu_s=5, timeout_s=0.5))
+    assert slow.killed_by == "timeout" and slow.seconds < 3 and group_members(slow.pid) == []
+
+
+def test_call_tool_errors_are_observations() -> None:
+    assert call_tool("conjugate", {"verb": "go", "tense": "past_simple", "person": "3sg"}) == {"result": "went"}
+    assert "unknown tool" in call_tool("nope", {})["error"]
+    assert "error" in call_tool("conjugate", {"verb": "fly", "tense": "past_simple", "person": "3sg"})
+    assert "bad arguments" in call_tool("conjugate", {"verb": "go"})["error"]
+
+
+def test_loop_budget_duplicate_and_answer() -> None:
+    same = lambda req, pad: {"tool": "lookup_spanish", "args": {"english_form": "went"}}  # noqa: E731
+    r = run_loop("x", same, Caps(max_tool_calls=8))
+    assert (r.stop, r.tool_calls, r.answer["text"]) == ("duplicate", 1, FALLBACK)
+    r = run_loop("x", same, Caps(max_tool_calls=8, halt_on_duplicate=False))
+    assert (r.stop, r.tool_calls) == ("budget", 8)
+    r = run_loop("x", same, None, guard_calls=50)
+    assert (r.stop, r.tool_calls, r.terminated_by_cap) == ("guard", 50, False)
+
+    def answers(req: str, pad: Scratchpad) -> dict:
+        if pad.steps:
+            return {"answer": {"gloss": pad.steps[-1].observation["result"]}}
+        return {"tool": "lookup_spanish", "args": {"english_form": "went"}}
+
+    r = run_loop("x", answers)
+    assert r.stop == "answer" and r.tool_calls == 1 and r.turns == 2 and isinstance(r.answer["gloss"], str)
+
+
+def test_longterm_memory_counts_and_top_facts() -> None:
+    m = LongTermMemory()
+    for _ in range(2):
+        m.record("borja", "go", "regularized_past")
+    m.record("borja", "eat", "wrong_tense")
+    m.record("ana", "go", "regularized_past")
+    facts = m.top_facts("borja", k=1)
+    assert facts == ["borja often writes regularized_past for go (2x)"]
+    assert len(m.top_facts("borja")) == 2
