@@ -282,7 +282,7 @@ def cost_tracker(cfg: dict, rec: Recorder) -> dict:
         t0 = time.perf_counter()
         res = run_load(srv.port, payloads, int(cfg["concurrency"]))
         rps = len(res) / (time.perf_counter() - t0)
-    learners, req_per_day, bytes_per_req = 10_000, 100, 144
+    learners, req_per_day, bytes_per_req = 10_000, 100, 24 * 6  # 24 streamed tokens x ~6 bytes
     out = {
         "mean_cost_usd": means[base],
         "cost_ratio_double_rate": means[rates[2]] / means[rates[1]] if len(rates) > 2 else float("nan"),
