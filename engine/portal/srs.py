@@ -5,7 +5,7 @@ changes on every review by 0.1 - (5-q)(0.08 + (5-q)0.02), floored at 1.3; interv
 previous interval x ease rounded half up. The variant "portal" (the course's theory page) instead
 subtracts a flat 0.20 from the ease on a failure and lets the next success resume at 6 days
 (repetitions drop to 1, not 0): grades 4,4,0,4,4,4 give 1, 6, 1, 6, 14, 32 at ease 2.3.
-Same rule as workbench/quiz/sm2.py (engine must not import workbench; the tests compare the two).
+This is the one implementation of the SM-2 step: workbench/quiz/sm2.py (the review deck) calls it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,16 @@ class Card:
     repetitions: int = 0
 
 
+def ease_delta(grade: int) -> float:
+    """0.1 - (5-q)(0.08 + (5-q)0.02), in exact hundredths: q0 -0.80, q2 -0.32, q3 -0.14, q4 0, q5 +0.10."""
+    miss = 5 - grade
+    return (10 - miss * (8 + miss * 2)) / 100
+
+
+def round_half_up(x: float) -> int:
+    return math.floor(x + 0.5)
+
+
 def seed_card(today: date, ease: float = 2.5) -> Card:
     """A wrong exam answer becomes a card due tomorrow."""
     return Card(due=today + timedelta(days=1), ease=ease)
@@ -34,15 +44,14 @@ def seed_card(today: date, ease: float = 2.5) -> Card:
 def review(card: Card, grade: int, today: date, variant: str = "standard") -> Card:
     if not 0 <= grade <= 5:
         raise ValueError(f"grade must be 0..5, got {grade}")
-    miss = 5 - grade
     if grade < 3:
         interval = 1
         reps = 0 if variant == "standard" else min(card.repetitions, 1)
-        ease = card.ease + (10 - miss * (8 + miss * 2)) / 100 if variant == "standard" else card.ease - 0.20
+        ease = card.ease + ease_delta(grade) if variant == "standard" else card.ease - 0.20
     else:
         reps = card.repetitions + 1
-        interval = 1 if reps == 1 else 6 if reps == 2 else max(1, math.floor(card.interval * card.ease + 0.5))
-        ease = card.ease + (10 - miss * (8 + miss * 2)) / 100
+        interval = 1 if reps == 1 else 6 if reps == 2 else max(1, round_half_up(card.interval * card.ease))
+        ease = card.ease + ease_delta(grade)
     ease = max(MIN_EASE, round(ease, 2))
     return replace(card, ease=ease, interval=interval, repetitions=reps, due=today + timedelta(days=interval))
 

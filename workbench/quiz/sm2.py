@@ -24,17 +24,21 @@ Choices made, and why:
 * The next interval multiplies the previous *scheduled* interval, not the days actually
   elapsed, so reviewing late earns no bonus and reviewing early is not allowed by the queue.
 * Dates are UTC calendar days.
+
+The step itself is engine.portal.srs.review (one implementation, shared with Phase 41's portal
+lab); this module adds the deck's bookkeeping (last review, lapses) and grade parsing.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
+from engine.portal import srs
+from engine.portal.srs import MIN_EASE, ease_delta, round_half_up  # noqa: F401  (part of this module's API)
+
 GRADES = {"again": 0, "hard": 2, "good": 4, "easy": 5}
 START_EASE = 2.5
-MIN_EASE = 1.3
 
 
 @dataclass(frozen=True)
@@ -50,15 +54,6 @@ class CardState:
 def new_card(today: date) -> CardState:
     """A card seeded by a wrong quiz answer: due tomorrow, ease 2.5, no repetitions."""
     return CardState(due=today + timedelta(days=1))
-
-
-def ease_delta(grade: int) -> float:
-    miss = 5 - grade
-    return (10 - miss * (8 + miss * 2)) / 100
-
-
-def round_half_up(x: float) -> int:
-    return math.floor(x + 0.5)
 
 
 def parse_grade(text: str | int) -> int:
@@ -82,25 +77,13 @@ def parse_grade(text: str | int) -> int:
 
 def review(state: CardState, grade: int, today: date) -> CardState:
     """The card after one review graded `grade` (0..5) on `today`."""
-    if not 0 <= grade <= 5:
-        raise ValueError(f"grade must be 0..5, got {grade}")
-    if grade < 3:
-        repetitions, interval, lapses = 0, 1, state.lapses + 1
-    else:
-        repetitions, lapses = state.repetitions + 1, state.lapses
-        if repetitions == 1:
-            interval = 1
-        elif repetitions == 2:
-            interval = 6
-        else:
-            interval = max(1, round_half_up(state.interval * state.ease))
-    ease = max(MIN_EASE, round(state.ease + ease_delta(grade), 2))
+    step = srs.review(srs.Card(state.due, state.ease, state.interval, state.repetitions), grade, today)
     return replace(
         state,
-        ease=ease,
-        interval=interval,
-        repetitions=repetitions,
-        lapses=lapses,
+        ease=step.ease,
+        interval=step.interval,
+        repetitions=step.repetitions,
+        lapses=state.lapses + (grade < 3),
         last_review=today,
-        due=today + timedelta(days=interval),
+        due=step.due,
     )
