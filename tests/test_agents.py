@@ -50,5 +50,18 @@ def test_longterm_memory_counts_and_top_facts() -> None:
     m.record("borja", "eat", "wrong_tense")
     m.record("ana", "go", "regularized_past")
     facts = m.top_facts("borja", k=1)
-    assert facts == ["borja often writes regularized_past for go (2x)"]
+    assert facts == ["borja: regularized past mistakes with 'go' (2x)"]
     assert len(m.top_facts("borja")) == 2
+
+
+def test_planner_lemma_and_grading_can_fail() -> None:
+    from engine.agents.canonical import CANONICAL, graded
+    from engine.agents.planner import lemma, scripted_planner
+
+    assert [lemma(w) for w in ("goed", "writed", "studies", "has", "going", "watch", "dogs")] == [
+        "go", "write", "study", "have", "go", "watch", None]
+    lazy = lambda req, pad: {"answer": {"corrected": None, "in_scope": True}}  # noqa: E731
+    lazy_acc = sum(graded(run_loop(s, lazy).answer, a) for s, _, a in CANONICAL) / len(CANONICAL)
+    assert lazy_acc == 5 / 30  # only the already-correct sentences
+    r = run_loop("She eated an apple.", scripted_planner)
+    assert r.answer["corrected"] == "She ate an apple." and r.answer["spanish_gloss"]

@@ -55,7 +55,7 @@ def call_tool(name: str, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_loop(request: str, planner: Planner, caps: Caps | None = Caps(), guard_calls: int = 10_000,
-             guard_s: float = 2.0) -> AgentRun:
+             guard_s: float = 2.0, dispatch: Callable[[str, dict[str, Any]], dict[str, Any]] = call_tool) -> AgentRun:
     pad = Scratchpad()  # fresh for every request
     calls = turns = 0
     last_key = None
@@ -74,4 +74,4 @@ def run_loop(request: str, planner: Planner, caps: Caps | None = Caps(), guard_c
             return AgentRun({"text": FALLBACK}, calls, turns, "duplicate", pad)
         last_key = key
         calls += 1
-        pad.append(action, call_tool(str(action.get("tool")), dict(action.get("args") or {})))
+        pad.append(action, dispatch(str(action.get("tool")), dict(action.get("args") or {})))

@@ -40,7 +40,7 @@ class LongTermMemory:
 
     def top_facts(self, learner: str, k: int = 3) -> list[str]:
         mine = [(n, key) for key, n in self.mistakes.items() if key[0] == learner]
-        return [f"{learner} often writes {e} for {v} ({n}x)" for n, (_, v, e) in sorted(mine, key=lambda t: (-t[0], t[1]))[:k]]
+        return [f"{learner}: {e.replace('_', ' ')} mistakes with {v!r} ({n}x)" for n, (_, v, e) in sorted(mine, key=lambda t: (-t[0], t[1]))[:k]]
 
     def to_json(self) -> str:
         return json.dumps(sorted([[*k, n] for k, n in self.mistakes.items()]))

@@ -139,3 +139,21 @@ def _peak_rss_mb(text: str) -> float:
         if line.startswith("PEAK_RSS_KB "):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def sandboxed_tool_call(name: str, args: dict, limits: Limits = Limits()) -> dict:
+    """One phase-31 tool call in a sandboxed child (the tools need only the standard library).
+    Arguments go in and the observation comes out as JSON; a crash becomes {"error": ...}."""
+    import json
+
+    code = (f"import json, sys\nsys.path.insert(0, {ROOT!r})\nfrom engine.tools import grammar\n"
+            f"from engine.agents.loop import call_tool\n"
+            f"print('OBS ' + json.dumps(call_tool({name!r}, json.loads({json.dumps(args)!r}))))\n")
+    r = run_code(code, limits)
+    for line in r.stdout.splitlines():
+        if line.startswith("OBS "):
+            return json.loads(line[4:])
+    return {"error": f"tool crashed in the sandbox ({r.killed_by}): {r.stdout.strip()[-200:]}"}

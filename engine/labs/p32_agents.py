@@ -4,10 +4,13 @@ plan/act loop against planners built to loop, dither and invent tools."""
 from __future__ import annotations
 
 import os
+from collections import Counter
 
+from engine.agents.canonical import CANONICAL, graded
 from engine.agents.loop import Caps, run_loop
-from engine.agents.memory import Scratchpad
-from engine.agents.sandbox import Limits, group_members, run_code
+from engine.agents.memory import LongTermMemory, Scratchpad
+from engine.agents.planner import scripted_planner
+from engine.agents.sandbox import Limits, group_members, run_code, sandboxed_tool_call
 from engine.run import Recorder
 from engine.structured.schema import PERSON_ENUM, TENSE_ENUM
 from engine.text.verbs import VERBS
@@ -102,3 +105,42 @@ def failure_modes(cfg: dict, rec: Recorder) -> dict:
             "indecisive_planner_tool_calls": dither.tool_calls, "indecisive_stop": dither.stop,
             "hallucinated_tool_clean_error": clean,
             "scratchpad_leaks": sum(n > 0 for n in spy.first_seen.values())}
+
+
+# ---------------------------------------------------------------------- lab 01: the tutor
+def tutor_canonical(cfg: dict, rec: Recorder) -> dict:
+    caps = Caps(max_tool_calls=int(cfg["max_steps"]))
+    learner, n_sandboxed = str(cfg["learner_id"]), int(cfg.get("sandbox_sentences", len(CANONICAL)))
+    memory = LongTermMemory()
+    snapshots, per_cat, steps, calls, transcripts = [], {}, [], [], {}
+    sandbox_agrees = True
+    for pass_no in range(2):
+        for k, (sentence, cat, accepted) in enumerate(CANONICAL):
+            run = run_loop(sentence, scripted_planner, caps)
+            if pass_no == 0 and k < n_sandboxed:  # the same run with every tool call in the sandbox
+                boxed = run_loop(sentence, scripted_planner, caps, dispatch=sandboxed_tool_call)
+                sandbox_agrees &= boxed.answer == run.answer and boxed.tool_calls == run.tool_calls
+            for verb, kind in run.answer.get("mistakes", []):
+                memory.record(learner, verb, kind)
+            if pass_no == 0:
+                per_cat.setdefault(cat, []).append(graded(run.answer, accepted))
+                steps.append(run.turns)
+                calls.append(run.tool_calls)
+                if sentence in ("He goed to school.", "I will going home.", "They went home."):
+                    transcripts[sentence] = [{"step": i, "action": s.action, "observation": s.observation}
+                                             for i, s in enumerate(run.scratchpad.steps)] + [
+                        {"action": "FINAL_ANSWER", "answer": run.answer}]
+        snapshots.append(dict(memory.mistakes))
+    first, second = snapshots
+    hist = Counter(steps)
+    for s in range(1, max(hist) + 1):
+        rec.log(s, stage="histogram", steps=s, count=hist.get(s, 0))
+    correct = sum(sum(v) for v in per_cat.values())
+    return {"mock_accuracy": correct / len(CANONICAL),
+            **{f"accuracy_{c}": sum(v) / len(v) for c, v in per_cat.items()},
+            "mean_steps": sum(steps) / len(steps), "mean_tool_calls": sum(calls) / len(calls),
+            "longterm_counts_doubled": bool(first) and all(second[k] == 2 * n for k, n in first.items())
+            and set(first) == set(second),
+            "longterm_entries": len(first), "top_facts": memory.top_facts(learner),
+            "sandbox_matches_inprocess": bool(sandbox_agrees), "sandboxed_sentences": min(n_sandboxed, len(CANONICAL)),
+            "transcripts": transcripts}
