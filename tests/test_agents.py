@@ -65,3 +65,18 @@ def test_planner_lemma_and_grading_can_fail() -> None:
     assert lazy_acc == 5 / 30  # only the already-correct sentences
     r = run_loop("She eated an apple.", scripted_planner)
     assert r.answer["corrected"] == "She ate an apple." and r.answer["spanish_gloss"]
+
+
+def test_harness_grading_and_faithfulness_can_fail() -> None:
+    from engine.agents.harness import PROMPTS, faithful, grade
+
+    p = next(p for p in PROMPTS if p.text == "Translate 'ate' into Spanish.")
+    assert grade(p, {"text": "comio", "in_scope": True}) == "correct"  # whitelisted spelling
+    assert grade(p, {"text": "come", "in_scope": True}) == "failed"
+    assert grade(p, {"in_scope": False}) == "failed"
+    oos = next(p for p in PROMPTS if p.kind == "out_of_scope")
+    assert grade(oos, {"in_scope": False}) == "declined" and grade(oos, {"text": "x", "in_scope": True}) == "failed"
+    pad = Scratchpad()
+    pad.append({"tool": "lookup_spanish", "args": {"english_form": "ate"}}, {"result": "comió"})
+    assert faithful(p.text, {"text": "comió"}, pad)
+    assert not faithful(p.text, {"text": "comía"}, pad)

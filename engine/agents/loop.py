@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.agents.memory import Scratchpad
+from engine.tools import grammar  # noqa: F401 - registers the four phase-31 tools
 from engine.tools.base import REGISTRY, ToolError
 
 FALLBACK = "I tried but could not resolve the grammar question in time."

@@ -61,7 +61,8 @@ def plan_fixes(sentence: str, pad: Scratchpad) -> tuple[dict[str, Any] | None, l
                 o = _obs(pad, "conjugate", args)
                 if o is None:
                     return {"tool": "conjugate", "args": args}, fixes
-                fixes.append((i, o["result"].split()[-1], lem, "future_form"))
+                if "result" in o:
+                    fixes.append((i, o["result"].split()[-1], lem, "future_form"))
             continue
         if w.endswith("ed") and w not in IRREGULAR_WORDS:
             args = {"verb": lem}
@@ -82,7 +83,8 @@ def plan_fixes(sentence: str, pad: Scratchpad) -> tuple[dict[str, Any] | None, l
             c = _obs(pad, "conjugate", cargs)
             if c is None:
                 return {"tool": "conjugate", "args": cargs}, fixes
-            fixes.append((i, c["result"], lem, "base_form"))
+            if "result" in c:
+                fixes.append((i, c["result"], lem, "base_form"))
     return None, fixes
 
 

@@ -3,10 +3,16 @@ plan/act loop against planners built to loop, dither and invent tools."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import time
 from collections import Counter
 
+import numpy as np
+
 from engine.agents.canonical import CANONICAL, graded
+from engine.agents.harness import PROMPTS, faithful, grade, router_planner
 from engine.agents.loop import Caps, run_loop
 from engine.agents.memory import LongTermMemory, Scratchpad
 from engine.agents.planner import scripted_planner
@@ -144,3 +150,49 @@ def tutor_canonical(cfg: dict, rec: Recorder) -> dict:
             "longterm_entries": len(first), "top_facts": memory.top_facts(learner),
             "sandbox_matches_inprocess": bool(sandbox_agrees), "sandboxed_sentences": min(n_sandboxed, len(CANONICAL)),
             "transcripts": transcripts}
+
+
+# ---------------------------------------------------------------------- lab 04: evaluation harness
+def _harness_pass(max_steps: int) -> tuple[list[str], list[dict], list[float]]:
+    lines, rows, latency = [], [], []
+    for p in PROMPTS:
+        t0 = time.perf_counter()
+        run = run_loop(p.text, router_planner, Caps(max_tool_calls=max_steps))
+        latency.append((time.perf_counter() - t0) * 1e3)
+        called = [s.action["tool"] for s in run.scratchpad.steps]
+        row = {"prompt": p.text, "kind": p.kind, "grade": grade(p, run.answer),
+               "faithful": faithful(p.text, run.answer, run.scratchpad), "turns": run.turns,
+               "tool_calls": run.tool_calls, "within_turn_limit": run.turns <= p.turn_limit,
+               "expected_tools_called": all(t in called for t in p.tools)}
+        rows.append(row)
+        lines.append(json.dumps({**row, "trace": [{"action": s.action, "observation": s.observation}
+                                                  for s in run.scratchpad.steps], "answer": run.answer},
+                                sort_keys=True, ensure_ascii=False))
+    return lines, rows, latency
+
+
+def tutor_eval(cfg: dict, rec: Recorder) -> dict:
+    max_steps = int(cfg.get("max_steps", 8))
+    lines, rows, latency = _harness_pass(max_steps)
+    rerun, _, _ = _harness_pass(max_steps)
+    correct = [r for r in rows if r["grade"] == "correct"]
+    in_scope = [r for r in rows if r["kind"] != "out_of_scope"]
+    for i, ms in enumerate(latency):
+        rec.log(i, stage="latency", prompt_index=i, latency_ms=ms)
+    for name in ("turns", "tool_calls"):
+        hist = Counter(r[name] for r in rows)
+        for v in range(0, max(hist) + 1):
+            rec.log(v, stage=name, **{name: v}, count=hist.get(v, 0))
+    digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    return {"n_prompts": len(rows), "correct_rate": len(correct) / len(in_scope),
+            "faithful_over_correct": sum(r["faithful"] for r in correct) / max(1, len(correct)),
+            "mean_turns": sum(r["turns"] for r in rows) / len(rows),
+            "mean_tool_calls": sum(r["tool_calls"] for r in rows) / len(rows),
+            "p95_latency_ms": float(np.percentile(latency, 95)),
+            "declined_out_of_scope": sum(r["grade"] == "declined" for r in rows),
+            "failed": sum(r["grade"] == "failed" for r in rows),
+            "expected_tools_rate": sum(r["expected_tools_called"] for r in rows) / len(rows),
+            "within_turn_limit": all(r["within_turn_limit"] for r in rows),
+            "traces_identical_on_rerun": lines == rerun, "trace_sha256": digest,
+            **{f"correct_{k}": sum(r["grade"] == "correct" for r in rows if r["kind"] == k)
+               for k in ("irregular", "regular", "tense", "translate", "ambiguous")}}
