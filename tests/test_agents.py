@@ -80,3 +80,25 @@ def test_harness_grading_and_faithfulness_can_fail() -> None:
     pad.append({"tool": "lookup_spanish", "args": {"english_form": "ate"}}, {"result": "comió"})
     assert faithful(p.text, {"text": "comió"}, pad)
     assert not faithful(p.text, {"text": "comía"}, pad)
+
+
+def test_planner_schema_regex_agrees_with_validator() -> None:
+    import json
+
+    from engine.agents.schemas import compile_planner, planner_schema, validate
+    from engine.structured import regex as R
+
+    schema = planner_schema()
+    node = compile_planner(schema)
+    docs = [({"corrected": "He went.", "rationale": ["a", "b"], "in_scope": True}, True),
+            ({"corrected": None, "rationale": ["x"], "spanish_gloss": None, "in_scope": False}, True),
+            ({"corrected": None, "rationale": [], "in_scope": False}, False),  # minItems 1
+            ({"corrected": None, "rationale": ["a", "b", "c", "d"], "in_scope": False}, False),  # maxItems 3
+            ({"tool": "lookup_spanish", "args": {"english_form": "ate"}}, True),
+            ({"tool": "lookup_spanish", "args": {"verb": "ate"}}, False),
+            ({"tool": "rm_rf", "args": {}}, False)]
+    for doc, ok in docs:
+        text = json.dumps(doc, separators=(",", ":"))
+        end = R.walk(node, text)
+        assert (not validate(doc, schema)) == ok, doc
+        assert (end is not None and end.nullable) == ok, doc

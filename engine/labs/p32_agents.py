@@ -14,13 +14,18 @@ import numpy as np
 from engine.agents.canonical import CANONICAL, graded
 from engine.agents.harness import PROMPTS, faithful, grade, router_planner
 from engine.agents.loop import Caps, run_loop
+from engine.agents.masked import PlannerTokenizer, decode_masked
 from engine.agents.memory import LongTermMemory, Scratchpad
 from engine.agents.planner import scripted_planner
 from engine.agents.sandbox import Limits, group_members, run_code, sandboxed_tool_call
+from engine.agents.schemas import compile_planner, planner_schema, validate
 from engine.run import Recorder
+from engine.structured import regex as R
+from engine.structured.mask import RegexMask
 from engine.structured.schema import PERSON_ENUM, TENSE_ENUM
 from engine.text.verbs import VERBS
 from engine.tools import grammar  # noqa: F401 - registers the four tools
+from engine.tools.base import REGISTRY
 
 _REPORT_RSS = "import resource\nprint('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)\n"
 EVIL_TOOLS = {
@@ -196,3 +201,54 @@ def tutor_eval(cfg: dict, rec: Recorder) -> dict:
             "traces_identical_on_rerun": lines == rerun, "trace_sha256": digest,
             **{f"correct_{k}": sum(r["grade"] == "correct" for r in rows if r["kind"] == k)
                for k in ("irregular", "regular", "tense", "translate", "ambiguous")}}
+
+
+# ---------------------------------------------------------------------- lab 00: planner under the mask
+def planner_mask(cfg: dict, rec: Recorder) -> dict:
+    tok = PlannerTokenizer()
+    schema = planner_schema()
+    mask = RegexMask(tok, compile_planner(schema))
+    n, max_tokens, temp = int(cfg["n_samples"]), int(cfg["max_tokens"]), float(cfg["temperature"])
+    valid = garbage = calls = calls_in_enum = answers = unmasked_valid = 0
+    masked_s = free_s = 0.0
+    for k in range(n):
+        rng = np.random.default_rng(int(cfg["seed"]) * 1000 + k)
+        logits = lambda ids, rng=rng: rng.standard_normal(tok.vocab_size)  # noqa: E731
+        t0 = time.perf_counter()
+        text, _ = decode_masked(logits, mask, tok, max_tokens, temp, rng)
+        masked_s += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        free, _ = decode_masked(logits, None, tok, len(text) or 1, temp, rng)  # the same length, unmasked
+        free_s += time.perf_counter() - t0
+        unmasked_valid += _is_valid_json(free, schema)
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as e:
+            garbage += "Extra data" in str(e)
+            rec.log(k, sample=k, valid=0, chars=len(text))
+            continue
+        ok = not validate(doc, schema)
+        valid += ok
+        if isinstance(doc, dict) and "tool" in doc:
+            calls += 1
+            calls_in_enum += doc["tool"] in REGISTRY
+        else:
+            answers += 1
+        rec.log(k, sample=k, valid=int(ok), chars=len(text))
+    # the schema must also accept documents the real planners produce, and refuse a made-up tool
+    probe = [{"tool": "conjugate", "args": {"verb": "go", "tense": "past_simple", "person": "3sg"}},
+             {"corrected": None, "rationale": ["out of scope"], "spanish_gloss": None, "in_scope": False}]
+    accepts = all(not validate(d, schema) and R.walk(mask.start, json.dumps(d, separators=(",", ":")))
+                  is not None for d in probe)
+    refuses = bool(validate({"tool": "grade_essay", "args": {}}, schema))
+    return {"valid_outputs": valid, "tool_call_outputs": calls, "final_answer_outputs": answers,
+            "tool_in_enum_rate": calls_in_enum / max(1, calls), "trailing_garbage_outputs": garbage,
+            "mask_overhead_ratio": masked_s / max(free_s, 1e-9), "schema_accepts_planner_docs": accepts,
+            "schema_refuses_unknown_tool": refuses, "unmasked_valid_outputs": unmasked_valid}
+
+
+def _is_valid_json(text: str, schema: dict) -> bool:
+    try:
+        return not validate(json.loads(text), schema)
+    except json.JSONDecodeError:
+        return False
