@@ -29,6 +29,7 @@ from workbench.quiz import attempts
 from workbench.quiz.interactive import HOW
 from workbench.quiz.progress import quiz_for_phase, today_utc
 from workbench.quiz.scoring import ItemResult, QuizResult, grade_item, score_quiz
+from workbench.tui.screens.standalone import StandaloneData
 
 
 def esc(text: object) -> str:
@@ -64,7 +65,7 @@ def summary_markup(result: QuizResult) -> str:
     return "\n".join(lines)
 
 
-class QuizScreen(Screen):
+class QuizScreen(StandaloneData, Screen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
     DEFAULT_CSS = """
     QuizScreen #quiz-title { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
@@ -89,20 +90,6 @@ class QuizScreen(Screen):
 
     # ------------------------------------------------------------------ data
 
-    @property
-    def catalog(self) -> Catalog | None:
-        return self._catalog if self._catalog is not None else getattr(self.app, "catalog", None)
-
-    def db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            db = getattr(self.app, "db", None)
-            if db is not None:
-                self._conn = db()
-            else:
-                from workbench.store import connect
-
-                self._conn = connect()
-        return self._conn
 
     # ------------------------------------------------------------------ layout
 

@@ -28,11 +28,12 @@ from workbench.quiz.progress import today_utc
 from workbench.quiz.review import DueCard, due_cards
 from workbench.quiz.scoring import grade_item
 from workbench.tui.screens.quiz import esc, feedback_markup, item_markup
+from workbench.tui.screens.standalone import StandaloneData
 
 GRADE_WORDS = {0: "again", 2: "hard", 4: "good", 5: "easy"}
 
 
-class ReviewScreen(Screen):
+class ReviewScreen(StandaloneData, Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("1", "grade(0)", "Again"),
@@ -60,20 +61,6 @@ class ReviewScreen(Screen):
         self.suggested = 4
         self.reviewed: list[tuple[str, int, cards.sm2.CardState]] = []
 
-    @property
-    def catalog(self) -> Catalog | None:
-        return self._catalog if self._catalog is not None else getattr(self.app, "catalog", None)
-
-    def db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            db = getattr(self.app, "db", None)
-            if db is not None:
-                self._conn = db()
-            else:
-                from workbench.store import connect
-
-                self._conn = connect()
-        return self._conn
 
     def compose(self) -> ComposeResult:
         yield Static("Review", id="review-title")
