@@ -79,12 +79,13 @@ class Greedy:
         return int(np.argmax(logits))
 
 
-@dataclass(frozen=True)
-class Temperature:
-    tau: float = 1.0
+class _Tempered:
+    """A sampler defined by its `probs`; tau <= 0 means greedy."""
+
+    tau: float
 
     def probs(self, logits: np.ndarray) -> np.ndarray:
-        return tempered(logits, self.tau)
+        raise NotImplementedError
 
     def __call__(self, logits: np.ndarray, rng: np.random.Generator) -> int:
         if self.tau <= 0:
@@ -93,31 +94,29 @@ class Temperature:
 
 
 @dataclass(frozen=True)
-class TopK:
+class Temperature(_Tempered):
+    tau: float = 1.0
+
+    def probs(self, logits: np.ndarray) -> np.ndarray:
+        return tempered(logits, self.tau)
+
+
+@dataclass(frozen=True)
+class TopK(_Tempered):
     k: int
     tau: float = 1.0
 
     def probs(self, logits: np.ndarray) -> np.ndarray:
         return tempered(topk_mask(logits, self.k), self.tau)
 
-    def __call__(self, logits: np.ndarray, rng: np.random.Generator) -> int:
-        if self.tau <= 0:
-            return int(np.argmax(logits))
-        return _draw(self.probs(logits), rng)
-
 
 @dataclass(frozen=True)
-class TopP:
+class TopP(_Tempered):
     p: float
     tau: float = 1.0
 
     def probs(self, logits: np.ndarray) -> np.ndarray:
         return topp_probs(logits, self.p, self.tau)
-
-    def __call__(self, logits: np.ndarray, rng: np.random.Generator) -> int:
-        if self.tau <= 0:
-            return int(np.argmax(logits))
-        return _draw(self.probs(logits), rng)
 
 
 def sample(model: Any, prompt: Sequence[int], max_tokens: int, seed: int, strategy: Strategy,
