@@ -12,21 +12,19 @@ The variant is Wozniak's SM-2 as usually implemented (and as in the course's Pha
     due  = today + interval
 
 Choices made, and why:
-* Ease changes on every review, failures included (q0 −0.80, q2 −0.32, q3 −0.14, q4 0, q5 +0.10).
+* Ease changes on every review, failures included (q0 -0.80, q2 -0.32, q3 -0.14, q4 0, q5 +0.10).
   The course's Phase 41 theory page instead subtracts a flat 0.20 on failure; after the grades
   4, 4, 0, 4, 4, 4 our variant gives ease 1.7 and intervals 1, 6, 1, 1, 6, 10 (theirs 2.3 and
   1, 6, 1, 6, 14, 32). We keep the standard rule: a forgotten card should come back often.
-* Ease is kept to two decimals (every delta is a multiple of 0.02), so float drift never
-  pushes an all-Good learner's ease off 2.5.
-* Intervals round half up: an all-Good learner gets 1, 6, 15, 38, 95, 238, 595 days at ease
-  2.5. (Python's round() gives the same table only because 37.5 and 237.5 happen to round to
-  even numbers; 36.5 would go to 36.)
+* Ease is held in whole hundredths and intervals are computed in integers (engine/srs.py), so
+  exact halves round up: 95 days at ease 2.3 is 218.5, scheduled as 219 (the float formula
+  gives 218). An all-Good learner gets 1, 6, 15, 38, 95, 238, 595 days at ease 2.5.
 * The next interval multiplies the previous *scheduled* interval, not the days actually
   elapsed, so reviewing late earns no bonus and reviewing early is not allowed by the queue.
 * Dates are UTC calendar days.
 
-The step itself is engine.portal.srs.review (one implementation, shared with Phase 41's portal
-lab); this module adds the deck's bookkeeping (last review, lapses) and grade parsing.
+The step itself is engine.srs.review (one implementation, shared with Phase 41's portal lab);
+this module adds the deck's bookkeeping (last review, lapses) and grade parsing.
 """
 
 from __future__ import annotations
@@ -34,11 +32,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
-from engine.portal import srs
-from engine.portal.srs import MIN_EASE, ease_delta, round_half_up  # noqa: F401  (part of this module's API)
+from engine import srs
+from engine.srs import MIN_EASE, START_EASE, ease_delta, round_half_up  # noqa: F401  (part of this module's API)
 
-GRADES = {"again": 0, "hard": 2, "good": 4, "easy": 5}
-START_EASE = 2.5
+GRADES = srs.BUTTONS
 
 
 @dataclass(frozen=True)
