@@ -93,6 +93,12 @@ def _check_lab(lab: Lab, where: str) -> None:
     for i, chart in enumerate(lab.charts):
         if not chart.y:
             raise ContentError(f"{where}.charts[{i}].y: needs at least one metric")
+    if lab.exercise is not None:
+        from workbench.exercises.spec import exercise_problem
+
+        problem = exercise_problem(lab.exercise)
+        if problem:
+            raise ContentError(f"{where}.exercise.{problem}")
 
 
 def _check_phase(phase: Phase, path: Path) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 OPS = ("<", "<=", ">", ">=", "==", "!=")
-NEEDS = ("gpu", "network", "docker", "manual")
+NEEDS = ("gpu", "triton", "network", "docker", "manual")
 ITEM_KINDS = ("single", "multi", "free", "numeric", "ordering", "conjugation")
 
 
@@ -51,6 +51,28 @@ class Chart:
     series_by: str | None = None
     label: str | None = None
     lines: list[str] = field(default_factory=list)  # series_by values drawn as lines whatever `kind` says
+    mark: str | None = None  # config key whose value is the x of an injected fault: both renderers mark it
+
+
+@dataclass(frozen=True)
+class Prediction:
+    metric: str
+    prompt: str
+    kind: Literal["number", "choice"] = "number"
+    choices: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """The learner's part of a lab (docs/EXERCISES.md): slots to implement, hints, the judge's probes."""
+
+    file: str
+    slots: list[str]
+    todo: str
+    hints: list[str] = field(default_factory=list)
+    probes: str | None = None
+    predictions: list[Prediction] = field(default_factory=list)
+    uses: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -62,12 +84,13 @@ class Lab:
     entry: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     quick: dict[str, Any] = field(default_factory=dict)
-    needs: list[Literal["gpu", "network", "docker", "manual"]] = field(default_factory=list)
+    needs: list[Literal["gpu", "triton", "network", "docker", "manual"]] = field(default_factory=list)
     timeout: float | None = None
     charts: list[Chart] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     substitute: str | None = None  # a target to run instead where `needs` can't be met (e.g. a CPU variant)
+    exercise: Exercise | None = None  # the learner implements these slots (docs/EXERCISES.md)
 
 
 @dataclass(frozen=True)
@@ -79,6 +102,7 @@ class Break:
     expect: list[Check]
     summary: str = ""
     notes: list[str] = field(default_factory=list)
+    shows: str | None = None  # the metric whose chart shows this break: the TUI's split view plots it in both panes
 
 
 @dataclass(frozen=True)
