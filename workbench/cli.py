@@ -62,7 +62,7 @@ def run(
     sets: Annotated[list[str] | None, typer.Option("--set", help="override a config key: k=v (repeatable)")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML file of config overrides")] = None,
     seed: Annotated[int | None, typer.Option(help="seed (default: the lab's, else 42)")] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    device: Annotated[str, typer.Option(help="cpu, cuda (exit 2 when none is usable) or auto (cuda when present)")] = "cpu",
     timeout: Annotated[float | None, typer.Option(help="seconds per lab before it is stopped")] = None,
     threads: Annotated[int | None, typer.Option(help="BLAS/OpenMP threads for the lab (default 1)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary instead of tables")] = False,
@@ -71,9 +71,16 @@ def run(
     from workbench.cli_run import run_target
     from workbench.runner.plan import Options
 
-    if device not in ("cpu", "cuda"):
-        typer.echo(f"--device {device!r}: expected cpu or cuda", err=True)
-        raise typer.Exit(2)
+    from engine.hardware.device import NoDevice, resolve
+
+    try:
+        picked = resolve(device)
+    except (ValueError, NoDevice) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if device == "auto":
+        typer.echo(f"--device auto: picked {picked}", err=True)
+    device = picked
     opts = Options(quick=quick, breaks=breaks, sets=sets or [], config_file=config, seed=seed, device=device)
     raise typer.Exit(run_target(_catalog(), target, opts, timeout=timeout, threads=threads, as_json=as_json))
 

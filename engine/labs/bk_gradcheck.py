@@ -155,6 +155,23 @@ def gradients(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     leak = {kind: float((bk_resolvent(bumped, 1.0, z, causal=c) - bk_resolvent(diag, 1.0, z, causal=c))[0, :t].abs().max())
             for kind, c in (("full", False), ("causal", True))}
 
+    # on a GPU: the same scan, values and exact gradients, on the device against the CPU
+    device = str(cfg.get("device", "cpu"))
+    device_gap = None
+    if device != "cpu":
+        diag = -2.0 + torch.tensor(rng.uniform(-v_max, v_max, (2, 1024)))
+        u = torch.tensor(rng.standard_normal((2, 1024, 2)))
+        device_gap = 0.0
+        for causal in (False, True):
+            got = []
+            for dev in ("cpu", device):
+                x = diag.clone().to(dev).requires_grad_()
+                f = bk_features(x, 1.0, z, causal=causal, backend="scan")
+                (f * u.to(dev)).sum().backward()
+                assert x.grad is not None
+                got.append(torch.cat([f.detach().flatten(), x.grad.flatten()]).cpu())
+            device_gap = max(device_gap, _rel(got[1], got[0]))
+
     x = (-2.0 + torch.tensor(rng.uniform(-v_max, v_max, (2, 16)))).requires_grad_()
     core_ok = all(bool(torch.autograd.gradcheck(lambda d, c=c: bk_features(d, 1.0, z, causal=c), (x,)))
                   for c in (False, True))
@@ -184,4 +201,6 @@ def gradients(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "max_n": max(long_n) if long_n else max(sizes),
         "native_available": native.available(),
         "native_vs_scan_rel_err": backend_gap,
+        "device": device,  # the float64 oracles run on the CPU; the scan is also checked on this device
+        "device_vs_cpu_rel_err": device_gap,
     }

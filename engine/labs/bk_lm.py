@@ -85,18 +85,19 @@ def train(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     starts = rng.integers(0, len(corpus.train) - n_seq - 1, (steps, batch))
     val_starts = np.arange(0, len(corpus.val) - n_seq - 1, n_seq)[: int(cfg.get("val_windows", 64))]
-    xv, yv = _windows(corpus.val, n_seq, val_starts)
+    device = str(cfg.get("device", "cpu"))  # validated by the CLI: cuda only when usable
+    xv, yv = (t.to(device) for t in _windows(corpus.val, n_seq, val_starts))
     models = [str(m) for m in cfg.get("models", ["resnet_bk", "transformer"])]
-    out: dict[str, Any] = {"vocab_size": corpus.vocab_size, "floor_ppl": corpus.floor_ppl,
+    out: dict[str, Any] = {"device": device, "vocab_size": corpus.vocab_size, "floor_ppl": corpus.floor_ppl,
                            "unigram_ppl": _unigram_ppl(corpus)}
     for mi, name in enumerate(models):
         torch.manual_seed(seed)
-        model = _build(name, cfg, corpus.vocab_size)
+        model = _build(name, cfg, corpus.vocab_size).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=float(cfg.get("lr", 3e-3)), weight_decay=0.01)
         clip = float(cfg.get("grad_clip", 0.5))
         t0, bad = time.perf_counter(), 0
         for step in range(steps):
-            x, y = _windows(corpus.train, n_seq, starts[step])
+            x, y = (t.to(device) for t in _windows(corpus.train, n_seq, starts[step]))
             loss = F.cross_entropy(model(x).reshape(-1, corpus.vocab_size), y.reshape(-1))
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from engine.hardware.device import synced
 from engine.hardware.timing import time_call
 from engine.models.attention import SelfAttention
 from engine.models.bk import flops, native
@@ -53,10 +54,12 @@ def _step(fn: Callable[[], Tensor], leaf: Tensor) -> Callable[[], None]:
     return run
 
 
-def _ops(batch: int, n: int, d_model: int, heads: int, channels: int, gen: torch.Generator) -> dict[str, Callable[[], None]]:
-    v = (0.5 * torch.randn(batch * channels, n, generator=gen) - 2.0).requires_grad_()
-    x = torch.randn(batch, n, d_model, generator=gen).requires_grad_()
-    mixer, attn = BKMixer(d_model, channels), SelfAttention(d_model, heads, causal=True)
+def _ops(batch: int, n: int, d_model: int, heads: int, channels: int, gen: torch.Generator,
+         device: str = "cpu") -> dict[str, Callable[[], None]]:
+    """Inputs are drawn on the CPU generator (same numbers on every device), then moved."""
+    v = (0.5 * torch.randn(batch * channels, n, generator=gen) - 2.0).to(device).requires_grad_()
+    x = torch.randn(batch, n, d_model, generator=gen).to(device).requires_grad_()
+    mixer, attn = BKMixer(d_model, channels).to(device), SelfAttention(d_model, heads, causal=True).to(device)
     return {
         "bk_core": _step(lambda: bk_features(v), v),
         "bk_core_scan": _step(lambda: bk_features(v, backend="scan"), v),
@@ -98,6 +101,7 @@ def scaling(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     heads, channels = int(cfg.get("heads", 4)), int(cfg.get("channels", 1))
     min_time = float(cfg.get("min_time_s", 0.2))
     gen = torch.Generator().manual_seed(int(cfg["seed"]))
+    device = str(cfg.get("device", "cpu"))  # validated by the CLI: cuda only when usable
     times: dict[str, list[float]] = {}
     costs: dict[str, flops.OpCost] = {}
     for step, n in enumerate(ns):
@@ -108,8 +112,8 @@ def scaling(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
             "bk_layer": flops.bk_layer_cost(batch, n, d_model, channels, causal=True),
             "attention": flops.attention_cost(batch, n, d_model, heads),
         }
-        for name, fn in _ops(batch, n, d_model, heads, channels, gen).items():
-            t = time_call(fn, min_time_s=min_time, batches=3).best_s
+        for name, fn in _ops(batch, n, d_model, heads, channels, gen, device).items():
+            t = time_call(synced(fn, device), min_time_s=min_time, batches=3).best_s
             times.setdefault(name, []).append(t)
             c = costs[name]
             rec.log(step, n=n, op=name, ms=1e3 * t, gflops=c.flops / t / 1e9, flops=c.flops, bytes=c.bytes,
@@ -131,7 +135,8 @@ def scaling(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "slope_bk_core": _slope(ns, times["bk_core"]),
         "slope_bk_layer": _slope(ns, times["bk_layer"]),
         "slope_attention": _slope(ns, times["attention"]),
-        "backend": "native" if native.available() else "scan",
+        "device": device,
+        "backend": "native" if device == "cpu" and native.available() else "scan",
         "c64_over_c128_scan_speedup": times["bk_core_scan"][-1] / times["bk_core_c64"][-1],
         "native_over_scan_speedup": times["bk_core_scan"][-1] / times["bk_core"][-1],
         "flop_ratio_at_max_n": costs["attention"].flops / costs["bk_layer"].flops,

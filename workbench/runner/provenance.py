@@ -56,14 +56,32 @@ def _ram_gb() -> float | None:
     return None
 
 
+def _torch_cuda_runtime() -> str | None:
+    """torch's CUDA runtime version, read from torch/version.py without importing torch."""
+    import importlib.util
+    import re
+
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    try:
+        text = (Path(next(iter(spec.submodule_search_locations))) / "version.py").read_text()
+    except OSError:
+        return None
+    m = re.search(r"^cuda\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", text, re.M)
+    return m.group(1) if m else None
+
+
 def gpu_info() -> dict[str, object] | None:
+    """GPU 0 as nvidia-smi reports it (name, capability, memory, driver) plus torch's CUDA runtime."""
     if not shutil.which("nvidia-smi"):
         return None
-    out = _run(["nvidia-smi", "--query-gpu=name,compute_cap,memory.total", "--format=csv,noheader,nounits"])
+    out = _run(["nvidia-smi", "--query-gpu=name,compute_cap,memory.total,driver_version", "--format=csv,noheader,nounits"])
     if not out:
         return None
-    name, cap, mem = (part.strip() for part in out.splitlines()[0].split(","))
-    return {"name": name, "capability": cap, "memory_gb": round(float(mem) / 1024, 1)}
+    name, cap, mem, driver = (part.strip() for part in out.splitlines()[0].split(","))
+    return {"name": name, "capability": cap, "memory_gb": round(float(mem) / 1024, 1), "driver_version": driver,
+            "cuda_runtime": _torch_cuda_runtime(), "count": len(out.splitlines())}
 
 
 @cache

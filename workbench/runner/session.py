@@ -7,6 +7,7 @@ are written before this returns.
 
 from __future__ import annotations
 
+import importlib.util
 import secrets
 import shutil
 import threading
@@ -41,8 +42,16 @@ class RunReport:
 
 def skip_reason(req: RunRequest) -> str | None:
     """Why this machine cannot run the request, or None. Never pretends: a skip says why."""
-    if "gpu" in req.needs and provenance.gpu_info() is None:
-        return "needs a CUDA GPU and none is visible (nvidia-smi not found); run it on a GPU box"
+    if "gpu" in req.needs:
+        if provenance.gpu_info() is None:
+            return "needs a CUDA GPU and none is visible (nvidia-smi not found); run it on a GPU box"
+        from engine.hardware.device import cuda_unavailable_reason
+
+        why = cuda_unavailable_reason()
+        if why:
+            return f"needs a CUDA GPU: {why}"
+    if "triton" in req.needs and importlib.util.find_spec("triton") is None:
+        return "needs the triton package: pip install -e '.[gpu]' (about 1 GB; runs under its interpreter without a GPU)"
     if "network" in req.needs:
         return "needs network access, which labs never assume; run it by hand where you have it"
     if "docker" in req.needs and not shutil.which("docker"):
