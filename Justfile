@@ -26,5 +26,9 @@ lint:
 bench:
     for f in benchmarks/bench_*.py; do echo "== $f"; {{py}} "$f" || exit 1; done
 
+# mutation testing: inject one-line engine bugs (tests/mutants/*.yaml), run the labs' own checks
+mutate *ARGS:
+    {{py}} -m benchmarks.mutate {{ARGS}}
+
 tui:
     .venv/bin/workbench
