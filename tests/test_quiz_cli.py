@@ -17,6 +17,12 @@ from workbench.quiz import commands
 from workbench.store.db import connect
 
 
+@pytest.fixture(autouse=True)
+def fixed_width_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rich wraps at the terminal's width: a long temp path in a message would split a line."""
+    monkeypatch.setenv("COLUMNS", "400")
+
+
 def test_quiz_7_from_answers_file_is_graded_and_stored(workspace: Path) -> None:
     catalog = load_catalog()
     quiz = commands.find_quiz(catalog, 7)
