@@ -105,6 +105,7 @@ def cache_walks(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "elbow_stride": elbow, "expected_elbow": expected, "elbow_ratio": elbow / expected,
         "ns_at_1": first[1], "ns_at_line": first[expected], "ns_at_max": rows[-1]["ns_per_access"],
         "line_over_unit": first[expected] / first[1], "rerun_max_dev": rerun_dev,
+        "accesses_off_by": max(abs(int(r["accesses"]) - -(-(nbytes // 4) // int(r["stride"]))) for r in rows),
         "walk_stride": walk_stride, "walk_ns_per_elem": used["ns_per_access"],
         "walk_slowdown": used["ns_per_access"] / base["ns_per_access"],
         "elements_drop": walk_stride, "time_drop": base["seconds"] / used["seconds"],

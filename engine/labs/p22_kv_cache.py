@@ -193,6 +193,7 @@ def cost_curves(cfg: dict, rec: Recorder) -> dict:
     ids = np.random.default_rng(cfg["seed"]).integers(3, 30, s_max)
     cache = KVCache.allocate(layers=mcfg.n_layers, heads=mcfg.n_heads, head_dim=mcfg.d_head, max_seq=s_max)
     rows: list[tuple[int, float, float]] = []
+    new_rows: list[int] = []
     mem_err = 0.0
     with no_grad(), blas_threads(1):
         for i, s in enumerate(points):
@@ -211,6 +212,7 @@ def cost_curves(cfg: dict, rec: Recorder) -> dict:
                 model(ids[:s + 1])
 
             with_ms, without_ms = _median_ms(cached_step, reps, warm), _median_ms(full_step, reps, warm)
+            new_rows.append(cache.cursor[0] - s)  # counted work: a cached step appends exactly one K/V row
             rows.append((s, with_ms, without_ms))
             rec.log(s, stage="latency", S=s, ms_with_cache=with_ms, ms_without_cache=without_ms)
             rec.progress(i + 1, len(points))
@@ -228,4 +230,5 @@ def cost_curves(cfg: dict, rec: Recorder) -> dict:
             "with_cache_alpha_ms": float(lin[1]), "with_cache_beta_us_per_token": float(lin[0] * 1000),
             "without_cache_gamma_ns_per_token2": float(quad[0] * 1e6),
             "latency_extrapolation_rel_err": float(ext_err), "cache_slower_at_S": slower,
-            "speedup_at_max_S": float(wo[-1] / w[-1]), "S_points": [int(s) for s in s_arr]}
+            "speedup_at_max_S": float(wo[-1] / w[-1]), "S_points": [int(s) for s in s_arr],
+            "rows_appended_per_cached_step_min": min(new_rows), "rows_appended_per_cached_step_max": max(new_rows)}
