@@ -3,6 +3,7 @@ plan/act loop against planners built to loop, dither and invent tools."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -17,7 +18,8 @@ from engine.agents.loop import Caps, run_loop
 from engine.agents.masked import PlannerTokenizer, decode_masked
 from engine.agents.memory import LongTermMemory, Scratchpad
 from engine.agents.planner import scripted_planner
-from engine.agents.sandbox import Limits, group_members, run_code, sandboxed_tool_call
+from engine.agents.attacks import RESOURCE_ATTACKS, run_attacks
+from engine.agents.sandbox import Limits, isolation, run_code, sandboxed_tool_call
 from engine.agents.schemas import compile_planner, planner_schema, validate
 from engine.run import Recorder
 from engine.structured import regex as R
@@ -27,35 +29,24 @@ from engine.text.verbs import VERBS
 from engine.tools import grammar  # noqa: F401 - registers the four tools
 from engine.tools.base import REGISTRY
 
-_REPORT_RSS = "import resource\nprint('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)\n"
-EVIL_TOOLS = {
-    "infinite_loop": ("cpu", "while True:\n    pass\n"),
-    "memory_eater": ("memory", _REPORT_RSS + "x = bytearray(2 * 1024**3)\n"),
-    # bounded: even if the process limit failed, at most 64 sleepers that the group kill removes
-    "fork_bomb": ("nproc", "import os, time\nfor _ in range(64):\n    if os.fork() == 0:\n"
-                           "        time.sleep(30)\n        os._exit(0)\n"),
-}
-
-
 # ---------------------------------------------------------------------- lab 02: sandbox
 def sandbox_containment(cfg: dict, rec: Recorder) -> dict:
-    lim = Limits(cpu_s=int(cfg.get("cpu_s", 3)), memory_mb=int(cfg["memory_mb"]), max_procs=int(cfg["max_procs"]),
+    lim = Limits(cpu_s=int(cfg["cpu_s"]), memory_mb=int(cfg["memory_mb"]), max_procs=int(cfg["max_procs"]),
                  timeout_s=float(cfg["timeout_s"]))
     parent = os.getpid()
-    contained, kill_times, lingering, out = 0, [], 0, {}
-    for i, (name, (expected, code)) in enumerate(EVIL_TOOLS.items()):
-        r = run_code(code, lim)
-        ok = (not r.ok) and r.killed_by == expected
-        contained += ok
-        kill_times.append(r.seconds)
-        lingering += len(group_members(r_pgid)) if (r_pgid := r.pid) else 0
-        out[f"{name}_killed_by"] = r.killed_by
-        rec.log(i, tool=name, killed_by=r.killed_by or "none", contained=int(ok), kill_s=r.seconds,
-                peak_rss_mb=r.peak_rss_mb)
-    benign = run_code("print(sum(range(10)))", lim)
-    return {"evil_tools_contained": contained, "parent_pid_unchanged": os.getpid() == parent,
-            "max_time_to_kill_s": max(kill_times), "lingering_processes": lingering,
-            "benign_tool_ok": benign.ok and benign.stdout.strip() == "45", **out}
+    rows = run_attacks(lim)
+    resource = [r for r in rows if r.name in RESOURCE_ATTACKS]
+    escapes = [r for r in rows if r.name not in RESOURCE_ATTACKS]
+    for i, r in enumerate(rows):
+        rec.log(i, tool=r.name, blocked=int(r.blocked), how=r.how, kill_s=r.seconds, left_behind=r.left_behind)
+    benign = run_code("print(sum(range(10)))", lim, offline_vouched=True)
+    mode, why = isolation()
+    return {"evil_tools_contained": sum(r.blocked for r in resource), "escapes_blocked": sum(r.blocked for r in escapes),
+            "escapes_tried": len(escapes), "isolation": mode, "isolation_detail": why,
+            "parent_pid_unchanged": os.getpid() == parent, "max_time_to_kill_s": max(r.seconds for r in resource),
+            "lingering_processes": sum(r.left_behind for r in rows),
+            "benign_tool_ok": benign.ok and benign.stdout.strip() == "45",
+            **{f"{r.name}_killed_by" if r.name in RESOURCE_ATTACKS else f"{r.name}_result": r.how for r in rows}}
 
 
 # ---------------------------------------------------------------------- lab 03: failure modes
@@ -121,7 +112,9 @@ def failure_modes(cfg: dict, rec: Recorder) -> dict:
 # ---------------------------------------------------------------------- lab 01: the tutor
 def tutor_canonical(cfg: dict, rec: Recorder) -> dict:
     caps = Caps(max_tool_calls=int(cfg["max_steps"]))
-    learner, n_sandboxed = str(cfg["learner_id"]), int(cfg.get("sandbox_sentences", len(CANONICAL)))
+    learner, n_sandboxed = str(cfg["learner_id"]), int(cfg["sandbox_sentences"])
+    tool_limits = Limits(cpu_s=int(cfg["tool_cpu_s"]), timeout_s=float(cfg["tool_timeout_s"]))
+    boxed_call = functools.partial(sandboxed_tool_call, limits=tool_limits)
     memory = LongTermMemory()
     snapshots, per_cat, steps, calls, transcripts = [], {}, [], [], {}
     sandbox_agrees = True
@@ -129,7 +122,7 @@ def tutor_canonical(cfg: dict, rec: Recorder) -> dict:
         for k, (sentence, cat, accepted) in enumerate(CANONICAL):
             run = run_loop(sentence, scripted_planner, caps)
             if pass_no == 0 and k < n_sandboxed:  # the same run with every tool call in the sandbox
-                boxed = run_loop(sentence, scripted_planner, caps, dispatch=sandboxed_tool_call)
+                boxed = run_loop(sentence, scripted_planner, caps, dispatch=boxed_call)
                 sandbox_agrees &= boxed.answer == run.answer and boxed.tool_calls == run.tool_calls
             for verb, kind in run.answer.get("mistakes", []):
                 memory.record(learner, verb, kind)
