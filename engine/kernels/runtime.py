@@ -1,0 +1,50 @@
+"""Where Triton kernels run: compiled on a CUDA device, or under Triton's interpreter on the CPU.
+
+Triton reads TRITON_INTERPRET when a kernel is decorated, i.e. when a kernel module is
+imported. `prepare(device)` therefore has to run first: a lab entry calls it with its
+`cfg["device"]` and only then imports engine.kernels.softmax (or flash, layernorm, bk_scan).
+On "cpu" it sets TRITON_INTERPRET=1, so the same @triton.jit code runs on CPU tensors (slowly,
+at small sizes: good for correctness, meaningless for speed). On "cuda" it leaves it unset.
+A process whose kernels were already decorated in the other mode reports the mode it has.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from typing import Any
+
+INSTALL = "pip install -e '.[gpu]'"
+
+
+def available() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
+def prepare(device: str = "cpu") -> dict[str, Any]:
+    """Choose the mode for this process before any kernel module is imported; returns what was chosen."""
+    if not available():
+        raise ImportError(f"triton is not installed: {INSTALL}")
+    decorated = any(m.startswith("engine.kernels.") and m != __name__ for m in sys.modules)
+    if not decorated:
+        if device == "cuda":
+            os.environ.pop("TRITON_INTERPRET", None)
+        else:
+            os.environ["TRITON_INTERPRET"] = "1"
+    import triton
+
+    return {"triton": triton.__version__, "mode": mode(), "device": kernel_device()}
+
+
+def interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def mode() -> str:
+    return "interpreter" if interpreting() else "compiled"
+
+
+def kernel_device() -> str:
+    """Where kernel inputs must live: CPU tensors under the interpreter, CUDA tensors otherwise."""
+    return "cpu" if interpreting() else "cuda"
