@@ -16,6 +16,9 @@ app = typer.Typer(
 )
 manifest_app = typer.Typer(help="Compare run manifests.", no_args_is_help=True)
 app.add_typer(manifest_app, name="manifest")
+from workbench.cli_portal import portal_app  # noqa: E402  (typer only; the web stack loads inside its commands)
+
+app.add_typer(portal_app, name="portal")
 
 
 def _catalog(strict: bool = False):  # type: ignore[no-untyped-def]

@@ -1,54 +1,55 @@
-"""Serve a Portal over HTTP on 127.0.0.1 with http.server, for a bounded number of requests
-(labs and tests must never leave a listener behind)."""
+"""Serve the portal with uvicorn on 127.0.0.1: for good (the CLI) or in a background thread on
+an ephemeral port (labs, tests, the benchmark), stopped when the block ends.
+
+uvicorn's event loop handles every connection concurrently, so a client that opens a socket
+and sends nothing (slowloris) holds one idle coroutine and blocks nobody. Load stays bounded:
+at most `limit_concurrency` connections are served at once (beyond that, 503), idle keep-alive
+connections close after 5 s, and a graceful shutdown waits at most 5 s.
+"""
 
 from __future__ import annotations
 
-import json
+import socket
 import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from urllib.parse import parse_qsl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
-from engine.portal.app import Portal
+import uvicorn
 
-MAX_BODY = 64 * 1024
+LIMIT_CONCURRENCY = 200
 
 
-def serve(portal: Portal, max_requests: int) -> tuple[HTTPServer, threading.Thread]:
-    class Handler(BaseHTTPRequestHandler):
-        def _reply(self, method: str) -> None:
-            n = int(self.headers.get("Content-Length") or 0)
-            if n > MAX_BODY:
-                self.send_response(413)
-                self.end_headers()
-                return
-            raw = self.rfile.read(n).decode() if n else ""
-            form = json.loads(raw) if raw.startswith("{") else dict(parse_qsl(raw))
-            cookie = (self.headers.get("Cookie") or "").removeprefix("session=") or None
-            r = portal.handle(method, self.path, form, cookie)
-            body = r.body.encode()
-            self.send_response(r.status)
-            for k, v in {"Content-Type": "application/json", "Content-Length": str(len(body)), **r.headers}.items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body)
+def config(app: Any, host: str = "127.0.0.1", port: int = 8001, **kw: Any) -> uvicorn.Config:
+    return uvicorn.Config(app, host=host, port=port, log_level=kw.pop("log_level", "warning"), access_log=False,
+                          limit_concurrency=LIMIT_CONCURRENCY, timeout_keep_alive=5, timeout_graceful_shutdown=5,
+                          server_header=False, date_header=True, lifespan="off", **kw)
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            self._reply("GET")
 
-        def do_POST(self) -> None:  # noqa: N802
-            self._reply("POST")
+def serve_forever(app: Any, host: str = "127.0.0.1", port: int = 8001) -> None:
+    uvicorn.Server(config(app, host, port, log_level="info")).run()
 
-        def log_message(self, *args: object) -> None:
-            pass
 
-    srv = HTTPServer(("127.0.0.1", 0), Handler)
-    srv.timeout = 10
-
-    def loop() -> None:
-        for _ in range(max_requests):
-            srv.handle_request()
-        srv.server_close()
-
-    t = threading.Thread(target=loop, daemon=True)
-    t.start()
-    return srv, t
+@contextmanager
+def background(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
+    """Run `app` on host:<free port> in a thread; yields the base URL; always stops the server."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(config(app, host, port))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="portal-uvicorn")
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise RuntimeError("the portal's uvicorn server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
