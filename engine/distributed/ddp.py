@@ -1,4 +1,6 @@
-"""Data-parallel training on CPU processes with torch.distributed (gloo on 127.0.0.1).
+"""Data-parallel training on CPU processes with torch.distributed (gloo on 127.0.0.1), started
+by torchrun (through engine.distributed.launch, which keeps its stores off other interfaces), so
+the same worker runs on several machines with --nnodes/--rdzv-endpoint.
 
 Each rank holds a full copy of a small next-character model, reads the examples whose index
 modulo world size is its rank, and after backward averages the flattened gradient with one
@@ -60,22 +62,66 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def worker(rank: int, world: int, port: int, cfg: dict, out: str) -> None:
-    """One rank: train, time, and write its state and timings under `out`."""
+def _listening(pids: set[int]) -> list[str]:
+    """Local addresses of the TCP sockets that `pids` hold in LISTEN state, from /proc."""
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+        except OSError:
+            continue
+    found = []
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        with open(table) as f:
+            for line in f.read().splitlines()[1:]:
+                cols = line.split()
+                if cols[3] == "0A" and cols[9] in inodes:
+                    addr, port = cols[1].split(":")
+                    found.append(_decode_addr(addr, width) + f":{int(port, 16)}")
+    return sorted(found)
+
+
+def _decode_addr(hex_addr: str, width: int) -> str:
+    raw = bytes.fromhex(hex_addr)
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))  # each 32-bit word is host order
+    return socket.inet_ntop(socket.AF_INET if width == 8 else socket.AF_INET6, words)
+
+
+def launcher_listeners() -> list[str]:
+    """What torchrun's agent (our parent) and every rank on this node listen on."""
+    agent = os.getppid()
+    tree = {agent}
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == agent:
+                    tree.add(int(name))
+        except OSError:
+            continue
+    return _listening(tree)
+
+
+def worker(rank: int, world: int, cfg: dict, out: str) -> None:
+    """One rank: train, time, and write its state and timings under `out`. With world > 1 the
+    process group comes from torchrun's environment (MASTER_ADDR/PORT, RANK, WORLD_SIZE)."""
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     torch.set_num_threads(1)
-    timeout = timedelta(seconds=float(cfg.get("collective_timeout_s", 60.0)))
+    timeout = timedelta(seconds=float(cfg["collective_timeout_s"]))
     if world > 1:
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                                timeout=timeout)
+        dist.init_process_group("gloo", timeout=timeout)
     x, y, vocab = corpus_tensors()
     model = make_model(vocab, int(cfg["seed"]))  # same init on every rank
     opt = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]))
     torch.manual_seed(int(cfg["seed"]) + rank)  # per-rank seed: any randomness differs, weights must not
-    batch = int(cfg.get("global_batch", 64)) // world
+    batch = int(cfg["global_batch"]) // world
     batches = shard_indices(len(x), rank, world, batch, int(cfg["steps"]), cfg.get("fault") == "uneven_shards")
     params = list(model.parameters())
-    log: dict = {"rank": rank, "n_batches": len(batches), "losses": [], "sync_ms": [], "timed_out": False}
+    log: dict = {"rank": rank, "n_batches": len(batches), "losses": [], "sync_ms": [], "timed_out": False,
+                 "master_addr": os.environ.get("MASTER_ADDR", ""),
+                 "listening": launcher_listeners() if world > 1 and rank == 0 else []}
     t0 = time.perf_counter()
     try:
         for b in range(int(cfg["steps"])):
@@ -108,32 +154,36 @@ def worker(rank: int, world: int, port: int, cfg: dict, out: str) -> None:
     if world > 1 and not log["timed_out"] and cfg.get("fault") != "uneven_shards":
         dist.destroy_process_group()
     elif world > 1 and rank == 0:
-        time.sleep(float(cfg.get("collective_timeout_s", 60.0)) + 2.0)  # stay alive: the partner must time out
+        time.sleep(float(cfg["collective_timeout_s"]) + 2.0)  # stay alive: the partner must time out
+
+
+def torchrun_argv(world: int, port: int, cfg: dict, out: str) -> list[str]:
+    """The launcher command for `world` ranks on this machine, rendezvous on 127.0.0.1:port."""
+    return [sys.executable, "-m", "engine.distributed.launch", "--nnodes", "1", "--nproc-per-node", str(world),
+            "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--max-restarts", "0",
+            "-m", "engine.distributed.ddp", json.dumps(cfg), out]
 
 
 def launch(cfg: dict, world: int, out: str, limit_s: float = 240.0) -> None:
-    """Start `world` child processes (`python -m engine.distributed.ddp`) and wait, bounded by
-    `limit_s`; children still running then are killed. world == 1 runs in this process."""
+    """Run `world` ranks through torchrun and wait, bounded by `limit_s` (then the launcher's
+    group is killed). world == 1 runs in this process."""
     if world == 1:
-        worker(0, 1, 0, cfg, out)
+        worker(0, 1, cfg, out)
         return
-    port, root = free_port(), Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    procs = [subprocess.Popen([sys.executable, "-m", "engine.distributed.ddp", str(r), str(world), str(port),
-                               json.dumps(cfg), out], env=env, cwd=root) for r in range(world)]
-    deadline = time.monotonic() + limit_s
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "OMP_NUM_THREADS": "1", "TORCHELASTIC_ERROR_FILE": f"{out}/error.json"}
+    proc = subprocess.Popen(torchrun_argv(world, free_port(), cfg, out), env=env, cwd=root, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        for p in procs:
-            p.wait(timeout=max(0.1, deadline - time.monotonic()))
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    bad = [p.returncode for p in procs if p.returncode != 0]
-    if bad:
-        raise RuntimeError(f"ddp rank exited with {bad}")
+        text, _ = proc.communicate(timeout=limit_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        text, _ = proc.communicate()
+    if proc.returncode != 0:
+        tail = text.decode(errors="replace").strip().splitlines()[-5:]
+        raise RuntimeError(f"torchrun exited with {proc.returncode}: " + " | ".join(tail))
 
 
-if __name__ == "__main__":
-    worker(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4]), sys.argv[5])
+if __name__ == "__main__":  # under torchrun: python -m engine.distributed.ddp CFG_JSON OUT_DIR
+    worker(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), json.loads(sys.argv[1]), sys.argv[2])

@@ -69,10 +69,10 @@ def ddp_gloo(cfg: dict, rec: Recorder) -> dict:
     cfg = dict(cfg)
     world, steps = int(cfg["world_size"]), int(cfg["steps"])
     broken = cfg.get("fault") == "uneven_shards"
-    if broken:
-        cfg.setdefault("collective_timeout_s", 2.0)
+    if broken:  # the hang is observed and reported, not waited out
+        cfg["collective_timeout_s"] = cfg["break_collective_timeout_s"]
     x, _, _ = ddp.corpus_tensors()
-    batch = int(cfg.get("global_batch", 64)) // world
+    batch = int(cfg["global_batch"]) // world
     counts = [len(ddp.shard_indices(len(x), r, world, batch, steps, broken)) for r in range(world)]
     logs, states = _run(cfg, world)
     timed_out = any(g["timed_out"] for g in logs)
@@ -85,7 +85,10 @@ def ddp_gloo(cfg: dict, rec: Recorder) -> dict:
            "ranks_state_allclose": (not timed_out) and max_diff <= 1e-5,
            "allreduce_mean_ms": float(sync.mean()), "allreduce_p50_ms": float(np.median(sync)),
            "allreduce_p95_ms": float(np.percentile(sync, 95)),
-           "final_loss": logs[0]["losses"][-1] if logs[0]["losses"] else None}
+           "final_loss": logs[0]["losses"][-1] if logs[0]["losses"] else None,
+           "launcher": "torchrun", "master_addr": logs[0]["master_addr"], "listening": logs[0]["listening"],
+           "rendezvous_loopback_only": bool(logs[0]["listening"])
+           and all(a.startswith(("127.", "::1:")) for a in logs[0]["listening"])}
     if timed_out:
         out["error"] = next(g.get("error", "") for g in logs if g["timed_out"])
         return out
