@@ -16,6 +16,9 @@ app = typer.Typer(
 )
 manifest_app = typer.Typer(help="Compare run manifests.", no_args_is_help=True)
 app.add_typer(manifest_app, name="manifest")
+from workbench.cli_exercises import register as _register_exercises  # noqa: E402  (typer and rich only)
+
+_register_exercises(app)  # exercises, start, check, hint, solution
 from workbench.cli_portal import portal_app  # noqa: E402  (typer only; the web stack loads inside its commands)
 
 app.add_typer(portal_app, name="portal")
@@ -69,8 +72,13 @@ def run(
     timeout: Annotated[float | None, typer.Option(help="seconds per lab before it is stopped")] = None,
     threads: Annotated[int | None, typer.Option(help="BLAS/OpenMP threads for the lab (default 1)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary instead of tables")] = False,
+    mine: Annotated[bool, typer.Option("--mine", help="run an exercise lab on your own code (as `check`, full output)")] = False,
 ) -> None:
     """Run labs, breaks or an experiment headless: live progress, then a check table."""
+    if mine:
+        from workbench.cli_exercises import check
+
+        raise typer.Exit(check(target, quick=quick, deps="mine", timeout=timeout, full_output=True, as_json=as_json, seed=seed, sets=sets))
     from workbench.cli_run import run_target
     from workbench.runner.plan import Options
 

@@ -37,6 +37,10 @@ def main(run_dir: str) -> int:
     try:
         module_name, _, func_name = request["entry"].partition(":")
         entry = getattr(importlib.import_module(module_name), func_name)
+        if request.get("exercise"):  # the learner's slots replace the reference's (docs/EXERCISES.md)
+            from workbench.exercises.substitute import prepare
+
+            entry = prepare(entry, request["exercise"])
         seed_everything(cfg["seed"], torch="torch" in sys.modules)
         result = to_json(entry(cfg, rec) or {})
         if not isinstance(result, dict):

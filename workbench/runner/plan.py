@@ -41,6 +41,7 @@ class RunRequest:
     phase: int | None = None
     lab_id: str | None = None
     substitute: str | None = None
+    exercise: dict[str, Any] | None = None  # learner slots to substitute (workbench/exercises, docs/EXERCISES.md)
 
     @property
     def config_hash(self) -> str:

@@ -91,7 +91,8 @@ def run_request(
         return RunReport(req, "skipped", EXIT_OK, reason=reason)
 
     run_id, run_dir = new_run_dir(req)
-    write_json(run_dir / "request.json", {"target": req.target, "entry": req.entry, "config": req.config})
+    extra = {"exercise": req.exercise} if req.exercise else {}
+    write_json(run_dir / "request.json", {"target": req.target, "entry": req.entry, "config": req.config, **extra})
     env = child_env(req.config["seed"], provenance.thread_env(threads))
     started, t0 = _utc(), time.perf_counter()
     outcome = execute(run_dir, env, timeout=timeout or req.timeout, on_event=on_event, cancel=cancel)
@@ -122,6 +123,11 @@ def run_request(
         error=outcome.error,
         notes=outcome.notes,
     )
+    manifest["impl"] = "learner" if req.exercise else "reference"
+    if req.exercise:
+        from workbench.exercises.record import manifest_block
+
+        manifest["exercise"] = manifest_block(req.exercise, outcome.result)
     manifests.write(run_dir, manifest)
     if record:
         from workbench.store import connect
