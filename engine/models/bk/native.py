@@ -14,16 +14,13 @@ Set LYNX_BK_NATIVE=0 to disable it.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
-import platform
-import shutil
 import subprocess
-import tempfile
-from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from engine.hardware.cbuild import build
 
 _SOURCE = r"""
 #include <complex.h>
@@ -77,28 +74,10 @@ _LIB: ctypes.CDLL | None = None
 _TRIED = False
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "lynx-workbench" / "bk"
-
-
 def _build() -> ctypes.CDLL | None:
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    if cc is None:
+    dll = build(_SOURCE, "bk_native", "bk", flags=("-O2", "-fcx-limited-range"))
+    if dll is None:
         return None
-    key = hashlib.sha256((_SOURCE + platform.machine() + platform.system()).encode()).hexdigest()[:16]
-    lib = _cache_dir() / f"bk_native_{key}.so"
-    if not lib.exists():
-        lib.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            src = Path(tmp) / "bk.c"
-            src.write_text(_SOURCE)
-            out = Path(tmp) / lib.name
-            cmd = [cc, "-O2", "-fPIC", "-shared", "-std=c99", "-fcx-limited-range", str(src), "-o", str(out), "-lm"]
-            if subprocess.run(cmd, capture_output=True, timeout=120).returncode != 0:
-                return None
-            os.replace(out, lib)  # atomic: concurrent builders never load a half-written file
-    dll = ctypes.CDLL(str(lib))
     i64, ptr = ctypes.c_long, ctypes.c_void_p
     dll.bk_forward.argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ctypes.c_int]
     dll.bk_backward.argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ctypes.c_int]
