@@ -8,6 +8,7 @@ are written before this returns.
 from __future__ import annotations
 
 import importlib.util
+import os
 import secrets
 import shutil
 import threading
@@ -40,6 +41,11 @@ class RunReport:
     reason: str | None = None
 
 
+def _nvcc() -> bool:
+    home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
+    return bool(shutil.which("nvcc") or (home and os.path.exists(os.path.join(home, "bin", "nvcc"))))
+
+
 def skip_reason(req: RunRequest) -> str | None:
     """Why this machine cannot run the request, or None. Never pretends: a skip says why."""
     if "gpu" in req.needs:
@@ -52,6 +58,8 @@ def skip_reason(req: RunRequest) -> str | None:
             return f"needs a CUDA GPU: {why}"
     if "triton" in req.needs and importlib.util.find_spec("triton") is None:
         return "needs the triton package: pip install -e '.[gpu]' (about 1 GB; runs under its interpreter without a GPU)"
+    if "nvcc" in req.needs and not _nvcc():
+        return "needs the CUDA compiler nvcc (the CUDA toolkit; set CUDA_HOME or put nvcc on PATH)"
     if "network" in req.needs:
         return "needs network access, which labs never assume; run it by hand where you have it"
     if "docker" in req.needs and not shutil.which("docker"):
