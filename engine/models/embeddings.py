@@ -42,7 +42,7 @@ class Embedding(_TableLookup):
         if arr.size and (arr.min() < 0 or arr.max() >= self.num_embeddings):
             bad = arr[(arr < 0) | (arr >= self.num_embeddings)].ravel()[0]
             raise IndexError(f"id {bad} is outside the table (0..{self.num_embeddings - 1})")
-        return super().forward(arr)
+        return self.weight[arr.astype(np.int64, copy=False)]  # the table lookup; backward scatter-adds
 
     def save(self, path: str | Path) -> tuple[Path, Path]:
         """`<path>.npy` (the raw table) and `<path>.json` (shape, dtype, sha256, version)."""

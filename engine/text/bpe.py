@@ -63,6 +63,11 @@ def _merge_word(word: tuple[int, ...], pair: Pair, new_id: int) -> tuple[int, ..
     return tuple(out)
 
 
+def best_pair(pair_counts: dict[Pair, int], id_to_bytes: list[bytes]) -> Pair:
+    """The pair to merge next: the highest count, ties going to the smallest (bytes, bytes) pair."""
+    return min(pair_counts, key=lambda p: (-pair_counts[p], id_to_bytes[p[0]], id_to_bytes[p[1]]))
+
+
 @dataclass
 class BPETokenizer:
     """A trained (or empty) byte-level BPE. Build one with `BPETokenizer.train(...)` or `load`."""
@@ -131,7 +136,7 @@ class BPETokenizer:
                 where[p].add(wi)
         tb = tok.id_to_bytes
         while tok.vocab_size < vocab_size and pair_counts:
-            best = min(pair_counts, key=lambda p: (-pair_counts[p], tb[p[0]], tb[p[1]]))
+            best = best_pair(pair_counts, tb)
             if tb[best[0]] + tb[best[1]] in tok.bytes_to_id:  # same bytes reached by another path
                 del pair_counts[best]
                 where.pop(best, None)
