@@ -1,17 +1,15 @@
 """Run a lab in-process exactly as `workbench run --quick` configures it, and judge it with the
 runner's own checks. One harness for every phase's lab tests.
 
-`outcome(target)` plans the target through workbench.runner.plan (config < quick overrides, plus
-seed/fault/quick/device), seeds as the child process does, calls the entry with a MemoryRecorder,
-and caches the JSON form of the result and records for the test session, so a lab and its break
-each run once however many tests read them.
+`outcome(target)` goes through workbench.runner.call.call_lab, the one way any caller runs a lab
+(plan the config, seed as the child process does, call the entry with a strict config and a
+MemoryRecorder, judge the checks), and caches the JSON form of the result and records for the
+test session, so a lab and its break each run once however many tests read them.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -19,10 +17,9 @@ from typing import Any
 
 import pytest
 
-from engine.repro import seed_everything
-from engine.run import MemoryRecorder, to_json
 from workbench.content import load_catalog
 from workbench.content.loader import Catalog
+from workbench.runner.call import call_lab, healthy_shows_break
 from workbench.runner.checks import evaluate
 from workbench.runner.plan import Options, RunRequest, plan
 
@@ -34,19 +31,16 @@ def catalog() -> Catalog:
     return load_catalog(ROOT)
 
 
-def request(target: str, quick: bool = True, sets: tuple[str, ...] = ()) -> RunRequest:
-    (req,) = plan(catalog(), target, Options(quick=quick, sets=list(sets)))
+def request(target: str, quick: bool = True, sets: tuple[str, ...] = (), seed: int | None = None) -> RunRequest:
+    (req,) = plan(catalog(), target, Options(quick=quick, sets=list(sets), seed=seed))
     return req
 
 
-def run_fresh(target: str, quick: bool = True, sets: tuple[str, ...] = ()) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    req = request(target, quick, sets)
-    assert req.entry, f"{target} has no entry"
-    module, _, name = req.entry.partition(":")
-    entry = getattr(importlib.import_module(module), name)
-    seed_everything(req.config["seed"], torch="torch" in sys.modules)
-    rec = MemoryRecorder()
-    return to_json(entry(dict(req.config), rec) or {}), rec.records
+def run_fresh(
+    target: str, quick: bool = True, sets: tuple[str, ...] = (), seed: int | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    call = call_lab(request(target, quick, sets, seed))
+    return call.result, call.records
 
 
 @cache
@@ -72,6 +66,13 @@ def symptoms_in_healthy(break_target: str, quick: bool = True) -> list[bool]:
     req = request(break_target, quick)
     healthy = break_target.rsplit("/", 1)[0] + "/" + str(req.lab_id)
     return [row["passed"] for row in evaluate(req.checks, *outcome(healthy, quick))]
+
+
+def healthy_shows(break_target: str, quick: bool = True) -> bool:
+    """The runner's own verdict: does the healthy lab meet every hard expectation of the break?"""
+    req = request(break_target, quick)
+    healthy = break_target.rsplit("/", 1)[0] + "/" + str(req.lab_id)
+    return healthy_shows_break(req, *outcome(healthy, quick))
 
 
 def targets(phases: Iterable[int], kind: str, slow: Iterable[str] = ()) -> list[Any]:

@@ -25,8 +25,8 @@ title: Runner fixture
 goal: exercise the runner
 labs:
   - {id: lab-00, title: empty, entry: "engine.labs.selftest:empty", checks: [{metric: ok, op: "==", value: true}]}
-  - {id: lab-01, title: crash, entry: "engine.labs.selftest:crash"}
-  - {id: lab-02, title: sleep, entry: "engine.labs.selftest:sleep", config: {seconds: 60}, timeout: 2,
+  - {id: lab-01, title: crash, entry: "engine.labs.selftest:crash", config: {steps_before: 3}}
+  - {id: lab-02, title: sleep, entry: "engine.labs.selftest:sleep", config: {seconds: 60, interval: 0.05, nested: {k: a}}, timeout: 2,
      charts: [{title: loss, y: [loss]}]}
   - {id: lab-03, title: failing check, entry: "engine.labs.selftest:empty", checks: [{metric: ok, op: "==", value: false}]}
   - {id: lab-04, title: gpu only, entry: "engine.labs.selftest:empty", needs: [gpu]}

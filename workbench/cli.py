@@ -22,6 +22,9 @@ _register_exercises(app)  # exercises, start, check, hint, solution
 from workbench.cli_portal import portal_app  # noqa: E402  (typer only; the web stack loads inside its commands)
 
 app.add_typer(portal_app, name="portal")
+from workbench.cli_store import register as _register_store  # noqa: E402  (typer only)
+
+_register_store(app)  # reindex
 
 
 def _catalog(strict: bool = False):  # type: ignore[no-untyped-def]
@@ -68,6 +71,7 @@ def run(
     sets: Annotated[list[str] | None, typer.Option("--set", help="override a config key: k=v (repeatable)")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML file of config overrides")] = None,
     seed: Annotated[int | None, typer.Option(help="seed (default: the lab's, else 42)")] = None,
+    lab: Annotated[int | None, typer.Option("--lab", help="with a phase target: just this lab (phase-07 --lab 2 = phase-07/lab-02)")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda (exit 2 when none is usable) or auto (cuda when present)")] = "cpu",
     timeout: Annotated[float | None, typer.Option(help="seconds per lab before it is stopped")] = None,
     threads: Annotated[int | None, typer.Option(help="BLAS/OpenMP threads for the lab (default 1)")] = None,
@@ -80,7 +84,13 @@ def run(
 
         raise typer.Exit(check(target, quick=quick, deps="mine", timeout=timeout, full_output=True, as_json=as_json, seed=seed, sets=sets))
     from workbench.cli_run import run_target
-    from workbench.runner.plan import Options
+    from workbench.runner.plan import Options, PlanError, lab_target
+
+    try:
+        target = lab_target(target, lab)
+    except PlanError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
     from engine.hardware.device import NoDevice, resolve
 
@@ -223,10 +233,18 @@ def tui(
 
 
 def main() -> None:
+    from workbench.store.db import StoreError
+
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(3)
+    except StoreError as exc:  # the index database: locked, corrupt beyond repair, disk full, read-only
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(4)
+    except OSError as exc:  # the workspace itself: disk full, read-only, permissions
+        print(f"error: {exc.filename or 'workspace'}: {exc.strerror or exc}", file=sys.stderr)
+        sys.exit(4)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
@@ -15,13 +19,54 @@ from workbench.runner.plan import Options, PlanError, plan
 from workbench.runner.session import (
     EXIT_CHECK_FAILED,
     EXIT_CRASHED,
+    EXIT_INFRA,
     EXIT_OK,
     EXIT_USAGE,
+    InfraError,
     RunReport,
     run_request,
 )
 
-_STYLE = {"passed": "green", "failed": "red", "crashed": "red", "timed_out": "red", "cancelled": "yellow", "skipped": "yellow", "planned": "yellow"}
+_STYLE = {"passed": "green", "failed": "red", "detected": "green", "missed": "red", "crashed": "red", "timed_out": "red",
+          "cancelled": "yellow", "skipped": "yellow", "planned": "yellow"}
+_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+class Stop(threading.Event):
+    """Set by the first SIGINT/SIGTERM/SIGHUP: cancel the run (its record is still written)."""
+
+    reason: str | None = None
+
+
+@contextmanager
+def cancel_on_signals() -> Iterator[tuple[Stop, threading.Event]]:
+    """(cancel, kill_now) events driven by signals while a headless run is in flight.
+
+    The first SIGINT, SIGTERM or SIGHUP (Ctrl-C, `timeout`, a cancelled CI job, a dropped SSH
+    session) cancels: the lab is interrupted and its manifest written with status `cancelled`.
+    A second one within the grace period kills the lab's process group at once; the record is
+    still written. Outside the main thread (tests, the TUI) no handler is installed."""
+    cancel, kill_now = Stop(), threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield cancel, kill_now
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            kill_now.set()
+        else:
+            cancel.reason = f"cancelled by {signal.Signals(signum).name}"
+            cancel.set()
+
+    previous = {}
+    for name in _SIGNALS:
+        if hasattr(signal, name):
+            previous[name] = signal.signal(getattr(signal, name), handler)
+    try:
+        yield cancel, kill_now
+    finally:
+        for name, old in previous.items():
+            signal.signal(getattr(signal, name), old)
 
 
 def _fmt(value: Any) -> str:
@@ -54,9 +99,11 @@ class LiveLine:
 
 def exit_code(reports: list[RunReport]) -> int:
     statuses = {r.status for r in reports}
+    if any(r.infra_error for r in reports):
+        return EXIT_INFRA
     if statuses & {"crashed", "timed_out", "cancelled"}:
         return EXIT_CRASHED
-    if "failed" in statuses:
+    if statuses & {"failed", "missed"}:
         return EXIT_CHECK_FAILED
     if reports and statuses <= {"planned"}:
         return EXIT_USAGE
@@ -68,7 +115,9 @@ def check_table(reports: list[RunReport]) -> Table:
     for col in ("run", "check", "actual", "", "hard"):
         table.add_column(col)
     for rep in reports:
-        label = rep.request.target + (" (break)" if rep.request.kind == "break" else "")
+        label = rep.request.target + (f" (break: {rep.request.break_title})" if rep.request.kind == "break" else "")
+        if rep.request.kind == "break" and rep.status in ("detected", "missed"):
+            label += f" {rep.status.upper()}"
         if not rep.checks:
             table.add_row(label, f"[{_STYLE.get(rep.status, 'white')}]{rep.status.upper()}[/] {escape(rep.reason or '')}", "", "", "")
             continue
@@ -89,15 +138,23 @@ def run_target(catalog: Catalog, target: str, opts: Options, *, timeout: float |
         for line in catalog.errors:
             console.print(f"[yellow]content problem:[/] {escape(line)}")
     reports: list[RunReport] = []
-    for req in requests:
-        console.print(f"[bold]▶ {req.target}[/] {req.title}  [dim]config {req.config_hash}[/dim]")
-        report = run_request(req, timeout=timeout, threads=threads, on_event=None if as_json else LiveLine(console, req.target))
-        reports.append(report)
-        style = _STYLE.get(report.status, "white")
-        where = f"  [dim]{report.run_dir}[/dim]" if report.run_dir else ""
-        console.print(f"  [{style}]{report.status}[/]{escape(' — ' + report.reason) if report.reason else ''}{where}")
-        if report.status == "cancelled":
-            break
+    with cancel_on_signals() as (cancel, kill_now):
+        for req in requests:
+            console.print(f"[bold]▶ {req.target}[/] {req.title}  [dim]config {req.config_hash}[/dim]")
+            try:
+                report = run_request(req, timeout=timeout, threads=threads, cancel=cancel, kill_now=kill_now,
+                                     on_event=None if as_json else LiveLine(console, req.target))
+            except InfraError as exc:
+                console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+                return EXIT_INFRA
+            reports.append(report)
+            style = _STYLE.get(report.status, "white")
+            where = f"  [dim]{report.run_dir}[/dim]" if report.run_dir else ""
+            console.print(f"  [{style}]{report.status}[/]{escape(' — ' + report.reason) if report.reason else ''}{where}")
+            if report.infra_error:
+                console.print(f"[red]error:[/] {escape(report.infra_error)}", soft_wrap=True)
+            if report.status == "cancelled":
+                break
     code = exit_code(reports)
     if as_json:
         print(json.dumps([_as_dict(r) for r in reports] if len(reports) != 1 else _as_dict(reports[0]), indent=2))
@@ -117,5 +174,7 @@ def _as_dict(rep: RunReport) -> dict[str, Any]:
         "run_id": rep.manifest["id"] if rep.manifest else None,
         "run_dir": str(rep.run_dir) if rep.run_dir else None,
         "checks": rep.checks,
+        "break": rep.manifest.get("break") if rep.manifest else None,
+        "infra_error": rep.infra_error,
         "results_summary": rep.manifest["results_summary"] if rep.manifest else {},
     }

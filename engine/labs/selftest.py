@@ -19,14 +19,14 @@ def empty(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
 
 def crash(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
-    for step in range(int(cfg.get("steps_before", 3))):
+    for step in range(int(cfg["steps_before"])):
         rec.log(step, loss=1.0 / (step + 1))
     raise RuntimeError("selftest crash: the lab raised on purpose")
 
 
 def sleep(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Logs a point every `interval` seconds for `seconds` — for timeout and cancel tests."""
-    seconds, interval = float(cfg.get("seconds", 60)), float(cfg.get("interval", 0.05))
+    seconds, interval = float(cfg["seconds"]), float(cfg["interval"])
     steps = int(seconds / interval)
     for step in range(steps):
         rec.log(step, loss=math.exp(-step / 50), pid=os.getpid())
@@ -36,7 +36,7 @@ def sleep(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
 def stream(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Emits `rate` metric events a second for `seconds`: a synthetic training curve."""
-    rate, seconds = float(cfg.get("rate", 200)), float(cfg.get("seconds", 2))
+    rate, seconds = float(cfg["rate"]), float(cfg["seconds"])
     n = int(rate * seconds)
     start = time.perf_counter()
     for step in range(n):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from workbench.content.configtypes import ConfigTypeError, check_overrides, declared_types
 from workbench.content.schema import (
     ContentError,
     Experiment,
@@ -51,6 +52,9 @@ class Catalog:
 
     def phase(self, number: int) -> Phase:
         if number not in self.phases:
+            broken = [e for e in self.errors if f"phase-{number:02d}-" in e.split(":", 1)[0]]
+            if broken:
+                raise KeyError(f"phase {number:02d} did not load: {broken[0]}")
             raise KeyError(f"no phase {number:02d} (have {', '.join(f'{k:02d}' for k in sorted(self.phases))})")
         return self.phases[number]
 
@@ -87,6 +91,11 @@ def _check_lab(lab: Lab, where: str) -> None:
         problem = check_entry(lab.entry)
         if problem:
             raise ContentError(f"{where}.entry: {problem}")
+    try:
+        declared_types(lab.config, lab.types, f"{where}.config".lstrip("."))
+        check_overrides(lab.config, lab.types, lab.quick, f"{where}.quick".lstrip("."))
+    except ConfigTypeError as exc:
+        raise ContentError(str(exc)) from None
     for i, check in enumerate(lab.checks):
         if check.tol is not None and check.op not in ("==", "!="):
             raise ContentError(f"{where}.checks[{i}].tol: only meaningful with == or !=")

@@ -1,18 +1,22 @@
 """Quiz attempts in SQLite: one row per attempt, one row per answered item.
 
 Recording an attempt and seeding review cards for its wrong answers happen in one
-transaction, so a crash never leaves an attempt without its cards or the reverse.
+transaction, so a crash never leaves an attempt without its cards or the reverse. The
+attempt is first appended to the journal (workbench/store/journal.py), from which
+`workbench reindex` replays it (`replay`) if the database is lost.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from datetime import date, datetime
 from typing import Any
 
 from workbench.quiz import cards
 from workbench.quiz.scoring import QuizResult
+from workbench.store import journal
 from workbench.store.db import ensure, transaction
 
 SCHEMA = """
@@ -45,6 +49,7 @@ CREATE TABLE IF NOT EXISTS quiz_answers (
 
 def ensure_tables(conn: sqlite3.Connection) -> None:
     ensure(conn, SCHEMA)
+    ensure(conn, journal.SCHEMA)
     cards.ensure_tables(conn)
 
 
@@ -57,32 +62,47 @@ def record(
     mode: str,
     today: date,
 ) -> int:
-    """Store the attempt and its answers, seed cards for the wrong items; returns the attempt id."""
+    """Journal the attempt, then store it and its answers and seed cards for the wrong items; returns the attempt id."""
+    ensure_tables(conn)
+    event = {
+        "seq": time.time_ns(),
+        "quiz_id": result.quiz_id,
+        "phase": result.phase,
+        "mode": mode,
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "finished_at": finished_at.isoformat(timespec="seconds"),
+        "seconds": round((finished_at - started_at).total_seconds(), 3),
+        "correct": result.n_correct,
+        "total": len(result.items),
+        "score": result.score,
+        "pass_mark": result.pass_mark,
+        "passed": result.passed,
+        "today": today.isoformat(),
+        "answers": [{"item_id": r.item_id, "kind": r.kind, "response": json.dumps(r.response, default=str), "given": r.given,
+                     "correct": r.correct} for r in result.items],
+        "wrong": result.wrong,
+    }
+    journal.append(conn, "quiz_attempts", event)
+    return replay(conn, event)
+
+
+def replay(conn: sqlite3.Connection, event: dict[str, Any]) -> int:
+    """Insert one journaled attempt (its answers and card seeds) in one transaction; returns its id."""
     ensure_tables(conn)
     with transaction(conn):
         cur = conn.execute(
             "INSERT INTO quiz_attempts (quiz_id, phase, mode, started_at, finished_at, seconds, correct, total, score, pass_mark, passed)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                result.quiz_id,
-                result.phase,
-                mode,
-                started_at.isoformat(timespec="seconds"),
-                finished_at.isoformat(timespec="seconds"),
-                round((finished_at - started_at).total_seconds(), 3),
-                result.n_correct,
-                len(result.items),
-                result.score,
-                result.pass_mark,
-                int(result.passed),
-            ),
+            (event["quiz_id"], event["phase"], event["mode"], event["started_at"], event["finished_at"], event["seconds"],
+             event["correct"], event["total"], event["score"], event["pass_mark"], int(event["passed"])),
         )
         attempt_id = int(cur.lastrowid or 0)
         conn.executemany(
             "INSERT INTO quiz_answers (attempt_id, item_id, kind, response, given, correct) VALUES (?, ?, ?, ?, ?, ?)",
-            [(attempt_id, r.item_id, r.kind, json.dumps(r.response, default=str), r.given, int(r.correct)) for r in result.items],
+            [(attempt_id, a["item_id"], a["kind"], a["response"], a["given"], int(a["correct"])) for a in event["answers"]],
         )
-        cards.seed_in_transaction(conn, result.quiz_id, result.wrong, today)
+        cards.seed_in_transaction(conn, event["quiz_id"], list(event["wrong"]), date.fromisoformat(event["today"]))
+        journal.mark_applied(conn, "quiz_attempts", event.get("seq"))
     return attempt_id
 
 

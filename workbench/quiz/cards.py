@@ -11,10 +11,12 @@ A right quiz answer leaves an existing card alone.
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from workbench.quiz import sm2
+from workbench.store import journal
 from workbench.store.db import ensure, transaction
 
 SCHEMA = """
@@ -120,9 +122,24 @@ def next_due(conn: sqlite3.Connection, today: date) -> date | None:
 
 
 def record_review(conn: sqlite3.Connection, quiz_id: str, item_id: str, grade: int, today: date, now: datetime) -> sm2.CardState:
-    """Apply one SM-2 review and log it, atomically (read and write in one immediate transaction)."""
+    """Journal one review, then apply it (SM-2) and log it, atomically (read and write in one immediate transaction)."""
     ensure_tables(conn)
+    if get(conn, quiz_id, item_id) is None:
+        raise KeyError(f"no review card for {quiz_id}/{item_id}")
+    seq = time.time_ns()
+    journal.append(conn, "reviews", {"seq": seq, "quiz_id": quiz_id, "item_id": item_id, "grade": grade,
+                                     "today": today.isoformat(), "at": now.isoformat(timespec="seconds")})
+    return apply_review(conn, quiz_id, item_id, grade, today, now, seq)
+
+
+def apply_review(
+    conn: sqlite3.Connection, quiz_id: str, item_id: str, grade: int, today: date, now: datetime, seq: int | None = None
+) -> sm2.CardState:
+    """The database half of `record_review` (also what `workbench reindex` replays)."""
+    ensure_tables(conn)
+    ensure(conn, journal.SCHEMA)
     with transaction(conn):
+        journal.mark_applied(conn, "reviews", seq)
         row = conn.execute("SELECT * FROM review_cards WHERE quiz_id = ? AND item_id = ?", (quiz_id, item_id)).fetchone()
         if row is None:
             raise KeyError(f"no review card for {quiz_id}/{item_id}")

@@ -1,6 +1,7 @@
 """The lab process: `python -m workbench.runner <run_dir>`.
 
-It reads `request.json`, seeds, imports the entry and calls it with a JsonlRecorder. The
+It reads `request.json` and calls the entry through workbench.runner.call.invoke (the one
+way a lab is called: seeding, strict config, JSON result) with a JsonlRecorder. The
 original stdout becomes the event stream (one JSON object per line) and fd 1 is pointed
 at stderr, so anything the lab or a C library prints lands in stderr.log, never in the
 stream. Exit codes: 0 done, 3 the lab raised, 130 interrupted.
@@ -8,7 +9,6 @@ stream. Exit codes: 0 done, 3 the lab raised, 130 interrupted.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -26,25 +26,21 @@ def main(run_dir: str) -> int:
     os.dup2(2, 1)
     sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", closefd=False)
 
-    from engine.repro import seed_everything
-    from engine.run import JsonlRecorder, to_json
+    from engine.run import JsonlRecorder
     from workbench.atomic import write_json
+    from workbench.runner.call import invoke
 
     out = Path(run_dir)
     request = json.loads((out / "request.json").read_text(encoding="utf-8"))
     cfg = request["config"]
     rec = JsonlRecorder(out, events=events)
     try:
-        module_name, _, func_name = request["entry"].partition(":")
-        entry = getattr(importlib.import_module(module_name), func_name)
+        entry = request["entry"]
         if request.get("exercise"):  # the learner's slots replace the reference's (docs/EXERCISES.md)
             from workbench.exercises.substitute import prepare
 
             entry = prepare(entry, request["exercise"])
-        seed_everything(cfg["seed"], torch="torch" in sys.modules)
-        result = to_json(entry(cfg, rec) or {})
-        if not isinstance(result, dict):
-            raise TypeError(f"{request['entry']} returned {type(result).__name__}, expected a dict")
+        result = invoke(entry, cfg, rec)
         write_json(out / "results.json", result)
         _event(events, type="result", result=result)
         return 0

@@ -54,14 +54,22 @@ def _pump(stream, sink: queue.Queue) -> None:  # type: ignore[no-untyped-def]
     sink.put(None)
 
 
-def _interrupt(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+def _interrupt(proc: subprocess.Popen, kill_now: threading.Event | None = None) -> None:  # type: ignore[type-arg]
+    """SIGINT the child's group; SIGKILL it after the grace period, or at once when `kill_now` is set
+    (a second Ctrl-C). Never raises KeyboardInterrupt out of the wait: the caller still writes the record."""
     try:
         os.killpg(proc.pid, signal.SIGINT)
     except (ProcessLookupError, PermissionError):
         return
-    try:
-        proc.wait(timeout=GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
+    deadline = time.monotonic() + GRACE_SECONDS
+    while proc.poll() is None and time.monotonic() < deadline and not (kill_now is not None and kill_now.is_set()):
+        try:
+            proc.wait(timeout=0.05)
+        except subprocess.TimeoutExpired:
+            pass
+        except KeyboardInterrupt:
+            break
+    if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -74,6 +82,7 @@ def execute(
     timeout: float | None = None,
     on_event: Callable[[Event], None] | None = None,
     cancel: threading.Event | None = None,
+    kill_now: threading.Event | None = None,
 ) -> Outcome:
     outcome = Outcome(status="crashed")
     stderr = open(run_dir / "stderr.log", "wb")  # noqa: SIM115
@@ -96,10 +105,11 @@ def execute(
             if deadline and time.monotonic() > deadline and stopped_as is None:
                 stopped_as = "timed_out"
                 outcome.error = f"timed out after {timeout:g} s"
-                _interrupt(proc)
+                _interrupt(proc, kill_now)
             if cancel is not None and cancel.is_set() and stopped_as is None:
                 stopped_as = "cancelled"
-                _interrupt(proc)
+                outcome.error = getattr(cancel, "reason", None)
+                _interrupt(proc, kill_now)
             try:
                 line = lines.get(timeout=0.05)
             except queue.Empty:
@@ -115,11 +125,18 @@ def execute(
                 on_event(event)
     except KeyboardInterrupt:
         stopped_as = "cancelled"
-        _interrupt(proc)
-        while (line := _drain(lines)) is not None:
-            _absorb(outcome, line)
+        _interrupt(proc, kill_now)
+        with contextlib.suppress(KeyboardInterrupt):
+            while (line := _drain(lines)) is not None:
+                _absorb(outcome, line)
     finally:
-        outcome.returncode = proc.wait()
+        while True:
+            try:
+                outcome.returncode = proc.wait()
+                break
+            except KeyboardInterrupt:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
         stderr.close()
     if stopped_as:
         outcome.status = stopped_as

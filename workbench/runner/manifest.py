@@ -56,7 +56,12 @@ def build(
     artifacts: list[dict[str, Any]],
     error: str | None,
     notes: list[str],
+    seeded: bool = True,
+    break_info: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The manifest. `seeded` false: the lab declares no randomness, so `seed` cannot change its
+    results. `break_info` (break runs only): id, title, fault, verdict detected|missed, and
+    whether the healthy run of the same lab shows the break too."""
     git = provenance.git_state()
     versions = log_versions()
     versions["workbench"] = workbench.__version__
@@ -67,6 +72,8 @@ def build(
         "status": status,
         "error": error,
         "seed": config.get("seed"),
+        "seeded": seeded,
+        "break": break_info,
         "config": config,
         "config_hash": config_hash,
         "git": git,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.content.configtypes import ConfigTypeError, check_overrides
 from workbench.content.loader import Catalog
 from workbench.content.schema import Break, Chart, Check, Lab
 from workbench.content.yamlio import YamlError, load_yaml, loads_yaml
@@ -42,6 +43,10 @@ class RunRequest:
     lab_id: str | None = None
     substitute: str | None = None
     exercise: dict[str, Any] | None = None  # learner slots to substitute (workbench/exercises, docs/EXERCISES.md)
+    seeded: bool = True  # false: the lab declares it draws no random numbers
+    break_id: str | None = None  # for kind == "break": the break's id, fault and title
+    break_title: str | None = None
+    healthy: RunRequest | None = None  # for a break: the same lab, same options, fault off
 
     @property
     def config_hash(self) -> str:
@@ -93,19 +98,25 @@ class Options:
     device: str = "cpu"
 
 
-def _resolve(lab: Lab, opts: Options, fault: str | None) -> dict[str, Any]:
+def _resolve(lab: Lab, opts: Options, fault: str | None, target: str = "") -> dict[str, Any]:
+    """The lab's config with every override applied, each override checked against the declared
+    keys and types (an unknown key or a wrong type is a PlanError naming what is valid)."""
     cfg = dict(lab.config)
     if opts.quick:
         cfg = merge(cfg, lab.quick)
-    if opts.config_file:
-        try:
-            extra = load_yaml(opts.config_file)
-        except YamlError as exc:
-            raise PlanError(str(exc)) from exc
-        if not isinstance(extra, dict):
-            raise PlanError(f"{opts.config_file}: a config file must be a mapping")
-        cfg = merge(cfg, extra)
-    cfg = merge(cfg, parse_sets(opts.sets))
+    for_lab = f" (for {target})" if target else ""
+    try:
+        if opts.config_file:
+            try:
+                extra = load_yaml(opts.config_file)
+            except YamlError as exc:
+                raise PlanError(str(exc)) from exc
+            if not isinstance(extra, dict):
+                raise PlanError(f"{opts.config_file}: a config file must be a mapping")
+            cfg = merge(cfg, check_overrides(lab.config, lab.types, extra, f"{opts.config_file}{for_lab}"))
+        cfg = merge(cfg, check_overrides(lab.config, lab.types, parse_sets(opts.sets), f"--set{for_lab}"))
+    except ConfigTypeError as exc:
+        raise PlanError(str(exc)) from None
     seed = opts.seed if opts.seed is not None else cfg.get("seed", DEFAULT_SEED)
     cfg.update(seed=int(seed), fault=fault, quick=opts.quick, device=opts.device)
     return cfg
@@ -114,12 +125,13 @@ def _resolve(lab: Lab, opts: Options, fault: str | None) -> dict[str, Any]:
 def _request(prefix: str, lab: Lab, opts: Options, phase: int | None, brk: Break | None = None) -> RunRequest:
     """A lab run, or — given `brk` — the same lab with the break's fault on and its expectations as checks."""
     run_id = brk.id if brk else lab.id
+    target = f"{prefix}/{run_id}" if prefix else run_id
     return RunRequest(
-        target=f"{prefix}/{run_id}" if prefix else run_id,
+        target=target,
         kind="break" if brk else ("lab" if prefix else "experiment"),
         title=f"{brk.title} (break of {lab.id})" if brk else lab.title,
         entry=lab.entry,
-        config=_resolve(lab, opts, brk.fault if brk else None),
+        config=_resolve(lab, opts, brk.fault if brk else None, target),
         checks=list(brk.expect if brk else lab.checks),
         charts=list(lab.charts),
         needs=list(lab.needs),
@@ -128,7 +140,21 @@ def _request(prefix: str, lab: Lab, opts: Options, phase: int | None, brk: Break
         phase=phase,
         lab_id=lab.id,
         substitute=lab.substitute,
+        seeded=lab.seeded,
+        break_id=brk.id if brk else None,
+        break_title=brk.title if brk else None,
+        healthy=_request(prefix, lab, opts, phase) if brk else None,
     )
+
+
+def lab_target(target: str, lab: int | None) -> str:
+    """`phase-07` with `--lab 2` → `phase-07/lab-02` (the short form); the target unchanged without --lab."""
+    if lab is None:
+        return target
+    match = _PHASE.match(target.strip())
+    if not match or match.group(2):
+        raise PlanError(f"--lab {lab}: give a phase (phase-NN or NN) as the target, not {target!r}")
+    return f"phase-{int(match.group(1)):02d}/lab-{lab:02d}"
 
 
 _PHASE = re.compile(r"^(?:phase-?)?(\d{1,2})(?:/(.+))?$")

@@ -23,22 +23,25 @@ from workbench import workspace
 from workbench.atomic import write_json
 from workbench.runner import manifest as manifests
 from workbench.runner import provenance
-from workbench.runner.checks import evaluate
+from workbench.runner.call import healthy_shows_break, judge
 from workbench.runner.execute import Event, child_env, execute
 from workbench.runner.plan import RunRequest
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_CRASHED = 0, 1, 2, 3
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_CRASHED, EXIT_INFRA = 0, 1, 2, 3, 4
+HEALTHY_CACHE_SIZE = 8  # finished lab runs kept in memory, so a break can be compared with its healthy run
+_healthy: dict[tuple[str, str], tuple[dict[str, Any], list[dict[str, Any]], str]] = {}
 
 
 @dataclass
 class RunReport:
     request: RunRequest
-    status: str  # passed | failed | crashed | timed_out | cancelled | skipped | planned
+    status: str  # passed | failed | detected | missed | crashed | timed_out | cancelled | skipped | planned
     exit_code: int
     run_dir: Path | None = None
     manifest: dict[str, Any] | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)
     reason: str | None = None
+    infra_error: str | None = None  # the run dir is complete but the index could not be written (exit 4)
 
 
 def _nvcc() -> bool:
@@ -88,8 +91,14 @@ def run_request(
     threads: int | None = None,
     on_event: Callable[[Event], None] | None = None,
     cancel: threading.Event | None = None,
+    kill_now: threading.Event | None = None,
     record: bool = True,
 ) -> RunReport:
+    """Run one request in a child process; write its run directory and manifest, and index it.
+
+    A break is compared with its healthy lab (same options, fault off): the healthy run is taken
+    from this process's recent runs when one matches, else run first (and recorded) here.
+    Raises InfraError when the run directory cannot be written at all (exit 4)."""
     if req.status == "planned":
         return RunReport(req, "planned", EXIT_USAGE, reason="not implemented yet (status: planned); nothing was run")
     reason = skip_reason(req)
@@ -98,22 +107,42 @@ def run_request(
             reason += f"; the CPU substitute is `workbench run {req.substitute}`"
         return RunReport(req, "skipped", EXIT_OK, reason=reason)
 
-    run_id, run_dir = new_run_dir(req)
-    extra = {"exercise": req.exercise} if req.exercise else {}
-    write_json(run_dir / "request.json", {"target": req.target, "entry": req.entry, "config": req.config, **extra})
+    healthy = None
+    if req.kind == "break" and req.healthy is not None:
+        healthy = _healthy_outcome(req.healthy, timeout=timeout, threads=threads, cancel=cancel, kill_now=kill_now, record=record)
+        if cancel is not None and cancel.is_set():
+            return RunReport(req, "cancelled", EXIT_CRASHED, reason="cancelled before the break ran")
+
+    try:
+        run_id, run_dir = new_run_dir(req)
+        extra = {"exercise": req.exercise} if req.exercise else {}
+        write_json(run_dir / "request.json", {"target": req.target, "entry": req.entry, "config": req.config, **extra})
+    except OSError as exc:
+        raise InfraError(f"cannot write a run directory under {workspace.runs_dir()}: {exc.strerror or exc}") from None
     env = child_env(req.config["seed"], provenance.thread_env(threads))
     started, t0 = _utc(), time.perf_counter()
-    outcome = execute(run_dir, env, timeout=timeout or req.timeout, on_event=on_event, cancel=cancel)
+    outcome = execute(run_dir, env, timeout=timeout or req.timeout, on_event=on_event, cancel=cancel, kill_now=kill_now)
     wall = time.perf_counter() - t0
 
     records = outcome.records or read_metrics(run_dir)
-    checks = evaluate(req.checks, outcome.result, records) if outcome.status == "done" else []
+    checks: list[dict[str, Any]] = []
+    break_info = None
     if outcome.status == "done":
-        failed_hard = any(c["hard"] and not c["passed"] for c in checks)
-        status, code = ("failed", EXIT_CHECK_FAILED) if failed_hard else ("passed", EXIT_OK)
+        checks, status = judge(req, outcome.result, records)
+        code = EXIT_OK if status in ("passed", "detected") else EXIT_CHECK_FAILED
+        if req.kind != "break":
+            _remember_healthy((req.target, req.config_hash), (outcome.result, records, run_id))
     else:
         status, code = outcome.status, EXIT_CRASHED
-    _render_charts(req, records, run_dir)
+    if req.kind == "break":
+        break_info = _break_info(req, status, healthy)
+        if status == "detected" and break_info["healthy_shows_break"]:
+            status, code = "missed", EXIT_CHECK_FAILED
+            outcome.error = outcome.error or "the healthy lab meets the break's expectations too, so they do not detect it"
+    try:
+        _render_charts(req, records, run_dir)
+    except OSError as exc:
+        outcome.notes.append(f"charts not written: {exc.strerror or exc}")
     target = {"name": req.target, "kind": req.kind, "phase": req.phase, "lab": req.lab_id, "title": req.title}
     manifest = manifests.build(
         run_id=run_id,
@@ -130,23 +159,72 @@ def run_request(
         artifacts=manifests.collect_artifacts(run_dir, outcome.artifacts),
         error=outcome.error,
         notes=outcome.notes,
+        seeded=req.seeded,
+        break_info=break_info,
     )
     manifest["impl"] = "learner" if req.exercise else "reference"
     if req.exercise:
         from workbench.exercises.record import manifest_block
 
         manifest["exercise"] = manifest_block(req.exercise, outcome.result)
-    manifests.write(run_dir, manifest)
+    try:
+        manifests.write(run_dir, manifest)
+    except OSError as exc:
+        raise InfraError(f"cannot write {run_dir / 'manifest.json'}: {exc.strerror or exc}") from None
+    report = RunReport(req, status, code, run_dir, manifest, checks, reason=outcome.error)
     if record:
-        from workbench.store import connect
+        import sqlite3
+
+        from workbench.store import StoreError, connect
+        from workbench.store.db import describe
         from workbench.store.runs import record_run
 
-        conn = connect()
         try:
-            record_run(conn, manifest, str(run_dir))
-        finally:
-            conn.close()
-    return RunReport(req, status, code, run_dir, manifest, checks, reason=outcome.error)
+            conn = connect()
+            try:
+                record_run(conn, manifest, str(run_dir))
+            finally:
+                conn.close()
+        except (StoreError, sqlite3.Error, OSError) as exc:
+            why = str(exc) if isinstance(exc, StoreError) else describe(exc, workspace.db_path())
+            report.infra_error = f"run saved in {run_dir} but not indexed: {why}; `workbench reindex` adds it later"
+            report.exit_code = EXIT_INFRA
+    return report
+
+
+class InfraError(RuntimeError):
+    """The workspace itself failed (disk full, read-only, ...): exit 4, one line."""
+
+
+def _remember_healthy(key: tuple[str, str], value: tuple[dict[str, Any], list[dict[str, Any]], str]) -> None:
+    _healthy.pop(key, None)
+    _healthy[key] = value
+    while len(_healthy) > HEALTHY_CACHE_SIZE:
+        _healthy.pop(next(iter(_healthy)))
+
+
+def _healthy_outcome(healthy: RunRequest, **run_opts: Any) -> tuple[dict[str, Any], list[dict[str, Any]], str] | None:
+    """(result, records, run id) of the healthy lab for a break: a recent run in this process, else a new run."""
+    key = (healthy.target, healthy.config_hash)
+    if key not in _healthy:
+        report = run_request(healthy, **run_opts)
+        if report.status not in ("passed", "failed"):
+            return None
+    return _healthy.get(key)
+
+
+def _break_info(req: RunRequest, status: str, healthy: tuple[dict[str, Any], list[dict[str, Any]], str] | None) -> dict[str, Any]:
+    """The manifest's `break` record: which break, its verdict, and whether the healthy lab shows it too."""
+    shows = healthy_shows_break(req, healthy[0], healthy[1]) if healthy else None
+    return {
+        "id": req.break_id,
+        "title": req.break_title,
+        "fault": req.config.get("fault"),
+        "lab": req.lab_id,
+        "verdict": status if status in ("detected", "missed") else None,
+        "healthy_run": healthy[2] if healthy else None,
+        "healthy_shows_break": shows,
+    }
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

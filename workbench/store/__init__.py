@@ -1,5 +1,5 @@
 """SQLite store (WAL): the run index here; quiz attempts, review cards and progress alongside."""
 
-from workbench.store.db import connect, transaction
+from workbench.store.db import StoreError, connect, transaction
 
-__all__ = ["connect", "transaction"]
+__all__ = ["StoreError", "connect", "transaction"]

@@ -8,8 +8,10 @@ the item's position in `done_when`, with the item text kept so a reworded item i
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import UTC, datetime
 
+from workbench.store import journal
 from workbench.store.db import ensure, transaction
 
 SCHEMA = """
@@ -30,10 +32,19 @@ def ticked(conn: sqlite3.Connection, phase: int) -> set[int]:
 
 
 def set_tick(conn: sqlite3.Connection, phase: int, item: int, text: str, on: bool) -> None:
+    """Journal the tick (or untick), then store it."""
+    now, seq = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), time.time_ns()
+    journal.append(conn, "ticks", {"seq": seq, "phase": phase, "item": item, "text": text, "on": on, "at": now})
+    apply_tick(conn, phase, item, text, on, now, seq)
+
+
+def apply_tick(conn: sqlite3.Connection, phase: int, item: int, text: str, on: bool, now: str, seq: int | None = None) -> None:
+    """The database half of `set_tick` (also what `workbench reindex` replays)."""
     ensure(conn, SCHEMA)
+    ensure(conn, journal.SCHEMA)
     with transaction(conn):
+        journal.mark_applied(conn, "ticks", seq)
         if on:
-            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             conn.execute("INSERT OR REPLACE INTO checklist_ticks VALUES (?,?,?,?)", (phase, item, text, now))
         else:
             conn.execute("DELETE FROM checklist_ticks WHERE phase = ? AND item = ?", (phase, item))
