@@ -16,18 +16,25 @@ import json
 import sys
 import time
 import traceback
+from functools import cache
+
+
+@cache
+def _catalog():  # type: ignore[no-untyped-def]
+    from workbench.content import load_catalog
+
+    return load_catalog()
 
 
 def judge(target: str) -> dict:
     from engine.repro import seed_everything
     from engine.run import MemoryRecorder, to_json
-    from workbench.content import load_catalog
     from workbench.runner.checks import evaluate
     from workbench.runner.plan import Options, plan
 
     t0 = time.perf_counter()
     try:
-        (req,) = plan(load_catalog(), target, Options(quick=True))
+        (req,) = plan(_catalog(), target, Options(quick=True))
         module, _, name = (req.entry or "").partition(":")
         entry = getattr(importlib.import_module(module), name)
         seed_everything(req.config["seed"], torch="torch" in sys.modules)

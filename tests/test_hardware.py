@@ -72,6 +72,7 @@ def test_size_grid_and_ram_guard() -> None:
     assert bandwidth.ram_safe_max_bytes(None) == 256 * 1024**2
 
 
+@pytest.mark.timing
 def test_small_real_measurements() -> None:
     row = bandwidth.copy_bandwidth(1 << 20, min_time_s=0.01)
     assert row["gbs"] > 0.1 and row["bytes"] == 1 << 20
@@ -99,6 +100,7 @@ def test_gpu_probe_skips_without_cuda() -> None:
         assert measure_gpu(quick=True) is None
 
 
+@pytest.mark.timing
 def test_naive_matmul_kernel_point_is_far_below_roof() -> None:
     k = R.kernel_naive_matmul(24)
     assert k.intensity == pytest.approx(0.25)

@@ -18,17 +18,33 @@ SLOW = {
     "phase-19/lab-02",  # four Mini-GPT trainings and four dashboards: ~30 s
     "phase-26/lab-01", "phase-26/lab-02", "phase-28/lab-02", "phase-28/lab-03",
 }
+# Labs whose measurement reads a wall clock (hard checks are counted work or robust ratios): marked
+# `timing`, so .ci/run re-runs them with both cores kept busy.
+TIMING = {"phase-22/lab-03", "phase-30/lab-03", "phase-19/lab-00", "phase-32/lab-01", "phase-34/lab-03",
+          "phase-35/lab-01"}
+
+
+def _timed(params: list) -> list:
+    """The same params, with the timing mark on TIMING labs and on breaks of them."""
+    out = []
+    for p in params:
+        lab = p.id.rsplit("/", 1)[0] + "/" + labkit.request(p.id).lab_id if "/break-" in p.id else p.id
+        marks = [*p.marks, pytest.mark.timing] if lab in TIMING else list(p.marks)
+        out.append(pytest.param(*p.values, id=p.id, marks=marks))
+    return out
+
+
 # Phases whose breaks are checked strictly: the healthy lab meets none of the expectations.
 # Elsewhere a break's signature may include something the healthy lab shares ("RNG still agrees").
 STRICT = {17, 18, 21, 22, 25, 27, 30, 31, 32, 33, 34, 35, 36, 37, 38}
 
 
-@pytest.mark.parametrize("target", labkit.targets(PHASES, "lab", slow=SLOW))
+@pytest.mark.parametrize("target", _timed(labkit.targets(PHASES, "lab", slow=SLOW)))
 def test_lab_quick_mode_passes_hard_checks(target: str) -> None:
     assert labkit.failed_hard_checks(target) == []
 
 
-@pytest.mark.parametrize("target", labkit.targets(PHASES, "break", slow=SLOW))
+@pytest.mark.parametrize("target", _timed(labkit.targets(PHASES, "break", slow=SLOW)))
 def test_break_is_detected_and_healthy_run_is_clean(target: str) -> None:
     assert labkit.failed_hard_checks(target) == []
     shared = labkit.symptoms_in_healthy(target)

@@ -34,7 +34,8 @@ def _run(lab: Any, fault: str | None = None) -> tuple[dict[str, Any], MemoryReco
     return to_json(getattr(importlib.import_module(module), fn)(cfg, rec)), rec
 
 
-CASES = [(n, lab.id) for n in PHASES for lab in _phase(n).labs]
+CASES = [pytest.param(n, lab.id, id=f"{n}-{lab.id}", marks=[pytest.mark.timing] if (n, lab.id) in TIMING_LABS else [])
+         for n in PHASES for lab in _phase(n).labs]
 
 
 @pytest.mark.parametrize(("phase", "lab_id"), CASES)
@@ -54,7 +55,8 @@ def test_lab_quick_passes_its_hard_checks(phase: int, lab_id: str) -> None:
         assert json.dumps(again, sort_keys=True) == json.dumps(result, sort_keys=True), "results must be deterministic"
 
 
-BREAKS = [(n, b.id) for n in PHASES for b in _phase(n).breaks]
+BREAKS = [pytest.param(n, b.id, id=f"{n}-{b.id}", marks=[pytest.mark.timing] if (n, b.lab) in TIMING_LABS else [])
+          for n in PHASES for b in _phase(n).breaks]
 
 
 @pytest.mark.parametrize(("phase", "break_id"), BREAKS)
