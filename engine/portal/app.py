@@ -60,9 +60,9 @@ class Portal:
         self.tokens = Tokens(settings.session_secret, clock)
         self.audit = AuditLog(audit_dir)
         self.clock = clock
-        self.login_user = RateLimiter(settings.login_per_minute_user, 60.0)
-        self.login_ip = RateLimiter(settings.login_per_minute_ip, 60.0)
-        self.exam_limit = RateLimiter(settings.exam_per_minute_session, 60.0)
+        self.login_user = RateLimiter(settings.login_per_minute_user, 60.0, clock)
+        self.login_ip = RateLimiter(settings.login_per_minute_ip, 60.0, clock)
+        self.exam_limit = RateLimiter(settings.exam_per_minute_session, 60.0, clock)
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -219,9 +219,9 @@ def make_app(settings: PortalSettings, accounts: Accounts, learning: Learning, a
         return resp
 
     def _invite_state(token: str) -> tuple[str, dict[str, Any] | None]:
-        raw = portal.tokens.load("invite", token, settings.invite_ttl_s)
-        if not isinstance(raw, str):
-            return "invalid", None
+        verdict, raw = portal.tokens.check("invite", token, settings.invite_ttl_s)
+        if verdict != "ok" or not isinstance(raw, str):
+            return verdict if verdict == "expired" else "invalid", None
         state, row = accounts.invite(raw, portal.now())
         return state, {**row, "raw": raw} if row else None
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 
 class Tokens:
@@ -33,9 +33,15 @@ class Tokens:
 
     def load(self, purpose: str, token: str, max_age_s: float) -> Any | None:
         """The payload, or None when forged, for another purpose, expired or garbage."""
+        return self.check(purpose, token, max_age_s)[1]
+
+    def check(self, purpose: str, token: str, max_age_s: float) -> tuple[str, Any | None]:
+        """('ok', payload), ('expired', None) for a genuine but old token, or ('invalid', None)."""
         if not isinstance(token, str) or not token or len(token) > 4096:
-            return None
+            return "invalid", None
         try:
-            return self._serializer(purpose).loads(token, max_age=max_age_s)
+            return "ok", self._serializer(purpose).loads(token, max_age=max_age_s)
+        except SignatureExpired:
+            return "expired", None
         except (BadData, UnicodeError, ValueError, TypeError):
-            return None
+            return "invalid", None
