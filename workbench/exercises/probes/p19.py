@@ -46,7 +46,8 @@ def welford(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]
 
 def overfit(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
     out: list[str] = []
-    curves = [[3.0, 2.0, 1.0, 0.9, 0.8], [1.0] * 12, [2.0, 1.0, 1.03, 1.01, 1.05, 1.1, 1.2, 1.3, 1.4]]
+    curves = [[3.0, 2.0, 1.0, 0.9, 0.8], [1.0] * 12, [2.0, 1.0, 1.03, 1.01, 1.05, 1.1, 1.2, 1.3, 1.4],
+              [2.0, 1.0, 1.05, 1.01, 1.05, 1.05, 1.05, 1.05], [2.0, 1.0, 1.05, 1.05, 1.01, 1.05, 1.05, 1.05, 1.05]]
     for _ in range(25):
         n = int(rng.integers(5, 40))
         lo = int(rng.integers(1, n))
@@ -64,7 +65,8 @@ def overfit(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]
 
 def spikes_and_clip(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
     out: list[str] = []
-    series = [list(rng.normal(2.0, 0.05, 120)), [1.0] * 80 + [1.0 + 1e-3] + [1.0] * 10]
+    series = [list(rng.normal(2.0, 0.05, 120)), [1.0] * 80 + [1.0 + 1e-3] + [1.0] * 10,
+              [1.0] * 60 + [1.0 + 1e-12, 1.0 - 1e-12, 1.0 + 2e-9]]  # a flat window: rounding noise is no spike
     planted = list(rng.normal(1.0, 0.02, 150))
     planted[60], planted[61], planted[100] = 5.0, float("nan"), -3.0
     series.append(planted)

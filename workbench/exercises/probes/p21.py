@@ -41,7 +41,8 @@ def decode_loop(learner: Any, reference: Any, rng: np.random.Generator) -> list[
 def _logit_cases(rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
     return [("random N(0, 2)", rng.normal(0, 2, 16)), ("huge logits (1000 + N(0, 1))", 1000 + rng.normal(size=8)),
             ("a -inf logit", np.array([2.0, -np.inf, 0.5, 1.0])), ("one logit", np.array([3.0])),
-            ("all equal", np.zeros(5)), ("very negative", -800 + rng.normal(size=6))]
+            ("all equal", np.zeros(5)), ("very negative", -800 + rng.normal(size=6)),
+            ("a spread of 1500 (plain softmax underflows to exact zeros)", np.array([0.0, -800.0, -5.0, -1500.0]))]
 
 
 def temperature(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
@@ -67,12 +68,13 @@ def truncation(learner: Any, reference: Any, rng: np.random.Generator) -> list[s
     for what, z in cases:
         for k in (1, 2, 3, len(z), len(z) + 4):
             out += compare("topk_mask", f"{what}, k {k}", learner.topk_mask(z, k), reference.topk_mask(z, k))
-    # probabilities 0.5, 0.25, 0.125, 0.0625, ... : the mass reaches p = 0.75 exactly at the second token
-    halves = np.log(0.5 ** np.arange(1, 9))
-    for what, z in [*cases, ("powers of one half", halves)]:
+    # distributions whose cumulative mass hits p exactly (up to rounding) at a token: that token is kept
+    exact = [("mass (0.5, 0.3, 0.2)", np.log([0.5, 0.3, 0.2])), ("mass (0.7, 0.2, 0.1)", np.log([0.7, 0.2, 0.1])),
+             ("mass (0.35, 0.25, 0.2, 0.2)", np.log([0.35, 0.25, 0.2, 0.2])), ("powers of one half", np.log(0.5 ** np.arange(1, 9)))]
+    for what, z in [*cases, *exact]:
         if not np.isfinite(z).any():
             continue
-        for p in (0.5, 0.75, 0.7499, 0.7501, 0.9, 0.95, 1.0, 0.01):
+        for p in (0.35, 0.5, 0.6, 0.7, 0.75, 0.7499, 0.7501, 0.8, 0.9, 0.95, 1.0, 0.01):
             for tau in (1.0, 0.7):
                 out += compare("topp_probs", f"{what}, p {p}, tau {tau}", learner.topp_probs(z, p, tau),
                                reference.topp_probs(z, p, tau))
