@@ -107,7 +107,7 @@ async def test_quick_lab_runs_to_completion_with_live_charts(home: Path) -> None
         assert grid.redraws <= live.elapsed / 0.1 + 3  # throttled: at most ~10 redraws a second
         table = pane.query_one(CheckTable)
         assert table.row_count == 1
-        assert "PASS" in str(table.get_row_at(0)[0]) and "final_loss" in str(table.get_row_at(0)[1])
+        assert "PASS" in str(table.get_row_at(0)[0]) and "final_loss" in str(table.get_row_at(0)[2])
         assert "passed" in str(pane.query_one(".pane-progress").render())
     from workbench.store import connect
     from workbench.store.runs import list_runs
@@ -128,7 +128,7 @@ async def test_lab_and_break_side_by_side(home: Path) -> None:
         assert len(app.screen.query(RunPane)) == 2
         await wait_for(pilot, lambda: not any(live.running for live in lives))
         # The selftest lab ignores the fault, so the break's expectation (loss > 1) fails: a real check.
-        assert [live.status for live in lives] == ["passed", "failed"]
+        assert [live.status for live in lives] == ["passed", "missed"]
         assert lives[1].request.config["fault"] == "flat"
 
 
@@ -160,10 +160,31 @@ async def test_quit_cancels_the_run_in_flight(home: Path) -> None:
         await pilot.press("s")
         live = app.live["selftest-stream"]
         await wait_for(pilot, lambda: len(live.records) > 10)
-        await pilot.press("q")
+        await pilot.press("q")  # asks first: x cancels, q lets it finish, escape stays
+        assert app.screen.__class__.__name__ == "QuitScreen" and live.running
+        await pilot.press("escape")
+        assert app.screen.__class__.__name__ == "LabScreen" and live.running
+        await pilot.press("q", "x")
         await wait_for(pilot, lambda: not live.running, timeout=15)
     assert live.status == "cancelled"
     assert processes_mentioning(str(live.report.run_dir)) == []
+
+
+@aio
+async def test_quit_can_leave_the_run_to_finish_with_its_manifest(home: Path) -> None:
+    from workbench.tui.app import wait_detached
+    from workbench.tui.screens.lab import LabScreen
+
+    app = WorkbenchApp(fake_catalog(), quick=True, open_target="selftest-stream")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, LabScreen))
+        await pilot.press("s")
+        live = app.live["selftest-stream"]
+        await wait_for(pilot, lambda: len(live.records) > 5)
+        await pilot.press("q", "q")
+    assert app.detached == [live] and not live.cancel.is_set()
+    wait_detached(app.detached)  # what run_app does after the UI is gone
+    assert live.status == "passed" and (live.report.run_dir / "manifest.json").exists()
 
 
 @aio
@@ -180,11 +201,11 @@ async def test_runs_history_diff_overlay_and_detail(home: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("r")
         assert isinstance(app.screen, RunsScreen) and app.screen.ids == [RUN_B, RUN_A]
-        await pilot.press("m", "down", "d")
+        await pilot.press("space", "down", "d")
         assert isinstance(app.screen, DiffScreen) and app.screen.exit_code == 1
         text = str(app.screen.query_one("#diff").render())
         assert "VERSIONS" in text and "versions.numpy" in text and "2.1.0" in text
-        await pilot.press("escape", "o")
+        await pilot.press("escape", "g")
         assert isinstance(app.screen, RunChartsScreen)
         await pilot.pause(0.2)
         views = list(app.screen.query(ChartView))
@@ -194,12 +215,12 @@ async def test_runs_history_diff_overlay_and_detail(home: Path) -> None:
         tree = app.screen.query_one(Tree)
         labels = [str(n.label) for n in tree.root.children]
         assert any(label.startswith("status: ") for label in labels) and "versions" in labels
-        await pilot.press("c")
+        await pilot.press("g")
         await pilot.pause(0.2)
         assert all(v.points == 120 for v in app.screen.query(ChartView))
         await pilot.press("escape", "slash", *"phase-01", "enter")
         assert app.screen.ids == []
-        await pilot.press("slash", "ctrl+u", "enter", "f", "f")  # clear the filter, then status: failed
+        await pilot.press("slash", "ctrl+u", "enter", "p", "p")  # clear the filter, then status: failed
         assert app.screen.ids == []
 
 
@@ -246,12 +267,16 @@ async def test_quiz_and_review_slots_open_their_screens(home: Path, key: str, sc
         assert app.screen.__class__.__name__ == screen
 
 
-def test_a_slot_without_its_module_opens_a_placeholder(monkeypatch: pytest.MonkeyPatch) -> None:
-    from workbench.tui import slots
+def test_every_registered_screen_has_its_own_key_and_class() -> None:
+    import importlib
 
-    monkeypatch.setitem(slots.SLOTS, "quiz", slots.Slot("z", "Quiz", "workbench.tui.screens.not_there", "X", "soon"))
-    screen = slots.make_slot_screen("quiz", None, None)
-    assert screen.__class__.__name__ == "PlaceholderScreen" and "coming" in screen.message
+    from workbench.tui.registry import SCREENS
+
+    keys = [e.key for e in SCREENS.values()]
+    assert len(set(keys)) == len(keys) and "h" not in keys and "q" not in keys
+    for entry in SCREENS.values():
+        module, _, cls = entry.path.partition(":")
+        assert hasattr(importlib.import_module(module), cls), entry.path
 
 
 @aio

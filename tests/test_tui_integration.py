@@ -148,13 +148,13 @@ async def test_roofline_screen_from_cache_then_remeasure(home: Path, monkeypatch
         await wait_for(pilot, lambda: view.points > 0)
         assert view.points == sum(1 for r in screen.records)  # every ceiling sample and op drawn
         assert view.size.width <= 80 and view.size.height >= 8
-        await pilot.press("t")  # the same ops as a table
+        await pilot.press("g")  # the same ops as a table
         table = screen.query_one("#roof-table")
         assert table.display and not screen.query_one("#roof-chart").display
         rows = [tuple(table.get_row_at(i)) for i in range(table.row_count)]
         assert len(rows) == 7 and ("op0", "1", "1", "memory", "5%", "built-in") in rows
         assert {r[5] for r in rows if r[0].startswith(("bk_layer", "attention"))} == {"lab"}
-        await pilot.press("t")
+        await pilot.press("g")
         assert view.display
 
         release = threading.Event()
@@ -166,15 +166,15 @@ async def test_roofline_screen_from_cache_then_remeasure(home: Path, monkeypatch
             return {**_fake(), "kernels": _fake()["kernels"][:2]}
 
         monkeypatch.setattr(R, "measure_machine", slow_measure)
-        await pilot.press("m")
+        await pilot.press("u")
         assert screen.busy and "measuring" in str(screen.query_one("#roof-info").render())
-        await pilot.press("m")  # a second press while measuring starts nothing
+        await pilot.press("u")  # a second press while measuring starts nothing
         await pilot.press("escape", "r", "h", "o")  # the UI answers keys meanwhile
         assert app.screen is screen and screen.busy  # the same screen, still measuring
         release.set()
         await wait_for(pilot, lambda: not screen.busy, timeout=15)
         assert screen.data is not None and not screen.data["cached"] and len(screen.data["kernels"]) == 2
-        assert calls == [False]  # one measurement, however often m and o were pressed
+        assert calls == [False]  # one measurement, however often u and o were pressed
         assert "measured now" in str(screen.query_one("#roof-info").render())
         await pilot.press("escape")
         assert not isinstance(app.screen, RooflineScreen)
@@ -297,7 +297,7 @@ async def test_experiments_list_shows_every_experiment_with_last_status(home: Pa
         options = app.screen.query_one("#experiments", OptionList)
         shown = {options.get_option_at_index(i).id: str(options.get_option_at_index(i).prompt)
                  for i in range(options.option_count)}
-        assert set(shown) == set(catalog.experiments)
+        assert set(shown) == {e for e in catalog.experiments if not e.startswith("selftest-")}  # self-tests hidden
         assert "passed" in shown["bk-scaling"]
         assert all("never run" in text for exp, text in shown.items() if exp != "bk-scaling")
         index = list(shown).index("bk-scaling")
@@ -308,7 +308,8 @@ async def test_experiments_list_shows_every_experiment_with_last_status(home: Pa
 
 
 @aio
-async def test_experiment_run_streams_live_charts(home: Path) -> None:
+async def test_experiment_run_streams_live_charts(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKBENCH_SELFTEST", "1")  # the fake catalog's only experiment is a self-test
     from workbench.tui.screens.experiments import ExperimentsScreen
     from workbench.tui.screens.lab import LabScreen
     from workbench.tui.widgets.run_pane import RunPane

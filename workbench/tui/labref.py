@@ -19,6 +19,21 @@ class LabRef:
     breaks: list[tuple[str, str]] = field(default_factory=list)  # (break id, title)
     status: str = "ready"
     needs: list[str] = field(default_factory=list)
+    shows: dict[str, str] = field(default_factory=dict)  # break id -> the metric that shows it
+    notes: list[str] = field(default_factory=list)
+
+    def charts_showing(self, break_id: str | None) -> list[Chart]:
+        """The split view's charts: those plotting the break's `shows` metric (one made for it if
+        no declared chart does), else all of them."""
+        metric = self.shows.get(break_id or "")
+        if not metric:
+            return list(self.charts)
+        picked = [c for c in self.charts if metric in c.y]
+        if picked:
+            return picked
+        base = self.charts[0] if self.charts else None
+        return [Chart(title=f"{metric} (shows the break)", y=[metric], x=base.x if base else "step",
+                      series_by=base.series_by if base else None, mark=base.mark if base else None)]
 
     @property
     def target(self) -> str:
@@ -31,14 +46,19 @@ class LabRef:
 def phase_lab(catalog: Catalog, phase: int, lab_id: str) -> LabRef:
     ph = catalog.phase(phase)
     lab = ph.lab(lab_id)
-    breaks = [(b.id, b.title) for b in ph.breaks if b.lab == lab_id]
-    return LabRef(lab.id, lab.title, lab.summary, list(lab.charts), phase, breaks, lab.status, list(lab.needs))
+    mine = [b for b in ph.breaks if b.lab == lab_id]
+    return LabRef(lab.id, lab.title, lab.summary, list(lab.charts), phase, [(b.id, b.title) for b in mine], lab.status,
+                  list(lab.needs), _shows(mine), list(lab.notes))
 
 
 def experiment(catalog: Catalog, exp_id: str) -> LabRef:
     exp = catalog.experiments[exp_id]
-    breaks = [(b.id, b.title) for b in exp.breaks]
-    return LabRef(exp.id, exp.title, exp.summary, list(exp.charts), None, breaks, exp.status, list(exp.needs))
+    return LabRef(exp.id, exp.title, exp.summary, list(exp.charts), None, [(b.id, b.title) for b in exp.breaks],
+                  exp.status, list(exp.needs), _shows(exp.breaks), list(exp.notes))
+
+
+def _shows(breaks: list) -> dict[str, str]:  # type: ignore[type-arg]
+    return {b.id: b.shows for b in breaks if getattr(b, "shows", None)}
 
 
 def request(catalog: Catalog, ref: LabRef, break_id: str | None, quick: bool) -> RunRequest:

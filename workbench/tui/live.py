@@ -12,12 +12,15 @@ import threading
 import time
 from typing import Any
 
+from workbench.run_progress import RunProgress
 from workbench.runner.plan import RunRequest
 
 
 class LiveRun:
-    def __init__(self, request: RunRequest) -> None:
+    def __init__(self, request: RunRequest, previous_wall: float | None = None) -> None:
         self.request = request
+        series_key = next((c.series_by for c in request.charts if c.series_by), None)
+        self.progress = RunProgress(dict(request.config), series_key, previous_wall)
         self.records: list[dict[str, Any]] = []
         self.notes: list[str] = []
         self.done = 0
@@ -27,8 +30,9 @@ class LiveRun:
         self.finished = threading.Event()
         self.report: Any = None  # workbench.runner.session.RunReport once finished
         self.error: str | None = None
-        self.started = time.monotonic()
+        self.started = self.progress.started = time.monotonic()
         self.ended: float | None = None
+        self.wall: float | None = None  # the manifest's wall_seconds once finished: the number the tables show
 
     @property
     def target(self) -> str:
@@ -40,6 +44,8 @@ class LiveRun:
 
     @property
     def elapsed(self) -> float:
+        if self.wall is not None:
+            return self.wall
         return (self.ended or time.monotonic()) - self.started
 
     @property
@@ -53,6 +59,7 @@ class LiveRun:
     def on_event(self, event: dict[str, Any]) -> None:
         """Called on the worker thread for each event the lab prints."""
         kind = event.get("type")
+        self.progress.feed(event)
         if kind == "metric":
             self.records.append({k: v for k, v in event.items() if k != "type"})
         elif kind == "progress":
@@ -67,6 +74,9 @@ class LiveRun:
 
         try:
             self.report = run_request(self.request, on_event=self.on_event, cancel=self.cancel)
+            manifest = getattr(self.report, "manifest", None)
+            if manifest and manifest.get("wall_seconds") is not None:
+                self.wall = float(manifest["wall_seconds"])
         except Exception as exc:  # noqa: BLE001 - shown in the pane; the UI must survive
             self.error = f"{type(exc).__name__}: {exc}"
         finally:

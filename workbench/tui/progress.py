@@ -1,29 +1,42 @@
 """What the learner has done, as the TUI shows it: phase states, the next phase, the DoD list.
 
 Phase states, DoD evidence and cards due come from `workbench.quiz.progress` (runs and
-quiz attempts together), so the TUI and `workbench progress` always agree. The TUI adds
-two things: "missing" for phase numbers with no content yet, and the learner's own ticks
-for `manual:` items (stored by `workbench.store.checklist`).
+quiz attempts together), so the TUI and `workbench progress` agree on the automatic items.
+The TUI adds: "missing" for phase numbers with no content yet, "no_lab" for phases whose
+labs are all planned (nothing to run yet, so not "not started"), and the learner's own
+ticks for `manual:` items (stored by `workbench.store.checklist`): a phase is only done
+when those are ticked too.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import date
 
 from workbench.content.loader import Catalog
 from workbench.content.schema import Phase
 
 N_PHASES = 42
-STATES = ("missing", "not_started", "in_progress", "done")
+STATES = ("missing", "no_lab", "not_started", "in_progress", "done")
+
+
+def runnable(phase: Phase) -> bool:
+    return any(lab.status == "ready" for lab in phase.labs)
 
 
 def phase_states(catalog: Catalog, conn: sqlite3.Connection) -> dict[int, str]:
-    """State of each of the 42 phases; phases without content yet are "missing"."""
+    """State of each of the 42 phases: missing (no content), no_lab (nothing runnable yet), or
+    not_started / in_progress / done, where done also needs every manual item ticked."""
     from workbench.quiz import progress
 
     states = dict.fromkeys(range(N_PHASES), "missing")
     states.update({n: str(s) for n, s in progress.phase_states(catalog, conn).items() if n in catalog.phases})
+    for n, phase in catalog.phases.items():
+        if states.get(n) == "done" and not all(row.done for row in checklist(catalog, phase, conn)):
+            states[n] = "in_progress"  # automatic evidence is in, a manual item is still unticked
+        elif states.get(n) == "not_started" and not runnable(phase):
+            states[n] = "no_lab"
     return states
 
 
@@ -36,13 +49,13 @@ def next_phase(catalog: Catalog, states: dict[int, str]) -> int | None:
     for n in ordered:
         if states.get(n) == "not_started" and all(states.get(r) == "done" for r in catalog.phases[n].requires):
             return n
-    return next((n for n in ordered if states.get(n) != "done"), None)
+    return next((n for n in ordered if states.get(n) not in ("done", "no_lab")), None)
 
 
-def due_today(conn: sqlite3.Connection) -> int:
+def due_today(conn: sqlite3.Connection, today: date | None = None) -> int:
     from workbench.quiz import progress
 
-    return progress.due_count(conn)
+    return progress.due_count(conn, today)
 
 
 @dataclass

@@ -1,10 +1,14 @@
 """The standalone experiments (same lab schema as phases) with their last run; enter opens one.
 
+The workbench's own `selftest-*` experiments are left out (they test the runner, not the course);
+WORKBENCH_SELFTEST=1 lists them (`workbench tui selftest-stream` opens one directly either way).
+
 The lab screen they open streams the experiment's charts live, as it does for phase labs.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from typing import Any
 
@@ -14,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
+from workbench.tui.messages import RunFinished
 from workbench.tui.text import esc as escape
 from workbench.tui.widgets.run_pane import STATUS_STYLE
 
@@ -40,6 +45,9 @@ def last_run_text(row: dict[str, Any] | None, live: Any = None) -> str:
     return f"[{style}]{row['status']}[/] [dim]{checks} · {row['started_at'][:16].replace('T', ' ')}[/]"
 
 
+HIDDEN_PREFIX = "selftest-"
+
+
 class ExperimentsScreen(Screen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
 
@@ -56,8 +64,9 @@ class ExperimentsScreen(Screen):
     def on_screen_resume(self) -> None:
         self.reload()
 
-    def on_run_finished(self, live: object) -> None:
-        self.reload()
+    def on_run_finished(self, _: RunFinished) -> None:
+        if self.query(OptionList):  # composed (a message can arrive between push and compose)
+            self.reload()
 
     def reload(self) -> None:
         latest = latest_runs(self.app.db())
@@ -65,6 +74,8 @@ class ExperimentsScreen(Screen):
         highlighted = options.highlighted
         options.clear_options()
         for exp_id, exp in sorted(self.app.catalog.experiments.items()):
+            if exp_id.startswith(HIDDEN_PREFIX) and not os.environ.get("WORKBENCH_SELFTEST"):
+                continue  # the workbench's own self-tests, not for learners
             last = last_run_text(latest.get(exp_id), self.app.live.get(exp_id))
             needs = f" [dim]needs {'/'.join(exp.needs)}[/]" if exp.needs else ""
             options.add_option(Option(f"[b]{escape(exp_id)}[/b]  {last}{needs}\n  [dim]{escape(exp.title)}[/]", id=exp_id))

@@ -1,4 +1,8 @@
-"""Home: the 42-phase strip, the next phase, review cards due, and the latest runs."""
+"""Home: the 42-phase strip, the next phase, review cards due, and the latest runs.
+
+Until the catalog has loaded it says so (no "no content yet" flash). Runs in flight are
+listed first in the recent table, and the table refreshes when any run finishes.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,14 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from workbench.tui.messages import CatalogLoaded, RunFinished, RunStarted
 from workbench.tui.progress import due_today, next_phase, phase_states
 from workbench.tui.text import esc as escape
 from workbench.tui.widgets.errors import ErrorPanel
 from workbench.tui.widgets.strip import GLYPH, PhaseStrip
 
-STATE_WORDS = {"missing": "no content yet", "not_started": "not started", "in_progress": "in progress", "done": "done"}
+STATE_WORDS = {"missing": "no content yet", "no_lab": "no runnable lab yet", "not_started": "not started",
+               "in_progress": "in progress", "done": "done"}
 RECENT = 12
 
 
@@ -26,13 +32,14 @@ def run_row(r: dict) -> tuple[str, str, str, str, str]:
 
 class HomeScreen(Screen):
     BINDINGS = [
-        Binding("n", "next_phase", "Next"),
-        Binding("e", "app.experiments", "Exps"),
-        Binding("z", "app.slot('quiz')", "Quiz"),
-        Binding("v", "app.slot('review')", "Review"),
-        Binding("o", "app.roofline", "Roofline"),
+        Binding("n", "next_phase", "Next phase"),
+        Binding("e", "app.open('experiments')", "Exps"),
+        Binding("z", "app.open('quiz')", "Quiz"),
+        Binding("v", "app.open('review')", "Review"),
+        Binding("o", "app.open('roofline')", "Roofline"),
         Binding("tab", "app.focus_next", "Focus", show=False),
     ]
+    HELP = "The 42 phases (←→ and j/k move, enter opens one), the next phase, review cards due, recent runs."
 
     def __init__(self) -> None:
         super().__init__()
@@ -46,8 +53,8 @@ class HomeScreen(Screen):
         with Vertical(id="progress-box"):
             yield PhaseStrip(id="strip")
             yield Static(
-                f"{GLYPH['done']} done  {GLYPH['in_progress']} in progress  {GLYPH['not_started']} not started"
-                f"  {GLYPH['missing']} no content yet   ←→↑↓ move, enter open",
+                f"{GLYPH['done']} done {GLYPH['in_progress']} in progress {GLYPH['not_started']} not started"
+                f" {GLYPH['no_lab']} no lab yet {GLYPH['missing']} to come · ←→ j/k move, enter, ? help",
                 id="legend",
             )
             yield Static("loading content…", id="phase-info")
@@ -68,6 +75,21 @@ class HomeScreen(Screen):
         if self.app.catalog is not None:
             self.reload()
 
+    def _ready(self) -> bool:
+        return self.app.catalog is not None and bool(self.query("#recent"))
+
+    def on_catalog_loaded(self, _: CatalogLoaded) -> None:
+        if self._ready():
+            self.reload()
+
+    def on_run_started(self, _: RunStarted) -> None:
+        if self._ready():
+            self._fill_recent(self.app.db())
+
+    def on_run_finished(self, _: RunFinished) -> None:
+        if self._ready():
+            self.reload()
+
     def reload(self) -> None:
         catalog = self.app.catalog
         conn = self.app.db()
@@ -79,10 +101,10 @@ class HomeScreen(Screen):
         counts = {s: sum(1 for v in self.states.values() if v == s) for s in STATE_WORDS}
         self.query_one("#progress-box").border_title = (
             f"Progress: {counts['done']} done · {counts['in_progress']} in progress · "
-            f"{counts['not_started']} not started · {counts['missing']} to come"
+            f"{counts['not_started']} not started · {counts['no_lab']} no lab yet · {counts['missing']} to come"
         )
         self._describe(strip.cursor)
-        due = due_today(conn)
+        due = due_today(conn, getattr(self.app, "as_of", None))
         due_text = f"{due} review card{'s' if due != 1 else ''}"
         nxt = "all done" if self.next is None else f"phase-{self.next:02d} {escape(catalog.phases[self.next].title)}"
         self.query_one("#next", Static).update(f"[b]Next:[/b] {nxt} [dim](n)[/]\n[b]Due today:[/b] {due_text} [dim](v)[/]")
@@ -94,10 +116,14 @@ class HomeScreen(Screen):
         rows = list_runs(conn, limit=RECENT)  # type: ignore[arg-type]
         table = self.query_one("#recent", DataTable)
         table.clear()
-        self.run_ids = [r["id"] for r in rows]
+        self.run_ids = []
+        for live in self.app.in_flight():
+            self.run_ids.append("")  # no run id until its manifest exists
+            table.add_row(live.target, f"[cyan]{live.status}[/]", "", f"{live.elapsed:.0f}s", "now")
+        self.run_ids += [r["id"] for r in rows]
         for r in rows:
             table.add_row(*run_row(r))
-        if not rows:
+        if not self.run_ids:
             table.add_row("no runs yet — open a phase and press s on a lab", "", "", "", "")
 
     def _describe(self, number: int) -> None:
@@ -129,7 +155,7 @@ class HomeScreen(Screen):
             self.open_phase(self.next)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.cursor_row < len(self.run_ids):
+        if event.cursor_row < len(self.run_ids) and self.run_ids[event.cursor_row]:
             from workbench.tui.screens.run_detail import RunScreen
 
             self.app.push_screen(RunScreen(self.run_ids[event.cursor_row]))

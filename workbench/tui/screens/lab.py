@@ -1,22 +1,44 @@
 """Start a lab (or its break, or both side by side) and watch it live.
 
 Runs keep going when the learner leaves this screen; coming back re-attaches to them.
+Side by side (`d`), both panes plot the metric the break declares it shows (`shows:`), with
+the fault's injection step marked, so the break's signature is what the learner compares.
+A planned lab, or one whose needs this machine lacks, says so instead of drawing empty charts.
 """
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from workbench.charts.spec import marks_for
 from workbench.runner.plan import PlanError
 from workbench.tui import labref
 from workbench.tui.labref import LabRef
 from workbench.tui.live import LiveRun
+from workbench.tui.messages import RunFinished
 from workbench.tui.text import esc as escape
 from workbench.tui.widgets.run_pane import RunPane
+
+# `m` (mine/reference) and `w` (watch) are kept free on this screen for the exercise keys.
+RESERVED_KEYS = ("m", "w")
+
+
+def not_runnable(ref: LabRef) -> str | None:
+    """What stands between this lab and a run, in plain words (None when it can run here)."""
+    if ref.status == "planned":
+        needs = f" It will need: {', '.join(ref.needs)}." if ref.needs else ""
+        return f"Planned: this lab's code is not written yet, so there is nothing to run.{needs}"
+    if ref.needs:
+        from types import SimpleNamespace
+
+        from workbench.runner.session import skip_reason
+
+        return skip_reason(SimpleNamespace(needs=ref.needs))  # type: ignore[arg-type]
+    return None
 
 
 class LabScreen(Screen):
@@ -24,10 +46,11 @@ class LabScreen(Screen):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("s", "start('lab')", "Start"),
         Binding("b", "start('break')", "Break"),
-        Binding("d", "start('both')", "Both"),
+        Binding("d", "start('both')", "Side by side"),
         Binding("x", "cancel", "Cancel"),
-        Binding("k", "toggle_quick", "Quick"),
+        Binding("f", "toggle_quick", "Quick"),
     ]
+    HELP = "Start the lab (s), its break (b), or both side by side (d); runs keep going when you leave."
 
     def __init__(self, ref: LabRef, break_id: str | None = None) -> None:
         super().__init__()
@@ -42,7 +65,8 @@ class LabScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="")
         yield Static(self._title(), id="lab-title")
-        yield Static(escape(self.ref.summary), id="lab-summary")
+        with VerticalScroll(id="lab-summary-box"):
+            yield Static(escape(self.ref.summary), id="lab-summary")
         yield Horizontal(id="panes")
         yield Footer(compact=True)
 
@@ -50,6 +74,21 @@ class LabScreen(Screen):
         quick = "[b]on[/b]" if self.app.quick else "off"
         brk = f" · break [b]{self.break_id}[/b]" if self.break_id else " · no break"
         return f"[b]{escape(self.ref.target)}[/b] {escape(self.ref.title)} · quick: {quick}{brk}"
+
+    def help_extra(self) -> str:
+        """This lab's part of the `?` help: its break and what the split view plots."""
+        lines = []
+        if self.break_id:
+            title = dict(self.ref.breaks).get(self.break_id, "")
+            lines.append(f"Break [b]{escape(self.break_id)}[/b]: {escape(title)}.")
+            shows = self.ref.shows.get(self.break_id)
+            if shows:
+                lines.append(f"Side by side (d) plots [b]{escape(shows)}[/b] in both panes: that metric shows the break.")
+        blocked = not_runnable(self.ref)
+        if blocked:
+            lines.append(escape(blocked))
+        lines.append("Quick mode (f) uses the lab's quick settings: seconds instead of minutes.")
+        return "\n".join(lines)
 
     async def on_mount(self) -> None:
         shown = [self.app.live[t] for t in self.app.lab_views.get(self.key, []) if t in self.app.live]
@@ -61,16 +100,25 @@ class LabScreen(Screen):
     async def _show_idle(self) -> None:
         panes = self.query_one("#panes", Horizontal)
         await panes.remove_children()
-        self.panes = [RunPane(self.ref.target, self.ref.charts, mono=self.app.mono)]
+        blocked = not_runnable(self.ref)
+        if blocked and self.ref.status == "planned":
+            self.panes = [RunPane(self.ref.target, [], mono=self.app.mono, idle=blocked)]
+        else:
+            idle = "idle — press s to start" + (f" ({blocked})" if blocked else "")
+            self.panes = [RunPane(self.ref.target, self.ref.charts, mono=self.app.mono, idle=idle)]
         await panes.mount(*self.panes)
 
     async def _show(self, lives: list[LiveRun]) -> None:
         panes = self.query_one("#panes", Horizontal)
         await panes.remove_children()
         self.panes = []
+        split = len(lives) > 1
+        charts = self.ref.charts_showing(self.break_id) if split else self.ref.charts
         for live in lives:
             label = live.target + (" (break)" if live.request.kind == "break" else "")
-            self.panes.append(RunPane(label, self.ref.charts, mono=self.app.mono))
+            marks = [m for c in charts[:1] for m in marks_for(c, live.request.config, "injected")]
+            self.panes.append(RunPane(label, charts, mono=self.app.mono, marks=marks))
+        self.set_class(split, "-split")
         await panes.mount(*self.panes)
         for pane, live in zip(self.panes, lives, strict=True):
             pane.attach(live)
@@ -78,6 +126,11 @@ class LabScreen(Screen):
 
     def running(self) -> list[LiveRun]:
         return [p.live for p in self.panes if p.live is not None and p.live.running]
+
+    def on_run_finished(self, message: RunFinished) -> None:
+        for pane in self.panes:
+            if pane.live is message.live:
+                pane.poll()  # the verdict now, not at the next tick
 
     async def action_start(self, which: str) -> None:
         if self.running():

@@ -1,4 +1,4 @@
-"""One phase: its labs and breaks with their last run, the Definition-of-Done list, the chapters.
+"""One phase: its goal, its labs and breaks with their last run, the Definition-of-Done list, the chapters.
 
 Automatic DoD items are ticked from the latest run of their lab; manual items are ticked
 by the learner (space or enter) and stored in SQLite.
@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Footer, Header, Markdown, OptionList, Sta
 from textual.widgets.option_list import Option
 
 from workbench.content.schema import Phase
+from workbench.tui.messages import RunFinished
 from workbench.tui.progress import DoneRow, checklist
 from workbench.tui.text import esc as escape
 
@@ -20,7 +21,7 @@ MARK = {"met": "[green]✓[/]", "ticked": "[green]✓[/]", "not_met": "[red]✗[
 
 
 def phase_markdown(phase: Phase) -> str:
-    lines = [f"## Goal\n\n{phase.goal}\n"]
+    lines = []
     for ch in phase.chapters:
         lines.append(f"### {ch.title}  \n*{ch.kind} · {ch.id}*\n\n{ch.summary}\n")
     if phase.notes:
@@ -32,11 +33,12 @@ class PhaseScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("l", "tab('labs')", "Labs"),
-        Binding("t", "tab('done')", "DoD"),
+        Binding("t", "tab('done')", "Done when"),
         Binding("c", "tab('chapters')", "Chapters"),
-        Binding("z", "app.slot('quiz')", "Quiz"),
+        Binding("z", "app.open('quiz')", "Quiz"),
         Binding("space", "tick", "Tick", show=False),
     ]
+    HELP = "Enter opens a lab or break; space ticks a manual Done-when item."
 
     def __init__(self, number: int) -> None:
         super().__init__()
@@ -52,6 +54,7 @@ class PhaseScreen(Screen):
         phase = self.phase
         yield Header(show_clock=False, icon="")
         yield Static(f"[b]{phase.key}[/b] {escape(phase.title)}", id="phase-title")
+        yield Static(f"[b]Goal[/b] {escape(phase.goal.strip())}", id="phase-goal")
         requires = ", ".join(f"{r:02d}" for r in phase.requires) or "nothing"
         yield Static(f"[dim]requires[/] {requires}  [dim]teaches[/] {escape(', '.join(phase.teaches))}", id="phase-meta")
         with TabbedContent(initial="labs"):
@@ -74,8 +77,10 @@ class PhaseScreen(Screen):
         self.app.current_phase = self.number
         self.reload()
 
-    def on_run_finished(self, live: object) -> None:
-        self.reload()
+    def on_run_finished(self, _: RunFinished) -> None:
+        if self.query("#labs-table"):  # composed (a message can arrive between push and compose)
+            self.reload()
+
 
     def reload(self) -> None:
         from workbench.store.runs import latest_by_lab
@@ -88,11 +93,13 @@ class PhaseScreen(Screen):
         self.rows = []
         for lab in phase.labs:
             state = lab.status if not lab.needs else f"{lab.status}, needs {'/'.join(lab.needs)}"
+            state = "[dim]planned: no code yet[/]" if lab.status == "planned" else state
             last = latest.get(f"{phase.key}/{lab.id}", {}).get("status", "—")
             table.add_row(lab.id, last, state, escape(lab.title))
             self.rows.append((lab.id, None))
         for brk in phase.breaks:
             last = latest.get(f"{phase.key}/{brk.id}", {}).get("status", "—")
+            last = {"passed": "detected", "failed": "missed"}.get(last, last)  # a break's verdict
             table.add_row(brk.id, last, f"break of {brk.lab}", escape(brk.title))
             self.rows.append((brk.lab, brk.id))
         if self.rows:

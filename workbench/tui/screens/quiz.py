@@ -29,6 +29,7 @@ from workbench.quiz import attempts
 from workbench.quiz.interactive import HOW
 from workbench.quiz.progress import quiz_for_phase, today_utc
 from workbench.quiz.scoring import ItemResult, QuizResult, grade_item, score_quiz
+from workbench.tui.messages import CatalogLoaded
 from workbench.tui.screens.standalone import StandaloneData
 
 
@@ -66,14 +67,8 @@ def summary_markup(result: QuizResult) -> str:
 
 
 class QuizScreen(StandaloneData, Screen):
+    CSS_PATH = "quiz.tcss"
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
-    DEFAULT_CSS = """
-    QuizScreen #quiz-title { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
-    QuizScreen #quiz-body { height: 1fr; padding: 0 1; }
-    QuizScreen #quiz-feedback { margin-top: 1; }
-    QuizScreen #quiz-pick { height: 1fr; }
-    QuizScreen .hidden { display: none; }
-    """
 
     def __init__(self, phase: int | None = None, *, catalog: Catalog | None = None,
                  conn: sqlite3.Connection | None = None, today: date | None = None, lang: str = "en") -> None:
@@ -103,6 +98,9 @@ class QuizScreen(StandaloneData, Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.reload()
+
+    def on_catalog_loaded(self, _: CatalogLoaded) -> None:
         self.reload()
 
     def reload(self) -> None:

@@ -1,10 +1,12 @@
-"""The Review screen: today's due cards (SM-2), one at a time.
+"""The Review screen: today's due cards (SM-2), one at a time, with relearning steps.
 
 Each card shows its quiz item; type an answer and press Enter to check it (or just Enter
 to reveal), then grade how well you knew it: 1 Again, 2 Hard, 3 Good, 4 Easy (SM-2 grades
-0/2/4/5), or Enter for the suggested grade. The card's next due date follows
-`workbench.quiz.sm2`; the daily cap (30) and the queue order (oldest due first) follow
-`workbench.quiz.cards`.
+0/2/4/5), or Enter for the suggested grade. Each key shows the interval it would give
+before you press it. A card you got wrong (Again, Hard) is rescheduled for tomorrow and
+also comes back a few cards later in this session until you pass it
+(`workbench.quiz.review.Session`); the SM-2 step is engine.srs, the daily cap (30) and
+the queue order (oldest due first) follow `workbench.quiz.cards`.
 
 Standalone use: `ReviewScreen(catalog=..., conn=..., today=date(...))`; inside the app the
 catalog and connection come from `app.catalog` and `app.db()`.
@@ -25,15 +27,18 @@ from workbench.content.loader import Catalog
 from workbench.quiz import cards
 from workbench.quiz.interactive import HOW
 from workbench.quiz.progress import today_utc
-from workbench.quiz.review import DueCard, due_cards
+from workbench.quiz.review import DueCard, Session, due_cards, preview
 from workbench.quiz.scoring import grade_item
 from workbench.tui.screens.quiz import esc, feedback_markup, item_markup
+from workbench.tui.messages import CatalogLoaded
 from workbench.tui.screens.standalone import StandaloneData
 
 GRADE_WORDS = {0: "again", 2: "hard", 4: "good", 5: "easy"}
+GRADE_KEYS = {0: "1", 2: "2", 4: "3", 5: "4"}
 
 
 class ReviewScreen(StandaloneData, Screen):
+    CSS_PATH = "quiz.tcss"
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("1", "grade(0)", "Again"),
@@ -42,35 +47,38 @@ class ReviewScreen(StandaloneData, Screen):
         Binding("4", "grade(5)", "Easy"),
         Binding("enter", "grade_suggested", "Suggested", show=False),
     ]
-    DEFAULT_CSS = """
-    ReviewScreen #review-title { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
-    ReviewScreen #review-body { height: 1fr; padding: 0 1; }
-    ReviewScreen #review-feedback { margin-top: 1; }
-    ReviewScreen .hidden { display: none; }
-    """
 
     def __init__(self, phase: int | None = None, *, catalog: Catalog | None = None,
                  conn: sqlite3.Connection | None = None, today: date | None = None, cap: int = cards.DAILY_CAP) -> None:
         super().__init__()
         self.phase = phase  # reviews span every phase; kept for the app's slot signature
         self._catalog, self._conn, self.today, self.cap = catalog, conn, today or today_utc(), cap
-        self.queue: list[DueCard] = []
+        self.session = Session([])
         self.skipped = 0
-        self.index = 0
         self.stage = "loading"  # loading | ask | grade | done
         self.suggested = 4
-        self.reviewed: list[tuple[str, int, cards.sm2.CardState]] = []
 
+    @property
+    def reviewed(self) -> list[tuple[str, int, cards.sm2.CardState]]:
+        return self.session.reviewed
+
+    @property
+    def queue(self) -> list[DueCard]:
+        return self.session.queue
 
     def compose(self) -> ComposeResult:
         yield Static("Review", id="review-title")
         with VerticalScroll(id="review-body"):
             yield Static("", id="review-prompt")
             yield Static("", id="review-feedback")
+        yield Static("", id="review-keys")
         yield Input(id="review-answer")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.reload()
+
+    def on_catalog_loaded(self, _: CatalogLoaded) -> None:
         self.reload()
 
     def reload(self) -> None:
@@ -80,26 +88,28 @@ class ReviewScreen(StandaloneData, Screen):
             return
         if self.stage != "loading":
             return
-        self.queue, self.skipped = due_cards(catalog, self.db(), self.today, self.cap)
-        self.index = 0
+        queue, self.skipped = due_cards(catalog, self.db(), self.today, self.cap)
+        self.session = Session(queue)
         self._show_card()
 
     @property
     def current(self) -> DueCard:
-        return self.queue[self.index]
+        return self.session.current
 
-    def _show_card(self) -> None:
-        if self.index >= len(self.queue):
+    def _show_card(self, last: str = "") -> None:
+        if self.session.done:
             self._finish()
             return
         self.stage = "ask"
         due = self.current
+        relearn = " [yellow]relearning[/yellow]" if self.session.is_relearning else ""
         self.query_one("#review-title", Static).update(
-            f"[b]Review[/b] {self.today}  card {self.index + 1}/{len(self.queue)}  "
+            f"[b]Review[/b] {self.today}  {self.session.remaining()} left{relearn}  "
             f"[dim]{due.card.quiz_id} · {due.card.item_id} · ease {due.card.state.ease:.2f}[/dim]"
         )
         self.query_one("#review-prompt", Static).update(item_markup(due.item))
-        self.query_one("#review-feedback", Static).update("")
+        self.query_one("#review-feedback", Static).update(f"[dim]{esc(last)}[/dim]" if last else "")
+        self.query_one("#review-keys", Static).update("")
         box = self.query_one("#review-answer", Input)
         box.remove_class("hidden")
         box.disabled = False
@@ -120,10 +130,8 @@ class ReviewScreen(StandaloneData, Screen):
             self.suggested = 0
             revealed = grade_item(item, None)
             text = f"answer: {esc(revealed.expected)}" + (f"\n[dim]{esc(item.explanation.strip())}[/dim]" if item.explanation else "")
-        word = GRADE_WORDS[self.suggested]
-        self.query_one("#review-feedback", Static).update(
-            text + f"\n\ngrade it: [b]1[/b] again · [b]2[/b] hard · [b]3[/b] good · [b]4[/b] easy · enter = {word}"
-        )
+        self.query_one("#review-feedback", Static).update(text)
+        self.query_one("#review-keys", Static).update(self.keys_markup())
         self.stage = "grade"
         event.input.disabled = True
         event.input.add_class("hidden")
@@ -132,15 +140,18 @@ class ReviewScreen(StandaloneData, Screen):
     def action_grade_suggested(self) -> None:
         self.action_grade(self.suggested)
 
+    def keys_markup(self) -> str:
+        """The four grade keys, each with the interval it gives (computed by engine.srs, not guessed)."""
+        state, relearn = self.current.card.state, self.session.is_relearning
+        parts = [f"[b]{GRADE_KEYS[g]}[/b] {GRADE_WORDS[g]} [dim]→ {preview(state, g, relearn)}[/dim]" for g in GRADE_KEYS]
+        return "grade it: " + " · ".join(parts) + f" · enter = {GRADE_WORDS[self.suggested]}"
+
     def action_grade(self, grade: int) -> None:
         if self.stage != "grade":
             return
-        due = self.current
-        state = cards.record_review(self.db(), due.card.quiz_id, due.card.item_id, grade, self.today, datetime.now(UTC))
-        self.reviewed.append((due.card.item_id, grade, state))
-        self.notify(f"{due.card.item_id}: {GRADE_WORDS[grade]} → next in {state.interval} day(s)", timeout=2)
-        self.index += 1
-        self._show_card()
+        item_id = self.current.card.item_id
+        what = self.session.grade(self.db(), grade, self.today, datetime.now(UTC))
+        self._show_card(last=f"{item_id}: {GRADE_WORDS[grade]} — {what}")
 
     def _finish(self) -> None:
         self.stage = "done"

@@ -75,18 +75,10 @@ def op_rows(data: dict[str, Any], records: list[dict[str, Any]]) -> list[tuple[s
 class RooflineScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("m", "measure", "Re-measure"),
-        Binding("t", "toggle_table", "Chart/Table"),
+        Binding("u", "measure", "Update (re-measure)"),
+        Binding("g", "toggle_table", "Graph/table"),
     ]
 
-    DEFAULT_CSS = """
-    RooflineScreen #roof-info { height: auto; max-height: 3; padding: 0 1; }
-    RooflineScreen #roof-chart { height: 1fr; }
-    RooflineScreen ChartView { height: 1fr; min-height: 8; }
-    RooflineScreen #roof-table { height: 1fr; display: none; }
-    RooflineScreen.-table #roof-table { display: block; }
-    RooflineScreen.-table #roof-chart { display: none; }
-    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -172,7 +164,7 @@ class RooflineScreen(Screen):
 
     def _failed(self, message: str) -> None:
         self.busy, self.error = False, message
-        self._info(f"[red]roofline failed:[/] {escape(message)} [dim](m retries)[/]")
+        self._info(f"[red]roofline failed:[/] {escape(message)} [dim](u retries)[/]")
 
     async def _show(self, data: dict[str, Any], chart: Any, records: list[dict[str, Any]]) -> None:
         self.busy, self.error = False, None

@@ -1,4 +1,8 @@
-"""One past run (manifest tree, charts re-drawn from metrics.jsonl, checks), and two runs overlaid."""
+"""One past run (manifest tree, charts re-drawn from metrics.jsonl, checks), and runs overlaid.
+
+The overlay smooths every curve with an exponential moving average, as TensorBoard's slider
+does: `[` and `]` step the weight through 0 (raw) … 0.99.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,27 @@ from workbench.tui.widgets.checks import CheckTable
 
 COLLAPSED = ("artifacts", "versions", "hardware", "env", "config")
 OVERLAY_KEY = "__run"
+SMOOTHING = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.99)
+
+
+def ema(records: list[dict[str, Any]], keys: list[str], weight: float, group: str) -> list[dict[str, Any]]:
+    """Each y key smoothed per series (`group` value) with s = w·s + (1-w)·y, bias-corrected like
+    TensorBoard so the curve starts at the data, not at 0."""
+    if weight <= 0:
+        return records
+    state: dict[tuple[Any, str], tuple[float, int]] = {}
+    out = []
+    for row in records:
+        new = dict(row)
+        for key in keys:
+            y = row.get(key)
+            if isinstance(y, (int, float)) and not isinstance(y, bool) and y == y:
+                s, n = state.get((row.get(group), key), (0.0, 0))
+                s, n = weight * s + (1 - weight) * float(y), n + 1
+                state[(row.get(group), key)] = (s, n)
+                new[key] = s / (1 - weight**n)
+        out.append(new)
+    return out
 
 
 def fill_tree(node: TreeNode, value: Any, expand_top: bool = True) -> None:
@@ -53,9 +78,9 @@ def load_run(app: Any, run_id: str) -> tuple[dict[str, Any], Path] | None:
 class RunScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("t", "tab('manifest')", "Manifest"),
-        Binding("c", "tab('charts')", "Charts"),
-        Binding("k", "tab('checks')", "Checks"),
+        Binding("i", "tab('manifest')", "Info (manifest)"),
+        Binding("g", "tab('charts')", "Graphs"),
+        Binding("t", "tab('checks')", "Checks"),
     ]
 
     def __init__(self, run_id: str) -> None:
@@ -110,15 +135,23 @@ class RunScreen(Screen):
 
 
 class RunChartsScreen(Screen):
-    """Curves of two (or more) runs on the same axes, one series per run (A, B, ...)."""
+    """Curves of two or more runs on the same axes, one series per run (A, B, ...), smoothed on request."""
 
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("right_square_bracket", "smooth(1)", "Smoother"),
+        Binding("left_square_bracket", "smooth(-1)", "Rawer"),
+    ]
+    HELP = "Each run is one series (A, B, …); [ and ] set the EMA smoothing, as TensorBoard's slider."
 
     def __init__(self, run_ids: list[str]) -> None:
         super().__init__()
         self.run_ids = run_ids
         self.charts: list[Chart] = []
         self.records: dict[str, list[dict[str, Any]]] = {}
+        self.level = 0
+        self.raw: list[tuple[Chart, list[dict[str, Any]]]] = []
+        self.shown: list[list[dict[str, Any]]] = []
 
     def compose(self) -> ComposeResult:
         from workbench.runner.session import read_metrics
@@ -135,10 +168,25 @@ class RunChartsScreen(Screen):
             if not self.charts:
                 self.charts = charts_for(self.app.catalog, manifest["target"])
         yield Static("\n".join(legend) or "[red]runs not found[/]", id="overlay-legend")
-        pairs = [overlay(chart, runs) for chart in self.charts]
-        if pairs:
-            sources = [(lambda rows=rows: rows) for _, rows in pairs]
-            yield ChartGrid([spec for spec, _ in pairs], sources, mono=self.app.mono)
+        yield Static(self._smoothing_text(), id="smoothing")
+        self.raw = [overlay(chart, runs) for chart in self.charts]
+        self.shown = [rows for _, rows in self.raw]
+        if self.raw:
+            sources = [(lambda i=i: self.shown[i]) for i in range(len(self.raw))]
+            yield ChartGrid([spec for spec, _ in self.raw], sources, mono=self.app.mono)
         else:
             yield Static("no charts for this lab")
         yield Footer(compact=True)
+
+    def _smoothing_text(self) -> str:
+        w = SMOOTHING[self.level]
+        return f"smoothing (EMA) [b]{w:g}[/b] {'(raw)' if w == 0 else ''} — \\[ rawer, ] smoother"
+
+    def action_smooth(self, delta: int) -> None:
+        self.level = max(0, min(len(SMOOTHING) - 1, self.level + delta))
+        w = SMOOTHING[self.level]
+        self.shown = [ema(rows, spec.y, w, OVERLAY_KEY) for spec, rows in self.raw]
+        self.query_one("#smoothing", Static).update(self._smoothing_text())
+        if self.raw:
+            grid = self.query_one(ChartGrid)
+            grid.tick(grid.seen_version + 1, force=True)

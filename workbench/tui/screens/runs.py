@@ -1,4 +1,7 @@
-"""Run history with filters; mark one run, then diff its manifest or overlay its curves with another."""
+"""Run history with filters; mark runs (space), then diff two manifests (d) or overlay their curves (g).
+
+Overlay takes every marked run plus the one under the cursor (up to eight), each its own series.
+"""
 
 from __future__ import annotations
 
@@ -16,17 +19,18 @@ class RunsScreen(Screen):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("slash", "filter", "Filter"),
-        Binding("f", "status", "Status"),
-        Binding("m", "mark", "Mark"),
+        Binding("p", "status", "Pass/fail filter"),
+        Binding("space", "mark", "Mark"),
         Binding("d", "diff", "Diff"),
-        Binding("o", "overlay", "Overlay"),
+        Binding("g", "overlay", "Graphs overlaid"),
     ]
+    HELP = "Mark runs with space; d diffs the first mark against the row, g overlays all marked runs and the row."
 
     def __init__(self) -> None:
         super().__init__()
         self.status_filter = 0
         self.ids: list[str] = []
-        self.marked: str | None = None
+        self.marked: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="")
@@ -59,13 +63,14 @@ class RunsScreen(Screen):
         self.ids = [r["id"] for r in rows]
         for r in rows:
             checks = f"{r['checks_passed']}/{r['checks_passed'] + r['checks_failed']}"
-            mark = "●" if r["id"] == self.marked else " "
+            mark = "●" if r["id"] in self.marked else " "
             status_text = r["status"] + ("*" if r["quarantined"] else "")
             table.add_row(mark, r["id"], r["target"], status_text, checks, f"{r['wall_seconds'] or 0:.1f}")
         if keep in self.ids:
             table.move_cursor(row=self.ids.index(keep))
-        self.query_one("#status-filter", Static).update(f"status: [b]{status}[/b] (f)")
-        marked = f"marked [b]{self.marked}[/b] — d diff, o overlay against the row" if self.marked else "m marks a run to compare"
+        self.query_one("#status-filter", Static).update(f"status: [b]{status}[/b] (p)")
+        marked = (f"{len(self.marked)} marked — d diff, g overlay with the row" if self.marked
+                  else "space marks runs to compare")
         self.query_one("#marked", Static).update(f"{len(rows)} run(s) · {marked} · * dirty tree")
 
     def current(self) -> str | None:
@@ -92,15 +97,21 @@ class RunsScreen(Screen):
 
     def action_mark(self) -> None:
         run = self.current()
-        self.marked = None if run == self.marked else run
+        if run is None:
+            return
+        if run in self.marked:
+            self.marked.remove(run)
+        else:
+            self.marked.append(run)
         self.reload()
 
     def _pair(self) -> tuple[str, str] | None:
         run = self.current()
-        if self.marked is None or run is None or run == self.marked:
-            self.notify("mark a run with m, then move to another run", severity="warning")
+        first = self.marked[0] if self.marked else None
+        if first is None or run is None or run == first:
+            self.notify("mark a run with space, then move to another run", severity="warning")
             return None
-        return self.marked, run
+        return first, run
 
     def action_diff(self) -> None:
         pair = self._pair()
@@ -110,11 +121,14 @@ class RunsScreen(Screen):
             self.app.push_screen(DiffScreen(*pair))
 
     def action_overlay(self) -> None:
-        pair = self._pair()
-        if pair:
-            from workbench.tui.screens.run_detail import RunChartsScreen
+        run = self.current()
+        picked = list(dict.fromkeys([*self.marked, *([run] if run else [])]))[:8]
+        if len(picked) < 2:
+            self.notify("mark runs with space, then g overlays them with the row", severity="warning")
+            return
+        from workbench.tui.screens.run_detail import RunChartsScreen
 
-            self.app.push_screen(RunChartsScreen(list(pair)))
+        self.app.push_screen(RunChartsScreen(picked))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         run = self.current()

@@ -1,4 +1,4 @@
-"""The check table: one row per check of a finished run (verdict first, then name and actual).
+"""The check table: one row per check of a finished run (verdict, actual value, then the name).
 
 A failed soft check reads `soft-fail`, so the hard/soft distinction needs no column of its own.
 """
@@ -25,15 +25,14 @@ def verdict(check: dict[str, Any]) -> str:
 
 
 class CheckTable(DataTable):
-    DEFAULT_CSS = "CheckTable { height: auto; max-height: 10; }"
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_columns("result", "check", "actual")
+        self.add_columns("result", "actual", "check")  # the value before the long name: narrow panes cut the end
 
     def show(self, checks: list[dict[str, Any]]) -> None:
         self.clear()
         for c in checks:
             mark = verdict(c)
             style = "green" if mark == "PASS" else ("red" if mark == "FAIL" else "yellow")
-            self.add_row(f"[{style}]{mark}[/]", c["name"], fmt(c["actual"]))
+            self.add_row(f"[{style}]{mark}[/]", fmt(c["actual"]), c["name"])

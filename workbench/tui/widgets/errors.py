@@ -16,10 +16,6 @@ def error_markup(errors: list[str]) -> str:
 
 
 class ErrorPanel(Static):
-    DEFAULT_CSS = """
-    ErrorPanel { border: round $error; padding: 0 1; height: auto; max-height: 5; overflow-y: auto; }
-    ErrorPanel.-empty { display: none; }
-    """
 
     def show(self, errors: list[str]) -> None:
         self.set_class(not errors, "-empty")

@@ -1,7 +1,8 @@
-"""One run on screen: a title, a progress line, the chart grid, and the checks at the end.
+"""One run on screen: a title, a progress line, the chart grid, and the outcome and checks at the end.
 
-The pane polls its `LiveRun` ten times a second (the data is written by the worker
-thread); the chart grid decides whether that poll turns into a redraw.
+The pane polls its `LiveRun` four times a second (the data is written by the worker
+thread); the chart grid decides whether that poll turns into a redraw. The outcome of a
+finished run is written in the pane itself (not a toast over the check table).
 """
 
 from __future__ import annotations
@@ -12,67 +13,74 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from workbench import run_progress
+from workbench.charts.spec import Mark
 from workbench.tui.live import LiveRun
 from workbench.tui.text import esc as escape
 from workbench.tui.widgets.charts import ChartGrid
 from workbench.tui.widgets.checks import CheckTable, fmt
 
 STATUS_STYLE = {"passed": "green", "failed": "red", "crashed": "red", "timed_out": "red", "cancelled": "yellow",
-                "skipped": "yellow", "planned": "yellow", "running": "cyan", "cancelling": "yellow", "idle": "dim"}
-POLL_SECONDS = 0.1
+                "skipped": "yellow", "planned": "yellow", "running": "cyan", "cancelling": "yellow", "idle": "dim",
+                "detected": "green", "missed": "red"}
+POLL_SECONDS = 0.25
 
 
-def bar(done: int, total: int, width: int = 8) -> str:
-    if total <= 0:
-        return ""
-    filled = round(width * min(done, total) / total)
-    return "█" * filled + "░" * (width - filled) + f" {100 * done / total:3.0f}%"
+def outcome(live: LiveRun) -> str:
+    """The verdict line of a finished run: `passed · 3/3 checks · 12.4 s`, or what went wrong.
+
+    A break run reads `detected` / `missed` (its checks are the break's expectations)."""
+    rep = live.report
+    status = live.status
+    if live.request.kind == "break" and rep is not None and status in ("passed", "failed"):
+        status = "detected" if status == "passed" else "missed"
+    style = STATUS_STYLE.get(status, "white")
+    parts = [f"[b {style}]{status}[/]"]
+    checks = list(getattr(rep, "checks", None) or [])
+    if checks:
+        parts.append(f"{sum(c['passed'] for c in checks)}/{len(checks)} checks")
+    parts.append(f"{live.elapsed:.1f} s")
+    reason = getattr(rep, "reason", None) if rep is not None else None
+    if reason:
+        parts.append(escape(reason))
+    if live.error:
+        parts.append(escape(live.error))
+    return " · ".join(parts)
 
 
 def progress_line(live: LiveRun) -> str:
-    """`running 1.2 s · step 240 · ███░░ 24% · loss=0.52 acc=0.4`, or the final verdict."""
+    """`running 12 s · ███░░ 42% · 2 of 4 · scale · ETA 30 s · train_loss=2.1`, or the verdict."""
+    if not live.running:
+        return outcome(live)
     status = live.status
     style = STATUS_STYLE.get(status, "white")
-    parts = [f"[{style}]{status}[/] {live.elapsed:.1f} s"]
+    parts = [f"[{style}]{status}[/] {run_progress.fmt_seconds(live.elapsed)}"]
+    line = run_progress.summary(live.progress, width=8)
+    if line:
+        parts.append(escape(line))
     last = live.records[-1] if live.records else None
-    if live.total:
-        parts.append(bar(live.done, live.total))
-    if last is not None and "step" in last:
-        parts.append(f"step {last['step']}")
     if last is not None:
-        shown = [f"{k}={fmt(v)}" for k, v in last.items() if k != "step" and isinstance(v, (int, float))][:3]
+        shown = [f"{k}={fmt(v)}" for k, v in last.items() if k != "step" and isinstance(v, (int, float))
+                 and not isinstance(v, bool)][:2]
         if shown:
             parts.append(escape(" ".join(shown)))
-    if not live.running:
-        rep = live.report
-        if rep is not None and rep.reason:
-            parts.append(escape(rep.reason))
-        if live.error:
-            parts.append(escape(live.error))
     return " · ".join(parts)
 
 
 class RunPane(Vertical):
-    DEFAULT_CSS = """
-    RunPane { height: 1fr; }
-    RunPane > .pane-title { height: 1; text-style: bold; }
-    RunPane > .pane-progress { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
-    RunPane > .pane-runid { height: 1; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }
-    RunPane > CheckTable { display: none; }
-    RunPane.-finished > CheckTable { display: block; }
-    """
-
-    def __init__(self, label: str, charts: list[Any], *, mono: bool = False, **kwargs: Any) -> None:
+    def __init__(self, label: str, charts: list[Any], *, mono: bool = False, idle: str = "idle — press s to start",
+                 marks: list[Mark] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.label, self.charts, self.mono = label, charts, mono
+        self.label, self.charts, self.mono, self.idle, self.marks = label, charts, mono, idle, marks or []
         self.live: LiveRun | None = None
         self._shown_final = False
         self._last_line = ""
 
     def compose(self) -> ComposeResult:
         yield Static(escape(self.label), classes="pane-title")
-        yield Static("[dim]idle — press s to start[/]", classes="pane-progress")
-        yield ChartGrid(self.charts, self._records, mono=self.mono)
+        yield Static(f"[dim]{self.idle}[/]", classes="pane-progress")
+        if self.charts:
+            yield ChartGrid(self.charts, self._records, mono=self.mono, marks=self.marks)
         yield CheckTable()
         yield Static("", classes="pane-runid")
 
@@ -103,12 +111,14 @@ class RunPane(Vertical):
             self._last_line = line
             self.query_one(".pane-progress", Static).update(line, layout=False)
         finished = not live.running
-        self.grid.tick(live.version, force=finished and not self._shown_final)
+        if self.charts:
+            self.grid.tick(live.version, force=finished and not self._shown_final)
         if finished and not self._shown_final:
             self._shown_final = True
             rep = live.report
             if rep is not None:
                 self.query_one(CheckTable).show(rep.checks)
                 self.add_class("-finished")
-                run_id = rep.manifest["id"] if rep.manifest else "no run directory"
+                manifest = getattr(rep, "manifest", None)
+                run_id = manifest["id"] if manifest else "no run directory"
                 self.query_one(".pane-runid", Static).update(escape(f"run {run_id}"))

@@ -1,7 +1,7 @@
 """The 42-phase progress strip: one cell per phase, three rows of fourteen, arrow keys to move.
 
 States use both a glyph and a colour, so the strip still reads under NO_COLOR:
-`·` no content yet, `○` not started, `◐` in progress, `●` done.
+`·` no content yet, `□` no runnable lab yet, `○` not started, `◐` in progress, `●` done.
 """
 
 from __future__ import annotations
@@ -13,18 +13,19 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 PER_ROW = 14
-GLYPH = {"missing": "·", "not_started": "○", "in_progress": "◐", "done": "●"}
-STYLE = {"missing": "dim", "not_started": "", "in_progress": "yellow", "done": "green"}
+GLYPH = {"missing": "·", "no_lab": "□", "not_started": "○", "in_progress": "◐", "done": "●"}
+STYLE = {"missing": "dim", "no_lab": "dim", "not_started": "", "in_progress": "yellow", "done": "green"}
 
 
 class PhaseStrip(Widget, can_focus=True):
-    DEFAULT_CSS = "PhaseStrip { height: 3; width: 56; }"
 
     BINDINGS = [
         Binding("left", "move(-1)", "Prev", show=False),
         Binding("right", "move(1)", "Next", show=False),
         Binding("up", "move(-14)", "Up", show=False),
         Binding("down", "move(14)", "Down", show=False),
+        Binding("k", "move(-14)", "Up", show=False),
+        Binding("j", "move(14)", "Down", show=False),
         Binding("enter", "open", "Open phase"),
     ]
 
@@ -49,6 +50,8 @@ class PhaseStrip(Widget, can_focus=True):
         self.refresh()
 
     def render(self) -> Text:
+        if not self.states:
+            return Text("loading the course content…", style="dim")  # not 42 "no content yet" cells
         text = Text()
         n = max(len(self.states), 42)
         for i in range(n):

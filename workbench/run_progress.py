@@ -1,0 +1,163 @@
+"""How far a run is, from its own event stream: one bar per lab, the sub-run, an ETA.
+
+Labs report `progress(done, total)` in whatever unit suits them, and several restart it for
+each sub-run (a baseline, then each injection). This tracker turns that into one fraction
+for the whole lab that never goes backwards: sub-runs counted, and inside a sub-run the
+latest logged step over the lab's own step budget (its config's `total_steps`, `steps`…)
+when it has one. The ETA extrapolates from that fraction once it is big enough to trust,
+and before then from the previous run's wall time of the same target. Shared by the TUI's
+run pane and the headless `workbench run` (anything with the event stream can use it).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+STEP_BUDGET_KEYS = ("total_steps", "steps", "max_steps", "iters", "iterations")
+TRUST_FRACTION = 0.05  # below this, the lab's own rate is too noisy to extrapolate
+
+
+@dataclass
+class RunProgress:
+    config: dict[str, Any] = field(default_factory=dict)
+    series_key: str | None = None  # the charts' series_by: names the sub-run (e.g. `injection`)
+    previous_wall: float | None = None  # the last finished run of this target, seconds
+    started: float = field(default_factory=time.monotonic)
+    done: int = 0
+    total: int = 0
+    sub_runs: int = 0  # how many times progress started over (0: it never did)
+    last_step: float | None = None
+    sub_label: str = ""
+    events: int = 0
+    inner_done: int = 0
+    inner_total: int = 0
+
+    @property
+    def step_budget(self) -> float | None:
+        for key in STEP_BUDGET_KEYS:
+            v = self.config.get(key)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+                return float(v)
+        return None
+
+    def feed(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        self.events += 1
+        if kind == "progress":
+            self._progress(int(event.get("done", 0)), int(event.get("total", 0)))
+        elif kind == "metric":
+            step = event.get("step")
+            if isinstance(step, (int, float)) and not isinstance(step, bool):
+                self.last_step = float(step)
+            if self.series_key and self.series_key in event:
+                self.sub_label = str(event[self.series_key])
+
+    def _progress(self, done: int, total: int) -> None:
+        """Two levels at most: a lab may report sub-runs (1 of 4) and steps inside each (250 of 600)."""
+        if total <= 0:
+            return
+        if self.total and total != self.total:
+            if total < self.total:  # an outer count arrived: what we had was the inner one
+                self.inner_total = self.total
+                self.done, self.total = done, total
+                self.inner_done = 0  # the next sub-run starts from its own step 0
+            else:
+                self.inner_done, self.inner_total = done, total
+            return
+        if self.total and done < self.done:
+            self.sub_runs += 1  # it started over: a new sub-run, not a step back
+        self.done, self.total = done, total
+        if self.inner_total:
+            self.inner_done = 0
+
+    def fraction(self) -> float | None:
+        """0..1 for the whole lab, or None while it has said nothing measurable yet."""
+        within = None
+        if self.inner_total:
+            within = min(1.0, self.inner_done / self.inner_total)
+        elif self.step_budget and self.last_step is not None:
+            within = min(1.0, (self.last_step + 1) / self.step_budget)
+        if self.total > 0:
+            frac = self.done / self.total
+            if within is not None and self.done < self.total:
+                frac += within / self.total  # the sub-run in flight
+            return min(1.0, frac)
+        return within
+
+    def elapsed(self, now: float | None = None) -> float:
+        return (now or time.monotonic()) - self.started
+
+    def eta(self, now: float | None = None) -> float | None:
+        """Seconds left, or None when there is nothing to base it on."""
+        elapsed = self.elapsed(now)
+        frac = self.fraction()
+        if frac is not None and frac >= TRUST_FRACTION:
+            return max(0.0, elapsed / frac - elapsed)
+        if self.previous_wall:
+            return max(0.0, self.previous_wall - elapsed)
+        return None
+
+    def stage(self) -> str:
+        """`starting…` before the first event, `finishing…` at 100 % while the lab still works."""
+        if self.events == 0:
+            return "starting…"
+        frac = self.fraction()
+        if frac is not None and frac >= 1.0:
+            return "finishing…"
+        return ""
+
+    def label(self) -> str:
+        """`sub-run 2 · scale` / `2 of 4` — what part of the lab is running."""
+        parts = []
+        if self.total > 1 and (self.inner_total or self.step_budget) and self.done < self.total:
+            parts.append(f"{self.done + 1} of {self.total}")
+        elif self.sub_runs:
+            parts.append(f"sub-run {self.sub_runs + 1}")
+        elif self.inner_total == 0 and self.total and self.step_budget and self.total == int(self.step_budget):
+            parts.append("sub-run 1")  # until an outer count arrives, this may be the first of several
+        if self.sub_label:
+            parts.append(self.sub_label)
+        return " · ".join(parts)
+
+
+def fmt_seconds(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {secs:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def bar(fraction: float, width: int = 10) -> str:
+    filled = round(width * max(0.0, min(1.0, fraction)))
+    return "█" * filled + "░" * (width - filled) + f" {100 * fraction:3.0f}%"
+
+
+def summary(p: RunProgress, now: float | None = None, width: int = 10) -> str:
+    """The one line both front ends print: `███░░ 30% · 2 of 4 · scale · ETA 40 s`."""
+    parts = []
+    stage = p.stage()
+    frac = p.fraction()
+    if frac is not None:
+        parts.append(bar(frac, width))
+    label = p.label()
+    if label:
+        parts.append(label)
+    if stage:
+        parts.append(stage)
+    eta = p.eta(now)
+    if eta is not None and stage != "finishing…":
+        parts.append(f"ETA {fmt_seconds(eta)}")
+    return " · ".join(parts)
+
+
+def previous_wall(conn: Any, target: str) -> float | None:
+    """Wall time of the newest passed/failed run of `target` in the index, for the first ETA."""
+    try:
+        row = conn.execute(
+            "SELECT wall_seconds FROM runs WHERE target = ? AND status IN ('passed', 'failed')"
+            " ORDER BY started_at DESC LIMIT 1", (target,)).fetchone()
+    except Exception:  # noqa: BLE001 - no index yet, or an older schema: no estimate
+        return None
+    return float(row[0]) if row and row[0] else None
