@@ -1,0 +1,65 @@
+"""Serving throughput on the real phase-33 server, four policies in one run.
+
+Each policy gets a fresh FastAPI app under uvicorn on 127.0.0.1 serving the current Mini-GPT, and
+the same bounded closed-loop load (N requests, C concurrent clients, seeded decode lengths). The
+table shows measured tokens/s and p50/p95 next to the cost model's prediction (its step cost fitted
+to this model's timed batched steps), plus the counted work behind each number.
+
+Target: continuous batching at 8 clients >= 3x the tokens/s of one-at-a-time decoding
+(the better of "inline" and "sequential"), both measured here, now. Exit 1 if missed.
+
+Run: .venv/bin/python benchmarks/bench_serving.py [--requests 96] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+
+from engine.serve.api import ServeConfig
+from engine.serve.compare import Workload, compare
+
+MIX = ((0.6, 24, 40), (0.3, 40, 56), (0.1, 56, 64))
+TARGET = 3.0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, default=96)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--slots", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=33)
+    ap.add_argument("--budget-s", type=float, default=180.0, help="wall-clock cap per policy")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    lm_spec = {"seed": a.seed, "max_new_tokens": 64, "context_len": 96, "d_model": 128, "n_layers": 4}
+    work = Workload(a.requests, a.concurrency, a.seed, MIX)
+    with tempfile.TemporaryDirectory() as d:
+        res = compare(lm_spec, ["inline", "sequential", "static", "continuous"], work,
+                      ServeConfig(slots=a.slots, max_wait_ms=10.0), d, budget_s=a.budget_s)
+    rows = res["rows"]
+    base = max(rows["inline"]["tokens_per_s"], rows["sequential"]["tokens_per_s"])  # the better one-at-a-time
+    ratio = rows["continuous"]["tokens_per_s"] / base if base else 0.0
+    if a.json:
+        print(json.dumps({**res, "continuous_over_one_at_a_time": ratio}, indent=1))
+    else:
+        c = res["cost_model"]
+        print(f"cost model fitted here: step {c['step_ms']:.2f} ms + {c['per_seq_ms']:.3f} ms x b, "
+              f"prefill {c['prefill_ms']:.2f} ms")
+        print(f"{'policy':<11} {'tok/s':>8} {'pred':>8} {'p50 ms':>8} {'pred':>8} {'p95 ms':>8} {'pred':>8} "
+              f"{'tok/fwd':>8} {'batch':>6} {'ok':>5}")
+        for p, r in rows.items():
+            q = r["predicted"]
+            print(f"{p:<11} {r['tokens_per_s']:8.1f} {q['tokens_per_s']:8.1f} {r['p50_ms']:8.1f} {q['p50_ms']:8.1f} "
+                  f"{r['p95_ms']:8.1f} {q['p95_ms']:8.1f} {r['tokens_per_forward']:8.2f} "
+                  f"{r.get('mean_step_batch', 1.0):6.2f} {r['ok']:>5}")
+        print(f"greedy completions identical across the four policies: {res['completions_identical_across_policies']}")
+        print(f"continuous / best one-at-a-time tokens/s: {ratio:.2f}x (target >= {TARGET}x) "
+              f"{'PASS' if ratio >= TARGET else 'FAIL'}")
+    return 0 if ratio >= TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""The tutor service on FastAPI: POST /v1/grammar/correct, /healthz, /readyz, /metrics.
+
+A request passes, in order: the body-size limit (413 from Content-Length before anything is read
+or prefilled), the per-learner rate limit (429), the request model (422), the injection guard
+(400 injection_blocked, phase 37's detector), tokenizing, the decode worker's queue, prefill,
+decode and formatting. Every stage is an OpenTelemetry span under one root per request (9 in
+all) carrying the request id (X-Request-Id in, or a fresh one; echoed with X-Trace-Id), every
+request is counted and timed in Prometheus metrics, and one JSON log line per request carries
+the same ids (never the sentence).
+
+policy "inline" is the plain-def handler: the model runs in the request's threadpool thread,
+one at a time under a lock. The others hand the job to engine.serve.scheduler.DecodeWorker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from opentelemetry import trace
+from pydantic import BaseModel, Field, ValidationError
+
+from engine.observability.cost import usd
+from engine.observability.prom import ServingMetrics
+from engine.security.guard import injection_detected
+from engine.serve.lm import TutorLM
+from engine.serve.scheduler import DecodeWorker, Job
+
+ROUTE = "/v1/grammar/correct"
+POLICIES = ("inline", "sequential", "static", "continuous")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    policy: str = "continuous"
+    slots: int = 8
+    max_wait_ms: float = 10.0
+    max_body_bytes: int = 2048
+    rate_per_s: float = 0.0  # per learner; 0 turns the limit off
+    rate_burst: int = 10
+    usd_per_hour: float = 0.17
+    log_path: str = ""
+
+
+class CorrectRequest(BaseModel):
+    sentence: str = Field(min_length=1, max_length=500)
+    learner_id: str = Field(default="anonymous", max_length=64)
+    max_new_tokens: int | None = Field(default=None, ge=1, le=256)
+
+
+class TokenBuckets:
+    """One bucket per key: `rate` tokens a second up to `burst`; a request takes one."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._state: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str, now: float | None = None) -> bool:
+        if self.rate <= 0:
+            return True
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            tokens, last = self._state.get(key, (float(self.burst), now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            ok = tokens >= 1.0
+            self._state[key] = (tokens - 1.0 if ok else tokens, now)
+        return ok
+
+
+class Service:
+    """The model, its worker and the per-app observability objects behind one FastAPI app."""
+
+    def __init__(self, lm: TutorLM, cfg: ServeConfig, provider: Any, model_name: str = "mini-gpt") -> None:
+        if cfg.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, got {cfg.policy!r}")
+        self.lm, self.cfg, self.model_name = lm, cfg, model_name
+        self.worker = None if cfg.policy == "inline" else DecodeWorker(
+            lm, "sequential" if cfg.policy == "sequential" else cfg.policy, cfg.slots, cfg.max_wait_ms)
+        self._inline_lock = threading.Lock()
+        self.inline_forwards = [0]
+        self.inflight = 0
+        self.metrics = ServingMetrics(lambda: self.worker.queue_depth() if self.worker else 0.0,
+                                      lambda: float(self.inflight), model_name)
+        self.provider = provider
+        self.tracer = provider.get_tracer("lynx.serve")
+        self.buckets = TokenBuckets(cfg.rate_per_s, cfg.rate_burst)
+        self._log_lock = threading.Lock()
+
+    def forward_calls(self) -> int:
+        return self.worker.counters.forward_calls if self.worker else self.inline_forwards[0]
+
+    def counters(self) -> dict[str, float]:
+        if self.worker:
+            return self.worker.counters.snapshot()
+        return {"forward_calls": self.inline_forwards[0]}
+
+    def _inline(self, prompt: list[int], n: int) -> Job:
+        job = Job(prompt, n)
+        with self._inline_lock:
+            job.admitted = job.prefilled = time.perf_counter()
+            job.tokens = self.lm.decode_alone(prompt, self.inline_forwards, n)
+        job.finished = time.perf_counter()
+        return job
+
+    async def decode(self, prompt: list[int], n: int) -> Job:
+        if self.worker is None:
+            return await run_in_threadpool(self._inline, prompt, n)
+        return await asyncio.wrap_future(self.worker.submit(prompt, n))
+
+    def log(self, record: dict[str, Any]) -> None:
+        if not self.cfg.log_path:
+            return
+        line = json.dumps({"ts": round(time.time(), 6), **record}, sort_keys=True)
+        with self._log_lock, Path(self.cfg.log_path).open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+    def close(self) -> None:
+        if self.worker:
+            self.worker.close()
+        self.provider.shutdown()  # flushes the span exporter
+
+
+def _ns(perf: float, anchor_perf: float, anchor_ns: int) -> int:
+    """A perf_counter reading as epoch nanoseconds (spans need wall time; stages are timed by perf)."""
+    return anchor_ns + int((perf - anchor_perf) * 1e9)
+
+
+def create_app(service: Service) -> FastAPI:
+    app = FastAPI(title="Lynx tutor", docs_url=None, redoc_url=None)
+    app.state.service = service
+    m, tracer = service.metrics, service.tracer
+
+    def reply(status: int, body: dict[str, Any], rid: str, trace_id: str, t0: float, endpoint: str = ROUTE) -> JSONResponse:
+        m.requests.labels(endpoint, "POST", str(status)).inc()
+        m.duration.labels(endpoint).observe(time.perf_counter() - t0)
+        return JSONResponse(body, status, headers={"X-Request-Id": rid, "X-Trace-Id": trace_id})
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        m.requests.labels("/healthz", "GET", "200").inc()
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> dict[str, Any]:
+        return {"ready": True, "policy": service.cfg.policy, "model": service.model_name}
+
+    @app.get("/v1/stats")
+    def stats() -> dict[str, float]:
+        """The decode worker's counted work (forward calls, tokens, batch sizes)."""
+        return service.counters()
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(m.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.post(ROUTE)
+    async def correct(request: Request) -> JSONResponse:
+        t0, t0_ns = time.perf_counter(), time.time_ns()
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        with tracer.start_as_current_span("POST " + ROUTE, kind=trace.SpanKind.SERVER,
+                                          attributes={"http.method": "POST", "http.route": ROUTE,
+                                                      "request.id": rid}) as root:
+            tid = f"{root.get_span_context().trace_id:032x}"
+
+            def fail(status: int, error: str, detail: str = "") -> JSONResponse:
+                root.set_attribute("http.status_code", status)
+                root.set_status(trace.Status(trace.StatusCode.ERROR, error))
+                service.log({"level": "warning", "event": "request.rejected", "request_id": rid, "trace_id": tid,
+                             "status": status, "error": error})
+                return reply(status, {"error": error, "detail": detail, "request_id": rid}, rid, tid, t0)
+
+            with tracer.start_as_current_span("admission", attributes={"request.id": rid}) as s:
+                size = int(request.headers.get("content-length") or 0)
+                s.set_attribute("http.request.body.size", size)
+                if size > service.cfg.max_body_bytes:
+                    return fail(413, "body_too_large", f"at most {service.cfg.max_body_bytes} bytes")
+                raw = await request.body()
+                if len(raw) > service.cfg.max_body_bytes:
+                    return fail(413, "body_too_large", f"at most {service.cfg.max_body_bytes} bytes")
+            with tracer.start_as_current_span("validate", attributes={"request.id": rid}):
+                try:
+                    req = CorrectRequest.model_validate_json(raw)
+                except ValidationError as e:
+                    return fail(422, "invalid_request", e.errors(include_url=False, include_input=False)[0]["msg"])
+            if not service.buckets.allow(req.learner_id):
+                return fail(429, "rate_limited", f"at most {service.cfg.rate_per_s:g} requests/s per learner")
+            with tracer.start_as_current_span("guard.injection", attributes={"request.id": rid}) as s:
+                blocked = injection_detected(req.sentence)
+                s.set_attribute("guard.blocked", blocked)
+                if blocked:
+                    return fail(400, "injection_blocked", "the sentence reads as an instruction to the model")
+            with tracer.start_as_current_span("tokenize", attributes={"request.id": rid}) as s:
+                prompt = service.lm.prompt_ids(req.sentence)
+                s.set_attribute("tokens.in", len(prompt))
+            n = min(req.max_new_tokens or service.lm.max_new, service.lm.max_new)
+            service.inflight += 1
+            try:
+                job = await service.decode(prompt, n)
+            finally:
+                service.inflight -= 1
+            stages = {"queue": (job.submitted, job.admitted), "prefill": (job.admitted, job.prefilled),
+                      "decode": (job.prefilled, job.finished)}
+            for name, (a, b) in stages.items():  # timed in the worker thread; recorded here, under the root
+                span = tracer.start_span(name, start_time=_ns(a, t0, t0_ns),
+                                         attributes={"request.id": rid, "policy": service.cfg.policy})
+                if name == "decode":
+                    span.set_attribute("tokens.out", len(job.tokens))
+                span.end(end_time=_ns(max(a, b), t0, t0_ns))
+                m.stage.labels(name).observe(max(0.0, b - a))
+            with tracer.start_as_current_span("format", attributes={"request.id": rid}):
+                text = service.lm.text(job.tokens)
+                compute_s = job.finished - job.admitted
+                cost = usd(compute_s, service.cfg.usd_per_hour)
+                body = {"request_id": rid, "completion": text, "tokens": len(job.tokens), "model": service.model_name,
+                        "policy": service.cfg.policy}
+            m.tokens.labels("prompt", service.model_name).inc(len(prompt))
+            m.tokens.labels("completion", service.model_name).inc(len(job.tokens))
+            m.ttft.observe(max(0.0, job.prefilled - t0))
+            m.cost.observe(cost)
+            root.set_attribute("http.status_code", 200)
+            root.set_attribute("cost.usd", cost)
+            service.log({"level": "info", "event": "request.done", "request_id": rid, "trace_id": tid, "status": 200,
+                         "tokens_in": len(prompt), "tokens_out": len(job.tokens), "cost_usd": cost,
+                         "latency_s": round(time.perf_counter() - t0, 6)})
+            return reply(200, body, rid, tid, t0)
+
+    return app

@@ -1,0 +1,119 @@
+"""The four serving policies measured on the real server, next to the cost model's prediction.
+
+For each policy: a fresh server process (FastAPI under uvicorn on 127.0.0.1), a warm-up, then a closed loop of
+`concurrency` clients sending the same seeded workload of decode lengths. Measured: tokens/s,
+p50/p95 latency, and the worker's counted work (forward calls, tokens per forward, mean batch).
+Predicted: engine.serve.batching.simulate with a CostModel whose step cost is fitted to timed
+batched steps of this model (step_ms + per_seq_ms x b), the teaching model of lab-02/03.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine.serve.api import ROUTE, ServeConfig
+from engine.serve.batching import CostModel, simulate
+from engine.serve.client import closed_loop
+from engine.serve.lm import SlotDecoder, TutorLM
+from engine.serve.proc import ServerProcess
+from engine.train.data import load_corpus
+
+SIM_POLICY = {"inline": "none", "sequential": "none", "static": "static", "continuous": "continuous"}
+
+
+@dataclass(frozen=True)
+class Workload:
+    requests: int
+    concurrency: int
+    seed: int
+    mix: tuple[tuple[float, int, int], ...]  # (share, min tokens, max tokens)
+
+    def lengths(self) -> list[int]:
+        rng = np.random.default_rng(self.seed)
+        p = np.array([m[0] for m in self.mix])
+        kinds = rng.choice(len(self.mix), size=self.requests, p=p / p.sum())
+        return [int(rng.integers(self.mix[k][1], self.mix[k][2] + 1)) for k in kinds]
+
+    def payloads(self) -> list[dict[str, Any]]:
+        texts = [e.text for e in load_corpus()]
+        rng = np.random.default_rng(self.seed + 1)
+        return [{"sentence": texts[int(i)], "learner_id": f"bench-{k % self.concurrency}", "max_new_tokens": n}
+                for k, (i, n) in enumerate(zip(rng.integers(len(texts), size=self.requests), self.lengths(), strict=True))]
+
+
+def fit_cost_model(lm: TutorLM, slots: int, reps: int = 20) -> CostModel:
+    """Time batched steps at b = 1 and b = slots and a prefill; fit the course's linear step cost."""
+    dec = SlotDecoder(lm, slots)
+    prompt = lm.prompt_ids("He goed to school.")
+    dec.prefill(0, prompt)  # warm-up: first-call costs are not the model's
+    t0 = time.perf_counter()
+    for s in range(slots):
+        dec.prefill(s, prompt)
+    prefill_ms = (time.perf_counter() - t0) * 1e3 / slots
+    per_b = {}
+    for b in (1, slots):
+        dec.length[:] = len(prompt)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            dec.step(list(range(b)), [1] * b)
+            dec.length[:b] -= 1  # stay at the same position: timing only
+        per_b[b] = (time.perf_counter() - t0) * 1e3 / reps
+    per_seq = max(0.0, (per_b[slots] - per_b[1]) / (slots - 1))
+    return CostModel(step_ms=max(per_b[1] - per_seq, 0.0), per_seq_ms=per_seq, prefill_ms=prefill_ms)
+
+
+def predict(policy: str, lengths: list[int], concurrency: int, cost: CostModel, slots: int, max_wait_ms: float) -> dict[str, float]:
+    o = simulate(SIM_POLICY[policy], lengths, concurrency, cost, max_batch=slots, max_wait_ms=max_wait_ms,
+                 max_inflight=slots)
+    s = o.summary()
+    tokens = sum(r.tokens for r in o.requests if r.status == 200)
+    return {"tokens_per_s": tokens / (o.end_ms / 1000) if o.end_ms else 0.0, "p50_ms": s["p50_ms"], "p95_ms": s["p95_ms"]}
+
+
+def server_spec(lm_spec: dict[str, Any], cfg: ServeConfig, spans_path: str, model_name: str = "mini-gpt") -> dict[str, Any]:
+    return {"lm": lm_spec, "serve": dict(cfg.__dict__), "spans": spans_path, "model_name": model_name}
+
+
+def measure(lm_spec: dict[str, Any], policy: str, work: Workload, cfg: ServeConfig, workdir: str, warmup: int,
+            timeout_s: float, budget_s: float) -> dict[str, Any]:
+    """One policy on its own server process (so the load generator does not share its GIL)."""
+    spec = server_spec(lm_spec, ServeConfig(**{**cfg.__dict__, "policy": policy}), f"{workdir}/spans-{policy}.jsonl")
+    payloads = work.payloads()
+    with ServerProcess(spec, f"{workdir}/{policy}") as srv:
+        closed_loop(srv.port, ROUTE, payloads[:warmup], min(warmup, work.concurrency), timeout_s, budget_s)
+        before = srv.stats()
+        samples, wall = closed_loop(srv.port, ROUTE, payloads, work.concurrency, timeout_s, budget_s)
+        after = srv.stats()
+    ok = [s for s in samples if s.status == 200]
+    lat = np.array([s.latency_s * 1e3 for s in ok]) if ok else np.array([np.nan])
+    tokens = sum(s.tokens for s in ok)
+    forwards = after["forward_calls"] - before["forward_calls"]
+    out = {"policy": policy, "requests": len(samples), "ok": len(ok), "tokens": tokens, "wall_s": wall,
+           "tokens_per_s": tokens / wall if wall else 0.0, "p50_ms": float(np.percentile(lat, 50)),
+           "p95_ms": float(np.percentile(lat, 95)), "forward_calls": forwards,
+           "tokens_per_forward": tokens / forwards if forwards else 0.0,
+           "completions": {s.index: s.completion for s in ok}}
+    if "decode_steps" in after:
+        steps = after["decode_steps"] - before["decode_steps"]
+        sizes = after["mean_step_batch"] * after["decode_steps"] - before["mean_step_batch"] * before["decode_steps"]
+        out["mean_step_batch"] = sizes / steps if steps else 0.0
+        out["padded_rows"] = after["padded_rows"] - before["padded_rows"]
+    return out
+
+
+def compare(lm_spec: dict[str, Any], policies: list[str], work: Workload, cfg: ServeConfig, workdir: str,
+            warmup: int = 4, timeout_s: float = 60.0, budget_s: float = 120.0) -> dict[str, Any]:
+    cost = fit_cost_model(TutorLM.build(**lm_spec), cfg.slots)
+    lengths = work.lengths()
+    rows = {}
+    for p in policies:
+        row = measure(lm_spec, p, work, cfg, workdir, warmup, timeout_s, budget_s)
+        row["predicted"] = predict(p, lengths, work.concurrency, cost, cfg.slots, cfg.max_wait_ms)
+        rows[p] = row
+    texts = [r.pop("completions") for r in rows.values()]
+    same = all(t == texts[0] for t in texts) and len(texts[0]) == work.requests
+    return {"cost_model": cost.__dict__, "rows": rows, "completions_identical_across_policies": same}

@@ -1,0 +1,48 @@
+"""The tutor server as its own process: `python -m engine.serve.run SPEC.json`.
+
+SPEC: {"lm": {seed, max_new_tokens, d_model, n_layers, context_len, weights?}, "serve": ServeConfig
+fields, "spans": path, "port_file": path, "model_name": str}. Binds 127.0.0.1 on a port the OS
+picks, writes it to port_file (atomically) once listening, and serves until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+
+import uvicorn
+
+from engine.observability.otel import tracer_provider
+from engine.serve.api import ServeConfig, Service, create_app
+from engine.serve.lm import TutorLM
+
+
+def build(spec: dict) -> Service:
+    lm = TutorLM.build(**spec["lm"])
+    return Service(lm, ServeConfig(**spec["serve"]), tracer_provider(spec["spans"], "tutor"),
+                   spec.get("model_name", "mini-gpt"))
+
+
+def main(path: str) -> None:
+    with open(path, encoding="utf-8") as f:
+        spec = json.load(f)
+    service = build(spec)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(256)
+    tmp = spec["port_file"] + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(str(sock.getsockname()[1]))
+    os.replace(tmp, spec["port_file"])
+    server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="warning", access_log=False, lifespan="off"))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        service.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
