@@ -52,12 +52,12 @@ def _flash_fwd(Q, K, V, O, L, sm_scale, N, stride_bh, stride_n,
         m_new = tl.maximum(m_i, tl.max(s, 1))
         p = tl.exp(s - m_new[:, None])
         p = tl.where(valid, p, 0.0)
-        if RESCALE:
+        if RESCALE:  # noqa: SIM108 - constexpr branches, kept explicit for Triton's code generator
             alpha = tl.exp(m_i - m_new)
         else:
             alpha = tl.full([BLOCK_M], 1.0, tl.float32)  # the break: old sums keep their old max
         l_i = l_i * alpha + tl.sum(p, 1)
-        if IEEE:
+        if IEEE:  # noqa: SIM108 - constexpr branches, kept explicit for Triton's code generator
             pv = tl.dot(p.to(v.dtype), v, input_precision="ieee")
         else:
             pv = tl.dot(p.to(v.dtype), v)

@@ -16,6 +16,8 @@ import sys
 from typing import Any
 
 INSTALL = "pip install -e '.[gpu]'"
+# the modules whose @triton.jit functions are decorated at import (the mode is fixed from then on)
+KERNEL_MODULES = ("engine.kernels.softmax", "engine.kernels.layernorm", "engine.kernels.flash", "engine.kernels.bk_core")
 
 
 def available() -> bool:
@@ -26,7 +28,7 @@ def prepare(device: str = "cpu") -> dict[str, Any]:
     """Choose the mode for this process before any kernel module is imported; returns what was chosen."""
     if not available():
         raise ImportError(f"triton is not installed: {INSTALL}")
-    decorated = any(m.startswith("engine.kernels.") and m != __name__ for m in sys.modules)
+    decorated = any(m in sys.modules for m in KERNEL_MODULES)
     if not decorated:
         if device == "cuda":
             os.environ.pop("TRITON_INTERPRET", None)

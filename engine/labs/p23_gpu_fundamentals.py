@@ -38,7 +38,7 @@ def device_query(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
     q = query(int(cfg["device_index"]))
     nulls = sorted(k for k, v in q.items() if v is None)
-    for i, k in enumerate(nulls):
+    for _i, k in enumerate(nulls):
         rec.note(f"not readable here: {k}")
     sheet = next((v for name, v in DATASHEET.items() if name in q["name"]), None)
     diffs: dict[str, float] = {}
@@ -53,7 +53,8 @@ def device_query(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- lab 02: copy bandwidth
 def copy_bandwidth(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
-    from engine.hardware.gpu import copy_gbs, device_query as query
+    from engine.hardware.gpu import copy_gbs
+    from engine.hardware.gpu import device_query as query
 
     lo, hi, k = int(cfg["min_size_kib"]), int(cfg["max_size_kib"]), int(cfg["n_sizes"])
     sizes = sorted({int(round(x)) for x in np.geomspace(lo, hi, k)})
@@ -105,7 +106,8 @@ def _decode_attention_point(S: int, d: int, dtype: str, iters: int) -> dict[str,
 
 
 def gpu_roofline(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
-    from engine.hardware.gpu import copy_gbs, device_query as query, matmul_tflops
+    from engine.hardware.gpu import copy_gbs, matmul_tflops
+    from engine.hardware.gpu import device_query as query
 
     q = query(0)
     n, iters = int(cfg["matmul_size"]), int(cfg["iters"])
@@ -197,7 +199,7 @@ def cpu_roofline(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     for x, y in roof.curve(0.05, 1000.0, 25):
         rec.log(step, stage="roofline", series="roof", op="", intensity=x, gflops=y)
         step += 1
-    points = [dict(op=f"matmul N={r['n']}", flops=r["flops"], bytes=r["bytes"], seconds=r["seconds"]) for r in mm]
+    points = [{"op": f"matmul N={r['n']}", "flops": r["flops"], "bytes": r["bytes"], "seconds": r["seconds"]} for r in mm]
     points += [_linear_point(int(B), 64, 64, min_time) for B in cfg["linear_batches"]]
     points += [_attention_point(int(cfg["attention_S"]), 64, min_time)]
     for p in points:
