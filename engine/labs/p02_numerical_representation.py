@@ -58,7 +58,18 @@ def bit_anatomy(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "fp32_sum_01_02_bits": floats.decode_fp32(s)["raw_bits"], "fp32_03_bits": floats.decode_fp32(0.3)["raw_bits"],
         "fp32_01_plus_02_equals_03": s == float(np.float32(0.3)),
         "fp16_max": floats.FP16.max_normal, "fp32_eps": floats.FP32.epsilon,
+        "formats_match_finfo": _formats_match_finfo(),
+        # two exact ties between bf16 neighbours: round-half-to-even keeps 0x3f80 and goes up to 0x3f82
+        "bf16_tie_even_bits": f"0x{floats.to_bf16(floats.bits_to_fp32(0x3F808000)):04x}",
+        "bf16_tie_odd_bits": f"0x{floats.to_bf16(floats.bits_to_fp32(0x3F818000)):04x}",
     }
+
+
+def _formats_match_finfo() -> bool:
+    """Our field-derived epsilon, largest and smallest normal agree with NumPy's own finfo."""
+    pairs = ((floats.FP16, np.float16), (floats.FP32, np.float32), (floats.FP64, np.float64))
+    return all(f.epsilon == float(np.finfo(t).eps) and f.max_normal == float(np.finfo(t).max)
+               and f.min_normal == float(np.finfo(t).tiny) for f, t in pairs)
 
 
 SOFTMAX_CASES: dict[str, list[float]] = {
@@ -139,6 +150,7 @@ def summation_error(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "w4_naive": summation.naive_sum(w4), "w4_kahan": summation.kahan_sum(w4), "w4_exact": 2.0**24 + 1000,
         "self_test_ten_ones": summation.naive_sum(np.ones(10, dtype=np.float32)),
         "kahan_err_ulps": errs["kahan"][big] / ulp, "naive_err_ulps": errs["naive"][big] / ulp,
+        "pairwise_err_ulps": errs["pairwise"][big] / ulp, "neumaier_err_ulps": errs["neumaier"][big] / ulp,
     })
     out["w3_naive_exact"] = out["w3_naive"] == out["w3_expected"]
     out["w4_kahan_exact"] = out["w4_kahan"] == out["w4_exact"]
@@ -182,7 +194,13 @@ def quantization_preview(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
                     rec.log(i, stage="hist", err_mid=float((edges[i] + edges[i + 1]) / 2), count=int(c))
                 out["hidden_max_err_over_half_step"] = float(err.max() / (m["scale"] / 2))
     vp = out["verb_probs"]["symmetric"]
-    out.update({"hidden_sym_cos_sim": out["hidden"]["symmetric"]["cos_sim"],
+    asym_steps, zero_exact = 0.0, True
+    for x in _distributions(cfg.get("seed", 42)).values():  # asymmetric: error <= s/2 and 0.0 comes back exactly
+        s, z = quant.choose_scale_asymmetric(x.astype(np.float32))
+        xq = quant.dequantize_asym(quant.quantize_asym(x.astype(np.float32), s, z), s, z)
+        asym_steps = max(asym_steps, float(np.max(np.abs(x.astype(np.float64) - xq)) / (s / 2)))
+        zero_exact &= float(quant.dequantize_asym(quant.quantize_asym(np.zeros(1, np.float32), s, z), s, z)[0]) == 0.0
+    out.update({"asym_max_err_over_half_step": asym_steps, "asym_zero_exact": bool(zero_exact),"hidden_sym_cos_sim": out["hidden"]["symmetric"]["cos_sim"],
                 "hidden_sym_rel_err": out["hidden"]["symmetric"]["rel_err"],
                 "verb_probs_sym_zeroed": vp["zeroed_below_median"],
                 "verb_probs_asym_zeroed": out["verb_probs"]["asymmetric"]["zeroed_below_median"],
