@@ -123,9 +123,10 @@ def make_app(settings: PortalSettings, accounts: Accounts, learning: Learning, a
     def partial(request: Request) -> bool:
         return request.headers.get("x-requested-with") == "portal-fetch"
 
-    async def posted(request: Request) -> dict[str, str]:
+    async def posted(request: Request, pre_login: bool = False) -> dict[str, str]:
+        """The body, once the double-submit CSRF check passed (bound to the session unless logging in)."""
         form = await form_data(request)
-        user = getattr(request.state, "user", None)
+        user = None if pre_login else getattr(request.state, "user", None)
         if not csrf_ok(request, form, user["csrf"] if user else None):
             portal.audit.write("csrf.block", route=request.url.path.split("/")[1] or "root")
             raise HTTPException(403, "CSRF check failed: reload the page and try again")
@@ -190,7 +191,7 @@ def make_app(settings: PortalSettings, accounts: Accounts, learning: Learning, a
 
     @app.post("/login")
     async def login(request: Request) -> Response:
-        form = await posted(request)
+        form = await posted(request, pre_login=True)
         username = form.get("username", "")[:64]
         password = form.get("password", "")[:MAX_PASSWORD]
         if not (portal.login_ip.allow(client_ip(request)) and portal.login_user.allow(username.lower())):
@@ -238,7 +239,7 @@ def make_app(settings: PortalSettings, accounts: Accounts, learning: Learning, a
 
     @app.post("/invite/{token}")
     async def invite_redeem(request: Request, token: str) -> Response:
-        form = await posted(request)
+        form = await posted(request, pre_login=True)
         state, row = _invite_state(token)
         if state != "open" or row is None:
             status, msg = INVITE_STATUS[state]
