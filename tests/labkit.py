@@ -88,5 +88,20 @@ def targets(phases: Iterable[int], kind: str, slow: Iterable[str] = ()) -> list[
             target = f"{phase.key}/{item}"
             lab_of = next((b.lab for b in phase.breaks if b.id == item), item)
             is_slow = target in slow or f"{phase.key}/{lab_of}" in slow
-            out.append(pytest.param(target, id=target, marks=[pytest.mark.slow] if is_slow else []))
+            marks = [pytest.mark.slow] if is_slow else []
+            unmet = _unmet_needs(next(lab for lab in phase.labs if lab.id == lab_of).needs)
+            if unmet:
+                marks.append(pytest.mark.skip(reason=unmet))
+            out.append(pytest.param(target, id=target, marks=marks))
     return out
+
+
+def _unmet_needs(needs: list[str]) -> str | None:
+    """The runner's own skip reason for a lab's needs (a GPU, triton, nvcc ...) on this machine."""
+    if not needs:
+        return None
+    from types import SimpleNamespace
+
+    from workbench.runner.session import skip_reason
+
+    return skip_reason(SimpleNamespace(needs=list(needs)))  # type: ignore[arg-type]
