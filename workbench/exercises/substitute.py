@@ -98,34 +98,63 @@ class Binding:
     slots: list[SlotBinding]
     _depth: int = 0
     _undo: list[tuple[Any, str, Any]] = field(default_factory=list)
+    _sites: list[tuple[Any, str, Any]] | None = None
+    _n_modules: int = 0
 
     def install(self) -> None:
         self._depth += 1
         if self._depth > 1:
             return
+        if self._sites is None or self._n_modules != len(sys.modules):
+            self._sites = self._find_sites()
+            self._n_modules = len(sys.modules)
+        for owner, key, value in self._sites:
+            self._set(owner, key, value)
+
+    def _find_sites(self) -> list[tuple[Any, str, Any]]:
+        """Where each reference object must be replaced: its module or class, plus every alias of a
+        function slot in a loaded module (a `from m import f` copy, or a value of a module-level dict
+        such as a registry of methods)."""
+        sites: list[tuple[Any, str, Any]] = []
+        functions = {id(sb.reference): sb for sb in self.slots if sb.slot.method is None}
         for sb in self.slots:
             if sb.slot.method is None:
-                self._set(sb.owner, sb.slot.name, sb.learner)
-                for mod in list(sys.modules.values()):
-                    namespace = getattr(mod, "__dict__", None)
-                    if not isinstance(namespace, dict) or mod is self.module:
-                        continue
-                    for key, value in list(namespace.items()):
-                        if value is sb.reference:
-                            self._set(mod, key, sb.learner)
+                sites.append((sb.owner, sb.slot.name, sb.learner))
             else:
-                self._set(sb.owner, sb.slot.method, sb.learner)
+                sites.append((sb.owner, sb.slot.method, sb.learner))
+        for mod in list(sys.modules.values()):
+            namespace = getattr(mod, "__dict__", None)
+            if not isinstance(namespace, dict) or mod is self.module:
+                continue
+            for key, value in list(namespace.items()):
+                if id(value) in functions and value is functions[id(value)].reference:
+                    sb = functions[id(value)]
+                    if not (mod is sb.owner and key == sb.slot.name):
+                        sites.append((mod, key, sb.learner))
+                elif type(value) is dict and not key.startswith("__") and len(value) < 1000:
+                    for k2, v2 in list(value.items()):
+                        if id(v2) in functions and v2 is functions[id(v2)].reference:
+                            sites.append((value, k2, functions[id(v2)].learner))
+                        elif type(v2) is tuple and any(id(x) in functions for x in v2):  # a registry row (fn, lr, kw)
+                            row = tuple(functions[id(x)].learner if id(x) in functions and x is functions[id(x)].reference
+                                        else x for x in v2)
+                            sites.append((value, k2, row))
+        return sites
 
     def uninstall(self) -> None:
         self._depth -= 1
         if self._depth > 0:
             return
         for owner, name, old in reversed(self._undo):
-            if old is _MISSING:
+            if isinstance(owner, dict):
+                owner[name] = old
+            elif old is _MISSING:
                 delattr(owner, name)
             else:
                 setattr(owner, name, old)
         self._undo.clear()
+        if self._n_modules == len(sys.modules):
+            return
         # a module imported while installed copied the learner's function: point it back
         learner_fns = {id(sb.learner): sb.reference for sb in self.slots if sb.slot.method is None}
         for mod in list(sys.modules.values()):
@@ -135,8 +164,13 @@ class Binding:
             for key, value in list(namespace.items()):
                 if id(value) in learner_fns:
                     namespace[key] = learner_fns[id(value)]
+        self._sites = None
 
     def _set(self, owner: Any, name: str, value: Any) -> None:
+        if isinstance(owner, dict):
+            self._undo.append((owner, name, owner.get(name, _MISSING)))
+            owner[name] = value
+            return
         old = owner.__dict__.get(name, _MISSING) if isinstance(owner, type) else getattr(owner, name, _MISSING)
         self._undo.append((owner, name, old))
         setattr(owner, name, value)

@@ -23,6 +23,16 @@ def compare(slot: str, what: str, got: Any, want: Any, rtol: float = 1e-9, atol:
         for i, (g, w) in enumerate(zip(got, want, strict=True)):
             out += compare(slot, f"{what}[{i}]", g, w, rtol, atol)
         return out[:1]
+    if isinstance(want, dict):
+        if not isinstance(got, dict) or set(got) != set(want):
+            return [f"{head} expected a dict with keys {sorted(want)}, got {sorted(got) if isinstance(got, dict) else _kind(got)}"]
+        for key in want:
+            msg = compare(slot, f"{what}[{key!r}]", got[key], want[key], rtol, atol)
+            if msg:
+                return msg
+        return []
+    if want is None:
+        return [] if got is None else [f"{head} expected None, got {got!r}"]
     if isinstance(want, np.ndarray):
         if not isinstance(got, np.ndarray):
             return [f"{head} expected {_kind(want)}, got {_kind(got)}"]
@@ -31,11 +41,13 @@ def compare(slot: str, what: str, got: Any, want: Any, rtol: float = 1e-9, atol:
         if got.dtype != want.dtype:
             return [f"{head} expected dtype {want.dtype}, got {got.dtype}"]
         if want.dtype.kind in "biu" or want.dtype == bool:
-            bad = np.argwhere(got != want)
-            return [f"{head} differs at index {tuple(bad[0])}: got {got[tuple(bad[0])]!r}, expected {want[tuple(bad[0])]!r}"] if bad.size else []
+            bad = [tuple(int(i) for i in b) for b in np.argwhere(got != want)[:1]]
+            return [f"{head} differs at index {bad[0]}: got {got[bad[0]]!r}, expected {want[bad[0]]!r}"] if bad else []
         return _close(head, got.astype(np.float64), want.astype(np.float64), rtol, atol)
     if isinstance(want, (bool, np.bool_)):
         return [] if isinstance(got, (bool, np.bool_)) and bool(got) == bool(want) else [f"{head} expected {want!r}, got {got!r}"]
+    if isinstance(want, (int, np.integer)) and isinstance(got, (int, np.integer)) and not isinstance(got, bool):
+        return [] if int(got) == int(want) else [f"{head} expected {int(want)}, got {int(got)}"]
     if isinstance(want, (int, float, np.floating, np.integer)):
         if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, float, np.floating, np.integer)):
             return [f"{head} expected a number, got {_kind(got)}"]
@@ -56,3 +68,21 @@ def _close(head: str, got: Any, want: Any, rtol: float, atol: float) -> list[str
     g, w = got[idx], want[idx]
     where = f" at index {idx}" if idx else ""
     return [f"{head}{where} got {g:.10g}, expected {w:.10g} (rtol {rtol:g}, atol {atol:g})"]
+
+
+def agree(learner: Any, reference: Any, name: str, cases: list[tuple[str, tuple[Any, ...]]],
+          rtol: float = 1e-9, atol: float = 1e-12, **kwargs: Any) -> list[str]:
+    """Call slot `name` on both sides for each (description, args) case; the first mismatch, or [].
+
+    Arguments are deep-copied for each side, so a slot that mutates its input cannot hide a bug
+    behind the reference's result (or the other way round). `kwargs` go to every call.
+    """
+    import copy
+
+    for what, args in cases:
+        want = getattr(reference, name)(*copy.deepcopy(args), **kwargs)
+        got = getattr(learner, name)(*copy.deepcopy(args), **kwargs)
+        out = compare(name, what, got, want, rtol, atol)
+        if out:
+            return out
+    return []
