@@ -17,6 +17,7 @@ SLOW = {
     "phase-18/break-00", "phase-21/break-00",  # retrain / resample
     "phase-19/lab-02",  # four Mini-GPT trainings and four dashboards: ~30 s
     "phase-26/lab-01", "phase-26/lab-02", "phase-28/lab-02", "phase-28/lab-03",
+    "phase-33/lab-05",  # four server processes under load: ~15 s (tests/test_serve_batching.py covers the maths)
 }
 # Labs whose measurement reads a wall clock (hard checks are counted work or robust ratios): marked
 # `timing`, so .ci/run re-runs them with both cores kept busy.

@@ -80,24 +80,35 @@ class TokenBuckets:
 class Service:
     """The model, its worker and the per-app observability objects behind one FastAPI app."""
 
-    def __init__(self, lm: TutorLM, cfg: ServeConfig, provider: Any, model_name: str = "mini-gpt") -> None:
+    def __init__(self, lm: TutorLM | None, cfg: ServeConfig, provider: Any, model_name: str = "mini-gpt") -> None:
         if cfg.policy not in POLICIES:
             raise ValueError(f"policy must be one of {POLICIES}, got {cfg.policy!r}")
-        self.lm, self.cfg, self.model_name = lm, cfg, model_name
-        self.worker = None if cfg.policy == "inline" else DecodeWorker(
-            lm, "sequential" if cfg.policy == "sequential" else cfg.policy, cfg.slots, cfg.max_wait_ms)
+        self.lm: TutorLM | None = None
+        self.cfg, self.model_name = cfg, model_name
+        self.worker: DecodeWorker | None = None
         self._inline_lock = threading.Lock()
         self.inline_forwards = [0]
         self.inflight = 0
+        self.fail_next = False  # lets a lab provoke the 500 path
         self.metrics = ServingMetrics(lambda: self.worker.queue_depth() if self.worker else 0.0,
                                       lambda: float(self.inflight), model_name)
         self.provider = provider
         self.tracer = provider.get_tracer("lynx.serve")
         self.buckets = TokenBuckets(cfg.rate_per_s, cfg.rate_burst)
         self._log_lock = threading.Lock()
+        if lm is not None:
+            self.attach(lm)
 
-    def forward_calls(self) -> int:
-        return self.worker.counters.forward_calls if self.worker else self.inline_forwards[0]
+    @property
+    def ready(self) -> bool:
+        return self.lm is not None
+
+    def attach(self, lm: TutorLM) -> None:
+        """Load the model (what the app's lifespan does); until then /readyz and POSTs answer 503."""
+        if self.cfg.policy != "inline":
+            self.worker = DecodeWorker(lm, "sequential" if self.cfg.policy == "sequential" else self.cfg.policy,
+                                       self.cfg.slots, self.cfg.max_wait_ms)
+        self.lm = lm
 
     def counters(self) -> dict[str, float]:
         if self.worker:
@@ -113,6 +124,9 @@ class Service:
         return job
 
     async def decode(self, prompt: list[int], n: int) -> Job:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("model failure (injected)")
         if self.worker is None:
             return await run_in_threadpool(self._inline, prompt, n)
         return await asyncio.wrap_future(self.worker.submit(prompt, n))
@@ -151,8 +165,9 @@ def create_app(service: Service) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/readyz")
-    def readyz() -> dict[str, Any]:
-        return {"ready": True, "policy": service.cfg.policy, "model": service.model_name}
+    def readyz() -> JSONResponse:
+        body = {"ready": service.ready, "policy": service.cfg.policy, "model": service.model_name}
+        return JSONResponse(body, 200 if service.ready else 503)
 
     @app.get("/v1/stats")
     def stats() -> dict[str, float]:
@@ -192,6 +207,8 @@ def create_app(service: Service) -> FastAPI:
                     req = CorrectRequest.model_validate_json(raw)
                 except ValidationError as e:
                     return fail(422, "invalid_request", e.errors(include_url=False, include_input=False)[0]["msg"])
+            if not service.ready:
+                return fail(503, "not_ready", "the model is still loading")
             if not service.buckets.allow(req.learner_id):
                 return fail(429, "rate_limited", f"at most {service.cfg.rate_per_s:g} requests/s per learner")
             with tracer.start_as_current_span("guard.injection", attributes={"request.id": rid}) as s:
@@ -206,6 +223,8 @@ def create_app(service: Service) -> FastAPI:
             service.inflight += 1
             try:
                 job = await service.decode(prompt, n)
+            except Exception as e:  # noqa: BLE001 - any model failure is a 500 with the request id
+                return fail(500, "internal_error", type(e).__name__)
             finally:
                 service.inflight -= 1
             stages = {"queue": (job.submitted, job.admitted), "prefill": (job.admitted, job.prefilled),
