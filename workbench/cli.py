@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
+    context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=False,
     invoke_without_command=True,
     help="Lynx Workbench: run the Lynx Cortex labs, breaks, quizzes and experiments. With no command, opens the TUI.",
@@ -44,8 +45,20 @@ def _console():  # type: ignore[no-untyped-def]
     return Console(highlight=False)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from workbench import __version__
+
+        typer.echo(f"workbench {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root(ctx: typer.Context) -> None:
+def _root(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
     if ctx.invoked_subcommand is None:
         from workbench.tui.app import run_app
 
@@ -53,9 +66,13 @@ def _root(ctx: typer.Context) -> None:
 
 
 @app.command()
-def validate() -> None:
+def validate(as_json: Annotated[bool, typer.Option("--json", help="print the counts and problems as JSON")] = False) -> None:
     """Load every phase, quiz and experiment; print one line per problem (exit 2 if any)."""
     catalog = _catalog()
+    if as_json:
+        from workbench.cli_views import validate_json
+
+        raise typer.Exit(validate_json(catalog))
     for line in catalog.errors:
         typer.echo(line, err=True)
     n = (len(catalog.phases), len(catalog.quizzes), len(catalog.experiments))
@@ -136,11 +153,11 @@ def show(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) 
 
 
 @app.command()
-def verify(run_id: str) -> None:
+def verify(run_id: str, as_json: Annotated[bool, typer.Option("--json", help="print the verdict as JSON")] = False) -> None:
     """Re-hash a run's artifacts: exit 0 ok, 1 mismatch, 2 missing (file or run)."""
     from workbench.cli_views import verify_run
 
-    raise typer.Exit(verify_run(run_id))
+    raise typer.Exit(verify_run(run_id, as_json))
 
 
 @manifest_app.command("diff")
@@ -202,11 +219,23 @@ def progress(
 
 
 @app.command()
-def report(phase: Annotated[int, typer.Argument(help="phase number")]) -> None:
+def report(
+    phase: Annotated[str, typer.Argument(help="phase: 7, 07 or phase-07")],
+    as_json: Annotated[bool, typer.Option("--json", help="print where it was written (or why not) as JSON")] = False,
+) -> None:
     """Write PHASE_NN_REPORT.md in the workspace from the runs and the quiz; refuses without a passed quiz."""
+    from workbench.cli_views import phase_number, report_json
     from workbench.quiz.commands import report_command
 
-    raise typer.Exit(report_command(_catalog(), phase))
+    try:
+        number = phase_number(phase)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        raise typer.Exit(report_json(_catalog(), number))
+
+    raise typer.Exit(report_command(_catalog(), number))
 
 
 @app.command()
@@ -214,22 +243,31 @@ def roofline(
     remeasure: Annotated[bool, typer.Option("--remeasure", help="measure again even if a cached result exists")] = False,
     quick: Annotated[bool, typer.Option("--quick", help="shorter probes (noisier)")] = False,
     png: Annotated[Path | None, typer.Option("--png", help="where to write the PNG")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the roofs and points as JSON (no plot)")] = False,
 ) -> None:
     """This machine's roofline: measured bandwidth and peak, ops as dots; terminal plot and PNG."""
     from workbench.roofline import roofline_command
     from workbench.workspace import home
 
-    raise typer.Exit(roofline_command(home(), remeasure=remeasure, quick=quick, png=png))
+    raise typer.Exit(roofline_command(home(), remeasure=remeasure, quick=quick, png=png, as_json=as_json))
 
 
 @app.command()
 def tui(
     target: Annotated[str | None, typer.Argument(help="open this lab or experiment directly, e.g. phase-07/lab-02")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="today's date for reviews and quizzes, YYYY-MM-DD")] = None,
 ) -> None:
     """Open the TUI (same as running `workbench` with no command), optionally at one lab."""
+    from datetime import date
+
     from workbench.tui.app import run_app
 
-    run_app(open_target=target) if target else run_app()
+    try:
+        today = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        typer.echo(f"--as-of {as_of!r}: expected a date as YYYY-MM-DD", err=True)
+        raise typer.Exit(2) from None
+    run_app(open_target=target, as_of=today)
 
 
 def main() -> None:

@@ -1,4 +1,8 @@
-"""Read-only CLI views: phases, run history, one run, verify, manifest diff."""
+"""Read-only CLI views: phases, run history, one run, verify, manifest diff; --json for each.
+
+Conventions shared by the commands: a phase is `7`, `07` or `phase-07`; tables never cut a
+run id (ids are what you paste into the next command); --json prints one JSON document.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from engine import manifest as mdiff
 from workbench.content.loader import Catalog
 from workbench.runner import manifest as manifests
 from workbench.store import connect
-from workbench.store.runs import get_manifest, latest_by_lab, list_runs
+from workbench.store.runs import get_manifest, index_disagreements, latest_by_lab, list_runs
 
 
 def _print_json(obj: Any) -> None:
@@ -56,11 +60,13 @@ def print_runs(phase: int | None, target: str | None, limit: int, as_json: bool)
         _print_json(rows)
         return
     table = Table(title="runs")
-    for col in ("id", "target", "status", "checks", "wall s"):
+    table.add_column("id", no_wrap=True, overflow="fold", min_width=len(rows[0]["id"]) if rows else 2)
+    for col in ("target", "status", "checks", "wall s"):
         table.add_column(col)
     for r in rows:
         q = " [yellow](quarantined)[/]" if r["quarantined"] else ""
-        table.add_row(r["id"], r["target"], r["status"] + q, f"{r['checks_passed']}/{r['checks_passed'] + r['checks_failed']}", f"{r['wall_seconds'] or 0:.2f}")
+        shown = r["target"] + (f" — break: {escape(r['title'] or '')}" if r["kind"] == "break" else "")
+        table.add_row(r["id"], shown, r["status"] + q, f"{r['checks_passed']}/{r['checks_passed'] + r['checks_failed']}", f"{r['wall_seconds'] or 0:.2f}")
     Console().print(table)
 
 
@@ -115,9 +121,22 @@ def verify_run(run_id: str) -> int:
         console.print(f"[red]missing:[/] no run {run_id!r}")
         return 2
     manifest, run_dir = found
+    on_disk = run_dir / "manifest.json"
+    if not on_disk.is_file():
+        console.print(f"[red]missing:[/] {on_disk} (the index still lists this run)")
+        return 2
+    manifest = manifests.load(on_disk)  # the file is the record; the index is compared with it below
     code, problems = manifests.verify(run_dir, manifest)
+    conn = connect()
+    disagree = index_disagreements(conn, manifest)
+    conn.close()
+    if disagree:
+        problems += disagree
+        code = max(code, 1)
+    elif disagree is None:
+        problems.append("not in the index (`workbench reindex` adds it)")
     for line in problems:
-        console.print(line)
+        console.print(line, soft_wrap=True)
     console.print(f"{len(manifest['artifacts'])} artifacts: " + ("ok" if code == 0 else ("MISMATCH" if code == 1 else "MISSING")))
     return code
 
@@ -135,3 +154,36 @@ def diff_manifests(a: str, b: str, as_json: bool) -> int:
     else:
         print("\n".join(mdiff.format_diff(grouped)))
     return code
+
+
+def phase_number(text: str) -> int:
+    """`7`, `07` or `phase-07` -> 7; anything else raises ValueError with the accepted forms."""
+    raw = text.strip().lower().removeprefix("phase-").removeprefix("phase")
+    if not raw.isdigit():
+        raise ValueError(f"{text!r} is not a phase: use 7, 07 or phase-07")
+    return int(raw)
+
+
+def validate_json(catalog: Catalog) -> int:
+    _print_json({"phases": len(catalog.phases), "quizzes": len(catalog.quizzes), "experiments": len(catalog.experiments),
+                 "problems": list(catalog.errors), "exit_code": 2 if catalog.errors else 0})
+    return 2 if catalog.errors else 0
+
+
+def report_json(catalog: Catalog, number: int) -> int:
+    """`workbench report N --json`: the report is written as usual; the outcome is printed as JSON."""
+    from workbench import workspace
+    from workbench.atomic import write_text
+    from workbench.quiz.report import ReportRefused, build_report
+
+    conn = connect()
+    try:
+        report = build_report(catalog, conn, number, workspace.home())
+    except ReportRefused as exc:
+        _print_json({"phase": number, "written": False, "reason": str(exc), "exit_code": 1})
+        return 1
+    finally:
+        conn.close()
+    write_text(report.path, report.text)
+    _print_json({"phase": number, "written": True, "path": str(report.path), "exit_code": 0})
+    return 0

@@ -1,7 +1,8 @@
 """`workbench doctor`: the parts of the course's Lab 00 environment checklist a program can check.
 
-Each item is PASS, FAIL or N/A (cannot apply here, e.g. no GPU), with what was seen.
-Editor, shell and OS-distribution items of the course's list are manual and not shown.
+Each item is PASS, FAIL, N/A (cannot apply here, e.g. no GPU) or OPTIONAL (a developer
+tool such as `just` that the labs do not need: reported, never a failure), with what was
+seen. Editor, shell and OS-distribution items of the course's list are manual and not shown.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ def _blas() -> str:
 def checks() -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
 
-    def add(item: str, ok: bool | None, seen: str) -> None:
-        rows.append({"item": item, "result": "N/A" if ok is None else ("PASS" if ok else "FAIL"), "seen": seen})
+    def add(item: str, ok: bool | None, seen: str, optional: bool = False) -> None:
+        result = "N/A" if ok is None else ("PASS" if ok else ("OPTIONAL" if optional else "FAIL"))
+        rows.append({"item": item, "result": result, "seen": seen})
 
     add("python >= 3.11", sys.version_info >= (3, 11), platform.python_version())
     in_venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix)
@@ -60,7 +62,8 @@ def checks() -> list[dict[str, str]]:
     else:
         add("workbench checkout is clean (runs not quarantined)", not state["dirty"], f"{state['sha']} dirty={state['dirty']}")
     just = _cmd(["just", "--version"])
-    add("just installed", just is not None, just or "not found (pip install rust-just)")
+    add("just installed (developer tool, optional)", just is not None,
+        just or "not found; only `just lint/test` need it (pip install rust-just)", optional=True)
     for name in ("numpy", "torch", "scipy", "textual", "plotext", "safetensors"):
         try:
             module = __import__(name)
@@ -88,7 +91,7 @@ def print_doctor(as_json: bool) -> int:
         table = Table(title="workbench doctor")
         for col in ("item", "result", "seen"):
             table.add_column(col)
-        style = {"PASS": "green", "FAIL": "red", "N/A": "dim"}
+        style = {"PASS": "green", "FAIL": "red", "N/A": "dim", "OPTIONAL": "yellow"}
         for r in rows:
             table.add_row(r["item"], f"[{style[r['result']]}]{r['result']}[/]", r["seen"])
         Console(highlight=False).print(table)

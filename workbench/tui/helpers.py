@@ -16,10 +16,13 @@ from typing import Any
 ERROR_TAIL = 400
 
 
-def run_helper(app: Any, argv: list[str], *, cwd: str | None = None) -> tuple[int, str]:
-    """Run `argv` to the end (blocking: call it on a worker thread). Returns (exit code, stderr tail)."""
+def run_helper(app: Any, argv: list[str], *, cwd: str | None = None, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run `argv` to the end (blocking: call it on a worker thread). Returns (exit code, stderr tail).
+
+    `env` adds variables to the child's environment (e.g. thread counts)."""
     root = str(Path(__file__).resolve().parents[2])  # so the child imports this workbench, installed or not
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
+    env = {**os.environ, **(env or {}),
+           "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
     app.helpers.add(proc)
     try:

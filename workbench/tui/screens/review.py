@@ -29,8 +29,8 @@ from workbench.quiz.interactive import HOW
 from workbench.quiz.progress import today_utc
 from workbench.quiz.review import DueCard, Session, due_cards, preview
 from workbench.quiz.scoring import grade_item
-from workbench.tui.screens.quiz import esc, feedback_markup, item_markup
 from workbench.tui.messages import CatalogLoaded
+from workbench.tui.screens.quiz import esc, feedback_markup, item_markup
 from workbench.tui.screens.standalone import StandaloneData
 
 GRADE_WORDS = {0: "again", 2: "hard", 4: "good", 5: "easy"}

@@ -30,9 +30,12 @@ MEASURE_CODE = ("import sys; from workbench.roofline import measure_or_load; "
 
 def measure_in_subprocess(app: Any, store: Path, quick: bool) -> None:
     """Measure and cache in a child process the app kills if the learner quits meanwhile."""
+    from workbench.runner.provenance import thread_env
     from workbench.tui.helpers import run_helper
 
-    rc, err = run_helper(app, [sys.executable, "-c", MEASURE_CODE, str(store), "1" if quick else "0"])
+    # the labs' thread count (the runner's default), so the roof and the labs' points share conditions
+    rc, err = run_helper(app, [sys.executable, "-c", MEASURE_CODE, str(store), "1" if quick else "0"],
+                         env=thread_env(None))
     if rc != 0:
         raise RuntimeError(f"measurement exited with {rc}: {err.splitlines()[-1] if err else 'no message'}")
 
@@ -45,7 +48,7 @@ def _store() -> Path:
 
 def summary(data: dict[str, Any], records: list[dict[str, Any]]) -> str:
     """Two short lines: where the numbers come from, and the ceilings with the ridge point."""
-    from workbench.roofline import LAB_OPS, OPS
+    from workbench.roofline import LAB_OPS, OPS, dram_roof, dram_roof_ridge, notes
 
     when = f"cached {data.get('measured_at', '?')}" if data.get("cached") else "measured now"
     n_ops = sum(r["series"] == OPS for r in records)
@@ -53,16 +56,17 @@ def summary(data: dict[str, Any], records: list[dict[str, Any]]) -> str:
     cpu = data.get("profile", {}).get("cpu_model", "this machine")
     return (f"[b]{escape(cpu)}[/b] · {when}{' (quick)' if data.get('quick') else ''} · {n_ops} ops"
             f"{f' + {n_lab} from labs' if n_lab else ''}\n"
-            f"DRAM [b]{data['bandwidth']['dram_gbs']:.1f}[/b] GB/s · peak [b]{data['peak']['gflops']:.0f}[/b] GFLOP/s · "
-            f"ridge [b]{data['ridge']:.2f}[/b] FLOP/B: left of it memory-bound, right compute-bound")
+            f"DRAM [b]{dram_roof(data):.1f}[/b] GB/s · peak [b]{data['peak']['gflops']:.0f}[/b] GFLOP/s · "
+            f"ridge [b]{dram_roof_ridge(data):.2f}[/b] FLOP/B: left of it memory-bound, right compute-bound"
+            + "".join(f"\n[yellow]{escape(line)}[/]" for line in notes(records)))
 
 
 def op_rows(data: dict[str, Any], records: list[dict[str, Any]]) -> list[tuple[str, ...]]:
     """One row per op point: intensity, GFLOP/s, which ceiling bounds it, and how close it gets."""
     from engine.hardware.roofline import Roofline
-    from workbench.roofline import LAB_OPS, OPS
+    from workbench.roofline import LAB_OPS, OPS, dram_roof
 
-    roof = Roofline(data["peak"]["gflops"], data["bandwidth"]["dram_gbs"])
+    roof = Roofline(data["peak"]["gflops"], dram_roof(data))
     rows = []
     for r in records:
         if r["series"] in (OPS, LAB_OPS):
