@@ -84,7 +84,7 @@ class Lab:
     entry: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     quick: dict[str, Any] = field(default_factory=dict)
-    needs: list[Literal["gpu", "triton", "nvcc", "network", "docker", "manual"]] = field(default_factory=list)
+    needs: list[Literal["gpu", "triton", "nvcc", "network", "docker", "manual", "prometheus"]] = field(default_factory=list)
     timeout: float | None = None
     charts: list[Chart] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)

@@ -67,6 +67,8 @@ def skip_reason(req: RunRequest) -> str | None:
         return "needs network access, which labs never assume; run it by hand where you have it"
     if "docker" in req.needs and not shutil.which("docker"):
         return "needs a Docker engine"
+    if "prometheus" in req.needs and not shutil.which("prometheus"):
+        return "needs the prometheus binary on PATH (Debian: apt-get install prometheus)"
     if "manual" in req.needs:
         return "a manual exercise: follow the chapter and tick it in the phase checklist"
     return None
