@@ -17,7 +17,7 @@ import numpy as np
 
 from engine.run import Recorder
 from engine.text import verbs as V
-from engine.text.bpe import BPETokenizer, display, reference_merges
+from engine.text.bpe import BPETokenizer, display, reference_merges, replay_encode
 from engine.text.corpus_checks import canonical_splits
 
 TOY_CORPUS = ["I work", "I work", "I worked", "he works", "he worked"]
@@ -124,11 +124,17 @@ def implement_bpe(cfg: dict, rec: Recorder) -> dict:
     deterministic = all((d1 / f).read_bytes() == (d2 / f).read_bytes() for f in ("vocab.json", "merges.txt", "config.json"))
     loaded = BPETokenizer.load(d1)
     save_load = loaded.merges == tok.merges and all(loaded.encode(s) == tok.encode(s) for s in fixed + strings[:200])
-    try:
-        tok.decode([99999])
-        raises = False
-    except IndexError:
-        raises = True
+    raises = True
+    for bad in ([99999], [-1], [tok.vocab_size]):
+        try:
+            tok.decode(bad)
+            raises = False
+        except IndexError:
+            pass
+    # the segmentation itself, against replaying the merges in training order (held-out corpus rows + fixed strings)
+    plain = fixed + _corpus_texts("val") + strings[:100]
+    replay_mismatches = sum([tok.id_to_bytes[i] for i in tok.encode(s)] != replay_encode(tok.merges, s.encode("utf-8"))
+                            for s in plain)
     with_specials = BPETokenizer.train(texts, size + len(SPECIALS), SPECIALS)
     special_ids = with_specials.encode("<|endoftext|>he works<|sep|>")
     toy = BPETokenizer.train(TOY_CORPUS, 261)
@@ -141,6 +147,7 @@ def implement_bpe(cfg: dict, rec: Recorder) -> dict:
         "deterministic": deterministic,
         "save_load_roundtrip": save_load,
         "out_of_range_id_raises": raises,
+        "encode_vs_merge_replay_mismatches": replay_mismatches,
         "empty_string_ids": len(tok.encode("")),
         "single_byte_ids": len(tok.encode("a")),
         "special_tokens_atomic": special_ids[0] == 1 and special_ids[-1] == 3

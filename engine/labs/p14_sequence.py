@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.autograd.tensor import Tensor
 from engine.labs._heatmaps import heatmap_grid
 from engine.models.seq.data import SPECIALS, SPLITS, SequenceData, build
 from engine.models.seq.ngram import NGramLM
@@ -153,6 +154,24 @@ def _drill() -> tuple[np.ndarray, np.ndarray]:
     return hs[0], hs[1]
 
 
+def _step_vs_tensor_path(model: VanillaRNN | GRU, ids: list[int], seed: int) -> float:
+    """Largest |difference| between forward()'s hidden states and the same cell run through engine Tensors.
+
+    The biases are drawn non-zero first (the lab's own models start at zero), so a dropped bias shows;
+    `step_tensor` writes the cell's equations a second, independent time.
+    """
+    rng = np.random.default_rng(seed)
+    model.params = {k: (rng.normal(0.0, 0.5, v.shape) if k.startswith("b_") else v) for k, v in model.params.items()}
+    _, hs = model.forward(ids)
+    p = {k: Tensor(v) for k, v in model.params.items()}
+    h = Tensor(np.zeros(model.d_hidden))
+    worst = 0.0
+    for t, tok in enumerate(ids):
+        h = model.step_tensor(Tensor(model.E[int(tok)]), h, p)
+        worst = max(worst, float(np.abs(h.data - hs[t]).max()))
+    return worst
+
+
 def rnn_forward(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 02: the drill, then a vanilla RNN and a GRU run forward over the canonical prompt, every state shown."""
     h1, h2 = _drill()
@@ -188,6 +207,8 @@ def rnn_forward(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
             out["gru_update_gate_min"], out["gru_update_gate_max"] = float(z.min()), float(z.max())
     out["hidden_states_finite"] = finite
     out["steps"] = len(ids)
+    out["step_vs_tensor_path_max_diff"] = max(
+        _step_vs_tensor_path(cls(tok.vocab_size, de, dh, seed, 0.5), ids, seed) for cls in (VanillaRNN, GRU))
     # the theory's parameter counts at |V| = 64 (the embedding table not counted)
     out["rnn_params_v64"] = VanillaRNN(64, de, dh).num_parameters()
     gru = GRU(64, de, dh)

@@ -247,6 +247,22 @@ class BPETokenizer:
         return tok
 
 
+def replay_encode(merges: Sequence[tuple[bytes, bytes]], data: bytes) -> list[bytes]:
+    """Encoding written plainly: apply every merge in training order across the word (the oracle for encode)."""
+    word = [bytes([b]) for b in data]
+    for a, b in merges:
+        out, i = [], 0
+        while i < len(word):
+            if i + 1 < len(word) and word[i] == a and word[i + 1] == b:
+                out.append(a + b)
+                i += 2
+            else:
+                out.append(word[i])
+                i += 1
+        word = out
+    return word
+
+
 def reference_merges(texts: Iterable[str], n_merges: int) -> list[tuple[bytes, bytes]]:
     """The course's algorithm written plainly (full recount every step): the oracle for `train`."""
     words = Counter(tuple(bytes([b]) for b in t.encode("utf-8")) for t in texts if t)
