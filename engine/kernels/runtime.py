@@ -1,7 +1,8 @@
 """Where Triton kernels run: compiled on a CUDA device, or under Triton's interpreter on the CPU.
 
-Triton reads TRITON_INTERPRET when a kernel is decorated, i.e. when a kernel module is
-imported. `prepare(device)` therefore has to run first: a lab entry calls it with its
+Triton reads TRITON_INTERPRET when a function is decorated: its own library helpers when
+triton is imported, our kernels when a kernel module is imported. `prepare(device)` therefore
+has to run first (if triton was already imported in the other mode, it is imported afresh): a lab entry calls it with its
 `cfg["device"]` and only then imports engine.kernels.softmax (or flash, layernorm, bk_scan).
 On "cpu" it sets TRITON_INTERPRET=1, so the same @triton.jit code runs on CPU tensors (slowly,
 at small sizes: good for correctness, meaningless for speed). On "cuda" it leaves it unset.
@@ -34,9 +35,26 @@ def prepare(device: str = "cpu") -> dict[str, Any]:
             os.environ.pop("TRITON_INTERPRET", None)
         else:
             os.environ["TRITON_INTERPRET"] = "1"
+        if "triton" in sys.modules and _library_interpreting() != interpreting():
+            _forget_triton()  # imported earlier in the other mode: its own @jit helpers (tl.max ...) must match
     import triton
 
     return {"triton": triton.__version__, "mode": mode(), "device": kernel_device()}
+
+
+def _library_interpreting() -> bool:
+    """Whether the imported triton decorated its own library functions for the interpreter."""
+    import triton.language.standard as std
+    from triton.runtime.interpreter import InterpretedFunction
+
+    return isinstance(std.max, InterpretedFunction)
+
+
+def _forget_triton() -> None:
+    """Drop triton's Python modules (not its C extension, which cannot load twice) from sys.modules
+    so that the next import reads TRITON_INTERPRET afresh."""
+    for name in [m for m in sys.modules if (m == "triton" or m.startswith("triton.")) and not m.startswith("triton._C")]:
+        del sys.modules[name]
 
 
 def interpreting() -> bool:
