@@ -114,17 +114,23 @@ def print_run(run_id: str, as_json: bool) -> int:
     return 0
 
 
-def verify_run(run_id: str) -> int:
+def verify_run(run_id: str, as_json: bool = False) -> int:
     found = resolve_manifest(run_id)
     console = Console(highlight=False)
-    if found is None:
-        console.print(f"[red]missing:[/] no run {run_id!r}")
+
+    def missing(why: str) -> int:
+        if as_json:
+            _print_json({"run": run_id, "exit_code": 2, "result": "missing", "problems": [why]})
+        else:
+            console.print(f"[red]missing:[/] {why}")
         return 2
+
+    if found is None:
+        return missing(f"no run {run_id!r}")
     manifest, run_dir = found
     on_disk = run_dir / "manifest.json"
     if not on_disk.is_file():
-        console.print(f"[red]missing:[/] {on_disk} (the index still lists this run)")
-        return 2
+        return missing(f"{on_disk} (the index still lists this run)")
     manifest = manifests.load(on_disk)  # the file is the record; the index is compared with it below
     code, problems = manifests.verify(run_dir, manifest)
     conn = connect()
@@ -135,6 +141,10 @@ def verify_run(run_id: str) -> int:
         code = max(code, 1)
     elif disagree is None:
         problems.append("not in the index (`workbench reindex` adds it)")
+    if as_json:
+        _print_json({"run": manifest["id"], "exit_code": code, "result": ["ok", "mismatch", "missing"][min(code, 2)],
+                     "artifacts": len(manifest["artifacts"]), "problems": problems})
+        return code
     for line in problems:
         console.print(line, soft_wrap=True)
     console.print(f"{len(manifest['artifacts'])} artifacts: " + ("ok" if code == 0 else ("MISMATCH" if code == 1 else "MISSING")))

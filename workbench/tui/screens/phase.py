@@ -33,7 +33,7 @@ class PhaseScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("l", "tab('labs')", "Labs"),
-        Binding("t", "tab('done')", "Done when"),
+        Binding("t", "tab('done')", "Checks (done when)"),
         Binding("c", "tab('chapters')", "Chapters"),
         Binding("z", "app.open('quiz')", "Quiz"),
         Binding("space", "tick", "Tick", show=False),

@@ -80,7 +80,7 @@ class RooflineScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("u", "measure", "Update (re-measure)"),
-        Binding("g", "toggle_table", "Graph/table"),
+        Binding("g", "toggle_table", "Graphs or table"),
     ]
 
 

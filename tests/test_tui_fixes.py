@@ -1,0 +1,341 @@
+"""The fixes of issue 18, each at 80x24 and 120x40 where it is a screen: help, split view after
+completion, progress with sub-runs and ETA, home refresh, strip states, review relearning,
+planned labs, chart axes, roofline notes and CLI conventions.
+
+Screens use the fixed fake workspace (test_tui_progress); finished runs are the snapshot
+tests' fakes, so nothing here runs a lab or reads the clock for a verdict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+from test_tui_progress import PHASE_00, fake_catalog, fill_store
+from test_tui_snapshots import finished_run
+
+from workbench.charts.spec import effective, log_ticks, nice_ticks, tick_label
+from workbench.content.schema import Chart
+from workbench.run_progress import RunProgress, summary
+from workbench.tui.app import WorkbenchApp
+
+SIZES = [(80, 24), (120, 40)]
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
+    return tmp_path
+
+
+def aio(fn):  # type: ignore[no-untyped-def]
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+# ---------------------------------------------------------------- screens
+
+
+@pytest.mark.parametrize("size", SIZES)
+@aio
+async def test_question_mark_shows_this_screens_keys_and_the_screens_own_help(home: Path, size: tuple[int, int]) -> None:
+    from workbench.tui.screens.help import HelpScreen
+
+    app = WorkbenchApp(fake_catalog(), open_target="phase-00/lab-01")
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = app.screen.text
+        for key, what in (("s", "Start"), ("d", "Side by side"), ("f", "Quick"), ("h", "Home"), ("?", "Help")):
+            assert any(line.split("]", 1)[-1].strip().startswith(key) or f"]{key}" in line for line in text.splitlines()
+                       if what in line), (key, what)
+        assert "Break" in text and "break-00" in text  # the lab screen's help_extra
+        await pilot.press("escape")
+        assert app.screen.__class__.__name__ == "LabScreen"
+
+
+def test_one_meaning_per_letter_across_screens() -> None:
+    """A letter bound on two screens does the same thing on both (docs/KEYS.md)."""
+    from workbench.tui.screens import diff, experiments, home, lab, phase, quiz, review, roofline, run_detail, runs
+
+    meaning: dict[str, set[str]] = {}
+    for module in (home, phase, lab, runs, run_detail, diff, experiments, roofline, quiz, review):
+        for cls in vars(module).values():
+            for b in getattr(cls, "BINDINGS", []) if isinstance(cls, type) and cls.__module__ == module.__name__ else []:
+                if len(b.key) == 1 and b.key.isalpha():
+                    meaning.setdefault(b.key, set()).add(b.description.split()[0].lower())
+    clashes = {k: v for k, v in meaning.items() if len(v) > 1}
+    assert clashes == {"d": {"diff", "side"}}  # both compare two runs: a manifest diff, or two live panes
+    assert "m" not in meaning and "w" not in meaning  # kept for the exercise keys on the lab screen
+
+
+@pytest.mark.parametrize("size", SIZES)
+@aio
+async def test_split_view_after_both_finish_keeps_chart_rows_and_actual_values(home: Path, size: tuple[int, int]) -> None:
+    from workbench.tui.widgets.charts import ChartView
+    from workbench.tui.widgets.checks import CheckTable
+    from workbench.tui.widgets.run_pane import RunPane
+
+    fill_store(home)
+    app = WorkbenchApp(fake_catalog())
+    async with app.run_test(size=size) as pilot:
+        lives = [finished_run(app.catalog), finished_run(app.catalog, "break-00", scale=8.0)]
+        for live in lives:
+            app.live[live.target] = live
+        app.lab_views["phase-00/lab-01"] = [live.target for live in lives]
+        app.open_lab_target("phase-00/lab-01")
+        await pilot.pause(0.4)
+        panes = list(app.screen.query(RunPane))
+        assert len(panes) == 2
+        for pane in panes:
+            for view in pane.query(ChartView):
+                assert view.size.height >= 6 and view.points > 0
+            table = pane.query_one(CheckTable)
+            assert table.display and table.row_count == 2
+            assert str(table.get_row_at(0)[1]) in ("0.05",)  # the actual value, before the long check name
+        verdicts = [str(p.query_one(".pane-progress").render()) for p in panes]
+        assert verdicts[0].startswith("passed") and verdicts[1].startswith("missed")
+
+
+@aio
+async def test_split_view_plots_the_metric_the_break_declares(home: Path) -> None:
+    from workbench.content.loader import Catalog
+    from workbench.content.schema import Phase, build
+    from workbench.tui.widgets.charts import ChartView
+
+    spec = json.loads(json.dumps(PHASE_00))
+    spec["breaks"][0]["shows"] = "acc"
+    catalog = fake_catalog()
+    catalog = Catalog(phases={**catalog.phases, 0: build(Phase, spec, "")}, quizzes=catalog.quizzes,
+                      experiments=catalog.experiments, errors=catalog.errors)
+    app = WorkbenchApp(catalog)
+    async with app.run_test(size=(80, 24)) as pilot:
+        lives = [finished_run(catalog), finished_run(catalog, "break-00")]
+        for live in lives:
+            app.live[live.target] = live
+        app.lab_views["phase-00/lab-01"] = [live.target for live in lives]
+        app.open_lab_target("phase-00/lab-01")
+        await pilot.pause(0.3)
+        titles = [v.chart.title for v in app.screen.query(ChartView)]
+        assert titles == ["accuracy", "accuracy"]  # both panes, only the chart of `acc`
+
+
+@pytest.mark.parametrize("size", SIZES)
+@aio
+async def test_planned_lab_says_what_it_needs(home: Path, size: tuple[int, int]) -> None:
+    from workbench.content.loader import Catalog
+    from workbench.content.schema import Phase, build
+    from workbench.tui.widgets.charts import ChartGrid
+
+    spec = json.loads(json.dumps(PHASE_00))
+    spec["labs"].append({"id": "lab-03", "title": "Later", "status": "planned", "needs": ["gpu"]})
+    base = fake_catalog()
+    catalog = Catalog(phases={**base.phases, 0: build(Phase, spec, "")}, quizzes=base.quizzes,
+                      experiments=base.experiments, errors=base.errors)
+    app = WorkbenchApp(catalog, open_target="phase-00/lab-03")
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.3)
+        line = str(app.screen.query_one(".pane-progress").render())
+        assert "Planned" in line and "gpu" in line
+        assert not app.screen.query(ChartGrid)  # no empty charts
+
+
+@pytest.mark.parametrize("size", SIZES)
+@aio
+async def test_home_refreshes_recent_runs_when_a_run_finishes(home: Path, size: tuple[int, int]) -> None:
+    from textual.widgets import DataTable
+
+    from workbench.tui.messages import RunFinished
+
+    app = WorkbenchApp(fake_catalog())
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#recent", DataTable)
+        assert "no runs yet" in str(table.get_row_at(0)[0])
+        fill_store(home)  # two runs land in the index while Home is showing
+        app.broadcast(RunFinished, None)
+        await pilot.pause()
+        assert table.row_count == 2 and len(app.screen.run_ids) == 2
+
+
+@aio
+async def test_strip_marks_phases_without_a_runnable_lab_and_manual_items_keep_done_honest(home: Path) -> None:
+    from workbench.content.loader import Catalog
+    from workbench.content.schema import Phase, build
+    from workbench.store import connect
+    from workbench.tui.progress import phase_states
+
+    planned = {"id": 2, "slug": "later", "title": "Only planned", "goal": "Not yet.",
+               "labs": [{"id": "lab-01", "title": "Soon", "status": "planned"}]}
+    base = fake_catalog()
+    catalog = Catalog(phases={**base.phases, 2: build(Phase, planned, "")}, quizzes=base.quizzes,
+                      experiments=base.experiments, errors=base.errors)
+    states = phase_states(catalog, connect(home / "workbench.db"))
+    assert states[2] == "no_lab" and states[1] == "not_started" and states[3] == "missing"
+
+
+def test_review_again_comes_back_in_the_session_and_keys_show_intervals(tmp_path: Path) -> None:
+    from _quiz_fixtures import write_content
+    from test_quiz_tui import Host, _take_quiz
+
+    from workbench.quiz import cards
+    from workbench.store.db import connect
+    from workbench.tui.screens.quiz import QuizScreen
+    from workbench.tui.screens.review import ReviewScreen
+
+    catalog = write_content(tmp_path / "content")
+    conn = connect(tmp_path / "wb.db")
+    asyncio.run(_take_quiz(QuizScreen(phase=3, catalog=catalog, conn=conn, today=date(2026, 5, 22))))
+    screen = ReviewScreen(catalog=catalog, conn=conn, today=date(2026, 5, 23))
+    seen: dict[str, object] = {}
+
+    async def walk() -> None:
+        async with Host(screen).run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert len(screen.queue) == 1
+            await pilot.press("enter")  # reveal
+            seen["keys"] = str(screen.query_one("#review-keys").render())
+            await pilot.press("1")  # again: a lapse (due tomorrow) and back in this session
+            seen["queue"] = len(screen.queue)
+            seen["relearning"] = screen.session.is_relearning
+            await pilot.press("enter", "3")  # reveal again, pass the relearning step
+            seen["stage"] = screen.stage
+
+    asyncio.run(walk())
+    assert "again → again in this session" in seen["keys"] and "good → 1 d" in seen["keys"]  # type: ignore[operator]
+    assert seen["queue"] == 2 and seen["relearning"] is True and seen["stage"] == "done"
+    assert [(item, g, s.interval) for item, g, s in screen.reviewed] == [("q-03-04", 0, 1)]  # one SM-2 step, not two
+    card = cards.get(conn, "phase-03-fixture", "q-03-04")
+    assert card is not None and card.state.due == date(2026, 5, 24)
+
+
+def test_tui_accepts_as_of(home: Path) -> None:
+    app = WorkbenchApp(fake_catalog(), as_of=date(2030, 1, 2))
+    from workbench.tui.registry import SCREENS
+
+    screen = SCREENS["review"].make(app)
+    assert screen.today == date(2030, 1, 2)
+
+
+# ---------------------------------------------------------------- progress, charts
+
+
+def test_progress_counts_sub_runs_never_goes_back_and_has_an_eta() -> None:
+    p = RunProgress(config={"total_steps": 600}, series_key="injection", started=0.0)
+    fractions = []
+    for j, kind in enumerate(["none", "scale", "bad_batch", "v_corrupt"]):
+        for step in range(0, 600, 50):
+            p.feed({"type": "metric", "step": step, "injection": kind})
+            p.feed({"type": "progress", "done": step, "total": 600})
+            fractions.append(p.fraction())
+        p.feed({"type": "progress", "done": j + 1, "total": 4})
+        fractions.append(p.fraction())
+    later = fractions[12:]  # from the first outer count on, the bar only grows
+    assert all(b >= a for a, b in zip(later, later[1:], strict=False)) and later[-1] == 1.0
+    p2 = RunProgress(config={"total_steps": 600}, series_key="injection", started=0.0)
+    p2.feed({"type": "progress", "done": 1, "total": 4})
+    p2.feed({"type": "progress", "done": 300, "total": 600})
+    p2.feed({"type": "metric", "step": 300, "injection": "scale"})
+    assert p2.fraction() == pytest.approx(0.375) and p2.label() == "2 of 4 · scale"
+    assert p2.eta(now=30.0) == pytest.approx(50.0)  # 30 s for 37.5 %
+    assert "ETA 50 s" in summary(p2, now=30.0)
+    fresh = RunProgress(previous_wall=40.0, started=0.0)
+    assert fresh.stage() == "starting…" and fresh.eta(now=10.0) == 30.0  # before any event: the last run's time
+
+
+def test_ticks_are_1_2_5_and_labels_short() -> None:
+    assert nice_ticks(0, 224.2) == [0, 50, 100, 150, 200]
+    assert nice_ticks(22, 26) == [22, 23, 24, 25, 26]
+    assert nice_ticks(0, 1, 5) == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    assert tick_label(2.22e-16) == "2.22e-16" and tick_label(0.4, 0.2) == "0.4" and tick_label(150, 50) == "150"
+    assert log_ticks(0.01, 1000) == [0.01, 0.1, 1, 10, 100, 1000]
+    assert log_ticks(5, 60) == [5, 10, 20, 50]
+
+
+def test_log_axis_only_when_asked_and_over_a_decade() -> None:
+    chart = Chart(title="loss", y=["loss"], logy=True)
+    narrow = [{"step": i, "loss": 22 + i / 25} for i in range(100)]
+    wide = [{"step": i, "loss": 10 ** (2 - i / 25)} for i in range(100)]
+    assert not effective(chart, narrow).logy and effective(chart, wide).logy
+    assert not effective(Chart(title="x", y=["loss"]), wide).logy
+
+
+def test_terminal_legend_is_outside_and_fault_is_marked() -> None:
+    import plotext as plt
+
+    from workbench.charts.spec import Mark
+    from workbench.charts.term import draw
+
+    chart = Chart(title="loss", y=["loss"], series_by="run")
+    records = [{"run": r, "step": s, "loss": 1 + s / 100 + (r == "b")} for r in "ab" for s in range(100)]
+    drawn = draw(plt, chart, records, color=False, marks=[Mark(50, "injected @ 50")], size=(60, 16))
+    assert [name for _, name in drawn.legend] == ["a", "b", "injected @ 50"]
+    plt.plotsize(60, 16)
+    canvas = plt.build()
+    assert " a" not in canvas.splitlines()[1] and "injected @ 50" in canvas  # no legend box over the data
+
+
+def test_png_follows_the_same_spec(tmp_path: Path) -> None:
+    from workbench.charts.png import render_png
+    from workbench.charts.spec import Mark, caption
+
+    chart = Chart(title="loss", y=["loss"], logy=True)
+    records = [{"step": i, "loss": 22 + i / 25} for i in range(50)]
+    out = tmp_path / "c.png"
+    assert render_png(chart, records, out, title_suffix=" · " + caption("break", "cancelled"), marks=[Mark(10, "x")])
+    assert out.stat().st_size > 1000
+    assert caption("loss", "phase-19/break-00", "cancelled") == "loss · phase-19/break-00 · cancelled"
+
+
+# ---------------------------------------------------------------- roofline, CLI
+
+
+def test_roofline_writes_no_ansi_to_a_pipe_and_notes_points_above_the_roof(home: Path) -> None:
+    from test_tui_integration import write_cache
+
+    write_cache(home)
+    out = run_cli(["roofline"], home)
+    assert out.returncode == 0, out.stderr
+    assert "\x1b[" not in out.stdout
+    assert "▲ op3" in out.stdout and "above the measured compute peak" in out.stdout
+    data = json.loads(run_cli(["roofline", "--json"], home).stdout)
+    above = [p for p in data["points"] if p.get("note")]
+    assert {p["name"] for p in above} == {"op3 ▲", "op4 ▲"}
+
+
+def run_cli(args: list[str], home: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    full = {**os.environ, "WORKBENCH_HOME": str(home), "COLUMNS": "80", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True,
+                          cwd=home, env=full, timeout=120)
+
+
+def test_cli_conventions(home: Path) -> None:
+    assert run_cli(["--version"], home).stdout.startswith("workbench ")
+    assert "Usage" in run_cli(["-h"], home).stdout and "--install-completion" in run_cli(["--help"], home).stdout
+    valid = json.loads(run_cli(["validate", "--json"], home).stdout)
+    assert valid["phases"] >= 1 and isinstance(valid["problems"], list)
+    missing = run_cli(["verify", "nope", "--json"], home)
+    assert missing.returncode == 2 and json.loads(missing.stdout)["result"] == "missing"
+    refused = run_cli(["report", "phase-07", "--json"], home)
+    assert json.loads(refused.stdout)["written"] is False  # no passed quiz here: refused, with a reason
+    assert run_cli(["report", "seven"], home).returncode == 2
+
+
+def test_runs_table_keeps_whole_ids_at_80_columns(home: Path) -> None:
+    from test_tui_progress import RUN_A, RUN_B
+
+    fill_store(home)
+    out = run_cli(["runs"], home).stdout
+    assert RUN_A in out and RUN_B in out
