@@ -104,6 +104,7 @@ def matmul_perf(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "einsum_gflops_top": gf["einsum"][top], "speedup_top": gf["np.matmul"][top] / gf["naive"][top],
         "top_n": top, "naive_extrapolated_at": extrapolated,
         "blocked_over_naive_top": gf["blocked"][top] / gf["naive"][top],
+        "flops_64x128x32": matmul.matmul_flops(64, 128, 32),
     }
 
 
@@ -133,6 +134,9 @@ def svd_compression(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "effective_rank": int(np.sum(s > 0.01 * s[0])), "knee_k": knee, "storage_crossover_k": cross,
         "eckart_young_fro_max_rel": ey_fro, "eckart_young_op_max_rel": ey_op, "random_beats_svd": int(beaten),
         "rank1_relative_error": table["rows"][0]["relative_error"],
+        "storage_at_crossover": next(r["storage"] for r in table["rows"] if r["k"] == cross) if cross else 0,
+        # captured energy sum_{i<=k} s_i^2 / sum s_i^2 must equal 1 - (relative residual)^2, measured independently
+        "energy_identity_max_err": max(abs(r["captured_energy"] - (1 - r["relative_error"] ** 2)) for r in table["rows"]),
         "most_over_least_frequent": float(freq.max() / max(freq.min(), 1)),
         "verb_order": verbs, "cell_order": cells,
     }
