@@ -51,7 +51,7 @@ def test_argon2id_is_salted_peppered_and_uses_the_stated_profile() -> None:
     assert h1 != h2 and h1.startswith("$argon2id$v=19$m=8192,t=1,p=1$")
     assert pw.verify(h1, "secret words") and not pw.verify(h1, "Secret words")
     assert not passwords.Passwords("pepper-two", passwords.FAST).verify(h1, "secret words")
-    assert passwords.TUNED == passwords.Argon2Params(2, 64 * 1024, 1)
+    assert passwords.Argon2Params(2, 64 * 1024, 1) == passwords.TUNED
 
 
 def test_a_missing_hash_never_verifies_and_still_costs_one_argon2_call() -> None:
@@ -178,6 +178,13 @@ def test_invites_are_single_use_and_stored_as_digests(tmp_path: Path) -> None:
     acc.create_invite("raw-token-3", "bea", "learner", "learners/bea", None, 3600)
     assert acc.invite("raw-token-3", late)[0] == "expired"
     assert acc.redeem("raw-token-3", "h", late) is None
+
+
+def test_one_owner_per_workspace(tmp_path: Path) -> None:
+    acc = Accounts(tmp_path / "w.db")
+    assert not acc.owner_taken()
+    acc.create_invite("owner-token", "ana", "learner", ".", None, 3600)
+    assert acc.owner_taken()  # an open owner invite already claims the workspace
 
 
 def _db(path: Path, rows: int) -> Path:
