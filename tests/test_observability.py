@@ -1,79 +1,71 @@
-"""Unit tests of engine/observability: histogram percentiles, exposition format, span context across
-asyncio tasks, log redaction, and cost arithmetic."""
+"""Unit tests of engine/observability: percentiles from buckets (ours) on prometheus-client's
+histograms, the serving metrics' exposition, the OpenTelemetry JSONL export and its tree checks
+(an orphan is found), and cost arithmetic."""
 
 from __future__ import annotations
-
-import asyncio
 
 import numpy as np
 import pytest
 
 from engine.observability.cost import RequestCost, decode_shares, usd
-from engine.observability.metrics import Counter, Gauge, Histogram, Registry, parse_samples, parse_types
-from engine.observability.tracing import JsonLogger, Tracer, request_context
+from prometheus_client import CollectorRegistry, Histogram
+from opentelemetry import trace
+
+from engine.observability.metrics import histogram_quantile
+from engine.observability.otel import read_spans, trace_stats, tracer_provider
+from engine.observability.prom import ServingMetrics, cumulative_buckets, families, quantile, samples
 
 
 def test_histogram_quantile_interpolates_inside_the_bucket() -> None:
-    h = Histogram("x", "x", buckets=(1.0, 2.0, 4.0))
-    for v in (0.5, 1.5, 1.5, 3.0):
-        h.observe(v)
-    assert h.quantile(0.25) == pytest.approx(1.0)  # rank 1 at the top of the first bucket
-    assert h.quantile(0.5) == pytest.approx(1.5)  # rank 2 halfway through (1, 2]
-    assert h.quantile(1.0) == pytest.approx(4.0)
-    assert h.cumulative() == [1, 3, 4, 4]
+    cum = [1, 3, 4, 4]  # 0.5 | 1.5 1.5 | 3.0 in buckets le 1, 2, 4, +Inf
+    assert histogram_quantile(0.25, (1.0, 2.0, 4.0), cum) == pytest.approx(1.0)  # top of the first bucket
+    assert histogram_quantile(0.5, (1.0, 2.0, 4.0), cum) == pytest.approx(1.5)  # halfway through (1, 2]
+    assert histogram_quantile(1.0, (1.0, 2.0, 4.0), cum) == pytest.approx(4.0)
+    assert histogram_quantile(0.99, (1.0, 2.0), [1, 1, 5]) == 2.0  # in +Inf: the highest finite bound
 
 
-def test_histogram_quantile_lands_in_the_exact_values_bucket() -> None:
+def test_quantile_from_prometheus_client_buckets_lands_in_the_exact_bucket() -> None:
     rng = np.random.default_rng(1)
     xs = rng.lognormal(0, 1, 5000)
-    h = Histogram("x", "x")
+    h = Histogram("x", "x", buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 50), registry=CollectorRegistry())
     for v in xs:
         h.observe(float(v))
-    bounds = (0.0, *h.bounds)
+    bounds, cum = cumulative_buckets(h)
+    assert cum[-1] == 5000 and bounds == [0.1, 0.25, 0.5, 1, 2, 5, 10, 50]
+    edges = (0.0, *bounds)
     for q in (0.5, 0.9, 0.99):
         exact = float(np.quantile(xs, q))
-        k = int(np.searchsorted(bounds, exact))
-        assert bounds[k - 1] <= h.quantile(q) <= bounds[k]
+        k = int(np.searchsorted(edges, exact))
+        assert edges[k - 1] <= quantile(h, q) <= edges[k]
 
 
-def test_exposition_round_trips_and_gauge_reads_at_scrape() -> None:
-    r, box = Registry(), [1.0]
-    c = r.register(Counter("req_total", "r", ("status",)))
-    r.register(Gauge("depth", "d", lambda: box[0]))
-    c.inc("200")
-    c.inc("200", amount=2)
+def test_serving_metrics_exposition_and_gauges_read_at_scrape() -> None:
+    box = [1.0]
+    m = ServingMetrics(lambda: box[0], lambda: 3.0)
+    m.requests.labels("/x", "POST", "200").inc(3)
     box[0] = 7
-    text = r.exposition()
-    assert parse_types(text) == {"req_total": "counter", "depth": "gauge"}
-    assert parse_samples(text) == {'req_total{status="200"}': 3.0, "depth": 7.0}
-    with pytest.raises(ValueError):
-        c.inc("200", amount=-1)
-    with pytest.raises(ValueError):
-        r.register(Counter("req_total", "again"))
+    text = m.exposition().decode()
+    assert families(text)["lynx_requests"] == "counter" and len(families(text)) == 8
+    got = samples(text)
+    assert got['lynx_requests_total{endpoint="/x",method="POST",status="200"}'] == 3.0
+    assert got["lynx_queue_depth"] == 7.0 and got["lynx_kv_slots_in_use"] == 3.0
 
 
-def test_span_context_follows_async_tasks_and_logs_redact_user_text() -> None:
-    tracer, log = Tracer({"service.name": "t"}), JsonLogger()
-
-    async def one(rid: str) -> str:
-        with request_context(rid), tracer.span("root") as root:
-            await asyncio.sleep(0)
-            with tracer.span("child"):
-                await asyncio.sleep(0)
-                log.log("info", "x", prompt="secret", n=1)
-            return root.trace_id
-
-    async def both() -> list[str]:
-        return list(await asyncio.gather(one("a"), one("b")))
-
-    ta, tb = asyncio.run(both())
-    assert ta != tb
-    recs = {r["request_id"]: r for r in log.records()}
-    assert recs["a"]["trace_id"] == ta and recs["b"]["trace_id"] == tb
-    assert all("prompt" not in r and r["n"] == 1 for r in recs.values())
-    children = [s for s in tracer.finished if s.name == "child"]
-    roots = {s.span_id: s for s in tracer.finished if s.name == "root"}
-    assert all(roots[c.parent_id].trace_id == c.trace_id for c in children)
+def test_jsonl_span_export_reads_back_as_one_tree(tmp_path) -> None:
+    provider = tracer_provider(tmp_path / "s.jsonl", "t", batch=False)
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("root", kind=trace.SpanKind.SERVER), tracer.start_as_current_span("child"):
+        pass
+    orphan_ctx = trace.set_span_in_context(trace.NonRecordingSpan(trace.SpanContext(
+        0xABC, 0xDEF, is_remote=True, trace_flags=trace.TraceFlags(1))))
+    tracer.start_span("lost", context=orphan_ctx).end()  # a parent that was never exported
+    provider.shutdown()
+    spans = read_spans(tmp_path / "s.jsonl")
+    stats = trace_stats(spans)
+    assert stats["traces"] == 2 and stats["orphans"] == 1 and stats["roots_per_trace_max"] == 1
+    root = next(s for s in spans if s["name"] == "root")
+    child = next(s for s in spans if s["name"] == "child")
+    assert child["parent_id"] == root["span_id"] and child["trace_id"] == root["trace_id"] and root["service"] == "t"
 
 
 def test_cost_arithmetic_and_decode_split() -> None:

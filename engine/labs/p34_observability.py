@@ -9,19 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 import time
 from typing import Any
 
 import numpy as np
 
 from engine.observability.cost import RequestCost, decode_shares, usd
-from engine.observability.metrics import Counter, Gauge, Histogram, Registry, parse_samples, parse_types
-from engine.observability.tracing import JsonLogger, Tracer, request_context
+from prometheus_client import CollectorRegistry, Histogram
+
+from engine.observability.metrics import histogram_quantile
+from engine.observability.otel import read_spans, trace_stats, tracer_provider
+from engine.observability.promserver import PrometheusProcess
+from engine.observability.prom import ServingMetrics, cumulative_buckets, families, quantile
+from engine.observability.prom import samples as parse_samples
 from engine.run import Recorder
+from engine.serve.api import ROUTE, ServeConfig, Service, create_app
 from engine.serve.app import TutorApp
+from engine.serve.client import Reply, closed_loop, request
+from engine.serve.lm import TutorLM
 from engine.serve.http import Server
 from engine.serve.loadgen import run_load
 from engine.serve.tutor import Tutor
+from engine.serve.uv import UvicornThread
 from engine.train.data import load_corpus
 
 FAULT = "no_request_id"
@@ -33,35 +43,92 @@ def _sentences(n: int, seed: int) -> list[str]:
     return [texts[i] if k % 2 == 0 else texts[i][:-1] for k, i in enumerate(rng.integers(len(texts), size=n))]
 
 
+# ---------------------------------------------------------------------- lab 00: Prometheus
+PANELS = {  # the course's dashboard, as PromQL over the tutor's metrics (5 s windows at a 1 s scrape)
+    "request_rate": 'sum by (status) (rate(lynx_requests_total{endpoint="/v1/grammar/correct"}[5s]))',
+    "latency_p50": 'histogram_quantile(0.5, sum by (le) (rate(lynx_request_duration_seconds_bucket[5s])))',
+    "latency_p95": 'histogram_quantile(0.95, sum by (le) (rate(lynx_request_duration_seconds_bucket[5s])))',
+    "ttft_p95": 'histogram_quantile(0.95, sum by (le) (rate(lynx_time_to_first_token_seconds_bucket[5s])))',
+    "tokens_per_s": 'sum(rate(lynx_tokens_total{kind="completion"}[5s]))',
+    "queue_depth": "max(lynx_queue_depth)",
+    "kv_slots_in_use": "max(lynx_kv_slots_in_use)",
+    "cost_usd_per_s": "sum(rate(lynx_request_cost_usd_sum[5s]))",
+}
+
+
+def prometheus_stack(cfg: dict, rec: Recorder) -> dict:
+    """The tutor app scraped by a real Prometheus on 127.0.0.1; the dashboard's panels are PromQL
+    range queries over the load, drawn through the lab's charts."""
+    m = cfg["model"]
+    lm = TutorLM.build(seed=int(cfg["seed"]), max_new_tokens=int(m["max_new_tokens"]), d_model=int(m["d_model"]),
+                       n_layers=int(m["n_layers"]), context_len=int(m["context_len"]))
+    spans_dir = tempfile.TemporaryDirectory()  # traces are lab-02's subject; here they are not kept
+    service = Service(lm, ServeConfig(policy="continuous"), tracer_provider(f"{spans_dir.name}/spans.jsonl", "tutor"))
+    scrape = float(cfg["scrape_s"])
+    texts = _sentences(int(cfg["max_requests"]), cfg["seed"])
+    every = int(cfg["bad_every"])  # one invalid request in `every`, so the status panel has two series
+    payloads = [{"sentence": "" if i % every == every - 1 else t, "learner_id": f"l{i % 4}"} for i, t in enumerate(texts)]
+    try:
+        with UvicornThread(create_app(service)) as srv, \
+                PrometheusProcess({"tutor": f"127.0.0.1:{srv.port}"}, rec.out_dir / "prometheus", scrape) as prom:
+            prom.wait_for_scrapes("tutor", 2)
+            t_start = time.time()
+            res, _ = closed_loop(srv.port, ROUTE, payloads, int(cfg["concurrency"]), budget_s=float(cfg["load_s"]))
+            prom.wait_for_scrapes("tutor", int(cfg["tail_scrapes"]))
+            t_end = time.time()
+            up = prom.query("up")
+            count = prom.query('sum(lynx_requests_total{endpoint="/v1/grammar/correct",status="200"})')
+            p95_prom = prom.query('histogram_quantile(0.95, sum by (le) '
+                                  '(lynx_request_duration_seconds_bucket{endpoint="/v1/grammar/correct"}))')
+            panels = {name: prom.query_range(q, t_start - 2 * scrape, t_end, scrape) for name, q in PANELS.items()}
+            ours = histogram_quantile(0.95, *cumulative_buckets(service.metrics.duration, endpoint=ROUTE))
+    finally:
+        service.close()
+        spans_dir.cleanup()
+    with_data, k = 0, 0
+    for name, series in panels.items():
+        points = 0
+        for srs in series:
+            label = srs["metric"].get("status", name)
+            for t, v in srs["values"]:
+                if v not in ("NaN", "+Inf", "-Inf"):
+                    rec.log(k, stage=name, t_s=float(t) - t_start, value=float(v), series=label)
+                    points, k = points + 1, k + 1
+        with_data += points >= 2
+    ok_sent = sum(x.status == 200 for x in res)
+    p95 = float(p95_prom[0]["value"][1]) if p95_prom else float("nan")
+    return {"requests_sent": len(res), "scrape_targets_up": sum(float(u["value"][1]) == 1.0 for u in up),
+            "targets": sorted(u["metric"]["job"] for u in up),
+            "requests_ok_sent": ok_sent, "promql_requests_ok": float(count[0]["value"][1]) if count else 0.0,
+            "promql_count_matches": bool(count) and float(count[0]["value"][1]) == ok_sent,
+            "promql_p95_s": p95, "our_p95_s": ours, "p95_abs_diff_s": abs(p95 - ours),
+            "panels": len(PANELS), "panels_with_data": with_data}
+
+
 # ---------------------------------------------------------------------- lab 01: metrics
 class ObservedApp:
-    """TutorApp plus exactly six metric families and a /metrics route."""
+    """The phase-33 routes plus the serving stack's metrics (prometheus-client) and /metrics."""
 
     def __init__(self, app: TutorApp, queue_depth: list[int], kv_slots: list[int]) -> None:
-        self.app, self.registry = app, Registry()
-        r = self.registry
-        self.requests = r.register(Counter("lynx_requests_total", "HTTP requests", ("endpoint", "method", "status")))
-        self.duration = r.register(Histogram("lynx_request_duration_seconds", "request latency", ("endpoint",)))
-        self.tokens = r.register(Counter("lynx_tokens_total", "tokens processed", ("kind", "model")))
-        self.ttft = r.register(Histogram("lynx_time_to_first_token_seconds", "time to first token"))
-        r.register(Gauge("lynx_kv_slots_in_use", "KV-cache slots in use", lambda: kv_slots[0]))
-        r.register(Gauge("lynx_queue_depth", "requests waiting", lambda: queue_depth[0]))
+        self.app = app
+        self.m = ServingMetrics(lambda: queue_depth[0], lambda: kv_slots[0], model="tutor")
 
     def record(self, endpoint: str, method: str, status: int, seconds: float, prompt_tokens: int = 0,
                completion_tokens: int = 0, ttft_s: float | None = None) -> None:
-        self.requests.inc(endpoint, method, str(status))
-        self.duration.observe(seconds, endpoint)
+        self.m.requests.labels(endpoint, method, str(status)).inc()
+        self.m.duration.labels(endpoint).observe(seconds)
         if prompt_tokens:
-            self.tokens.inc("prompt", "tutor", amount=prompt_tokens)
+            self.m.tokens.labels("prompt", "tutor").inc(prompt_tokens)
         if completion_tokens:
-            self.tokens.inc("completion", "tutor", amount=completion_tokens)
+            self.m.tokens.labels("completion", "tutor").inc(completion_tokens)
         if ttft_s is not None:
-            self.ttft.observe(ttft_s)
+            self.m.ttft.observe(ttft_s)
+            self.m.stage.labels("decode").observe(seconds - ttft_s)
 
     def handle(self, method: str, path: str, body: bytes, clock: float) -> tuple[int, Any]:
         """Serve one request; `clock` is its simulated service time in seconds (the lab is deterministic)."""
         if (method, path) == ("GET", "/metrics"):
-            return 200, self.registry.exposition()
+            return 200, self.m.exposition().decode()
         name = self.app.route(method, path)
         if name is None:
             status, out = 404, {"detail": "not found"}
@@ -95,7 +162,7 @@ def instrument(cfg: dict, rec: Recorder) -> dict:
     app.handle("GET", "/healthz", b"", 0.01)
     queue[0], kv[0] = 3, 17
     status, text = app.handle("GET", "/metrics", b"", 0.0)
-    types = parse_types(text)
+    types = families(text)
     samples = parse_samples(text)
     ok_lat = np.array([lat[i] for i in range(n) if i not in bad])
     out: dict[str, Any] = {
@@ -108,9 +175,9 @@ def instrument(cfg: dict, rec: Recorder) -> dict:
         "gauge_reads_at_scrape": samples.get("lynx_queue_depth") == 3 and samples.get("lynx_kv_slots_in_use") == 17,
     }
     # Percentiles from buckets vs exact: the estimate must fall in the bucket that holds the exact value.
-    bounds = (0.0, *app.duration.bounds)
+    bounds = (0.0, *cumulative_buckets(app.m.duration, endpoint="/correct")[0])
     for q in (0.5, 0.95, 0.99):
-        est = app.duration.quantile(q, "/correct")
+        est = quantile(app.m.duration, q, endpoint="/correct")
         exact = float(np.quantile(ok_lat, q))
         k = int(np.searchsorted(bounds, exact))  # bucket (bounds[k-1], bounds[k]]
         lo, hi = bounds[k - 1], bounds[min(k, len(bounds) - 1)]
@@ -122,86 +189,65 @@ def instrument(cfg: dict, rec: Recorder) -> dict:
 
 
 # ---------------------------------------------------------------------- lab 02: tracing
-STAGES = ("tokenize", "retrieval.embed", "retrieval.search", "retrieval.rerank", "prefill", "decode", "format")
+SPAN_NAMES = ("POST /v1/grammar/correct", "admission", "validate", "guard.injection", "tokenize", "queue", "prefill",
+              "decode", "format")
 
 
-async def _traced_request(tracer: Tracer, log: JsonLogger, tutor: Tutor, rid: str, sentence: str,
-                          index: np.ndarray, corpus: list[str]) -> dict[str, str]:
-    with request_context(rid), tracer.span("POST /correct", **{"http.method": "POST", "http.route": "/correct"}) as root:
-        log.log("info", "request.start", prompt=sentence, chars=len(sentence))
-        with tracer.span("tokenize") as s:
-            toks = sentence.split()
-            s.attributes["tokens.in"] = len(toks)
-        await asyncio.sleep(0)  # other requests' tasks run here: their logs interleave with ours
-        with tracer.span("retrieval"):
-            with tracer.span("retrieval.embed"):
-                q = np.array([sum(map(ord, t)) % 97 for t in toks[:4]] + [0] * (4 - len(toks[:4])), dtype=float)
-            await asyncio.sleep(0)
-            with tracer.span("retrieval.search") as s:
-                top = np.argsort(np.abs(index - q).sum(1))[:5]
-                s.attributes["k"] = 5
-            with tracer.span("retrieval.rerank"):
-                best = min(top.tolist(), key=lambda i: abs(len(corpus[i]) - len(sentence)))
-            log.log("info", "retrieval.done", hit=int(best), text=corpus[best])
-        with tracer.span("prefill") as s:
-            s.attributes["tokens.in"] = len(toks)
-        await asyncio.sleep(0)
-        with tracer.span("decode") as s:
-            c = await asyncio.to_thread(tutor.correct, sentence)
-            n = len(c.corrected.split())
-            s.attributes.update({"tokens.out": n, "steps": n, "step_ms.mean": tutor.service_ms / max(n, 1),
-                                 "stop_reason": "eos"})
-        with tracer.span("format"):
-            body = {"corrected": c.corrected, "was_correct": c.was_correct}
-        log.log("info", "request.end", completion=c.corrected, status=200)
-        return {"X-Trace-Id": root.trace_id, "X-Request-Id": rid, "body": json.dumps(body)}
-
-
-async def _serve_all(tracer: Tracer, log: JsonLogger, tutor: Tutor, sentences: list[str]) -> list[dict[str, str]]:
-    corpus = tutor.sentences
-    rng = np.random.default_rng(0)
-    index = rng.integers(0, 97, size=(len(corpus), 4)).astype(float)
-    return list(await asyncio.gather(*(_traced_request(tracer, log, tutor, f"req-{i:04d}", s, index, corpus)
+async def _concurrent(port: int, sentences: list[str]) -> list[Reply]:
+    return list(await asyncio.gather(*(request(port, "POST", ROUTE, {"sentence": s, "learner_id": f"l{i % 3}"},
+                                               headers={"X-Request-Id": f"req-{i:04d}"}, timeout_s=120)
                                        for i, s in enumerate(sentences))))
 
 
 def tracing(cfg: dict, rec: Recorder) -> dict:
-    tutor = Tutor(service_ms=float(cfg["service_ms"]))
-    tutor.load()
-    counter = iter(f"{i:032x}" for i in range(1, 10**6))
-    tracer = Tracer({"service.name": "lynx-tutor", "service.version": "git-local", "deployment.environment": "lab"}, ids=counter)
-    log = JsonLogger(with_request_id=cfg.get("fault") != FAULT)
+    """Concurrent requests against the FastAPI app; spans read back from the OTel JSONL export,
+    logs from the app's JSON log, both joined on the request id."""
+    spans_path, log_path = rec.out_dir / "spans.jsonl", rec.out_dir / "app.log.jsonl"
+    m = cfg["model"]
+    lm = TutorLM.build(seed=int(cfg["seed"]), max_new_tokens=int(m["max_new_tokens"]), d_model=int(m["d_model"]),
+                       n_layers=int(m["n_layers"]), context_len=int(m["context_len"]))
+    scfg = ServeConfig(policy="continuous", slots=int(cfg["slots"]), log_path=str(log_path),
+                       log_request_id=cfg.get("fault") != FAULT)
+    service = Service(lm, scfg, tracer_provider(spans_path, "lynx-tutor", version="git-local", environment="lab"))
     sentences = _sentences(int(cfg["concurrent"]), cfg["seed"])
-    responses = asyncio.run(_serve_all(tracer, log, tutor, sentences))
-    records = log.records()
-    by_trace: dict[str, list[Any]] = {}
-    for s in tracer.finished:
-        by_trace.setdefault(s.trace_id, []).append(s)
-    # Correlation: filtering the interleaved log on one request id must return exactly that request's lines,
-    # and all of them must carry the trace id that the response header announced.
+    try:
+        with UvicornThread(create_app(service)) as srv:
+            replies = asyncio.run(_concurrent(srv.port, sentences))
+    finally:
+        service.close()  # flushes the span exporter
+    spans, logs = read_spans(spans_path), [json.loads(x) for x in log_path.read_text().splitlines()]
+    stats = trace_stats(spans)
     share = True
-    for r in responses:
-        mine = [x for x in records if x.get("request_id") == r["X-Request-Id"]]
-        share &= len(mine) == 3 and all(x.get("trace_id") == r["X-Trace-Id"] for x in mine)
-    interleaved = sum(records[i]["trace_id"] != records[i + 1]["trace_id"] for i in range(len(records) - 1))
-    counts = [len(v) for v in by_trace.values()]
-    for i, (_tid, spans) in enumerate(sorted(by_trace.items())):
-        rec.log(i, stage="trace", spans=len(spans), depth=max(s.name.count(".") for s in spans) + 1)
-    decode = next(s for s in tracer.finished if s.name == "decode")
-    names = sorted({s.name for s in tracer.finished})
+    for i, r in enumerate(replies):
+        rid, tid = f"req-{i:04d}", r.headers.get("x-trace-id", "")
+        mine = [x for x in logs if x.get("request_id") == rid]
+        tagged = [s for s in spans if s["attributes"].get("request.id") == rid]
+        share &= (r.status == 200 and len(mine) == 1 and mine[0]["trace_id"] == tid and len(tagged) == 9
+                  and all(s["trace_id"] == tid for s in tagged))
+    roots = sorted((s["start_ns"], s["end_ns"]) for s in spans if s["parent_id"] is None)
+    overlapping = sum(b[0] < a[1] for a, b in zip(roots, roots[1:]))  # a request began before the previous ended
+    by_trace: dict[str, int] = {}
+    for s in spans:
+        by_trace[s["trace_id"]] = by_trace.get(s["trace_id"], 0) + 1
+    for i, n in enumerate(by_trace.values()):
+        rec.log(i, stage="trace", spans=n)
+    decode = next(s for s in spans if s["name"] == "decode")
+    names = sorted({s["name"] for s in spans})
+    text = log_path.read_text()
     return {
-        "requests": len(responses),
-        "span_count": min(counts),
-        "span_names": names,
-        "roots_per_trace": max(sum(s.parent_id is None for s in v) for v in by_trace.values()),
-        "all_stages_traced": set(STAGES) <= set(names),
-        "decode_attributes": sorted(decode.attributes),
+        "requests": len(replies), "ok": sum(r.status == 200 for r in replies),
+        "span_count": stats["spans_per_trace_min"], "span_count_max": stats["spans_per_trace_max"],
+        "span_names": names, "orphan_spans": stats["orphans"], "roots_per_trace": stats["roots_per_trace_max"],
+        "all_stages_traced": set(SPAN_NAMES) == set(names),
+        "decode_attributes": sorted(decode["attributes"]),
+        "service_name": spans[0]["service"],
         "logs_share_trace_id": bool(share),
-        "log_lines": len(records),
-        "log_lines_with_request_id": sum("request_id" in x for x in records),
-        "log_lines_interleaved": interleaved,
-        "redacted_keys_leaked": sum(k in x for x in records for k in ("prompt", "completion", "messages", "text")),
-        "trace_id_header_present": all(len(r["X-Trace-Id"]) == 32 for r in responses),
+        "log_lines": len(logs),
+        "log_lines_with_request_id": sum("request_id" in x for x in logs),
+        "overlapping_requests": overlapping,
+        "redacted_keys_leaked": sum(k in x for x in logs for k in ("prompt", "completion", "messages", "text", "sentence"))
+        + sum(s in text for s in sentences),
+        "trace_id_header_present": all(len(r.headers.get("x-trace-id", "")) == 32 for r in replies),
     }
 
 
@@ -266,8 +312,11 @@ def cost_tracker(cfg: dict, rec: Recorder) -> dict:
         means[r] = float(totals.mean())
         rec.log(int(r * 1000), stage="calibration", rate_usd_per_hour=r, mean_cost_usd=means[r])
     base = float(cfg["default_rate_usd_per_hour"])
-    per_req = Histogram("lynx_cost_per_request_usd", "cost per request", buckets=[1e-7 * 2**k for k in range(16)])
-    per_1k = Histogram("lynx_cost_per_1k_tokens_usd", "cost per 1k completion tokens", buckets=[1e-6 * 2**k for k in range(16)])
+    reg = CollectorRegistry()
+    per_req = Histogram("lynx_cost_per_request_usd", "cost per request", buckets=[1e-7 * 2**k for k in range(16)],
+                        registry=reg)
+    per_1k = Histogram("lynx_cost_per_1k_tokens_usd", "cost per 1k completion tokens",
+                       buckets=[1e-6 * 2**k for k in range(16)], registry=reg)
     for c in costs:
         per_req.observe(c.total(base))
         per_1k.observe(c.per_1k_tokens(base))
@@ -288,10 +337,10 @@ def cost_tracker(cfg: dict, rec: Recorder) -> dict:
         "cost_ratio_double_rate": means[rates[2]] / means[rates[1]] if len(rates) > 2 else float("nan"),
         "cost_ratio_quadruple_rate": means[rates[2]] / means[rates[0]] if len(rates) > 2 else float("nan"),
         "worked_example_cost_usd": usd(2.61, 0.17),
-        "cost_per_request_p95_usd": per_req.quantile(0.95),
+        "cost_per_request_p95_usd": quantile(per_req, 0.95),
         "cost_per_1k_tokens_mean_usd": float(np.mean([c.per_1k_tokens(base) for c in costs])),
-        "cost_per_1k_tokens_p95_usd": per_1k.quantile(0.95),
-        "cost_per_1k_alert_fires": per_1k.quantile(0.95) > 0.05,
+        "cost_per_1k_tokens_p95_usd": quantile(per_1k, 0.95),
+        "cost_per_1k_alert_fires": quantile(per_1k, 0.95) > 0.05,
         "decode_share": stage_share["decode"] / total_s,
         "retrieve_share": stage_share["retrieve"] / total_s,
         "little_L": L, "little_lambda_w": lam * W,

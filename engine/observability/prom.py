@@ -13,6 +13,8 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from engine.observability.metrics import histogram_quantile
+
 disable_created_metrics()  # the *_created series double every family and nothing here reads them
 
 LLM_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -40,6 +42,22 @@ class ServingMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def cumulative_buckets(histogram: Histogram, **labels: str) -> tuple[list[float], list[float]]:
+    """(finite upper bounds, cumulative le-counts with +Inf last) of one histogram series."""
+    want = {k: str(v) for k, v in labels.items()}
+    rows = []
+    for metric in histogram.collect():
+        for s in metric.samples:
+            if s.name.endswith("_bucket") and {k: v for k, v in s.labels.items() if k != "le"} == want:
+                rows.append((float(s.labels["le"]), s.value))
+    rows.sort()
+    return [b for b, _ in rows[:-1]], [c for _, c in rows]
+
+
+def quantile(histogram: Histogram, q: float, **labels: str) -> float:
+    return histogram_quantile(q, *cumulative_buckets(histogram, **labels))
 
 
 def families(text: str) -> dict[str, str]:
