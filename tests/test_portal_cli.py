@@ -34,3 +34,36 @@ def test_invite_backup_restore_and_weak_settings(tmp_path: Path) -> None:
 
     weak = run_cli("portal", "--port", "0", home=home, env={"LYNX_PORTAL_ENV": "production"})
     assert weak.returncode == 2 and "LYNX_PORTAL_SESSION_SECRET" in weak.stderr  # refused before binding anything
+
+
+def test_phase_page_shows_the_learners_last_run_with_checks_and_chart(tmp_path: Path) -> None:
+    """A lab run from the CLI appears on the owner's phase page: status, check table, chart PNG."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from engine.portal.settings import PortalSettings
+    from workbench.portal.wiring import build
+
+    home = tmp_path / "ws"
+    home.mkdir()
+    run = run_cli("run", "phase-41/lab-04", "--quick", "--set", "days=3", home=home)
+    assert run.returncode == 0, run.stdout + run.stderr
+    app = build(home, PortalSettings(environment="test", argon2="fast"))
+    token = app.state.portal.invite("owner", "learner", ".", None)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        c.get("/login")
+        pw = "correct horse battery staple"
+        assert c.post(f"/invite/{token}", data={"csrf_token": c.cookies["csrf"], "password": pw, "confirm": pw},
+                      follow_redirects=False).status_code == 303
+        page = c.get("/phase/41").text
+        lab = page.split('id="lab-lab-04"', 1)[1].split("</article>", 1)[0]
+        assert "<strong class=\"passed\">passed</strong>" in lab
+        assert lab.count('<tr class="pass">') >= 10 and "intervals_all_good" in lab
+        (src,) = re.findall(r'<img src="([^"]+)"', lab)
+        png = c.get(src)
+        assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+        run_id = src.split("/")[2]
+        assert c.get(f"/runs/{run_id}/charts/..%2F..%2Fmanifest.json").status_code == 404
+        assert c.get(f"/runs/{run_id}/charts/nope.png").status_code == 404
+        assert 'id="lab-lab-06"' in page and "not run yet" in page.split('id="lab-lab-06"', 1)[1]
