@@ -72,3 +72,24 @@ def test_real_tui_runs_a_quick_lab_in_tmux(tmp_path: Path) -> None:
         tmux("kill-server")
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1 and (runs[0] / "manifest.json").exists()
+
+
+def test_help_and_split_view_at_80x24_in_tmux(tmp_path: Path) -> None:
+    """`?` on the lab screen, then lab and break side by side at 80x24: both verdicts, actual values."""
+    tmux = Tmux(f"wb-split-{tmp_path.name}")
+    command = (f"cd {tmp_path} && env WORKBENCH_HOME={tmp_path} TERM=xterm-256color {workbench_command()} tui phase-00/lab-03;"
+               " echo EXITED $?; sleep 5")
+    tmux("new-session", "-d", "-s", "wb", "-x", "80", "-y", "24", command)
+    try:
+        tmux.wait_for(lambda s: "idle" in s)
+        tmux.keys("?")
+        screen = tmux.wait_for(lambda s: "Keys: Lab" in s)
+        assert "Side by side" in screen and "Everywhere" in screen
+        tmux.keys("Escape", "f", "d")
+        screen = tmux.wait_for(lambda s: s.count("checks ·") >= 2 or ("passed" in s and ("detected" in s or "missed" in s)),
+                               timeout=90)
+        assert "(break)" in screen
+        tmux.keys("q")
+        tmux.wait_for(lambda s: "EXITED" in s, timeout=20)
+    finally:
+        tmux("kill-server")
