@@ -16,14 +16,14 @@ from unittest import mock
 
 import numpy as np
 
-from engine.autograd.tensor import no_grad
+from engine.autograd.tensor import Tensor, no_grad
 from engine.run import Recorder
 from engine.threads import blas_threads
 from engine.train.checkpoint import apply_checkpoint, load_checkpoint, save_checkpoint, state_fingerprint
 from engine.train.data import BatchIterator, held_out_split, load_corpus, make_batch
-from engine.train.loop import train_step
+from engine.train.loop import evaluate, masked_loss, train_step
 from engine.train.ngram import best_baseline
-from engine.train.optim import lr_at
+from engine.train.optim import clip_grad_norm_, lr_at
 from engine.train.recipe import FULL, cached_minigpt, datasets, deep_merge, make_state, train_minigpt
 
 FAULT = "weight_decay_zero"
@@ -59,6 +59,23 @@ def batcher(cfg: dict, rec: Recorder) -> dict:
 
 
 # ---------------------------------------------------------------------- lab 01: first run
+def _clip_closed_form_error() -> float:
+    """clip_grad_norm_ against the closed form: one factor max_norm / (norm + 1e-6) above the limit, none below."""
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for scale, max_norm in ((10.0, 1.0), (0.1, 1.0), (3.0, 0.5)):
+        grads = [rng.normal(size=(3, 4)) * scale, rng.normal(size=5) * scale]
+        params = [Tensor(np.zeros(g.shape)) for g in grads]
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g.copy()
+        norm = math.sqrt(sum(float((g**2).sum()) for g in grads))
+        factor = max_norm / (norm + 1e-6) if norm > max_norm else 1.0
+        got = clip_grad_norm_(params, max_norm)
+        worst = max(worst, abs(got - norm) / norm,
+                    *(float(np.abs(p.grad - g * factor).max()) for p, g in zip(params, grads, strict=True)))
+    return worst
+
+
 def _emb_norm(state: Any) -> float:
     return float(np.linalg.norm(state.model.E.data.astype(np.float64)))
 
@@ -108,6 +125,7 @@ def first_training_run(cfg: dict, rec: Recorder) -> dict:
         "embedding_norm_init": norms[0], "embedding_norm_final": _emb_norm(state),
         "embedding_norm_growth": _emb_norm(state) / norms[0], "weights_sha256": sha,
         "weight_decay": float(run["config"]["optimizer"]["weight_decay"]),
+        "clip_closed_form_max_err": _clip_closed_form_error(),
     }
     out["train_val_gap"] = out["val_loss"] - out["train_loss"]
     if cfg.get("fault") == FAULT:  # the control, same seeds, λ = 0.1
@@ -140,6 +158,15 @@ def checkpoint_roundtrip(cfg: dict, rec: Recorder) -> dict:
         fa, fb = state_fingerprint(first), state_fingerprint(resumed)
         equal = {k: fa[k] == fb[k] for k in fa}
         losses_b = [train_step(resumed)["loss"] for _ in range(n)]
+        # the step's loss against evaluate()'s independent NumPy NLL, and its learning rate against the schedule
+        inp, tgt, lm, am = make_batch(data["train"][:8])
+        with no_grad():
+            step_loss = masked_loss(first.model, inp, tgt, lm, am).item()
+        eval_loss, _ = evaluate(first.model, data["train"][:8])
+        sched = make_state(config, data["train"])
+        oc = sched.opt_cfg
+        lr_err = max(abs(train_step(sched)["lr"] - lr_at(s, oc["lr_max"], oc["lr_min"], int(oc["warmup_steps"]),
+                                                           int(oc["total_steps"]))) for s in range(4))
     continuation = losses_a + losses_b == losses_cont
     unique = sum(p.numel() for _, p in first.opt.named)
     size = (d / "ckpt" / "weights.safetensors").stat().st_size
@@ -173,6 +200,7 @@ def checkpoint_roundtrip(cfg: dict, rec: Recorder) -> dict:
         rec.log(i + 1, continuous_loss=a, resumed_loss=b)
     return {"byte_equivalent_state_machines": [k for k, v in equal.items() if v], "all_byte_equal": all(equal.values()),
             "continuation_test_passed": continuation, "weight_tying_preserved": tied,
+            "masked_loss_vs_evaluate_abs_diff": abs(step_loss - eval_loss), "step_lr_vs_schedule_max_diff": lr_err,
             "weights_file_size_bytes": size, "unique_param_bytes": unique * 4,
             "size_if_untied_bytes": unique * 4 + untied_extra,
             "atomic_write_resilient": interrupted and before == after and reloadable and not stale,
