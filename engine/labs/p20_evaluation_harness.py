@@ -23,6 +23,7 @@ from engine.eval.report import render_compare, render_report, significant
 from engine.run import Recorder
 from engine.threads import blas_threads
 from engine.train.data import held_out_split, load_corpus
+from engine.train.loop import evaluate
 
 FAULT = "eval_on_train"
 
@@ -134,9 +135,13 @@ def harness(cfg: dict, rec: Recorder) -> dict:
     h = res["headline"]
     g, gv = res["grid_accuracy"], res["grid_accuracy_val"]
     lo, _ = M.wilson_interval(48, 60)
+    # the harness's teacher-forced perplexity against the training loop's own evaluate() (independent NLL code)
+    with blas_threads(1):
+        _, loop_ppl = evaluate(model, [tok.encode(e.text) for e in val_ex])
     return {
         "checkpoint": name, "eval_split": split, "results_byte_identical": identical,
         "ppl_train": h["ppl_train"], "ppl_val": h["ppl_val"],
+        "ppl_val_vs_train_loop_rel_diff": abs(h["ppl_val"] - loop_ppl) / loop_ppl,
         "ppl_finite": bool(math.isfinite(h["ppl_val"]) and math.isfinite(h["ppl_train"]) and h["ppl_val"] > 1),
         "ppl_train_below_val": bool(h["ppl_train"] < h["ppl_val"]),
         "probe_accuracy": h["accuracy"], "probe_accuracy_ci": h["ci"], "model_oov": h["model_oov"],
