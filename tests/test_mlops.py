@@ -27,14 +27,23 @@ def test_registry_sha_invariants_and_rollback(tmp_path: Path) -> None:
     with pytest.raises(RegistryError):
         reg.register_pending(b, "v0.1.0", sa)
     with pytest.raises(RegistryError):
-        reg.retag("v9.9.9", "v0.1.0", "t", None)  # a tag never points at another tag
+        reg.register_pending(b, sa, None)  # a tag is a semver, never a SHA or another tag
     sb = reg.register_pending(b, "v0.2.0", sa)
     reg.promote("v0.1.0")
     reg.promote("v0.2.0")
     assert reg.lineage(sb)[:2] == [sb, sa] and reg.lineage(sb)[2].startswith("corpus:")
+    champion = reg.client.get_model_version_by_alias(reg.name, "champion")  # MLflow's own view
+    assert champion.tags["canonical_sha"] == sb and champion.run_id
+    assert reg.client.get_run(champion.run_id).data.tags["parent_sha"] == sa
+    path, sha = reg.fetch("champion", tmp_path / "got")
+    assert sha == sb and (path / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
     assert reg.rollback() == sa and reg.production() == sa
+    assert reg.client.get_model_version_by_alias(reg.name, "champion").tags["canonical_sha"] == sa
     with pytest.raises(RegistryError):
         reg.rollback()
+    (reg._local(reg.client.get_model_version_by_alias(reg.name, "champion")) / "config.json").write_text('{"x": 1}')
+    with pytest.raises(RegistryError, match="SHA"):  # a tampered artifact is caught on fetch
+        reg.fetch("champion", tmp_path / "tampered")
 
 
 def test_assignment_is_sticky_and_balanced() -> None:

@@ -87,7 +87,8 @@ def registry_roundtrip(cfg: dict, rec: Recorder) -> dict:
     chain = reg.lineage(shas["lora"])
     (rec.out_dir / "lineage.mmd").write_text("graph TD\n" + "\n".join(f"  {a[:12]} --> {b[:19]}" for a, b in zip(chain, chain[1:], strict=False)) + "\n")
     rec.artifact(rec.out_dir / "lineage.mmd", "lineage graph")
-    rec.artifact(reg.root / "index.jsonl", "registry index")
+    (rec.out_dir / "registry_index.json").write_text(json.dumps(reg.index(), indent=1))
+    rec.artifact(rec.out_dir / "registry_index.json", "registry index")
     try:
         back = reg.rollback()
         ok = back == shas["int8"] and reg.production() == shas["int8"]
@@ -95,9 +96,19 @@ def registry_roundtrip(cfg: dict, rec: Recorder) -> dict:
         rec.note(f"rollback failed: {exc}")
         ok = False
     for i, row in enumerate(reg.index()):
-        rec.log(i, event=row["event"], seq=row["seq"])
+        rec.log(i, event=row["event"], seq=i)
+    champion = reg.client.get_model_version_by_alias(reg.name, "champion")
+    try:
+        _, fetched = reg.fetch("champion", rec.out_dir / "fetched")
+    except RegistryError:
+        fetched = ""
+    mlflow_facts = {"mlflow_runs": len(reg.client.search_runs([reg.experiment_id])),
+                    "champion_alias_sha": champion.tags["canonical_sha"][:16],
+                    "champion_is_production": champion.tags["canonical_sha"] == reg.production(),
+                    "fetched_champion_verified": fetched == reg.production(),
+                    "mlflow_ui": f"mlflow ui --backend-store-uri {reg.uri}"}
     shuffled = json.loads(json.dumps(eval_report(standard_variants(int(cfg["seed"]))["fp32"])), object_pairs_hook=lambda kv: dict(reversed(kv)))
-    return {"bundles_registered": len(set(reg.tags().values())), **facts,
+    return {"bundles_registered": len(set(reg.tags().values())), **facts, **mlflow_facts,
             "lineage_reaches_corpus": chain[-1] == f"corpus:{CORPUS_HASH}" and chain[1] == shas["fp32"],
             "lineage_depth": len(chain) - 1, "rollback_succeeded": ok, "index_rows": len(reg.index()),
             "sha_fp32": shas["fp32"][:16], "sha_lora": shas["lora"][:16],

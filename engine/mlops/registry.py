@@ -1,23 +1,30 @@
-"""A file-based model registry: one canonical SHA per bundle, semver tags that only point at SHAs,
-an append-only index, lineage back to the corpus, release history and one-step rollback.
+"""The model registry on MLflow: each registration is an MLflow run (params, metrics, tags, the
+bundle as artifacts) and a version of one registered model; promotion and rollback move the
+`champion` alias (and `previous`), lineage follows the versions' parent and data-hash tags.
+
+Ours on top of MLflow: the canonical SHA of a bundle, which identifies it whatever MLflow's run
+ids are and lets a downloaded bundle be verified,
 
 canonical SHA = sha256( sha256(model.safetensors) || sha256(cj(tokenizer)) || sha256(cj(config))
                         || sha256(cj(eval_report)) || sha256(cj(train_manifest)) || utf8(parent or "null") )
-with cj = json.dumps(sort_keys=True, separators=(",", ":")). Layout under `root`:
-tags.json (semver -> sha), index.jsonl (append-only, carries lineage), pending/<sha>/, releases/<sha>/,
-releases.json (production history, newest last). Writes of tags go through tmp + os.replace.
+with cj = json.dumps(sort_keys=True, separators=(",", ":")); and semver tags that only ever map to
+one SHA. The tracking store is SQLite in the registry's directory (no server; `mlflow ui
+--backend-store-uri sqlite:///<dir>/mlflow.db` browses it), artifacts in <dir>/artifacts.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+
+from engine.mlops.mlflow_store import client_for
 
 BUNDLE_JSON = ("tokenizer.json", "config.json", "eval_report.json", "train_manifest.json")
+CHAMPION, PREVIOUS = "champion", "previous"
 
 
 class RegistryError(RuntimeError):
@@ -36,104 +43,140 @@ def canonical_sha(bundle: Path, parent_sha: str | None) -> str:
     return h.hexdigest()
 
 
-def _atomic_write(path: Path, data: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(data, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 class Registry:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        for sub in ("pending", "releases"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
+    def __init__(self, root: Path, name: str = "lynx-tutor") -> None:
+        self.root, self.name = Path(root), name
+        self.client, self.uri = client_for(self.root)
+        exp = self.client.get_experiment_by_name(name)
+        self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(
+            name, artifact_location=(self.root / "artifacts").resolve().as_uri())
+        try:
+            self.client.get_registered_model(name)
+        except Exception:  # noqa: BLE001 - MLflow raises its own RESOURCE_DOES_NOT_EXIST
+            self.client.create_registered_model(name)
 
     # -- state
+    def _versions(self) -> list[Any]:
+        return sorted(self.client.search_model_versions(f"name='{self.name}'"), key=lambda v: int(v.version))
+
+    def _by(self, key: str, value: str) -> Any:
+        for v in self._versions():
+            if v.tags.get(key) == value:
+                return v
+        raise RegistryError(f"no version with {key} {value[:16]}")
+
     def tags(self) -> dict[str, str]:
-        p = self.root / "tags.json"
-        return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
+        """semver -> canonical SHA."""
+        return {v.tags["semver"]: v.tags["canonical_sha"] for v in self._versions()}
 
     def index(self) -> list[dict[str, Any]]:
-        p = self.root / "index.jsonl"
-        return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines()] if p.exists() else []
+        """One row per registration (an MLflow run), oldest first."""
+        runs = self.client.search_runs([self.experiment_id], order_by=["attributes.start_time ASC"])
+        return [{"event": "register_pending", "run_id": r.info.run_id, **{k: r.data.tags.get(k) for k in
+                 ("canonical_sha", "semver", "parent_sha", "data_sha256")}} for r in runs]
 
     def releases(self) -> list[str]:
-        p = self.root / "releases.json"
-        return json.loads(p.read_text(encoding="utf-8")) if p.exists() else []
+        """Production history as canonical SHAs, newest last."""
+        model = self.client.get_registered_model(self.name)
+        versions = json.loads(model.tags.get("release_history", "[]"))
+        sha = {v.version: v.tags["canonical_sha"] for v in self._versions()}
+        return [sha[v] for v in versions]
 
-    def _append(self, row: dict[str, Any]) -> None:
-        with open(self.root / "index.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(row, sort_keys=True) + "\n")
+    def _history(self) -> list[str]:
+        return json.loads(self.client.get_registered_model(self.name).tags.get("release_history", "[]"))
+
+    def _set_history(self, versions: list[str]) -> None:
+        self.client.set_registered_model_tag(self.name, "release_history", json.dumps(versions))
+        if versions:
+            self.client.set_registered_model_alias(self.name, CHAMPION, versions[-1])
+        if len(versions) > 1:
+            self.client.set_registered_model_alias(self.name, PREVIOUS, versions[-2])
+        elif PREVIOUS in self.client.get_registered_model(self.name).aliases:
+            self.client.delete_registered_model_alias(self.name, PREVIOUS)
 
     # -- operations
     def register_pending(self, bundle: Path, semver: str, parent_sha: str | None, registrar: str = "lab") -> str:
-        """Store the bundle under its SHA and tag it. Same semver + same SHA: a no-op."""
+        """Log the bundle as a run and a model version tagged with its SHA. Same semver and same
+        SHA again: a no-op; the semver already on a different SHA: an error."""
         sha = canonical_sha(bundle, parent_sha)
         tags = self.tags()
         if semver in tags:
             if tags[semver] != sha:
                 raise RegistryError("semver already mapped to a different SHA")
             return sha
-        dest = self.root / "pending" / sha
-        if not dest.exists():
-            shutil.copytree(bundle, dest)
-        corpus = json.loads((bundle / "train_manifest.json").read_text(encoding="utf-8")).get("corpus_hash")
-        self.retag(semver, sha, registrar, parent_sha, event="register_pending", corpus_hash=corpus)
+        if not semver.startswith("v"):
+            raise RegistryError("a tag maps a semver (v...) to a SHA")
+        manifest = json.loads((bundle / "train_manifest.json").read_text(encoding="utf-8"))
+        data_sha = str(manifest.get("corpus_hash") or manifest.get("data_sha256") or "")
+        report = json.loads((bundle / "eval_report.json").read_text(encoding="utf-8"))
+        config = json.loads((bundle / "config.json").read_text(encoding="utf-8"))
+        run_tags = {"canonical_sha": sha, "semver": semver, "parent_sha": parent_sha or "", "data_sha256": data_sha,
+                    "registrar": registrar}
+        run = self.client.create_run(self.experiment_id, run_name=semver, tags=run_tags)
+        rid = run.info.run_id
+        for k, v in {**{f"config.{k}": v for k, v in config.items()}, **{f"train.{k}": v for k, v in manifest.items()}}.items():
+            self.client.log_param(rid, k, str(v)[:500])
+        for k, v in report.items():
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                self.client.log_metric(rid, k, float(v))
+        self.client.log_artifacts(rid, str(bundle), "bundle")
+        self.client.set_terminated(rid)
+        self.client.create_model_version(self.name, f"{run.info.artifact_uri}/bundle", rid, tags=run_tags)
         return sha
 
-    def retag(self, semver: str, sha: str, registrar: str, parent_sha: str | None, event: str = "retag",
-              corpus_hash: str | None = None) -> None:
-        if not semver.startswith("v") or sha in self.tags():
-            raise RegistryError("a tag maps a semver to a SHA, never to another tag")
-        tags = self.tags()
-        tags[semver] = sha
-        _atomic_write(self.root / "tags.json", json.dumps(tags, sort_keys=True, indent=1))
-        self._append({"event": event, "canonical_sha": sha, "semver": semver, "registrar": registrar,
-                      "parent_sha": parent_sha, "corpus_hash": corpus_hash, "seq": len(self.index())})
-
     def promote(self, semver: str) -> str:
-        """Move the bundle to releases/ and make it production (end of releases.json)."""
+        """The version becomes champion (end of the release history); the one before is previous."""
         sha = self.tags()[semver]
-        src, dst = self.root / "pending" / sha, self.root / "releases" / sha
-        if src.exists() and not dst.exists():
-            os.replace(src, dst)
-        history = [s for s in self.releases() if s != sha] + [sha]
-        _atomic_write(self.root / "releases.json", json.dumps(history, indent=1))
-        self._append({"event": "promote", "canonical_sha": sha, "semver": semver, "seq": len(self.index())})
+        version = self._by("canonical_sha", sha).version
+        self._set_history([v for v in self._history() if v != version] + [version])
         return sha
 
     def production(self) -> str | None:
-        history = self.releases()
-        return history[-1] if history else None
+        aliases = self.client.get_registered_model(self.name).aliases
+        if CHAMPION not in aliases:
+            return None
+        return self.client.get_model_version_by_alias(self.name, CHAMPION).tags["canonical_sha"]
+
+    def _local(self, version: Any) -> Path:
+        return Path(urlparse(version.source).path)
 
     def prune(self, keep: int) -> list[str]:
-        """Delete release bundles beyond the newest `keep` (the deploy's disk hygiene step)."""
-        history = self.releases()
+        """Delete the artifacts of releases beyond the newest `keep` (runs and tags stay)."""
+        versions = {v.version: v for v in self._versions()}
+        history = self._history()
         gone = history[:-keep] if keep < len(history) else []
-        for sha in gone:
-            shutil.rmtree(self.root / "releases" / sha, ignore_errors=True)
-        return gone
+        for v in gone:
+            shutil.rmtree(self._local(versions[v]), ignore_errors=True)
+        return [versions[v].tags["canonical_sha"] for v in gone]
 
     def rollback(self) -> str:
-        """Production goes back to the previous release, whose bundle must still be on disk."""
-        history = self.releases()
-        if len(history) < 2 or not (self.root / "releases" / history[-2]).is_dir():
+        """Champion goes back to the previous release, whose artifacts must still exist."""
+        history = self._history()
+        versions = {v.version: v for v in self._versions()}
+        if len(history) < 2 or not (self._local(versions[history[-2]]) / "model.safetensors").is_file():
             raise RegistryError("no prior release found on disk: rebuild needed")
-        bad, previous = history[-1], history[-2]
-        _atomic_write(self.root / "releases.json", json.dumps(history[:-1], indent=1))
-        self._append({"event": "rollback", "canonical_sha": previous, "from_sha": bad, "seq": len(self.index())})
-        return previous
+        self._set_history(history[:-1])
+        return versions[history[-2]].tags["canonical_sha"]
 
     def lineage(self, sha: str) -> list[str]:
-        """SHAs from `sha` up through its parents, then the root's corpus hash: read from the
-        append-only index, so lineage survives pruning of the bundles themselves. O(depth) lookups."""
-        first = {}
-        for row in self.index():
-            if row["event"] == "register_pending":
-                first.setdefault(row["canonical_sha"], row)
-        if sha not in first:
+        """SHAs from `sha` up through its parents, then the root's data hash, from the versions'
+        tags (so lineage survives pruned artifacts)."""
+        by_sha = {v.tags["canonical_sha"]: v for v in self._versions()}
+        if sha not in by_sha:
             raise RegistryError(f"{sha[:12]} was never registered")
         chain = [sha]
-        while (parent := first[chain[-1]]["parent_sha"]) is not None:
+        while parent := by_sha[chain[-1]].tags.get("parent_sha"):
             chain.append(parent)
-        return [*chain, f"corpus:{first[chain[-1]]['corpus_hash']}"]
+        return [*chain, f"corpus:{by_sha[chain[-1]].tags['data_sha256']}"]
+
+    def fetch(self, alias: str, dest: Path) -> tuple[Path, str]:
+        """Copy the aliased version's bundle to `dest` and verify its canonical SHA; (path, sha)."""
+        v = self.client.get_model_version_by_alias(self.name, alias)
+        src = self._local(v)
+        if not (src / "model.safetensors").is_file():
+            raise RegistryError(f"{alias} (version {v.version}) has no artifacts on disk")
+        shutil.copytree(src, dest, dirs_exist_ok=True)
+        sha = canonical_sha(dest, v.tags.get("parent_sha") or None)
+        if sha != v.tags["canonical_sha"]:
+            raise RegistryError(f"{alias}: bundle SHA {sha[:12]} != registered {v.tags['canonical_sha'][:12]}")
+        return dest, sha
