@@ -25,8 +25,9 @@ from engine.autograd.tensor import Tensor, cross_entropy, no_grad
 from engine.nn import Linear, Module, ReLU, Sequential
 from engine.optim import Adam
 from engine.run import Recorder
+from engine.text import verbs as V
 from engine.text.bpe import BPETokenizer
-from engine.text.corpus import MIS_TYPES, TENSE_SURFACES, cells, generate
+from engine.text.corpus import MIS_TYPES, TENSE_SURFACES, cells, english_form, generate
 from engine.text.corpus_checks import (
     ROW_SCHEMA,
     build_manifest,
@@ -74,6 +75,21 @@ def write_spec(cfg: dict, rec: Recorder) -> dict:
 
 
 # ---------------------------------------------------------------------- lab 01
+# The course's required conjugation tests (lab 01), plus one case per spelling rule the corpus verbs never hit.
+COURSE_FORMS = {("study", "present_simple", 2): "he studies", ("watch", "present_simple", 2): "he watches",
+                ("play", "present_simple", 2): "he plays", ("finish", "present_simple", 2): "he finishes",
+                ("like", "past_simple", 0): "I liked", ("study", "past_simple", 1): "you studied",
+                ("play", "past_simple", 2): "he played", ("work", "past_participle", 0): "worked",
+                ("go", "present_simple", 2): "he goes", ("be", "past_simple", 1): "you were"}
+RULE_FORMS = {("third_singular", "fix"): "fixes", ("third_singular", "buzz"): "buzzes",
+              ("regular_past", "stop"): "stopped", ("regular_past", "show"): "showed", ("regular_past", "agree"): "agreed"}
+
+
+def _spelling_failures() -> list[str]:
+    bad = [f"{k}: {english_form(*k)!r}" for k, want in COURSE_FORMS.items() if english_form(*k) != want]
+    return bad + [f"{fn}({v!r}) = {getattr(V, fn)(v)!r}" for (fn, v), want in RULE_FORMS.items() if getattr(V, fn)(v) != want]
+
+
 def generate_corpus(cfg: dict, rec: Recorder) -> dict:
     """Generate every row, write all_rows.jsonl and a partial manifest, report coverage and types."""
     rows = generate(int(cfg["seed"]), int(cfg.get("max_mis_per_cell", 2)),
@@ -102,6 +118,8 @@ def generate_corpus(cfg: dict, rec: Recorder) -> dict:
         "colliding_texts": collisions[:10],
         "schema_invalid_rows": schema_bad,
         "distinct_correct_texts": len(correct_texts),
+        "spelling_case_failures": _spelling_failures(),
+        "spelling_cases_failed": len(_spelling_failures()),
     }
 
 

@@ -99,6 +99,15 @@ def sinusoidal(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     }
 
 
+def _rotation_matrix(p: int, d: int, base: float) -> np.ndarray:
+    """Block-diagonal R(p): pair k turned by p * base^(-2k/d) with [[cos, -sin], [sin, cos]] (written out, no tables)."""
+    r = np.zeros((d, d))
+    for k in range(d // 2):
+        a = p * base ** (-2.0 * k / d)
+        r[2 * k:2 * k + 2, 2 * k:2 * k + 2] = [[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]
+    return r
+
+
 def rope_relative(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 02: <R_m q, R_n k> = <q, R_(n-m) k>, norms preserved, and attention unchanged by a global shift."""
     dh, T, base = int(cfg.get("d_head", 16)), int(cfg.get("T", 32)), float(cfg.get("rope_base", 10000.0))
@@ -126,7 +135,9 @@ def rope_relative(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     mha(x, causal=True, rope=rope, offset=int(cfg.get("shift", 17)))
     w1 = mha.last_weights
     assert w0 is not None and w1 is not None
+    matrix_diff = max(float(np.abs(at(q, p) - _rotation_matrix(p, dh, base) @ q).max()) for p in (1, 3, 17, 100))
     return {
+        "rotation_vs_matrix_max_diff": matrix_diff,
         "relative_position_max_diff": float(max(diffs)),
         "relative_position_grid_max_diff": float(max(grid)),
         "norm_preservation_max_diff": float(norm_diff),
