@@ -236,3 +236,24 @@ def test_restore_refuses_a_corrupt_snapshot_and_writes_nothing(tmp_path: Path) -
     with pytest.raises((backup.BackupError, sqlite3.DatabaseError)):
         backup.restore(snap.path, live)
     assert _count(live["workbench"]) == 7
+
+
+def test_a_hash_made_with_other_parameters_is_upgraded_on_login(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from engine.portal.app import make_app
+    from engine.portal.settings import PortalSettings
+    from workbench.portal.adapter import WorkspaceLearning
+
+    acc = Accounts(tmp_path / "w.db")
+    old = passwords.Passwords("p" * 40, passwords.Argon2Params(1, 4096, 1))
+    acc.create_invite("t", "ana", "learner", "learners/ana", None, 3600)
+    acc.redeem("t", old.hash("long enough password"))
+    app = make_app(PortalSettings(environment="test", argon2="fast", pepper="p" * 40), acc,
+                   WorkspaceLearning(tmp_path), tmp_path / "audit")
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        c.get("/login")
+        r = c.post("/login", data={"csrf_token": c.cookies["csrf"], "username": "ana", "password": "long enough password"},
+                   follow_redirects=False)
+    assert r.status_code == 303
+    assert acc.user(username="ana")["pw_hash"].startswith("$argon2id$v=19$m=8192,t=1,p=1$")

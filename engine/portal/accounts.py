@@ -167,6 +167,10 @@ class Accounts:
         with self.connect(write=True) as c:
             c.execute("UPDATE portal_users SET last_active = ? WHERE id = ?", (now_iso(now), user_id))
 
+    def set_hash(self, user_id: int, pw_hash: str, now: datetime | None = None) -> None:
+        with self.connect(write=True) as c:
+            c.execute("UPDATE portal_users SET pw_hash = ?, password_set_at = ? WHERE id = ?", (pw_hash, now_iso(now), user_id))
+
     def owner_taken(self) -> bool:
         with self.connect() as c:
             users = c.execute("SELECT 1 FROM portal_users WHERE workspace = '.'").fetchone()

@@ -203,6 +203,8 @@ def make_app(settings: PortalSettings, accounts: Accounts, learning: Learning, a
                            username_len=len(username))
         if not ok or user is None:
             return page(request, "login.html", status=401, error=BAD_LOGIN)
+        if portal.passwords.needs_rehash(user["pw_hash"]):  # parameters changed since it was set: upgrade it now
+            accounts.set_hash(user["id"], await run_in_threadpool(portal.passwords.hash, password), portal.now())
         resp = RedirectResponse("/me", status_code=303)
         start_session(request, user, resp)
         return resp
