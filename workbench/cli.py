@@ -68,7 +68,10 @@ def _root(
 @app.command()
 def validate(as_json: Annotated[bool, typer.Option("--json", help="print the counts and problems as JSON")] = False) -> None:
     """Load every phase, quiz and experiment; print one line per problem (exit 2 if any)."""
+    from workbench.content.metrics import check_problems
+
     catalog = _catalog()
+    catalog.errors.extend(check_problems(catalog))  # metrics no lab provides (static; nothing is run)
     if as_json:
         from workbench.cli_views import validate_json
 

@@ -83,6 +83,7 @@ def _emb_norm(state: Any) -> float:
 def first_training_run(cfg: dict, rec: Recorder) -> dict:
     """Train with warmup-cosine AdamW; compare validation perplexity with the best n-gram."""
     config = deep_merge({k: cfg[k] for k in ("model", "optimizer", "scheduler", "training", "heldout_verbs") if k in cfg}, {})
+    config = deep_merge(config, {"training": {"rng_seed": int(cfg["seed"])}})  # --seed drives the init and dropout draws
     if cfg.get("fault") == FAULT:
         config = deep_merge(config, {"optimizer": {"weight_decay": 0.0}})
     data = datasets(deep_merge({"model": {"vocab_size": 64}}, config))

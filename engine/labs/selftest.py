@@ -47,3 +47,20 @@ def stream(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         if wait > 0:
             time.sleep(wait)
     return {"final_loss": 2.0 * math.exp(-4.0), "events": n}
+
+
+def flag(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
+    """Reports which fault is on: a lab whose break the runner must judge (detected, missed, healthy shows it)."""
+    rec.log(0, level=1.0)
+    return {"broken": cfg["fault"] == "flip", "level": 1.0}
+
+
+def stubborn(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
+    """Ignores SIGINT and logs until killed: the case a second Ctrl-C (or the grace period) must end."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for step in range(int(float(cfg["seconds"]) / 0.05)):
+        rec.log(step, loss=1.0, pid=os.getpid())
+        time.sleep(0.05)
+    return {"ok": True}

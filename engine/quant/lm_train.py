@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from engine.cachefile import load_cached
 from engine.quant import verb_corpus as vc
 from engine.quant.minigpt import MiniGPT, MiniGPTConfig
 from engine.threads import torch_threads
@@ -152,8 +153,9 @@ def pretrained_minigpt(seed: int = 0, cfg: MiniGPTConfig | None = None, train_cf
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = MiniGPT(cfg)
-    if cache and path.exists():
-        model.load_state_dict(load_file(str(path)))
+    state = load_cached(path, lambda p: load_file(str(p))) if cache and path.exists() else None
+    if state is not None:
+        model.load_state_dict(state)
         return model.eval()
     texts = [s.text for s in vc.base_split()[0]]
     with torch.random.fork_rng(devices=[]), torch_threads():

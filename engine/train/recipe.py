@@ -95,18 +95,22 @@ def cache_dir(config: dict[str, Any]) -> Path:
 
 def cached_minigpt(quick: bool = True, **model_overrides: Any) -> tuple[MiniGPT, CharTokenizer, Path]:
     """The phase-18 model trained with the QUICK or FULL recipe, from cache or trained now."""
+    from engine.cachefile import load_cached
     from engine.train.checkpoint import load_model, save_checkpoint
 
     config = QUICK if quick else FULL
     d = cache_dir(config)
-    if not (d / "manifest.json").exists():
-        run = train_minigpt(config)
-        tmp = d.with_name(d.name + f".tmp{os.getpid()}")
-        save_checkpoint(run["state"], tmp, {"train_loss": run["train_loss"], "val_loss": run["val_loss"]})
-        try:
-            os.replace(tmp, d)
-        except OSError:  # another process won the race; its checkpoint is the same model
-            import shutil
+    model = load_cached(d, lambda p: load_model(p, **model_overrides)) if (d / "manifest.json").exists() else None
+    if model is not None:
+        return model, CharTokenizer(int(config["model"]["vocab_size"])), d
+    # not cached, or the cache was corrupt and has been moved aside: train and cache it
+    run = train_minigpt(config)
+    tmp = d.with_name(d.name + f".tmp{os.getpid()}")
+    save_checkpoint(run["state"], tmp, {"train_loss": run["train_loss"], "val_loss": run["val_loss"]})
+    try:
+        os.replace(tmp, d)
+    except OSError:  # another process won the race; its checkpoint is the same model
+        import shutil
 
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
     return load_model(d, **model_overrides), CharTokenizer(int(config["model"]["vocab_size"])), d

@@ -75,7 +75,7 @@ def check_entry(entry: str) -> str | None:
         return f"{entry!r} must look like engine.labs.<module>:<function>"
     try:
         names = _defined_functions(module)
-    except (ImportError, SyntaxError) as exc:
+    except (ImportError, SyntaxError, UnicodeDecodeError) as exc:
         return f"{entry!r}: cannot read module {module}: {exc}"
     if names is None:
         return f"{entry!r}: no module {module}"
@@ -99,6 +99,7 @@ def _check_lab(lab: Lab, where: str) -> None:
     for i, check in enumerate(lab.checks):
         if check.tol is not None and check.op not in ("==", "!="):
             raise ContentError(f"{where}.checks[{i}].tol: only meaningful with == or !=")
+        _check_order_value(check.op, check.value, f"{where}.checks[{i}]")
     for i, chart in enumerate(lab.charts):
         if not chart.y:
             raise ContentError(f"{where}.charts[{i}].y: needs at least one metric")
@@ -108,6 +109,12 @@ def _check_lab(lab: Lab, where: str) -> None:
         problem = exercise_problem(lab.exercise)
         if problem:
             raise ContentError(f"{where}.exercise.{problem}")
+
+
+def _check_order_value(op: str, value: object, where: str) -> None:
+    """`<` and friends compare numbers: a quoted "0.5" would never pass (a str is not below a float)."""
+    if op in ("<", "<=", ">", ">=") and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ContentError(f"{where.lstrip('.')}.value: {value!r} must be a number for op {op!r}")
 
 
 def _check_phase(phase: Phase, path: Path) -> None:
@@ -122,9 +129,13 @@ def _check_phase(phase: Phase, path: Path) -> None:
     for i, brk in enumerate(phase.breaks):
         if brk.lab not in lab_ids:
             raise ContentError(f"breaks[{i}].lab: no lab {brk.lab!r} in this phase (have {', '.join(lab_ids)})")
+        for j, check in enumerate(brk.expect):
+            _check_order_value(check.op, check.value, f"breaks[{i}].expect[{j}]")
     for i, item in enumerate(phase.done_when):
         if item.check and item.check.lab not in lab_ids:
             raise ContentError(f"done_when[{i}].check.lab: no lab {item.check.lab!r} in this phase")
+        if item.check:
+            _check_order_value(item.check.op, item.check.value, f"done_when[{i}].check")
         if sum([item.check is not None, item.quiz, item.manual]) != 1:
             raise ContentError(f"done_when[{i}]: give exactly one of check, quiz: true, manual: true")
 

@@ -32,11 +32,22 @@ class YamlError(ValueError):
     """A file that is not valid YAML. The message names the file and the line."""
 
 
-def load_yaml(path: Path) -> Any:
+def read_utf8(path: Path) -> str:
+    """The file's text; a byte that is not UTF-8 is one YamlError naming the file and its offset."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise YamlError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise YamlError(f"{path}: not UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} (line {line}); "
+                        "save the file as UTF-8") from None
+
+
+def load_yaml(path: Path) -> Any:
+    text = read_utf8(path)
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except yaml.YAMLError as exc:

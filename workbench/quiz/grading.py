@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.content.schema import QuizItem
-from workbench.quiz.normalize import normalize, phrase_in, words
+from workbench.quiz.normalize import fold_accents, normalize, phrase_in, words
 
 
 @dataclass(frozen=True)
@@ -119,16 +119,20 @@ def grade_ordering(item: QuizItem, response: Any) -> Grade:
 
 _NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?")
 _SCI = re.compile(r"([-+]?(?:\d+(?:\.\d*)?|\.\d+))\s*[x×*·]\s*10\s*(?:\^|\*\*)?\s*([-+]?\d+)")
-_THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])")
-_DECIMAL_COMMA = re.compile(r"(?<![\d,])(\d+),(\d{1,2}|\d{4,})(?![\d,])")
+# Thousands groups: a first group of 1-3 digits that does not start with 0 ("0,004" is never 4).
+_THOUSANDS = re.compile(r"(?<![\d.,])[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?(?![\d,])")
+# Whatever single comma between digits is left after that is a decimal comma: 0,5  0,004  3,14159.
+_DECIMAL_COMMA = re.compile(r"(?<![\d,.])(\d+),(\d+)(?![\d,.])")
 _FRACTION = re.compile(r"^([-+]?\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)$")
 
 
 def parse_number(response: Any) -> list[float] | None:
     """Candidate values of a numeric response, or None when it holds no single number.
 
-    Reads 1e-3, 0.001, 1,000 and 16,384 (comma groups of three are thousands), 0,5 (a lone
-    decimal comma), 1_000, 3.2×10^-5, 1/12, a leading ≈ or ~, trailing units ("102.4 GFLOPS").
+    Reads 1e-3, 0.001, 1,000 and 16,384 (comma groups of three after a non-zero digit are
+    thousands), a decimal comma only where it cannot be a thousands separator (0,5 0,004 3,14159;
+    "0,004" is 0.004, never 4), 1_000, 3.2×10^-5, 1/12, a leading ≈ or ~, trailing units
+    ("102.4 GFLOPS"). Mixed or repeated separators ("1.234,5", "1,5,3") hold no single number.
     A trailing % yields two candidates, x and x/100, since keys are written both ways.
     """
     if isinstance(response, bool) or response is None:
@@ -212,19 +216,73 @@ def form_in(form: str, answer_text: str, answer_words: list[str]) -> bool:
     return normalize(form) in normalize(answer_text)  # symbol-only keyword such as "+"
 
 
+# ------------------------------------------------------------------ negation
+# "It does not use the median" mentions the median but says the opposite of a key that does.
+# A keyword counts where it is affirmed, or negated only if the model answer negates it too. A
+# negator negates a keyword when it comes at most NEGATION_REACH words before it in the same
+# clause; clauses end at punctuation and at contrast words ("not the mean but the median").
+NEGATORS = frozenset({"not", "no", "never", "without", "nor", "neither", "cannot", "none", "nothing", "nobody", "nowhere",
+                      "hardly", "lacks", "lack", "fails", "fail", "avoids", "avoid", "ni", "sin", "nunca"})
+_TOKEN = re.compile(r"[^\W_]+|[.;:!?,()]")
+_CONTRAST = frozenset({"but", "whereas", "while", "instead", "however", "rather", "yet", "although", "though"})
+NEGATION_REACH = 4
+
+
+def _words_and_clauses(text: str) -> tuple[list[str], list[int]]:
+    """The answer's words (as `words` gives them) and, for each, the number of the clause it is in."""
+    out, clause_of, clause = [], [], 0
+    for tok in _TOKEN.findall(fold_accents(normalize(text).replace("n't", " not"))):
+        if not tok[0].isalnum() or tok in _CONTRAST:
+            clause += 1
+            if not tok[0].isalnum():
+                continue
+        out.append(tok)
+        clause_of.append(clause)
+    return out, clause_of
+
+
+def keyword_polarities(form: str, text: str) -> set[bool]:
+    """{True} where `form` occurs only affirmed, {False} only negated, both, or empty if absent."""
+    kw = words(form)
+    if not kw:
+        return {True} if normalize(form) in normalize(text) else set()
+    ws, clause_of = _words_and_clauses(text)
+    out: set[bool] = set()
+    for start in range(len(ws) - len(kw) + 1):
+        if phrase_in(ws[start : start + len(kw)], kw):
+            reach = range(max(0, start - NEGATION_REACH), start)
+            out.add(not any(ws[i] in NEGATORS and clause_of[i] == clause_of[start] for i in reach))
+    return out
+
+
+def _hit(forms: list[str], text: str, model: str) -> bool:
+    """A keyword group counts when one of its forms occurs affirmed, or negated where the model
+    answer itself negates it ("... which nothing guarantees"): only a contradiction is refused."""
+    for form in forms:
+        seen = keyword_polarities(form, text)
+        if True in seen or (seen and False in keyword_polarities(form, model)):
+            return True
+    return False
+
+
 def grade_free(item: QuizItem, response: Any) -> Grade:
     expected = str(item.answer)
     if _blank(response):
         return Grade(False, "", expected, "no answer")
     text = response if isinstance(response, str) else str(response)
-    answer_words = words(text)
     groups = [keyword_forms(entry) for entry in item.keywords]
-    hit = [any(form_in(f, text, answer_words) for f in forms) for forms in groups]
+    hit = [_hit(forms, text, expected) for forms in groups]
     need = len(groups) if item.min_keywords is None else item.min_keywords
     ok = sum(hit) >= need
-    missing = [forms[0] for forms, h in zip(groups, hit, strict=True) if not h]
-    feedback = "" if ok else f"mentions {sum(hit)} of the {need} key ideas needed; missing: " + ", ".join(missing)
-    return Grade(ok, text, expected, feedback)
+    answer_words = words(text)
+    negated = [forms[0] for forms, h in zip(groups, hit, strict=True) if not h and any(form_in(f, text, answer_words) for f in forms)]
+    missing = [forms[0] for forms, h in zip(groups, hit, strict=True) if not h and forms[0] not in negated]
+    parts = [f"mentions {sum(hit)} of the {need} key ideas needed"]
+    if missing:
+        parts.append("missing: " + ", ".join(missing))
+    if negated:
+        parts.append("says the opposite of: " + ", ".join(negated))
+    return Grade(ok, text, expected, "" if ok else "; ".join(parts))
 
 
 def grade_conjugation(item: QuizItem, response: Any) -> Grade:
@@ -235,6 +293,26 @@ def grade_conjugation(item: QuizItem, response: Any) -> Grade:
     given = normalize(str(response)).strip("'\"")
     ok = given in {normalize(a) for a in accepted}
     return Grade(ok, given, expected, "" if ok else "not an accepted form")
+
+
+def response_problem(item: QuizItem, response: Any) -> str | None:
+    """Why a response cannot be graded at all (ask again / refuse the answers file), or None.
+
+    An out-of-range choice or an unreadable number is a slip, not a wrong answer: grading it
+    wrong would also seed a review card for an item the learner may well know. A blank answer
+    is not a problem here: it is graded wrong, as "no answer"."""
+    if _blank(response):
+        return None
+    if item.kind in ("single", "multi", "ordering"):
+        if item.kind == "single" and _choice_by_text(response, item.choices):
+            return None
+        indices = parse_indices(response, len(item.choices)) or []  # unreadable text is graded (wrong), not refused
+        bad = [i for i in indices if not 1 <= i <= len(item.choices)]
+        if bad:
+            return f"choice {bad[0]} is out of range: this item has choices 1-{len(item.choices)}"
+    if item.kind == "numeric" and parse_number(response) is None:
+        return f"{str(response)!r} holds no single number (a decimal comma only where unambiguous, e.g. 0,5)"
+    return None
 
 
 GRADERS: dict[str, Callable[[QuizItem, Any], Grade]] = {

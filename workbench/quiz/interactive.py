@@ -15,6 +15,7 @@ from rich.panel import Panel
 
 from workbench.content.schema import Quiz, QuizItem
 from workbench.quiz import sm2
+from workbench.quiz.grading import response_problem
 from workbench.quiz.scoring import ItemResult, grade_item
 
 Ask = Callable[[str], str]
@@ -56,6 +57,9 @@ def take_quiz(quiz: Quiz, console: Console, ask: Ask, lang: str = "en") -> dict[
         console.print(f"[bold cyan]{k}/{len(quiz.items)}[/] [dim]{item.id} · {item.kind}[/]")
         console.print(item_text(item, lang))
         answers[item.id] = ask(f"[dim]{HOW[item.kind]}[/] > ")
+        while (problem := response_problem(item, answers[item.id])) is not None:  # a slip: ask again, grade nothing
+            console.print(f"[yellow]{escape(problem)}[/] — try again")
+            answers[item.id] = ask(f"[dim]{HOW[item.kind]}[/] > ")
         show_result(console, grade_item(item, answers[item.id]))
     return answers
 

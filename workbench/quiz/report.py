@@ -70,8 +70,12 @@ def _run_section(run: dict[str, Any], home: Path) -> list[str]:
     if (m.get("config") or {}).get("quick"):
         flags.append("quick mode")
     git = m.get("git") or {}
+    brk = m.get("break") or {}
+    heading = f"### {run['target']}"
+    if (m.get("target") or {}).get("kind") == "break":
+        heading += f" — break: {brk.get('title') or m['target'].get('title')} ({m['status']})"
     lines = [
-        f"### {run['target']}",
+        heading,
         "",
         f"- run `{m['id']}` — status **{m['status']}**, checks {passed}/{len(checks)}, "
         f"seed {m.get('seed')}, config `{m.get('config_hash')}`, git `{str(git.get('sha', 'n/a'))[:12]}`, "

@@ -8,7 +8,7 @@ from typing import Any
 
 from workbench.content.schema import Quiz, QuizItem
 from workbench.content.yamlio import YamlError, load_yaml
-from workbench.quiz.grading import grade
+from workbench.quiz.grading import grade, response_problem
 
 
 class AnswersError(ValueError):
@@ -85,4 +85,9 @@ def load_answers(path: Path, quiz: Quiz) -> dict[str, Any]:
     unknown = [str(k) for k in data if str(k) not in known]
     if unknown:
         raise AnswersError(f"{path}: {', '.join(unknown)}: no such item in {quiz.id} (items: {', '.join(sorted(known))})")
-    return {str(k): v for k, v in data.items()}
+    answers = {str(k): v for k, v in data.items()}
+    for item in quiz.items:
+        problem = response_problem(item, answers.get(item.id))
+        if problem:
+            raise AnswersError(f"{path}: {item.id}: {problem}")
+    return answers

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-GRACE_SECONDS = 5.0
+GRACE_SECONDS = float(os.environ.get("WORKBENCH_GRACE_S", "5"))  # SIGINT → SIGKILL wait for a stopped lab
 
 Event = dict[str, Any]
 

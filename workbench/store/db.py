@@ -28,7 +28,7 @@ from pathlib import Path
 
 from workbench import workspace
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_WAIT_S = 10.0  # how long a writer waits for a lock before giving up (WORKBENCH_DB_WAIT_S)
 
 
@@ -45,7 +45,13 @@ def _baseline(conn: sqlite3.Connection) -> None:
         conn.executescript(schema)
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _baseline}
+def _run_titles(conn: sqlite3.Connection) -> None:
+    from workbench.store.runs import add_title_and_verdict
+
+    add_title_and_verdict(conn)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _baseline, 2: _run_titles}
 _checked: set[str] = set()
 
 
@@ -79,14 +85,23 @@ def connect(path: Path | None = None) -> sqlite3.Connection:
     """Open the workspace database (checked, migrated, rebuilt if needed) or raise StoreError."""
     path = Path(path or workspace.db_path())
     try:
-        conn = _open(path)
         key = str(path.resolve())
-        if key not in _checked:
-            conn = _check_and_migrate(conn, path)
-            _checked.add(key)
+        if key in _checked:
+            return _open(path)
+        try:
+            conn = _open(path)
+        except sqlite3.DatabaseError as exc:
+            if _is_busy(exc):
+                raise
+            return _replace(None, path, f"is not a readable SQLite database ({exc})", key)
+        conn = _check_and_migrate(conn, path, key)
         return conn
     except (sqlite3.Error, OSError) as exc:
         raise StoreError(describe(exc, path)) from exc
+
+
+def _is_busy(exc: BaseException) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def _problem(conn: sqlite3.Connection) -> str | None:
@@ -95,36 +110,49 @@ def _problem(conn: sqlite3.Connection) -> str | None:
         verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.DatabaseError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
+        if _is_busy(exc):
             raise
-        return f"not a readable SQLite database ({exc})"
+        return f"is not a readable SQLite database ({exc})"
     if verdict != "ok":
         return f"fails its integrity check ({verdict})"
     if version > SCHEMA_VERSION:
-        return f"schema version {version} is newer than this workbench knows ({SCHEMA_VERSION})"
+        return f"has schema version {version}, newer than this workbench knows ({SCHEMA_VERSION})"
     return None
 
 
 def _has_history(path: Path) -> bool:
-    runs, journal = path.parent / "runs", path.parent / "journal"
-    return any(runs.glob("*/manifest.json")) or any(p.stat().st_size for p in journal.glob("*.jsonl"))
+    """A journal folder exists only once this workspace has had a database: an empty database
+    next to one was lost (deleted, truncated), not new."""
+    return (path.parent / "journal").is_dir()
 
 
-def _check_and_migrate(conn: sqlite3.Connection, path: Path) -> sqlite3.Connection:
+def _replace(conn: sqlite3.Connection | None, path: Path, problem: str, key: str) -> sqlite3.Connection:
+    if conn is not None:
+        conn.close()
+    aside = move_aside(path)
+    print(f"warning: {path} {problem}; moved it to {aside.name} and rebuilt the index from runs/ and journal/",
+          file=sys.stderr)
+    conn = _open(path)
+    migrate(conn)
+    _checked.add(key)
+    _rebuild(conn, path)
+    return conn
+
+
+def _check_and_migrate(conn: sqlite3.Connection, path: Path, key: str) -> sqlite3.Connection:
     problem = _problem(conn)
     if problem:
-        conn.close()
-        aside = move_aside(path)
-        print(f"warning: {path} {problem}; moved it to {aside.name} and rebuilt the index from runs/ and journal/",
-              file=sys.stderr)
-        conn = _open(path)
-        migrate(conn)
-        _rebuild(conn, path)
-        return conn
+        return _replace(conn, path, problem, key)
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     tables = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+    lost = version == 0 and tables == 0 and _has_history(path)
     migrate(conn)
-    if version == 0 and tables == 0 and _has_history(path):
+    _checked.add(key)
+    try:
+        (path.parent / "journal").mkdir(exist_ok=True)
+    except OSError:
+        pass  # a read-only workspace: reading still works; the first write will say why it cannot
+    if lost:
         print(f"note: {path} was empty; rebuilt the index from runs/ and journal/", file=sys.stderr)
         _rebuild(conn, path)
     return conn

@@ -24,19 +24,39 @@ CREATE TABLE IF NOT EXISTS runs (
     checks_passed INTEGER NOT NULL DEFAULT 0,
     checks_failed INTEGER NOT NULL DEFAULT 0,
     run_dir TEXT NOT NULL,
-    manifest TEXT NOT NULL
+    manifest TEXT NOT NULL,
+    title TEXT,
+    verdict TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_phase ON runs(phase, started_at);
 """
+
+
+COLUMNS = ("id", "target", "kind", "phase", "lab", "status", "quarantined", "started_at", "finished_at", "wall_seconds",
+           "config_hash", "checks_passed", "checks_failed", "run_dir", "manifest", "title", "verdict")
+
+
+def add_title_and_verdict(conn: sqlite3.Connection) -> None:
+    """Migration 2: runs.title (a break's title) and runs.verdict (detected | missed for a break run)."""
+    ensure(conn, SCHEMA)
+    have = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    for column in ("title", "verdict"):
+        if column not in have:
+            conn.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
+    for row in conn.execute("SELECT id, manifest FROM runs WHERE title IS NULL").fetchall():
+        m = json.loads(row["manifest"])
+        brk = m.get("break") or {}
+        conn.execute("UPDATE runs SET title = ?, verdict = ? WHERE id = ?", (m["target"].get("title"), brk.get("verdict"), row["id"]))
 
 
 def record_run(conn: sqlite3.Connection, manifest: dict[str, Any], run_dir: str) -> None:
     ensure(conn, SCHEMA)
     checks = manifest.get("checks", [])
     target = manifest["target"]
+    brk = manifest.get("break") or {}
     with transaction(conn):
         conn.execute(
-            "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT OR REPLACE INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
             (
                 manifest["id"],
                 target["name"],
@@ -53,13 +73,16 @@ def record_run(conn: sqlite3.Connection, manifest: dict[str, Any], run_dir: str)
                 sum(1 for c in checks if not c["passed"]),
                 run_dir,
                 json.dumps(manifest, sort_keys=True),
+                target.get("title"),
+                brk.get("verdict"),
             ),
         )
 
 
 def list_runs(conn: sqlite3.Connection, phase: int | None = None, target: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     ensure(conn, SCHEMA)
-    sql = "SELECT id, target, kind, phase, lab, status, quarantined, started_at, wall_seconds, checks_passed, checks_failed, run_dir FROM runs"
+    sql = ("SELECT id, target, kind, phase, lab, status, title, verdict, quarantined, started_at, wall_seconds, checks_passed, checks_failed,"
+           " run_dir FROM runs")
     where, args = [], []
     if phase is not None:
         where.append("phase = ?")
@@ -95,3 +118,23 @@ def latest_by_lab(conn: sqlite3.Connection, phase: int) -> dict[str, dict[str, A
         "SELECT * FROM runs WHERE phase = ? ORDER BY started_at ASC, id ASC", (phase,)
     ).fetchall()
     return {row["target"]: dict(row) for row in rows}
+
+
+def index_disagreements(conn: sqlite3.Connection, on_disk: dict[str, Any]) -> list[str] | None:
+    """How the index's copy of a run's manifest differs from the manifest on disk (artifact
+    hashes, status, config hash); None when the run is not in the index."""
+    ensure(conn, SCHEMA)
+    row = conn.execute("SELECT manifest FROM runs WHERE id = ?", (on_disk.get("id"),)).fetchone()
+    if row is None:
+        return None
+    indexed = json.loads(row["manifest"])
+    problems = []
+    for key in ("status", "config_hash"):
+        if indexed.get(key) != on_disk.get(key):
+            problems.append(f"index and manifest disagree on {key}: index {indexed.get(key)!r}, manifest {on_disk.get(key)!r}")
+    a = {x["path"]: x["sha256"] for x in indexed.get("artifacts", [])}
+    b = {x["path"]: x["sha256"] for x in on_disk.get("artifacts", [])}
+    for path in sorted(set(a) | set(b)):
+        if a.get(path) != b.get(path):
+            problems.append(f"index and manifest disagree on {path}: index {str(a.get(path))[:12]}, manifest {str(b.get(path))[:12]}")
+    return problems
