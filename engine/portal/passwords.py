@@ -5,8 +5,8 @@ pepper (kept in the environment, never in the DB) cannot be attacked offline.
 
 Profiles:
 * TUNED (production default): Argon2id t=2, m=64 MiB, p=1. Measured on this project's 2-core
-  box at ~275 ms per verify (the course asks for 250-500 ms; its own t=3, m=64 MiB, p=4 took
-  ~490 ms here with the cores shared, at the top of that window). p=1 keeps one login on one core,
+  box at 230-290 ms per verify (median of 7; ~560 ms when the cores were shared at load 16). The
+  course asks for 250-500 ms; its own t=3, m=64 MiB, p=4 took ~490 ms here, at the top of that window. p=1 keeps one login on one core,
   so a burst of logins queues predictably instead of oversubscribing the CPU.
 * FAST (dev/test only, refused by settings elsewhere): t=1, m=8 MiB, p=1, ~4 ms.
 
