@@ -154,7 +154,7 @@ def keypress_bench(home: str, presses: int, target: str = "selftest-stream", sta
         mark = len(term.out)
         term.press(start)
         term.read_until(re.compile(rb"running|starting"), start=mark, timeout=60)
-        term.read_until(b"=", start=mark, timeout=120)  # the first metric value in the progress line
+        term.read_until(re.compile(rb"\d+%"), start=mark, timeout=120)  # the first progress on screen
         term.drain(0.3)
         busy = latencies(term, presses, time.perf_counter() + seconds)
         frames = len(re.findall(rb"running", term.out[mark:]))

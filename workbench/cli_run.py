@@ -77,24 +77,72 @@ def _fmt(value: Any) -> str:
 
 
 class LiveLine:
-    """Prints at most ~4 status lines a second: last step and a few metrics."""
+    """The lab's progress as the TUI shows it (workbench.run_progress: one bar per lab, the
+    sub-run, an ETA, the last metrics): a live line on a terminal, plain lines (at most ~4 a
+    second) when the output is a pipe or a CI log."""
 
-    def __init__(self, console: Console, target: str) -> None:
+    def __init__(self, console: Console, target: str, req: Any = None, previous_wall: float | None = None) -> None:
+        from workbench.run_progress import RunProgress
+
         self.console, self.target, self.last = console, target, 0.0
+        series_key = next((c.series_by for c in getattr(req, "charts", []) if c.series_by), None)
+        self.progress = RunProgress(dict(getattr(req, "config", {}) or {}), series_key, previous_wall)
+        self.metrics = ""
+        self.live: Any = None
+
+    def _line(self) -> str:
+        from workbench.run_progress import fmt_seconds, summary
+
+        parts = [f"{self.target}: {fmt_seconds(self.progress.elapsed())}", summary(self.progress), self.metrics]
+        return " · ".join(p for p in parts if p)
 
     def __call__(self, event: dict[str, Any]) -> None:
         now = time.monotonic()
+        self.progress.feed(event)
         if event.get("type") == "note":
-            self.console.print(f"  [dim]{self.target}: {escape(str(event.get('text', '')))}[/dim]")
+            self._print(f"  [dim]{self.target}: {escape(str(event.get('text', '')))}[/dim]")
             return
+        if event.get("type") == "metric":
+            shown = [f"{k}={_fmt(v)}" for k, v in event.items() if k not in ("type", "step") and isinstance(v, (int, float))
+                     and not isinstance(v, bool)][:3]
+            self.metrics = " ".join(shown)
         if event.get("type") not in ("metric", "progress") or now - self.last < 0.25:
             return
         self.last = now
-        if event["type"] == "progress":
-            self.console.print(f"  [dim]{self.target}: {event['done']}/{event['total']}[/dim]")
-            return
-        shown = [f"{k}={_fmt(v)}" for k, v in event.items() if k not in ("type",) and isinstance(v, (int, float))][:5]
-        self.console.print(f"  [dim]{self.target}: {' '.join(shown)}[/dim]")
+        if self.console.is_terminal:
+            from rich.live import Live
+            from rich.text import Text
+
+            if self.live is None:
+                self.live = Live(console=self.console, refresh_per_second=4, transient=True)
+                self.live.start()
+            self.live.update(Text("  " + self._line(), style="dim", no_wrap=True, overflow="ellipsis"))
+        else:
+            self.console.print(f"  [dim]{escape(self._line())}[/dim]", soft_wrap=True)
+
+    def _print(self, text: str) -> None:
+        (self.live.console if self.live is not None else self.console).print(text)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+
+def _previous_wall(target: str) -> float | None:
+    """The last finished run's wall time of `target`, for the first ETA (None without an index)."""
+    from workbench.run_progress import previous_wall
+
+    try:
+        from workbench.store import connect
+
+        conn = connect()
+    except Exception:  # noqa: BLE001 - no workspace index yet: no estimate
+        return None
+    try:
+        return previous_wall(conn, target)
+    finally:
+        conn.close()
 
 
 def exit_code(reports: list[RunReport]) -> int:
@@ -141,12 +189,17 @@ def run_target(catalog: Catalog, target: str, opts: Options, *, timeout: float |
     with cancel_on_signals() as (cancel, kill_now):
         for req in requests:
             console.print(f"[bold]▶ {req.target}[/] {req.title}  [dim]config {req.config_hash}[/dim]")
+            line = None if as_json else LiveLine(console, req.target, req, _previous_wall(req.target))
             try:
                 report = run_request(req, timeout=timeout, threads=threads, cancel=cancel, kill_now=kill_now,
-                                     on_event=None if as_json else LiveLine(console, req.target))
+                                     on_event=line)
             except InfraError as exc:
+                if line is not None:
+                    line.close()
                 console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
                 return EXIT_INFRA
+            if line is not None:
+                line.close()
             reports.append(report)
             style = _STYLE.get(report.status, "white")
             where = f"  [dim]{report.run_dir}[/dim]" if report.run_dir else ""

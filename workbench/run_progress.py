@@ -55,30 +55,41 @@ class RunProgress:
                 self.sub_label = str(event[self.series_key])
 
     def _progress(self, done: int, total: int) -> None:
-        """Two levels at most: a lab may report sub-runs (1 of 4) and steps inside each (250 of 600)."""
+        """Two levels at most: a lab may report sub-runs (1 of 4) and steps inside each (250 of 600).
+
+        A count whose total is the lab's step budget (its config's `total_steps`…) is the step
+        level; any other is the sub-run level. Without a budget, the first total seen is taken
+        as the level, and a smaller one arriving later is the outer count."""
         if total <= 0:
             return
-        if self.total and total != self.total:
-            if total < self.total:  # an outer count arrived: what we had was the inner one
-                self.inner_total = self.total
-                self.done, self.total = done, total
-                self.inner_done = 0  # the next sub-run starts from its own step 0
-            else:
-                self.inner_done, self.inner_total = done, total
+        budget = self.step_budget
+        inner = (budget is not None and total == int(budget)) or (self.inner_total and total == self.inner_total)
+        if not inner and budget is None and self.total and total > self.total:
+            inner = True  # a bigger count under a known one: steps inside it
+        if not inner and budget is None and self.total and total < self.total and not self.inner_total:
+            self.inner_done, self.inner_total = 0, self.total  # what we had was the step level
+        if inner:
+            if done < self.inner_done and not self.total:
+                self.sub_runs += 1  # steps started over with no outer count: a new sub-run
+            self.inner_done, self.inner_total = done, total
             return
         if self.total and done < self.done:
             self.sub_runs += 1  # it started over: a new sub-run, not a step back
+        if done != self.done or not self.total:
+            self.inner_done = 0  # the next sub-run starts from its own step 0
+            self.last_step = None
         self.done, self.total = done, total
-        if self.inner_total:
-            self.inner_done = 0
 
     def fraction(self) -> float | None:
         """0..1 for the whole lab, or None while it has said nothing measurable yet."""
         within = None
         if self.inner_total:
-            within = min(1.0, self.inner_done / self.inner_total)
-        elif self.step_budget and self.last_step is not None:
-            within = min(1.0, (self.last_step + 1) / self.step_budget)
+            within = self.inner_done / self.inner_total
+        budget = self.step_budget
+        if budget and self.last_step is not None:
+            within = max(within or 0.0, (self.last_step + 1) / budget)
+        if within is not None:
+            within = min(1.0, within)
         if self.total > 0:
             frac = self.done / self.total
             if within is not None and self.done < self.total:
@@ -109,14 +120,12 @@ class RunProgress:
         return ""
 
     def label(self) -> str:
-        """`sub-run 2 · scale` / `2 of 4` — what part of the lab is running."""
+        """`2 of 4 · scale` — which sub-run of the lab is running (empty for a one-part lab)."""
         parts = []
-        if self.total > 1 and (self.inner_total or self.step_budget) and self.done < self.total:
+        if self.total > 1 and self.done < self.total:
             parts.append(f"{self.done + 1} of {self.total}")
         elif self.sub_runs:
             parts.append(f"sub-run {self.sub_runs + 1}")
-        elif self.inner_total == 0 and self.total and self.step_budget and self.total == int(self.step_budget):
-            parts.append("sub-run 1")  # until an outer count arrives, this may be the first of several
         if self.sub_label:
             parts.append(self.sub_label)
         return " · ".join(parts)

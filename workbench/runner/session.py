@@ -142,7 +142,7 @@ def run_request(
             status, code = "missed", EXIT_CHECK_FAILED
             outcome.error = outcome.error or "the healthy lab meets the break's expectations too, so they do not detect it"
     try:
-        _render_charts(req, records, run_dir)
+        _render_charts(req, records, run_dir, status)
     except OSError as exc:
         outcome.notes.append(f"charts not written: {exc.strerror or exc}")
     target = {"name": req.target, "kind": req.kind, "phase": req.phase, "lab": req.lab_id, "title": req.title}
@@ -244,11 +244,15 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _render_charts(req: RunRequest, records: list[dict[str, Any]], run_dir: Path) -> None:
+def _render_charts(req: RunRequest, records: list[dict[str, Any]], run_dir: Path, status: str | None = None) -> None:
+    """PNGs whose titles say what the run was (target, break, status) with the injected fault marked."""
     if not req.charts or not records:
         return
     from workbench.charts.png import render_png
+    from workbench.charts.spec import caption, marks_for
 
+    what = req.target + (" (break)" if req.kind == "break" else "")
     for i, chart in enumerate(req.charts):
         slug = "".join(c if c.isalnum() else "-" for c in chart.title.lower()).strip("-")
-        render_png(chart, records, run_dir / "charts" / f"{i:02d}-{slug}.png")
+        render_png(chart, records, run_dir / "charts" / f"{i:02d}-{slug}.png",
+                   title_suffix=caption("", what, status), marks=marks_for(chart, req.config, "injected"))
