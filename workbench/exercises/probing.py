@@ -41,7 +41,7 @@ class Side:
             return fn(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
+        if name.startswith("__") or name in ("_name", "_symbols", "_binding"):
             raise AttributeError(name)
         try:
             obj = self._symbols[name]

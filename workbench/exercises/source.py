@@ -92,17 +92,19 @@ def _module_names(tree: ast.Module) -> set[str]:
     return names
 
 
-def _imports(module: str, tree: ast.Module) -> tuple[list[str], set[str]]:
-    """The module's top-level import lines (absolute) and the names they bind."""
+def _imports(module: str, tree: ast.Module, defined: set[str]) -> tuple[list[str], set[str]]:
+    """The module's top-level import lines (absolute) and the names they bind, minus the slot
+    names the learner file defines itself (a slot is never imported)."""
     lines, bound = [], set()
     for node in tree.body:
         if isinstance(node, ast.Import):
             lines.append(ast.unparse(node))
             bound.update((a.asname or a.name).split(".")[0] for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
-            absolute = ast.ImportFrom(_absolute(module, node), node.names, 0)
-            lines.append(ast.unparse(absolute))
-            bound.update(a.asname or a.name for a in node.names)
+            names = [a for a in node.names if (a.asname or a.name) not in defined]
+            if names:
+                lines.append(ast.unparse(ast.ImportFrom(_absolute(module, node), names, 0)))
+                bound.update(a.asname or a.name for a in names)
     return lines, bound
 
 
@@ -119,7 +121,7 @@ def header(sources: list[SlotSource]) -> list[str]:
         found = module_tree(src.slot.module)
         assert found is not None
         tree = found[1]
-        imports, bound = _imports(src.slot.module, tree)
+        imports, bound = _imports(src.slot.module, tree, defined)
         for line in imports:
             if line not in seen:
                 seen.add(line)

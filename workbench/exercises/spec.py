@@ -55,7 +55,10 @@ def module_tree(module: str) -> tuple[Path, ast.Module] | None:
     if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
         return None
     path = Path(spec.origin)
-    return path, ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    try:
+        return path, ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return None
 
 
 def find_def(tree: ast.Module, slot: Slot) -> ast.FunctionDef | ast.AsyncFunctionDef | None:

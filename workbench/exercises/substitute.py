@@ -20,6 +20,7 @@ import importlib.util
 import inspect
 import sys
 import traceback
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -183,6 +184,20 @@ class Binding:
         self.uninstall()
 
 
+def _rehome(attr: Any, cls: type) -> Any:
+    """A learner method whose zero-argument `super()` must see the reference class, not theirs."""
+    wrapper = type(attr) if isinstance(attr, (staticmethod, classmethod)) else None
+    fn = attr.__func__ if wrapper else attr
+    if not isinstance(fn, types.FunctionType) or "__class__" not in fn.__code__.co_freevars:
+        return attr
+    cells = tuple(types.CellType(cls) if name == "__class__" else cell
+                  for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True))
+    new = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, cells)
+    new.__kwdefaults__, new.__qualname__, new.__doc__ = fn.__kwdefaults__, fn.__qualname__, fn.__doc__
+    new.__dict__.update(fn.__dict__)
+    return wrapper(new) if wrapper else new
+
+
 def bind(target: str, path: Path, slots: list[str]) -> Binding:
     """Import the learner file at `path` and bind each slot; LearnerError on any mismatch."""
     if not path.is_file():
@@ -216,6 +231,9 @@ def bind(target: str, path: Path, slots: list[str]) -> Binding:
             raise LearnerError(f"{path}: slot {slot.qualname}: wrong signature {_signature_text(mine)}, "
                                f"expected {_signature_text(ref)}")
         bound.append(SlotBinding(slot, ref, mine, owner))
+    for sb in bound:
+        if sb.slot.method is not None:
+            sb.learner = _rehome(sb.learner, sb.owner)
     for sb in bound:  # learner code that names the class builds the reference class
         if sb.slot.method is not None:
             module.__dict__[sb.slot.name] = sb.owner

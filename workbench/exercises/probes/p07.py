@@ -93,3 +93,33 @@ def gradcheck(learner: Any, reference: Any, rng: np.random.Generator) -> list[st
             return [f"scalar_gradcheck: wrong gradients on {name}: expected GradcheckError, got {type(exc).__name__}: {exc}"]
         out.append(f"scalar_gradcheck: {name} with the `=` backward: wrong gradients passed; expected GradcheckError")
     return out
+
+
+def scalar_mlp(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
+    """The learner's Neuron and MLP forward passes and parameter lists, values and gradients."""
+    import random
+
+    from engine.labs.p07_scalar_autograd import MLP
+
+    out: list[str] = []
+    for n_in, sizes in [(5, [4, 5]), (3, [1]), (2, [3, 3, 2])]:
+        seed = int(rng.integers(0, 2**31))
+        xs = [float(v) for v in rng.uniform(-1, 1, n_in)]
+        res = {}
+        for name, side in (("mine", learner), ("ref", reference)):
+            with side:
+                model = MLP(n_in, sizes, random.Random(seed))
+                params = model.parameters()
+                outs = model(xs)
+                loss = outs[0] * 0.0
+                for i, o in enumerate(outs):
+                    loss = loss + (o - 0.1 * i) ** 2
+                loss.backward()
+                res[name] = ([o.data for o in outs], [p.data for p in params], [p.grad for p in params])
+        what = f"MLP({n_in}, {sizes}) seeded {seed}"
+        out += compare("MLP.parameters", f"{what}: parameter values in order", res["mine"][1], res["ref"][1], rtol=0, atol=0)
+        out += compare("Neuron.__call__", f"{what}: outputs", res["mine"][0], res["ref"][0], rtol=1e-12)
+        out += compare("Neuron.__call__", f"{what}: gradients of every parameter", res["mine"][2], res["ref"][2], rtol=1e-10)
+        if out:
+            return out
+    return out
