@@ -154,13 +154,15 @@ def test_every_post_route_refuses_a_missing_or_wrong_csrf_token(site: tuple[Site
         "/invite/{token}": (s.client(url), {"password": PASSWORD, "confirm": PASSWORD}),
         "/phase/{number}/quiz": (learner, {"a_q-07-01": "2"}),
         "/phase/{number}/exam": (learner, {"exam_token": "x"}),
+        "/phase/{number}/exam/start": (learner, {}),
         "/me/reviews/{quiz_id}/{item_id}": (learner, {"grade": "good"}),
         "/phase/{number}/notes": (learner, {"chapter": "00-motivation", "body": "hi"}),
         "/admin/invites": (admin, {"username": "csrfvictim"}),
     }
     assert post_routes(s.app) == set(targets), "a new POST route needs an entry (and a CSRF check)"
     paths = {"/invite/{token}": f"/invite/{token}", "/phase/{number}/quiz": "/phase/7/quiz",
-             "/phase/{number}/exam": "/phase/7/exam", "/me/reviews/{quiz_id}/{item_id}": "/me/reviews/phase-07-scalar-autograd/q-07-01",
+             "/phase/{number}/exam": "/phase/7/exam", "/phase/{number}/exam/start": "/phase/7/exam/start",
+             "/me/reviews/{quiz_id}/{item_id}": "/me/reviews/phase-07-scalar-autograd/q-07-01",
              "/phase/{number}/notes": "/phase/7/notes"}
     for route, (client, form) in targets.items():
         path = paths.get(route, route)

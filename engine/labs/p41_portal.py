@@ -354,7 +354,8 @@ def review_loop(cfg: dict, rec: Recorder) -> dict:
     with site(cfg, session_ttl_s=400 * 86400) as s:  # the clock moves by days; sessions must outlive it
         number = int(cfg["exam_phase"])
         s.enrol("ana")
-        sheet = s.client("ana").get(f"/phase/{number}/exam").text
+        intro = s.client("ana").get(f"/phase/{number}/exam").status_code
+        sheet = s.post("ana", f"/phase/{number}/exam/start").text
         token = re.search(r'name="exam_token" value="([^"]+)"', sheet).group(1)
         exam = s.post("ana", f"/phase/{number}/exam", {"exam_token": token})  # every answer blank: all wrong
         n_wrong = int(re.search(r"<strong>0 of (\d+) correct</strong>", exam.text).group(1))
@@ -388,6 +389,7 @@ def review_loop(cfg: dict, rec: Recorder) -> dict:
         "ease_after_one_failure": fail_ease,
         "intervals_portal_variant": portal,
         "ease_portal_variant": portal_ease,
+        "exam_intro_status": intro,
         "exam_items_wrong": n_wrong,
         "exam_resubmission_status": resubmit,
         "cards_due_on_exam_day": due_today,

@@ -337,8 +337,16 @@ def make_app(settings: PortalSettings, accounts: Accounts, learning: Learning, a
         return await _submit(request, number, form, "quiz", portal.now())
 
     @app.get("/phase/{number}/exam")
+    async def exam_intro(request: Request, number: int) -> Response:
+        need(request)
+        quiz = _quiz_or_404(number)
+        minutes = settings.exam_minutes_per_item * len(quiz["items"])
+        return page(request, "exam_start.html", phase=phase_or_404(number), quiz=quiz, minutes=minutes)
+
+    @app.post("/phase/{number}/exam/start")
     async def exam_start(request: Request, number: int) -> Response:
         user = need(request)
+        await posted(request)
         quiz = _quiz_or_404(number)
         jti = secrets.token_urlsafe(16)
         accounts.start_exam(jti, user["id"], quiz["id"], portal.now())
