@@ -67,6 +67,13 @@ def embedding_module(cfg: dict, rec: Recorder) -> dict:
             raises.append(False)
         except IndexError:
             raises.append(True)
+    ends = emb(np.array([0, v - 1])).data
+    ends_ok = bool(np.array_equal(ends, emb.weight.data[[0, v - 1]]))
+    try:
+        emb(np.array([1.0, 2.0]))
+        float_refused = False
+    except TypeError:
+        float_refused = True
     emb.save(rec.out_dir / "embedding")
     back = Embedding.load(rec.out_dir / "embedding")
     bit_exact = back.weight.data.tobytes() == emb.weight.data.tobytes() and back.weight.data.dtype == emb.weight.data.dtype
@@ -103,6 +110,7 @@ def embedding_module(cfg: dict, rec: Recorder) -> dict:
         "lookup_equals_onehot_matmul": bool(matches_matmul and same),
         "grad_equals_onehot_matmul_grad": bool(grad_matches_matmul),
         "out_of_range_raises": all(raises),
+        "first_and_last_id_lookup_ok": ends_ok, "float_ids_raise_type_error": float_refused,
         "save_load_bit_exact": bool(bit_exact),
         "init_std": float(emb.weight.data.std()),
         "lookup_speedup_vs_onehot": best_matmul / best_lookup,
@@ -206,6 +214,17 @@ def train_cbow(cfg: dict, rec: Recorder) -> dict:
         out["top5_nearest_work_euclidean"] = [tok.token_str(i) for i, _ in euc]
         out["work_top5_cosine_verb_share"] = sum(tok.token_str(i).strip() in V.VERBS or i in verbs_ids
                                                  or _is_verb_piece(tok.token_str(i)) for i, _ in cos) / 5
+    hand_ctx, hand_centres = make_cbow_pairs(np.arange(10, 16), 2)
+    out["cbow_pairs_hand_case_ok"] = (hand_ctx.tolist() == [[10, 11, 13, 14], [11, 12, 14, 15]]
+                                      and hand_centres.tolist() == [12, 13])
+    ctx = np.stack([stream[i:i + 4] for i in range(0, 120, 3)])  # any (N, 4) block of ids
+    bias = model.b_out.data.copy()
+    model.b_out.data[...] = np.random.default_rng(1).normal(0.0, 1.0, bias.shape)  # a bias that cannot hide
+    with no_grad():
+        got = model(ctx).data.astype(np.float64)
+    want = table[ctx].astype(np.float64).mean(axis=1) @ model.w_out.data.T.astype(np.float64) + model.b_out.data
+    model.b_out.data[...] = bias
+    out["cbow_forward_vs_numpy_max_rel_diff"] = float(np.abs(got - want).max() / np.abs(want).max())
     norms = np.linalg.norm(table[used], axis=1)
     out["norm_frequency_spearman"] = _spearman(norms, counts[used])
     init_table = CBOW(tok.vocab_size, table.shape[1], rng=np.random.default_rng(cfg["seed"])).embed.weight.data
@@ -239,6 +258,16 @@ def _is_verb_piece(token: str) -> bool:
 def _form_vector(tok: BPETokenizer, table: np.ndarray, text: str) -> tuple[np.ndarray, int]:
     ids = tok.encode(text)
     return table[ids].mean(axis=0), len(ids)
+
+
+def _brute_neighbours(table: np.ndarray, q: int, k: int, metric: str, used: np.ndarray) -> list[int]:
+    """The k nearest rows written as a plain sort over a per-row score (ties by row): nearest()'s oracle."""
+    def score(r: int) -> float:
+        a, b = table[r], table[q]
+        if metric == "cosine":
+            return -float(a @ b) / (float(np.linalg.norm(a) * np.linalg.norm(b)) + 1e-12)
+        return float(np.linalg.norm(a - b))
+    return sorted((int(r) for r in used if r != q), key=lambda r: (score(r), r))[:k]
 
 
 def visualise(cfg: dict, rec: Recorder) -> dict:
@@ -285,11 +314,13 @@ def visualise(cfg: dict, rec: Recorder) -> dict:
     _heatmap(rec, heat, list(V.VERBS))
     # neighbours of "work"
     work = _token_id(tok, "work")
-    differ = False
+    differ, brute_mismatch = False, 0
     if work is not None:
         c10 = nearest(table, table[work], 10, "cosine", {work}, used)
         e10 = nearest(table, table[work], 10, "euclidean", {work}, used)
         differ = [i for i, _ in c10] != [i for i, _ in e10]
+        brute_mismatch = int([i for i, _ in c10] != _brute_neighbours(table, work, 10, "cosine", used)) + int(
+            [i for i, _ in e10] != _brute_neighbours(table, work, 10, "euclidean", used))
         with open(rec.artifact("work_neighbors.csv", "table"), "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(["rank", "cosine_nn", "similarity", "euclidean_nn", "distance"])
@@ -308,7 +339,11 @@ def visualise(cfg: dict, rec: Recorder) -> dict:
     past_h = np.array([proj[(v, "past_simple")] for v in held_verbs])
     fut_h = np.array([proj[(v, "future_will")] for v in held_verbs])
     inf_h = np.array([proj[(v, "infinitive")] for v in held_verbs])
+    eig = np.linalg.eigvalsh(np.cov(forms_arr.T, bias=True))[::-1]
+    pca_err = max(float(np.abs(np.asarray(explained) - eig[:2] / eig.sum()).max()),
+                  float(np.abs(points.var(axis=0) - eig[:2]).max() / eig[0]))
     return {
+        "neighbours_vs_brute_force_mismatches": brute_mismatch, "pca_vs_covariance_eig_max_err": pca_err,
         "projection_used": "pca", "pca_explained_variance": [float(e) for e in explained],
         "final_loss": losses[-1],
         "cosine_vs_euclid_top10_differ": bool(differ),
