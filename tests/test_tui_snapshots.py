@@ -96,3 +96,35 @@ def test_manifest_diff(snap_compare, app: WorkbenchApp) -> None:
 
 def test_run_manifest_tree(snap_compare, app: WorkbenchApp) -> None:
     assert snap_compare(app, press=["r", "down", "enter"], terminal_size=(80, 24))
+
+
+def test_help_on_the_lab_screen(snap_compare, app: WorkbenchApp) -> None:
+    async def before(pilot) -> None:  # type: ignore[no-untyped-def]
+        app.open_lab_target("phase-00/lab-01")
+        await pilot.pause(0.2)
+        await pilot.press("question_mark")
+        await pilot.pause(0.1)
+
+    assert snap_compare(app, run_before=before, terminal_size=(80, 24))
+
+
+def test_lab_side_by_side_finished_wide(snap_compare, app: WorkbenchApp) -> None:
+    async def before(pilot) -> None:  # type: ignore[no-untyped-def]
+        lives = [finished_run(app.catalog), finished_run(app.catalog, "break-00", scale=8.0)]
+        for live in lives:
+            app.live[live.target] = live
+        app.lab_views["phase-00/lab-01"] = [live.target for live in lives]
+        app.open_lab_target("phase-00/lab-01")
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, run_before=before, terminal_size=(120, 40))
+
+
+def test_quit_asks_with_a_run_in_flight(snap_compare, app: WorkbenchApp) -> None:
+    async def before(pilot) -> None:  # type: ignore[no-untyped-def]
+        from workbench.tui.screens.quit import QuitScreen
+
+        app.push_screen(QuitScreen(["phase-19/lab-04", "phase-19/break-00"]))
+        await pilot.pause(0.1)
+
+    assert snap_compare(app, run_before=before, terminal_size=(80, 24))

@@ -101,7 +101,7 @@ class HomeScreen(Screen):
         counts = {s: sum(1 for v in self.states.values() if v == s) for s in STATE_WORDS}
         self.query_one("#progress-box").border_title = (
             f"Progress: {counts['done']} done · {counts['in_progress']} in progress · "
-            f"{counts['not_started']} not started · {counts['no_lab']} no lab yet · {counts['missing']} to come"
+            f"{counts['not_started']} to start · {counts['no_lab']} no lab · {counts['missing']} to come"
         )
         self._describe(strip.cursor)
         due = due_today(conn, getattr(self.app, "as_of", None))

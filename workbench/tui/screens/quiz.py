@@ -192,5 +192,4 @@ class QuizScreen(StandaloneData, Screen):
         self.query_one("#quiz-title", Static).update(f"[b]{esc(self.quiz.title)}[/b] — result (escape: back)")
         self.query_one("#quiz-prompt", Static).update(summary_markup(self.result))
         self.query_one("#quiz-feedback", Static).update("")
-        self.query_one("#quiz-answer").add_class("hidden")
-        self.notify(f"{self.quiz.id}: {self.result.score:.0%} " + ("passed" if self.result.passed else "not passed"))
+        self.query_one("#quiz-answer").add_class("hidden")  # the verdict is in the summary, not a toast over it
