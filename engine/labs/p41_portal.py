@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi.testclient import TestClient
 
 from engine import srs
 from engine.portal import notes, passwords
@@ -35,6 +35,10 @@ from engine.portal.ports import load_backend
 from engine.portal.server import background
 from engine.portal.settings import DEFAULT_SECRET, SettingsError, from_env
 from engine.run import Recorder
+
+with warnings.catch_warnings():  # Starlette 1.x prefers the httpx2 fork; httpx is what is installed and works
+    warnings.filterwarnings("ignore", message=".*httpx2.*")
+    from fastapi.testclient import TestClient
 
 SECRET = "s" * 40
 PEPPER = "p" * 40
