@@ -20,6 +20,7 @@ import pytest
 
 from engine.portal.accounts import Accounts
 from engine.portal.app import make_app
+from engine.portal.passwords import TUNED, Passwords
 from engine.portal.ratelimit import RateLimiter
 from engine.portal.server import background
 from engine.portal.settings import from_env
@@ -356,3 +357,29 @@ def test_login_and_exam_submission_are_rate_limited(site: tuple[Site, str]) -> N
     assert exams[:30] == [400] * 30 and exams[30] == 429
     events = [e["event"] for e in s.portal.audit.read()]
     assert events.count("ratelimit.block") - blocks == 2
+
+
+@pytest.mark.slow
+def test_failed_logins_take_the_same_time_with_the_production_hash(tmp_path: Path) -> None:
+    """Statistical, with the tuned Argon2id (~250 ms): interleaved failures for an unknown user and a
+    wrong password, compared by median and a Mann-Whitney U test. Without the dummy hash the unknown
+    user answers in about a millisecond and p is far below 1e-6; with it the two are indistinguishable."""
+    import time
+
+    from scipy.stats import mannwhitneyu
+
+    s = Site(tmp_path, login_per_minute_user=10_000, login_per_minute_ip=10_000)
+    s.portal.passwords = Passwords(s.portal.settings.pepper, TUNED)  # the production profile
+    with background(s.app) as url:
+        c = s.client(url)
+        assert c.redeem(s.invite("timed")).status_code == 303
+        probe = s.client(url)
+        times: dict[str, list[float]] = {"unknown": [], "wrong": []}
+        for i in range(40):
+            kind, user = (("unknown", "nosuchuser"), ("wrong", "timed"))[i % 2]
+            t0 = time.perf_counter()
+            assert probe.login(user, "not the password").status_code == 401
+            times[kind].append(time.perf_counter() - t0)
+    med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    assert 0.8 < med["unknown"] / med["wrong"] < 1.25, med
+    assert mannwhitneyu(times["unknown"], times["wrong"]).pvalue > 0.001
