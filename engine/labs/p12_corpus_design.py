@@ -189,6 +189,24 @@ def train_tense_classifier(train: list[dict], val: list[dict], seed: int, epochs
     return out
 
 
+def _planted_leaks_caught(splits: dict[str, list[dict]]) -> bool:
+    """Copy a train fingerprint into val and move a train key into test: check 13 must name exactly those two rows."""
+    leaky = {k: [dict(r) for r in v] for k, v in splits.items()}
+    leaky["val"][0]["fingerprint"] = leaky["train"][0]["fingerprint"]
+    moved = {**leaky["train"][1], "id": "9999", "fingerprint": "f" * 64}
+    leaky["test"].append(moved)
+    result = check_split(leaky)
+    return not result["passed"] and sorted(result["failures"]) == sorted([leaky["val"][0]["id"], "9999"])
+
+
+def _torn_keys(splits: dict[str, list[dict]]) -> int:
+    owners: dict[tuple[str, str], set[str]] = {}
+    for name, rows in splits.items():
+        for r in rows:
+            owners.setdefault((r["verb_lemma"], r["tense"]), set()).add(name)
+    return sum(len(v) > 1 for v in owners.values())
+
+
 def validate_and_split(cfg: dict, rec: Recorder) -> dict:
     """Run the pipeline twice (hashes must match), then train the tense classifier on the split."""
     seed = int(cfg["seed"])
@@ -216,6 +234,7 @@ def validate_and_split(cfg: dict, rec: Recorder) -> dict:
         "train_rows": len(splits["train"]), "val_rows": len(splits["val"]), "test_rows": len(splits["test"]),
         "sha256_stable": hashes_a == hashes_b and len(hashes_a) == 4,
         "train_sha256": hashes_a.get("processed/train.jsonl", ""),
+        "planted_leaks_caught": _planted_leaks_caught(splits), "keys_in_two_splits": _torn_keys(splits),
         "verbs_in_both_train_and_val": len({r["verb_lemma"] for r in splits["train"]}
                                           & {r["verb_lemma"] for r in splits["val"]}),
     }

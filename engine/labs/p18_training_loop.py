@@ -49,12 +49,19 @@ def batcher(cfg: dict, rec: Recorder) -> dict:
     it2.load_state_dict(saved)
     resumed = [it2.next_batch()[0] for _ in range(10)]
     identical = all(np.array_equal(a, b) for a, b in zip(after, resumed, strict=True))
+    # three epochs of 23 examples in batches of 5: each epoch visits everyone once, in a new order
+    small = BatchIterator([[1, i, 2] for i in range(23)], 5, seed=3)
+    epochs = [np.concatenate([small.next_indices() for _ in range(5)]) for _ in range(3)]
+    epochs_ok = all(sorted(e.tolist()) == list(range(23)) for e in epochs) and len({tuple(e) for e in epochs}) == 3
+    p_inp, p_tgt, _, _ = make_batch([[5, 6, 7], [8, 9]], pad_id=63)
+    pad_ok = p_inp.tolist() == [[5, 6], [8, 9]] and p_tgt.tolist() == [[6, 7], [9, 63]]
     b_inp, _, b_lm, _ = make_batch(data["train"][:4])
     for i in range(4):
         rec.note(f"{data['tok'].decode(b_inp[i])!r} loss mask {b_lm[i].astype(int).tolist()}")
     sizes = [len(s) for s in data["train"] + data["val"]]
     return {"train_examples": len(train_ex), "val_examples": len(val_ex), "train_val_verb_overlap": len(overlap),
             "batch_shape_ok": shape_ok, "masks_ok": masks_ok, "iterator_resume_identical": identical,
+            "epochs_are_fresh_permutations": epochs_ok, "custom_pad_id_ok": pad_ok,
             "min_tokens": min(sizes), "max_tokens": max(sizes), "partial_last_batch": 240 % it.batch_size}
 
 

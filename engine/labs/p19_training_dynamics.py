@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from engine.autograd.tensor import Tensor
 from engine.dynamics import charlm, dashboard
 from engine.dynamics.inspect import Inspector
 from engine.dynamics.loop import resolve, train
-from engine.dynamics.stats import Welford, detect_spikes, welford_update
+from engine.dynamics.stats import Welford, clip_grad_norm, detect_spikes, welford_update
 from engine.run import Recorder
 from engine.threads import blas_threads
 
@@ -266,7 +267,22 @@ def overfit(cfg: dict, rec: Recorder) -> dict:
         "detector_step": det,
         "detector_vs_curve_steps": abs(det - vs[i_min]) if det is not None else 10**9,
         "val_rise_after_min": vl[-1] - vl[i_min],
+        "detector_hand_case_failures": _detector_case_failures(),
     }
+
+
+# Hand-made validation curves and the step the detector must report (patience 3, tol 0.02); None = never fires.
+DETECTOR_CASES: list[tuple[list[float], int | None]] = [
+    ([3.0, 2.0, 1.0, 1.1, 1.2, 1.3], 3),            # three rises after the best at step 3
+    ([3.0, 2.0, 1.0, 1.1, 1.2], None),              # only two: not yet
+    ([2.0, 1.0, 1.05, 1.01, 1.05, 1.05], None),     # 1.01 is within tol of the best: the count starts again
+    ([2.0, 1.0, 1.01, 1.015, 1.019, 1.0], None),    # noise within tol never counts
+    ([2.0, 1.0, 0.9, 1.0, 1.1, 1.2], 3),            # the best moved to step 3
+]
+
+
+def _detector_case_failures() -> int:
+    return sum(overfit_detector(list(range(1, len(v) + 1)), v, 3, 0.02) != want for v, want in DETECTOR_CASES)
 
 
 def overfit_detector(steps: list[int], val: list[float], patience: int = 5, tol: float = 0.02) -> int | None:
@@ -315,7 +331,31 @@ def spike_injection(cfg: dict, rec: Recorder) -> dict:
     all_runs = list(runs.values())
     out["postclip_equals_preclip"] = bool(all(np.array_equal(h.pre, h.post) for h in all_runs))
     out["baseline_spikes_flagged"] = int(sum(ref.spikes))
+    out["spike_detector_hand_case_failures"] = _spike_case_failures()
+    out["clip_hand_case_err"] = _clip_case_error()
     return out
+
+
+def _spike_case_failures() -> int:
+    """The detector on hand-made series (window 5, k 5): where it must fire and where it must stay silent."""
+    cases = [([1.0, 1.1, 0.9, 1.0, 1.05, 9.0], [5]),                 # a clear spike once the window is full
+             ([9.0, 1.0, 1.0], []),                                  # silent before the window is full
+             ([1.0] * 5 + [1.0 + 1e-12, 1.0], []),                   # rounding noise on a flat window
+             ([1.0, 1.1, 0.9, 1.0, 1.05, float("nan")], [5]),        # a NaN loss is always a spike
+             ([1.0, 1.1, 0.9, 1.0, 1.05, 1.0, 1.02, 50.0, 1.0], [7])]  # the window slides past the spike
+    return sum(detect_spikes(v, window=5, k=5.0) != want for v, want in cases)
+
+
+def _clip_case_error() -> float:
+    """clip_grad_norm on gradients of global norm 5 at max_norm 1: (5, 1) and each gradient scaled by 1/5."""
+    a, b = Tensor(np.zeros(2)), Tensor(np.zeros(2))
+    a.grad, b.grad = np.array([3.0, 0.0]), np.array([0.0, 4.0])
+    pre, post = clip_grad_norm([a, b], 1.0)
+    small = Tensor(np.zeros(1))
+    small.grad = np.array([0.5])
+    kept = clip_grad_norm([small], 1.0)
+    return max(abs(pre - 5.0), abs(post - 1.0), float(np.abs(a.grad - [0.6, 0.0]).max()),
+               float(np.abs(b.grad - [0.0, 0.8]).max()), abs(kept[0] - 0.5), abs(kept[1] - 0.5), abs(small.grad[0] - 0.5))
 
 
 def _recovery(loss: list[float], ref: list[float], k: int, rel: float = 0.1, hold: int = 5) -> int:
