@@ -26,6 +26,9 @@ app.add_typer(portal_app, name="portal")
 from workbench.cli_store import register as _register_store  # noqa: E402  (typer only)
 
 _register_store(app)  # reindex
+from workbench.cli_demo import register as _register_demo  # noqa: E402  (typer only; the stack loads inside)
+
+_register_demo(app)  # demo
 
 
 def _catalog(strict: bool = False):  # type: ignore[no-untyped-def]
