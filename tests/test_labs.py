@@ -12,13 +12,15 @@ import pytest
 
 from tests import labkit
 
-PHASES = (7, 8, 9, 10, 11, 12, 13, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 41)
+PHASES = (7, 8, 9, 10, 11, 12, 13, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 41)
 SLOW = {
     "phase-18/break-00", "phase-21/break-00",  # retrain / resample
     "phase-19/lab-02",  # four Mini-GPT trainings and four dashboards: ~30 s
     "phase-26/lab-01", "phase-26/lab-02", "phase-28/lab-02", "phase-28/lab-03",
     "phase-23/break-00",  # a timing expectation (strided / contiguous loop order > 3x): no wall clock by default
     "phase-33/lab-05",  # four server processes under load: ~15 s (tests/test_serve_batching.py covers the maths)
+    # the capstone demo brings the whole stack up (~15 s a run); tests/test_demo.py runs it once
+    "phase-39/lab-00", "phase-39/lab-02", "phase-39/lab-03", "phase-39/lab-04",
 }
 # Labs whose measurement reads a wall clock (hard checks are counted work or robust ratios): marked
 # `timing`, so .ci/run re-runs them with both cores kept busy.
