@@ -265,6 +265,8 @@ def roles_progress(cfg: dict, rec: Recorder) -> dict:
         for ph, st in enumerate(strip):
             rec.log(ph, stage="progress", phase=ph, state_code=["not_started", "in_progress", "done"].index(st))
         owner_reviews = s.client("owner").get("/me/reviews").text
+        owner_phase = s.client("owner").get(f"/phase/{number}").text
+        cli_attempt_rows = len(re.findall(r'<tr class="fail"><td>[^<]*</td><td>answers</td>', owner_phase))
         ana_strip = _strip(s.client("ana").get("/me").text)
         return {
             "bad_usernames_rejected": rejected == len(bad),
@@ -274,6 +276,7 @@ def roles_progress(cfg: dict, rec: Recorder) -> dict:
             "cli_quiz_phase_in_progress_in_browser": strip[number] == "in_progress",
             "cli_quiz_cards_in_browser_reviews": owner_reviews.count('<tr id="up-') + len(_due_ids(owner_reviews)),
             "other_learner_strip_untouched": ana_strip[number] == "not_started",
+            "cli_attempt_listed_on_phase_page": cli_attempt_rows,
             "peer_profile_status": s.client("bea").get("/u/ana").status_code,
             "missing_profile_status": s.client("bea").get("/u/zed").status_code,
             "own_profile_status": s.client("ana").get("/u/ana").status_code,

@@ -287,8 +287,10 @@ def make_app(settings: PortalSettings, accounts: Accounts, learning: Learning, a
         user = need(request)
         ph = phase_or_404(number)
         runs = await run_in_threadpool(learning.lab_runs, user["workspace"], number)
+        tried = await run_in_threadpool(learning.attempts, user["workspace"], number)
         chapters = [{**c, "html": notes_md.render(c["summary"])} for c in ph["chapters"]]
-        return page(request, "phase.html", phase=ph, goal_html=notes_md.render(ph["goal"]), chapters=chapters, runs=runs)
+        return page(request, "phase.html", phase=ph, goal_html=notes_md.render(ph["goal"]), chapters=chapters, runs=runs,
+                    attempts=tried)
 
     @app.get("/runs/{run_id}/charts/{name}")
     async def chart(request: Request, run_id: str, name: str) -> Response:

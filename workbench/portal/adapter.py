@@ -116,6 +116,16 @@ class WorkspaceLearning:
         return {"id": q.id, "title": q.title, "pass_mark": q.pass_mark,
                 "items": [{"id": i.id, "kind": i.kind, "prompt": i.prompt, "choices": list(i.choices)} for i in q.items]}
 
+    def attempts(self, ws: str, number: int, limit: int = 10) -> list[dict[str, Any]]:
+        """The newest attempts at a phase's quiz, from the TUI, the CLI or the portal alike."""
+        q = progress.quiz_for_phase(self.catalog, number)
+        if q is None:
+            return []
+        with self.db(ws) as conn:
+            rows = attempts.list_attempts(conn, q.id, limit)
+        return [{"finished_at": r["finished_at"], "mode": r["mode"], "correct": r["correct"], "total": r["total"],
+                 "score": r["score"], "passed": bool(r["passed"])} for r in rows]
+
     # ------------------------------------------------------------------ grading and the deck
     def submit(self, ws: str, number: int, answers: dict[str, str], mode: str, started_at: datetime,
                today: date) -> dict[str, Any]:
