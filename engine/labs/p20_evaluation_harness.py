@@ -166,6 +166,11 @@ def calibration(cfg: dict, rec: Recorder) -> dict:
         "brier_perfect_case": M.brier(np.ones(50), np.ones(50)) + M.brier(np.zeros(50), np.zeros(50)),
         "brier_coinflip_case": M.brier(np.full(10000, 0.5), rng.integers(0, 2, 10000)),
         "ece_last_bin_includes_one": M.reliability_bins(np.array([1.0]), np.array([1.0]), n_bins)[-1]["count"] == 1,
+        # by hand, 10 bins: 0.2 and 0.3 sit on edges (bins 1 and 2); bins 1 (0.2, 0.2 | 1 of 2 right), 2 (0.3 | 0 of 1),
+        # 8 (0.9, 0.9 | 2 of 2), 9 (1.0 | 1 of 1): ECE = (2|0.5-0.2| + |0-0.3| + 2|1-0.9| + 0) / 6 = 1.1 / 6
+        "bin_of_confidence_0_5": next(b["bin"] for b in M.reliability_bins(np.array([0.5]), np.array([1.0]), 10) if b["count"]),
+        "ece_hand_case_abs_err": abs(M.ece(np.array([0.2, 0.2, 0.3, 0.9, 0.9, 1.0]), np.array([1.0, 0.0, 0.0, 1.0, 1.0, 1.0]), 10)
+                                     - 1.1 / 6),
     }
     model, tok, sha, name = _checkpoint(bool(cfg["quick"]))
     train_ex, val_ex = _splits()

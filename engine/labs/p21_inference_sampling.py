@@ -58,6 +58,19 @@ def _forms(tense: str, person: int) -> set[str]:
 
 
 # ---------------------------------------------------------------------- lab 00: greedy
+def _plain_greedy(model: Any, prompt: list[int], max_tokens: int, eos: int) -> list[int]:
+    """Greedy decoding written out: argmax of the last row, append, stop at EOS, the limit or max_tokens."""
+    tokens, out = list(prompt), []
+    with no_grad():
+        while len(out) < max_tokens and len(tokens) < model.cfg.context_len:
+            nxt = int(np.argmax(model(np.asarray(tokens, dtype=np.int64)).data[-1]))
+            out.append(nxt)
+            tokens.append(nxt)
+            if nxt == eos:
+                break
+    return out
+
+
 def greedy_decode(cfg: dict, rec: Recorder) -> dict:
     model, tok = _model(cfg)
     max_tokens, seed = int(cfg.get("max_tokens", 12)), int(cfg.get("seed", 42))
@@ -76,6 +89,13 @@ def greedy_decode(cfg: dict, rec: Recorder) -> dict:
             rec.log(i, stage="greedy", prompt=text, completion=completion, n_tokens=len(a))
             outputs.append((text, a, b, completion))
     out["greedy_deterministic"] = all(a == b for _, a, b, _ in outputs)
+    out["greedy_vs_plain_loop_mismatches"] = sum(a != _plain_greedy(model, _prompt_ids(tok, t), max_tokens, EOS)
+                                                 for t, a, _, _ in outputs)
+    ids = _prompt_ids(tok, "yesterday i")
+    limit = model.cfg.context_len
+    out["stops_at_context_limit"] = len(sample(model, ids, 10 * limit, seed, Temperature(5.0))) == limit - len(ids)
+    no_eos = sample(model, ids, 8, seed, Temperature(5.0))
+    out["max_tokens_respected_without_eos"] = len(no_eos) == min(8, limit - len(ids))
     out["loop_terminates"] = all(len(a) <= max_tokens for _, a, _, _ in outputs)
     out["ended_with_eos"] = all(a and a[-1] == EOS for _, a, _, _ in outputs)
     out["completions"] = {t: c for t, _, _, c in outputs}
@@ -102,7 +122,12 @@ def temperature_sweep(cfg: dict, rec: Recorder) -> dict:
     raw_mass = [float((softmax(z) ** (1 / t)).sum()) for t in taus]
     renorm_diff = max(float(np.abs(post_softmax_power(z, t) - tempered(z, t)).max()) for t in taus)
     n = int(cfg.get("n_seeds", 100))
-    out: dict[str, Any] = {"entropy_monotone": monotone, "post_softmax_power_rejected": max(abs(m - 1) for m in raw_mass) > 1e-3,
+    # closed forms: two logits 1 apart give p0 = 1 / (1 + e^(-1/tau)); the spread of 1500 must not underflow at tau 500
+    big = max(abs(float(tempered(np.array([1000.0, 999.0]), t)[0]) - 1 / (1 + np.exp(-1 / t))) for t in (0.5, 1.0, 4.0))
+    wide = tempered(np.array([0.0, -1500.0]), 500.0)
+    big = max(big, abs(float(wide[1]) - 1 / (1 + np.exp(3.0))))
+    out: dict[str, Any] = {"tempered_closed_form_max_err": big,
+                           "entropy_monotone": monotone, "post_softmax_power_rejected": max(abs(m - 1) for m in raw_mass) > 1e-3,
                            "post_softmax_power_mass_range": [min(raw_mass), max(raw_mass)],
                            "renormalised_power_max_diff": renorm_diff,
                            "entropy_bits_synthetic_tau1": entropy_bits(tempered(z, 1.0))}
@@ -138,6 +163,12 @@ def truncation(cfg: dict, rec: Recorder) -> dict:
         out[f"worked_topp{str(p).replace('.', '')}_kept"] = int((topp_probs(w, p) > 0).sum())
     out["worked_topp095_top_renormalized"] = float(topp_probs(w, 0.95).max())
     out["worked_p0"] = float(softmax(w)[0])
+    # plain: sort softmax(z / tau) descending, keep the shortest prefix whose sum reaches p (0.8 at tau 2: 4 tokens)
+    e = np.exp(w / 2.0 - (w / 2.0).max())
+    hot = np.sort(e / e.sum())[::-1]
+    out["worked_topp08_tau2_kept"] = int((topp_probs(w, 0.8, 2.0) > 0).sum())
+    out["worked_topp08_tau2_plain"] = int(np.searchsorted(np.cumsum(hot), 0.8) + 1)
+    out["exact_mass_topp08_kept"] = int((topp_probs(np.log([0.5, 0.3, 0.2]), 0.8) > 0).sum())
     return out
 
 

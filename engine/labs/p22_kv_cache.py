@@ -50,6 +50,7 @@ def cache_sizes(cfg: dict, rec: Recorder) -> dict:
     out["minigpt_128_tokens_kib"] = cache_bytes(2, 4, 16, 128, 1, 4) / KIB
     out["minigpt_128_tokens_b8_mib"] = cache_bytes(2, 4, 16, 128, 8, 4) / MIB
     out["minigpt_fp16_bytes_per_token"] = int(cache_bytes(2, 4, 16, 1, 1, 2))
+    out["max_context_rounds_down"] = max_context(1.9 * cache_bytes(2, 4, 16, 1, 1, 4), 2, 4, 16, 1, 4)
     out["quiz_2x2x4x16x64x4x2_kib"] = cache_bytes(2, 4, 16, 64, 4, 2) / KIB
     out["h100s_for_gpt3_weights_fp16"] = -(-175e9 * 2 // (80 * 1e9))
     out["h100s_for_gpt3_weights_int8"] = -(-175e9 * 1 // (80 * 1e9))
