@@ -166,7 +166,7 @@ GLYPH = {progress.State.DONE: "[green]●[/]", progress.State.IN_PROGRESS: "[yel
 
 def _progress_json(p: progress.PhaseProgress) -> dict[str, Any]:
     return {"phase": p.phase, "title": p.title, "state": p.state.value, "has_content": p.has_content, "runs": p.n_runs, "quiz": p.quiz_id,
-            "quiz_best": p.quiz_best, "items": [vars(i) for i in p.items]}
+            "quiz_best": p.quiz_best, "items": [vars(i) for i in p.items], "exercises": p.exercises}
 
 
 def progress_command(catalog: Catalog, number: int | None, *, as_json: bool) -> int:
@@ -198,6 +198,12 @@ def progress_command(catalog: Catalog, number: int | None, *, as_json: bool) -> 
         for item in shown:
             mark = {True: "[green]✓[/]", False: "[red]✗[/]", None: "[dim]?[/]"}[item.met]
             console.print(f"   {mark} {escape(item.text)} [dim]— {escape(item.evidence)}[/]")
+        if number is not None and p.exercises:
+            from workbench.exercises.progress import describe
+
+            console.print("   exercises:")
+            for row in p.exercises:
+                console.print(f"   {'[green]✓[/]' if row['learner_passed'] else '·'} {escape(describe(row))}")
     return EXIT_OK
 
 

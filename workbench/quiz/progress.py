@@ -3,7 +3,8 @@
 A phase is
 * `done` when every automatable Definition-of-Done item holds: each `check:` item is met by
   at least one run of that lab that is not quarantined (clean git tree) and finished
-  (status passed or failed: the lab ran to the end), and the phase's quiz has an attempt
+  (status passed or failed: the lab ran to the end) — for a lab with an exercise, a run of the
+  learner's own code (`impl: learner`; reference runs are a demonstration) — and the phase's quiz has an attempt
   scoring at least its pass mark. `manual:` items are listed but cannot be verified here.
 * `in_progress` when anything happened: a run of the phase or a quiz attempt;
 * `not_started` otherwise (also for phase numbers with no content yet).
@@ -23,6 +24,7 @@ from typing import Any
 
 from workbench.content.loader import Catalog
 from workbench.content.schema import DoneCheck, Phase, Quiz
+from workbench.exercises.progress import exercise_rows, has_exercise, is_learner_run
 from workbench.quiz import attempts, cards
 from workbench.runner.checks import compare
 from workbench.store import runs as run_index
@@ -57,6 +59,7 @@ class PhaseProgress:
     quiz_best: float | None = None  # best score, 0..1
     quiz_passed: bool = False
     has_content: bool = True  # False: no phase file for this number yet
+    exercises: list[dict[str, Any]] = field(default_factory=list)  # workbench.exercises.progress.exercise_rows
 
     @property
     def gaps(self) -> list[DodItem]:
@@ -102,6 +105,12 @@ def metric_of(manifest: dict[str, Any], metric: str) -> Any:
 def _check_item(phase: Phase, text: str, check: DoneCheck, runs: list[dict[str, Any]]) -> DodItem:
     target = f"{phase.key}/{check.lab}"
     mine = [r for r in runs if r["target"] == target and r["status"] in FINISHED]
+    if has_exercise(phase, check.lab):  # an exercise lab counts only through the learner's own code
+        demo = [r for r in mine if not is_learner_run(r)]
+        mine = [r for r in mine if is_learner_run(r)]
+        if not mine and demo:
+            return DodItem(text, "check", False, f"{demo[-1]['id']} is a reference run (demonstration); this lab is an "
+                           f"exercise: `workbench start {target}`, then `workbench check {target}`")
     meeting = [r for r in mine if compare(metric_of(r["manifest"], check.metric), check.op, check.value, check.tol)]
     clean = [r for r in meeting if not r["quarantined"]]
     want = f"{check.metric} {check.op} {check.value}"
@@ -155,7 +164,7 @@ def phase_progress(catalog: Catalog, conn: sqlite3.Connection, number: int, trie
         state = State.NOT_STARTED
     return PhaseProgress(
         number, phase.title, state, items, len(runs), quiz.id if quiz else None,
-        best["score"] if best else None, quiz_passed,
+        best["score"] if best else None, quiz_passed, exercises=exercise_rows(phase, conn, runs),
     )
 
 

@@ -104,6 +104,17 @@ def _dod_section(prog: PhaseProgress) -> list[str]:
     return lines + ["", f"Status: **{prog.state.value.replace('_', ' ')}** ({verdict}; [?] items are manual).", ""]
 
 
+def _exercise_section(prog: PhaseProgress) -> list[str]:
+    """Which exercise labs the learner did with their own code; hints used; solution-seen flags."""
+    if not prog.exercises:
+        return []
+    from workbench.exercises.progress import describe
+
+    lines = ["## Exercises (your code)", ""]
+    lines += [f"- {'[x]' if row['learner_passed'] else '[ ]'} {describe(row)}" for row in prog.exercises]
+    return lines + ["", "Reference runs of these labs are a demonstration; only a passing run of your code counts.", ""]
+
+
 def build_report(catalog: Catalog, conn: sqlite3.Connection, number: int, home: Path, now: datetime | None = None) -> Report:
     now = now or datetime.now(UTC)
     phase = catalog.phases.get(number)
@@ -142,6 +153,7 @@ def build_report(catalog: Catalog, conn: sqlite3.Connection, number: int, home: 
         f"- items missed in that attempt: {', '.join(wrong) if wrong else 'none'}",
         "",
         *_dod_section(prog),
+        *_exercise_section(prog),
         "## Runs",
         "",
     ]

@@ -33,6 +33,8 @@ def compare(slot: str, what: str, got: Any, want: Any, rtol: float = 1e-9, atol:
         return []
     if want is None:
         return [] if got is None else [f"{head} expected None, got {got!r}"]
+    if isinstance(want, np.generic) and isinstance(got, (np.ndarray, np.generic)):  # a NumPy scalar is a 0-d array
+        want, got = np.asarray(want), np.asarray(got)
     if isinstance(want, np.ndarray):
         if not isinstance(got, np.ndarray):
             return [f"{head} expected {_kind(want)}, got {_kind(got)}"]
