@@ -46,6 +46,12 @@ def serve(
     from workbench.workspace import home
 
     settings = _settings(host=host, port=port)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        if settings.dev_like:
+            typer.echo(f"--host {host}: dev/test portals serve loopback only (cookies are not Secure); "
+                       "set LYNX_PORTAL_ENV=production behind TLS", err=True)
+            raise typer.Exit(2)
+        typer.echo(f"warning: listening on {host}; put a TLS reverse proxy in front", err=True)
     app = build(home(), settings)
     typer.echo(f"portal on http://{host}:{port}/ (workspace {home()}, env {settings.environment}, "
                f"{app.state.portal.passwords.params.describe()})")
