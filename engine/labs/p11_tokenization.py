@@ -260,5 +260,12 @@ def train_on_corpus(cfg: dict, rec: Recorder) -> dict:
         for s in sample:
             rec.note(f"{s!r} -> {[tok.token_str(i) for i in tok.encode(s)]}")
     rec.note("top-30 ranked by frequency in the encoded corpus, not by merge order (see notes)")
+    # hand cases: a special inside a longer one stays whole, specials back to back leave no empty pieces,
+    # and tokens per word is ids over whitespace-separated words
+    nested = BPETokenizer(special_tokens=("<|e|>", "<|e|>!"))
+    out["specials_hand_cases_ok"] = (nested._split_specials("a<|e|>!b<|e|><|e|>") == ["a", 1, "b", 0, 0]
+                                     and nested._split_specials("") == [])
+    byte_tok = BPETokenizer()
+    out["tokens_per_word_hand_case"] = _tokens_per_word(byte_tok, ["he works", " no "])
     out["zipf_slope"] = out.get("zipf_slope", math.nan)
     return out
