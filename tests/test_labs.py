@@ -12,7 +12,7 @@ import pytest
 
 from tests import labkit
 
-PHASES = (7, 8, 9, 10, 11, 12, 13, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 41)
+PHASES = (7, 8, 9, 10, 11, 12, 13, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41)
 SLOW = {
     "phase-18/break-00", "phase-21/break-00",  # retrain / resample
     "phase-19/lab-02",  # four Mini-GPT trainings and four dashboards: ~30 s
