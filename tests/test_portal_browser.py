@@ -1,8 +1,8 @@
 """The portal in a real browser: headless Chromium (Debian's `chromium` + `chromium-driver`)
 driven by Selenium against uvicorn on 127.0.0.1.
 
-A learner redeems an invite, opens phase 07, takes its quiz with exactly one wrong answer, sees
-the card in reviews, and (a day later on the portal's clock) grades it with a review key; an admin
+A learner redeems an invite, opens phase 07, takes its quiz with exactly one wrong answer and its
+exam with none right, sees the cards in reviews, and (a day later on the portal's clock) grades it with a review key; an admin
 then sees that learner's 42-cell strip. Screenshots are written under a temp dir (or
 $PORTAL_SCREENSHOTS) and checked: real PNGs, not blank, no console errors on any page.
 
@@ -152,8 +152,16 @@ def test_invite_quiz_review_and_admin_strip_in_chromium(browser: Any, tmp_path: 
         assert browser.find_element(By.CSS_SELECTOR, f'li.wrong[data-item="{wrong}"]')
         assert browser.current_url == f"{url}/phase/7/quiz"  # no page load: the fragment replaced the form
         shots.append(shot(browser, out, "quiz-result", errors))
-        # 4. the card in reviews: coming up today, due tomorrow, graded with a key
+        # 3b. the exam: started with a POST, submitted once, every blank answer wrong
+        browser.get(f"{url}/phase/7/exam")
+        browser.find_element(By.ID, "exam-begin").click()
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, 'input[name="exam_token"]')))
+        browser.find_element(By.ID, "quiz-submit").click()
+        exam = wait.until(ec.presence_of_element_located((By.ID, "result-summary")))
+        assert f"0 of {n} correct" in exam.text
+        # 4. the cards in reviews: coming up today, due tomorrow, graded with a key
         browser.get(f"{url}/me/reviews")
+        assert len(browser.find_elements(By.CSS_SELECTOR, "table.upcoming tbody tr")) == n
         assert browser.find_element(By.ID, f"up-phase-07-scalar-autograd-{wrong}")
         clock.t += 86400
         browser.refresh()
