@@ -12,7 +12,6 @@ import asyncio
 import functools
 import json
 import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -314,11 +313,13 @@ def test_roofline_writes_no_ansi_to_a_pipe_and_notes_points_above_the_roof(home:
 
 
 def run_cli(args: list[str], home: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    import os
+    """The CLI in-process (typer's runner: stdout is not a terminal, as in a pipe), 80 columns wide."""
+    from typer.testing import CliRunner
 
-    full = {**os.environ, "WORKBENCH_HOME": str(home), "COLUMNS": "80", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True,
-                          cwd=home, env=full, timeout=120)
+    from workbench.cli import app
+
+    result = CliRunner().invoke(app, args, env={"WORKBENCH_HOME": str(home), "COLUMNS": "80", **(env or {})})
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, "")
 
 
 def test_cli_conventions(home: Path) -> None:

@@ -74,6 +74,7 @@ def test_real_tui_runs_a_quick_lab_in_tmux(tmp_path: Path) -> None:
     assert len(runs) == 1 and (runs[0] / "manifest.json").exists()
 
 
+@pytest.mark.slow  # ~35 s: two real labs side by side
 def test_help_and_split_view_at_80x24_in_tmux(tmp_path: Path) -> None:
     """`?` on the lab screen, then lab and break side by side at 80x24: both verdicts, actual values."""
     tmux = Tmux(f"wb-split-{tmp_path.name}")
