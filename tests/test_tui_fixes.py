@@ -340,3 +340,33 @@ def test_runs_table_keeps_whole_ids_at_80_columns(home: Path) -> None:
     fill_store(home)
     out = run_cli(["runs"], home).stdout
     assert RUN_A in out and RUN_B in out
+
+
+@pytest.mark.parametrize("size", SIZES)
+@aio
+async def test_outcome_goes_in_the_pane_and_in_flight_runs_show_in_the_header(home: Path, size: tuple[int, int]) -> None:
+    import threading
+
+    from workbench.tui.app import _Finished
+
+    app = WorkbenchApp(fake_catalog())
+    async with app.run_test(size=size) as pilot:
+        live = finished_run(app.catalog)
+        app.live[live.target] = live
+        app.lab_views["phase-00/lab-01"] = [live.target]
+        app.open_lab_target("phase-00/lab-01")
+        await pilot.pause(0.2)
+        app.post_message(_Finished(live))  # the run the learner is watching ends: no toast over its table
+        await pilot.pause(0.1)
+        assert not app._notifications
+        assert str(app.screen.query_one(".pane-progress").render()).startswith("passed")
+        await pilot.press("h")
+        app.post_message(_Finished(live))  # the same event off screen is a background event: a toast
+        await pilot.pause(0.1)
+        assert len(app._notifications) == 1
+        running = finished_run(app.catalog, "break-00")
+        running.finished = threading.Event()  # still in flight
+        app.live[running.target] = running
+        app._update_indicator()
+        assert app.sub_title.startswith("● phase-00/break-00")
+        running.finished.set()
