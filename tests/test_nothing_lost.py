@@ -247,3 +247,26 @@ def test_verify_compares_the_index_with_the_manifest_on_disk(content: Path, work
     (run_dir / "manifest.json").write_text(json.dumps(manifest))  # manifest re-hashed to match the edit
     out = run_cli("verify", run_dir.name, home=workspace)
     assert out.returncode == 1 and "index and manifest disagree on results.json" in out.stdout
+
+
+def test_quiz_with_a_locked_database_exits_4_and_the_attempt_is_in_the_journal(workspace: Path) -> None:
+    # Before: a traceback and exit 1 ("below the pass mark"); the attempt was lost.
+    from workbench.quiz.commands import find_quiz
+
+    quiz = find_quiz(load_catalog(), 7)
+    path = workspace / "a.yaml"
+    path.write_text(f"{quiz.items[0].id}: null\n")
+    store_db.connect(workspace / "workbench.db").close()
+    conn = store_db.connect(workspace / "workbench.db")
+    conn.execute("BEGIN EXCLUSIVE")
+    try:
+        out = run_cli("quiz", "7", "--answers", str(path), home=workspace, env={"WORKBENCH_DB_WAIT_S": "0.2"})
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
+    assert out.returncode == 4 and "locked" in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert len((workspace / "journal" / "quiz_attempts.jsonl").read_text().splitlines()) == 1
+    assert run_cli("reindex", home=workspace).returncode == 0
+    conn = store_db.connect(workspace / "workbench.db")
+    assert conn.execute("SELECT COUNT(*) FROM quiz_attempts").fetchone()[0] == 1
+    conn.close()

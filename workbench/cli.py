@@ -277,6 +277,8 @@ def tui(
 
 
 def main() -> None:
+    import sqlite3
+
     from workbench.store.db import StoreError
 
     try:
@@ -285,6 +287,12 @@ def main() -> None:
         sys.exit(3)
     except StoreError as exc:  # the index database: locked, corrupt beyond repair, disk full, read-only
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(4)
+    except sqlite3.Error as exc:  # the same, met after the database was opened
+        from workbench import workspace
+        from workbench.store.db import describe
+
+        print(f"error: {describe(exc, workspace.db_path())}", file=sys.stderr)
         sys.exit(4)
     except OSError as exc:  # the workspace itself: disk full, read-only, permissions
         print(f"error: {exc.filename or 'workspace'}: {exc.strerror or exc}", file=sys.stderr)
