@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from opentelemetry import trace
+from prometheus_client import CollectorRegistry, Histogram
 
 from engine.observability.cost import RequestCost, decode_shares, usd
-from prometheus_client import CollectorRegistry, Histogram
-from opentelemetry import trace
-
 from engine.observability.metrics import histogram_quantile
 from engine.observability.otel import read_spans, trace_stats, tracer_provider
 from engine.observability.prom import ServingMetrics, cumulative_buckets, families, quantile, samples

@@ -115,11 +115,11 @@ def survivors(r: SandboxResult) -> list[int]:
         if not name.isdigit() or int(name) == os.getpid():
             continue
         with contextlib.suppress(OSError):
-            if r.pidns and os.readlink(f"/proc/{name}/ns/pid") == r.pidns:
+            in_ns = bool(r.pidns) and os.readlink(f"/proc/{name}/ns/pid") == r.pidns
+            marked = (bool(r.marker) and f"LYNX_SANDBOX_RUN={r.marker}" in _proc_field(name, "environ")
+                      and _proc_field(name, "stat").rsplit(")", 1)[1].split()[0] != "Z")
+            if in_ns or marked:
                 found.add(int(name))
-            elif r.marker and f"LYNX_SANDBOX_RUN={r.marker}" in _proc_field(name, "environ"):
-                if _proc_field(name, "stat").rsplit(")", 1)[1].split()[0] != "Z":
-                    found.add(int(name))
     return sorted(found)
 
 
@@ -216,10 +216,8 @@ def run_code(code: str, limits: Limits = Limits(), *, offline_vouched: bool = Fa
                                     start_new_session=True, cwd=base, env=scrubbed_env(), pass_fds=(wfd,))
             os.close(wfd)
             wfd = -1
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=limits.timeout_s + BACKSTOP_S)
-            except subprocess.TimeoutExpired:
-                pass
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)  # the init's group; --kill-child takes the namespace
             proc.wait()

@@ -17,6 +17,7 @@ Why a separate process: the cleanup must outlive the child's tricks, and the par
 must never become PID 1 or a subreaper itself.
 """
 
+import contextlib
 import ctypes
 import json
 import os
@@ -130,16 +131,12 @@ def _kill_all(namespaces):
     killed, me = 0, os.getpid()
     while True:
         if namespaces:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(-1, signal.SIGKILL)  # from PID 1: every other process in the namespace
-            except ProcessLookupError:
-                pass
         else:
             for pid in _children(me):  # orphans come to us: we are their subreaper
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
         try:
             pid, _ = os.waitpid(-1, 0)
             killed += 1

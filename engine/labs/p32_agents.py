@@ -12,13 +12,13 @@ from collections import Counter
 
 import numpy as np
 
+from engine.agents.attacks import RESOURCE_ATTACKS, run_attacks
 from engine.agents.canonical import CANONICAL, graded
 from engine.agents.harness import PROMPTS, faithful, grade, router_planner
 from engine.agents.loop import Caps, run_loop
 from engine.agents.masked import PlannerTokenizer, decode_masked
 from engine.agents.memory import LongTermMemory, Scratchpad
 from engine.agents.planner import scripted_planner
-from engine.agents.attacks import RESOURCE_ATTACKS, run_attacks
 from engine.agents.sandbox import Limits, isolation, run_code, sandboxed_tool_call
 from engine.agents.schemas import compile_planner, planner_schema, validate
 from engine.run import Recorder
@@ -28,6 +28,7 @@ from engine.structured.schema import PERSON_ENUM, TENSE_ENUM
 from engine.text.verbs import VERBS
 from engine.tools import grammar  # noqa: F401 - registers the four tools
 from engine.tools.base import REGISTRY
+
 
 # ---------------------------------------------------------------------- lab 02: sandbox
 def sandbox_containment(cfg: dict, rec: Recorder) -> dict:

@@ -14,14 +14,14 @@ import numpy as np
 from engine.infer.kv_cache import KVCache
 from engine.infer.sampling import Greedy, generate
 from engine.models.gpt import MiniGPT, MiniGPTConfig
-from engine.run import Recorder
 from engine.observability.otel import read_spans, trace_stats, tracer_provider
 from engine.observability.prom import families, samples
+from engine.run import Recorder
 from engine.serve.api import ROUTE, ServeConfig, Service, create_app
 from engine.serve.app import TutorApp
+from engine.serve.batching import CostModel, Outcome, simulate, workload
 from engine.serve.client import call
 from engine.serve.compare import Workload, compare
-from engine.serve.batching import CostModel, Outcome, simulate, workload
 from engine.serve.decode import continuous_decode
 from engine.serve.http import Server
 from engine.serve.lm import TutorLM

@@ -14,21 +14,20 @@ import time
 from typing import Any
 
 import numpy as np
-
-from engine.observability.cost import RequestCost, decode_shares, usd
 from prometheus_client import CollectorRegistry, Histogram
 
+from engine.observability.cost import RequestCost, decode_shares, usd
 from engine.observability.metrics import histogram_quantile
 from engine.observability.otel import read_spans, trace_stats, tracer_provider
-from engine.observability.promserver import PrometheusProcess
 from engine.observability.prom import ServingMetrics, cumulative_buckets, families, quantile
 from engine.observability.prom import samples as parse_samples
+from engine.observability.promserver import PrometheusProcess
 from engine.run import Recorder
 from engine.serve.api import ROUTE, ServeConfig, Service, create_app
 from engine.serve.app import TutorApp
 from engine.serve.client import Reply, closed_loop, request
-from engine.serve.lm import TutorLM
 from engine.serve.http import Server
+from engine.serve.lm import TutorLM
 from engine.serve.loadgen import run_load
 from engine.serve.tutor import Tutor
 from engine.serve.uv import UvicornThread
@@ -225,7 +224,7 @@ def tracing(cfg: dict, rec: Recorder) -> dict:
         share &= (r.status == 200 and len(mine) == 1 and mine[0]["trace_id"] == tid and len(tagged) == 9
                   and all(s["trace_id"] == tid for s in tagged))
     roots = sorted((s["start_ns"], s["end_ns"]) for s in spans if s["parent_id"] is None)
-    overlapping = sum(b[0] < a[1] for a, b in zip(roots, roots[1:]))  # a request began before the previous ended
+    overlapping = sum(b[0] < a[1] for a, b in zip(roots, roots[1:], strict=False))  # a request began before the previous ended
     by_trace: dict[str, int] = {}
     for s in spans:
         by_trace[s["trace_id"]] = by_trace.get(s["trace_id"], 0) + 1

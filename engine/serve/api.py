@@ -49,6 +49,7 @@ class ServeConfig:
     rate_burst: int = 10
     usd_per_hour: float = 0.17
     log_path: str = ""
+    log_request_id: bool = True  # False is phase 34's break: log lines lose their correlation id
 
 
 class CorrectRequest(BaseModel):
@@ -134,6 +135,8 @@ class Service:
     def log(self, record: dict[str, Any]) -> None:
         if not self.cfg.log_path:
             return
+        if not self.cfg.log_request_id:
+            record = {k: v for k, v in record.items() if k != "request_id"}
         line = json.dumps({"ts": round(time.time(), 6), **record}, sort_keys=True)
         with self._log_lock, Path(self.cfg.log_path).open("a", encoding="utf-8") as f:
             f.write(line + "\n")
