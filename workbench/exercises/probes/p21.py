@@ -22,14 +22,18 @@ def decode_loop(learner: Any, reference: Any, rng: np.random.Generator) -> list[
     out: list[str] = []
     model = MiniGPT(MiniGPTConfig(d_model=16, n_heads=2, n_layers=1, d_ff=16, vocab_size=12, context_len=10),
                     rng=np.random.default_rng(int(rng.integers(1 << 30))))
-    prompts = [[1], [1, 5, 7], [1, 2, 3, 4, 5, 6, 7, 8, 9]]
-    for prompt in prompts:
-        for strategy in (Greedy(), Temperature(1.5), TopK(3), TopP(0.8)):
-            for max_tokens, eos in ((6, None), (20, None), (20, 4), (0, None)):
-                seed = int(rng.integers(1 << 20))
-                what = f"prompt {prompt}, {strategy}, max_tokens {max_tokens}, eos {eos}"
-                out += compare("sample", what, learner.sample(model, prompt, max_tokens, seed, strategy, eos),
-                               reference.sample(model, prompt, max_tokens, seed, strategy, eos))
+    cases = [([1], Greedy(), 6, None), ([1], Temperature(1.5), 20, None), ([1, 5, 7], TopK(3), 20, "auto"),
+             ([1, 5, 7], TopP(0.8), 20, "auto"), ([1, 5, 7], Greedy(), 0, None),
+             ([1, 2, 3, 4, 5, 6, 7, 8, 9], Temperature(1.5), 20, None), ([1, 2, 3, 4, 5, 6, 7, 8, 9], Greedy(), 20, None)]
+    for prompt, strategy, max_tokens, eos_rule in cases:
+        seed = int(rng.integers(1 << 20))
+        eos = None
+        if eos_rule == "auto":  # a token the decode really produces, so stopping at EOS is exercised
+            free = reference.sample(model, prompt, max_tokens, seed, strategy)
+            eos = free[len(free) // 2]
+        what = f"prompt {prompt}, {strategy}, max_tokens {max_tokens}, eos {eos}"
+        out += compare("sample", what, learner.sample(model, prompt, max_tokens, seed, strategy, eos),
+                       reference.sample(model, prompt, max_tokens, seed, strategy, eos))
     try:
         learner.sample(model, [], 3, 0, Greedy())
         out.append("sample: an empty prompt must raise ValueError, got none")

@@ -86,18 +86,23 @@ def generation(learner: Any, reference: Any, rng: np.random.Generator) -> list[s
     out: list[str] = []
     cfg = MiniGPTConfig(d_model=16, n_heads=2, n_layers=2, d_ff=16, vocab_size=12, context_len=14)
     model = MiniGPT(cfg, rng=np.random.default_rng(int(rng.integers(1 << 30))))
-    for prompt in ([1], [1, 4, 6], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 3, 5]):
-        for strategy in (Greedy(), Temperature(1.0), TopP(0.9)):
-            for max_new, eos in ((8, None), (30, None), (30, 5)):
-                seed = int(rng.integers(1 << 20))
-                kv = KVCache.allocate(layers=2, heads=2, head_dim=8, max_seq=cfg.context_len + 1)
-                got = learner.generate(model, prompt, max_new, seed, strategy, kv, eos)
-                kv2 = KVCache.allocate(layers=2, heads=2, head_dim=8, max_seq=cfg.context_len + 1)
-                want = reference.generate(model, prompt, max_new, seed, strategy, kv2, eos)
-                what = f"prompt of {len(prompt)} tokens, {strategy}, {max_new} new tokens, eos {eos}"
-                out += compare("generate", f"{what} (with a cache)", got, want)
-                out += compare("generate", f"{what}: cached tokens equal the uncached decode", got,
-                               reference.generate(model, prompt, max_new, seed, strategy, None, eos))
-                again = learner.generate(model, prompt, max_new, seed, strategy, kv, eos)
-                out += compare("generate", f"{what}: reusing the same cache object", again, want)
+    long_prompt = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 3, 5]  # one token short of the context
+    cases = [([1], Greedy(), 8, None), ([1], Temperature(1.0), 30, None), ([1, 4, 6], TopP(0.9), 30, "auto"),
+             ([1, 4, 6], Temperature(1.0), 30, "auto"), (long_prompt, Greedy(), 30, None), (long_prompt, TopP(0.9), 8, None)]
+    for prompt, strategy, max_new, eos_rule in cases:
+        seed = int(rng.integers(1 << 20))
+        eos = None
+        if eos_rule == "auto":  # a token the decode really produces, so stopping at EOS is exercised
+            free = reference.generate(model, prompt, max_new, seed, strategy, None, None)
+            eos = free[len(free) // 2]
+        kv = KVCache.allocate(layers=2, heads=2, head_dim=8, max_seq=cfg.context_len + 1)
+        got = learner.generate(model, prompt, max_new, seed, strategy, kv, eos)
+        kv2 = KVCache.allocate(layers=2, heads=2, head_dim=8, max_seq=cfg.context_len + 1)
+        want = reference.generate(model, prompt, max_new, seed, strategy, kv2, eos)
+        what = f"prompt of {len(prompt)} tokens, {strategy}, {max_new} new tokens, eos {eos}"
+        out += compare("generate", f"{what} (with a cache)", got, want)
+        out += compare("generate", f"{what}: cached tokens equal the uncached decode", got,
+                       reference.generate(model, prompt, max_new, seed, strategy, None, eos))
+        again = learner.generate(model, prompt, max_new, seed, strategy, kv, eos)
+        out += compare("generate", f"{what}: reusing the same cache object", again, want)
     return out
