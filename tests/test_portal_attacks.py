@@ -40,8 +40,8 @@ def catalog() -> Any:
 class Site:
     def __init__(self, root: Path, **settings: Any) -> None:
         self.root = root
-        self.app = make_app(from_env(ENV, **settings), Accounts(root / "workbench.db"),
-                            WorkspaceLearning(root, catalog()), root / "portal" / "audit")
+        learning = WorkspaceLearning(root, catalog())
+        self.app = make_app(from_env(ENV, **settings), Accounts(root / "workbench.db"), learning, root / "portal" / "audit")
         self.portal = self.app.state.portal
 
     def client(self, url: str) -> Client:

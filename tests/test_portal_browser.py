@@ -120,8 +120,9 @@ def test_invite_quiz_review_and_admin_strip_in_chromium(browser: Any, tmp_path: 
     wrong = next(i.id for i in quiz.items if i.kind == "single")
     clock = Clock()
     env = {"LYNX_PORTAL_ENV": "test", "LYNX_PORTAL_ARGON2": "fast"}
-    app = make_app(from_env(env, session_ttl_s=400 * 86400), Accounts(tmp_path / "workbench.db"),
-                   WorkspaceLearning(tmp_path, catalog), tmp_path / "audit", clock=clock)
+    learning = WorkspaceLearning(tmp_path, catalog)
+    app = make_app(from_env(env, session_ttl_s=400 * 86400), Accounts(tmp_path / "workbench.db"), learning,
+                   tmp_path / "audit", clock=clock)
     portal = app.state.portal
     learner_invite = portal.invite("ana", "learner", ".", None)
     admin_invite = portal.invite("root", "admin", "learners/root", None)

@@ -95,8 +95,9 @@ def site(cfg: dict, **settings: Any) -> Iterator[Site]:
         clock = Clock()
         env = {"LYNX_PORTAL_ENV": "test", "LYNX_PORTAL_ARGON2": "fast", "LYNX_PORTAL_SESSION_SECRET": SECRET,
                "LYNX_PORTAL_PEPPER": PEPPER}
-        app = make_app(from_env(env, **settings), Accounts(root / "workbench.db"), load_backend(cfg["learning"], root),
-                       root / "portal" / "audit", clock=clock)
+        learning = load_backend(cfg["learning"], root)  # first: the workspace store opens the file before the portal's tables
+        app = make_app(from_env(env, **settings), Accounts(root / "workbench.db"), learning, root / "portal" / "audit",
+                       clock=clock)
         s = Site(root, app, clock)
         try:
             yield s
@@ -128,7 +129,8 @@ def bootstrap(cfg: dict, rec: Recorder) -> dict:
     with tempfile.TemporaryDirectory(prefix="portal-lab-") as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
-        app = make_app(dev, Accounts(root / "workbench.db"), load_backend(cfg["learning"], root), root / "audit")
+        learning = load_backend(cfg["learning"], root)
+        app = make_app(dev, Accounts(root / "workbench.db"), learning, root / "audit")
         with background(app) as url:
             statuses = []
             with httpx.Client(base_url=url, timeout=10) as http:

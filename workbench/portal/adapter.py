@@ -31,6 +31,9 @@ class WorkspaceLearning:
     def __init__(self, root: Path, catalog: Catalog | None = None) -> None:
         self.root = Path(root).resolve()
         self.catalog = catalog if catalog is not None else load_catalog()
+        # Open the workspace database through the workbench's own store first, so its checks run
+        # (migrations, rebuilding a lost index from runs/ and journal/) before the portal adds its tables.
+        connect(self.root / "workbench.db").close()
 
     # ------------------------------------------------------------------ workspaces
     def home(self, ws: str) -> Path:
