@@ -33,10 +33,12 @@ def exercise_rows(phase: Phase, conn: sqlite3.Connection, runs: list[dict[str, A
         st = state_of(conn, ref)
         target = ref.target
         learner_passed = any(r["target"] == target and r["status"] == "passed" and is_learner_run(r) for r in runs)
+        mine = [r for r in runs if r["target"] == target and is_learner_run(r)]
+        predictions = (mine[-1]["manifest"].get("exercise") or {}).get("predictions", []) if mine else []
         rows.append({"target": target, "title": lab.title, "state": st.state, "learner_passed": learner_passed,
                      "hints_used": st.hints_used, "hints_total": len(lab.exercise.hints),
                      "solution_seen": st.solution_seen, "solution_before_attempt": st.solution_before_attempt,
-                     "attempts": st.attempts})
+                     "attempts": st.attempts, "predictions": predictions})
     return rows
 
 
@@ -47,4 +49,5 @@ def describe(row: dict[str, Any]) -> str:
         flags.append("solution seen before attempt")
     elif row["solution_seen"]:
         flags.append("solution seen")
+    flags += [f"predicted {p['metric']} = {p['predicted']}, measured {p['measured']}" for p in row.get("predictions", [])]
     return f"{row['target']} {row['title']}: {done} ({', '.join(flags)})"

@@ -49,6 +49,8 @@ class LabScreen(Screen):
         Binding("d", "start('both')", "Side by side"),
         Binding("x", "cancel", "Cancel"),
         Binding("f", "toggle_quick", "Quick"),
+        Binding("m", "toggle_mine", "Mine / reference (an exercise lab)", show=False),
+        Binding("w", "watch", "Watch my file: re-run mine on every save", show=False),
     ]
     HELP = "Start the lab (s), its break (b), or both side by side (d); runs keep going when you leave."
 
@@ -57,6 +59,8 @@ class LabScreen(Screen):
         self.ref = ref
         self.break_id = break_id or (ref.breaks[0][0] if ref.breaks else None)
         self.panes: list[RunPane] = []
+        self.mine = False  # run the learner's code (labs with an exercise): see workbench/exercises/tui.py
+        self._watch: tuple[object, float | None] | None = None  # (timer, last mtime) while `w` is on
 
     @property
     def key(self) -> str:
@@ -73,7 +77,8 @@ class LabScreen(Screen):
     def _title(self) -> str:
         quick = "[b]on[/b]" if self.app.quick else "off"
         brk = f" · break [b]{self.break_id}[/b]" if self.break_id else " · no break"
-        return f"[b]{escape(self.ref.target)}[/b] {escape(self.ref.title)} · quick: {quick}{brk}"
+        mine = " · [b]mine[/b]" if self.mine else ""
+        return f"[b]{escape(self.ref.target)}[/b] {escape(self.ref.title)} · quick: {quick}{brk}{mine}"
 
     def help_extra(self) -> str:
         """This lab's part of the `?` help: its break and what the split view plots."""
@@ -88,7 +93,10 @@ class LabScreen(Screen):
         if blocked:
             lines.append(escape(blocked))
         lines.append("Quick mode (f) uses the lab's quick settings: seconds instead of minutes.")
-        return "\n".join(lines)
+        from workbench.exercises.tui import help_text
+
+        exercise = help_text(self.app.catalog, self.ref.target, self.app.db()) if self.ref.phase is not None else ""
+        return "\n".join([*lines, exercise] if exercise else lines)
 
     async def on_mount(self) -> None:
         shown = [self.app.live[t] for t in self.app.lab_views.get(self.key, []) if t in self.app.live]
@@ -116,6 +124,7 @@ class LabScreen(Screen):
         charts = self.ref.charts_showing(self.break_id) if split else self.ref.charts
         for live in lives:
             label = live.target + (" (break)" if live.request.kind == "break" else "")
+            label += " (mine)" if getattr(live.request, "exercise", None) else ""
             marks = [m for c in charts[:1] for m in marks_for(c, live.request.config, "injected")]
             self.panes.append(RunPane(label, charts, mono=self.app.mono, marks=marks))
         self.set_class(split, "-split")
@@ -131,6 +140,10 @@ class LabScreen(Screen):
         for pane in self.panes:
             if pane.live is message.live:
                 pane.poll()  # the verdict now, not at the next tick
+        if getattr(message.live.request, "exercise", None):  # a run of the learner's code is a check attempt
+            from workbench.exercises.tui import record_finished
+
+            record_finished(self.app.catalog, message.live, self.app.db())
 
     async def action_start(self, which: str) -> None:
         if self.running():
@@ -138,6 +151,9 @@ class LabScreen(Screen):
             return
         if which in ("break", "both") and self.break_id is None:
             self.notify(f"{self.ref.target} has no break", severity="warning")
+            return
+        if self.mine and which in ("lab", "both"):
+            await self._start_mine(both=which == "both")
             return
         picks = {"lab": [None], "break": [self.break_id], "both": [None, self.break_id]}[which]
         try:
@@ -155,6 +171,54 @@ class LabScreen(Screen):
         for live in running:
             live.cancel.set()
         self.notify(f"cancelling {', '.join(live.target for live in running)}")
+
+    async def _start_mine(self, both: bool) -> None:
+        """The learner's code (and, with `both`, the reference next to it in the split view)."""
+        from workbench.exercises.tui import NotRunnable, learner_request
+
+        try:
+            requests = [learner_request(self.app.catalog, self.ref.target, self.app.quick, self.app.db())]
+            if both:
+                requests.append(labref.request(self.app.catalog, self.ref, None, self.app.quick))
+        except (NotRunnable, PlanError) as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return
+        await self._show([self.app.start_run(req) for req in requests])
+
+    def action_toggle_mine(self) -> None:
+        from workbench.exercises.tui import exercise_of
+
+        if self.ref.phase is None or exercise_of(self.app.catalog, self.ref.target) is None:
+            self.notify(f"{self.ref.target} has no exercise", severity="warning")
+            return
+        self.mine = not self.mine
+        self.query_one("#lab-title", Static).update(self._title())
+        self.notify("s runs your code; d shows yours next to the reference" if self.mine else "s runs the reference")
+
+    def action_watch(self) -> None:
+        from workbench.exercises.tui import learner_mtime
+
+        if self._watch is not None:
+            self._watch[0].stop()  # type: ignore[attr-defined]
+            self._watch = None
+            self.notify("stopped watching")
+            return
+        if not self.mine:
+            self.action_toggle_mine()
+            if not self.mine:
+                return
+        self._watch = (self.set_interval(1.0, self._poll_learner_file), learner_mtime(self.app.catalog, self.ref.target))
+        self.notify("watching your file: every save re-runs it (w stops)")
+
+    async def _poll_learner_file(self) -> None:
+        from workbench.exercises.tui import learner_mtime
+
+        if self._watch is None or self.running():
+            return
+        mtime = learner_mtime(self.app.catalog, self.ref.target)
+        if mtime != self._watch[1]:
+            self._watch = (self._watch[0], mtime)
+            await self._start_mine(both=False)
 
     def action_toggle_quick(self) -> None:
         self.app.quick = not self.app.quick

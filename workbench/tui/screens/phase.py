@@ -95,6 +95,10 @@ class PhaseScreen(Screen):
             state = lab.status if not lab.needs else f"{lab.status}, needs {'/'.join(lab.needs)}"
             state = "[dim]planned: no code yet[/]" if lab.status == "planned" else state
             last = latest.get(f"{phase.key}/{lab.id}", {}).get("status", "—")
+            if lab.exercise is not None and lab.status == "ready":  # the learner's own version of this lab
+                from workbench.exercises.tui import state_word
+
+                state += f" · yours: {state_word(self.app.catalog, f'{phase.key}/{lab.id}', conn)}"
             table.add_row(lab.id, last, state, escape(lab.title))
             self.rows.append((lab.id, None))
         for brk in phase.breaks:
