@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from engine.autograd.tensor import Tensor, no_grad
+from engine.infer.kv_cache import KVCache
 from engine.models.gpt import (
     MiniGPT,
     MiniGPTConfig,
@@ -194,6 +195,17 @@ def _perturb_once(model: MiniGPT, ids: np.ndarray, k: int, offset: int) -> tuple
     return before, bool(np.abs(a[k:] - b[k:]).max() > 0)
 
 
+def _cached_vs_full(model: MiniGPT, ids: np.ndarray, prefill: int = 4) -> float:
+    """Prefill `prefill` tokens into a KV cache, decode the rest one at a time: relative gap to one full forward."""
+    c = model.cfg
+    kv = KVCache.allocate(layers=c.n_layers, heads=c.n_heads, head_dim=c.d_head, max_seq=c.context_len)
+    with no_grad():
+        full = model(ids).data
+        parts = [model(ids[:prefill], cache=kv).data]
+        parts += [model(ids[t:t + 1], cache=kv, start_pos=t).data for t in range(prefill, len(ids))]
+    return float(np.abs(np.concatenate(parts, axis=0) - full).max() / np.abs(full).max())
+
+
 def causality(cfg: dict, rec: Recorder) -> dict:
     """Change the token at k; positions < k must not move (atol 1e-8), some position >= k must."""
     mcfg = _model_cfg(cfg, context_len=max(int(cfg.get("context_len", 32)), int(cfg.get("long_T", 32))))
@@ -215,6 +227,8 @@ def causality(cfg: dict, rec: Recorder) -> dict:
         failures += int(before > atol or not later)
     out: dict[str, Any] = {"max_diff_before_perturbation": worst, "later_position_changed": later_all,
                            "sweep_failures": failures, "causal": mcfg.causal}
+    if mcfg.causal:  # a cache only makes sense for a causal model
+        out["cached_decode_vs_full_rel_diff"] = _cached_vs_full(model, ids)
     steps = int(cfg.get("train_probe_steps", 0))
     if steps > 0:
         out.update(_train_probe(mcfg.causal, steps, float(cfg.get("train_probe_lr", 3e-3)), rec))
