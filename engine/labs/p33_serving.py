@@ -20,12 +20,11 @@ from engine.run import Recorder
 from engine.serve.api import ROUTE, ServeConfig, Service, create_app
 from engine.serve.app import TutorApp
 from engine.serve.batching import CostModel, Outcome, simulate, workload
-from engine.serve.client import call
+from engine.serve.client import call, closed_loop
 from engine.serve.compare import Workload, compare
 from engine.serve.decode import continuous_decode
-from engine.serve.http import Server
 from engine.serve.lm import TutorLM
-from engine.serve.loadgen import run_load
+from engine.serve.styles import style_app
 from engine.serve.tutor import Tutor
 from engine.serve.uv import UvicornThread
 from engine.train.data import load_corpus
@@ -122,9 +121,10 @@ def sync_vs_async(cfg: dict, rec: Recorder) -> dict:
     for k, style in enumerate(("sync", "blocking", "to_thread")):
         tutor = Tutor(service_ms=float(cfg["service_ms"]))
         tutor.load()
-        with Server(TutorApp(tutor), style=style, threads=int(cfg["threads"])) as srv:
-            run_load(srv.port, payloads[: cfg["warmup"]], cfg["concurrency"], cfg["timeout_s"])
-            res = run_load(srv.port, payloads[cfg["warmup"]:], cfg["concurrency"], cfg["timeout_s"])
+        with UvicornThread(style_app(TutorApp(tutor), style, int(cfg["threads"]))) as srv:
+            closed_loop(srv.port, "/correct", payloads[: cfg["warmup"]], cfg["concurrency"], cfg["timeout_s"])
+            samples, _ = closed_loop(srv.port, "/correct", payloads[cfg["warmup"]:], cfg["concurrency"], cfg["timeout_s"])
+        res = [(x.latency_s * 1000, x.status) for x in samples]
         lat = np.array([ms for ms, st in res if st == 200])
         statuses += [st for _, st in res]
         p50, p95[style], p99 = np.percentile(lat, [50, 95, 99]) if len(lat) else (np.nan,) * 3

@@ -26,9 +26,8 @@ from engine.run import Recorder
 from engine.serve.api import ROUTE, ServeConfig, Service, create_app
 from engine.serve.app import TutorApp
 from engine.serve.client import Reply, closed_loop, request
-from engine.serve.http import Server
 from engine.serve.lm import TutorLM
-from engine.serve.loadgen import run_load
+from engine.serve.styles import style_app
 from engine.serve.tutor import Tutor
 from engine.serve.uv import UvicornThread
 from engine.train.data import load_corpus
@@ -325,11 +324,11 @@ def cost_tracker(cfg: dict, rec: Recorder) -> dict:
     # Peak request rate of the real HTTP server on 127.0.0.1 (a timing: reported, not enforced).
     tutor = Tutor(service_ms=float(cfg["service_ms"]))
     tutor.load()
-    with Server(TutorApp(tutor), style="to_thread") as srv:
+    with UvicornThread(style_app(TutorApp(tutor), "to_thread", int(cfg["concurrency"]))) as srv:
         payloads = [{"sentence": s} for s in _sentences(int(cfg["load_requests"]), cfg["seed"])]
-        t0 = time.perf_counter()
-        res = run_load(srv.port, payloads, int(cfg["concurrency"]))
-        rps = len(res) / (time.perf_counter() - t0)
+        samples, wall = closed_loop(srv.port, "/correct", payloads, int(cfg["concurrency"]))
+        res = [(x.latency_s, x.status) for x in samples]
+        rps = len(res) / wall
     learners, req_per_day, bytes_per_req = 10_000, 100, 24 * 6  # 24 streamed tokens x ~6 bytes
     out = {
         "mean_cost_usd": means[base],
