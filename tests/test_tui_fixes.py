@@ -65,7 +65,18 @@ async def test_question_mark_shows_this_screens_keys_and_the_screens_own_help(ho
 
 def test_one_meaning_per_letter_across_screens() -> None:
     """A letter bound on two screens does the same thing on both (docs/KEYS.md)."""
-    from workbench.tui.screens import diff, experiments, home, lab, phase, quiz, review, roofline, run_detail, runs
+    from workbench.tui.screens import (
+        diff,
+        experiments,
+        home,
+        lab,
+        phase,
+        quiz,
+        review,
+        roofline,
+        run_detail,
+        runs,
+    )
 
     meaning: dict[str, set[str]] = {}
     for module in (home, phase, lab, runs, run_detail, diff, experiments, roofline, quiz, review):

@@ -101,9 +101,9 @@ def test_run_manifest_tree(snap_compare, app: WorkbenchApp) -> None:
 def test_help_on_the_lab_screen(snap_compare, app: WorkbenchApp) -> None:
     async def before(pilot) -> None:  # type: ignore[no-untyped-def]
         app.open_lab_target("phase-00/lab-01")
-        await pilot.pause(0.2)
+        await pilot.pause(0.5)  # the lab screen behind the dialog fully drawn, even on a busy machine
         await pilot.press("question_mark")
-        await pilot.pause(0.1)
+        await pilot.pause(0.3)
 
     assert snap_compare(app, run_before=before, terminal_size=(80, 24))
 

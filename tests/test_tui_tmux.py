@@ -59,7 +59,7 @@ def test_real_tui_runs_a_quick_lab_in_tmux(tmp_path: Path) -> None:
         tmux.wait_for(lambda s: "phase-00" in s and "lab-02" in s)
         tmux.keys("Down", "Down", "Enter")  # lab-00 (manual), lab-01, lab-02: the pickle guard
         tmux.wait_for(lambda s: "pickle guard verdicts" in s and "idle" in s)
-        tmux.keys("k", "s")  # quick mode, start
+        tmux.keys("f", "s")  # quick mode, start
         screen = tmux.wait_for(lambda s: "cases_correct == 5" in s, timeout=60)
         assert "pickle guard verdicts" in screen  # the chart title
         check_line = next(line for line in screen.splitlines() if "cases_correct == 5" in line)

@@ -82,7 +82,7 @@ class ChartView(PlotextPlot):
         size = (self.size.width, self.size.height)
         records = self.source()
         if not records and not self.marks:
-            return Text(self.empty, style="dim")
+            return Text(f"{self.chart.title} — {self.empty}", style="dim")
         # a background draw owning the canvas means: show the last text, the draw brings the new one
         if (self._text is None or self._text_size != size) and self._busy.acquire(blocking=False):
             try:
@@ -92,7 +92,7 @@ class ChartView(PlotextPlot):
                 self._set(text, size, legend)
             finally:
                 self._busy.release()
-        return self._text if self._text is not None else Text(self.empty, style="dim")
+        return self._text if self._text is not None else Text(f"{self.chart.title} — {self.empty}", style="dim")
 
     def _set(self, text: Text, size: tuple[int, int], legend: str) -> None:
         self._text, self._text_size = text, size
