@@ -381,3 +381,16 @@ async def test_outcome_goes_in_the_pane_and_in_flight_runs_show_in_the_header(ho
         app._update_indicator()
         assert app.sub_title.startswith("● phase-00/break-00")
         running.finished.set()
+
+
+def test_overlay_smoothing_is_a_bias_corrected_ema_per_series() -> None:
+    from workbench.tui.screens.run_detail import OVERLAY_KEY, ema
+
+    rows = [{OVERLAY_KEY: run, "step": i, "loss": float(v)} for i, (run, v) in
+            enumerate([("A", 4), ("B", 10), ("A", 4), ("B", 0), ("A", 4)])]
+    out = ema(rows, ["loss"], 0.5, OVERLAY_KEY)
+    a = [r["loss"] for r in out if r[OVERLAY_KEY] == "A"]
+    b = [r["loss"] for r in out if r[OVERLAY_KEY] == "B"]
+    assert a == [4.0, 4.0, 4.0]  # a constant stays put: bias-corrected, no pull towards 0
+    assert b[0] == 10.0 and b[1] == pytest.approx((0.5 * 5.0) / (1 - 0.25))  # 0.5*(0.5*10) + 0.5*0, corrected
+    assert ema(rows, ["loss"], 0.0, OVERLAY_KEY) is rows
