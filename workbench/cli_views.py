@@ -59,15 +59,22 @@ def print_runs(phase: int | None, target: str | None, limit: int, as_json: bool)
     if as_json:
         _print_json(rows)
         return
+    # The id is what the next command needs, so it is never cut: its column is as wide as the
+    # longest id, and the target (already in the id) goes on a dim second line of the same cell.
     table = Table(title="runs")
-    table.add_column("id", no_wrap=True, overflow="fold", min_width=len(rows[0]["id"]) if rows else 2)
-    for col in ("target", "status", "checks", "wall s"):
-        table.add_column(col)
+    width = max((len(r["id"]) for r in rows), default=2)
+    table.add_column("id / target", no_wrap=True, overflow="ellipsis", min_width=width, max_width=width)
+    for col in ("status", "checks", "wall s"):
+        table.add_column(col, no_wrap=True)
     for r in rows:
-        q = " [yellow](quarantined)[/]" if r["quarantined"] else ""
         shown = r["target"] + (f" — break: {escape(r['title'] or '')}" if r["kind"] == "break" else "")
-        table.add_row(r["id"], shown, r["status"] + q, f"{r['checks_passed']}/{r['checks_passed'] + r['checks_failed']}", f"{r['wall_seconds'] or 0:.2f}")
-    Console().print(table)
+        status = r["status"] + ("[yellow]*[/]" if r["quarantined"] else "")
+        table.add_row(f"{r['id']}\n[dim]{escape(shown)}[/]", status,
+                      f"{r['checks_passed']}/{r['checks_passed'] + r['checks_failed']}", f"{r['wall_seconds'] or 0:.2f}")
+    console = Console()
+    console.print(table)
+    if any(r["quarantined"] for r in rows):
+        console.print("[yellow]*[/] quarantined: run from a dirty tree")
 
 
 def resolve_manifest(ref: str) -> tuple[dict[str, Any], Path] | None:
