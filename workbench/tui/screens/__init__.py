@@ -1,1 +1,1 @@
-"""The TUI's screens: home, phase, lab run, runs history, run detail, diff, placeholders."""
+"""The TUI's screens: home, phase, lab run, runs history, run detail, diff, roofline, quiz, review, help, quit."""
