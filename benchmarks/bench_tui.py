@@ -127,7 +127,8 @@ def latencies(term: Term, presses: int, streaming_until: float | None) -> list[f
     out = []
     on = re.compile(rb"quick: (?:\x1b\[[0-9;]*m)*on")
     off = re.compile(rb"quick: (?:\x1b\[[0-9;]*m)*off")
-    state_on = False
+    shown = re.findall(rb"quick: (?:\x1b\[[0-9;]*m)*(on|off)", term.out)
+    state_on = bool(shown) and shown[-1] == b"on"  # whatever an odd number of earlier presses left
     for _ in range(presses):
         if streaming_until is not None and time.perf_counter() > streaming_until:
             break
