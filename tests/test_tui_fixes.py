@@ -394,3 +394,12 @@ def test_overlay_smoothing_is_a_bias_corrected_ema_per_series() -> None:
     assert a == [4.0, 4.0, 4.0]  # a constant stays put: bias-corrected, no pull towards 0
     assert b[0] == 10.0 and b[1] == pytest.approx((0.5 * 5.0) / (1 - 0.25))  # 0.5*(0.5*10) + 0.5*0, corrected
     assert ema(rows, ["loss"], 0.0, OVERLAY_KEY) is rows
+
+
+def test_first_sub_run_does_not_fill_the_bar_when_the_last_run_took_longer() -> None:
+    p = RunProgress(config={"total_steps": 600}, previous_wall=40.0, started=0.0)
+    p.feed({"type": "progress", "done": 550, "total": 600})  # sub-run 1 of an unknown number, nearly done
+    p.elapsed = lambda now=None: 10.0  # type: ignore[method-assign]  # 10 s into a lab that took 40 s last time
+    assert p.fraction() == pytest.approx(0.2475)
+    p.feed({"type": "progress", "done": 1, "total": 4})  # now the count is known: 1 of 4 done
+    assert p.fraction() == pytest.approx(0.25)

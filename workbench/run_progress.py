@@ -95,6 +95,10 @@ class RunProgress:
             if within is not None and self.done < self.total:
                 frac += within / self.total  # the sub-run in flight
             return min(1.0, frac)
+        if within is not None and self.previous_wall and self.events:
+            # Steps but no sub-run count yet: this may be the first of several sub-runs, so do not
+            # let the bar reach 100 % sooner than the last whole run took (it would fall back later).
+            return min(within, 0.99 * min(1.0, self.elapsed() / self.previous_wall))
         return within
 
     def elapsed(self, now: float | None = None) -> float:
