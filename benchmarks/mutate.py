@@ -27,12 +27,16 @@ checks without a bug would make its mutants meaningless, so that is an error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import queue
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -141,18 +145,92 @@ def _env(tree: Path, cache: Path, home: Path) -> dict[str, str]:
     return env
 
 
+class Zygote:
+    """One `mutate_worker.py --zygote` process: torch and friends imported once, a fork per mutant.
+
+    Saves the interpreter start and the torch import (most of a quick lab's cost) for every mutant.
+    `run` returns the worker's stdout-equivalent text and whether the labs ran past `timeout`.
+    """
+
+    def __init__(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "LYNX_", "WORKBENCH_"))}
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+        self.proc = subprocess.Popen([sys.executable, str(WORKER), "--zygote"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env, cwd=tempfile.gettempdir())
+        self.replies: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.replies.put(line)
+        self.replies.put("")
+
+    def _reply(self, timeout: float | None) -> dict | None:
+        try:
+            line = self.replies.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if not line:
+            raise RuntimeError("the mutation zygote exited")
+        return json.loads(line)
+
+    def run(self, env: dict[str, str], cwd: Path, tree: Path, labs: list[str], timeout: float) -> tuple[str, bool]:
+        fd, name = tempfile.mkstemp(prefix="verdicts-", suffix=".txt", dir=cwd)  # baseline chunks share cwd
+        os.close(fd)
+        out = Path(name)
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"env": env, "cwd": str(cwd), "tree": str(tree), "labs": labs,
+                                          "out": str(out)}) + "\n")
+        self.proc.stdin.flush()
+        pid = self._reply(None)["pid"]  # type: ignore[index]
+        done = self._reply(timeout)
+        timed_out = done is None
+        if timed_out:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            self._reply(None)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)  # any server a lab left behind
+        return (out.read_text(encoding="utf-8") if out.exists() else ""), timed_out
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+
+
+_ZYGOTES: dict[int, Zygote] = {}
+_USE_ZYGOTE = True
+
+
+def _zygote() -> Zygote:
+    """The calling thread's zygote (one per parallel job)."""
+    key = threading.get_ident()
+    if key not in _ZYGOTES:
+        _ZYGOTES[key] = Zygote()
+    return _ZYGOTES[key]
+
+
 def run_labs(tree: Path, labs: list[str], cache: Path, timeout: float, run_all: bool = False) -> tuple[str, list[dict]]:
     """Run the worker on `labs` in `tree`; the overall verdict and one row per lab it ran."""
     home = tree / "_home"
     home.mkdir(exist_ok=True)
-    cmd = [sys.executable, str(WORKER), *labs] + (["--all"] if run_all else [])
-    try:
-        proc = subprocess.run(cmd, cwd=home, env=_env(tree, cache, home), capture_output=True, text=True,
-                              timeout=timeout, check=False)
-        stdout, timed_out = proc.stdout, False
-    except subprocess.TimeoutExpired as exc:
-        raw = exc.stdout or b""
-        stdout, timed_out = raw.decode() if isinstance(raw, bytes) else raw, True
+    args = [*labs] + (["--all"] if run_all else [])
+    env = _env(tree, cache, home)
+    if _USE_ZYGOTE:
+        stdout, timed_out = _zygote().run(env, home, tree, args, timeout)
+    else:
+        proc = subprocess.Popen([sys.executable, str(WORKER), *args], cwd=home, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        try:
+            stdout, _ = proc.communicate(timeout=timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, _ = proc.communicate()
+            timed_out = True
     rows = [json.loads(line[7:]) for line in stdout.splitlines() if line.startswith("MUTATE ")]
     verdicts = [r["verdict"] for r in rows]
     if "killed" in verdicts:
@@ -242,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
     ap.add_argument("--report", type=Path, default=ROOT / "runs" / "mutate-report.json")
     ap.add_argument("--no-baseline", action="store_true", help="skip the unmutated pass of the named labs")
+    ap.add_argument("--no-zygote", action="store_true",
+                    help="start a fresh interpreter per mutant instead of forking from a pre-imported one")
     args = ap.parse_args(argv)
 
     try:
@@ -262,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no mutants selected", file=sys.stderr)
         return 2
 
+    global _USE_ZYGOTE
+    _USE_ZYGOTE = not args.no_zygote
     t0 = time.perf_counter()
     log = sys.stderr if args.json else sys.stdout
     bad: list[dict] = []
@@ -282,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
             v = fut.result()
             verdicts.append(v)
             print(f"[{i}/{len(mutants)}] {v.mutant.id}: {v.verdict} ({v.seconds:.0f} s)", file=log, flush=True)
+    for z in _ZYGOTES.values():
+        z.close()
     elapsed = time.perf_counter() - t0
     summary = summarise(verdicts)
     report = {**summary, "seconds": round(elapsed, 1), "baseline_seconds": round(t_base, 1), "jobs": args.jobs,

@@ -11,6 +11,7 @@ stops at the first lab that kills the mutant unless --all is given.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import sys
@@ -50,16 +51,66 @@ def judge(target: str) -> dict:
             "seconds": round(time.perf_counter() - t0, 2)}
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], out=None) -> int:  # type: ignore[no-untyped-def]
+    out = out or sys.__stdout__
     run_all = "--all" in argv
     for target in [a for a in argv if a != "--all"]:
         row = judge(target)
-        sys.__stdout__.write("MUTATE " + json.dumps(row) + "\n")
-        sys.__stdout__.flush()
+        out.write("MUTATE " + json.dumps(row) + "\n")
+        out.flush()
         if row["verdict"] != "passed" and not run_all:
             break
     return 0
 
 
+PREIMPORT = ("numpy", "scipy.special", "scipy.stats", "yaml", "safetensors.numpy", "torch", "matplotlib")
+
+
+def zygote() -> int:
+    """Import the heavy third-party libraries once, then fork one child per request.
+
+    A request (one JSON line on stdin) names the mutated tree, the environment, the working
+    directory, the labs and an output file. The child starts a session of its own (so the harness
+    can kill it and any server it spawned as one group), puts the tree first on sys.path and runs
+    `main`; engine/ and workbench/ are never imported here, so every child imports the mutated copy.
+    Replies on stdout: {"pid": ...} when forked, then {"done": pid, "status": ...}.
+    """
+    import importlib
+    import os
+
+    for name in PREIMPORT:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    for line in sys.stdin:
+        req = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                os.setsid()
+                os.environ.clear()
+                os.environ.update(req["env"])
+                os.chdir(req["cwd"])
+                sys.path.insert(0, req["tree"])
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                with open(req["out"], "w", encoding="utf-8", buffering=1) as out:
+                    os.dup2(devnull, 1)  # lab prints go nowhere; verdicts go to the file
+                    os.dup2(devnull, 2)
+                    main(req["labs"], out)
+            except BaseException:  # noqa: BLE001 - the child must never return into the zygote's loop
+                code = 3
+            finally:
+                os._exit(code)
+        sys.stdout.write(json.dumps({"pid": pid}) + "\n")
+        sys.stdout.flush()
+        _, status = os.waitpid(pid, 0)
+        sys.stdout.write(json.dumps({"done": pid, "status": status}) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(zygote() if sys.argv[1:] == ["--zygote"] else main(sys.argv[1:]))

@@ -73,6 +73,7 @@ def seed_determinism(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "rng_streams_agree": streams_agree,
         "hash_orders_agree": orders_agree == trials,
         "hash_seed_exported": "PYTHONHASHSEED" in launcher_env,
+        "hash_seed_value": launcher_env.get("PYTHONHASHSEED", "unset"),
     }
 
 
@@ -102,7 +103,10 @@ def pickle_guard(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     one = hygiene.scan([root / PICKLE_CASES[0][0]])
     line = str(one[0]) if one else ""
     empty_exit = hygiene.main([])
+    mention = root / "src" / "docs_only.py"  # the call named in a comment is not a call
+    mention.write_text("# never use pickle.load(f) on downloaded files\nx = 1\n", encoding="utf-8")
     return {
+        "comment_mention_flagged": bool(hygiene.scan([mention])),
         "cases": len(PICKLE_CASES),
         "cases_correct": correct,
         "message_format_ok": line.startswith(f"{root / PICKLE_CASES[0][0]}:2:9:") and "safetensors" in line,
@@ -121,6 +125,8 @@ def manifest_recipe(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         except ValueError:
             refused += 1
     data = json.loads(second.read_text())
+    other = json.loads(record_manifest("artifact-order", {}, cfg["seed"], ["b.png", "a.npy"], root.parent / "order",
+                                       today="2026-05-22").read_text())
     dirs = sorted(p.name for p in root.iterdir())
     rec.artifact(second, "manifest-example")
     return {
@@ -128,6 +134,7 @@ def manifest_recipe(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "last_write_wins": data["config"] == {"lr": 0.2},
         "unsafe_refused": refused,
         "unsafe_total": len(cfg["unsafe_topics"]),
+        "artifacts_sorted": other["artifacts"] == ["a.npy", "b.png"],
         "has_required_keys": all(k in data for k in ("id", "git_sha", "git_dirty", "seed", "config", "versions", "hardware", "started_at")),
     }
 

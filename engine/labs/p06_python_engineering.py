@@ -6,6 +6,7 @@ The break (`column_broadcast`) adds a per-row bias without the [:, None].
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -126,7 +127,9 @@ def vectorization_budget(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         rec.log(i, stage="budget", size=n, python_ns=t_py.best_s * 1e9, numpy_ns=t_np.best_s * 1e9, ratio=ratios[n])
         rec.progress(i + 1, len(ks))
     sizes = sorted(ratios)
+    probe = rng.random(4096, dtype=np.float32)  # the loop must compute the sum, not just take time
+    sum_rel_err = abs(python_sum(probe) - math.fsum(probe.astype(np.float64).tolist())) / math.fsum(probe.tolist())
     crossover = next((n for n in sizes if ratios[n] > 1.0), None)
     top = sizes[-3:]
-    return {"n_sizes": len(sizes), "crossover_n": crossover, "ratio_at_smallest": ratios[sizes[0]],
+    return {"python_sum_rel_err": sum_rel_err, "n_sizes": len(sizes), "crossover_n": crossover, "ratio_at_smallest": ratios[sizes[0]],
             "plateau_ratio": float(np.median([ratios[n] for n in top])), "max_n": sizes[-1]}

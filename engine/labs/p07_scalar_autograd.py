@@ -287,7 +287,18 @@ def gradcheck_lab(cfg: dict, rec: Recorder) -> dict:
         rec.log(k, stage="eps", eps=eps, abs_err=max(err, 1e-17))
         if err < best_err:
             best_eps, best_err = eps, err
+    # a gradient wrong by 1 % (d(a^2)/da = 2.02a) must be rejected at the tolerances used above
+    def wrong_square(a: Value) -> Value:
+        return Value(a.data * a.data, (a,), "sq", (2.02 * a.data,))
+
+    try:
+        scalar_gradcheck(wrong_square, [Value(3.0)], eps=float(cfg.get("eps", 1e-5)),
+                         atol=float(cfg.get("atol", 1e-4)), rtol=float(cfg.get("rtol", 1e-3)))
+        rejects_wrong = False
+    except GradcheckError:
+        rejects_wrong = True
     return {
+        "rejects_1pct_wrong_gradient": rejects_wrong,
         "checks_total": len(checks),
         "checks_passed": len(checks) - len(failures),
         "gradcheck_ok": not failures,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from engine.autograd.gradcheck import GradcheckError, numerical_grad, tensor_gradcheck
-from engine.autograd.tensor import Tensor, cat, cross_entropy, no_grad, set_unbroadcast, stack
+from engine.autograd.tensor import Tensor, cat, cross_entropy, linear, no_grad, set_unbroadcast, stack
 from engine.labs._tense_data import phrase_dataset
 from engine.run import Recorder
 
@@ -58,7 +58,20 @@ def _ops(torch: Any) -> dict[str, tuple[Callable[..., Any], Callable[..., Any], 
         "softmax": (lambda a: a.softmax(-1), lambda a: a.softmax(-1), [(3, 4)]),
         "log_softmax": (lambda a: a.log_softmax(0), lambda a: a.log_softmax(0), [(3, 4)]),
         "cross_entropy": (lambda a: cross_entropy(a, y), lambda a: F.cross_entropy(a, ty), [(4, 3)]),
+        "linear (fused, 3-D x)": (lambda x, w, b: linear(x, w, b), lambda x, w, b: F.linear(x, w, b),
+                                  [(2, 3, 4), (5, 4), (5,)]),
     }
+
+
+def _max_ties_err(torch: Any) -> float:
+    """max over rows with ties: the gradient is shared equally among tied maxima, as torch.amax does."""
+    a = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0], [0.0, 5.0, 1.0, 5.0]])
+    w = np.array([0.7, 1.3, 2.0])
+    x = Tensor(a.copy(), requires_grad=True)
+    (x.max(axis=1) * Tensor(w)).sum().backward()
+    t = torch.tensor(a, requires_grad=True)
+    (t.amax(1) * torch.tensor(w)).sum().backward()
+    return float(np.max(np.abs(x.grad - t.grad.numpy())))
 
 
 def _torch() -> Any | None:
@@ -136,6 +149,7 @@ def tensor_ops_vs_torch(cfg: dict, rec: Recorder) -> dict:
         "grad_shape_bugs": shape_bugs,
         "ce_formula_err": ce_err,
         "matmul_formula_err": mm_err,
+        "max_ties_err": _max_ties_err(torch) if torch is not None else 0.0,
     }
 
 

@@ -7,6 +7,7 @@ network collapses to one linear map. The task includes subject-verb agreement er
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -32,28 +33,51 @@ def _torch() -> Any | None:
     return torch
 
 
+OPTIMIZER_CASES: dict[str, tuple[Any, dict[str, float], str]] = {
+    "adam": (Adam, {"lr": 1e-2}, "Adam"),
+    "adam_l2": (Adam, {"lr": 1e-2, "weight_decay": 0.05}, "Adam"),
+    "adamw": (AdamW, {"lr": 1e-2, "weight_decay": 0.1}, "AdamW"),
+    "sgd": (SGD, {"lr": 0.01, "momentum": 0.9}, "SGD"),
+    "sgd_wd": (SGD, {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.05}, "SGD"),
+}
+
+
 def _optimizer_vs_torch(torch: Any, kind: str, steps: int = 100) -> float:
-    """Max |ours - torch| over `steps` steps on a 5-dim quadratic, float64."""
+    """Max |ours - torch| over `steps` steps on a quadratic in two parameter tensors (5 and 3 entries), float64."""
     rng = np.random.default_rng(5)
-    p0, target = rng.normal(size=5), rng.normal(size=5)
-    p = Tensor(p0.copy(), requires_grad=True)
-    tp = torch.tensor(p0.copy(), requires_grad=True)
-    if kind == "adam":
-        opt: Optimizer = Adam([p], lr=1e-2)
-        topt = torch.optim.Adam([tp], lr=1e-2)
-    else:
-        opt = SGD([p], lr=0.01, momentum=0.9)
-        topt = torch.optim.SGD([tp], lr=0.01, momentum=0.9)
+    inits, targets = [rng.normal(size=5), rng.normal(size=3)], [rng.normal(size=5), rng.normal(size=3)]
+    ours = [Tensor(p0.copy(), requires_grad=True) for p0 in inits]
+    theirs = [torch.tensor(p0.copy(), requires_grad=True) for p0 in inits]
+    cls, kw, torch_name = OPTIMIZER_CASES[kind]
+    opt: Optimizer = cls(ours, **kw)
+    topt = getattr(torch.optim, torch_name)(theirs, **kw)
     worst = 0.0
     for _ in range(steps):
         opt.zero_grad()
-        ((p - Tensor(target)) ** 2).sum().backward()
+        sum(((p - Tensor(t)) ** 2).sum() for p, t in zip(ours, targets, strict=True)).backward()
         opt.step()
         topt.zero_grad()
-        ((tp - torch.tensor(target)) ** 2).sum().backward()
+        sum(((p - torch.tensor(t)) ** 2).sum() for p, t in zip(theirs, targets, strict=True)).backward()
         topt.step()
-        worst = max(worst, float(np.abs(p.data - tp.detach().numpy()).max()))
+        worst = max(worst, *(float(np.abs(p.data - q.detach().numpy()).max()) for p, q in zip(ours, theirs, strict=True)))
     return worst
+
+
+def _mse_and_init_vs_torch(torch: Any, rng: np.random.Generator) -> dict[str, float]:
+    """MSELoss value and gradient against torch; the Linear init's largest |w| against torch's bound 1/sqrt(fan_in)
+    (no torch draws here: the lab's results stay deterministic)."""
+    from engine.nn import MSELoss
+
+    pred, target = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    x = Tensor(pred.copy(), requires_grad=True)
+    loss = MSELoss()(x, Tensor(target))
+    loss.backward()
+    t = torch.tensor(pred, requires_grad=True)
+    tl = torch.nn.functional.mse_loss(t, torch.tensor(target))
+    tl.backward()
+    lin = Linear(256, 64, rng=rng)  # torch.nn.Linear draws U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    return {"mse_vs_torch_err": max(abs(loss.item() - tl.item()), float(np.abs(x.grad - t.grad.numpy()).max())),
+            "init_max_over_torch_bound": float(np.abs(lin.weight.data).max()) * math.sqrt(256)}
 
 
 def modules_tour(cfg: dict, rec: Recorder) -> dict:
@@ -102,6 +126,8 @@ def modules_tour(cfg: dict, rec: Recorder) -> dict:
             "worked_matches_torch": err < 1e-9,
             "adam_vs_torch_err": _optimizer_vs_torch(torch, "adam"),
             "sgd_momentum_vs_torch_err": _optimizer_vs_torch(torch, "sgd"),
+            **{f"{k}_vs_torch_err": _optimizer_vs_torch(torch, k) for k in ("adam_l2", "adamw", "sgd_wd")},
+            **_mse_and_init_vs_torch(torch, rng),
         }
     return result
 
