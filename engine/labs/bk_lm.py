@@ -87,7 +87,7 @@ def train(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     val_starts = np.arange(0, len(corpus.val) - n_seq - 1, n_seq)[: int(cfg.get("val_windows", 64))]
     device = str(cfg.get("device", "cpu"))  # validated by the CLI: cuda only when usable
     xv, yv = (t.to(device) for t in _windows(corpus.val, n_seq, val_starts))
-    models = [str(m) for m in cfg.get("models", ["resnet_bk", "transformer"])]
+    models = [str(m) for m in cfg["models"]]
     out: dict[str, Any] = {"device": device, "vocab_size": corpus.vocab_size, "floor_ppl": corpus.floor_ppl,
                            "unigram_ppl": _unigram_ppl(corpus)}
     for mi, name in enumerate(models):

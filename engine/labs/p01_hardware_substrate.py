@@ -92,7 +92,7 @@ def cache_walks(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
     # The break: a walk that should touch every element runs at stride 1024 instead of 1.
     walk_stride = 1024 if cfg.get("fault") == "stride_switch" else int(cfg.get("walk_stride", 1))
-    n64 = int(cfg.get("walk_elems", 1 << 22))
+    n64 = int(cfg["walk_elems"])
     buf64 = np.random.default_rng(cfg.get("seed", 42)).random(n64)
     base = cache_walk.walk(buf64, 1, min_t)
     used = base if walk_stride == 1 else cache_walk.walk(buf64, walk_stride, min_t)

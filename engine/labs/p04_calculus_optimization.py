@@ -19,7 +19,7 @@ Z = np.array([2.0, 1.0, 0.5, -1.0, 0.0])
 
 def softmax_gradient(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 00: J_softmax = diag(p) - p p^T and dCE/dz = p - onehot(y), both vs central differences."""
-    z = np.asarray(cfg.get("z", Z.tolist()), dtype=np.float64)
+    z = np.asarray(cfg["z"], dtype=np.float64)
     h = float(cfg.get("h", 1e-5))
     jac, jac_fd = J.softmax_jacobian(z), J.softmax_jacobian_fd(z, h)
     ce_errs = []

@@ -37,7 +37,7 @@ def _pair(p: tuple[bytes, bytes]) -> str:
 # ---------------------------------------------------------------------- lab 00
 def bpe_by_hand(cfg: dict, rec: Recorder) -> dict:
     """Train the toy corpus merge by merge and write the trace a learner checks a paper trace against."""
-    corpus = list(cfg.get("corpus", TOY_CORPUS))
+    corpus = list(cfg["corpus"])
     specials = list(cfg.get("special_tokens", []))
     n_merges = int(cfg.get("vocab_size", 261)) - 256 - len(specials)
     predict = int(cfg.get("predict_merges", 3))
@@ -110,7 +110,7 @@ def implement_bpe(cfg: dict, rec: Recorder) -> dict:
     size = int(cfg.get("vocab_size", 300))
     texts = _corpus_texts()
     tok = BPETokenizer.train(texts, size)
-    strings = random_strings(int(cfg.get("n_random_strings", 1000)), int(cfg.get("hypothesis_seed", cfg["seed"])))
+    strings = random_strings(int(cfg.get("n_random_strings", 1000)), int(cfg["hypothesis_seed"]))
     fixed = ["", "a", "mañana", "¿cómo estás?", "🦊", "he works", "yo trabajé", "niño"]
     failures = 0
     for i, s in enumerate(fixed + strings):
@@ -196,7 +196,7 @@ def _tokens_per_word(tok: BPETokenizer, texts: list[str]) -> float:
 def train_on_corpus(cfg: dict, rec: Recorder) -> dict:
     """Three vocabularies on the corpus's train split; top tokens, Zipf, parity on held-out rows."""
     sizes = [int(s) for s in cfg.get("vocab_sizes", [384, 512, 1024])]
-    specials = list(cfg.get("special_tokens", SPECIALS))
+    specials = list(cfg["special_tokens"])
     top_k = int(cfg.get("top_k", 30))
     en, es = _corpus_texts("train", ("en",)), _corpus_texts("train", ("es",))
     training = en if cfg.get("fault") == "english_only_corpus" else en + es

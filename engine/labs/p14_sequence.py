@@ -182,7 +182,7 @@ def rnn_forward(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     }
     data = _data(cfg)
     tok = data.tokenizer
-    ids = [data.bos, *tok.encode(str(cfg.get("prompt", PROMPT)))]
+    ids = [data.bos, *tok.encode(str(cfg["prompt"]))]
     labels = [tok.token_str(i) for i in ids]
     de, dh, std, seed = int(cfg.get("d_embed", 16)), int(cfg.get("d_hidden", 32)), float(cfg.get("init_std", 0.1)), int(cfg["seed"])
     panels = []

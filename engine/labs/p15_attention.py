@@ -123,7 +123,7 @@ def multi_head(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     eq_causal = float(np.abs(small(xs, mask).data - ref_c).max())
 
     d, h = int(cfg.get("d_model", 64)), int(cfg.get("n_heads", 4))
-    tokens = str(cfg.get("input_snippet", " ".join(CANONICAL))).split()
+    tokens = str(cfg["input_snippet"]).split()
     mha = MultiHeadAttention(d, h, seed=int(cfg["seed"]))
     x = token_vectors(tokens, d, int(cfg["seed"]))
     y = mha(x, causal=True)

@@ -119,7 +119,7 @@ def rope_relative(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         c, s = precompute_rope(1, dh, base, offset=p)  # p may be negative: the sine flips sign
         return rope_rotate(v[None], c, s)[0]
 
-    pairs = [tuple(p) for p in cfg.get("pairs", [(0, 1), (3, 7), (5, 5), (10, 12), (20, 8)])]
+    pairs = [tuple(p) for p in cfg["pairs"]]
     diffs = [abs(at(q, m) @ at(k, n) - q @ at(k, n - m)) for m, n in pairs]
     grid = [abs(at(q, m) @ at(k, n) - q @ at(k, n - m)) for m in range(T) for n in range(T)]
     for n in range(T):

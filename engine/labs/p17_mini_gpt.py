@@ -127,7 +127,7 @@ def assemble(cfg: dict, rec: Recorder) -> dict:
     """Build the locked config, run the 8-token prompt, probe prefix influence and RoPE."""
     mcfg = _model_cfg(cfg)
     model = MiniGPT(mcfg, rng=np.random.default_rng(cfg["seed"]))
-    ids = np.asarray(cfg.get("tokens", PROMPT))
+    ids = np.asarray(cfg["tokens"])
     with no_grad():
         t0 = time.perf_counter()
         logits = model(ids).data
@@ -210,7 +210,7 @@ def causality(cfg: dict, rec: Recorder) -> dict:
     """Change the token at k; positions < k must not move (atol 1e-8), some position >= k must."""
     mcfg = _model_cfg(cfg, context_len=max(int(cfg.get("context_len", 32)), int(cfg.get("long_T", 32))))
     model = MiniGPT(mcfg, rng=np.random.default_rng(cfg["seed"]))
-    ids = np.asarray(cfg.get("tokens", PROMPT), dtype=np.int64)
+    ids = np.asarray(cfg["tokens"], dtype=np.int64)
     offset = int(cfg.get("perturb_offset", 7))
     atol = float(cfg.get("atol", 1e-8))
     worst, failures, later_all = 0.0, 0, True
@@ -229,7 +229,7 @@ def causality(cfg: dict, rec: Recorder) -> dict:
                            "sweep_failures": failures, "causal": mcfg.causal}
     if mcfg.causal:  # a cache only makes sense for a causal model
         out["cached_decode_vs_full_rel_diff"] = _cached_vs_full(model, ids)
-    steps = int(cfg.get("train_probe_steps", 0))
+    steps = int(cfg["train_probe_steps"])
     if steps > 0:
         out.update(_train_probe(mcfg.causal, steps, float(cfg.get("train_probe_lr", 3e-3)), rec))
     return out

@@ -304,9 +304,9 @@ def overfit_detector(steps: list[int], val: list[float], patience: int = 5, tol:
 # ---------------------------------------------------------------------- lab 04: spike injection
 def spike_injection(cfg: dict, rec: Recorder) -> dict:
     """Baseline and three injections from the same seed; measure each spike and its recovery."""
-    k, total = int(cfg.get("injection_step", 500)), int(cfg.get("total_steps", 1000))
+    k, total = int(cfg["injection_step"]), int(cfg["total_steps"])
     clip = None if cfg["fault"] == FAULT else float(cfg.get("grad_clip", 1.0))
-    only = cfg.get("injection", "none")
+    only = cfg["injection"]
     kinds = ["none", "scale", "bad_batch", "v_corrupt"] if only in (None, "none", "all") else ["none", only]
     base = {"seed": cfg["seed"], "steps": total, "injection_step": k, "grad_clip": clip, "warmup": min(100, k // 2),
             "stats_every": 10**9, "eval_every": 10**9, "subject": cfg.get("subject", "minigpt"),

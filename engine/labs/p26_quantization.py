@@ -143,7 +143,7 @@ def gptq_one_layer(cfg: dict, rec: Recorder) -> dict:
                               int(cfg.get("block", 128)), upper=False)
         lower_ratio = hessian_loss(W, lower.w_hat, case["H_true"])[0] / case["loss_rtn"]
         sweep = {}
-        for i, m in enumerate(cfg.get("calib_sweep", [128, 768, 2048])):
+        for i, m in enumerate(cfg["calib_sweep"]):
             Xm = torch.randn(cols, int(m), generator=gen, dtype=torch.float64)
             sweep[int(m)] = _gptq_case(W, Xm, cfg)["ratio"]
             rec.log(i, stage="calib_sweep", n_calib=int(m), loss_ratio=sweep[int(m)])

@@ -146,7 +146,7 @@ def lora_finetune(cfg: dict, rec: Recorder) -> dict:
         acc0, ppl0 = lt.irregular_accuracy(base, test), lt.perplexity(base, control)
     data = _finetune_data(cfg)
     r_main = 0 if cfg.get("fault") == FAULT else int(cfg.get("r", 8))
-    ranks = [r_main] if cfg.get("fault") == FAULT else sorted({int(r) for r in cfg.get("ranks", [r_main])} | {r_main})
+    ranks = [r_main] if cfg.get("fault") == FAULT else sorted({int(r) for r in cfg["ranks"]} | {r_main})
     out: dict[str, Any] = {"base_irregular_acc": acc0, "base_control_ppl": ppl0, "n_train": len(data),
                            "n_test": len(test), "base_hash": before_hash}
     for i, r in enumerate(ranks):

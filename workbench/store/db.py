@@ -18,6 +18,7 @@ raised as StoreError: one line naming the file, for exit code 4.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import sys
@@ -148,10 +149,8 @@ def _check_and_migrate(conn: sqlite3.Connection, path: Path, key: str) -> sqlite
     lost = version == 0 and tables == 0 and _has_history(path)
     migrate(conn)
     _checked.add(key)
-    try:
+    with contextlib.suppress(OSError):  # a read-only workspace: reading still works; the first write says why not
         (path.parent / "journal").mkdir(exist_ok=True)
-    except OSError:
-        pass  # a read-only workspace: reading still works; the first write will say why it cannot
     if lost:
         print(f"note: {path} was empty; rebuilt the index from runs/ and journal/", file=sys.stderr)
         _rebuild(conn, path)
