@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from engine.models import positional
-from engine.models.positional import RoPE, precompute_rope, rope_rotate
+from engine.models.positional import LearnedPositionalEmbedding, RoPE, precompute_rope, rope_rotate
 from workbench.exercises.probes._compare import compare
 from workbench.exercises.probes._private import through
 
@@ -62,4 +62,23 @@ def rope(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
     with reference:
         want = RoPE(dh, max_len=8)(x, offset=5)
     out += compare("rope_frequencies", "RoPE module at offset 5 (tables grown on demand)", got, want)
+    return out
+
+
+def learned_table(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
+    """Positions of the learned table: offsets, and past max_len the last row reused (the course's choice)."""
+    out: list[str] = []
+    table = LearnedPositionalEmbedding(8, 4, std=1.0, rng=np.random.default_rng(int(rng.integers(1 << 30))), dtype=np.float64)
+    for t, offset in ((1, 0), (5, 0), (8, 0), (12, 0), (3, 6), (4, 20), (1, 7)):
+        with learner:
+            got = table.positions(t, offset)
+        with reference:
+            want = table.positions(t, offset)
+        out += compare("LearnedPositionalEmbedding.positions", f"T = {t}, offset {offset}, max_len 8", got, want)
+        x = rng.normal(size=(2, t, 4))
+        with learner:
+            y = table(x, offset=offset).data
+        with reference:
+            w = table(x, offset=offset).data
+        out += compare("LearnedPositionalEmbedding.forward", f"x + table rows, T = {t}, offset {offset}", y, w)
     return out

@@ -110,3 +110,49 @@ def self_attention(learner: Any, reference: Any, rng: np.random.Generator) -> li
         out += compare("CausalSelfAttention.forward", f"cached decode equals the full forward, {what}", results[0], full,
                        rtol=1e-9, atol=1e-11)
     return out
+
+
+def assemble(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
+    """The whole model: embedding, blocks, final norm, tied head, on 1-D and batched ids, a padding mask,
+    a cached decode step, and the two refusals (too long, id out of range)."""
+    out: list[str] = []
+    cfg = MiniGPTConfig(d_model=16, n_heads=2, n_layers=2, d_ff=24, vocab_size=11, context_len=9)
+    model = MiniGPT(cfg, rng=np.random.default_rng(int(rng.integers(1 << 30))), dtype=np.float64)
+    _randomise(model, rng)
+    ids = rng.integers(0, 11, (2, 9))
+    keep = np.ones((2, 9), dtype=bool)
+    keep[0, 6:] = False
+    for label, args, kw in (("ids (T,)", (ids[0],), {}), ("ids (1,)", (ids[0, :1],), {}), ("ids (B, T)", (ids,), {}),
+                            ("ids (B, T) with a padding mask", (ids,), {"pad_mask": keep})):
+        results = []
+        for side in (learner, reference):
+            with side, no_grad():
+                logits, outs = model.forward_with_layer_outputs(*args, **kw)
+            results.append((logits.data, {k: v.data for k, v in outs.items()}))
+        out += compare("MiniGPT.forward_with_layer_outputs", f"logits, {label}", results[0][0], results[1][0])
+        out += compare("MiniGPT.forward_with_layer_outputs", f"layer output names, {label}", sorted(results[0][1]),
+                       sorted(results[1][1]))
+        for name, want in results[1][1].items():
+            if name in results[0][1]:
+                out += compare("MiniGPT.forward_with_layer_outputs", f"{name}, {label}", results[0][1][name], want)
+    cached = []
+    for side in (learner, reference):
+        kv = KVCache.allocate(layers=2, heads=2, head_dim=8, max_seq=9, dtype=np.float64)
+        with side, no_grad():
+            model(ids[0, :5], cache=kv)
+            cached.append(model(ids[0, 5:6], cache=kv, start_pos=5).data)
+    out += compare("MiniGPT.forward_with_layer_outputs", "a cached decode step at position 5", cached[0], cached[1])
+    for label, bad in (("10 tokens with context_len 9", rng.integers(0, 11, 10)), ("an id equal to vocab_size", np.array([3, 11])),
+                       ("a negative id", np.array([-1, 2]))):
+        with learner:
+            try:
+                model(bad)
+                out.append(f"MiniGPT.forward_with_layer_outputs: {label}: expected ValueError, got none")
+            except ValueError:
+                pass
+    with learner:
+        try:
+            model(ids[0, :9])
+        except ValueError as exc:
+            out.append(f"MiniGPT.forward_with_layer_outputs: exactly context_len tokens must be accepted, got {exc}")
+    return out

@@ -68,3 +68,18 @@ def calibration(learner: Any, reference: Any, rng: np.random.Generator) -> list[
     out += compare("ece", "no items", learner.ece(np.zeros(0), np.zeros(0)), 0.0)
     out += compare("brier", "no items", learner.brier(np.zeros(0), np.zeros(0)), 0.0)
     return out
+
+
+def significance(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
+    """The compare rule on the course's cases, exact 10-point gaps, both directions and random counts."""
+    out: list[str] = []
+    cases = [(48, 60, 49, 60), (96, 120, 72, 120), (48, 60, 36, 60), (36, 60, 48, 60), (10, 100, 20, 100),
+             (50, 100, 60, 100), (0, 30, 30, 30), (30, 30, 0, 30), (5, 10, 6, 10), (200, 1000, 300, 1000),
+             (100, 1000, 200, 1000), (500, 1000, 750, 1000), (750, 1000, 500, 1000)]  # exactly 10 / 25 points apart
+    cases += [(int(c), int(n), int(d), int(m)) for n, m in ((60, 60), (20, 200), (500, 500))
+              for c, d in zip(rng.integers(0, n + 1, 8), rng.integers(0, m + 1, 8), strict=True)]
+    for c_a, n_a, c_b, n_b in cases:
+        for delta in (0.10, 0.05, 0.25):
+            out += compare("significant", f"A {c_a}/{n_a} vs B {c_b}/{n_b}, min_delta {delta}",
+                           learner.significant(c_a, n_a, c_b, n_b, delta), reference.significant(c_a, n_a, c_b, n_b, delta))
+    return out

@@ -83,3 +83,22 @@ def truncation(learner: Any, reference: Any, rng: np.random.Generator) -> list[s
                 out += compare("topp_probs", f"{what}, p {p}, tau {tau}", learner.topp_probs(z, p, tau),
                                reference.topp_probs(z, p, tau))
     return out
+
+
+def batch_decode(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
+    """n completions side by side: the same draws as the reference, rows ending at their own EOS."""
+    out: list[str] = []
+    model = MiniGPT(MiniGPTConfig(d_model=16, n_heads=2, n_layers=1, d_ff=16, vocab_size=12, context_len=10),
+                    rng=np.random.default_rng(int(rng.integers(1 << 30))))
+    for prompt, n, strategy, max_tokens, eos_rule in (([1], 5, Temperature(1.5), 8, None), ([1, 5], 7, TopP(0.9), 12, "auto"),
+                                                      ([1, 5, 7, 2], 3, Greedy(), 12, None), ([1], 1, TopK(3), 20, "auto"),
+                                                      ([1, 2, 3, 4, 5, 6, 7, 8], 4, Temperature(1.0), 5, None)):
+        seed = int(rng.integers(1 << 20))
+        eos = None
+        if eos_rule == "auto":  # a token some row really produces mid-way
+            free = reference.sample_batch(model, prompt, n, max_tokens, seed, strategy)
+            eos = free[0][len(free[0]) // 2]
+        what = f"prompt {prompt}, n {n}, {strategy}, max_tokens {max_tokens}, eos {eos}"
+        out += compare("sample_batch", what, learner.sample_batch(model, prompt, n, max_tokens, seed, strategy, eos),
+                       reference.sample_batch(model, prompt, n, max_tokens, seed, strategy, eos))
+    return out
