@@ -32,13 +32,15 @@ def main() -> int:
     ap.add_argument("--slots", type=int, default=8)
     ap.add_argument("--seed", type=int, default=33)
     ap.add_argument("--budget-s", type=float, default=180.0, help="wall-clock cap per policy")
+    ap.add_argument("--rounds", type=int, default=3, help="load slices; the policies take turns in each")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     lm_spec = {"seed": a.seed, "max_new_tokens": 64, "context_len": 96, "d_model": 128, "n_layers": 4}
     work = Workload(a.requests, a.concurrency, a.seed, MIX)
     with tempfile.TemporaryDirectory() as d:
         res = compare(lm_spec, ["inline", "sequential", "static", "continuous"], work,
-                      ServeConfig(slots=a.slots, max_wait_ms=10.0), d, budget_s=a.budget_s)
+                      ServeConfig(slots=a.slots, max_wait_ms=10.0), d, budget_s=a.budget_s,
+                      rounds=a.rounds)
     rows = res["rows"]
     base = max(rows["inline"]["tokens_per_s"], rows["sequential"]["tokens_per_s"])  # the better one-at-a-time
     ratio = rows["continuous"]["tokens_per_s"] / base if base else 0.0

@@ -237,7 +237,7 @@ def real_server(cfg: dict, rec: Recorder) -> dict:
                     tuple(tuple(x) for x in cfg["length_mix"]))
     res = compare(lm_spec, list(cfg["policies"]), work, ServeConfig(slots=int(cfg["slots"]),
                   max_wait_ms=float(cfg["max_wait_ms"])), str(rec.out_dir), warmup=int(cfg["warmup"]),
-                  timeout_s=float(cfg["timeout_s"]), budget_s=float(cfg["budget_s"]))
+                  timeout_s=float(cfg["timeout_s"]), budget_s=float(cfg["budget_s"]), rounds=int(cfg["rounds"]))
     rows = res["rows"]
     out: dict[str, Any] = {"cost_model": res["cost_model"],
                            "completions_identical_across_policies": res["completions_identical_across_policies"]}

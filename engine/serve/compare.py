@@ -10,7 +10,8 @@ batched steps of this model (step_ms + per_seq_ms x b), the teaching model of la
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -78,42 +79,69 @@ def server_spec(lm_spec: dict[str, Any], cfg: ServeConfig, spans_path: str, mode
     return {"lm": lm_spec, "serve": dict(cfg.__dict__), "spans": spans_path, "model_name": model_name}
 
 
-def measure(lm_spec: dict[str, Any], policy: str, work: Workload, cfg: ServeConfig, workdir: str, warmup: int,
-            timeout_s: float, budget_s: float) -> dict[str, Any]:
-    """One policy on its own server process (so the load generator does not share its GIL)."""
-    spec = server_spec(lm_spec, ServeConfig(**{**cfg.__dict__, "policy": policy}), f"{workdir}/spans-{policy}.jsonl")
-    payloads = work.payloads()
-    with ServerProcess(spec, f"{workdir}/{policy}") as srv:
-        closed_loop(srv.port, ROUTE, payloads[:warmup], min(warmup, work.concurrency), timeout_s, budget_s)
-        before = srv.stats()
-        samples, wall = closed_loop(srv.port, ROUTE, payloads, work.concurrency, timeout_s, budget_s)
-        after = srv.stats()
-    ok = [s for s in samples if s.status == 200]
+@dataclass
+class _Tally:
+    samples: list = field(default_factory=list)
+    wall: float = 0.0
+    before: dict = field(default_factory=dict)
+    after: dict = field(default_factory=dict)
+
+
+def _summary(policy: str, t: _Tally) -> dict[str, Any]:
+    ok = [s for s in t.samples if s.status == 200]
     lat = np.array([s.latency_s * 1e3 for s in ok]) if ok else np.array([np.nan])
     tokens = sum(s.tokens for s in ok)
-    forwards = after["forward_calls"] - before["forward_calls"]
-    out = {"policy": policy, "requests": len(samples), "ok": len(ok), "tokens": tokens, "wall_s": wall,
-           "tokens_per_s": tokens / wall if wall else 0.0, "p50_ms": float(np.percentile(lat, 50)),
+    forwards = t.after["forward_calls"] - t.before["forward_calls"]
+    out = {"policy": policy, "requests": len(t.samples), "ok": len(ok), "tokens": tokens, "wall_s": t.wall,
+           "tokens_per_s": tokens / t.wall if t.wall else 0.0, "p50_ms": float(np.percentile(lat, 50)),
            "p95_ms": float(np.percentile(lat, 95)), "forward_calls": forwards,
            "tokens_per_forward": tokens / forwards if forwards else 0.0,
            "completions": {s.index: s.completion for s in ok}}
-    if "decode_steps" in after:
-        steps = after["decode_steps"] - before["decode_steps"]
-        sizes = after["mean_step_batch"] * after["decode_steps"] - before["mean_step_batch"] * before["decode_steps"]
+    if "decode_steps" in t.after:
+        steps = t.after["decode_steps"] - t.before["decode_steps"]
+        sizes = (t.after["mean_step_batch"] * t.after["decode_steps"]
+                 - t.before["mean_step_batch"] * t.before["decode_steps"])
         out["mean_step_batch"] = sizes / steps if steps else 0.0
-        out["padded_rows"] = after["padded_rows"] - before["padded_rows"]
+        out["padded_rows"] = t.after["padded_rows"] - t.before["padded_rows"]
     return out
 
 
+def measure_all(lm_spec: dict[str, Any], policies: list[str], work: Workload, cfg: ServeConfig, workdir: str,
+                warmup: int, timeout_s: float, budget_s: float, rounds: int) -> dict[str, dict[str, Any]]:
+    """Every policy on its own server process (so the load generator does not share its GIL),
+    all up at once; the load is sent in `rounds` slices, policies taking turns within each round,
+    so a machine whose background load drifts slows every policy alike."""
+    payloads = work.payloads()
+    cut = [len(payloads) * r // rounds for r in range(rounds + 1)]
+    tallies = {p: _Tally() for p in policies}
+    with ExitStack() as stack:
+        servers = {p: stack.enter_context(ServerProcess(
+            server_spec(lm_spec, ServeConfig(**{**cfg.__dict__, "policy": p}), f"{workdir}/spans-{p}.jsonl"),
+            f"{workdir}/{p}")) for p in policies}
+        for p, srv in servers.items():
+            closed_loop(srv.port, ROUTE, payloads[:warmup], min(warmup, work.concurrency), timeout_s, budget_s)
+            tallies[p].before = srv.stats()
+        for r in range(rounds):
+            for p, srv in servers.items():
+                chunk = [(i, payloads[i]) for i in range(cut[r], cut[r + 1])]
+                got, wall = closed_loop(srv.port, ROUTE, [x for _, x in chunk], work.concurrency, timeout_s,
+                                        budget_s / rounds)
+                for smp in got:
+                    smp.index = chunk[smp.index][0]
+                tallies[p].samples += got
+                tallies[p].wall += wall
+        for p, srv in servers.items():
+            tallies[p].after = srv.stats()
+    return {p: _summary(p, t) for p, t in tallies.items()}
+
+
 def compare(lm_spec: dict[str, Any], policies: list[str], work: Workload, cfg: ServeConfig, workdir: str,
-            warmup: int = 4, timeout_s: float = 60.0, budget_s: float = 120.0) -> dict[str, Any]:
+            warmup: int = 4, timeout_s: float = 60.0, budget_s: float = 120.0, rounds: int = 3) -> dict[str, Any]:
     cost = fit_cost_model(TutorLM.build(**lm_spec), cfg.slots)
     lengths = work.lengths()
-    rows = {}
-    for p in policies:
-        row = measure(lm_spec, p, work, cfg, workdir, warmup, timeout_s, budget_s)
+    rows = measure_all(lm_spec, policies, work, cfg, workdir, warmup, timeout_s, budget_s, rounds)
+    for p, row in rows.items():
         row["predicted"] = predict(p, lengths, work.concurrency, cost, cfg.slots, cfg.max_wait_ms)
-        rows[p] = row
     texts = [r.pop("completions") for r in rows.values()]
     same = all(t == texts[0] for t in texts) and len(texts[0]) == work.requests
     return {"cost_model": cost.__dict__, "rows": rows, "completions_identical_across_policies": same}
