@@ -89,8 +89,8 @@ def test_good_overrides_are_typed_and_ints_widen_to_floats(catalog, tmp_path: Pa
 
 
 def test_cli_exit_2_for_unknown_key_and_wrong_type(catalog, workspace: Path) -> None:  # type: ignore[no-untyped-def]
-    out = run_cli("run", "phase-96/lab-00", "--set", "nosuchkey=1", home=workspace)
-    assert out.returncode == 2 and "valid: interval, limit, lr" in out.stdout
+    out = run_cli("run", "phase-96", "--lab", "0", "--set", "nosuchkey=1", home=workspace)  # --lab N: phase-96/lab-00
+    assert out.returncode == 2 and "--set (for phase-96/lab-00): 'nosuchkey' is not a config key (valid: interval, limit, lr" in out.stdout
     out = run_cli("run", "phase-96/lab-00", "--set", "lr=abc", home=workspace)
     assert out.returncode == 2 and "expected a number" in out.stdout
     assert not (workspace / "runs").exists(), "nothing ran"
