@@ -16,7 +16,6 @@ from __future__ import annotations
 import ast
 import re
 import sqlite3
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,24 +204,10 @@ def judge_source(target: str, text: str, *, quick: bool = True, run_lab: bool = 
 
 
 def _call(req: RunRequest) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Call the lab entry in-process, seeded and configured as the runner child does."""
-    try:
-        from workbench.runner.call import invoke, load_entry
-    except ImportError:  # before the one "call a lab" function lands
-        invoke = load_entry = None  # type: ignore[assignment]
+    """Call the lab entry in-process through the one way a lab is called (workbench.runner.call)."""
     from engine.run import MemoryRecorder
+    from workbench.runner.call import invoke
 
     rec = MemoryRecorder()
-    if invoke is not None and load_entry is not None:
-        result = invoke(load_entry(str(req.entry)), req.config, rec)
-    else:
-        import importlib
-
-        from engine.repro import seed_everything
-        from engine.run import to_json
-
-        module, _, name = str(req.entry).partition(":")
-        entry = getattr(importlib.import_module(module), name)
-        seed_everything(req.config["seed"], torch="torch" in sys.modules)
-        result = to_json(entry(dict(req.config), rec) or {})
+    result = invoke(str(req.entry), req.config, rec)
     return result, list(rec.records)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
+import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from workbench import workspace
 from workbench.exercises.catalog import ExerciseRef
 from workbench.store.db import ensure, transaction
 
@@ -92,48 +91,57 @@ def state_of(conn: sqlite3.Connection, ref: ExerciseRef) -> ExerciseState:
                          bool(get("solution_before_attempt", 0)), get("attempts", 0), get("mode"), get("last_run"))
 
 
-def journal(event: dict[str, Any]) -> None:
-    """Append one JSON line to <workspace>/journal/exercises.jsonl (created on first use)."""
-    path = workspace.home() / "journal" / "exercises.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps({"at": _now(), **event}, sort_keys=True, separators=(",", ":")) + "\n"
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
+def apply_event(conn: sqlite3.Connection, event: dict[str, Any]) -> None:
+    """Apply one exercise event to the store, in a transaction; also what `workbench reindex` replays."""
+    from workbench.store import journal
 
-
-def _event(conn: sqlite3.Connection, target: str, kind: str, detail: dict[str, Any], sets: str, args: tuple) -> None:
     ensure(conn, SCHEMA)
-    now = _now()
+    target, kind, at = event["target"], event["kind"], event["at"]
     with transaction(conn):
         conn.execute("INSERT OR IGNORE INTO exercise_state (target) VALUES (?)", (target,))
-        conn.execute(f"UPDATE exercise_state SET {sets}, updated_at = ? WHERE target = ?", (*args, now, target))
+        if kind == "start":
+            conn.execute("UPDATE exercise_state SET started_at = ?, mode = ? WHERE target = ?", (at, event["mode"], target))
+            if event["mode"] == "solution":
+                conn.execute("UPDATE exercise_state SET solution_seen = 1, solution_before_attempt = "
+                             "MAX(solution_before_attempt, ?) WHERE target = ?", (int(event["before_attempt"]), target))
+        elif kind == "hint":
+            conn.execute("UPDATE exercise_state SET hints_used = MAX(hints_used, ?) WHERE target = ?", (int(event["hint"]), target))
+        elif kind == "solution":
+            conn.execute("UPDATE exercise_state SET solution_seen = 1, solution_before_attempt = "
+                         "MAX(solution_before_attempt, ?) WHERE target = ?", (int(event["before_attempt"]), target))
+        elif kind == "check":
+            conn.execute("UPDATE exercise_state SET attempts = attempts + 1, last_status = ?, last_run = ?, last_sha256 = ? "
+                         "WHERE target = ?", (event["status"], event["run"], event["sha256"], target))
+        else:
+            raise ValueError(f"unknown exercise event kind {kind!r}")
+        conn.execute("UPDATE exercise_state SET updated_at = ? WHERE target = ?", (at, target))
         conn.execute("INSERT INTO exercise_events (target, kind, at, detail) VALUES (?,?,?,?)",
-                     (target, kind, now, json.dumps(detail, sort_keys=True)))
-    journal({"kind": f"exercise.{kind}", "target": target, **detail})
+                     (target, kind, at, json.dumps(event, sort_keys=True)))
+        journal.mark_applied(conn, "exercises", event.get("seq"))
+
+
+def _record(conn: sqlite3.Connection, ref: ExerciseRef, kind: str, **detail: Any) -> None:
+    """Journal first (journal/exercises.jsonl, fsync'd), then the store: the database is never the only copy."""
+    from workbench.store import journal
+
+    event = {"seq": time.time_ns(), "target": ref.target, "kind": kind, "at": _now(), **detail}
+    journal.append(conn, "exercises", event)
+    apply_event(conn, event)
 
 
 def record_start(conn: sqlite3.Connection, ref: ExerciseRef, solution: bool, backup: Path | None) -> None:
-    detail = {"mode": "solution" if solution else "starter", "file": str(ref.path), "backup": str(backup) if backup else None}
-    if solution:
-        before = 0 if (_row(conn, ref.target) or {"attempts": 0})["attempts"] else 1
-        _event(conn, ref.target, "start", detail,
-               "started_at = ?, mode = ?, solution_seen = 1, solution_before_attempt = MAX(solution_before_attempt, ?)",
-               (_now(), "solution", before))
-    else:
-        _event(conn, ref.target, "start", detail, "started_at = ?, mode = ?", (_now(), "starter"))
+    before = state_of(conn, ref).attempts == 0
+    _record(conn, ref, "start", mode="solution" if solution else "starter", file=str(ref.path),
+            backup=str(backup) if backup else None, before_attempt=before)
 
 
 def record_hint(conn: sqlite3.Connection, ref: ExerciseRef, number: int) -> None:
-    _event(conn, ref.target, "hint", {"hint": number}, "hints_used = MAX(hints_used, ?)", (number,))
+    _record(conn, ref, "hint", hint=number)
 
 
 def record_solution_seen(conn: sqlite3.Connection, ref: ExerciseRef, before_attempt: bool) -> None:
-    _event(conn, ref.target, "solution", {"before_attempt": before_attempt},
-           "solution_seen = 1, solution_before_attempt = MAX(solution_before_attempt, ?)", (int(before_attempt),))
+    _record(conn, ref, "solution", before_attempt=before_attempt)
 
 
 def record_check(conn: sqlite3.Connection, ref: ExerciseRef, status: str, run_id: str | None, sha: str | None) -> None:
-    _event(conn, ref.target, "check", {"status": status, "run": run_id, "sha256": sha},
-           "attempts = attempts + 1, last_status = ?, last_run = ?, last_sha256 = ?", (status, run_id, sha))
+    _record(conn, ref, "check", status=status, run=run_id, sha256=sha)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-KINDS = ("quiz_attempts", "reviews", "ticks")
+KINDS = ("quiz_attempts", "reviews", "ticks", "exercises")  # exercises: workbench/exercises/state.py
 
 
 def journal_dir(conn: sqlite3.Connection) -> Path | None:

@@ -23,11 +23,12 @@ class Reindexed:
     attempts: int = 0
     reviews: int = 0
     ticks: int = 0
+    exercise_events: int = 0
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return (f"indexed {self.runs} run(s); replayed {self.attempts} quiz attempt(s), {self.reviews} review(s), "
-                f"{self.ticks} tick(s) from the journal")
+                f"{self.ticks} tick(s), {self.exercise_events} exercise event(s) from the journal")
 
 
 def index_runs(conn: sqlite3.Connection, home: Path, out: Reindexed) -> None:
@@ -67,6 +68,11 @@ def replay_journal(conn: sqlite3.Connection, home: Path, out: Reindexed) -> None
                 cards.apply_review(conn, event["quiz_id"], event["item_id"], int(event["grade"]),
                                    date.fromisoformat(event["today"]), datetime.fromisoformat(event["at"]), seq)
                 out.reviews += 1
+            elif kind == "exercises":
+                from workbench.exercises.state import apply_event
+
+                apply_event(conn, event)
+                out.exercise_events += 1
             else:
                 apply_tick(conn, int(event["phase"]), int(event["item"]), str(event["text"]), bool(event["on"]), str(event["at"]), seq)
                 out.ticks += 1
