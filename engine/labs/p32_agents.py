@@ -89,9 +89,9 @@ class ScratchpadSpy:
 
 def failure_modes(cfg: dict, rec: Recorder) -> dict:
     caps = None if cfg.get("fault") == "no_caps" else Caps(max_tool_calls=int(cfg["max_steps"]))
-    loop = run_loop(UNANSWERABLE, looping_planner, caps, guard_calls=int(cfg.get("guard_calls", 2000)))
+    loop = run_loop(UNANSWERABLE, looping_planner, caps, guard_calls=int(cfg["guard_calls"]))
     dither = run_loop("Explain every tense of every verb", indecisive_planner, caps,
-                      guard_calls=int(cfg.get("guard_calls", 2000)))
+                      guard_calls=int(cfg["guard_calls"]))
     try:
         hall = run_loop("Grade my essay", hallucinating_planner, caps)
         clean = "unknown tool" in str(hall.scratchpad.steps[0].observation.get("error", "")) and hall.stop == "answer"
@@ -171,7 +171,7 @@ def _harness_pass(max_steps: int) -> tuple[list[str], list[dict], list[float]]:
 
 
 def tutor_eval(cfg: dict, rec: Recorder) -> dict:
-    max_steps = int(cfg.get("max_steps", 8))
+    max_steps = int(cfg["max_steps"])
     lines, rows, latency = _harness_pass(max_steps)
     rerun, _, _ = _harness_pass(max_steps)
     correct = [r for r in rows if r["grade"] == "correct"]

@@ -64,7 +64,7 @@ def _retriever(chunks: list) -> HybridRetriever:
 
 
 def rag_poisoning(cfg: dict, rec: Recorder) -> dict:
-    k = int(cfg.get("k", 5))
+    k = int(cfg["k"])
     kb, poison = build_kb(), poison_chunks()
     quarantine = rec.artifact(rec.out_dir / "_poisoned_chunks.jsonl", "red-team chunks (never production)")
     save_chunks(poison, quarantine)

@@ -82,7 +82,7 @@ def build_registry(root: Path, seed: int, keep: int = 5) -> tuple[Registry, dict
 
 # ---------------------------------------------------------------------- lab 00: registry
 def registry_roundtrip(cfg: dict, rec: Recorder) -> dict:
-    keep = 1 if cfg.get("fault") == "keep_one_artifact" else int(cfg.get("keep_releases", 5))
+    keep = 1 if cfg.get("fault") == "keep_one_artifact" else int(cfg["keep_releases"])
     reg, shas, facts = build_registry(rec.out_dir, int(cfg["seed"]), keep)
     chain = reg.lineage(shas["lora"])
     (rec.out_dir / "lineage.mmd").write_text("graph TD\n" + "\n".join(f"  {a[:12]} --> {b[:19]}" for a, b in zip(chain, chain[1:], strict=False)) + "\n")
@@ -194,9 +194,9 @@ def shadow_ab(cfg: dict, rec: Recorder) -> dict:
 # ---------------------------------------------------------------------- lab 02: drift
 def drift_detection(cfg: dict, rec: Recorder) -> dict:
     rng = np.random.default_rng(cfg["seed"])
-    vocab, alpha = int(cfg.get("vocab", 2000)), float(cfg["smoothing"])
+    vocab, alpha = int(cfg["vocab"]), float(cfg["smoothing"])
     p, r = drift.zipf(vocab), drift.ood(vocab)
-    train = np.bincount(rng.choice(vocab, int(cfg.get("train_tokens", 200_000)), p=p), minlength=vocab).astype(np.float64)
+    train = np.bincount(rng.choice(vocab, int(cfg["train_tokens"]), p=p), minlength=vocab).astype(np.float64)
     bucket = drift.token_buckets(train)
     cell = np.arange(vocab) % 15  # each token id is one form, so one tense x person cell
     base_tok, base_grid = drift.bucket_mass(train, bucket), drift.bucket_mass(train, cell)
