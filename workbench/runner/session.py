@@ -95,11 +95,14 @@ def run_request(
     cancel: threading.Event | None = None,
     kill_now: threading.Event | None = None,
     record: bool = True,
+    compare_healthy: bool = True,
 ) -> RunReport:
     """Run one request in a child process; write its run directory and manifest, and index it.
 
     A break is compared with its healthy lab (same options, fault off): the healthy run is taken
     from this process's recent runs when one matches, else run first (and recorded) here.
+    `compare_healthy=False` skips that (a caller running both side by side compares them itself;
+    the manifest then says `healthy_shows_break: null`).
     Raises InfraError when the run directory cannot be written at all (exit 4)."""
     if req.status == "planned":
         return RunReport(req, "planned", EXIT_USAGE, reason="not implemented yet (status: planned); nothing was run")
@@ -110,7 +113,7 @@ def run_request(
         return RunReport(req, "skipped", EXIT_OK, reason=reason)
 
     healthy = None
-    if req.kind == "break" and req.healthy is not None:
+    if req.kind == "break" and req.healthy is not None and compare_healthy:
         healthy = _healthy_outcome(req.healthy, timeout=timeout, threads=threads, cancel=cancel, kill_now=kill_now, record=record)
         if cancel is not None and cancel.is_set():
             return RunReport(req, "cancelled", EXIT_CRASHED, reason="cancelled before the break ran")
