@@ -80,3 +80,42 @@ def test_unusable_files_exit_2_and_stay_untouched(tmp_path: Path) -> None:
     assert out.returncode == 1 and "timed out" in out.stdout
     runs = json.loads(run_cli("runs", "--json", home=tmp_path).stdout)
     assert runs[0]["status"] == "timed_out"  # the run is recorded with its status
+
+
+@pytest.mark.slow
+def test_watch_reruns_on_save_until_ctrl_c(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    target = "phase-07/lab-03"
+    run_cli("start", target, home=tmp_path)
+    mine = tmp_path / "learner" / "phase-07" / "gradcheck.py"
+    env = {**os.environ, "WORKBENCH_HOME": str(tmp_path), "COLUMNS": "200"}
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "check", target, "--watch"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+    lines: list[str] = []
+
+    def read_until(word: str, timeout: float = 120) -> None:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            lines.append(line)
+            if word in line:
+                return
+        raise AssertionError("".join(lines))
+
+    try:
+        read_until("waiting for the next save")
+        assert any("FAIL" in ln for ln in lines)
+        from workbench.exercises.files import solution_text
+
+        mine.write_text(solution_text(target))
+        read_until("waiting for the next save")
+        assert any("PASS" in ln for ln in lines)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0  # the last verdict
