@@ -182,6 +182,9 @@ def extrapolation(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     rec.artifact(png, "chart")
     out.update({
         "schemes_compared": len(schemes), "entropies_finite": finite,
+        # max_len 64: positions 62.. at offset 62 are 62, 63, 63, 63 (the last row reused, never wrapped)
+        "learned_positions_hand_case_ok": learned.positions(4, 62).tolist() == [62, 63, 63, 63]
+        and learned.positions(3).tolist() == [0, 1, 2],
         "log_T_rise": float(np.log(sweep[-1]) - np.log(sweep[0])),
         "phase_17_recommendation": "rope_with_sinusoidal_fallback",
     })

@@ -149,7 +149,30 @@ def assemble(cfg: dict, rec: Recorder) -> dict:
         "logits_finite": bool(np.isfinite(logits).all()),
         "top5_last_position": top5,
         "unique_params": model.num_parameters(),
+        "layer_by_layer_max_abs_diff": _layer_by_layer_diff(model, ids, logits),
+        "cached_decode_vs_full_rel_diff": _cached_vs_full(model, ids),
+        "context_len_tokens_accepted": _accepts(model, np.arange(mcfg.context_len) % mcfg.vocab_size),
+        "negative_id_refused": not _accepts(model, np.array([1, -1])),
     }
+
+
+def _layer_by_layer_diff(model: MiniGPT, ids: np.ndarray, logits: np.ndarray) -> float:
+    """The forward composed by hand from the model's parts (E, blocks, final norm, E^T) against model(ids)."""
+    with no_grad():
+        h = model.E[ids[None, :]]
+        for i, block in enumerate(model.blocks):
+            h = block(h, None, None, i, 0)
+        by_hand = (model.ln_final(h) @ model.E.T).data[0]
+    return float(np.abs(by_hand - logits).max())
+
+
+def _accepts(model: MiniGPT, ids: np.ndarray) -> bool:
+    try:
+        with no_grad():
+            model(ids)
+        return True
+    except ValueError:
+        return False
 
 
 # ---------------------------------------------------------------------- lab 02: inventory

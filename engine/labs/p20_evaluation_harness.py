@@ -231,6 +231,8 @@ def report_compare(cfg: dict, rec: Recorder) -> dict:
         "compare_flags_1pp_as_noise": significant(48, 60, 49, 60) == "within noise",
         "compare_flags_20pp_drop": significant(96, 120, 72, 120) == "▼",
         "drop_20pp_at_n60_flagged": significant(48, 60, 36, 60) == "▼",
+        "exact_10pp_at_n1000_flagged": significant(100, 1000, 200, 1000) == "▲",
+        "big_but_overlapping_is_noise": significant(5, 10, 8, 10) == "within noise",
         "significant_slice_changes": sum(r["flag"] != "within noise" for r in rows),
         "accuracy_a": results[0]["headline"]["accuracy"], "accuracy_b": results[1]["headline"]["accuracy"],
     }

@@ -203,6 +203,17 @@ def _score(model: Any, tok: Any, strategy: Any, n: int, seed: int) -> tuple[floa
     return float(np.mean(ok)), float(np.mean(div)), samples
 
 
+def _greedy_batch_ok(model: Any, tok: Any) -> bool:
+    """Under greedy decoding every batched row must be exactly the single greedy completion, cut at its EOS."""
+    with blas_threads(1):
+        for text in ("yesterday he", "to"):
+            ids = _prompt_ids(tok, text)
+            one = sample(model, ids, 16, 0, Greedy(), EOS)
+            if sample_batch(model, ids, 3, 16, 0, Greedy(), EOS) != [one] * 3:
+                return False
+    return True
+
+
 def diversity_accuracy(cfg: dict, rec: Recorder) -> dict:
     model, tok = _model(cfg)
     n = int(cfg.get("completions_per_prompt", 50))
@@ -250,4 +261,5 @@ def diversity_accuracy(cfg: dict, rec: Recorder) -> dict:
         "diversity_by_config": {k: round(v[1], 4) for k, v in results.items()},
         "best_sum_config": best,
         "persons": list(PERSONS),
+        "greedy_batch_rows_equal_greedy_sample": _greedy_batch_ok(model, tok),
     }
