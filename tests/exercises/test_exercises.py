@@ -73,7 +73,7 @@ def test_solution_passes(target: str) -> None:
 
 
 def test_every_exercise_ships_three_mutants() -> None:
-    counts = {t: 0 for t in exercises()}
+    counts = dict.fromkeys(exercises(), 0)
     for m in mutants():
         assert m["exercise"] in counts, f"{m['id']}: no exercise {m['exercise']}"
         counts[m["exercise"]] += 1

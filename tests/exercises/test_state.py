@@ -10,7 +10,14 @@ import pytest
 from workbench.content import load_catalog
 from workbench.exercises.catalog import find
 from workbench.exercises.files import starter_for, write_learner
-from workbench.exercises.state import file_sha256, record_check, record_hint, record_solution_seen, record_start, state_of
+from workbench.exercises.state import (
+    file_sha256,
+    record_check,
+    record_hint,
+    record_solution_seen,
+    record_start,
+    state_of,
+)
 from workbench.store import connect
 
 

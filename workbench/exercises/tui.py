@@ -26,7 +26,8 @@ def exercise_of(catalog: Catalog, target: str) -> ExerciseRef | None:
 
 
 def learner_request(catalog: Catalog, target: str, quick: bool, conn: sqlite3.Connection) -> RunRequest:
-    from workbench.exercises.judge import exercise_block, learner_request as plan_learner, preflight
+    from workbench.exercises.judge import exercise_block, preflight
+    from workbench.exercises.judge import learner_request as plan_learner
 
     ref = find(catalog, target)
     if not ref.path.exists():

@@ -57,7 +57,7 @@ def gradcheck(learner: Any, reference: Any, rng: np.random.Generator) -> list[st
     out: list[str] = []
     for shape in [(3,), (2, 3), (1,), (2, 2, 2)]:
         x = rng.normal(size=shape)
-        f = lambda: float(np.sum(np.sin(x) * x))  # noqa: E731 - reads x, which numerical_grad perturbs in place
+        f = lambda x=x: float(np.sum(np.sin(x) * x))  # noqa: E731 - the same array numerical_grad perturbs in place
         keep = x.copy()
         got = learner.numerical_grad(f, x, 1e-6)
         out += compare("numerical_grad", f"sum(sin(x) * x) on {shape}", got, np.cos(keep) * keep + np.sin(keep), rtol=1e-6, atol=1e-8)
