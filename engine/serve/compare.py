@@ -3,7 +3,8 @@
 For each policy: a fresh server process (FastAPI under uvicorn on 127.0.0.1), a warm-up, then a closed loop of
 `concurrency` clients sending the same seeded workload of decode lengths. Measured: tokens/s,
 p50/p95 latency, and the worker's counted work (forward calls, tokens per forward, mean batch).
-Predicted: engine.serve.batching.simulate with a CostModel whose step cost is fitted to timed
+Also the server's own CPU seconds during its load, so tokens per CPU-second compares the policies'
+efficiency even when other work on the machine steals wall time. Predicted: engine.serve.batching.simulate with a CostModel whose step cost is fitted to timed
 batched steps of this model (step_ms + per_seq_ms x b), the teaching model of lab-02/03.
 """
 
@@ -83,6 +84,7 @@ def server_spec(lm_spec: dict[str, Any], cfg: ServeConfig, spans_path: str, mode
 class _Tally:
     samples: list = field(default_factory=list)
     wall: float = 0.0
+    cpu: float = 0.0  # the server process's CPU seconds while its load ran
     before: dict = field(default_factory=dict)
     after: dict = field(default_factory=dict)
 
@@ -93,7 +95,8 @@ def _summary(policy: str, t: _Tally) -> dict[str, Any]:
     tokens = sum(s.tokens for s in ok)
     forwards = t.after["forward_calls"] - t.before["forward_calls"]
     out = {"policy": policy, "requests": len(t.samples), "ok": len(ok), "tokens": tokens, "wall_s": t.wall,
-           "tokens_per_s": tokens / t.wall if t.wall else 0.0, "p50_ms": float(np.percentile(lat, 50)),
+           "tokens_per_s": tokens / t.wall if t.wall else 0.0, "server_cpu_s": t.cpu,
+           "tokens_per_cpu_s": tokens / t.cpu if t.cpu else 0.0, "p50_ms": float(np.percentile(lat, 50)),
            "p95_ms": float(np.percentile(lat, 95)), "forward_calls": forwards,
            "tokens_per_forward": tokens / forwards if forwards else 0.0,
            "completions": {s.index: s.completion for s in ok}}
@@ -124,12 +127,14 @@ def measure_all(lm_spec: dict[str, Any], policies: list[str], work: Workload, cf
         for r in range(rounds):
             for p, srv in servers.items():
                 chunk = [(i, payloads[i]) for i in range(cut[r], cut[r + 1])]
+                cpu0 = srv.cpu_seconds()
                 got, wall = closed_loop(srv.port, ROUTE, [x for _, x in chunk], work.concurrency, timeout_s,
                                         budget_s / rounds)
                 for smp in got:
                     smp.index = chunk[smp.index][0]
                 tallies[p].samples += got
                 tallies[p].wall += wall
+                tallies[p].cpu += srv.cpu_seconds() - cpu0
         for p, srv in servers.items():
             tallies[p].after = srv.stats()
     return {p: _summary(p, t) for p, t in tallies.items()}

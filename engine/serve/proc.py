@@ -73,5 +73,11 @@ class ServerProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU the server process has used so far (all its threads), from /proc."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:  # type: ignore[union-attr]
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stats(self) -> dict[str, float]:
         return call(self.port, "GET", "/v1/stats").json()
