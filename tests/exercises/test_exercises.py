@@ -21,7 +21,8 @@ from workbench.exercises.spec import parse_slot
 ROOT = Path(__file__).resolve().parents[2]
 MUTANTS = Path(__file__).with_name("mutants")
 # labs whose quick run takes more than a few seconds: their "solution passes" runs in the slow set
-SLOW_LABS = {"phase-01/lab-02", "phase-01/lab-03", "phase-10/lab-02", "phase-10/lab-03", "phase-10/lab-04"}
+SLOW_LABS = {"phase-01/lab-01", "phase-01/lab-02", "phase-01/lab-03", "phase-09/lab-02", "phase-10/lab-01", "phase-10/lab-02",
+             "phase-10/lab-03", "phase-10/lab-04"}
 SLOW_LABS |= {"phase-13/lab-02", "phase-17/lab-03", "phase-18/lab-01", "phase-19/lab-00", "phase-19/lab-03",
               "phase-19/lab-04", "phase-20/lab-01", "phase-16/lab-03", "phase-21/lab-03"}  # phases 11-22: quick runs of 2-13 s
 

@@ -92,20 +92,22 @@ def _module_names(tree: ast.Module) -> set[str]:
     return names
 
 
-def _imports(module: str, tree: ast.Module, defined: set[str]) -> tuple[list[str], set[str]]:
-    """The module's top-level import lines (absolute) and the names they bind, minus the slot
-    names the learner file defines itself (a slot is never imported)."""
-    lines, bound = [], set()
+def _imports(module: str, tree: ast.Module, defined: set[str]) -> tuple[list[tuple[str, str | None, str]], set[str]]:
+    """The module's top-level imports as (from-module or '', imported name, bound name) rows, and
+    the names they bind, minus the slot names the learner file defines itself (a slot is never imported)."""
+    rows: list[tuple[str, str | None, str]] = []
+    bound: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.Import):
-            lines.append(ast.unparse(node))
-            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+            for a in node.names:
+                rows.append(("", a.name, a.asname or a.name))
+                bound.add((a.asname or a.name).split(".")[0])
         elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
-            names = [a for a in node.names if (a.asname or a.name) not in defined]
-            if names:
-                lines.append(ast.unparse(ast.ImportFrom(_absolute(module, node), names, 0)))
-                bound.update(a.asname or a.name for a in names)
-    return lines, bound
+            for a in node.names:
+                if (a.asname or a.name) not in defined:
+                    rows.append((_absolute(module, node), a.name, a.asname or a.name))
+                    bound.add(a.asname or a.name)
+    return rows, bound
 
 
 def _used_names(node: ast.AST) -> set[str]:
@@ -113,30 +115,34 @@ def _used_names(node: ast.AST) -> set[str]:
 
 
 def header(sources: list[SlotSource]) -> list[str]:
+    """`import x` lines, then one `from m import a, b` per module (each name once, in first-seen order)."""
     defined = {s.slot.name for s in sources}  # slot functions and the classes holding method slots
-    lines: list[str] = ["from __future__ import annotations", ""]
-    seen: set[str] = set()
-    helpers: dict[str, list[str]] = {}
+    plain: list[str] = []
+    froms: dict[str, list[str]] = {}
+    taken: set[str] = set()
+
+    def add(source: str, name: str, as_name: str) -> None:
+        if as_name in taken:
+            return
+        taken.add(as_name)
+        text = name if as_name == name else f"{name} as {as_name}"
+        if source:
+            froms.setdefault(source, []).append(text)
+        else:
+            plain.append(f"import {text}")
+
     for src in sources:
         found = module_tree(src.slot.module)
         assert found is not None
         tree = found[1]
-        imports, bound = _imports(src.slot.module, tree, defined)
-        for line in imports:
-            if line not in seen:
-                seen.add(line)
-                lines.append(line)
+        rows, bound = _imports(src.slot.module, tree, defined)
+        for source, name, as_name in rows:
+            add(source, str(name), as_name)
         local = _module_names(tree)
         for name in sorted(_used_names(src.node)):
             if name in local and name not in defined and name not in bound and not hasattr(builtins, name):
-                bucket = helpers.setdefault(src.slot.module, [])
-                if name not in bucket:
-                    bucket.append(name)
-    for module, names in helpers.items():
-        line = f"from {module} import {', '.join(names)}"
-        if line not in seen:
-            lines.append(line)
-    return lines
+                add(src.slot.module, name, name)
+    return ["from __future__ import annotations", "", *plain, *(f"from {m} import {', '.join(n)}" for m, n in froms.items())]
 
 
 def render(target: str, todo: str, slots: list[str], *, solution: bool) -> str:
