@@ -252,7 +252,13 @@ def run_mutant(m: Mutant) -> Verdict:
         text = target.read_text(encoding="utf-8")
         if text.count(m.original) != 1:  # checked up front too; the copy must match the working tree
             return Verdict(m, "error", [{"error": "snippet not found exactly once in the copy"}])
-        target.write_text(text.replace(m.original, m.replacement), encoding="utf-8")
+        mutated = text.replace(m.original, m.replacement)
+        if m.file.endswith(".py"):
+            try:
+                compile(mutated, m.file, "exec")
+            except SyntaxError as exc:  # a broken mutant, not a bug the labs should catch
+                return Verdict(m, "error", [{"error": f"mutated file does not compile: {exc}"}])
+        target.write_text(mutated, encoding="utf-8")
         verdict, rows = run_labs(tree, m.labs, Path(tmp) / "cache", m.timeout)
     return Verdict(m, verdict, rows, time.perf_counter() - t0)
 
@@ -291,7 +297,8 @@ def summarise(verdicts: list[Verdict]) -> dict[str, Any]:
     n = len(verdicts)
     k = sum(v.verdict in ("killed", "crashed") for v in verdicts)
     return {"mutants": n, "killed": k, "kill_rate": round(100.0 * k / n, 1) if n else 0.0, "per_group": per_group,
-            "counts": {s: sum(v.verdict == s for v in verdicts) for s in ("killed", "crashed", "survived", "timeout")}}
+            "counts": {s: sum(v.verdict == s for v in verdicts) for s in ("killed", "crashed", "survived", "timeout",
+                                                                          "error")}}
 
 
 def print_table(verdicts: list[Verdict], summary: dict[str, Any]) -> None:
@@ -381,7 +388,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nreport: {args.report}   time: {elapsed / 60:.1f} min (baseline {t_base / 60:.1f} min), jobs {args.jobs}")
     print(f"mutants {summary['mutants']} killed {summary['killed']} ({summary['kill_rate']:.1f} %)",
           file=sys.stderr if args.json else sys.stdout)
-    return 0
+    broken = [v for v in verdicts if v.verdict == "error"]
+    for v in broken:
+        print(f"error: {v.mutant.source}: mutant {v.mutant.id}: {v.labs[0].get('error')}", file=sys.stderr)
+    return 2 if broken else 0
 
 
 if __name__ == "__main__":

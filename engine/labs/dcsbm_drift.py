@@ -131,6 +131,8 @@ def drift_vs_violations(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     score = exp.drift[:, best_lookback, best_head]
     direct = auroc(score[labels], score[~labels])
     pair = auroc_pair_count(score[labels], score[~labels])
+    tied_pos, tied_neg = np.round(score[labels], 1), np.round(score[~labels], 1)  # rounded: many ties
+    tie_err = abs(auroc(tied_pos, tied_neg) - auroc_pair_count(tied_pos, tied_neg))
     positive = auroc(1 - exp.p_target[labels], 1 - exp.p_target[~labels])
     precision, recall, ap = pr_curve(score, labels)
     for i in np.linspace(0, len(recall) - 1, min(len(recall), 60)).astype(int):
@@ -165,6 +167,7 @@ def drift_vs_violations(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "drift_beats_shuffle": bool(abs(observed[best] - 0.5) > np.percentile(dev_null, 95)),
         "shuffle_mean_auroc": float(shuffled.mean()),
         "auroc_rank_vs_pairs_err": abs(direct - pair),
+        "auroc_rank_vs_pairs_err_ties": tie_err,
         "positive_control_auroc": positive,
         "average_precision": ap, "base_rate": n_pos / len(labels), "ece": ece,
         "drift_mean_violation": float(exp.drift[labels, best_lookback, best_head].mean()),

@@ -27,7 +27,7 @@ from engine.optim import Adam
 from engine.run import Recorder
 from engine.text import verbs as V
 from engine.text.bpe import BPETokenizer
-from engine.text.corpus import MIS_TYPES, TENSE_SURFACES, cells, english_form, generate
+from engine.text.corpus import MIS_TYPES, TENSE_SURFACES, cells, english_form, fingerprint, generate
 from engine.text.corpus_checks import (
     ROW_SCHEMA,
     build_manifest,
@@ -115,6 +115,11 @@ def generate_corpus(cfg: dict, rec: Recorder) -> dict:
         "mis_types_used": len(by_type), "mis_counts_by_type": {t: by_type[t] for t in MIS_TYPES},
         "empty_spanish_rows": sum(not r["spanish"].strip() for r in rows),
         "mis_rows_equal_to_a_correct_row": sum(r["text"] in correct_texts for r in mis),
+        # a mis-conjugation keeps its cell's subject: the first word matches the correct sentence's
+        "mis_rows_with_another_subject": sum(r["text"].split()[0] != (r.get("correct") or r["text"]).split()[0]
+                                             for r in mis if r.get("correct")),
+        "fingerprint_ignores_case_and_space": fingerprint("He  works ") == fingerprint("he works")
+                                              and fingerprint("I work") != fingerprint("i work"),
         "colliding_texts": collisions[:10],
         "schema_invalid_rows": schema_bad,
         "distinct_correct_texts": len(correct_texts),

@@ -347,6 +347,8 @@ def visualise(cfg: dict, rec: Recorder) -> dict:
         "projection_used": "pca", "pca_explained_variance": [float(e) for e in explained],
         "final_loss": losses[-1],
         "cosine_vs_euclid_top10_differ": bool(differ),
+        "effective_rank_closed_form_err": max(abs(effective_rank(np.eye(4)) - 4.0),
+                                              abs(effective_rank(np.diag([2.0, 1.0, 1.0])) - 2.0 ** 1.5)),
         "same_verb_minus_other_cosine": float(cos[same_verb].mean() - cos[off & ~same_verb].mean()),
         "translation_pair_minus_cross_language_cosine": float(cos[pair].mean() - cos[cross_lang].mean()),
         "probe_past_future_separation": float(past_h.mean() - fut_h.mean()),

@@ -73,6 +73,13 @@ def tokenize_corpus(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- lab 01
+def _smoothing_drill_trigram(alpha: float) -> float:
+    """The same drill one order up: context (1, 2) seen 20 times, followed by 3 fourteen times."""
+    lm = NGramLM(3, vocab_size=64, alpha=alpha, bos=0)
+    lm.fit([[0, 1, 2, 3]] * 14 + [[0, 1, 2, 4]] * 6)
+    return math.exp(lm.logp_token([1, 2], 3))
+
+
 def _smoothing_drill(alpha: float) -> float:
     """(14 + a) / (20 + a * 64) through the real model: context 1 seen 20 times, followed by 2 fourteen times."""
     lm = NGramLM(2, vocab_size=64, alpha=alpha, bos=0)
@@ -125,7 +132,7 @@ def ngram_baseline(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     best = min(dev, key=lambda n: (dev[n], n))
     out.update({"n_values_fitted": len(ns), "best_n": best, "best_dev_perplexity": dev[best],
                 "best_dev_ppl_below_unigram": bool(1 in dev and dev[best] < dev[1]),
-                "smoothing_drill": _smoothing_drill(alpha)})
+                "smoothing_drill": _smoothing_drill(alpha), "smoothing_drill_trigram": _smoothing_drill_trigram(alpha)})
     correct = 0
     for j, (prompt, expected) in enumerate(PROBES):
         ctx = [data.bos, *data.tokenizer.encode(prompt + (" " if data.scheme == "bpe" else ""))]

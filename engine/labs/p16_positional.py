@@ -83,12 +83,13 @@ def sinusoidal(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     small = sinusoidal_pe(10, 8, shuffle_seed=shuffle).astype(np.float64)
     shift_diff = float(np.abs(small[1:] - small[:-1] @ _shift_matrix(8).T).max())
     worked = sinusoidal_pe(4, 8, shuffle_seed=shuffle)
+    offset_diff = float(np.abs(sinusoidal_pe(5, 8, offset=7) - sinusoidal_pe(12, 8)[7:]).max())
 
     cosines = {k: _mean_cosine(heat, k) for k in cfg.get("neighbour_offsets", [1, 2, 5, 10])}
     for k, c in cosines.items():
         rec.log(int(k), stage="neighbours", k=int(k), cosine=c)
     return {
-        "linear_shift_max_diff": shift_diff,
+        "linear_shift_max_diff": shift_diff, "offset_table_max_diff": offset_diff,
         "worked_row_p1_max_abs_diff": float(np.abs(worked[1] - WORKED_ROW_P1).max()),
         "decay_zero_crossing_at_p": int(below[0]) if below.size else None,
         "decay_min": float(dots.min()), "decay_min_at_p": int(dots.argmin()),
@@ -106,6 +107,28 @@ def _rotation_matrix(p: int, d: int, base: float) -> np.ndarray:
         a = p * base ** (-2.0 * k / d)
         r[2 * k:2 * k + 2, 2 * k:2 * k + 2] = [[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]
     return r
+
+
+def _mha_rope_reference(mha: MultiHeadAttention, x: np.ndarray, dh: int, base: float, offset: int) -> np.ndarray:
+    """Causal multi-head attention with RoPE written out: explicit R(p) on q and k only, never on v."""
+    T, H = x.shape[0], mha.n_heads
+    split = [(x @ w.data).reshape(T, H, dh).transpose(1, 0, 2) for w in (mha.W_q, mha.W_k, mha.W_v)]
+    rot = np.stack([_rotation_matrix(offset + p, dh, base) for p in range(T)])  # (T, dh, dh)
+    q, k = (np.einsum("pij,hpj->hpi", rot, a) for a in split[:2])
+    s = q @ k.transpose(0, 2, 1) / np.sqrt(dh) + np.where(np.tri(T, dtype=bool), 0.0, -np.inf)
+    w = np.exp(s - s.max(-1, keepdims=True))
+    w /= w.sum(-1, keepdims=True)
+    return (w @ split[2]).transpose(1, 0, 2).reshape(T, H * dh) @ mha.W_o.data
+
+
+def _rope_backward_err(dh: int, base: float, offset: int, rng: np.random.Generator) -> float:
+    """d/dx of sum(g * rope(x)) at positions offset.. is R(p)^T g row by row."""
+    from engine.autograd.tensor import Tensor
+
+    x, g = Tensor(rng.standard_normal((4, dh)), requires_grad=True), rng.standard_normal((4, dh))
+    (RoPE(dh, base=base)(x, offset=offset) * Tensor(g)).sum().backward()
+    want = np.stack([_rotation_matrix(offset + p, dh, base).T @ g[p] for p in range(4)])
+    return float(np.abs(x.grad - want).max())
 
 
 def rope_relative(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
@@ -136,7 +159,12 @@ def rope_relative(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     w1 = mha.last_weights
     assert w0 is not None and w1 is not None
     matrix_diff = max(float(np.abs(at(q, p) - _rotation_matrix(p, dh, base) @ q).max()) for p in (1, 3, 17, 100))
+    shift = int(cfg.get("shift", 17))
+    manual = max(float(np.abs(mha(x, causal=True, rope=rope, offset=o).data - _mha_rope_reference(mha, x, dh, base, o)).max())
+                 for o in (0, shift))
     return {
+        "mha_rope_vs_explicit_max_diff": manual,
+        "rope_backward_vs_transpose_max_diff": _rope_backward_err(dh, base, shift, rng),
         "rotation_vs_matrix_max_diff": matrix_diff,
         "relative_position_max_diff": float(max(diffs)),
         "relative_position_grid_max_diff": float(max(grid)),

@@ -7,6 +7,8 @@ measurable, also trains the λ = 0.1 control with the same seeds and reports the
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import tempfile
@@ -134,6 +136,10 @@ def first_training_run(cfg: dict, rec: Recorder) -> dict:
         "embedding_norm_growth": _emb_norm(state) / norms[0], "weights_sha256": sha,
         "weight_decay": float(run["config"]["optimizer"]["weight_decay"]),
         "clip_closed_form_max_err": _clip_closed_form_error(),
+        "decay_tensors": len(state.opt.groups[0].params),
+        "no_decay_tensors": sum(len(g.params) for g in state.opt.groups[1:]),
+        "manifest_hash_matches_weights": json.loads((ck / "manifest.json").read_text())["weights_sha256"]
+                                          == hashlib.sha256((ck / "weights.safetensors").read_bytes()).hexdigest(),
     }
     out["train_val_gap"] = out["val_loss"] - out["train_loss"]
     if cfg.get("fault") == FAULT:  # the control, same seeds, λ = 0.1

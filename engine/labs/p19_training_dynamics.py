@@ -333,6 +333,9 @@ def spike_injection(cfg: dict, rec: Recorder) -> dict:
     out["baseline_spikes_flagged"] = int(sum(ref.spikes))
     out["spike_detector_hand_case_failures"] = _spike_case_failures()
     out["clip_hand_case_err"] = _clip_case_error()
+    # a second spike while the first is still in the window: the median and MAD ignore the first
+    # outlier (a mean/std rule would be blinded by it)
+    out["spike_after_spike_flagged"] = detect_spikes([1.0, 1.1, 0.9, 1.0, 1.05, 50.0, 8.0], window=5, k=5.0) == [5, 6]
     return out
 
 
