@@ -46,3 +46,17 @@ def test_reference_runs_are_a_demonstration_learner_runs_count(tmp_path: Path) -
     assert [r["target"] for r in rows] == ["phase-07/lab-01", "phase-07/lab-02", "phase-07/lab-03"]
     assert rows[0]["learner_passed"] and not rows[1]["learner_passed"]
     conn.close()
+
+
+def test_report_section_lists_exercises_with_their_flags(tmp_path: Path) -> None:
+    from workbench.quiz.report import _exercise_section
+
+    conn = connect(tmp_path / "wb.db")
+    record_run(conn, _manifest("20260101T000005Z-e", "phase-07/lab-01", "learner", 4.0), str(tmp_path))
+    prog = phase_progress(load_catalog(), conn, 7)
+    conn.close()
+    prog.exercises[0]["solution_before_attempt"] = True
+    text = "\n".join(_exercise_section(prog))
+    assert "## Exercises (your code)" in text
+    assert "- [x] phase-07/lab-01 Ops and the diamond: done by you (hints 0/3, solution seen before attempt)" in text
+    assert "- [ ] phase-07/lab-02" in text and "only a passing run of your code counts" in text
