@@ -8,10 +8,13 @@ bin edges (0, 0.1, ..., 1.0), random ones, empty bins and n = 0.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from engine.eval import probes as P
+from engine.labs.p20_evaluation_harness import load_text_train
 from workbench.exercises.probes._compare import compare
 
 
@@ -82,4 +85,39 @@ def significance(learner: Any, reference: Any, rng: np.random.Generator) -> list
         for delta in (0.10, 0.05, 0.25):
             out += compare("significant", f"A {c_a}/{n_a} vs B {c_b}/{n_b}, min_delta {delta}",
                            learner.significant(c_a, n_a, c_b, n_b, delta), reference.significant(c_a, n_a, c_b, n_b, delta))
+    return out
+
+
+def validator(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
+    """The probe-set validator on the generated set and on copies with one planted problem each."""
+    out: list[str] = []
+    core, adv = P.generate(int(rng.integers(0, 1000)))
+    base = core + adv
+    train_h = P.sentence_hashes(sorted(load_text_train()))
+    p0, p1 = core[0], core[1]
+    go = next(p for p in core if p.verb == "go")
+    work = next(p for p in core if p.verb == "work")
+    leak = sorted(load_text_train())[int(rng.integers(0, 10))]
+    cases = {
+        "the generated set": base,
+        "a duplicate id": base + [replace(p1, id=p0.id)],
+        "a leaked train sentence": base + [replace(p0, id="leak-1", prompt=P.BLANK, expected=leak, candidates=(leak, "x"))],
+        "a leaked val sentence": base + [replace(p0, id="leak-2", prompt=P.BLANK + " now", expected="he works",
+                                                 candidates=("he works", "he work"))],
+        "an irregular verb marked regular": [replace(go, regularity="regular") if p is go else p for p in base],
+        "a regular verb marked irregular": [replace(work, regularity="irregular") if p is work else p for p in base],
+        "an expected form missing from the candidates": [replace(p0, expected="zzz") if p is p0 else p for p in base],
+        "one candidate only": [replace(p0, candidates=(p0.expected,)) if p is p0 else p for p in base],
+        "a repeated candidate": [replace(p0, candidates=(p0.expected, p0.expected)) if p is p0 else p for p in base],
+        "five candidates": [replace(p0, candidates=(p0.expected, "a", "b", "c", "d")) if p is p0 else p for p in base],
+        "no blank in the prompt": [replace(p0, prompt="he works") if p is p0 else p for p in base],
+        "an unknown tense": [replace(p0, tense="pluperfect") if p is p0 else p for p in base],
+        "no future-tense probes": [p for p in base if p.tense != "future"],
+    }
+    val_h = P.sentence_hashes(["he works now"])
+    for what, probes in cases.items():
+        for coverage in (True, False):
+            out += compare("validate_probes", f"{what}, check_coverage={coverage}",
+                           learner.validate_probes(probes, train_h, val_h, coverage),
+                           reference.validate_probes(probes, train_h, val_h, coverage))
     return out
