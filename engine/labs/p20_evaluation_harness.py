@@ -55,6 +55,8 @@ def _validator_catches(train_h: set[str], val_h: set[str], core: list[P.Probe], 
     p0 = core[0]
     go = next(p for p in core if p.verb == "go")
     leak_text = next(iter(sorted(load_text_train())))
+    work = next(p for p in core if p.verb == "work")
+    val_text = next(iter(sorted(e.text for e in _splits()[1])))
     cases = {
         "catches_duplicate_id": base + [replace(core[1], id=p0.id)],
         "catches_leak": base + [replace(p0, id="probe-leak", prompt=P.BLANK, expected=leak_text,
@@ -62,10 +64,15 @@ def _validator_catches(train_h: set[str], val_h: set[str], core: list[P.Probe], 
         "catches_regularity_mismatch": [replace(go, regularity="regular") if p is go else p for p in base],
         "catches_expected_not_in_candidates": [replace(p0, expected="zzz") if p is p0 else p for p in base],
         "catches_missing_coverage": [p for p in base if p.tense != "future"],
+        "catches_val_leak": base + [replace(p0, id="probe-val-leak", prompt=P.BLANK, expected=val_text,
+                                            candidates=(val_text, "x"))],
+        "catches_repeated_candidate": [replace(p0, candidates=(p0.expected, p0.expected)) if p is p0 else p for p in base],
+        "catches_regular_marked_irregular": [replace(work, regularity="irregular") if p is work else p for p in base],
     }
     needles = {"catches_duplicate_id": "duplicate id", "catches_leak": "leaks", "catches_regularity_mismatch":
                "does not match", "catches_expected_not_in_candidates": "not among candidates",
-               "catches_missing_coverage": "tense=future"}
+               "catches_missing_coverage": "tense=future", "catches_val_leak": "is a val sentence",
+               "catches_repeated_candidate": "distinct candidates", "catches_regular_marked_irregular": "does not match"}
     return {k: any(needles[k] in e for e in P.validate_probes(v, train_h, val_h)) for k, v in cases.items()}
 
 
