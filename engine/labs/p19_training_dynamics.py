@@ -177,6 +177,8 @@ def dashboard_lab(cfg: dict, rec: Recorder) -> dict:
         "best_val_beats_ngram": bool(min(hist.val_loss) < info["baseline"]),
         "irregular_minus_regular_last50": statistics.mean(irr) - statistics.mean(reg),
         "final_dead_heads": int(sum(hist.stats[-1].get("dead_heads", {}).values())),
+        # linear warmup from step 0: lr_0 = lr_max / warmup (the schedule the run actually used)
+        "lr_step0_over_closed_form": hist.lr[0] * resolve(run)["warmup"] / resolve(run)["lr_max"],
     }
 
 

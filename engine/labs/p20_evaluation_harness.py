@@ -120,6 +120,37 @@ def probe_schema(cfg: dict, rec: Recorder) -> dict:
 
 
 # ---------------------------------------------------------------------- lab 01: harness
+def _direct_scores(model: Any, tok: Any, prefix: str, candidates: list[str]) -> list[float]:
+    """Each candidate scored one sequence at a time, unbatched, written out: the mean log-probability
+    (float64 log-softmax) of every token after the prefix - candidate, rest of sentence, <eos>."""
+    pre = tok.encode(prefix, bos=True, eos=False)
+    out = []
+    for c in candidates:
+        ids = pre + tok.encode(c, bos=False, eos=True)
+        with no_grad():
+            z = model(np.asarray(ids, dtype=np.int64)).data.astype(np.float64)
+        logp = z - z.max(-1, keepdims=True)
+        logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+        out.append(float(np.mean([logp[j - 1, ids[j]] for j in range(len(pre), len(ids))])))
+    return out
+
+
+def scoring_reference(model: Any, tok: Any, n: int = 12) -> dict[str, float]:
+    """The harness's batched candidate scores and choices against `_direct_scores` on the first core probes."""
+    from engine.eval.harness import classify_probes
+
+    probes, _ = P.generate()
+    probes = [p for p in probes if all(ch in tok.stoi for ch in p.prefix + "".join(p.candidates))][:n]
+    preds = classify_probes(_logits_fn(model), tok, probes)
+    worst, agree = 0.0, 0
+    for p, r in zip(probes, preds, strict=True):
+        ref = _direct_scores(model, tok, p.prefix, list(p.candidates))
+        worst = max(worst, float(np.max(np.abs(np.asarray(r["scores"]) - ref))))
+        agree += r["prediction"] == p.candidates[int(np.argmax(ref))]
+    return {"scores_vs_direct_max_abs_diff": worst, "choices_match_direct": agree == len(probes),
+            "direct_probes": len(probes)}
+
+
 def harness(cfg: dict, rec: Recorder) -> dict:
     """Evaluate the phase-18 checkpoint: perplexity, per-slice probe accuracy, grid accuracy on the eval split."""
     split = "train" if cfg["fault"] == FAULT else str(cfg.get("eval_split", "val"))
@@ -145,7 +176,10 @@ def harness(cfg: dict, rec: Recorder) -> dict:
     # the harness's teacher-forced perplexity against the training loop's own evaluate() (independent NLL code)
     with blas_threads(1):
         _, loop_ppl = evaluate(model, [tok.encode(e.text) for e in val_ex])
+    with blas_threads(1):
+        direct = scoring_reference(model, tok)
     return {
+        **direct,
         "checkpoint": name, "eval_split": split, "results_byte_identical": identical,
         "ppl_train": h["ppl_train"], "ppl_val": h["ppl_val"],
         "ppl_val_vs_train_loop_rel_diff": abs(h["ppl_val"] - loop_ppl) / loop_ppl,
@@ -172,6 +206,8 @@ def calibration(cfg: dict, rec: Recorder) -> dict:
         "ece_overconfident_case": M.ece(np.full(100, 0.95), ok50, n_bins),
         "brier_perfect_case": M.brier(np.ones(50), np.ones(50)) + M.brier(np.zeros(50), np.zeros(50)),
         "brier_coinflip_case": M.brier(np.full(10000, 0.5), rng.integers(0, 2, 10000)),
+        # (0.3^2 + 0.2^2 + 0.1^2) / 3 and (0.5^2 + 0.5^2 + 0) / 3, averaged: the per-class mean
+        "brier_multiclass_hand_case": M.brier_multiclass(np.array([[0.7, 0.2, 0.1], [0.5, 0.0, 0.5]]), np.array([0, 2])),
         "ece_last_bin_includes_one": M.reliability_bins(np.array([1.0]), np.array([1.0]), n_bins)[-1]["count"] == 1,
         # by hand, 10 bins: 0.2 and 0.3 sit on edges (bins 1 and 2); bins 1 (0.2, 0.2 | 1 of 2 right), 2 (0.3 | 0 of 1),
         # 8 (0.9, 0.9 | 2 of 2), 9 (1.0 | 1 of 1): ECE = (2|0.5-0.2| + |0-0.3| + 2|1-0.9| + 0) / 6 = 1.1 / 6

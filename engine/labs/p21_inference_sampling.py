@@ -148,6 +148,26 @@ def truncation(cfg: dict, rec: Recorder) -> dict:
         same_p += int(TopP(1.0)(z, np.random.default_rng(s)) == Temperature(1.0)(z, np.random.default_rng(s)))
         same_k += int(TopK(1)(z, np.random.default_rng(s)) == Greedy()(z, np.random.default_rng(s)))
     out: dict[str, Any] = {"topp1_equals_temp1_seeds": same_p, "topk1_equals_greedy_seeds": same_k}
+    # top-p against a brute-force nucleus on shuffled logits: sort by probability, keep the shortest
+    # prefix whose mass reaches p, renormalise; and greedy when the largest logit is the last id
+    mismatch = 0
+    for s in range(50):
+        rng = np.random.default_rng(2000 + s)
+        z, p = rng.normal(0, 2, 32), float(rng.uniform(0.3, 0.95))
+        q = softmax(z)
+        order = sorted(range(len(q)), key=lambda i: -q[i])
+        kept, mass = [], 0.0
+        for i in order:
+            kept.append(i)
+            mass += q[i]
+            if mass >= p - 1e-12:
+                break
+        ref = np.zeros_like(q)
+        ref[kept] = q[kept] / q[kept].sum()
+        mismatch += int(not np.allclose(topp_probs(z, p), ref, rtol=0, atol=1e-12))
+    out["topp_vs_bruteforce_mismatches"] = mismatch
+    last = np.array([0.0, 1.0, -2.0, 5.0])
+    out["greedy_last_id_ok"] = Greedy()(last, np.random.default_rng(0)) == 3 and TopK(1)(last, np.random.default_rng(0)) == 3
     for name in ("z_peaked", "z_flat"):
         z = np.asarray(cfg.get(name), dtype=np.float64)
         p0, pk, pp = softmax(z), tempered(topk_mask(z, 2), 1.0), topp_probs(z, 0.9)

@@ -157,6 +157,10 @@ def cache_equivalence(cfg: dict, rec: Recorder) -> dict:
             nxt = int(np.argmax(model(np.asarray(ids), cache=kv).data[-1]))
             model(np.asarray([nxt]), cache=kv, start_pos=len(ids))
             model(np.asarray(ids + [nxt]), cache=full)
+        # a one-token prompt (just <bos>): the first decode step already has to read the cache
+        bos = tok.encode("", eos=False)[:1]
+        one_a = generate(model, bos, 16, seed=7, strategy=Temperature(1.0), cache=cache)
+        one_b = generate(model, bos, 16, seed=7, strategy=Temperature(1.0), cache=None)
         diffs, scale = [], []
         for layer in range(c.n_layers):
             for a, b in zip(kv.read(layer), full.read(layer), strict=True):
@@ -166,7 +170,8 @@ def cache_equivalence(cfg: dict, rec: Recorder) -> dict:
             "all_prompts_identical": same == n, "first_divergence_min": min([d for d in first_div if d >= 0], default=-1),
             "kv_rows_max_abs_diff": max(diffs), "kv_rows_byte_identical": max(diffs) == 0.0,
             "kv_rows_max_rel_diff": max(d / s for d, s in zip(diffs, scale, strict=True)), "kv_rows_max_abs_value": max(scale),
-            "yesterday_next_token": tok.itos[nxt], "max_new_tokens": new}
+            "yesterday_next_token": tok.itos[nxt], "max_new_tokens": new,
+            "one_token_prompt_identical": one_a == one_b and len(one_a) > 1}
 
 
 # ---------------------------------------------------------------------- lab 03: cost curves
