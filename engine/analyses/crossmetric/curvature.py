@@ -5,6 +5,11 @@ Every estimator here touches H only through products H v, computed two ways:
 - `HVP`: forward-over-reverse (jvp of grad) vmapped over a block of probe vectors.
 `exact_hessian` (torch.autograd.functional.hessian) is the ground truth for small models.
 
+Fused attention kernels (flash / memory-efficient scaled_dot_product_attention) have no
+second derivative and no forward-mode rule, so every second-order call here runs inside
+`math_attention()`, which pins SDPA to its composite math backend: same values, all
+derivatives. Models with hand-written attention are unaffected.
+
 Hutchinson: for probes v with E[v v^T] = I, E[v^T H v] = tr H. Rademacher probes have the
 smallest variance of such probes, 2(||H||_F^2 - sum_i H_ii^2) per probe; Gaussian probes
 2||H||_F^2. Probes with E[v v^T] != I (e.g. uniform on [0, 1]) estimate something else.
@@ -14,19 +19,29 @@ every diagonal block (per layer, per head) at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor
 from torch.func import grad, jvp, vmap
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 Fn = Callable[[Tensor], Tensor]
 
 
+@contextmanager
+def math_attention() -> Iterator[None]:
+    """Route F.scaled_dot_product_attention to the math backend (double-backward and jvp work there)."""
+    with sdpa_kernel([SDPBackend.MATH]):
+        yield
+
+
 def hvp_double_backward(f: Fn, x: Tensor, v: Tensor) -> Tensor:
     x = x.detach().requires_grad_()
-    (g,) = torch.autograd.grad(f(x), x, create_graph=True)
-    (hv,) = torch.autograd.grad(g @ v, x)
+    with math_attention():
+        (g,) = torch.autograd.grad(f(x), x, create_graph=True)
+        (hv,) = torch.autograd.grad(g @ v, x)
     return hv
 
 
@@ -40,11 +55,13 @@ class HVP:
 
     def __call__(self, v: Tensor) -> Tensor:
         self.calls += 1 if v.ndim == 1 else v.shape[0]
-        return self._one(v) if v.ndim == 1 else vmap(self._one)(v)
+        with math_attention():
+            return self._one(v) if v.ndim == 1 else vmap(self._one)(v)
 
 
 def exact_hessian(f: Fn, x: Tensor) -> Tensor:
-    return torch.autograd.functional.hessian(f, x.detach())  # type: ignore[no-any-return]
+    with math_attention():
+        return torch.autograd.functional.hessian(f, x.detach(), vectorize=True)  # type: ignore[no-any-return]
 
 
 def probes(kind: str, k: int, n: int, gen: torch.Generator, like: Tensor) -> Tensor:
