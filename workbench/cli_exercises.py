@@ -210,7 +210,7 @@ def check(target: str, *, quick: bool, deps: str, timeout: float | None, full_ou
           as_json: bool = False, seed: int | None = None, sets: list[str] | None = None) -> int:
     from workbench.cli_run import LiveLine, check_table
     from workbench.exercises.judge import crash_line, exercise_block, learner_request, preflight
-    from workbench.exercises.state import file_sha256, record_check, record_hint, state_of
+    from workbench.exercises.state import record_check, record_hint, state_of
     from workbench.runner.plan import Options, PlanError
     from workbench.runner.session import run_request
 
@@ -222,11 +222,7 @@ def check(target: str, *, quick: bool, deps: str, timeout: float | None, full_ou
         return EXIT_USAGE
     conn = _conn()
     try:
-        pre = preflight(ref, ref.path)
-        if pre.unusable:
-            console.print(f"[red]{escape(pre.unusable)}[/]")
-            record_check(conn, ref, "unusable", None, file_sha256(ref.path))
-            return EXIT_USAGE
+        pre = preflight(ref, ref.path)  # an unusable file still goes to the child, so the attempt is a recorded run
         predictions = _predictions(ref, ask=not as_json)
         block = exercise_block(catalog, ref, ref.path, conn=conn, deps=deps, predictions=predictions)
         try:
@@ -245,8 +241,8 @@ def check(target: str, *, quick: bool, deps: str, timeout: float | None, full_ou
         paths = {str(ref.path.resolve()), *(str(Path(d["path"]).resolve()) for d in block["deps"] if d["impl"] == "mine")}
         stderr = (report.run_dir / "stderr.log").read_text(encoding="utf-8", errors="replace") if report.run_dir else ""
         reason = report.reason or ""
-        if reason.startswith("LearnerError: "):
-            lines.append(f"[red]{escape(reason.removeprefix('LearnerError: '))}[/]")
+        if reason.startswith("LearnerError: ") or (pre.unusable and status == "crashed"):
+            lines.append(f"[red]{escape(reason.removeprefix('LearnerError: ') if reason.startswith('LearnerError: ') else str(pre.unusable))}[/]")
             code = EXIT_USAGE
         elif status == "crashed":
             where = crash_line(stderr, paths) or reason
