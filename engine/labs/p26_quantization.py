@@ -77,6 +77,11 @@ def int8_ptq(cfg: dict, rec: Recorder) -> dict:
                                only={n for n in linear_names(model) if ".attn." in n}), bits=4)
             out["min_scales_per_layer"] = min(m.scale.numel() for m in _qlayers(qm))
             out["scale_shapes"] = sorted({str(tuple(m.scale.shape)) for m in _qlayers(qm)})
+        if scheme == "int8_per_channel":  # scales rounded up: no weight lies beyond qmax steps, none clipped
+            out["max_abs_w_over_scale"] = max(float((m_fp.weight.detach().abs() / m.scale.float()).max())
+                                              for m_fp, m in zip((mm for mm in model.modules() if isinstance(mm, nn.Linear)),
+                                                                 _qlayers(qm), strict=True))
+            out["per_channel_scales_are_rows"] = all(tuple(m.scale.shape) == (m.W_int8.shape[0], 1) for m in _qlayers(qm))
         step_errs += [rounding_error_in_steps(m_fp.weight.detach(), m.W_int8, m.scale, m.bits)
                       for m_fp, m in zip((mm for mm in model.modules() if isinstance(mm, nn.Linear)), _qlayers(qm),
                                          strict=True) if not m.scheme.startswith("naive")]
@@ -142,6 +147,10 @@ def gptq_one_layer(cfg: dict, rec: Recorder) -> dict:
         lower = gptq_quantize(W, case["H"], int(cfg.get("bits", 4)), int(cfg.get("group_size", 64)),
                               int(cfg.get("block", 128)), upper=False)
         lower_ratio = hessian_loss(W, lower.w_hat, case["H_true"])[0] / case["loss_rtn"]
+        # lazy batching is exact: the block size must not change a single code
+        blocks = [gptq_quantize(W, case["H"], int(cfg.get("bits", 4)), int(cfg.get("group_size", 64)), b).w_hat
+                  for b in (int(cfg.get("group_size", 64)), 2 * int(cfg.get("block", 128)))]
+        block_diff = float((blocks[0] - blocks[1]).abs().max())
         sweep = {}
         for i, m in enumerate(cfg["calib_sweep"]):
             Xm = torch.randn(cols, int(m), generator=gen, dtype=torch.float64)
@@ -151,7 +160,7 @@ def gptq_one_layer(cfg: dict, rec: Recorder) -> dict:
         cauchy = _gptq_case(W, Xc, cfg)["ratio"]
     out = {"loss_rtn": case["loss_rtn"], "loss_gptq": case["loss_gptq"],
            "loss_ratio_gptq_over_rtn": case["ratio"], "n_grid_changes_frac": case["grid_changes"],
-           "lower_cholesky_ratio": lower_ratio, "cauchy_loss_ratio": cauchy,
+           "lower_cholesky_ratio": lower_ratio, "cauchy_loss_ratio": cauchy, "block_size_max_abs_diff": block_diff,
            "calib_sweep_ratio": {str(k): v for k, v in sweep.items()}}
     rec.log(0, stage="timing", seconds_per_layer=case["seconds"])  # logged, not in results: it is a timing
     rec.note(f"GPTQ/RTN loss {case['ratio']:.3f} at n={n}; lower Cholesky factor gives {lower_ratio:.3f} "

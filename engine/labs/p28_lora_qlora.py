@@ -72,10 +72,19 @@ def lora_by_hand(cfg: dict, rec: Recorder) -> dict:
         merge_all_(w64)
         merge_diff = float((w64(x) - before64).abs().max())
     lin = LoRALinear(nn.Linear(64, 64), r=8)
+    with torch.no_grad():  # y = W x + b + (alpha / r) B A x, with hand-set A and B, in float64
+        probe = LoRALinear(nn.Linear(6, 5).double(), r=2, alpha=3.0)
+        probe.A.copy_(torch.arange(12, dtype=torch.float64).reshape(2, 6) / 10)
+        probe.B.copy_(torch.arange(10, dtype=torch.float64).reshape(5, 2) / 7)
+        xs = torch.linspace(-1, 1, 18, dtype=torch.float64).reshape(3, 6)
+        want = xs @ probe.base.weight.T + probe.base.bias + 1.5 * (xs @ probe.A.double().T @ probe.B.double().T)
+        formula_err = float((probe(xs) - want).abs().max())
     base_frozen = not any(p.requires_grad for n, p in wrapped.named_parameters() if not n.endswith((".A", ".B")))
     out = {"init_output_diff": init_diff, "merge_max_abs_diff": merge_diff, "merge_max_abs_diff_fp32": merge_diff_fp32,
            "logits_max_abs": float(adapted.abs().max()), "roundtrip_max_abs_diff": roundtrip,
            "params_linear64_r8": sum(p.numel() for p in (lin.A, lin.B)), "base_requires_grad": not base_frozen,
+           "forward_vs_formula_max_abs_diff": formula_err,
+           "standalone_base_frozen": not any(p.requires_grad for p in lin.base.parameters()),
            "adapter_effect_max_abs": float((adapted - ref).abs().max()),
            "n_wrapped_modules": len(lora_modules(wrapped)), "adapter_params": sum(t.numel() for t in state.values())}
     try:
