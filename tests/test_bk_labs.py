@@ -44,12 +44,30 @@ def test_gradcheck_breaks() -> None:
 
 
 def test_scaling_quick() -> None:
+    """Structure and correctness of the like-for-like sweep on a tiny grid (timings are not asserted)."""
     rec = MemoryRecorder()
-    out = bk_scaling.scaling(_cfg("bk-scaling", sizes=[32, 128, 512], batch=2), rec)
-    assert {r["op"] for r in rec.records} == {"bk_core", "bk_core_scan", "bk_core_c64", "bk_layer", "attention"}
-    assert out["flop_ratio_at_max_n"] > 10
-    assert out["bk_core_intensity"] < 1.0 < out["attention_intensity"]
-    assert math.isfinite(out["slope_bk_layer"]) and out["ms_attention_at_max_n"] > 0
+    small = {"sizes": [128, 256], "channels": [1, 4], "d_model": 16, "rounds": 2, "min_batch_s": 0.002,
+             "copy_mib": 4, "baseline_sizes": [64], "python_max_n": 64, "banded_max_n": 64, "torch_loop_max_n": 64,
+             "model_sizes": [64], "n_layers": 1}
+    out = bk_scaling.scaling(_cfg("bk-scaling", **small), rec)
+    backends = out["backends"]
+    assert "scan" in backends and ("native" in backends) == out["native_available"]
+    assert out["max_dense_err"] < 1e-12 and out["max_grad_rel_err"] < 1e-9
+    assert {f"grad_err_causal_{b}" for b in backends} <= set(out)
+    assert out["max_baseline_err"] < 1e-12
+    assert set(out["baselines"]) == {"scan", "numpy_loop", "python_loop", "banded_solve", "torch_loop"}
+    ops = {r["op"] for r in rec.records}
+    assert {"attention", "bk C=1 scan", "bk C=4 scan", "model resnet_bk", "model transformer"} <= ops
+    for c in ("1", "4"):
+        for b in backends:
+            row = out["per_channel"][c][b]
+            assert row["max_n"] == 256 and math.isfinite(row["slope"]) and row["bandwidth_fraction_at_max_n"] > 0
+    assert out["matched_channels"] == 4
+    model = out["models"]["64"]
+    assert abs(model["transformer_body_params"] / model["resnet_bk_body_params"] - 1) < 0.25
+    assert out["attention_core_fwd_flops_n1024"] == 4 * 1024**2 * 64 + 5 * 4 * 1024**2
+    saved = {r["op"]: r["saved_mb"] for r in rec.records if r.get("n") == 256 and "saved_mb" in r}
+    assert saved["attention"] > 0 and saved["bk C=4 scan"] > saved["bk C=1 scan"]
 
 
 def test_crossover_interpolation() -> None:

@@ -1,15 +1,23 @@
-"""Experiment bk-scaling: forward+backward time against sequence length, BK-Core vs attention.
+"""Experiment bk-scaling: BK-Core and the BK mixer against attention and the other baselines, like for like.
 
-Ops, all timed as one forward and one backward on a (batch, N) problem:
-    bk_core       BK-Core alone, complex128, exact gradient (the seed's op), default backend
-                  (the C loop on CPU when a compiler is present, else the torch scan)
-    bk_core_scan  the same through the torch scan (what runs on a GPU)
-    bk_core_c64   the torch scan in complex64
-    bk_layer      the BK mixing step at width d_model: v_proj (d -> C), BK-Core, out_proj (2C -> d)
-    attention     causal softmax self-attention at width d_model: QKV, SDPA, output projection
-The two layers do the same job (token mixing at width d_model), so their crossover is the
-number to quote. FLOPs and compulsory bytes per op come from engine.models.bk.flops; the
-measured points are also registered on the roofline when that module is present.
+Four parts, every timing a median over interleaved rounds (engine.labs.bk_timing), so each
+ratio compares two things measured under the same background load:
+
+1. correctness, hard-checked: every backend's G_ii against a dense inverse and its exact
+   gradient against the dense Jacobian (full and causal).
+2. the layer sweep: N x channels x backend. Per point the BK mixer (v_proj d -> C, BK-Core,
+   out_proj 2C -> d) forward+backward against causal SDPA at the same width and heads, the
+   core alone, the bytes autograd saves, and the core's achieved bytes/s as a fraction of a
+   tensor copy timed in the same rounds. channels = d_model is the matched-width comparison
+   (one potential per model dimension); channels = 1 is the seed's mixer (two numbers per
+   token), which is where the old 44-143x headline came from.
+3. the baselines for the diagonal of the inverse (forward only): plain Python, NumPy over the
+   rows, scipy's banded solve, the per-position torch loop, and the torch scan, each as a ratio
+   to the C kernel, each also checked against it.
+4. whole models: ResNet-BK against a Transformer with the same number of non-embedding
+   parameters (the width is searched), tokens per second of a training step.
+
+`_ops` (one op set at one point) is kept for the device-honesty test.
 """
 
 from __future__ import annotations
@@ -20,28 +28,31 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.hardware.device import synced
-from engine.hardware.timing import time_call
-from engine.models.attention import SelfAttention
-from engine.models.bk import flops, native
-from engine.models.bk.function import bk_features
+from engine.labs.bk_gradcheck import _dense_vjp
+from engine.labs.bk_timing import copy_fn, interleaved, saved_bytes
+from engine.models.attention import SelfAttention, TransformerLM
+from engine.models.bk import baselines, core, flops, native
+from engine.models.bk.function import bk_features, bk_resolvent
+from engine.models.bk.model import BKConfig, ResNetBK
 from engine.run import Recorder
 
 
 class BKMixer(nn.Module):
     """The token-mixing part of a BK layer (no FFN), for a like-for-like timing with attention."""
 
-    def __init__(self, d_model: int, channels: int = 1, causal: bool = True) -> None:
+    def __init__(self, d_model: int, channels: int = 1, causal: bool = True, backend: str = "auto") -> None:
         super().__init__()
         self.v_proj = nn.Linear(d_model, channels)
         self.out_proj = nn.Linear(2 * channels, d_model)
-        self.causal = causal
+        self.causal, self.backend = causal, backend
 
     def forward(self, x: Tensor) -> Tensor:
         v = self.v_proj(x).clamp(-3.0, 3.0).transpose(-1, -2)
-        feats = bk_features(-2.0 + v, 1.0, 1j, causal=self.causal)  # (B, C, N, 2)
+        feats = bk_features(-2.0 + v, 1.0, 1j, causal=self.causal, backend=self.backend)  # (B, C, N, 2)
         feats = feats.permute(0, 2, 1, 3).reshape(*x.shape[:-1], -1)
         out: Tensor = self.out_proj(feats)
         return out
@@ -71,6 +82,8 @@ def _ops(batch: int, n: int, d_model: int, heads: int, channels: int, gen: torch
 
 def _slope(ns: list[int], ts: list[float]) -> float:
     """Log-log slope over the upper half of the sizes (the asymptotic exponent)."""
+    if len(ns) < 2:
+        return float("nan")
     k = max(2, len(ns) // 2)
     return float(np.polyfit(np.log(ns[-k:]), np.log(ts[-k:]), 1)[0])
 
@@ -95,60 +108,233 @@ def _register(name: str, cost: flops.OpCost, seconds: float) -> None:
     register_op(name, flops=cost.flops, bytes_moved=cost.bytes, seconds=seconds, source="bk-scaling")
 
 
-def scaling(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
-    ns = [int(n) for n in cfg.get("sizes", [32, 64, 128, 256, 512, 1024, 2048, 4096])]
-    batch, d_model = int(cfg.get("batch", 8)), int(cfg.get("d_model", 64))
-    heads, channels = int(cfg.get("heads", 4)), int(cfg.get("channels", 1))
-    min_time = float(cfg.get("min_time_s", 0.2))
-    gen = torch.Generator().manual_seed(int(cfg["seed"]))
-    device = str(cfg.get("device", "cpu"))  # validated by the CLI: cuda only when usable
-    times: dict[str, list[float]] = {}
-    costs: dict[str, flops.OpCost] = {}
+def _backends(cfg: dict[str, Any], device: str) -> list[str]:
+    want = [str(b) for b in cfg["backends"]]
+    return [b for b in want if not b.startswith("native") or (device == "cpu" and native.available())]
+
+
+# ---- 1. correctness ---------------------------------------------------------------------------
+
+def _correctness(n: int, backends: list[str], gen: torch.Generator) -> dict[str, float]:
+    diag = -2.0 + 3.0 * torch.rand(3, n, generator=gen, dtype=torch.float64) - 1.5
+    w = torch.randn(3, n, 2, generator=gen, dtype=torch.float64)
+    dense = core.dense_diag_inverse(diag, 1.0, 1.0, 1j)
+    out: dict[str, float] = {}
+    for b in backends:
+        out[f"dense_err_{b}"] = float((bk_resolvent(diag, backend=b) - dense).abs().max())
+        for causal in (False, True):
+            x = diag.clone().requires_grad_()
+            (bk_features(x, causal=causal, backend=b) * w).sum().backward()
+            assert x.grad is not None
+            want = _dense_vjp(diag, torch.complex(w[..., 0], -w[..., 1]), 1j, causal)
+            key = f"grad_err_{'causal_' if causal else ''}{b}"
+            out[key] = float((x.grad - want).abs().max() / want.abs().max())
+    out["max_dense_err"] = max(v for k, v in out.items() if k.startswith("dense_err_"))
+    out["max_grad_rel_err"] = max(v for k, v in out.items() if k.startswith("grad_err_"))
+    return out
+
+
+# ---- 2. the layer sweep -----------------------------------------------------------------------
+
+def _layer_sweep(cfg: dict[str, Any], rec: Recorder, backends: list[str], device: str,
+                 gen: torch.Generator) -> dict[str, Any]:
+    ns = [int(n) for n in cfg["sizes"]]
+    chans = [int(c) for c in cfg["channels"]]
+    batch, d, heads = int(cfg["batch"]), int(cfg["d_model"]), int(cfg["heads"])
+    att_max, scan_max = int(cfg["attention_max_n"]), int(cfg["scan_max_sites"])
+    copy, copy_bytes = copy_fn(int(cfg["copy_mib"]), device)
+    t_att: dict[int, float] = {}
+    t_layer: dict[tuple[int, str], dict[int, float]] = {}
+    frac: dict[tuple[int, str], dict[int, float]] = {}
+    copy_bw: list[float] = []
     for step, n in enumerate(ns):
-        costs = {
-            "bk_core": flops.bk_core_cost(batch * channels, n, real_bytes=4),
-            "bk_core_scan": flops.bk_core_cost(batch * channels, n, real_bytes=4),
-            "bk_core_c64": flops.bk_core_cost(batch * channels, n, real_bytes=4, complex_bytes=8),
-            "bk_layer": flops.bk_layer_cost(batch, n, d_model, channels, causal=True),
-            "attention": flops.attention_cost(batch, n, d_model, heads),
+        x = torch.randn(batch, n, d, generator=gen).to(device).requires_grad_()
+        fns: dict[str, Callable[[], object]] = {"copy": synced(copy, device)}
+        saved: dict[str, int] = {}
+        if n <= att_max:
+            attn = SelfAttention(d, heads, causal=True).to(device)
+            fns["attention"] = synced(_step(lambda attn=attn: attn(x), x), device)
+            saved["attention"] = saved_bytes(lambda attn=attn: attn(x).sum())
+        for c in chans:
+            v = (0.5 * torch.randn(batch * c, n, generator=gen) - 2.0).to(device).requires_grad_()
+            for b in backends:
+                if b == "scan" and batch * c * n > scan_max:
+                    continue
+                mixer = BKMixer(d, c, backend=b).to(device)
+                fns[f"layer c{c} {b}"] = synced(_step(lambda m=mixer: m(x), x), device)
+                fns[f"core c{c} {b}"] = synced(_step(lambda b=b, v=v: bk_features(v, causal=True, backend=b), v), device)
+                saved[f"layer c{c} {b}"] = saved_bytes(lambda m=mixer: m(x).sum())
+        t = interleaved(fns, int(cfg["rounds"]), float(cfg["min_batch_s"]))
+        bw = copy_bytes / t["copy"]
+        copy_bw.append(bw)
+        if "attention" in t:
+            t_att[n] = t["attention"]
+            rec.log(step, n=n, op="attention", channels=d, backend="sdpa", ms=1e3 * t["attention"],
+                    saved_mb=saved["attention"] / 2**20)
+        for c in chans:
+            for b in backends:
+                key = f"layer c{c} {b}"
+                if key not in t:
+                    continue
+                core_bytes = flops.bk_core_cost(batch * c, n, causal=True, real_bytes=4).bytes
+                f = core_bytes / t[f"core c{c} {b}"] / bw
+                t_layer.setdefault((c, b), {})[n] = t[key]
+                frac.setdefault((c, b), {})[n] = f
+                vs = {"speedup_vs_attention": t["attention"] / t[key]} if "attention" in t else {}
+                rec.log(step, n=n, op=f"bk C={c} {b}", channels=c, backend=b, ms=1e3 * t[key],
+                        core_ms=1e3 * t[f"core c{c} {b}"], saved_mb=saved[key] / 2**20,
+                        core_gbytes_s=core_bytes / t[f"core c{c} {b}"] / 1e9, bandwidth_fraction=f, **vs)
+        rec.progress(step + 1, len(ns) + 2)
+    ref_n = max(n for n in t_att if n <= int(cfg["headline_n"])) if t_att else 0
+    per: dict[str, Any] = {}
+    for (c, b), times in t_layer.items():
+        common = [n for n in ns if n in times and n in t_att]
+        row: dict[str, Any] = {"slope": _slope(sorted(times), [times[n] for n in sorted(times)]),
+                               "max_n": max(times), "bandwidth_fraction_at_max_n": frac[(c, b)][max(times)]}
+        if common:
+            row["crossover_n"] = _crossover(common, [times[n] for n in common], [t_att[n] for n in common])
+            row["speedup_at_max_common_n"] = t_att[common[-1]] / times[common[-1]]
+            row["max_common_n"] = common[-1]
+        if ref_n in times:
+            row[f"speedup_at_{ref_n}"] = t_att[ref_n] / times[ref_n]
+        per.setdefault(str(c), {})[b] = row
+    att_ns = sorted(t_att)
+    return {"per_channel": per, "headline_ref_n": ref_n, "slope_attention": _slope(att_ns, [t_att[n] for n in att_ns]),
+            "copy_gbytes_s": float(np.median(copy_bw)) / 1e9, "t_att": t_att, "t_layer": t_layer}
+
+
+# ---- 3. baselines for the diagonal of the inverse ---------------------------------------------
+
+def _baselines(cfg: dict[str, Any], rec: Recorder, gen: torch.Generator) -> dict[str, Any]:
+    rows = int(cfg["baseline_rows"])
+    limits = {"python_loop": int(cfg["python_max_n"]), "banded_solve": int(cfg["banded_max_n"]),
+              "torch_loop": int(cfg["torch_loop_max_n"]), "numpy_loop": 1 << 30, "scan": 1 << 30}
+    out: dict[str, Any] = {}
+    for n in [int(n) for n in cfg["baseline_sizes"]]:
+        diag = -2.0 + 3.0 * torch.rand(rows, n, generator=gen, dtype=torch.float64) - 1.5
+        arr, lst = diag.numpy(), diag.tolist()
+        ref_backend = "native" if native.available() else "scan"
+        cands: dict[str, Callable[[], Any]] = {
+            "kernel": lambda: bk_features(diag, backend=ref_backend),
+            "scan": lambda: bk_resolvent(diag, backend="scan"),
+            "numpy_loop": lambda: baselines.numpy_loop_diag(arr),
+            "python_loop": lambda: baselines.python_loop_diag(lst),
+            "banded_solve": lambda: baselines.banded_solve_diag(arr),
+            "torch_loop": lambda: baselines.torch_loop_diag(diag),
         }
-        for name, fn in _ops(batch, n, d_model, heads, channels, gen, device).items():
-            t = time_call(synced(fn, device), min_time_s=min_time, batches=3).best_s
-            times.setdefault(name, []).append(t)
-            c = costs[name]
-            rec.log(step, n=n, op=name, ms=1e3 * t, gflops=c.flops / t / 1e9, flops=c.flops, bytes=c.bytes,
-                    intensity=c.intensity)
-        rec.progress(step + 1, len(ns))
-    big = ns[-1]
-    for name in ("bk_core", "attention", "bk_layer"):
-        _register(f"{name} fwd+bwd N={big}", costs[name], times[name][-1])
-    at = {n: i for i, n in enumerate(ns)}
-    i2048 = at.get(2048, len(ns) - 1)
-    out: dict[str, Any] = {
-        "max_n": big,
-        "crossover_n": _crossover(ns, times["bk_layer"], times["attention"]),
-        "crossover_below_range": times["bk_layer"][0] < times["attention"][0],  # then crossover_n = ns[0] is a bound
-        "speedup_layer_at_max_n": times["attention"][-1] / times["bk_layer"][-1],
-        "speedup_core_at_max_n": times["attention"][-1] / times["bk_core"][-1],
-        "speedup_layer_at_2048": times["attention"][i2048] / times["bk_layer"][i2048],
-        "speedup_n": ns[i2048],
-        "slope_bk_core": _slope(ns, times["bk_core"]),
-        "slope_bk_layer": _slope(ns, times["bk_layer"]),
-        "slope_attention": _slope(ns, times["attention"]),
-        "device": device,
-        "backend": "native" if device == "cpu" and native.available() else "scan",
-        "c64_over_c128_scan_speedup": times["bk_core_scan"][-1] / times["bk_core_c64"][-1],
-        "native_over_scan_speedup": times["bk_core_scan"][-1] / times["bk_core"][-1],
-        "flop_ratio_at_max_n": costs["attention"].flops / costs["bk_layer"].flops,
-        "bk_core_flops_per_site": flops.BK_FWD + flops.BK_BWD,
-        "bk_core_intensity": costs["bk_core"].intensity,
-        "bk_layer_intensity": costs["bk_layer"].intensity,
-        "attention_intensity": costs["attention"].intensity,
-        "attention_flash_intensity": flops.attention_cost(batch, big, d_model, heads, materialized=False).intensity,
-        "scan_overhead_at_max_n": flops.scan_overhead(big),
-    }
-    for name in times:
-        out[f"ms_{name}_at_max_n"] = 1e3 * times[name][-1]
-    rec.note(f"N={big}: attention {1e3 * times['attention'][-1]:.1f} ms, BK layer {1e3 * times['bk_layer'][-1]:.1f} ms "
-             f"({out['speedup_layer_at_max_n']:.1f}x); crossover near N={out['crossover_n']:.0f}")
+        fns = {k: f for k, f in cands.items() if k == "kernel" or n <= limits[k]}
+        with torch.no_grad():
+            f = bk_features(diag, backend=ref_backend)
+            ref = torch.complex(f[..., 0], f[..., 1])
+            errs = {k: float((torch.as_tensor(np.asarray(f(), dtype=np.complex128)) - ref).abs().max())
+                    for k, f in fns.items() if k != "kernel"}
+            t = interleaved(fns, int(cfg["baseline_rounds"]), float(cfg["min_batch_s"]))
+        for k in fns:
+            if k == "kernel":
+                continue
+            ratio = t[k] / t["kernel"]
+            out.setdefault(k, {})[str(n)] = {"ms": 1e3 * t[k], "kernel_speedup": ratio, "max_abs_err": errs[k]}
+            rec.log(n, n=n, op=f"baseline {k}", baseline_ms=1e3 * t[k], kernel_speedup=ratio, max_abs_err=errs[k])
+        rec.log(n, n=n, op=f"baseline kernel ({ref_backend})", baseline_ms=1e3 * t["kernel"], kernel_speedup=1.0, max_abs_err=0.0)
+    return out
+
+
+# ---- 4. whole models ----------------------------------------------------------------------------
+
+def _body_params(model: nn.Module) -> int:
+    skip = ("tok.", "pos.", "head.")
+    return sum(p.numel() for name, p in model.named_parameters() if not name.startswith(skip))
+
+
+def _matched_transformer(target: int, vocab: int, n: int, layers: int, heads: int) -> TransformerLM:
+    """The Transformer width (a multiple of `heads`) whose non-embedding parameters are closest to `target`."""
+    best = min(range(heads, 16 * heads * 8 + 1, heads),
+               key=lambda w: abs(_body_params(TransformerLM(vocab, 1, w, layers, heads, mlp_ratio=2)) - target))
+    return TransformerLM(vocab, n, best, layers, heads, mlp_ratio=2)
+
+
+def _models(cfg: dict[str, Any], rec: Recorder, device: str, gen: torch.Generator) -> dict[str, Any]:
+    vocab, layers, heads = int(cfg["vocab"]), int(cfg["n_layers"]), int(cfg["heads"])
+    batch, d = int(cfg["model_batch"]), int(cfg["d_model"])
+    out: dict[str, Any] = {}
+    for n in [int(n) for n in cfg["model_sizes"]]:
+        torch.manual_seed(int(cfg["seed"]))
+        bk = ResNetBK(BKConfig(vocab_size=vocab, n_seq=n, d_model=d, n_layers=layers, ffn=str(cfg["model_ffn"]),
+                               channels=int(cfg["model_channels"]), check_finite=False)).to(device)
+        tf = _matched_transformer(_body_params(bk), vocab, n, layers, heads).to(device)
+        idx = torch.randint(0, vocab, (batch, n), generator=gen).to(device)
+
+        def train_step(m: nn.Module) -> Callable[[], None]:
+            def run() -> None:
+                m.zero_grad(set_to_none=True)
+                F.cross_entropy(m(idx).flatten(0, 1), idx.flatten()).backward()
+            return run
+
+        t = interleaved({"resnet_bk": synced(train_step(bk), device), "transformer": synced(train_step(tf), device)},
+                        int(cfg["rounds"]), float(cfg["min_batch_s"]))
+        row = {"resnet_bk_tokens_s": batch * n / t["resnet_bk"], "transformer_tokens_s": batch * n / t["transformer"],
+               "speedup": t["transformer"] / t["resnet_bk"], "resnet_bk_body_params": _body_params(bk),
+               "transformer_body_params": _body_params(tf), "transformer_width": tf.tok.embedding_dim,
+               "resnet_bk_saved_mb": saved_bytes(lambda: bk(idx).sum()) / 2**20,
+               "transformer_saved_mb": saved_bytes(lambda: tf(idx).sum()) / 2**20}
+        out[str(n)] = row
+        for name in ("resnet_bk", "transformer"):
+            rec.log(n, n=n, op=f"model {name}", tokens_s=row[f"{name}_tokens_s"], saved_mb=row[f"{name}_saved_mb"])
+    return out
+
+
+def scaling(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
+    gen = torch.Generator().manual_seed(int(cfg["seed"]))
+    device = str(cfg["device"])  # validated by the CLI: cuda only when usable
+    backends = _backends(cfg, device)
+    d, batch, heads = int(cfg["d_model"]), int(cfg["batch"]), int(cfg["heads"])
+    out: dict[str, Any] = {"device": device, "backends": backends, "torch_threads": torch.get_num_threads(),
+                           "native_available": native.available()}
+    out.update(_correctness(int(cfg["check_n"]), backends, gen))
+    sweep = _layer_sweep(cfg, rec, backends, device, gen)
+    t_att, t_layer = sweep.pop("t_att"), sweep.pop("t_layer")
+    out.update(sweep)
+    out["baselines"] = _baselines(cfg, rec, gen) if device == "cpu" else {}
+    errs = [p["max_abs_err"] for per_n in out["baselines"].values() for p in per_n.values()]
+    out["max_baseline_err"] = max(errs) if errs else float("nan")
+    rec.progress(len(cfg["sizes"]) + 1, len(cfg["sizes"]) + 2)
+    out["models"] = _models(cfg, rec, device, gen)
+    rec.progress(len(cfg["sizes"]) + 2, len(cfg["sizes"]) + 2)
+
+    # headline numbers, flat for the checks
+    fast = backends[0]
+    chans = [int(c) for c in cfg["channels"]]
+    matched = d if d in chans else max(chans)
+    per = out["per_channel"]
+    big = max(t_att) if t_att else max(int(n) for n in cfg["sizes"])
+    out["matched_channels"] = matched
+    out["fast_backend"] = fast
+    for label, c in (("matched", matched), ("1ch", min(chans))):
+        for b in backends:
+            row = per.get(str(c), {}).get(b, {})
+            out[f"speedup_{label}_{b}_at_max_n"] = row.get("speedup_at_max_common_n", float("nan"))
+            out[f"crossover_n_{label}_{b}"] = row.get("crossover_n", float("nan"))
+            out[f"slope_{label}_{b}"] = row.get("slope", float("nan"))
+    out["speedup_layer_at_max_n"] = out[f"speedup_matched_{fast}_at_max_n"]
+    out["speedup_seed_mixer_at_max_n"] = out[f"speedup_1ch_{fast}_at_max_n"]
+    out["slope_bk_layer"] = out[f"slope_matched_{fast}"]
+    out["crossover_n"] = out[f"crossover_n_matched_{fast}"]
+    out["bandwidth_fraction_at_max_n"] = per[str(matched)][fast]["bandwidth_fraction_at_max_n"]
+    out["bandwidth_gap_at_max_n"] = 1.0 / out["bandwidth_fraction_at_max_n"]
+    out["flop_ratio_at_max_n"] = (flops.attention_cost(batch, big, d, heads).flops
+                                  / flops.bk_layer_cost(batch, big, d, matched, causal=True).flops)
+    out["attention_core_fwd_flops_n1024"] = flops.attention_cost(1, 1024, 64, 4, backward=False,
+                                                                projections=False).flops
+    out["bk_core_intensity"] = flops.bk_core_cost(batch, big, real_bytes=4).intensity
+    out["attention_intensity"] = flops.attention_cost(batch, big, d, heads).intensity
+    models = out["models"]
+    out["model_speedup_at_max_n"] = models[max(models, key=int)]["speedup"] if models else float("nan")
+    if t_att and (matched, fast) in t_layer and big in t_layer[(matched, fast)]:
+        _register(f"bk_layer C={matched} fwd+bwd N={big}", flops.bk_layer_cost(batch, big, d, matched),
+                  t_layer[(matched, fast)][big])
+        _register(f"attention fwd+bwd N={big}", flops.attention_cost(batch, big, d, heads), t_att[big])
+    rec.note(f"N={big}, d_model={d}: BK mixer at matched width (C={matched}, {fast}) "
+             f"{out['speedup_layer_at_max_n']:.1f}x attention; the seed's 1-channel mixer "
+             f"{out['speedup_seed_mixer_at_max_n']:.1f}x; core at {100 * out['bandwidth_fraction_at_max_n']:.0f}% of copy "
+             f"bandwidth; whole model {out['model_speedup_at_max_n']:.2f}x the matched Transformer")
     return out

@@ -22,13 +22,17 @@ from torch import Tensor
 from engine.models.bk import core, native
 
 GRAD_MODES = ("exact", "hybrid")
-BACKENDS = ("auto", "scan", "native")
+BACKENDS = ("auto", "scan", "native", "native_rowwise")
 
 
 def _use_native(alpha: Tensor, backend: str) -> bool:
-    if backend == "native" and not native.usable(alpha):
+    if backend in ("native", "native_rowwise") and not native.usable(alpha):
         raise RuntimeError("native BK-Core needs a CPU complex128 tensor and a C compiler")
-    return backend == "native" or (backend == "auto" and native.usable(alpha))
+    return backend in ("native", "native_rowwise") or (backend == "auto" and native.usable(alpha))
+
+
+def _use_fused(diag: Tensor, beta: Tensor | float, grad_mode: str, precision: str, backend: str) -> bool:
+    return backend in ("auto", "native") and grad_mode == "exact" and native.fused_usable(diag, beta, precision)
 
 
 class BKCoreFunction(torch.autograd.Function):
@@ -44,6 +48,12 @@ class BKCoreFunction(torch.autograd.Function):
         precision: str,
         backend: str,
     ) -> Tensor:
+        ctx.fused = _use_fused(diag, beta, grad_mode, precision, backend)
+        if ctx.fused:
+            feats, saved = native.fused_forward(diag, float(beta), complex(z), causal)  # type: ignore[arg-type]
+            ctx.save_for_backward(*saved)
+            ctx.beta, ctx.z, ctx.causal, ctx.shape = float(beta), complex(z), causal, diag.shape  # type: ignore[arg-type]
+            return feats
         cdtype = core.as_complex_dtype(precision)
         alpha = core.shifted_diagonal(diag, z, cdtype)
         b = core.coupling(beta, alpha)
@@ -61,9 +71,12 @@ class BKCoreFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        g, d, e, b = ctx.saved_tensors
         if ctx.needs_input_grad[1]:
             raise NotImplementedError("BK-Core differentiates the diagonal only; beta must be a constant")
+        if ctx.fused:
+            grad_in = native.fused_backward(grad_out, ctx.saved_tensors, ctx.beta, ctx.z, ctx.causal, ctx.shape)
+            return grad_in, None, None, None, None, None, None, None
+        g, d, e, b = ctx.saved_tensors
         grad_out = grad_out.to(g.real.dtype)
         w = torch.complex(grad_out[..., 0], -grad_out[..., 1])  # conj(dL/dRe G + i dL/dIm G)
         if ctx.grad_mode == "hybrid":
@@ -92,8 +105,10 @@ def bk_features(
 
     `diag` is the full diagonal (base h0_diag plus potential v), real, shape (..., N).
     `beta` is b_k * c_k, a float or a tensor broadcastable to (..., N-1).
-    `backend`: "scan" (torch ops, any device), "native" (the C loop, CPU complex128),
-    "auto" (native when it applies, else scan). Both compute the same exact quantities.
+    `backend`: "scan" (torch ops, any device), "native" (the C kernel, CPU complex128: the
+    interleaved one when beta is a constant and the gradient exact, else the row-wise one),
+    "native_rowwise" (always the row-wise C loop), "auto" (native when it applies, else scan).
+    All compute the same exact quantities.
     """
     if grad_mode not in GRAD_MODES:
         raise ValueError(f"grad_mode must be one of {GRAD_MODES}, got {grad_mode!r}")

@@ -1,4 +1,4 @@
-"""An optional C kernel for BK-Core on CPU: the sequential O(N) recursions, one row at a time.
+"""An optional C kernel for BK-Core on CPU: the sequential O(N) recursions, interleaved over rows.
 
 On a CPU the torch scan (scan.py) is bound by per-op overhead and memory traffic: at
 B=8, N=2048 it is a few hundred whole-tensor ops. The recursions themselves are ~85
@@ -7,6 +7,11 @@ millisecond. This module compiles that loop with the system C compiler on first 
 (under ~/.cache/lynx-workbench, keyed by a hash of the source), loads it with ctypes and
 runs it on the tensors' buffers. No compiler, a non-CPU tensor or complex64 precision:
 `available()` is False or the caller keeps the scan, which computes the same thing.
+
+Two kernels: `forward`/`backward` take complex128 alpha one row at a time (the first version,
+kept as the `native_rowwise` backend and for general couplings); `fused_forward`/`fused_backward`
+take the real diagonal, advance 8 rows together with split real/imaginary state, convert
+dtypes inside and thread over blocks of rows (the `native` backend when beta is a constant).
 
 Set LYNX_BK_NATIVE=0 to disable it.
 """
@@ -68,6 +73,136 @@ void bk_backward(long rows, long n, const cx *w, const cx *g, const cx *d, const
         }
     }
 }
+
+/* ---- the interleaved kernel: LANES rows advance together, split real/imaginary state ----------
+   One row's recursion is a chain of dependent complex reciprocals (~40+ cycles each); LANES
+   independent rows in flight hide that latency and let the lane loops vectorise. The input is
+   the real diagonal v (float32 or float64, converted here), alpha = v - z, beta a real constant;
+   the output is [Re G, Im G] in v's dtype; d (and e) are saved split for the backward. Blocks of
+   rows are shared among `threads` OpenMP threads. */
+#include <math.h>
+#define LANES 8
+
+static inline double ld(const void *p, int f32, long i) {
+    return f32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
+}
+static inline void st(void *p, int f32, long i, double x) {
+    if (f32) ((float *)p)[i] = (float)x; else ((double *)p)[i] = x;
+}
+
+static void fwd_block(const void *v, int f32, long r0, int m, long n, double zr, double zi, double beta,
+                      int causal, void *feat, double *dre, double *dim, double *ere, double *eim) {
+    double pr[LANES], pi[LANES];
+    for (int l = 0; l < m; l++) { long o = (r0 + l) * n; pr[l] = ld(v, f32, o) - zr; pi[l] = -zi; }
+    for (long k = 0; k < n; k++) {
+        for (int l = 0; l < m; l++) {
+            long o = (r0 + l) * n + k;
+            if (k > 0) {  /* d_k = alpha_k - beta / d_{k-1} */
+                double s = beta / (pr[l] * pr[l] + pi[l] * pi[l]);
+                double qr = pr[l] * s, qi = -pi[l] * s;
+                pr[l] = ld(v, f32, o) - zr - qr; pi[l] = -zi - qi;
+            }
+            dre[o] = pr[l]; dim[o] = pi[l];
+            if (causal) {
+                double s = 1.0 / (pr[l] * pr[l] + pi[l] * pi[l]);
+                st(feat, f32, 2 * o, pr[l] * s); st(feat, f32, 2 * o + 1, -pi[l] * s);
+            }
+        }
+    }
+    if (causal) return;
+    for (int l = 0; l < m; l++) { long o = (r0 + l) * n + n - 1; pr[l] = ld(v, f32, o) - zr; pi[l] = -zi; }
+    for (long k = n - 1; k >= 0; k--) {
+        for (int l = 0; l < m; l++) {
+            long o = (r0 + l) * n + k;
+            double ar = ld(v, f32, o) - zr;
+            if (k < n - 1) {
+                double s = beta / (pr[l] * pr[l] + pi[l] * pi[l]);
+                pr[l] = ar - pr[l] * s; pi[l] = -zi + pi[l] * s;
+            }
+            ere[o] = pr[l]; eim[o] = pi[l];
+            double tr = dre[o] + pr[l] - ar, ti = dim[o] + pi[l] + zi;  /* d + e - alpha */
+            double s = 1.0 / (tr * tr + ti * ti);
+            st(feat, f32, 2 * o, tr * s); st(feat, f32, 2 * o + 1, -ti * s);
+        }
+    }
+}
+
+void bk_fused_forward(const void *v, int f32, long rows, long n, double zr, double zi, double beta, int causal,
+                      void *feat, double *dre, double *dim, double *ere, double *eim, int threads) {
+    long blocks = (rows + LANES - 1) / LANES;
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (long b = 0; b < blocks; b++) {
+        long r0 = b * LANES;
+        int m = rows - r0 < LANES ? (int)(rows - r0) : LANES;
+        fwd_block(v, f32, r0, m, n, zr, zi, beta, causal, feat, dre, dim, ere, eim);
+    }
+}
+
+/* exact VJP, w = conj(dL/dRe G + i dL/dIm G).  causal: U_j = g_j^2 (w_j + beta U_{j+1}), out = -Re U.
+   full: L_{j+1} = beta g_d,j^2 (L_j + w_j), R_{j-1} = beta / e_j^2 (R_j + w_j), out = -Re(G^2 (w + L + R)).
+   lre/lim: scratch (rows, n) for L. */
+static void bwd_block(const void *gf, const void *v, int f32, long r0, int m, long n, double zr, double zi,
+                      double beta, int causal, const double *dre, const double *dim, const double *ere,
+                      const double *eim, double *lre, double *lim, void *out) {
+    double ur[LANES], ui[LANES];
+    if (causal) {
+        for (int l = 0; l < m; l++) { ur[l] = 0; ui[l] = 0; }
+        for (long j = n - 1; j >= 0; j--) {
+            for (int l = 0; l < m; l++) {
+                long o = (r0 + l) * n + j;
+                double s = 1.0 / (dre[o] * dre[o] + dim[o] * dim[o]);
+                double gr = dre[o] * s, gi = -dim[o] * s;
+                double g2r = gr * gr - gi * gi, g2i = 2 * gr * gi;
+                double wr = ld(gf, f32, 2 * o) + beta * ur[l], wi = -ld(gf, f32, 2 * o + 1) + beta * ui[l];
+                ur[l] = g2r * wr - g2i * wi; ui[l] = g2r * wi + g2i * wr;
+                st(out, f32, o, -ur[l]);
+            }
+        }
+        return;
+    }
+    for (int l = 0; l < m; l++) { ur[l] = 0; ui[l] = 0; }
+    for (long j = 0; j < n; j++) {
+        for (int l = 0; l < m; l++) {
+            long o = (r0 + l) * n + j;
+            lre[o] = ur[l]; lim[o] = ui[l];
+            double s = beta / ((dre[o] * dre[o] + dim[o] * dim[o]) * (dre[o] * dre[o] + dim[o] * dim[o]));
+            double cr = (dre[o] * dre[o] - dim[o] * dim[o]) * s, ci = -2 * dre[o] * dim[o] * s;  /* beta/d^2 */
+            double tr = ur[l] + ld(gf, f32, 2 * o), ti = ui[l] - ld(gf, f32, 2 * o + 1);
+            ur[l] = cr * tr - ci * ti; ui[l] = cr * ti + ci * tr;
+        }
+    }
+    for (int l = 0; l < m; l++) { ur[l] = 0; ui[l] = 0; }
+    for (long j = n - 1; j >= 0; j--) {
+        for (int l = 0; l < m; l++) {
+            long o = (r0 + l) * n + j;
+            double wr = ld(gf, f32, 2 * o), wi = -ld(gf, f32, 2 * o + 1);
+            double ar = ld(v, f32, o) - zr;
+            double tr = dre[o] + ere[o] - ar, ti = dim[o] + eim[o] + zi;
+            double s = 1.0 / (tr * tr + ti * ti);
+            double gr = tr * s, gi = -ti * s;
+            double g2r = gr * gr - gi * gi, g2i = 2 * gr * gi;
+            double sr = wr + lre[o] + ur[l], si = wi + lim[o] + ui[l];
+            st(out, f32, o, -(g2r * sr - g2i * si));
+            double e2 = ere[o] * ere[o] + eim[o] * eim[o];
+            double q = beta / (e2 * e2);
+            double cr = (ere[o] * ere[o] - eim[o] * eim[o]) * q, ci = -2 * ere[o] * eim[o] * q;  /* beta/e^2 */
+            double xr = ur[l] + wr, xi = ui[l] + wi;
+            ur[l] = cr * xr - ci * xi; ui[l] = cr * xi + ci * xr;
+        }
+    }
+}
+
+void bk_fused_backward(const void *gf, const void *v, int f32, long rows, long n, double zr, double zi, double beta,
+                       int causal, const double *dre, const double *dim, const double *ere, const double *eim,
+                       double *lre, double *lim, void *out, int threads) {
+    long blocks = (rows + LANES - 1) / LANES;
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (long b = 0; b < blocks; b++) {
+        long r0 = b * LANES;
+        int m = rows - r0 < LANES ? (int)(rows - r0) : LANES;
+        bwd_block(gf, v, f32, r0, m, n, zr, zi, beta, causal, dre, dim, ere, eim, lre, lim, out);
+    }
+}
 """
 
 _LIB: ctypes.CDLL | None = None
@@ -75,12 +210,16 @@ _TRIED = False
 
 
 def _build() -> ctypes.CDLL | None:
-    dll = build(_SOURCE, "bk_native", "bk", flags=("-O2", "-fcx-limited-range"))
+    base = ("-O3", "-fcx-limited-range")
+    dll = build(_SOURCE, "bk_native", "bk", flags=(*base, "-fopenmp")) or build(_SOURCE, "bk_native", "bk", flags=base)
     if dll is None:
         return None
-    i64, ptr = ctypes.c_long, ctypes.c_void_p
-    dll.bk_forward.argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ctypes.c_int]
-    dll.bk_backward.argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ctypes.c_int]
+    i64, ptr, f64, i32 = ctypes.c_long, ctypes.c_void_p, ctypes.c_double, ctypes.c_int
+    dll.bk_forward.argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, i32]
+    dll.bk_backward.argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i32]
+    dll.bk_fused_forward.argtypes = [ptr, i32, i64, i64, f64, f64, f64, i32, ptr, ptr, ptr, ptr, ptr, i32]
+    dll.bk_fused_backward.argtypes = [ptr, ptr, i32, i64, i64, f64, f64, f64, i32, ptr, ptr, ptr, ptr, ptr, ptr,
+                                      ptr, i32]
     return dll
 
 
@@ -133,4 +272,50 @@ def backward(w: Tensor, g: Tensor, d: Tensor, e: Tensor, beta: Tensor, causal: b
     tmp = torch.empty(n, dtype=torch.complex128)
     lib.bk_backward(rows[0].shape[0], n, *(t.data_ptr() for t in rows), b.data_ptr(), out.data_ptr(),
                     tmp.data_ptr(), int(causal))
+    return out.reshape(shape)
+
+
+# ---- the interleaved kernel: real diagonal in, features out, conversions inside -----------------
+
+def fused_usable(diag: Tensor, beta: object, precision: str) -> bool:
+    """The interleaved kernel applies: CPU float32/float64 diagonal, a constant real beta, complex128 maths."""
+    return (diag.device.type == "cpu" and diag.dtype in (torch.float32, torch.float64) and precision == "complex128"
+            and isinstance(beta, (int, float)) and available())
+
+
+def _threads() -> int:
+    return max(1, torch.get_num_threads())  # the runner sets this from the recorded thread setting
+
+
+def fused_forward(diag: Tensor, beta: float, z: complex, causal: bool) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """Features (..., N, 2) in diag's dtype and the saved pivots (d_re, d_im, e_re, e_im), float64."""
+    lib = _lib()
+    assert lib is not None
+    n = diag.shape[-1]
+    v = diag.reshape(-1, n).contiguous()
+    rows = v.shape[0]
+    feat = torch.empty((*diag.shape, 2), dtype=diag.dtype)
+    dre, dim = torch.empty(rows, n, dtype=torch.float64), torch.empty(rows, n, dtype=torch.float64)
+    ere, eim = (dre, dim) if causal else (torch.empty_like(dre), torch.empty_like(dre))
+    lib.bk_fused_forward(v.data_ptr(), int(v.dtype == torch.float32), rows, n, z.real, z.imag, float(beta),
+                         int(causal), feat.data_ptr(), dre.data_ptr(), dim.data_ptr(), ere.data_ptr(),
+                         eim.data_ptr(), _threads())
+    return feat, (v, dre, dim, ere, eim)
+
+
+def fused_backward(grad_feat: Tensor, saved: tuple[Tensor, ...], beta: float, z: complex, causal: bool,
+                   shape: torch.Size) -> Tensor:
+    """dL/d(diag) in diag's dtype from dL/d(features)."""
+    lib = _lib()
+    assert lib is not None
+    v, dre, dim, ere, eim = saved
+    rows, n = v.shape
+    g = grad_feat.to(v.dtype).reshape(rows, n, 2).contiguous()
+    out = torch.empty(rows, n, dtype=v.dtype)
+    lre = lim = dre
+    if not causal:
+        lre, lim = torch.empty_like(dre), torch.empty_like(dre)
+    lib.bk_fused_backward(g.data_ptr(), v.data_ptr(), int(v.dtype == torch.float32), rows, n, z.real, z.imag,
+                          float(beta), int(causal), dre.data_ptr(), dim.data_ptr(), ere.data_ptr(), eim.data_ptr(),
+                          lre.data_ptr(), lim.data_ptr(), out.data_ptr(), _threads())
     return out.reshape(shape)
