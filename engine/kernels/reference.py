@@ -36,3 +36,12 @@ def max_abs(a: object, b: object) -> float:
     if not (np.isfinite(a64).all() and np.isfinite(b64).all()):
         return float("inf")
     return float(np.abs(a64 - b64).max())
+
+
+def max_scaled(a: object, b: object) -> float:
+    """Largest |a - b| / max(1, |b|): absolute error for small values, relative for large ones
+    (allclose with atol = rtol), the fair measure for a low-precision output whose ulp grows with |b|."""
+    a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if not (np.isfinite(a64).all() and np.isfinite(b64).all()):
+        return float("inf")
+    return float((np.abs(a64 - b64) / np.maximum(1.0, np.abs(b64))).max())

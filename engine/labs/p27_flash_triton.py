@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.kernels.reference import attention64, max_abs
+from engine.kernels.reference import attention64, max_abs, max_scaled
 from engine.run import Recorder
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
@@ -49,7 +49,7 @@ def flash_forward(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     dtype = DTYPES[str(cfg["dtype"])]
     b, h, d = int(cfg["batch"]), int(cfg["heads"]), int(cfg["d_head"])
     gen = torch.Generator().manual_seed(int(cfg["seed"]))
-    worst = worst_lse = worst_sdpa = 0.0
+    worst = worst_lse = worst_sdpa = worst_scaled = 0.0
     out: dict[str, Any] = {**env, "dtype": str(cfg["dtype"]), "block_m": int(cfg["block_m"]), "block_n": int(cfg["block_n"]),
                            "backward": "not implemented"}
     step = 0
@@ -62,9 +62,12 @@ def flash_forward(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
             o, lse = flash_attention(q.to(dev), k.to(dev), v.to(dev), causal=bool(causal), block_m=int(cfg["block_m"]),
                                      block_n=int(cfg["block_n"]), fault=cfg.get("fault"))
             qn, kn, vn = (t.float().numpy() for t in (q, k, v))
-            err = max_abs(o.float().cpu().numpy(), attention64(qn, kn, vn, bool(causal)))
+            oracle = attention64(qn, kn, vn, bool(causal))
+            err = max_abs(o.float().cpu().numpy(), oracle)
+            scaled = max_scaled(o.float().cpu().numpy(), oracle)
             lse_err = max_abs(lse.cpu().numpy(), _lse64(qn, kn, bool(causal)))
-            row: dict[str, Any] = {"n": n, "causal": str(bool(causal)), "max_abs_err": err, "lse_max_abs_err": lse_err}
+            row: dict[str, Any] = {"n": n, "causal": str(bool(causal)), "max_abs_err": err, "max_scaled_err": scaled,
+                                   "lse_max_abs_err": lse_err}
             if compiled:
                 from engine.hardware.gpu import event_seconds
 
@@ -81,9 +84,9 @@ def flash_forward(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
                         out["speedup_n4096"] = row["naive_ms"] / row["flash_ms"]
             rec.log(step, stage="check", **row)
             step += 1
-            worst, worst_lse = max(worst, err), max(worst_lse, lse_err)
+            worst, worst_lse, worst_scaled = max(worst, err), max(worst_lse, lse_err), max(worst_scaled, scaled)
         rec.progress(step, len(lengths) * len(cfg["causal"]))
-    out.update(max_abs_err_vs_reference=worst, lse_max_abs_err=worst_lse,
+    out.update(max_abs_err_vs_reference=worst, max_err_vs_reference=worst_scaled, lse_max_abs_err=worst_lse,
                max_abs_diff_vs_sdpa=worst_sdpa if compiled else None, max_n_checked=max(lengths))
     if not compiled:
         rec.note("ran under Triton's interpreter on the CPU: correctness against float64 only, no SDPA or timings")
