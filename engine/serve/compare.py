@@ -4,8 +4,9 @@ For each policy: a fresh server process (FastAPI under uvicorn on 127.0.0.1), a 
 `concurrency` clients sending the same seeded workload of decode lengths. Measured: tokens/s,
 p50/p95 latency, and the worker's counted work (forward calls, tokens per forward, mean batch).
 Also the server's own CPU seconds during its load, so tokens per CPU-second compares the policies'
-efficiency even when other work on the machine steals wall time. Predicted: engine.serve.batching.simulate with a CostModel whose step cost is fitted to timed
-batched steps of this model (step_ms + per_seq_ms x b), the teaching model of lab-02/03.
+efficiency even when other work on the machine steals wall time. Predicted: engine.serve.batching.simulate with a CostModel whose step cost (step_ms + per_seq_ms x b)
+and prefill are fitted to the continuous server's own timed steps in the same run, the teaching
+model of lab-02/03.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def _summary(policy: str, t: _Tally) -> dict[str, Any]:
            "tokens_per_cpu_s": tokens / t.cpu if t.cpu else 0.0, "p50_ms": float(np.percentile(lat, 50)),
            "p95_ms": float(np.percentile(lat, 95)), "forward_calls": forwards,
            "tokens_per_forward": tokens / forwards if forwards else 0.0,
-           "completions": {s.index: s.completion for s in ok}}
+           "completions": {s.index: s.completion for s in ok}, "cost_fit": t.after.get("cost_fit", {})}
     if "decode_steps" in t.after:
         steps = t.after["decode_steps"] - t.before["decode_steps"]
         sizes = (t.after["mean_step_batch"] * t.after["decode_steps"]
@@ -142,9 +143,13 @@ def measure_all(lm_spec: dict[str, Any], policies: list[str], work: Workload, cf
 
 def compare(lm_spec: dict[str, Any], policies: list[str], work: Workload, cfg: ServeConfig, workdir: str,
             warmup: int = 4, timeout_s: float = 60.0, budget_s: float = 120.0, rounds: int = 3) -> dict[str, Any]:
-    cost = fit_cost_model(TutorLM.build(**lm_spec), cfg.slots)
     lengths = work.lengths()
     rows = measure_all(lm_spec, policies, work, cfg, workdir, warmup, timeout_s, budget_s, rounds)
+    fit = rows.get("continuous", {}).get("cost_fit", {})
+    if {"step_ms", "per_seq_ms", "prefill_ms"} <= set(fit):  # fitted to the server's own timed steps
+        cost = CostModel(max(fit["step_ms"], 0.0), max(fit["per_seq_ms"], 0.0), fit["prefill_ms"])
+    else:
+        cost = fit_cost_model(TutorLM.build(**lm_spec), cfg.slots)
     for p, row in rows.items():
         row["predicted"] = predict(p, lengths, work.concurrency, cost, cfg.slots, cfg.max_wait_ms)
     texts = [r.pop("completions") for r in rows.values()]

@@ -47,10 +47,18 @@ class Counters:
     tokens: int = 0  # delivered to clients
     padded_rows: int = 0  # computed for a sequence that had already finished (static)
     step_batch_sizes: list[int] = field(default_factory=list)
+    step_seconds: list[float] = field(default_factory=list)  # aligned with step_batch_sizes (batched policies)
+    prefill_seconds: list[float] = field(default_factory=list)
 
     def snapshot(self) -> dict[str, float]:
         sizes = self.step_batch_sizes
-        return {"requests": self.requests, "forward_calls": self.forward_calls, "tokens": self.tokens,
+        fit = {}
+        if len(set(sizes[: len(self.step_seconds)])) >= 2:  # the cost model, fitted to this worker's own steps
+            slope, icpt = np.polyfit(sizes[: len(self.step_seconds)], self.step_seconds, 1)
+            fit = {"step_ms": float(icpt) * 1e3, "per_seq_ms": float(slope) * 1e3}
+        if self.prefill_seconds:
+            fit["prefill_ms"] = float(np.mean(self.prefill_seconds)) * 1e3
+        return {"cost_fit": fit, "requests": self.requests, "forward_calls": self.forward_calls, "tokens": self.tokens,
                 "padded_rows": self.padded_rows, "decode_steps": len(sizes),
                 "mean_step_batch": float(np.mean(sizes)) if sizes else 0.0,
                 "tokens_per_forward": self.tokens / self.forward_calls if self.forward_calls else 0.0}
@@ -130,13 +138,16 @@ class DecodeWorker:
             job.admitted = now
             last.append(int(np.argmax(dec.prefill(slot, job.prompt))))
             job.prefilled = time.perf_counter()
+            self.counters.prefill_seconds.append(job.prefilled - (job.admitted if slot == 0 else batch[slot - 1].prefilled))
         longest = max(j.max_new for j in batch)
         for i in range(longest):
             for job, tok in zip(batch, last, strict=True):
                 if len(job.tokens) < job.max_new:
                     job.tokens.append(tok)
             if i + 1 < longest:
+                t0 = time.perf_counter()
                 logits = dec.step(list(range(len(batch))), last)
+                self.counters.step_seconds.append(time.perf_counter() - t0)
                 self.counters.step_batch_sizes.append(len(batch))
                 self.counters.padded_rows += sum(len(j.tokens) >= j.max_new for j in batch)
                 last = [int(np.argmax(r)) for r in logits]
@@ -161,6 +172,7 @@ class DecodeWorker:
                 job.admitted = time.perf_counter()
                 active[slot] = (job, int(np.argmax(dec.prefill(slot, job.prompt))))
                 job.prefilled = time.perf_counter()
+                self.counters.prefill_seconds.append(job.prefilled - job.admitted)
             for slot in list(active):  # deliver each in-flight sequence's next token
                 job, tok = active[slot]
                 job.tokens.append(tok)
@@ -169,7 +181,9 @@ class DecodeWorker:
                     self._done(job)
             if active:
                 slots = sorted(active)
+                t0 = time.perf_counter()
                 logits = dec.step(slots, [active[s][1] for s in slots])
+                self.counters.step_seconds.append(time.perf_counter() - t0)
                 self.counters.step_batch_sizes.append(len(slots))
                 for s, row in zip(slots, logits, strict=True):
                     active[s] = (active[s][0], int(np.argmax(row)))
