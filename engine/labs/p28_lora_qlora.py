@@ -109,7 +109,8 @@ def lora_counts(cfg: dict, rec: Recorder) -> dict:
         rec.log(i, **row, ratio_vs_full=row["total_bytes"] / full_total)
     n = counts.base_params(mcfg)
     full = rows[0]
-    out = {"base_params": n, "lora_params_r8": counts.lora_params(mcfg, 8),
+    out = {"nf4_bytes_per_param_g64": counts.nf4_bytes_per_param(64, 2),
+           "base_params": n, "lora_params_r8": counts.lora_params(mcfg, 8),
            "lora_params_per_rank": counts.lora_params(mcfg, 1),
            "full_ft_bytes_per_param": (full["weights_bytes"] + full["grads_bytes"] + full["adam_bytes"]) / n,
            "qlora_base_bytes_per_param_fp16_scales": counts.nf4_bytes_per_param(64, 2),

@@ -78,7 +78,9 @@ def dense_baseline(cfg: dict, rec: Recorder) -> dict:
     misses = [r["query_id"] for r in rows if not r[f"hit@{max(ks)}"]]
     rec.note(f"dense misses at {max(ks)}: {misses}")
     by_lang = {lang: sum(r[f"hit@{max(ks)}"] for r in rows if r["language"] == lang) / 10 for lang in ("en", "es", "cross")}
-    return {**{k.replace("@", "_at_"): v for k, v in agg.items()}, "synthetic_hit_at_1": h1,
+    norms = np.linalg.norm(dense.embedder.embed([c.text for c in kb[:20]] + ["past tense of go"]), axis=1)
+    return {"embedding_norm_max_dev": float(np.abs(norms - 1.0).max()),
+            **{k.replace("@", "_at_"): v for k, v in agg.items()}, "synthetic_hit_at_1": h1,
             "synthetic_hit_at_2": h2, "synthetic_mrr": mrr, "misses": misses,
             **{f"hit_at_5_{lang}": v for lang, v in by_lang.items()}}
 

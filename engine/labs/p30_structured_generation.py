@@ -58,7 +58,12 @@ def digit_mask(cfg: dict, rec: Recorder) -> dict:
             raises = False
         except NoLegalContinuation:
             raises = True
-    return {"n_samples": n, "all_match_regex": all(pattern.match(s) for s in masked),
+    # derivative matching on hand cases: an optional head, a bounded repeat, a required repeat
+    hand = [(R.seq(R.rep(R.lit("a"), 0, 1), R.lit("b")), "b", True), (R.seq(R.rep(R.lit("a"), 0, 1), R.lit("b")), "ab", True),
+            (R.rep(R.chars("0123456789"), 2, 3), "1234", False), (R.rep(R.chars("0123456789"), 2, 3), "123", True),
+            (R.rep(R.lit("x"), 1, None), "", False), (R.seq(R.lit("ab"), R.lit("c")), "abc", True)]
+    return {"regex_hand_case_failures": sum(R.matches(r, s) != want for r, s, want in hand),
+            "n_samples": n, "all_match_regex": all(pattern.match(s) for s in masked),
             "masked_match_rate": float(np.mean([bool(pattern.match(s)) for s in masked])),
             "free_match_rate": float(np.mean([bool(pattern.match(s)) for s in free])),
             "permissive_mask_is_noop": bool(same), "empty_legal_set_raises": raises,
@@ -112,7 +117,11 @@ def schema_mask(cfg: dict, rec: Recorder) -> dict:
         rec.log(s, kl_nats=float(np.mean(kl_by_step[s])))
     n = len(probes)
     rec.note(f"first output: {outputs[0]}")
-    return {"n_samples": n, "n_parsed_ok": parsed, "n_schema_valid": valid, "parse_rate": parsed / n,
+    good = {"verb": "go", "tense": "past_simple", "person": "3sg"}
+    bad_docs = [{"verb": "go", "tense": "past_simple"}, {**good, "mood": "x"}, {**good, "tense": "pluperfect"}]
+    validator_ok = sum(bool(validate(d, schema)) for d in bad_docs) == len(bad_docs)
+    return {"validator_rejects_bad_docs": validator_ok,
+            "n_samples": n, "n_parsed_ok": parsed, "n_schema_valid": valid, "parse_rate": parsed / n,
             "schema_valid_rate": valid / n, "parse_failures": n - parsed, "free_parse_rate": free_parsed / n, "content_accuracy": fields_right / n,
             "kl_per_step_avg": float(np.mean([v for vs in kl_by_step.values() for v in vs])),
             "automaton_states_seen": len(mask.table), "examples": outputs[:3]}

@@ -290,7 +290,10 @@ def mask_tool_call(cfg: dict, rec: Recorder) -> dict:
         p.write_text(json.dumps(transcript, indent=1, ensure_ascii=False), encoding="utf-8")
         rec.artifact(p, "transcript")
     n = len(prompts)
-    return {"total_prompts": n, "parse_failures": counts["parse_failures"],
+    from engine.tools.tool_call import name_schema
+
+    return {"name_enum_is_every_tool": name_schema(schemas)["enum"] == sorted(schemas),
+            "total_prompts": n, "parse_failures": counts["parse_failures"],
             "dispatch_failures": counts["dispatch_failures"], "tool_errors": counts["tool_errors"],
             "calls_missing_args": counts["calls_missing_args"], "tool_selection_accuracy": counts["correct_tool"] / n,
             "outcomes": dict(sorted(codes.items())), "server_logged_failures": sum("tools/call failed" in s for s in server_log),
