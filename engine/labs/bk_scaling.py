@@ -193,6 +193,7 @@ def _layer_sweep(cfg: dict[str, Any], rec: Recorder, backends: list[str], device
                                "max_n": max(times), "bandwidth_fraction_at_max_n": frac[(c, b)][max(times)]}
         if common:
             row["crossover_n"] = _crossover(common, [times[n] for n in common], [t_att[n] for n in common])
+            row["crossover_below_range"] = times[common[0]] < t_att[common[0]]  # then crossover_n is an upper bound
             row["speedup_at_max_common_n"] = t_att[common[-1]] / times[common[-1]]
             row["max_common_n"] = common[-1]
         if ref_n in times:
