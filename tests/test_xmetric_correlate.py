@@ -7,10 +7,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
+from scipy import stats
 
-from engine.analyses.crossmetric import cka, heads, verbs_lm
+from engine.analyses.crossmetric import cka, heads, table, verbs_lm
 from engine.analyses.crossmetric.models import TinyConfig, TinyTransformer
 from engine.labs import xmetric_correlate
 from engine.run import MemoryRecorder
@@ -35,6 +37,24 @@ def test_correlate_small_run_produces_a_complete_table() -> None:
     assert len(pairs["heads"]) == n * (n - 1) // 2
     assert {r["stage"] for r in rec.records} >= {"train", "heads", "rho_ablation", "cka_layers", "cka_seeds"}
     assert (rec.out_dir / "spearman_heads.png").stat().st_size > 0
+    assert out["correlation_n"] == 16 and not out["correlation_n_ok"]
+    assert "WARNING" in out["correlation_warning"] and any("WARNING" in n for n in rec.notes)
+    assert out["n_metrics"] == len(out["metrics"]) >= 16
+    for r in pairs["heads"]:
+        if math.isfinite(r["rho"]):
+            assert r["small_n"] and r["ci_low"] <= r["rho"] <= r["ci_high"]
+    assert (rec.out_dir / "discovery.csv").read_text().count("\n") == 1 + len(pairs["heads"]) + len(pairs["groups"])
+
+
+def test_vectorised_spearman_matches_scipy_with_ties_and_ci_covers() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 6, size=(5, 40)).astype(float)          # many ties
+    y = x + rng.integers(0, 3, size=(5, 40))
+    ref = [stats.spearmanr(a, b).statistic for a, b in zip(x, y, strict=True)]
+    assert np.allclose(table._spearman_along(x, y), ref, atol=1e-12)
+    lo, hi = table.rho_ci(x[0], y[0])
+    assert lo < ref[0] < hi and hi - lo < 0.6
+    assert table.small_n_warning(30, "rows") is None and "29" in str(table.small_n_warning(29, "rows"))
 
 
 def test_shuffling_rows_destroys_cka_but_rotation_does_not() -> None:

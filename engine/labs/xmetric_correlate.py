@@ -7,7 +7,9 @@ Fisher and Hutchinson-Hessian mass of the head's parameters, attention entropy a
 For every weight matrix: mean Fisher (empirical and true), mean Hessian diagonal, squared mean
 gradient, RMS weight. Representations: CKA between layers, and between seeds at the same layer.
 Heads from all seeds are pooled into one table; Spearman's rho with Benjamini-Hochberg
-adjusted p-values is reported for every pair of metrics.
+adjusted p-values, a BCa bootstrap interval and a small-n flag is reported for every pair of
+metrics (discovery.csv). Below 30 pooled heads the results carry `correlation_warning` and a
+loud note: the quick run's 16 heads are too few to trust a rho.
 
 Fault `shuffled_rows`: the second model's token representations are permuted before the
 cross-seed CKA, so rows no longer describe the same tokens.
@@ -117,6 +119,14 @@ def _write_tables(rec: Recorder, head_rows: list[dict[str, Any]], group_rows: li
     path = rec.out_dir / "spearman.json"
     path.write_text(json.dumps(pairs, indent=1))
     rec.artifact(path, "correlations")
+    path = rec.out_dir / "discovery.csv"
+    with path.open("w", newline="") as fh:
+        cols = ["table", "pair", "n", "rho", "ci_low", "ci_high", "p", "p_bh", "small_n"]
+        w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        for name, rows in pairs.items():
+            w.writerows({"table": name, **r} for r in rows)
+    rec.artifact(path, "table")
     for name, rows, cols in (("heads", head_rows, HEAD_METRICS), ("groups", group_rows, GROUP_METRICS)):
         m = table.spearman_matrix({k: [r[k] for r in rows] for k in cols})
         path = rec.out_dir / f"spearman_{name}.png"
@@ -157,8 +167,13 @@ def correlate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
     for i, row in enumerate(head_rows):
         rec.log(i, stage="heads", **row)
-    head_pairs = table.spearman_pairs({k: [r[k] for r in head_rows] for k in HEAD_METRICS})
-    group_pairs = table.spearman_pairs({k: [r[k] for r in group_rows] for k in GROUP_METRICS})
+    boot = int(cfg.get("bootstrap", 999))
+    head_pairs = table.spearman_pairs({k: [r[k] for r in head_rows] for k in HEAD_METRICS}, boot, int(cfg["seed"]))
+    group_pairs = table.spearman_pairs({k: [r[k] for r in group_rows] for k in GROUP_METRICS}, boot,
+                                       int(cfg["seed"]))
+    warning = table.small_n_warning(len(head_rows), "heads in the pooled table")
+    if warning:
+        rec.note(warning)
     for i, r in enumerate(r for r in head_pairs if r["a"] == "ablation"):
         rec.log(i, stage="rho_ablation", metric=SHORT[str(r["b"])], rho=float(r["rho"]), p_bh=float(r["p_bh"]))
     for i, r in enumerate(group_pairs):
@@ -184,7 +199,14 @@ def correlate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     gp = {str(r["pair"]): r for r in group_pairs}
     values = [r[k] for r in head_rows for k in HEAD_METRICS] + [r[k] for r in group_rows for k in GROUP_METRICS]
     strongest = max((r for r in head_pairs if "ablation" in str(r["pair"])), key=lambda r: abs(float(r["rho"])))
+    metric_names = [f"head.{k}" for k in HEAD_METRICS] + [f"matrix.{k}" for k in GROUP_METRICS] + [
+        "repr.cka_layers", "repr.cka_seeds"]
     out: dict[str, Any] = {
+        "n_metrics": len(metric_names),
+        "metrics": metric_names,
+        "correlation_n": len(head_rows),
+        "correlation_n_ok": warning is None,
+        "correlation_warning": warning,
         "n_heads": len(head_rows),
         "n_groups": len(group_rows),
         "final_loss_max": max(final_losses),
@@ -199,6 +221,7 @@ def correlate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     for name in HEAD_METRICS[1:]:
         r = hp[f"ablation~{name}"]
         out[f"rho_ablation_{name}"] = float(r["rho"])
+        out[f"rho_ablation_{name}_ci"] = [float(r["ci_low"]), float(r["ci_high"])]
     out["p_bh_ablation_gate_fisher"] = float(hp["ablation~gate_fisher"]["p_bh"])
     for a, b in (("fisher_emp", "fisher_true"), ("fisher_true", "hessian"), ("fisher_emp", "hessian")):
         out[f"rho_groups_{a}_{b}"] = float(gp[f"{a}~{b}"]["rho"])

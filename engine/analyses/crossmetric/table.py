@@ -3,6 +3,9 @@
 Spearman's rho is Pearson's correlation of ranks: it asks whether one metric orders the rows
 like another, not whether they are linearly related. p-values are scipy's (t approximation);
 with many pairs tested at once they are adjusted by Benjamini-Hochberg (false discovery rate).
+rho is itself the effect size; each pair also gets a BCa bootstrap 95% interval for it (rows
+resampled in pairs). Below MIN_N rows a correlation is flagged `small_n`: at n = 16 a rho of
+0.5 is within noise of 0, so the table says so instead of letting a heatmap suggest otherwise.
 """
 
 from __future__ import annotations
@@ -12,19 +15,55 @@ import itertools
 import numpy as np
 from scipy import stats
 
+MIN_N = 30
 
-def spearman_pairs(table: dict[str, list[float]]) -> list[dict[str, float | str | bool]]:
-    """One entry per unordered pair of columns: rho, raw p, BH-adjusted p, and n."""
+
+def _spearman_along(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Spearman rho along `axis` (vectorised, ties averaged): Pearson of average ranks."""
+    rx, ry = stats.rankdata(x, axis=axis), stats.rankdata(y, axis=axis)
+    rx = rx - rx.mean(axis=axis, keepdims=True)
+    ry = ry - ry.mean(axis=axis, keepdims=True)
+    den = np.sqrt((rx * rx).sum(axis=axis) * (ry * ry).sum(axis=axis))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray((rx * ry).sum(axis=axis) / den)
+
+
+def rho_ci(x: np.ndarray, y: np.ndarray, n_resamples: int = 999, seed: int = 0,
+           level: float = 0.95) -> tuple[float, float]:
+    """BCa bootstrap interval of Spearman's rho, resampling (x_i, y_i) pairs."""
+    res = stats.bootstrap((x, y), _spearman_along, paired=True, vectorized=True, n_resamples=n_resamples,
+                          confidence_level=level, method="BCa", rng=np.random.default_rng(seed))
+    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return lo, hi
+
+
+def small_n_warning(n: int, what: str) -> str | None:
+    """The loud line a results file carries when a correlation table has fewer than MIN_N rows."""
+    if n >= MIN_N:
+        return None
+    return (f"WARNING: only {n} {what} (< {MIN_N}): Spearman correlations and their p-values are unreliable "
+            f"at this n; read the bootstrap intervals, not the point estimates")
+
+
+def spearman_pairs(table: dict[str, list[float]], n_resamples: int = 999,
+                   seed: int = 0) -> list[dict[str, float | str | bool]]:
+    """One entry per unordered pair of columns: rho, raw p, BH-adjusted p, n, BCa CI, small_n flag.
+
+    n_resamples = 0 skips the bootstrap (CI left NaN)."""
     names = list(table)
     rows: list[dict[str, float | str | bool]] = []
     for a, b in itertools.combinations(names, 2):
         x, y = np.asarray(table[a], float), np.asarray(table[b], float)
+        lo = hi = float("nan")
         if np.ptp(x) == 0 or np.ptp(y) == 0:
             rho, p = float("nan"), float("nan")
         else:
             res = stats.spearmanr(x, y)
             rho, p = float(res.statistic), float(res.pvalue)
-        rows.append({"a": a, "b": b, "pair": f"{a}~{b}", "rho": rho, "p": p, "n": len(x)})
+            if n_resamples and len(x) >= 4:
+                lo, hi = rho_ci(x, y, n_resamples, seed)
+        rows.append({"a": a, "b": b, "pair": f"{a}~{b}", "rho": rho, "p": p, "n": len(x),
+                     "ci_low": lo, "ci_high": hi, "small_n": len(x) < MIN_N})
     ps = np.array([r["p"] for r in rows], float)
     ok = np.isfinite(ps)
     adj = np.full_like(ps, np.nan)
@@ -38,7 +77,7 @@ def spearman_pairs(table: dict[str, list[float]]) -> list[dict[str, float | str 
 def spearman_matrix(table: dict[str, list[float]]) -> np.ndarray:
     names = list(table)
     m = np.eye(len(names))
-    for r in spearman_pairs(table):
+    for r in spearman_pairs(table, n_resamples=0):
         i, j = names.index(str(r["a"])), names.index(str(r["b"]))
         m[i, j] = m[j, i] = float(r["rho"])
     return m
