@@ -67,6 +67,18 @@ def test_drift_quick_passes_hard_checks() -> None:
     assert out["compliance_experimental"] > out["compliance_null_model"] + 0.3    # the rule was learned
     groups = {r.get("group") for r in rec.records if r.get("stage") == "drift"}
     assert groups == {"violation", "compliant", "null"}
+    assert out["verdict"].startswith(("SUPPORTED", "NOT SUPPORTED")) and out["verdict"] in rec.notes
+    assert out["null_drifts_more"] == (out["drift_mean_null"] > out["drift_mean_violation"])
+    if not out["drift_beats_shuffle"]:
+        assert "does NOT beat" in out["verdict"]
+
+
+def test_drift_too_few_events_degrades_to_a_message() -> None:
+    tiny = {"train_walks": 200, "eval_walks": 20, "train_steps": 20, "n_shuffles": 10, "min_class_events": 10**6}
+    rec = MemoryRecorder()
+    out = dcsbm_drift.drift_vs_violations(_cfg("dcsbm-drift", **tiny), rec)
+    assert out["insufficient_events"] and out["verdict"].startswith("NO VERDICT")
+    assert out["verdict"] in rec.notes and out["n_events"] > 0
 
 
 def test_drift_shuffled_labels_break() -> None:

@@ -81,6 +81,19 @@ def _shuffle_null(scores: np.ndarray, labels: np.ndarray, n_shuffles: int,
     return u / (n_pos * n_neg), observed
 
 
+def _verdict(out: dict[str, Any]) -> str:
+    """One line that says whether drift predicted violations here, with the null comparisons that decide it."""
+    beats, more = out["drift_beats_shuffle"], out["null_drifts_more"]
+    head = "SUPPORTED" if beats and not more else "NOT SUPPORTED"
+    parts = [f"best lookback {out['best_lookback']} AUROC {out['auroc_best']:.3f} "
+             f"{'beats' if beats else 'does NOT beat'} its label-shuffle null "
+             f"(two-sided p {out['drift_p_value']:.3f}, 95th-pct deviation {out['shuffle_p95_deviation']:.3f})"]
+    parts.append(f"null model drift {out['drift_mean_null']:.3f} "
+                 f"{'>' if more else '<='} experimental drift before violations {out['drift_mean_violation']:.3f}"
+                 + (" (the rule-free model drifts MORE: drift is not specific to rule pressure)" if more else ""))
+    return f"{head}: " + "; ".join(parts)
+
+
 def drift_vs_violations(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     rng = np.random.default_rng(cfg["seed"])
     r, n_ctx = cfg["horizon"], cfg["n_ctx"]
@@ -109,8 +122,15 @@ def drift_vs_violations(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     if cfg["fault"] == "shuffle_labels":
         labels = rng.permutation(labels)
     n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos < 5 or n_neg < 5:
-        raise RuntimeError(f"too few events of one class ({n_pos} violations, {n_neg} compliant)")
+    base = {"n_events": len(labels), "n_violations": n_pos, "violation_rate": n_pos / max(len(labels), 1),
+            "compliance_experimental": 1 - float(exp.violated.mean()) if len(labels) else float("nan"),
+            "compliance_null_model": 1 - float(null.violated.mean()) if len(null.violated) else float("nan"),
+            "edge_valid_rate": edge_ok}
+    if n_pos < cfg["min_class_events"] or n_neg < cfg["min_class_events"]:
+        verdict = (f"NO VERDICT: too few events of one class to score drift ({n_pos} violations, {n_neg} compliant; "
+                   f"need {cfg['min_class_events']} of each): raise eval_walks or train for fewer steps")
+        rec.note(verdict)
+        return {**base, "insufficient_events": True, "verdict": verdict}
 
     heads = exp.drift.shape[2]
     flat = exp.drift.reshape(len(labels), -1)                   # column = lookback * heads + head
@@ -176,6 +196,10 @@ def drift_vs_violations(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "auroc_experimental_vs_null": auroc(exp.drift[:, best_lookback, best_head],
                                             null.drift[:, best_lookback, best_head]),
     }
+    out["insufficient_events"] = False
+    out["null_drifts_more"] = bool(out["drift_mean_null"] > out["drift_mean_violation"])
+    out["verdict"] = _verdict(out)
+    rec.note(out["verdict"])
     rec.note(f"{n_pos} violations in {len(labels)} events; best drift AUROC {out['auroc_best']:.3f} at lookback "
              f"{best_lookback} (permutation p = {p_value:.3f}); positive control AUROC {positive:.3f}")
     return out
