@@ -111,7 +111,7 @@ class Service:
                                        self.cfg.slots, self.cfg.max_wait_ms)
         self.lm = lm
 
-    def counters(self) -> dict[str, float]:
+    def counters(self) -> dict[str, Any]:
         if self.worker:
             return self.worker.counters.snapshot()
         return {"forward_calls": self.inline_forwards[0]}
@@ -173,7 +173,7 @@ def create_app(service: Service) -> FastAPI:
         return JSONResponse(body, 200 if service.ready else 503)
 
     @app.get("/v1/stats")
-    def stats() -> dict[str, float]:
+    def stats() -> dict[str, Any]:
         """The decode worker's counted work (forward calls, tokens, batch sizes)."""
         return service.counters()
 

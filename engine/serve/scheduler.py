@@ -20,6 +20,7 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,7 @@ class Counters:
     step_seconds: list[float] = field(default_factory=list)  # aligned with step_batch_sizes (batched policies)
     prefill_seconds: list[float] = field(default_factory=list)
 
-    def snapshot(self) -> dict[str, float]:
+    def snapshot(self) -> dict[str, Any]:
         sizes = self.step_batch_sizes
         fit = {}
         if len(set(sizes[: len(self.step_seconds)])) >= 2:  # the cost model, fitted to this worker's own steps
