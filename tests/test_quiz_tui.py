@@ -108,3 +108,54 @@ def test_review_screen_walks_the_queue(tmp_path: Path) -> None:
     asyncio.run(_review(again, [("enter",), ("1",)]))  # reveal, then grade Again
     card = cards.get(conn, "phase-03-fixture", "q-03-04")
     assert card is not None and (card.state.repetitions, card.state.interval, card.state.ease) == (0, 1, 1.7)
+
+
+async def _slips_then_answers(screen: QuizScreen) -> list[str]:
+    """At 80x24: a choice out of range and a non-number are asked again (nothing graded), then answered."""
+    shown = []
+    async with Host(screen).run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        box = screen.query_one("#quiz-answer", Input)
+        for k, answer in enumerate(TYPED):
+            slip = {0: "7", 3: "zero point five"}.get(k)
+            if slip is not None:
+                box.value = slip
+                await pilot.press("enter")
+                shown.append(_text(screen, "#quiz-feedback"))
+                assert screen.stage == "answer" and screen.item.id not in screen.answers
+                assert f"{k + 1}/6" in _text(screen, "#quiz-title")  # still the same item
+            box.value = answer
+            await pilot.press("enter")
+            await pilot.press("enter")
+        assert screen.stage == "done"
+    return shown
+
+
+def test_quiz_screen_asks_again_on_a_slip(tmp_path: Path) -> None:
+    catalog = write_content(tmp_path / "content")
+    conn = connect(tmp_path / "wb.db")
+    screen = QuizScreen(phase=3, catalog=catalog, conn=conn, today=DAY)
+    shown = asyncio.run(_slips_then_answers(screen))
+    assert "choice 7 is out of range" in shown[0] and "try again" in shown[0]
+    assert "no single number" in shown[1]
+    # graded as if the slips never happened: the same one wrong item, the same one review card
+    assert screen.result is not None and screen.result.wrong == ["q-03-04"]
+    assert screen.answers["q-03-01"] == "2" and screen.answers["q-03-04"] == "0.5"
+    assert [c.item_id for c in cards.all_cards(conn)] == ["q-03-04"]
+
+
+def test_review_screen_asks_again_on_a_slip(tmp_path: Path) -> None:
+    catalog = write_content(tmp_path / "content")
+    conn = connect(tmp_path / "wb.db")
+    asyncio.run(_take_quiz(QuizScreen(phase=3, catalog=catalog, conn=conn, today=DAY)))
+    screen = ReviewScreen(catalog=catalog, conn=conn, today=date(2026, 5, 23))
+
+    async def slip() -> str:
+        async with Host(screen).run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            screen.query_one("#review-answer", Input).value = "lots"
+            await pilot.press("enter")
+            assert screen.stage == "ask"  # asked again: no grade suggested, nothing revealed
+            return _text(screen, "#review-feedback")
+
+    assert "no single number" in asyncio.run(slip())

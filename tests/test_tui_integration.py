@@ -304,7 +304,8 @@ async def test_experiments_list_shows_every_experiment_with_last_status(home: Pa
         options.highlighted = index
         await pilot.press("enter")
         assert isinstance(app.screen, LabScreen) and app.screen.ref.target == "bk-scaling"
-        assert [c.series_by for c in app.screen.ref.charts] == ["op"] * 3
+        series = [c.series_by for c in app.screen.ref.charts]  # every chart one line per op
+        assert series and set(series) == {"op"}
 
 
 @aio

@@ -7,6 +7,7 @@ run id (ids are what you paste into the next command); --json prints one JSON do
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -60,16 +61,18 @@ def print_runs(phase: int | None, target: str | None, limit: int, as_json: bool)
         _print_json(rows)
         return
     # The id is what the next command needs, so it is never cut: its column is as wide as the
-    # longest id, and the target (already in the id) goes on a dim second line of the same cell.
+    # longest id, and the target (already in the id) goes on a dim second line of the same cell;
+    # a break's title follows, wrapped to the id's width (not cut at it).
     table = Table(title="runs")
     width = max((len(r["id"]) for r in rows), default=2)
     table.add_column("id / target", no_wrap=True, overflow="ellipsis", min_width=width, max_width=width)
     for col in ("status", "checks", "wall s"):
         table.add_column(col, no_wrap=True)
     for r in rows:
-        shown = r["target"] + (f" — break: {escape(r['title'] or '')}" if r["kind"] == "break" else "")
+        shown = r["target"] + (f" — break: {r['title'] or ''}" if r["kind"] == "break" else "")
+        lines = textwrap.wrap(shown, width=max(width, 8)) or [shown]
         status = r["status"] + ("[yellow]*[/]" if r["quarantined"] else "")
-        table.add_row(f"{r['id']}\n[dim]{escape(shown)}[/]", status,
+        table.add_row(r["id"] + "".join(f"\n[dim]{escape(line)}[/]" for line in lines), status,
                       f"{r['checks_passed']}/{r['checks_passed'] + r['checks_failed']}", f"{r['wall_seconds'] or 0:.2f}")
     console = Console()
     console.print(table)

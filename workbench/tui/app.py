@@ -143,11 +143,14 @@ class WorkbenchApp(App):
 
     # ------------------------------------------------------------------ runs
 
-    def start_run(self, request: Any) -> LiveRun:
-        """Run on a plain thread (not a Textual worker), so a run can outlive the UI when asked to."""
+    def start_run(self, request: Any, *, compare_healthy: bool = True) -> LiveRun:
+        """Run on a plain thread (not a Textual worker), so a run can outlive the UI when asked to.
+
+        `compare_healthy=False`: a break shown next to its healthy run is not compared (and
+        so not preceded by a healthy run) in the runner; the split view compares the two."""
         from workbench.run_progress import previous_wall
 
-        live = LiveRun(request, previous_wall(self.db(), request.target))
+        live = LiveRun(request, previous_wall(self.db(), request.target), compare_healthy=compare_healthy)
         self.live[request.target] = live
 
         def work() -> None:
@@ -165,7 +168,7 @@ class WorkbenchApp(App):
         top = self.screen
         watching = getattr(top, "panes", None) and any(getattr(p, "live", None) is live for p in top.panes)
         if not watching:  # a background event: the pane that shows it is not on screen
-            severity = "information" if live.status in ("passed", "skipped") else "warning"
+            severity = "information" if live.status in ("passed", "detected", "skipped") else "warning"
             self.notify(f"{live.target}: {live.status}", severity=severity, timeout=4)
         self.broadcast(RunFinished, live)
         self._update_indicator()

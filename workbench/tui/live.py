@@ -17,8 +17,12 @@ from workbench.runner.plan import RunRequest
 
 
 class LiveRun:
-    def __init__(self, request: RunRequest, previous_wall: float | None = None) -> None:
+    def __init__(self, request: RunRequest, previous_wall: float | None = None, *, compare_healthy: bool = True) -> None:
         self.request = request
+        # A break run alone is compared with its healthy lab by the runner (which may run it first);
+        # side by side, the healthy pane is that comparison (`healthy_note` says how it came out).
+        self.compare_healthy = compare_healthy
+        self.healthy_note: str | None = None
         series_key = next((c.series_by for c in request.charts if c.series_by), None)
         self.progress = RunProgress(dict(request.config), series_key, previous_wall)
         self.records: list[dict[str, Any]] = []
@@ -73,7 +77,8 @@ class LiveRun:
         from workbench.runner.session import run_request
 
         try:
-            self.report = run_request(self.request, on_event=self.on_event, cancel=self.cancel)
+            self.report = run_request(self.request, on_event=self.on_event, cancel=self.cancel,
+                                      compare_healthy=self.compare_healthy)
             manifest = getattr(self.report, "manifest", None)
             if manifest and manifest.get("wall_seconds") is not None:
                 self.wall = float(manifest["wall_seconds"])

@@ -19,8 +19,8 @@ from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from workbench.tui.messages import RunFinished
+from workbench.tui.status import STATUS_STYLE, styled
 from workbench.tui.text import esc as escape
-from workbench.tui.widgets.run_pane import STATUS_STYLE
 
 
 def latest_runs(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
@@ -29,7 +29,7 @@ def latest_runs(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
 
     ensure(conn, SCHEMA)
     rows = conn.execute(
-        "SELECT target, status, started_at, checks_passed, checks_failed FROM runs WHERE phase IS NULL"
+        "SELECT target, kind, status, started_at, checks_passed, checks_failed FROM runs WHERE phase IS NULL"
         " ORDER BY started_at ASC, id ASC"
     ).fetchall()
     return {row["target"]: dict(row) for row in rows}
@@ -40,9 +40,8 @@ def last_run_text(row: dict[str, Any] | None, live: Any = None) -> str:
         return f"[{STATUS_STYLE['running']}]{live.status}[/]"
     if row is None:
         return "[dim]never run[/]"
-    style = STATUS_STYLE.get(row["status"], "white")
     checks = f"{row['checks_passed']}/{row['checks_passed'] + row['checks_failed']} checks"
-    return f"[{style}]{row['status']}[/] [dim]{checks} · {row['started_at'][:16].replace('T', ' ')}[/]"
+    return f"{styled(row['status'], row.get('kind'))} [dim]{checks} · {row['started_at'][:16].replace('T', ' ')}[/]"
 
 
 HIDDEN_PREFIX = "selftest-"

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from workbench.tui.messages import CatalogLoaded, RunFinished, RunStarted
 from workbench.tui.progress import due_today, next_phase, phase_states
+from workbench.tui.status import STATUS_STYLE, break_title, styled
 from workbench.tui.text import esc as escape
 from workbench.tui.widgets.errors import ErrorPanel
 from workbench.tui.widgets.strip import GLYPH, PhaseStrip
@@ -21,13 +22,22 @@ from workbench.tui.widgets.strip import GLYPH, PhaseStrip
 STATE_WORDS = {"missing": "no content yet", "no_lab": "no runnable lab yet", "not_started": "not started",
                "in_progress": "in progress", "done": "done"}
 RECENT = 12
+TITLE_CHARS = 28  # a break's title after its target in the recent runs, cut with … past this
 
 
 def run_row(r: dict) -> tuple[str, str, str, str, str]:
+    """One recent run: a break shows its verdict and its title after the target (one line here;
+    the runs screen shows the whole title)."""
     checks = f"{r['checks_passed']}/{r['checks_passed'] + r['checks_failed']}"
-    status = r["status"] + ("*" if r.get("quarantined") else "")
+    status = styled(r["status"], r.get("kind"), quarantined=bool(r.get("quarantined")))
     started = r["started_at"][5:16].replace("T", " ")
-    return r["target"], status, checks, f"{r['wall_seconds'] or 0:.1f}s", started
+    title = break_title(r)
+    target = escape(r["target"]) + (f" [dim]{escape(clip(title, TITLE_CHARS))}[/]" if title else "")
+    return target, status, checks, f"{r['wall_seconds'] or 0:.1f}s", started
+
+
+def clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
 class HomeScreen(Screen):
@@ -119,7 +129,7 @@ class HomeScreen(Screen):
         self.run_ids = []
         for live in self.app.in_flight():
             self.run_ids.append("")  # no run id until its manifest exists
-            table.add_row(live.target, f"[cyan]{live.status}[/]", "", f"{live.elapsed:.0f}s", "now")
+            table.add_row(escape(live.target), f"[{STATUS_STYLE['running']}]{live.status}[/]", "", f"{live.elapsed:.0f}s", "now")
         self.run_ids += [r["id"] for r in rows]
         for r in rows:
             table.add_row(*run_row(r))

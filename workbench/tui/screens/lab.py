@@ -41,6 +41,33 @@ def not_runnable(ref: LabRef) -> str | None:
     return None
 
 
+def compare_side_by_side(a: LiveRun, b: LiveRun) -> None:
+    """The split view's own healthy-vs-break comparison (the runner skipped it for the break):
+    does the healthy run beside the break meet the break's hard expectations too? The answer
+    goes in the break pane as `healthy_note`; the break's manifest keeps `healthy_shows_break: null`."""
+    import json
+
+    from workbench.runner.call import healthy_shows_break
+    from workbench.runner.session import read_metrics
+
+    pair = {live.request.kind: live for live in (a, b)}
+    healthy, brk = pair.get("lab"), pair.get("break")
+    if healthy is None or brk is None or brk.compare_healthy or brk.healthy_note:
+        return
+    rep = healthy.report
+    if rep is None or rep.status not in ("passed", "failed") or rep.run_dir is None:
+        return
+    try:
+        result = json.loads((rep.run_dir / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    records = healthy.records or read_metrics(rep.run_dir)
+    if healthy_shows_break(brk.request, result, records):
+        brk.healthy_note = "the healthy run beside it meets these expectations too: they do not detect the break"
+    else:
+        brk.healthy_note = "the healthy run beside it does not meet them"
+
+
 class LabScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
@@ -123,7 +150,8 @@ class LabScreen(Screen):
         split = len(lives) > 1
         charts = self.ref.charts_showing(self.break_id) if split else self.ref.charts
         for live in lives:
-            label = live.target + (" (break)" if live.request.kind == "break" else "")
+            brk = live.request.break_title if live.request.kind == "break" else None
+            label = live.target + (f" · break: {brk}" if brk else " (break)" if live.request.kind == "break" else "")
             label += " (mine)" if getattr(live.request, "exercise", None) else ""
             marks = [m for c in charts[:1] for m in marks_for(c, live.request.config, "injected")]
             self.panes.append(RunPane(label, charts, mono=self.app.mono, marks=marks))
@@ -137,8 +165,11 @@ class LabScreen(Screen):
         return [p.live for p in self.panes if p.live is not None and p.live.running]
 
     def on_run_finished(self, message: RunFinished) -> None:
+        lives = [p.live for p in self.panes if p.live is not None]
+        if message.live in lives and len(lives) == 2 and not any(live.running for live in lives):
+            compare_side_by_side(*lives)
         for pane in self.panes:
-            if pane.live is message.live:
+            if pane.live is message.live or pane.live in lives:
                 pane.poll()  # the verdict now, not at the next tick
         if getattr(message.live.request, "exercise", None):  # a run of the learner's code is a check attempt
             from workbench.exercises.tui import record_finished
@@ -161,7 +192,9 @@ class LabScreen(Screen):
         except (PlanError, StopIteration, KeyError) as exc:
             self.notify(f"cannot run: {exc}", severity="error")
             return
-        await self._show([self.app.start_run(req) for req in requests])
+        # Side by side, the healthy pane is the break's comparison: the runner does not run it again.
+        split = which == "both"
+        await self._show([self.app.start_run(req, compare_healthy=not (split and req.kind == "break")) for req in requests])
 
     def action_cancel(self) -> None:
         running = self.running()

@@ -15,6 +15,7 @@ from textual.widgets.option_list import Option
 from workbench.content.schema import Phase
 from workbench.tui.messages import RunFinished
 from workbench.tui.progress import DoneRow, checklist
+from workbench.tui.status import styled
 from workbench.tui.text import esc as escape
 
 MARK = {"met": "[green]✓[/]", "ticked": "[green]✓[/]", "not_met": "[red]✗[/]", "unticked": "[dim]·[/]"}
@@ -94,7 +95,8 @@ class PhaseScreen(Screen):
         for lab in phase.labs:
             state = lab.status if not lab.needs else f"{lab.status}, needs {'/'.join(lab.needs)}"
             state = "[dim]planned: no code yet[/]" if lab.status == "planned" else state
-            last = latest.get(f"{phase.key}/{lab.id}", {}).get("status", "—")
+            row = latest.get(f"{phase.key}/{lab.id}")
+            last = styled(row["status"], row["kind"]) if row else "—"
             if lab.exercise is not None and lab.status == "ready":  # the learner's own version of this lab
                 from workbench.exercises.tui import state_word
 
@@ -102,8 +104,8 @@ class PhaseScreen(Screen):
             table.add_row(lab.id, last, state, escape(lab.title))
             self.rows.append((lab.id, None))
         for brk in phase.breaks:
-            last = latest.get(f"{phase.key}/{brk.id}", {}).get("status", "—")
-            last = {"passed": "detected", "failed": "missed"}.get(last, last)  # a break's verdict
+            row = latest.get(f"{phase.key}/{brk.id}")
+            last = styled(row["status"], "break") if row else "—"  # a break's verdict: detected / missed
             table.add_row(brk.id, last, f"break of {brk.lab}", escape(brk.title))
             self.rows.append((brk.lab, brk.id))
         if self.rows:

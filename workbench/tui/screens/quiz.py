@@ -3,7 +3,8 @@
 Every item kind is answered in one text box, as in the CLI (a choice number or letter,
 "1 3" for multi-select, "2 1 3" for an ordering, a number, a sentence, a verb form), so the
 graders in `workbench.quiz.grading` read exactly what the learner typed. Enter checks the
-answer; Enter again moves on. The finished attempt goes to SQLite (mode "tui") and its
+answer; Enter again moves on. A slip (a choice out of range, text with no number) is asked
+again, as in the CLI, instead of being graded wrong and seeding a review card. The finished attempt goes to SQLite (mode "tui") and its
 wrong answers seed review cards.
 
 Standalone use: `QuizScreen(phase=7, catalog=..., conn=...)`; inside the workbench app the
@@ -26,6 +27,7 @@ from textual.widgets.option_list import Option
 from workbench.content.loader import Catalog
 from workbench.content.schema import Quiz, QuizItem
 from workbench.quiz import attempts
+from workbench.quiz.grading import response_problem
 from workbench.quiz.interactive import HOW
 from workbench.quiz.progress import quiz_for_phase, today_utc
 from workbench.quiz.scoring import ItemResult, QuizResult, grade_item, score_quiz
@@ -44,6 +46,11 @@ def item_markup(item: QuizItem, lang: str = "en") -> str:
     lines = [esc(prompt.strip()), ""]
     lines += [f"  [b]{i}[/b]. {esc(c)}" for i, c in enumerate(item.choices, start=1)]
     return "\n".join(lines).rstrip()
+
+
+def slip_markup(problem: str) -> str:
+    """What the answer box says when it asks again (the same check as the CLI's re-ask)."""
+    return f"[yellow]{esc(problem)}[/yellow] — try again (nothing was graded)"
 
 
 def feedback_markup(r: ItemResult) -> str:
@@ -166,6 +173,10 @@ class QuizScreen(StandaloneData, Screen):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if self.stage == "answer":
+            problem = response_problem(self.item, event.value)
+            if problem is not None:  # a slip (choice out of range, no number): ask again, grade nothing
+                self.query_one("#quiz-feedback", Static).update(slip_markup(problem))
+                return
             self.answers[self.item.id] = event.value
             result = grade_item(self.item, event.value)
             self.query_one("#quiz-feedback", Static).update(feedback_markup(result))

@@ -25,12 +25,13 @@ from textual.widgets import Footer, Input, Static
 
 from workbench.content.loader import Catalog
 from workbench.quiz import cards
+from workbench.quiz.grading import response_problem
 from workbench.quiz.interactive import HOW
 from workbench.quiz.progress import today_utc
 from workbench.quiz.review import DueCard, Session, due_cards, preview
 from workbench.quiz.scoring import grade_item
 from workbench.tui.messages import CatalogLoaded
-from workbench.tui.screens.quiz import esc, feedback_markup, item_markup
+from workbench.tui.screens.quiz import esc, feedback_markup, item_markup, slip_markup
 from workbench.tui.screens.standalone import StandaloneData
 
 GRADE_WORDS = {0: "again", 2: "hard", 4: "good", 5: "easy"}
@@ -122,6 +123,10 @@ class ReviewScreen(StandaloneData, Screen):
             return
         event.stop()
         item = self.current.item
+        problem = response_problem(item, event.value)
+        if problem is not None:  # a slip, not a wrong answer: ask again rather than suggest "again"
+            self.query_one("#review-feedback", Static).update(slip_markup(problem))
+            return
         if event.value.strip():
             result = grade_item(item, event.value)
             self.suggested = 4 if result.correct else 0

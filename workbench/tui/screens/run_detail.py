@@ -18,6 +18,7 @@ from textual.widgets.tree import TreeNode
 
 from workbench.content.schema import Chart
 from workbench.tui.labref import charts_for
+from workbench.tui.status import break_title, styled
 from workbench.tui.text import esc as escape
 from workbench.tui.widgets.charts import ChartGrid
 from workbench.tui.widgets.checks import CheckTable
@@ -102,9 +103,11 @@ class RunScreen(Screen):
         self.records = read_metrics(run_dir)
         m = self.manifest
         dirty = " [yellow](dirty tree: quarantined)[/]" if m.get("quarantined") else ""
+        title = break_title(m)
+        brk = f"\n[b]break:[/b] {escape(title)}" if title else ""
         yield Static(
-            f"[b]{escape(m['target']['name'])}[/b] {m['status']}{dirty} · {m['wall_seconds']} s · "
-            f"seed {m['seed']} · config {m['config_hash']}\n[dim]{escape(m['id'])}[/]",
+            f"[b]{escape(m['target']['name'])}[/b] {styled(m['status'], m['target'].get('kind'))}{dirty} · "
+            f"{m['wall_seconds']} s · seed {m['seed']} · config {m['config_hash']}{brk}\n[dim]{escape(m['id'])}[/]",
             id="run-head",
         )
         charts = charts_for(self.app.catalog, m["target"])

@@ -1,6 +1,8 @@
 """Run history with filters; mark runs (space), then diff two manifests (d) or overlay their curves (g).
 
 Overlay takes every marked run plus the one under the cursor (up to eight), each its own series.
+A break run shows its verdict (detected / missed) and, under its target, the break's title,
+wrapped to the target column rather than cut.
 """
 
 from __future__ import annotations
@@ -11,7 +13,11 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-STATUSES = ("all", "passed", "failed", "crashed", "cancelled", "timed_out")
+from workbench.tui.status import break_title, shown_status, styled, wrapped
+from workbench.tui.text import esc
+
+STATUSES = ("all", "passed", "failed", "detected", "missed", "crashed", "cancelled", "timed_out")
+TITLE_WIDTH = 24  # a break title wraps at the target column's width, at least this
 LIMIT = 500
 
 
@@ -56,16 +62,20 @@ class RunsScreen(Screen):
         status = STATUSES[self.status_filter]
         rows = list_runs(self.app.db(), target=prefix, limit=LIMIT)
         if status != "all":
-            rows = [r for r in rows if r["status"] == status]
+            rows = [r for r in rows if shown_status(r["status"], r["kind"]) == status]
         table = self.query_one("#runs-table", DataTable)
         keep = self.current()
         table.clear()
         self.ids = [r["id"] for r in rows]
+        width = max([TITLE_WIDTH, *(len(r["target"]) for r in rows)])
         for r in rows:
             checks = f"{r['checks_passed']}/{r['checks_passed'] + r['checks_failed']}"
             mark = "●" if r["id"] in self.marked else " "
-            status_text = r["status"] + ("*" if r["quarantined"] else "")
-            table.add_row(mark, r["id"], r["target"], status_text, checks, f"{r['wall_seconds'] or 0:.1f}")
+            title = break_title(r)
+            lines = [f"[dim]{esc(line)}[/]" for line in wrapped(title, width)] if title else []
+            table.add_row(mark, r["id"], "\n".join([esc(r["target"]), *lines]),
+                          styled(r["status"], r["kind"], quarantined=bool(r["quarantined"])), checks,
+                          f"{r['wall_seconds'] or 0:.1f}", height=1 + len(lines))
         if keep in self.ids:
             table.move_cursor(row=self.ids.index(keep))
         self.query_one("#status-filter", Static).update(f"status: [b]{status}[/b] (p)")

@@ -16,13 +16,11 @@ from textual.widgets import Static
 from workbench import run_progress
 from workbench.charts.spec import Mark
 from workbench.tui.live import LiveRun
+from workbench.tui.status import STATUS_STYLE, styled
 from workbench.tui.text import esc as escape
 from workbench.tui.widgets.charts import ChartGrid
 from workbench.tui.widgets.checks import CheckTable, fmt
 
-STATUS_STYLE = {"passed": "green", "failed": "red", "crashed": "red", "timed_out": "red", "cancelled": "yellow",
-                "skipped": "yellow", "planned": "yellow", "running": "cyan", "cancelling": "yellow", "idle": "dim",
-                "detected": "green", "missed": "red"}
 POLL_SECONDS = 0.25
 
 
@@ -31,11 +29,7 @@ def outcome(live: LiveRun) -> str:
 
     A break run reads `detected` / `missed` (its checks are the break's expectations)."""
     rep = live.report
-    status = live.status
-    if live.request.kind == "break" and rep is not None and status in ("passed", "failed"):
-        status = "detected" if status == "passed" else "missed"
-    style = STATUS_STYLE.get(status, "white")
-    parts = [f"[b {style}]{status}[/]"]
+    parts = [styled(live.status, live.request.kind if rep is not None else None, bold=True)]
     checks = list(getattr(rep, "checks", None) or [])
     if checks:
         parts.append(f"{sum(c['passed'] for c in checks)}/{len(checks)} checks")
@@ -58,6 +52,8 @@ def progress_line(live: LiveRun) -> str:
     line = run_progress.summary(live.progress, width=8)
     if line:
         parts.append(escape(line))
+    if live.request.kind == "break" and live.compare_healthy and not live.version:
+        parts.append("healthy lab first (unless it just ran), to compare")
     last = live.records[-1] if live.records else None
     if last is not None:
         shown = [f"{k}={fmt(v)}" for k, v in last.items() if k != "step" and isinstance(v, (int, float))
@@ -75,6 +71,7 @@ class RunPane(Vertical):
         self.live: LiveRun | None = None
         self._shown_final = False
         self._last_line = ""
+        self._last_note = ""
 
     def compose(self) -> ComposeResult:
         yield Static(escape(self.label), classes="pane-title")
@@ -83,6 +80,7 @@ class RunPane(Vertical):
             yield ChartGrid(self.charts, self._records, mono=self.mono, marks=self.marks)
         yield CheckTable()
         yield Static("", classes="pane-runid")
+        yield Static("", classes="pane-note")  # the split view's healthy-vs-break comparison
 
     def on_mount(self) -> None:
         self.set_interval(POLL_SECONDS, self.poll)
@@ -113,6 +111,11 @@ class RunPane(Vertical):
         finished = not live.running
         if self.charts:
             self.grid.tick(live.version, force=finished and not self._shown_final)
+        note = live.healthy_note or ""
+        if note != self._last_note:
+            self._last_note = note
+            self.query_one(".pane-note", Static).update(escape(note))
+            self.set_class(bool(note), "-noted")
         if finished and not self._shown_final:
             self._shown_final = True
             rep = live.report
