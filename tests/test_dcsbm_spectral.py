@@ -1,0 +1,91 @@
+"""The nine SVD metrics against matrices with known spectra, the two tiers against each other,
+Frenet curvature/torsion against a helix, and the predictive-horizon/bootstrap statistics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from engine.analyses.dcsbm import horizon, spectral
+
+
+def _known(sigmas: list[float], n: int = 8, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    u = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))[0]
+    v = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))[0]
+    s = torch.zeros(n, dtype=torch.float64)
+    s[: len(sigmas)] = torch.tensor(sigmas, dtype=torch.float64)
+    return u * s @ v.T
+
+
+def test_value_metrics_match_closed_forms() -> None:
+    sig = [5.0, 3.0, 2.0, 1.5, 1.0, 0.5, 0.25, 0.125]
+    m = _known(sig)
+    got = spectral.value_metrics(torch.linalg.svdvals(m))
+    p = np.array(sig) / sum(sig)
+    want = {"stable_rank": sum(x * x for x in sig) / 25, "spectral_entropy": float(-(p * np.log(p)).sum()),
+            "gap_1_2": 2.0, "gap_2_3": 1.0, "gap_4_5": 0.5, "condition_number": 40.0}
+    for name, value in want.items():
+        assert float(got[name]) == pytest.approx(value, rel=1e-10), name
+
+
+def test_condition_number_ignores_null_directions_and_rank1_residual() -> None:
+    m = _known([4.0, 2.0, 1.0])                              # rank 3 of 8
+    s = torch.linalg.svdvals(m)
+    assert float(spectral.value_metrics(s)["condition_number"]) == pytest.approx(4.0, rel=1e-8)
+    mats = torch.stack([_known([4.0, 2.0, 1.0], seed=i) for i in range(3)])
+    metrics, spectra = spectral.trajectory_metrics(mats, k=2)
+    assert torch.allclose(metrics["rank1_residual"], spectral.rank1_residual_direct(mats), atol=1e-12)
+    assert float(metrics["rank1_residual"][0]) == pytest.approx(math.sqrt(5 / 21), rel=1e-10)
+    assert spectra.shape == (3, 8) and math.isnan(float(metrics["grassmannian_drift"][0]))
+
+
+def test_read_write_alignment_of_symmetric_and_rotated() -> None:
+    sym = _known([3.0, 1.0])
+    sym = sym @ sym.T                                        # symmetric PSD: u1 = v1
+    rot = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=torch.float64) @ torch.diag(torch.tensor([2.0, 1.0],
+                                                                                       dtype=torch.float64))
+    metrics, _ = spectral.trajectory_metrics(torch.stack([sym]), k=1)
+    assert float(metrics["read_write_alignment"][0]) == pytest.approx(1.0, abs=1e-10)
+    metrics, _ = spectral.trajectory_metrics(rot[None], k=1)
+    assert float(metrics["read_write_alignment"][0]) == pytest.approx(0.0, abs=1e-10)   # writes orthogonally
+
+
+def test_two_tier_agrees_with_full_svd_on_low_rank() -> None:
+    mats = torch.stack([_known([6.0, 3.0, 1.0, 0.5], n=16, seed=i) for i in range(6)])
+    full, s_full = spectral.trajectory_metrics(mats, k=2, tier="full")
+    torch.manual_seed(0)
+    two, s_two = spectral.trajectory_metrics(mats, k=2, tier="two_tier")
+    assert torch.allclose(s_full, s_two, atol=1e-10)
+    for name in spectral.METRICS:
+        assert torch.allclose(full[name], two[name], atol=1e-8, equal_nan=True), name
+    with pytest.raises(ValueError, match="unknown SVD tier"):
+        spectral.decompose(mats, 2, "magic")
+
+
+def test_helix_curvature_and_torsion() -> None:
+    r, h = 2.0, 0.5
+    t = np.linspace(0, 4 * np.pi, 4001)
+    kappa, tau = spectral.curvature_torsion(np.stack([r * np.cos(t), r * np.sin(t), h * t], axis=1))
+    inner = slice(10, -10)
+    assert np.allclose(kappa[inner], r / (r * r + h * h), rtol=1e-4)
+    assert np.allclose(tau[inner], h / (r * r + h * h), rtol=1e-3)
+    circle_k, circle_t = spectral.curvature_torsion(np.stack([r * np.cos(t), r * np.sin(t), 0 * t], axis=1))
+    assert np.allclose(circle_k[inner], 1 / r, rtol=1e-4) and np.nanmax(np.abs(circle_t[inner])) < 1e-6
+
+
+def test_predictive_horizon_and_auroc_ci() -> None:
+    lb, p_bh = horizon.predictive_horizon(np.array([0.001, 0.004, 0.03, 0.6]))
+    assert lb == 2 and np.allclose(p_bh, [0.004, 0.008, 0.04, 0.6])
+    assert horizon.predictive_horizon(np.array([0.3, 0.9]))[0] == -1
+    assert np.allclose(horizon.permutation_p(np.array([0.7, 0.5]), np.array([[0.6, 0.6], [0.8, 0.4]])), [2 / 3, 2 / 3])
+    rng = np.random.default_rng(0)
+    labels = rng.random(300) < 0.3
+    score = rng.normal(size=300) + labels
+    lo, hi = horizon.auroc_ci(score, labels, n_resamples=300)
+    from engine.analyses.dcsbm.metrics import auroc
+    point = auroc(score[labels], score[~labels])
+    assert lo < point < hi and 0.6 < lo and hi < 0.9
