@@ -179,3 +179,14 @@ async def test_a_break_alone_is_compared_by_the_runner(home: Path, monkeypatch: 
             if not app.in_flight():
                 break
     assert calls == [{"target": "phase-00/break-00", "kind": "break", "compare_healthy": True}]
+
+
+def test_cli_runs_table_wraps_the_break_title_at_80_columns(home: Path) -> None:
+    from test_tui_fixes import run_cli
+
+    out = run_cli(["runs"], home).stdout
+    assert BREAK_RUN in out and "detected" in out
+    cells = [line.split("│")[1].strip() for line in out.splitlines() if line.count("│") >= 2]
+    start = next(i for i, c in enumerate(cells) if c == BREAK_RUN)
+    shown = " ".join(c for c in cells[start + 1:start + 6] if c and not c.startswith("2025"))
+    assert f"phase-00/break-00 — break: {LONG_TITLE}" in shown  # every word, over wrapped lines

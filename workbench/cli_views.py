@@ -70,7 +70,7 @@ def print_runs(phase: int | None, target: str | None, limit: int, as_json: bool)
         table.add_column(col, no_wrap=True)
     for r in rows:
         shown = r["target"] + (f" — break: {r['title'] or ''}" if r["kind"] == "break" else "")
-        lines = textwrap.wrap(shown, width=max(width, 8)) or [shown]
+        lines = textwrap.wrap(shown, width=max(width, 8), break_on_hyphens=False) or [shown]
         status = r["status"] + ("[yellow]*[/]" if r["quarantined"] else "")
         table.add_row(r["id"] + "".join(f"\n[dim]{escape(line)}[/]" for line in lines), status,
                       f"{r['checks_passed']}/{r['checks_passed'] + r['checks_failed']}", f"{r['wall_seconds'] or 0:.2f}")

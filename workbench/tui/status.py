@@ -45,4 +45,4 @@ def break_title(row: dict[str, Any]) -> str | None:
 
 def wrapped(text: str, width: int) -> list[str]:
     """`text` in lines of at most `width` characters (words kept whole where they fit)."""
-    return textwrap.wrap(text, width=max(width, 8), break_long_words=True) or [""]
+    return textwrap.wrap(text, width=max(width, 8), break_on_hyphens=False) or [""]
