@@ -30,12 +30,13 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=96)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--slots", type=int, default=8)
+    ap.add_argument("--d-model", type=int, default=128, help="Mini-GPT width (4 layers, 4 heads)")
     ap.add_argument("--seed", type=int, default=33)
     ap.add_argument("--budget-s", type=float, default=180.0, help="wall-clock cap per policy")
     ap.add_argument("--rounds", type=int, default=3, help="load slices; the policies take turns in each")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    lm_spec = {"seed": a.seed, "max_new_tokens": 64, "context_len": 96, "d_model": 128, "n_layers": 4}
+    lm_spec = {"seed": a.seed, "max_new_tokens": 64, "context_len": 96, "d_model": a.d_model, "n_layers": 4}
     work = Workload(a.requests, a.concurrency, a.seed, MIX)
     with tempfile.TemporaryDirectory() as d:
         res = compare(lm_spec, ["inline", "sequential", "static", "continuous"], work,
