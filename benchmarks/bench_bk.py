@@ -208,7 +208,7 @@ def main() -> int:
         t = interleaved({"copy": cp, "native": fwd_bwd(lambda t: bk_features(t, causal=True, backend="native"), v),
                          "native_rowwise": fwd_bwd(lambda t: bk_features(t, causal=True, backend="native_rowwise"), v)},
                         rounds, 0.1)
-        bw, need = cb / t["copy"], flops.bk_core_cost(rows, m, causal=True, real_bytes=4).bytes
+        bw, need = cb / t["copy"], flops.bk_core_cost(rows, m, causal=True, real_bytes=4, minimal=True).bytes
         print(f"\n[3] BK-Core causal fwd+bwd, {rows} rows x N={m}: copy {bw / 1e9:.2f} GB/s")
         for k in ("native", "native_rowwise"):
             print(f"  {k:15s} {1e3 * t[k]:8.1f} ms  {need / t[k] / 1e9:5.2f} GB/s  "

@@ -176,7 +176,7 @@ def _layer_sweep(cfg: dict[str, Any], rec: Recorder, backends: list[str], device
                 key = f"layer c{c} {b}"
                 if key not in t:
                     continue
-                core_bytes = flops.bk_core_cost(batch * c, n, causal=True, real_bytes=4).bytes
+                core_bytes = flops.bk_core_cost(batch * c, n, causal=True, real_bytes=4, minimal=True).bytes
                 f = core_bytes / t[f"core c{c} {b}"] / bw
                 t_layer.setdefault((c, b), {})[n] = t[key]
                 frac.setdefault((c, b), {})[n] = f
@@ -185,7 +185,7 @@ def _layer_sweep(cfg: dict[str, Any], rec: Recorder, backends: list[str], device
                         core_ms=1e3 * t[f"core c{c} {b}"], saved_mb=saved[key] / 2**20,
                         core_gbytes_s=core_bytes / t[f"core c{c} {b}"] / 1e9, bandwidth_fraction=f, **vs)
         rec.progress(step + 1, len(ns) + 2)
-    ref_n = max(n for n in t_att if n <= int(cfg["headline_n"])) if t_att else 0
+    ref_n = max((n for n in t_att if n <= int(cfg["headline_n"])), default=0)
     per: dict[str, Any] = {}
     for (c, b), times in t_layer.items():
         common = [n for n in ns if n in times and n in t_att]

@@ -37,11 +37,16 @@ class OpCost:
 
 
 def bk_core_cost(rows: int, n: int, *, backward: bool = True, causal: bool = False, real_bytes: int = 4,
-                 complex_bytes: int = 16, grad_mode: str = "exact") -> OpCost:
-    """BK-Core on `rows` independent systems (batch x channels) of n sites."""
+                 complex_bytes: int = 16, grad_mode: str = "exact", minimal: bool = False) -> OpCost:
+    """BK-Core on `rows` independent systems (batch x channels) of n sites.
+
+    By default g, d (and e) count as saved for the backward; minimal=True saves only the pivots
+    d (and e) and recomputes g from them, the least traffic any implementation needs (the
+    bandwidth bound the interleaved C kernel is measured against).
+    """
     sites = rows * n
     fwd = BK_FWD_CAUSAL if causal else BK_FWD
-    saved = 2 if causal else 3  # g, d (and e) kept for the backward pass
+    saved = (2 if causal else 3) - (1 if minimal else 0)  # g, d (and e) kept for the backward pass
     flops = fwd * sites
     traffic = sites * (real_bytes + 2 * real_bytes + saved * complex_bytes)
     if backward:

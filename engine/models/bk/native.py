@@ -78,10 +78,14 @@ void bk_backward(long rows, long n, const cx *w, const cx *g, const cx *d, const
    One row's recursion is a chain of dependent complex reciprocals (~40+ cycles each); LANES
    independent rows in flight hide that latency and let the lane loops vectorise. The input is
    the real diagonal v (float32 or float64, converted here), alpha = v - z, beta a real constant;
-   the output is [Re G, Im G] in v's dtype; d (and e) are saved split for the backward. Blocks of
-   rows are shared among `threads` OpenMP threads. */
+   the output is [Re G, Im G] in v's dtype. The saved pivots d (and e) never leave the kernel, so
+   they are stored block-interleaved, [block][k][re lanes | im lanes]: one contiguous stream per
+   block instead of 2 x LANES strided ones (at power-of-two N those alias in the caches). Blocks
+   of rows are shared among `threads` OpenMP threads. */
 #include <math.h>
 #define LANES 8
+#define RE(p, k, l) (p)[(k) * 2 * LANES + (l)]
+#define IM(p, k, l) (p)[(k) * 2 * LANES + LANES + (l)]
 
 static inline double ld(const void *p, int f32, long i) {
     return f32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
@@ -91,7 +95,7 @@ static inline void st(void *p, int f32, long i, double x) {
 }
 
 static void fwd_block(const void *v, int f32, long r0, int m, long n, double zr, double zi, double beta,
-                      int causal, void *feat, double *dre, double *dim, double *ere, double *eim) {
+                      int causal, void *feat, double *dd, double *ee) {
     double pr[LANES], pi[LANES];
     for (int l = 0; l < m; l++) { long o = (r0 + l) * n; pr[l] = ld(v, f32, o) - zr; pi[l] = -zi; }
     for (long k = 0; k < n; k++) {
@@ -102,7 +106,7 @@ static void fwd_block(const void *v, int f32, long r0, int m, long n, double zr,
                 double qr = pr[l] * s, qi = -pi[l] * s;
                 pr[l] = ld(v, f32, o) - zr - qr; pi[l] = -zi - qi;
             }
-            dre[o] = pr[l]; dim[o] = pi[l];
+            RE(dd, k, l) = pr[l]; IM(dd, k, l) = pi[l];
             if (causal) {
                 double s = 1.0 / (pr[l] * pr[l] + pi[l] * pi[l]);
                 st(feat, f32, 2 * o, pr[l] * s); st(feat, f32, 2 * o + 1, -pi[l] * s);
@@ -119,39 +123,40 @@ static void fwd_block(const void *v, int f32, long r0, int m, long n, double zr,
                 double s = beta / (pr[l] * pr[l] + pi[l] * pi[l]);
                 pr[l] = ar - pr[l] * s; pi[l] = -zi + pi[l] * s;
             }
-            ere[o] = pr[l]; eim[o] = pi[l];
-            double tr = dre[o] + pr[l] - ar, ti = dim[o] + pi[l] + zi;  /* d + e - alpha */
+            RE(ee, k, l) = pr[l]; IM(ee, k, l) = pi[l];
+            double tr = RE(dd, k, l) + pr[l] - ar, ti = IM(dd, k, l) + pi[l] + zi;  /* d + e - alpha */
             double s = 1.0 / (tr * tr + ti * ti);
             st(feat, f32, 2 * o, tr * s); st(feat, f32, 2 * o + 1, -ti * s);
         }
     }
 }
 
+/* dd, ee: (blocks, n, 2, LANES) float64 */
 void bk_fused_forward(const void *v, int f32, long rows, long n, double zr, double zi, double beta, int causal,
-                      void *feat, double *dre, double *dim, double *ere, double *eim, int threads) {
+                      void *feat, double *dd, double *ee, int threads) {
     long blocks = (rows + LANES - 1) / LANES;
-    #pragma omp parallel for num_threads(threads) schedule(static)
+    #pragma omp parallel for num_threads(threads) schedule(static) if(threads > 1 && rows * n >= (1L << 16))
     for (long b = 0; b < blocks; b++) {
-        long r0 = b * LANES;
+        long r0 = b * LANES, off = b * n * 2 * LANES;
         int m = rows - r0 < LANES ? (int)(rows - r0) : LANES;
-        fwd_block(v, f32, r0, m, n, zr, zi, beta, causal, feat, dre, dim, ere, eim);
+        fwd_block(v, f32, r0, m, n, zr, zi, beta, causal, feat, dd + off, ee + off);
     }
 }
 
 /* exact VJP, w = conj(dL/dRe G + i dL/dIm G).  causal: U_j = g_j^2 (w_j + beta U_{j+1}), out = -Re U.
-   full: L_{j+1} = beta g_d,j^2 (L_j + w_j), R_{j-1} = beta / e_j^2 (R_j + w_j), out = -Re(G^2 (w + L + R)).
-   lre/lim: scratch (rows, n) for L. */
+   full: L_{j+1} = beta / d_j^2 (L_j + w_j), R_{j-1} = beta / e_j^2 (R_j + w_j), out = -Re(G^2 (w + L + R)).
+   ll: scratch for L, laid out like dd. */
 static void bwd_block(const void *gf, const void *v, int f32, long r0, int m, long n, double zr, double zi,
-                      double beta, int causal, const double *dre, const double *dim, const double *ere,
-                      const double *eim, double *lre, double *lim, void *out) {
+                      double beta, int causal, const double *dd, const double *ee, double *ll, void *out) {
     double ur[LANES], ui[LANES];
+    for (int l = 0; l < m; l++) { ur[l] = 0; ui[l] = 0; }
     if (causal) {
-        for (int l = 0; l < m; l++) { ur[l] = 0; ui[l] = 0; }
         for (long j = n - 1; j >= 0; j--) {
             for (int l = 0; l < m; l++) {
                 long o = (r0 + l) * n + j;
-                double s = 1.0 / (dre[o] * dre[o] + dim[o] * dim[o]);
-                double gr = dre[o] * s, gi = -dim[o] * s;
+                double dr = RE(dd, j, l), di = IM(dd, j, l);
+                double s = 1.0 / (dr * dr + di * di);
+                double gr = dr * s, gi = -di * s;
                 double g2r = gr * gr - gi * gi, g2i = 2 * gr * gi;
                 double wr = ld(gf, f32, 2 * o) + beta * ur[l], wi = -ld(gf, f32, 2 * o + 1) + beta * ui[l];
                 ur[l] = g2r * wr - g2i * wi; ui[l] = g2r * wi + g2i * wr;
@@ -160,13 +165,13 @@ static void bwd_block(const void *gf, const void *v, int f32, long r0, int m, lo
         }
         return;
     }
-    for (int l = 0; l < m; l++) { ur[l] = 0; ui[l] = 0; }
     for (long j = 0; j < n; j++) {
         for (int l = 0; l < m; l++) {
             long o = (r0 + l) * n + j;
-            lre[o] = ur[l]; lim[o] = ui[l];
-            double s = beta / ((dre[o] * dre[o] + dim[o] * dim[o]) * (dre[o] * dre[o] + dim[o] * dim[o]));
-            double cr = (dre[o] * dre[o] - dim[o] * dim[o]) * s, ci = -2 * dre[o] * dim[o] * s;  /* beta/d^2 */
+            RE(ll, j, l) = ur[l]; IM(ll, j, l) = ui[l];
+            double dr = RE(dd, j, l), di = IM(dd, j, l), d2 = dr * dr + di * di;
+            double s = beta / (d2 * d2);
+            double cr = (dr * dr - di * di) * s, ci = -2 * dr * di * s;  /* beta/d^2 */
             double tr = ur[l] + ld(gf, f32, 2 * o), ti = ui[l] - ld(gf, f32, 2 * o + 1);
             ur[l] = cr * tr - ci * ti; ui[l] = cr * ti + ci * tr;
         }
@@ -176,16 +181,16 @@ static void bwd_block(const void *gf, const void *v, int f32, long r0, int m, lo
         for (int l = 0; l < m; l++) {
             long o = (r0 + l) * n + j;
             double wr = ld(gf, f32, 2 * o), wi = -ld(gf, f32, 2 * o + 1);
-            double ar = ld(v, f32, o) - zr;
-            double tr = dre[o] + ere[o] - ar, ti = dim[o] + eim[o] + zi;
+            double ar = ld(v, f32, o) - zr, er = RE(ee, j, l), ei = IM(ee, j, l);
+            double tr = RE(dd, j, l) + er - ar, ti = IM(dd, j, l) + ei + zi;
             double s = 1.0 / (tr * tr + ti * ti);
             double gr = tr * s, gi = -ti * s;
             double g2r = gr * gr - gi * gi, g2i = 2 * gr * gi;
-            double sr = wr + lre[o] + ur[l], si = wi + lim[o] + ui[l];
+            double sr = wr + RE(ll, j, l) + ur[l], si = wi + IM(ll, j, l) + ui[l];
             st(out, f32, o, -(g2r * sr - g2i * si));
-            double e2 = ere[o] * ere[o] + eim[o] * eim[o];
+            double e2 = er * er + ei * ei;
             double q = beta / (e2 * e2);
-            double cr = (ere[o] * ere[o] - eim[o] * eim[o]) * q, ci = -2 * ere[o] * eim[o] * q;  /* beta/e^2 */
+            double cr = (er * er - ei * ei) * q, ci = -2 * er * ei * q;  /* beta/e^2 */
             double xr = ur[l] + wr, xi = ui[l] + wi;
             ur[l] = cr * xr - ci * xi; ui[l] = cr * xi + ci * xr;
         }
@@ -193,14 +198,13 @@ static void bwd_block(const void *gf, const void *v, int f32, long r0, int m, lo
 }
 
 void bk_fused_backward(const void *gf, const void *v, int f32, long rows, long n, double zr, double zi, double beta,
-                       int causal, const double *dre, const double *dim, const double *ere, const double *eim,
-                       double *lre, double *lim, void *out, int threads) {
+                       int causal, const double *dd, const double *ee, double *ll, void *out, int threads) {
     long blocks = (rows + LANES - 1) / LANES;
-    #pragma omp parallel for num_threads(threads) schedule(static)
+    #pragma omp parallel for num_threads(threads) schedule(static) if(threads > 1 && rows * n >= (1L << 16))
     for (long b = 0; b < blocks; b++) {
-        long r0 = b * LANES;
+        long r0 = b * LANES, off = b * n * 2 * LANES;
         int m = rows - r0 < LANES ? (int)(rows - r0) : LANES;
-        bwd_block(gf, v, f32, r0, m, n, zr, zi, beta, causal, dre, dim, ere, eim, lre, lim, out);
+        bwd_block(gf, v, f32, r0, m, n, zr, zi, beta, causal, dd + off, ee + off, ll + off, out);
     }
 }
 """
@@ -217,9 +221,8 @@ def _build() -> ctypes.CDLL | None:
     i64, ptr, f64, i32 = ctypes.c_long, ctypes.c_void_p, ctypes.c_double, ctypes.c_int
     dll.bk_forward.argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, i32]
     dll.bk_backward.argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i32]
-    dll.bk_fused_forward.argtypes = [ptr, i32, i64, i64, f64, f64, f64, i32, ptr, ptr, ptr, ptr, ptr, i32]
-    dll.bk_fused_backward.argtypes = [ptr, ptr, i32, i64, i64, f64, f64, f64, i32, ptr, ptr, ptr, ptr, ptr, ptr,
-                                      ptr, i32]
+    dll.bk_fused_forward.argtypes = [ptr, i32, i64, i64, f64, f64, f64, i32, ptr, ptr, ptr, i32]
+    dll.bk_fused_backward.argtypes = [ptr, ptr, i32, i64, i64, f64, f64, f64, i32, ptr, ptr, ptr, ptr, i32]
     return dll
 
 
@@ -287,20 +290,26 @@ def _threads() -> int:
     return max(1, torch.get_num_threads())  # the runner sets this from the recorded thread setting
 
 
+_LANES = 8  # rows per block in the C source
+
+
+def _pivot_buffer(rows: int, n: int) -> Tensor:
+    return torch.empty(-(-rows // _LANES) * n * 2 * _LANES, dtype=torch.float64)
+
+
 def fused_forward(diag: Tensor, beta: float, z: complex, causal: bool) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """Features (..., N, 2) in diag's dtype and the saved pivots (d_re, d_im, e_re, e_im), float64."""
+    """Features (..., N, 2) in diag's dtype and what the backward needs: (v, d, e), pivots block-interleaved."""
     lib = _lib()
     assert lib is not None
     n = diag.shape[-1]
     v = diag.reshape(-1, n).contiguous()
     rows = v.shape[0]
     feat = torch.empty((*diag.shape, 2), dtype=diag.dtype)
-    dre, dim = torch.empty(rows, n, dtype=torch.float64), torch.empty(rows, n, dtype=torch.float64)
-    ere, eim = (dre, dim) if causal else (torch.empty_like(dre), torch.empty_like(dre))
+    dd = _pivot_buffer(rows, n)
+    ee = dd if causal else _pivot_buffer(rows, n)
     lib.bk_fused_forward(v.data_ptr(), int(v.dtype == torch.float32), rows, n, z.real, z.imag, float(beta),
-                         int(causal), feat.data_ptr(), dre.data_ptr(), dim.data_ptr(), ere.data_ptr(),
-                         eim.data_ptr(), _threads())
-    return feat, (v, dre, dim, ere, eim)
+                         int(causal), feat.data_ptr(), dd.data_ptr(), ee.data_ptr(), _threads())
+    return feat, (v, dd, ee)
 
 
 def fused_backward(grad_feat: Tensor, saved: tuple[Tensor, ...], beta: float, z: complex, causal: bool,
@@ -308,14 +317,12 @@ def fused_backward(grad_feat: Tensor, saved: tuple[Tensor, ...], beta: float, z:
     """dL/d(diag) in diag's dtype from dL/d(features)."""
     lib = _lib()
     assert lib is not None
-    v, dre, dim, ere, eim = saved
+    v, dd, ee = saved
     rows, n = v.shape
     g = grad_feat.to(v.dtype).reshape(rows, n, 2).contiguous()
     out = torch.empty(rows, n, dtype=v.dtype)
-    lre = lim = dre
-    if not causal:
-        lre, lim = torch.empty_like(dre), torch.empty_like(dre)
+    ll = dd if causal else torch.empty_like(dd)
     lib.bk_fused_backward(g.data_ptr(), v.data_ptr(), int(v.dtype == torch.float32), rows, n, z.real, z.imag,
-                          float(beta), int(causal), dre.data_ptr(), dim.data_ptr(), ere.data_ptr(), eim.data_ptr(),
-                          lre.data_ptr(), lim.data_ptr(), out.data_ptr(), _threads())
+                          float(beta), int(causal), dd.data_ptr(), ee.data_ptr(), ll.data_ptr(), out.data_ptr(),
+                          _threads())
     return out.reshape(shape)
