@@ -82,13 +82,28 @@ def test_small_real_measurements() -> None:
     assert 0 < t.best_s <= t.median_s
 
 
-def test_plot_roofline_writes_png(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from engine.hardware.plot import plot_roofline
+def test_roofline_lab_chart_draws_ceilings_as_lines_under_points(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Phase-01 lab-03's roofline goes through the one chart path: the ceilings it logs are
+    lines (its YAML chart's `lines:`), the kernels labelled points, and the PNG is the runner's."""
+    from workbench.charts.png import render_png
+    from workbench.charts.spec import series
+    from workbench.content import load_catalog
 
-    data = {"profile": {"cpu_model": "test"}, "peak": {"gflops": 100.0, "derived_gflops": 80.0},
-            "bandwidth": {"dram_gbs": 20.0, "llc_gbs": 60.0},
-            "kernels": [R.OpPoint("k", 2e6, 8e6, 1e-3).as_dict()]}
-    out = plot_roofline(data, tmp_path / "r.png")
+    data = {"peak": {"gflops": 100.0, "derived_gflops": 80.0}, "bandwidth": {"dram_gbs": 20.0, "llc_gbs": 60.0},
+            "kernels": [R.OpPoint("k", 2e6, 8e6, 1e-3).as_dict()]}  # 2 GFLOP/s at 0.25 FLOP/B
+    roof = R.Roofline(100.0, 20.0)
+    lines = dict(R.ceiling_lines(roof, data))
+    assert list(lines) == R.LINES
+    assert lines["roof"][0] == (0.01, 0.2) and lines["roof"][-1] == (1000.0, 100.0)  # min(peak, I x bandwidth)
+    assert lines["LLC roof"][-1] == (1000.0, 100.0) and lines["derived peak"] == [(0.01, 80.0), (1000.0, 80.0)]
+    assert lines["ridge"] == [(5.0, 1.0), (5.0, 100.0)]  # peak / bandwidth, from half the slowest op to the peak
+    records = [{"stage": "roofline", "series": n, "name": "", "intensity": x, "gflops": y} for n, xy in lines.items() for x, y in xy]
+    records.append({"stage": "roofline", "series": "kernel", "name": "k", "intensity": 0.25, "gflops": 2.0})
+    chart = next(lab for lab in load_catalog().phases[1].labs if lab.id == "lab-03").charts[0]
+    kinds = {s.name: (s.kind, s.labels[:1]) for s in series(chart, records)}
+    assert kinds == {**{n: ("line", [""]) for n in R.LINES}, "kernel": ("scatter", ["k"])}
+    out = tmp_path / "r.png"
+    render_png(chart, records, out)
     assert out.stat().st_size > 1000 and out.read_bytes()[:4] == b"\x89PNG"
 
 

@@ -93,11 +93,11 @@ def test_roofline_spec_has_ceilings_ridge_ops_and_lab_points(home: Path) -> None
     from workbench.charts.spec import series
 
     kinds = {s.name: s.kind for s in series(chart, records)}
-    assert kinds[W.ROOF] == kinds[W.RIDGE] == kinds[W.LLC_ROOF] == kinds[W.DERIVED] == "line"
+    assert kinds[R.ROOF] == kinds[R.RIDGE] == kinds[R.LLC_ROOF] == kinds[R.DERIVED] == "line"
     assert kinds[W.OPS] == kinds[W.LAB_OPS] == "scatter"
-    ridge = [r["intensity"] for r in records if r["series"] == W.RIDGE]
+    ridge = [r["intensity"] for r in records if r["series"] == R.RIDGE]
     assert ridge == [pytest.approx(5.0)] * 2  # 100 GFLOP/s over 20 GB/s
-    roof = {r["intensity"]: r["gflops"] for r in records if r["series"] == W.ROOF}
+    roof = {r["intensity"]: r["gflops"] for r in records if r["series"] == R.ROOF}
     assert roof[min(roof)] == pytest.approx(min(roof) * 20.0) and max(roof.values()) == pytest.approx(100.0)
 
 

@@ -115,9 +115,7 @@ def above_roof_note(data: dict[str, Any], point: dict[str, Any]) -> str | None:
     return f"{share}, {why}: timing noise, or measured under other conditions than the roof (re-measure)"
 
 
-ROOF, LLC_ROOF, DERIVED, RIDGE = "roof", "LLC roof", "derived peak", "ridge"
 OPS, LAB_OPS = "ops", "lab ops"
-X_RANGE = (0.01, 1000.0)
 MAX_METRICS_BYTES = 8 * 1024 * 1024  # a lab's metrics file larger than this is not scanned for op points
 
 
@@ -192,25 +190,13 @@ def chart_and_records(data: dict[str, Any], extra: list[dict[str, Any]] | None =
     `extra` adds points recorded elsewhere (see `lab_points`); ops registered in this process
     through engine.hardware.roofline.register_op after the measurement are added too.
     """
-    from engine.hardware.roofline import Roofline, registered_ops
+    from engine.hardware.roofline import LINES, X_RANGE, Roofline, ceiling_lines, registered_ops
 
     roof = Roofline(data["peak"]["gflops"], dram_roof(data))
-    lo, hi = X_RANGE
-    curve = roof.curve(lo, hi, 41)
-
-    def line(name: str, xy: list[tuple[float, float]]) -> list[dict[str, Any]]:
-        return [{"series": name, "name": "", "intensity": x, "gflops": y} for x, y in xy]
-
-    records = line(ROOF, curve)
-    llc = data["bandwidth"].get("llc_gbs")
-    if llc and llc > roof.bandwidth_gbs:
-        records += line(LLC_ROOF, [(x, min(roof.peak_gflops, x * llc)) for x, _ in curve])
-    derived = data["peak"].get("derived_gflops")
-    if derived:
-        records += line(DERIVED, [(lo, derived), (hi, derived)])
+    hi = X_RANGE[1]
+    records = [{"series": name, "name": "", "intensity": x, "gflops": y}
+               for name, xy in ceiling_lines(roof, data) for x, y in xy]
     kernels = list(data["kernels"])
-    ys = [k["gflops"] for k in kernels if k["gflops"] > 0] + [roof.peak_gflops]
-    records += line(RIDGE, [(roof.ridge, min(ys) / 2), (roof.ridge, roof.peak_gflops)])
     records += [_point(data, OPS, k) for k in kernels]
     known = {k["name"] for k in kernels}
     later = [p.as_dict() for p in registered_ops() if p.name not in known] + list(extra or [])
@@ -221,7 +207,7 @@ def chart_and_records(data: dict[str, Any], extra: list[dict[str, Any]] | None =
                         "gflops": gpu["peak_fp32_gflops"]})
     chart = Chart(title=f"Roofline: {roof.bandwidth_gbs:.1f} GB/s, {roof.peak_gflops:.0f} GFLOP/s, ridge {roof.ridge:.1f} FLOP/B",
                   x="intensity", y=["gflops"], kind="scatter", logx=True, logy=True, series_by="series", label="name",
-                  xlabel="FLOPs per byte", ylabel="GFLOP/s", lines=[ROOF, LLC_ROOF, DERIVED, RIDGE])
+                  xlabel="FLOPs per byte", ylabel="GFLOP/s", lines=list(LINES))
     return chart, records
 
 

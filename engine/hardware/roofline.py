@@ -96,6 +96,29 @@ class Roofline:
         return [(float(x), self.attainable(float(x))) for x in xs]
 
 
+ROOF, LLC_ROOF, DERIVED, RIDGE = "roof", "LLC roof", "derived peak", "ridge"
+LINES = [ROOF, LLC_ROOF, DERIVED, RIDGE]  # a roofline chart's `lines:`; its op points are the other series
+X_RANGE = (0.01, 1000.0)
+
+
+def ceiling_lines(roof: Roofline, data: dict[str, Any], points: int = 41) -> list[tuple[str, list[tuple[float, float]]]]:
+    """The lines a roofline chart draws under its op points: the roof (DRAM diagonal up to the
+    peak), the LLC roof when it is above DRAM, the derived peak when known, and the ridge as a
+    vertical from below the slowest op to the peak. `data` is `measure_machine`'s result."""
+    lo, hi = X_RANGE
+    curve = roof.curve(lo, hi, points)
+    lines = [(ROOF, curve)]
+    llc = data["bandwidth"].get("llc_gbs")
+    if llc and llc > roof.bandwidth_gbs:
+        lines.append((LLC_ROOF, [(x, min(roof.peak_gflops, x * llc)) for x, _ in curve]))
+    derived = data["peak"].get("derived_gflops")
+    if derived:
+        lines.append((DERIVED, [(lo, derived), (hi, derived)]))
+    ys = [k["gflops"] for k in data["kernels"] if k["gflops"] > 0] + [roof.peak_gflops]
+    lines.append((RIDGE, [(roof.ridge, min(ys) / 2), (roof.ridge, roof.peak_gflops)]))
+    return lines
+
+
 # ---- built-in kernels -------------------------------------------------------------------
 
 def kernel_scale_copy(n: int = 1 << 26, min_time_s: float = 0.2) -> OpPoint:

@@ -113,18 +113,21 @@ def cache_walks(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
 
 def roofline(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
-    """Lab 03: both ceilings measured, kernels placed, ridge annotated; a PNG of it."""
-    from engine.hardware.plot import plot_roofline
-    from engine.hardware.roofline import Roofline, measure_machine
+    """Lab 03: both ceilings measured, kernels placed, ridge marked. The ceilings are logged as
+    line series and the kernels as labelled points; the YAML's chart (with `lines:`) draws them,
+    in the terminal and as the run's PNG, through workbench/charts like every other chart."""
+    from engine.hardware.roofline import Roofline, ceiling_lines, measure_machine
 
     data = measure_machine(quick=bool(cfg.get("quick")), with_gpu=cfg.get("device") == "cuda")
     roof = Roofline(data["peak"]["gflops"], data["bandwidth"]["dram_gbs"])
-    for i, (x, y) in enumerate(roof.curve(0.01, 1000.0, 21)):
-        rec.log(i, stage="roofline", series="roof", intensity=x, gflops=y)
-    for i, k in enumerate(data["kernels"]):
-        rec.log(100 + i, stage="roofline", series="kernel", name=k["name"], intensity=k["intensity"], gflops=k["gflops"])
-    png = plot_roofline(data, rec.out_dir / "roofline.png")
-    rec.artifact(png, "chart")
+    step = 0
+    for name, xy in ceiling_lines(roof, data):
+        for x, y in xy:
+            rec.log(step, stage="roofline", series=name, name="", intensity=x, gflops=y)
+            step += 1
+    for k in data["kernels"]:
+        rec.log(step, stage="roofline", series="kernel", name=k["name"], intensity=k["intensity"], gflops=k["gflops"])
+        step += 1
     by = {k["name"].split(" N=")[0].split(" n=")[0]: k for k in data["kernels"]}
     naive, blas = by["naive Python matmul"], by["np.matmul"]
     derived = data["peak"]["derived_gflops"]
