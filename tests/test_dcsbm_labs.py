@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
+from engine.analyses.dcsbm import spectral
 from engine.labs import dcsbm_drift, dcsbm_softmax_bound, dcsbm_svd_bench
 from engine.run import MemoryRecorder
 
@@ -71,6 +73,15 @@ def test_drift_quick_passes_hard_checks() -> None:
     assert out["null_drifts_more"] == (out["drift_mean_null"] > out["drift_mean_violation"])
     if not out["drift_beats_shuffle"]:
         assert "does NOT beat" in out["verdict"]
+    assert out["n_metrics"] == len(out["metrics"]) == 17
+    assert {f"qkt.{m}" for m in spectral.METRICS} <= set(out["metrics"])
+    assert out["predictive_horizon"] == out["horizon_by_metric"]["qkt.grassmannian_drift"]["horizon"]
+    lo, hi = out["auroc_lookback0_ci"]
+    assert lo < out["auroc_lookback0"] < hi
+    spectra = np.load(rec.out_dir / "spectra.npz", allow_pickle=False)
+    s = spectra["experimental_qkt"]
+    assert s.shape[-1] == 16 and np.all(np.diff(s, axis=-1) <= 1e-5)          # full, descending spectra
+    assert len(out["wvwo"]["experimental"]["stable_rank"]) == 2
 
 
 def test_drift_too_few_events_degrades_to_a_message() -> None:

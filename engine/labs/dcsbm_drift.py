@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.analyses.dcsbm.drift import EventTable, event_table, window_drift
+from engine.analyses.dcsbm import spectral
+from engine.analyses.dcsbm.drift import EventTable, event_table
+from engine.analyses.dcsbm.horizon import auroc_ci, permutation_p, predictive_horizon
 from engine.analyses.dcsbm.graph import DCSBM, make_dcsbm
 from engine.analyses.dcsbm.metrics import (
     auroc,
@@ -33,7 +35,8 @@ from engine.analyses.dcsbm.metrics import (
     reliability,
 )
 from engine.analyses.dcsbm.model import WalkTransformer
-from engine.analyses.dcsbm.train import sliding_eval, train_walk_model, windows
+from engine.analyses.dcsbm.stream import TARGETS, Streamed, stream_eval, wvwo_metrics
+from engine.analyses.dcsbm.train import train_walk_model, windows
 from engine.analyses.dcsbm.walks import generate_walks, rule_compliance
 from engine.run import Recorder
 from engine.threads import torch_threads as single_thread
@@ -54,15 +57,17 @@ def _train(name: str, walks: np.ndarray, cfg: dict[str, Any], rng: np.random.Gen
                             cfg["batch"], cfg["lr"], cfg["d_model"], cfg["n_layers"], cfg["n_heads"], on_step)
 
 
-def _evaluate(model: WalkTransformer, graph: DCSBM, walks: np.ndarray, cfg: dict[str, Any]) -> tuple[EventTable, float]:
-    logits, mats = sliding_eval(model, walks, cfg["layer"], cfg["target"], cfg["device"])
-    drifts = window_drift(mats, cfg["k"], cfg["side"])
-    table = event_table(graph, walks, logits, drifts, cfg["n_ctx"])
+def _evaluate(model: WalkTransformer, graph: DCSBM, walks: np.ndarray,
+              cfg: dict[str, Any]) -> tuple[EventTable, float, Streamed]:
+    st = stream_eval(model, walks, cfg["layer"], cfg["target"], cfg["side"], cfg["k"], cfg["svd_tier"],
+                     cfg["device"], cfg["stream_block"])
+    logits = st.logits
+    table = event_table(graph, walks, logits, st.drift, cfg["n_ctx"])
     # how often the argmax next vertex is a real out-neighbour of the current vertex
     last = torch.as_tensor(np.ascontiguousarray(windows(walks, cfg["n_ctx"])[:, :-1, -1]))
     pred = logits[:, :-1].argmax(-1)
     edge_ok = float(torch.as_tensor(graph.adj)[last, pred].float().mean())
-    return table, edge_ok
+    return table, edge_ok, st
 
 
 def _shuffle_null(scores: np.ndarray, labels: np.ndarray, n_shuffles: int,
@@ -79,6 +84,48 @@ def _shuffle_null(scores: np.ndarray, labels: np.ndarray, n_shuffles: int,
     u = perms @ ranks - n_pos * (n_pos + 1) / 2
     observed = (labels.astype(np.float64) @ ranks - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
     return u / (n_pos * n_neg), observed
+
+
+def _nine_metrics(graph: DCSBM, eval_rule: np.ndarray, eval_null: np.ndarray, exp_st: Streamed, null_st: Streamed,
+                  labels: np.ndarray, cfg: dict[str, Any], rng: np.random.Generator, rec: Recorder) -> dict[str, Any]:
+    """AUROC per metric, target and lookback (best head), one-sided shuffle p, BH horizon; spectra saved."""
+    r, n_ctx = cfg["horizon"], cfg["n_ctx"]
+    out: dict[str, Any] = {"metrics": [], "auroc_by_metric": {}, "horizon_by_metric": {}}
+    for target in TARGETS:
+        for name in spectral.METRICS:
+            vals = exp_st.metrics[target][name]
+            if not torch.isfinite(vals[:, 1:]).any():
+                continue                                   # e.g. read/write alignment of a non-square AVW_O
+            table = event_table(graph, eval_rule, exp_st.logits, vals.to(torch.float64), n_ctx)
+            heads = table.drift.shape[2]
+            flat = np.nan_to_num(table.drift.reshape(len(labels), -1), nan=0.0)
+            shuffled, observed = _shuffle_null(flat, labels, cfg["n_shuffles"], rng)
+            per_lb = observed.reshape(r, heads).max(1)
+            null_lb = shuffled.reshape(-1, r, heads).max(2)
+            p = permutation_p(per_lb, null_lb)
+            lb, p_bh = predictive_horizon(p, cfg["alpha"])
+            key = f"{target}.{name}"
+            out["metrics"].append(key)
+            out["auroc_by_metric"][key] = [float(x) for x in per_lb]
+            out["horizon_by_metric"][key] = {"horizon": lb, "p_bh": [float(x) for x in p_bh]}
+            for i in range(r):
+                rec.log(i, stage="metric_auroc", metric=key, auroc=float(per_lb[i]), p_bh=float(p_bh[i]))
+    out["n_metrics"] = len(out["metrics"])
+    primary = out["horizon_by_metric"][f"{cfg['target']}.grassmannian_drift"]
+    out["predictive_horizon"] = primary["horizon"]
+    path = rec.out_dir / "spectra.npz"
+    spectral.save_spectra(str(path), **{f"{m}_{t}": st.spectra[t].numpy() for m, st in
+                                        (("experimental", exp_st), ("null", null_st)) for t in TARGETS})
+    rec.artifact(path, "spectra")
+    kappa, tau = [], []
+    for w in range(min(len(exp_st.spectra[cfg["target"]]), cfg["curve_walks"])):
+        curve = exp_st.spectra[cfg["target"]][w, :, 0, : cfg["curve_dims"]].numpy()
+        k_, t_ = spectral.curvature_torsion(curve)
+        kappa.append(np.nanmedian(k_))
+        tau.append(np.nanmedian(t_))
+    out["spectral_curvature_median"] = float(np.nanmedian(kappa))
+    out["spectral_torsion_median"] = float(np.nanmedian(tau))
+    return out
 
 
 def _verdict(out: dict[str, Any]) -> str:
@@ -115,8 +162,9 @@ def drift_vs_violations(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         exp_data = null_walks if cfg["fault"] == "no_rule_training" else rule_walks
         exp_model = _train("experimental", exp_data, cfg, rng, rec, done, total)
         null_model = _train("null", null_walks, cfg, rng, rec, done, total)
-        exp, edge_ok = _evaluate(exp_model, graph, eval_rule, cfg)
-        null, _ = _evaluate(null_model, graph, eval_null, cfg)
+        exp, edge_ok, exp_st = _evaluate(exp_model, graph, eval_rule, cfg)
+        null, _, null_st = _evaluate(null_model, graph, eval_null, cfg)
+        wvwo = {"experimental": wvwo_metrics(exp_model), "null": wvwo_metrics(null_model)}
 
     labels = exp.violated.copy()
     if cfg["fault"] == "shuffle_labels":
@@ -196,6 +244,9 @@ def drift_vs_violations(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "auroc_experimental_vs_null": auroc(exp.drift[:, best_lookback, best_head],
                                             null.drift[:, best_lookback, best_head]),
     }
+    out.update(_nine_metrics(graph, eval_rule, eval_null, exp_st, null_st, labels, cfg, rng, rec))
+    out["auroc_lookback0_ci"] = list(auroc_ci(lb0, labels, cfg["n_bootstrap"], cfg["seed"]))
+    out["wvwo"] = wvwo
     out["insufficient_events"] = False
     out["null_drifts_more"] = bool(out["drift_mean_null"] > out["drift_mean_violation"])
     out["verdict"] = _verdict(out)

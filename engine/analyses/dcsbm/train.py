@@ -22,7 +22,9 @@ def train_walk_model(walks: np.ndarray, vocab: int, n_ctx: int, steps: int, rng:
                      device: str = "cpu", batch: int = 64, lr: float = 3e-3, d_model: int = 32,
                      n_layers: int = 2, n_heads: int = 1,
                      on_step: Callable[[int, float], None] | None = None) -> WalkTransformer:
-    model = WalkTransformer(vocab, n_ctx, d_model, n_layers, n_heads).to(device)
+    with torch.random.fork_rng(devices=[]):          # initial weights from `rng`, not from global torch state
+        torch.manual_seed(int(rng.integers(2**62)))
+        model = WalkTransformer(vocab, n_ctx, d_model, n_layers, n_heads).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     data = torch.as_tensor(walks, device=device)
     n_walks, length = walks.shape
