@@ -153,17 +153,17 @@ def _layer_sweep(cfg: dict[str, Any], rec: Recorder, backends: list[str], device
         saved: dict[str, int] = {}
         if n <= att_max:
             attn = SelfAttention(d, heads, causal=True).to(device)
-            fns["attention"] = synced(_step(lambda attn=attn: attn(x), x), device)
-            saved["attention"] = saved_bytes(lambda attn=attn: attn(x).sum())
+            fns["attention"] = synced(_step(lambda attn=attn, x=x: attn(x), x), device)
+            saved["attention"] = saved_bytes(lambda attn=attn, x=x: attn(x).sum())
         for c in chans:
             v = (0.5 * torch.randn(batch * c, n, generator=gen) - 2.0).to(device).requires_grad_()
             for b in backends:
                 if b == "scan" and batch * c * n > scan_max:
                     continue
                 mixer = BKMixer(d, c, backend=b).to(device)
-                fns[f"layer c{c} {b}"] = synced(_step(lambda m=mixer: m(x), x), device)
+                fns[f"layer c{c} {b}"] = synced(_step(lambda m=mixer, x=x: m(x), x), device)
                 fns[f"core c{c} {b}"] = synced(_step(lambda b=b, v=v: bk_features(v, causal=True, backend=b), v), device)
-                saved[f"layer c{c} {b}"] = saved_bytes(lambda m=mixer: m(x).sum())
+                saved[f"layer c{c} {b}"] = saved_bytes(lambda m=mixer, x=x: m(x).sum())
         t = interleaved(fns, int(cfg["rounds"]), float(cfg["min_batch_s"]))
         bw = copy_bytes / t["copy"]
         copy_bw.append(bw)
@@ -216,12 +216,12 @@ def _baselines(cfg: dict[str, Any], rec: Recorder, gen: torch.Generator) -> dict
         arr, lst = diag.numpy(), diag.tolist()
         ref_backend = "native" if native.available() else "scan"
         cands: dict[str, Callable[[], Any]] = {
-            "kernel": lambda: bk_features(diag, backend=ref_backend),
-            "scan": lambda: bk_resolvent(diag, backend="scan"),
-            "numpy_loop": lambda: baselines.numpy_loop_diag(arr),
-            "python_loop": lambda: baselines.python_loop_diag(lst),
-            "banded_solve": lambda: baselines.banded_solve_diag(arr),
-            "torch_loop": lambda: baselines.torch_loop_diag(diag),
+            "kernel": lambda diag=diag, rb=ref_backend: bk_features(diag, backend=rb),
+            "scan": lambda diag=diag: bk_resolvent(diag, backend="scan"),
+            "numpy_loop": lambda arr=arr: baselines.numpy_loop_diag(arr),
+            "python_loop": lambda lst=lst: baselines.python_loop_diag(lst),
+            "banded_solve": lambda arr=arr: baselines.banded_solve_diag(arr),
+            "torch_loop": lambda diag=diag: baselines.torch_loop_diag(diag),
         }
         fns = {k: f for k, f in cands.items() if k == "kernel" or n <= limits[k]}
         with torch.no_grad():
@@ -265,7 +265,7 @@ def _models(cfg: dict[str, Any], rec: Recorder, device: str, gen: torch.Generato
         tf = _matched_transformer(_body_params(bk), vocab, n, layers, heads).to(device)
         idx = torch.randint(0, vocab, (batch, n), generator=gen).to(device)
 
-        def train_step(m: nn.Module) -> Callable[[], None]:
+        def train_step(m: nn.Module, idx: Tensor = idx) -> Callable[[], None]:
             def run() -> None:
                 m.zero_grad(set_to_none=True)
                 F.cross_entropy(m(idx).flatten(0, 1), idx.flatten()).backward()
@@ -276,8 +276,8 @@ def _models(cfg: dict[str, Any], rec: Recorder, device: str, gen: torch.Generato
         row = {"resnet_bk_tokens_s": batch * n / t["resnet_bk"], "transformer_tokens_s": batch * n / t["transformer"],
                "speedup": t["transformer"] / t["resnet_bk"], "resnet_bk_body_params": _body_params(bk),
                "transformer_body_params": _body_params(tf), "transformer_width": tf.tok.embedding_dim,
-               "resnet_bk_saved_mb": saved_bytes(lambda: bk(idx).sum()) / 2**20,
-               "transformer_saved_mb": saved_bytes(lambda: tf(idx).sum()) / 2**20}
+               "resnet_bk_saved_mb": saved_bytes(lambda bk=bk, idx=idx: bk(idx).sum()) / 2**20,
+               "transformer_saved_mb": saved_bytes(lambda tf=tf, idx=idx: tf(idx).sum()) / 2**20}
         out[str(n)] = row
         for name in ("resnet_bk", "transformer"):
             rec.log(n, n=n, op=f"model {name}", tokens_s=row[f"{name}_tokens_s"], saved_mb=row[f"{name}_saved_mb"])
