@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from engine.analyses.dcsbm import spectral
+from engine.analyses.dcsbm.bound_trained import bound_ratios
 from engine.analyses.dcsbm.drift import EventTable, event_table
 from engine.analyses.dcsbm.horizon import auroc_ci, permutation_p, predictive_horizon
 from engine.analyses.dcsbm.graph import DCSBM, make_dcsbm
@@ -247,6 +248,14 @@ def drift_vs_violations(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     out.update(_nine_metrics(graph, eval_rule, eval_null, exp_st, null_st, labels, cfg, rng, rec))
     out["auroc_lookback0_ci"] = list(auroc_ci(lb0, labels, cfg["n_bootstrap"], cfg["seed"]))
     out["wvwo"] = wvwo
+    win = torch.as_tensor(np.ascontiguousarray(windows(eval_rule, n_ctx)[:, -1][: cfg["bound_windows"]]))
+    with single_thread():
+        bound = bound_ratios(exp_model, win, cfg["bound_eps"], torch.Generator().manual_seed(cfg["seed"]))
+    ratio = bound["ratio"]
+    out["bound_ratio_max_per_head"] = ratio.amax(-1).tolist()             # [layer][head]
+    out["bound_ratio_median_per_head"] = ratio.median(-1).values.tolist()
+    out["bound_violations"] = int((ratio > 1 + 1e-9).sum())
+    out["bound_lip_local_median"] = float(bound["lip_local"].median())
     out["insufficient_events"] = False
     out["null_drifts_more"] = bool(out["drift_mean_null"] > out["drift_mean_violation"])
     out["verdict"] = _verdict(out)
