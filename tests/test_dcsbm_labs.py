@@ -102,3 +102,17 @@ def test_drift_shuffled_labels_break() -> None:
 def test_drift_no_rule_training_break() -> None:
     out = dcsbm_drift.drift_vs_violations(_cfg("dcsbm-drift", fault="no_rule_training"), MemoryRecorder())
     assert out["compliance_experimental"] < 0.6
+
+
+@pytest.mark.slow
+def test_drift_multi_seed_aggregation() -> None:
+    small = {"train_walks": 300, "eval_walks": 80, "train_steps": 60, "n_shuffles": 20, "n_bootstrap": 100,
+             "n_seeds": 3}
+    rec = MemoryRecorder()
+    out = dcsbm_drift.drift_vs_violations(_cfg("dcsbm-drift", **small), rec)
+    assert out["seeds"] == [42, 43, 44] and len(out["auroc_lookback0_by_seed"]) == 3
+    assert out["auroc_lookback0_by_seed"][0] == out["auroc_lookback0"] and "_pool" not in out
+    assert out["auroc_lookback0_seed_mean"] == pytest.approx(np.mean(out["auroc_lookback0_by_seed"]))
+    lo, hi = out["auroc_lookback0_seed_mean_ci"]
+    assert lo < out["auroc_lookback0_seed_mean"] < hi
+    assert (rec.out_dir / "seed1" / "spectra.npz").exists()

@@ -43,3 +43,19 @@ def auroc_ci(score: np.ndarray, labels: np.ndarray, n_resamples: int = 999, seed
                           n_resamples=n_resamples, confidence_level=level, method="BCa",
                           rng=np.random.default_rng(seed))
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def seed_mean_auroc_ci(score: np.ndarray, labels: np.ndarray, seed_id: np.ndarray, n_resamples: int = 999,
+                       seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """BCa interval of the mean over seeds of the within-seed AUROC, resampling pooled events."""
+
+    def stat(s: np.ndarray, y: np.ndarray, g: np.ndarray) -> float:
+        y = y.astype(bool)
+        vals = [auroc(s[(g == k) & y], s[(g == k) & ~y]) for k in np.unique(g)]
+        vals = [v for v in vals if np.isfinite(v)]
+        return float(np.mean(vals)) if vals else 0.5
+
+    res = stats.bootstrap((score, labels.astype(np.int8), seed_id), stat, paired=True, vectorized=False,
+                          n_resamples=n_resamples, confidence_level=level, method="BCa",
+                          rng=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
