@@ -24,8 +24,8 @@ import torch
 from engine.analyses.dcsbm import spectral
 from engine.analyses.dcsbm.bound_trained import bound_ratios
 from engine.analyses.dcsbm.drift import EventTable, event_table
-from engine.analyses.dcsbm.horizon import auroc_ci, permutation_p, predictive_horizon, seed_mean_auroc_ci
 from engine.analyses.dcsbm.graph import DCSBM, make_dcsbm
+from engine.analyses.dcsbm.horizon import auroc_ci, permutation_p, predictive_horizon, seed_mean_auroc_ci
 from engine.analyses.dcsbm.metrics import (
     auroc,
     auroc_pair_count,

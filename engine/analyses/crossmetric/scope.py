@@ -184,7 +184,7 @@ def scope(model: nn.Module | str, loss_fn: Callable[[Tensor, Tensor], Tensor], b
             for mod_name, mod in model.named_modules():
                 if not list(mod.children()) and any(True for _ in mod.parameters(recurse=False)):
                     hooks.append(mod.register_forward_hook(
-                        lambda _m, _i, out, key=mod_name: acts.__setitem__(key, out.detach())))
+                        lambda _m, _i, out, key=mod_name, store=acts: store.__setitem__(key, out.detach())))
         with curvature.math_attention():
             if "grads" in needs:
                 th = theta.clone().requires_grad_()
