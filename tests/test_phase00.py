@@ -30,6 +30,11 @@ def test_phase00_runs_and_reruns_identically(tmp_path: Path) -> None:
 
 def test_break_is_detected_and_healthy_is_not(tmp_path: Path) -> None:
     run_cli("run", "phase-00/lab-03", "--break", "--quick", home=tmp_path)
-    (run_dir,) = (tmp_path / "runs").iterdir()
+    # The runner also runs the healthy lab to judge the break, so the break's own run is the one
+    # whose manifest names the fault.
+    runs = {json.loads((d / "manifest.json").read_text())["config"].get("fault"): d
+            for d in (tmp_path / "runs").iterdir()}
+    assert set(runs) == {"no_hash_seed", None}, runs
+    run_dir = next(d for fault, d in runs.items() if fault)
     result = json.loads((run_dir / "results.json").read_text())
     assert result["hash_orders_agree"] is False and result["rng_streams_agree"] is True
