@@ -41,3 +41,13 @@ def test_chart_spec_and_png(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert len(ops) >= 5 and any(r["series"] == "roof" for r in records)
     assert W.roofline_command(tmp_path, plot=False) == 0
     assert (tmp_path / "runs" / "roofline" / "roofline.png").stat().st_size > 1000
+
+
+def test_dram_roof_reads_the_streaming_kernels_op_points() -> None:
+    """A measured cache stores kernels as OpPoint dicts (`bytes_moved`), and the roof takes the best."""
+    from engine.hardware.roofline import OpPoint
+    from workbench.roofline import dram_roof
+
+    copy = OpPoint("copy 64 MiB", flops=1.0, bytes_moved=2e9, seconds=0.05, source="phase-01").as_dict()
+    data = {"bandwidth": {"dram_gbs": 30.0}, "kernels": [copy]}
+    assert dram_roof(data) == 40.0

@@ -88,7 +88,7 @@ def dram_roof(data: dict[str, Any]) -> float:
     best = float(data["bandwidth"]["dram_gbs"])
     for k in data.get("kernels", []):
         if k["name"].startswith(STREAM_KERNELS) and k.get("seconds"):
-            best = max(best, k["bytes"] / k["seconds"] / 1e9)
+            best = max(best, k.get("bytes_moved", k.get("bytes", 0.0)) / k["seconds"] / 1e9)
     return best
 
 
