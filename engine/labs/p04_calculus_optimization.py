@@ -178,7 +178,8 @@ def lr_schedules(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     w, c = curves["wsd"], curves["warmup_cosine"]
     return {
         "constant_spread": float(np.ptp(curves["constant"])),
-        "warmup_start": float(c[0]), "warmup_peak": float(c[warm]), "warmup_peak_step": int(np.argmax(c)),
+        "warmup_start": float(c[0]), "warmup_start_times_warmup_over_base": float(c[0]) * warm / eta0,
+        "warmup_peak": float(c[warm]), "warmup_peak_step": int(np.argmax(c)),
         "cosine_end": float(curves["cosine"][total]), "warmup_cosine_end": float(c[total]),
         "step_decay_drop": float(curves["step_decay"][999] / curves["step_decay"][1000]),
         "wsd_stable_flat": bool(np.all(w[warm:warm + stable] == eta0)), "wsd_end": float(w[total]),

@@ -27,7 +27,7 @@ from engine.optim import Adam
 from engine.run import Recorder
 from engine.text import verbs as V
 from engine.text.bpe import BPETokenizer
-from engine.text.corpus import MIS_TYPES, TENSE_SURFACES, cells, english_form, fingerprint, generate
+from engine.text.corpus import MIS_TYPES, PRONOUNS, TENSE_SURFACES, cells, english_form, fingerprint, generate
 from engine.text.corpus_checks import (
     ROW_SCHEMA,
     build_manifest,
@@ -116,8 +116,8 @@ def generate_corpus(cfg: dict, rec: Recorder) -> dict:
         "empty_spanish_rows": sum(not r["spanish"].strip() for r in rows),
         "mis_rows_equal_to_a_correct_row": sum(r["text"] in correct_texts for r in mis),
         # a mis-conjugation keeps its cell's subject: the first word matches the correct sentence's
-        "mis_rows_with_another_subject": sum(r["text"].split()[0] != (r.get("correct") or r["text"]).split()[0]
-                                             for r in mis if r.get("correct")),
+        "mis_rows_with_another_subject": sum(r["text"].split()[0] != r["correct_form"].split()[0] for r in mis
+                                             if r.get("correct_form") and r["correct_form"].split()[0] in PRONOUNS),
         "fingerprint_ignores_case_and_space": fingerprint("He  works ") == fingerprint("he works")
                                               and fingerprint("I work") != fingerprint("i work"),
         "colliding_texts": collisions[:10],
