@@ -1,15 +1,7 @@
 """SM-2 spaced repetition, the variant this workbench uses (pure functions, no clock, no I/O).
 
-The variant is Wozniak's SM-2 as usually implemented (and as in the course's Phase 41 lab 04):
-
-    grade q in 0..5 (the buttons: Again = 0, Hard = 2, Good = 4, Easy = 5)
-    if q < 3:  repetitions = 0; interval = 1                  # a lapse: start over tomorrow
-    else:      repetitions += 1
-               interval = 1 if repetitions == 1
-                          6 if repetitions == 2
-                          round_half_up(interval * ease) otherwise
-    ease = max(1.3, ease + 0.1 - (5 - q) * (0.08 + (5 - q) * 0.02))   # on every review
-    due  = today + interval
+The rule itself (Wozniak's SM-2 as usually implemented, integer hundredths) is written once, in
+`engine/srs.py`; this module re-exports it for the workbench.
 
 Choices made, and why:
 * Ease changes on every review, failures included (q0 -0.80, q2 -0.32, q3 -0.14, q4 0, q5 +0.10).
