@@ -312,9 +312,15 @@ def test_png_follows_the_same_spec(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- roofline, CLI
 
 
-def test_roofline_writes_no_ansi_to_a_pipe_and_notes_points_above_the_roof(home: Path) -> None:
+def test_roofline_writes_no_ansi_to_a_pipe_and_notes_points_above_the_roof(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from test_tui_integration import write_cache
 
+    from engine.hardware import roofline as engine_roofline
+
+    # The CLI runs in this process: ops that labs run earlier in the session registered stay out.
+    monkeypatch.setattr(engine_roofline, "_OPS", {})
     write_cache(home)
     out = run_cli(["roofline"], home)
     assert out.returncode == 0, out.stderr
