@@ -76,8 +76,8 @@ def _gradcheck_layer(seed: int) -> bool:
 
 def gradients(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     rng = np.random.default_rng(cfg["seed"])
-    z = complex(cfg.get("z_re", 0.0), cfg.get("z_im", 1.0))
-    batch, v_max, blend = int(cfg.get("batch", 2)), float(cfg.get("v_max", 3.0)), float(cfg.get("blend", 0.5))
+    z = complex(cfg["z_re"], cfg["z_im"])
+    batch, v_max, blend = int(cfg["batch"]), float(cfg["v_max"]), float(cfg["blend"])
     fault = cfg.get("fault")
     worst: dict[str, float] = {}
     cos: dict[str, float] = {}
@@ -85,7 +85,7 @@ def gradients(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     def keep(key: str, value: float, table: dict[str, float], pick: Any = max) -> None:
         table[key] = pick(table.get(key, value), value)
 
-    sizes = [int(n) for n in cfg.get("sizes", [16, 64, 256])]
+    sizes = [int(n) for n in cfg["sizes"]]
     for step, n in enumerate(sizes):
         v = torch.tensor(rng.uniform(-v_max, v_max, (batch, n)))
         diag = -2.0 + v
@@ -102,7 +102,7 @@ def gradients(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
             kind = "causal" if causal else "full"
             dense = _dense_vjp(diag, w, z, causal)
             exact = _grad(diag, u, z, causal, "hybrid" if fault == "hybrid_gradient" else "exact", blend)
-            fd = _fd_vjp(diag, u, z, causal, float(cfg.get("fd_eps", 1e-6)))
+            fd = _fd_vjp(diag, u, z, causal, float(cfg["fd_eps"]))
             rows = {"exact": exact, "finite_diff": fd,
                     "hybrid": _grad(diag, u, z, causal, "hybrid", blend),
                     "diag_only": _grad(diag, u, z, causal, "hybrid", 0.0)}
@@ -116,7 +116,7 @@ def gradients(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         rec.progress(step + 1, len(sizes) + 2)
 
     # long sequences: scan vs a sequential loop, and what raw minors do
-    long_n = [int(n) for n in cfg.get("long_sizes", [4096, 16384])]
+    long_n = [int(n) for n in cfg["long_sizes"]]
     long_err, long_finite, naive_finite = 0.0, True, True
     for i, n in enumerate(long_n):
         diag = -2.0 + torch.tensor(rng.uniform(-v_max, v_max, (2, n)))
@@ -156,7 +156,7 @@ def gradients(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
             for kind, c in (("full", False), ("causal", True))}
 
     # on a GPU: the same scan, values and exact gradients, on the device against the CPU
-    device = str(cfg.get("device", "cpu"))
+    device = str(cfg["device"])
     device_gap = None
     if device != "cpu":
         diag = -2.0 + torch.tensor(rng.uniform(-v_max, v_max, (2, 1024)))

@@ -37,16 +37,16 @@ VARIANTS = {
 def _build(name: str, cfg: dict[str, Any], vocab: int) -> nn.Module:
     d, layers, n_seq = int(cfg["d_model"]), int(cfg["n_layers"]), int(cfg["n_seq"])
     if name == "transformer":
-        return TransformerLM(vocab, n_seq, d, layers, int(cfg.get("heads", 4)), mlp_ratio=int(cfg.get("mlp_ratio", 2)))
+        return TransformerLM(vocab, n_seq, d, layers, int(cfg["heads"]), mlp_ratio=int(cfg["mlp_ratio"]))
     over = dict(VARIANTS[name])
     if name == "resnet_bk" and cfg.get("fault") == "noncausal":
         over["causal"] = False
     if name == "resnet_bk" and cfg.get("fault") == "hybrid_gradient":
         over["grad_mode"] = "hybrid"
-    bk = BKConfig(vocab_size=vocab, n_seq=n_seq, d_model=d, n_layers=layers, ffn=str(cfg.get("ffn", "moe")),
-                  num_experts=int(cfg.get("num_experts", 4)), channels=int(cfg.get("channels", 1)),
-                  v_max=float(cfg.get("v_max", 3.0)), feature_clamp=float(cfg.get("feature_clamp", 10.0)),
-                  grad_blend=float(cfg.get("grad_blend", 0.5)), precision=str(cfg.get("precision", "complex128")),
+    bk = BKConfig(vocab_size=vocab, n_seq=n_seq, d_model=d, n_layers=layers, ffn=str(cfg["ffn"]),
+                  num_experts=int(cfg["num_experts"]), channels=int(cfg["channels"]),
+                  v_max=float(cfg["v_max"]), feature_clamp=float(cfg["feature_clamp"]),
+                  grad_blend=float(cfg["grad_blend"]), precision=str(cfg["precision"]),
                   **over)
     return ResNetBK(bk)
 
@@ -79,13 +79,13 @@ def _future_leak(model: nn.Module, x: Tensor, t: int) -> float:
 
 def train(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     seed = int(cfg["seed"])
-    corpus = Corpus(int(cfg.get("train_sentences", 4000)), int(cfg.get("val_sentences", 400)), seed)
-    n_seq, batch, steps = int(cfg["n_seq"]), int(cfg.get("batch", 16)), int(cfg["steps"])
-    every, skip = int(cfg.get("eval_every", 25)), int(cfg.get("eval_skip", 8))
+    corpus = Corpus(int(cfg["train_sentences"]), int(cfg["val_sentences"]), seed)
+    n_seq, batch, steps = int(cfg["n_seq"]), int(cfg["batch"]), int(cfg["steps"])
+    every, skip = int(cfg["eval_every"]), int(cfg["eval_skip"])
     rng = np.random.default_rng(seed)
     starts = rng.integers(0, len(corpus.train) - n_seq - 1, (steps, batch))
-    val_starts = np.arange(0, len(corpus.val) - n_seq - 1, n_seq)[: int(cfg.get("val_windows", 64))]
-    device = str(cfg.get("device", "cpu"))  # validated by the CLI: cuda only when usable
+    val_starts = np.arange(0, len(corpus.val) - n_seq - 1, n_seq)[: int(cfg["val_windows"])]
+    device = str(cfg["device"])  # validated by the CLI: cuda only when usable
     xv, yv = (t.to(device) for t in _windows(corpus.val, n_seq, val_starts))
     models = [str(m) for m in cfg["models"]]
     out: dict[str, Any] = {"device": device, "vocab_size": corpus.vocab_size, "floor_ppl": corpus.floor_ppl,
@@ -93,8 +93,8 @@ def train(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     for mi, name in enumerate(models):
         torch.manual_seed(seed)
         model = _build(name, cfg, corpus.vocab_size).to(device)
-        opt = torch.optim.AdamW(model.parameters(), lr=float(cfg.get("lr", 3e-3)), weight_decay=0.01)
-        clip = float(cfg.get("grad_clip", 0.5))
+        opt = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), weight_decay=0.01)
+        clip = float(cfg["grad_clip"])
         t0, bad = time.perf_counter(), 0
         for step in range(steps):
             x, y = (t.to(device) for t in _windows(corpus.train, n_seq, starts[step]))

@@ -59,7 +59,7 @@ def seed_determinism(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
     streams_agree, orders_agree, orders = True, 0, set()
     for trial in range(trials):
-        with_torch = trial == 0 and cfg.get("torch", True)
+        with_torch = trial == 0 and cfg["torch"]
         a, b = (_probe(seed, launcher_env, with_torch) for _ in range(2))
         same_streams = all(a[k] == b[k] for k in ("random", "numpy", "torch") if k in a)
         same_order = a["order"] == b["order"]

@@ -46,15 +46,15 @@ def bandwidth_sweep(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 01: np.copyto throughput from 1 KiB to a RAM-safe maximum."""
     prof = machine_profile()
     llc = last_level_cache_bytes(prof)
-    cap = int(cfg.get("max_mib", 1024)) * 1024**2
+    cap = int(cfg["max_mib"]) * 1024**2
     top = max(bandwidth.ram_safe_max_bytes(prof.get("ram_available_gb"), cap), min(8 * llc, cap))
-    sizes = bandwidth.size_grid(int(cfg.get("min_kib", 1)) * 1024, top, int(cfg.get("factor", 2)))
+    sizes = bandwidth.size_grid(int(cfg["min_kib"]) * 1024, top, int(cfg["factor"]))
 
     def on_point(i: int, row: dict[str, float]) -> None:
         rec.log(i, stage="sweep", size_kib=row["bytes"] / 1024, gbs=row["gbs"])
         rec.progress(i + 1, len(sizes))
 
-    rows = bandwidth.sweep(sizes, float(cfg.get("min_time_ms", 100)) / 1000, on_point)
+    rows = bandwidth.sweep(sizes, float(cfg["min_time_ms"]) / 1000, on_point)
     dram = bandwidth.dram_bandwidth(rows, llc)
     levels = sorted(c["size_bytes"] for c in prof["caches"] if c.get("size_bytes"))
     l1 = bandwidth.plateau(rows, 0, levels[0] // 2) if levels else None
@@ -77,10 +77,10 @@ def cache_walks(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 02: ns per access vs stride; the elbow sits at the cache line. Break: stride_switch."""
     prof = machine_profile()
     llc = last_level_cache_bytes(prof)
-    nbytes = max(int(cfg.get("buffer_mib", 128)) * 1024**2, 2 * llc)
-    strides = [2**k for k in range(int(cfg.get("max_log2_stride", 10)) + 1)]
-    min_t = float(cfg.get("min_time_ms", 100)) / 1000
-    rows = cache_walk.stride_sweep(nbytes, strides, np.float32, min_t, passes=int(cfg.get("passes", 3)))
+    nbytes = max(int(cfg["buffer_mib"]) * 1024**2, 2 * llc)
+    strides = [2**k for k in range(int(cfg["max_log2_stride"]) + 1)]
+    min_t = float(cfg["min_time_ms"]) / 1000
+    rows = cache_walk.stride_sweep(nbytes, strides, np.float32, min_t, passes=int(cfg["passes"]))
     for r in rows:
         rec.log(int(r["stride"]), stage="walk", stride=r["stride"], ns_per_access=r["ns_per_access"])
     elbow = cache_walk.elbow_stride(rows)
@@ -91,9 +91,9 @@ def cache_walks(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     rerun_dev = max(abs(a["ns_per_access"] / first[int(a["stride"])] - 1) for a in again)
 
     # The break: a walk that should touch every element runs at stride 1024 instead of 1.
-    walk_stride = 1024 if cfg.get("fault") == "stride_switch" else int(cfg.get("walk_stride", 1))
+    walk_stride = 1024 if cfg.get("fault") == "stride_switch" else int(cfg["walk_stride"])
     n64 = int(cfg["walk_elems"])
-    buf64 = np.random.default_rng(cfg.get("seed", 42)).random(n64)
+    buf64 = np.random.default_rng(cfg["seed"]).random(n64)
     base = cache_walk.walk(buf64, 1, min_t)
     used = base if walk_stride == 1 else cache_walk.walk(buf64, walk_stride, min_t)
     for s in (1, 8, 64, 512, 1024):

@@ -17,8 +17,8 @@ from engine.run import Recorder
 
 def einsum_shapes(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 00: 20 einsum expressions, shape and FLOPs predicted from subscripts, then run."""
-    rng = np.random.default_rng(cfg.get("seed", 42))
-    dims = dict(einsum_check.DIMS, B=int(cfg.get("batch", 32)), VERBS=20, CELLS=15)
+    rng = np.random.default_rng(cfg["seed"])
+    dims = dict(einsum_check.DIMS, B=int(cfg["batch"]), VERBS=20, CELLS=15)
     shape_ok = flops_ok = 0
     for i, (name, spec, letters) in enumerate(einsum_check.PROBLEMS):
         sizes = einsum_check.letter_sizes(letters, dims)
@@ -53,7 +53,7 @@ KNOWN_C = np.array([[19.0, 22.0], [43.0, 50.0]], dtype=np.float32)
 def matmul_perf(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 01: naive / blocked / einsum / np.matmul GFLOP/s vs N, with correctness gates first."""
     spec = "ki,kj->ij" if cfg.get("fault") == "swapped_contraction" else "ik,kj->ij"
-    rng = np.random.default_rng(cfg.get("seed", 42))
+    rng = np.random.default_rng(cfg["seed"])
     # Correctness: known answer, non-square agreement, agreement at N=64.
     known_ok = bool(np.array_equal(matmul.matmul_einsum(KNOWN_A, KNOWN_B, spec), KNOWN_C))
     a35, b54 = rng.standard_normal((3, 5)).astype(np.float32), rng.standard_normal((5, 4)).astype(np.float32)
@@ -69,9 +69,9 @@ def matmul_perf(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
               ("einsum", lambda x, y: matmul.matmul_einsum(x, y, spec)))}
     square_diff = float(np.max(np.abs(matmul.matmul_einsum(a, b, spec) - ref)))
 
-    sizes = [int(n) for n in cfg.get("sizes", [64, 128, 256, 512, 1024])]
-    naive_max = int(cfg.get("naive_max_n", 256))
-    min_t = float(cfg.get("min_time_ms", 200)) / 1000
+    sizes = [int(n) for n in cfg["sizes"]]
+    naive_max = int(cfg["naive_max_n"])
+    min_t = float(cfg["min_time_ms"]) / 1000
     methods = {"naive": matmul.matmul_naive, "blocked": matmul.matmul_blocked,
                "einsum": lambda x, y: matmul.matmul_einsum(x, y, spec), "np.matmul": np.matmul}
     gf: dict[str, dict[int, float]] = {m: {} for m in methods}
@@ -110,9 +110,9 @@ def matmul_perf(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
 def svd_compression(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 02: rank-k SVD of the 20x15 conjugation-count matrix; Eckart-Young checked."""
-    seed = int(cfg.get("seed", 42))
-    c, verbs, cells = svd_compress.conjugation_counts(seed, zipf_s=float(cfg.get("zipf_s", 1.2)))
-    ks = [int(k) for k in cfg.get("ks", [1, 2, 3, 5, 8, 10, 12, 15])]
+    seed = int(cfg["seed"])
+    c, verbs, cells = svd_compress.conjugation_counts(seed, zipf_s=float(cfg["zipf_s"]))
+    ks = [int(k) for k in cfg["ks"]]
     table = svd_compress.compression_table(c, ks)
     s = np.asarray(table["singular_values"])
     for i, sv in enumerate(s):
@@ -170,11 +170,11 @@ def _plot_svd(c: np.ndarray, s: np.ndarray, rows: list[dict[str, Any]], rec: Rec
 
 def norms_experiment(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 03: ||Ax|| / (||A|| ||x||) over random unit vectors, submultiplicativity, stable L2."""
-    rng = np.random.default_rng(cfg.get("matrix_seed", 0))
-    n = int(cfg.get("n", 64))
+    rng = np.random.default_rng(cfg["matrix_seed"])
+    n = int(cfg["n"])
     a = rng.standard_normal((n, n))
     sig = norms.op_norm(a)
-    xs = rng.standard_normal((int(cfg.get("n_samples", 1000)), n))
+    xs = rng.standard_normal((int(cfg["n_samples"]), n))
     xs /= np.linalg.norm(xs, axis=1, keepdims=True)
     ratios = np.linalg.norm(xs @ a.T, axis=1) / sig
     hist, edges = np.histogram(ratios, bins=30, range=(0, 1))
@@ -183,7 +183,7 @@ def norms_experiment(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     _, _, vt = np.linalg.svd(a)
     r_top = float(np.linalg.norm(a @ vt[0]) / sig)
     worst_sub = 0.0
-    for _ in range(int(cfg.get("n_pairs", 200))):
+    for _ in range(int(cfg["n_pairs"])):
         p, q = rng.standard_normal((n, n)), rng.standard_normal((n, n))
         worst_sub = max(worst_sub, norms.op_norm(p @ q) / (norms.op_norm(p) * norms.op_norm(q)),
                         norms.frobenius_norm(p @ q) / (norms.frobenius_norm(p) * norms.frobenius_norm(q)))

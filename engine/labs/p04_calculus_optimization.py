@@ -20,7 +20,7 @@ Z = np.array([2.0, 1.0, 0.5, -1.0, 0.0])
 def softmax_gradient(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 00: J_softmax = diag(p) - p p^T and dCE/dz = p - onehot(y), both vs central differences."""
     z = np.asarray(cfg["z"], dtype=np.float64)
-    h = float(cfg.get("h", 1e-5))
+    h = float(cfg["h"])
     jac, jac_fd = J.softmax_jacobian(z), J.softmax_jacobian_fd(z, h)
     ce_errs = []
     for y in range(z.size):
@@ -42,7 +42,7 @@ def softmax_gradient(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
 def mlp_jacobian(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 01: dy/dW1 of a 3-4-2 ReLU MLP, analytical vs numerical; the ReLU kink shown."""
-    rng = np.random.default_rng(cfg.get("seed", 42))
+    rng = np.random.default_rng(cfg["seed"])
     x = rng.standard_normal(3)
     w1, b1 = rng.standard_normal((4, 3)), rng.standard_normal(4)
     w2, b2 = rng.standard_normal((2, 4)), rng.standard_normal(2)
@@ -106,9 +106,9 @@ def rosenbrock_race(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     Also the break probe: momentum from (-1.5, 1.5) at lr 1e-3 for 5000 steps, where removing
     the momentum term leaves the loss at step 1000 above 1 instead of near 1e-5.
     """
-    beta = 0.0 if cfg.get("fault") == "no_momentum" else float(cfg.get("beta", 0.9))
-    n = int(cfg.get("n_steps", 2000))
-    every = int(cfg.get("log_every", 20))
+    beta = 0.0 if cfg.get("fault") == "no_momentum" else float(cfg["beta"])
+    n = int(cfg["n_steps"])
+    every = int(cfg["log_every"])
     runs: dict[str, dict[str, Any]] = {}
     for name, (fn, lr, kw) in OPTIMIZERS.items():
         kw = dict(kw, beta=beta) if name == "Momentum" else kw
@@ -117,7 +117,7 @@ def rosenbrock_race(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
             rec.log(t, stage="race", optimizer=name, x=float(r["path"][t, 0]), y=float(r["path"][t, 1]),
                     loss=max(float(r["loss"][t]), 1e-30))
     wd = {w: O.run(O.adamw_step, 5e-2, n, (-1.5, 2.0), weight_decay=w)["distance"] for w in (0.01, 0.1)}
-    probe = O.run(O.momentum_step, 1e-3, int(cfg.get("probe_steps", 5000)), (-1.5, 1.5), beta=beta)
+    probe = O.run(O.momentum_step, 1e-3, int(cfg["probe_steps"]), (-1.5, 1.5), beta=beta)
     for t in range(0, len(probe["loss"]) - 1, 25):
         rec.log(t, stage="probe", x0=float(probe["path"][t, 0]), loss=max(float(probe["loss"][t]), 1e-30),
                 grad_norm=float(probe["grad_norm"][t]))
@@ -160,17 +160,17 @@ def _plot_race(runs: dict[str, dict[str, Any]], rec: Recorder) -> None:
 
 def lr_schedules(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 03: constant, step decay, cosine, warmup-cosine and WSD over 10,000 steps (eta_0 = 1)."""
-    total, warm, stable = int(cfg.get("total", 10000)), int(cfg.get("warmup", 500)), int(cfg.get("stable", 7000))
-    eta0, eta_min = 1.0, float(cfg.get("eta_min", 0.0))
+    total, warm, stable = int(cfg["total"]), int(cfg["warmup"]), int(cfg["stable"])
+    eta0, eta_min = 1.0, float(cfg["eta_min"])
     scheds = {
         "constant": S.constant(eta0),
-        "step_decay": S.step_decay(eta0, int(cfg.get("step", 1000)), float(cfg.get("gamma", 0.1))),
+        "step_decay": S.step_decay(eta0, int(cfg["step"]), float(cfg["gamma"])),
         "cosine": S.cosine(eta0, total, eta_min),
         "warmup_cosine": S.warmup_cosine(eta0, warm, total, eta_min),
         "wsd": S.wsd(eta0, warm, stable, total - warm - stable, eta_min),
     }
     curves = {k: np.array([f(t) for t in range(total + 1)]) for k, f in scheds.items()}
-    for t in range(0, total + 1, int(cfg.get("log_every", 50))):
+    for t in range(0, total + 1, int(cfg["log_every"])):
         for k, c in curves.items():
             rec.log(t, stage="schedules", schedule=k, lr=float(c[t]))
     names = list(curves)

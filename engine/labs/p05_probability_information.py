@@ -29,11 +29,11 @@ def entropy_by_hand(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
             info.entropy(np.array(bad, float))
         except ValueError:
             rejected += 1
-    rng = np.random.default_rng(cfg.get("seed", 42))
+    rng = np.random.default_rng(cfg["seed"])
     worst = 0.0
     step = 0
-    for v in [int(x) for x in cfg.get("vocab_sizes", [2, 5, 10, 100, 600])]:
-        samples = rng.dirichlet(np.ones(v), int(cfg.get("n_samples", 1000)))
+    for v in [int(x) for x in cfg["vocab_sizes"]]:
+        samples = rng.dirichlet(np.ones(v), int(cfg["n_samples"]))
         ratios = np.array([info.entropy(p / p.sum()) for p in samples]) / math.log(v)
         worst = max(worst, float(ratios.max()))
         hist, edges = np.histogram(ratios, bins=20, range=(0, 1))
@@ -48,10 +48,10 @@ def entropy_by_hand(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
 def kl_and_cross_entropy(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 01: H(p,q) = H(p) + KL(p||q), Gibbs' inequality, asymmetry, one-hot CE."""
-    rng = np.random.default_rng(cfg.get("seed", 42))
-    v = int(cfg.get("V", 5))
+    rng = np.random.default_rng(cfg["seed"])
+    v = int(cfg["V"])
     worst_identity = 0.0
-    for i in range(int(cfg.get("n_pairs", 100))):
+    for i in range(int(cfg["n_pairs"])):
         p, q = rng.dirichlet(np.ones(v)), rng.dirichlet(np.ones(v))
         gap = abs(info.entropy(p) + info.kl(p, q) - info.cross_entropy(p, q))
         worst_identity = max(worst_identity, gap)
@@ -76,7 +76,7 @@ def log_sum_exp_lab(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     wild = [[1000.0, 1001.0, 1002.0], [-1000.0, -999.0, -998.0]]
     naive_bad = sum(not np.isfinite(logits.logsumexp_naive(np.array(z))) for z in wild)
     naive_ok_sane = all(abs(float(logits.logsumexp_naive(np.array(z))) - float(special.logsumexp(z))) < 1e-12 for z in sane)
-    rng = np.random.default_rng(cfg.get("seed", 42))
+    rng = np.random.default_rng(cfg["seed"])
     families = {"uniform": np.zeros((8, 600)), "peaked": rng.standard_normal((8, 600)) * 20,
                 "large": rng.standard_normal((8, 600)) + 1e4, "small": rng.standard_normal((8, 600)) * 1e-6,
                 "negative": rng.standard_normal((8, 600)) - 1e4}
@@ -104,11 +104,11 @@ def log_sum_exp_lab(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
 def calibration(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 03: an over-confident toy tense classifier, ECE and reliability, temperature scaling."""
-    seed = int(cfg.get("seed", 42))
-    d = T.make_data(seed, int(cfg.get("n_train", 100)), int(cfg.get("n_val", 1000)), int(cfg.get("n_test", 1000)),
-                    separation=float(cfg.get("separation", 1.2)))
-    w, b, losses = T.train_softmax_regression(*d["train"], 5, int(cfg.get("epochs", 300)), float(cfg.get("lr", 0.5)),
-                                              int(cfg.get("batch", 16)), seed)
+    seed = int(cfg["seed"])
+    d = T.make_data(seed, int(cfg["n_train"]), int(cfg["n_val"]), int(cfg["n_test"]),
+                    separation=float(cfg["separation"]))
+    w, b, losses = T.train_softmax_regression(*d["train"], 5, int(cfg["epochs"]), float(cfg["lr"]),
+                                              int(cfg["batch"]), seed)
     for e, loss in enumerate(losses):
         rec.log(e, stage="train", train_loss=loss)
     (xt, yt), (xv, yv) = d["test"], d["val"]
@@ -116,7 +116,7 @@ def calibration(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     t_star = C.fit_temperature(zv, yv)
     before, after = C.scaled_probs(zt, 1.0), C.scaled_probs(zt, t_star)
     for tag, probs in (("before", before), ("after", after)):
-        for r in C.reliability_bins(probs, yt, int(cfg.get("n_bins", 10))):
+        for r in C.reliability_bins(probs, yt, int(cfg["n_bins"])):
             rec.log(r["bin"], stage="reliability", scaling=tag, **r)
     _plot_reliability(before, after, yt, t_star, rec)
     acc = float((zt.argmax(1) == yt).mean())

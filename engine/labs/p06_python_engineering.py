@@ -22,9 +22,9 @@ def byte_offset(index: tuple[int, ...], strides: tuple[int, ...]) -> int:
 
 def strides_and_views(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 01: a.T is O(1) (a view with swapped strides); making it contiguous or copying is O(n)."""
-    rng = np.random.default_rng(cfg.get("seed", 42))
-    sizes = [int(n) for n in cfg.get("sizes", [64, 128, 256, 512, 1024, 2048, 4096])]
-    min_t = float(cfg.get("min_time_ms", 50)) / 1000
+    rng = np.random.default_rng(cfg["seed"])
+    sizes = [int(n) for n in cfg["sizes"]]
+    min_t = float(cfg["min_time_ms"]) / 1000
     times: dict[str, dict[int, float]] = {"transpose": {}, "ascontiguousarray_T": {}, "copy": {}}
     step = 0
     for n in sizes:
@@ -113,14 +113,14 @@ def python_sum(arr: np.ndarray) -> float:
 
 def vectorization_budget(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 03: a Python loop sum vs arr.sum() on float32 arrays of 2^k elements."""
-    rng = np.random.default_rng(cfg.get("seed", 42))
-    ks = range(int(cfg.get("min_log2", 4)), int(cfg.get("max_log2", 24)) + 1)
-    min_t = float(cfg.get("min_time_ms", 100)) / 1000
+    rng = np.random.default_rng(cfg["seed"])
+    ks = range(int(cfg["min_log2"]), int(cfg["max_log2"]) + 1)
+    min_t = float(cfg["min_time_ms"]) / 1000
     ratios: dict[int, float] = {}
     for i, k in enumerate(ks):
         n = 2**k
         arr = rng.random(n, dtype=np.float32)
-        one_rep = n > 2 ** int(cfg.get("single_rep_above_log2", 20))
+        one_rep = n > 2 ** int(cfg["single_rep_above_log2"])
         t_py = time_call(lambda arr=arr: python_sum(arr), min_time_s=0.0 if one_rep else min_t, batches=1 if one_rep else 3)
         t_np = time_call(lambda arr=arr: arr.sum(), min_time_s=min_t)
         ratios[n] = t_py.best_s / t_np.best_s

@@ -142,7 +142,7 @@ def _render_svg(dot_path: Path) -> Path | None:
 def ops_and_diamond(cfg: dict, rec: Recorder) -> dict:
     """Lab 01: every op's value and gradients against an oracle, then the diamond, drawn."""
     accumulate = cfg.get("fault") != FAULT
-    torch = _torch() if cfg.get("use_torch", True) else None
+    torch = _torch() if cfg["use_torch"] else None
     worst = 0.0
     for step, (name, (f, xs)) in enumerate(OPS.items()):
         val, grads = _grads(f, xs, accumulate)
@@ -171,7 +171,7 @@ def ops_and_diamond(cfg: dict, rec: Recorder) -> dict:
     tree_path = rec.artifact("diamond.txt", "graph-text")
     tree_path.write_text(tree + "\n", encoding="utf-8")
     rec.note("Diamond graph (render diamond.dot with `dot -Tsvg`):\n" + tree)
-    tol = float(cfg.get("tol", 1e-9))
+    tol = float(cfg["tol"])
     return {
         "oracle": "torch-float64" if torch is not None else "finite-differences",
         "ops_checked": len(OPS),
@@ -221,12 +221,12 @@ class MLP:
 def train_tense_mlp(cfg: dict, rec: Recorder) -> dict:
     """Lab 02: tense identity (one-hot tense -> +-1 targets) with a scalar MLP, SSE, plain SGD."""
     accumulate = cfg.get("fault") != FAULT
-    verb = cfg.get("verb", "work")
+    verb = cfg["verb"]
     xs, ys, forms = identity_task(verb)
     rng = random.Random(cfg["seed"])
-    model = MLP(len(xs[0]), list(cfg.get("layer_sizes", [4, 5])), rng)
+    model = MLP(len(xs[0]), list(cfg["layer_sizes"]), rng)
     params = model.parameters()
-    lr, epochs = float(cfg.get("lr", 0.05)), int(cfg.get("epochs", 300))
+    lr, epochs = float(cfg["lr"]), int(cfg["epochs"])
     loss = Value(0.0)
     for epoch in range(epochs):
         loss = Value(0.0)
@@ -265,8 +265,8 @@ def gradcheck_lab(cfg: dict, rec: Recorder) -> dict:
     failures: list[str] = []
     for i, (name, (f, xs)) in enumerate(checks.items()):
         try:
-            ok = scalar_gradcheck(f, [Value(x) for x in xs], eps=float(cfg.get("eps", 1e-5)),
-                                  atol=float(cfg.get("atol", 1e-4)), rtol=float(cfg.get("rtol", 1e-3)),
+            ok = scalar_gradcheck(f, [Value(x) for x in xs], eps=float(cfg["eps"]),
+                                  atol=float(cfg["atol"]), rtol=float(cfg["rtol"]),
                                   accumulate=accumulate)
         except GradcheckError as err:
             ok = False
@@ -292,8 +292,8 @@ def gradcheck_lab(cfg: dict, rec: Recorder) -> dict:
         return Value(a.data * a.data, (a,), "sq", (2.02 * a.data,))
 
     try:
-        scalar_gradcheck(wrong_square, [Value(3.0)], eps=float(cfg.get("eps", 1e-5)),
-                         atol=float(cfg.get("atol", 1e-4)), rtol=float(cfg.get("rtol", 1e-3)))
+        scalar_gradcheck(wrong_square, [Value(3.0)], eps=float(cfg["eps"]),
+                         atol=float(cfg["atol"]), rtol=float(cfg["rtol"]))
         rejects_wrong = False
     except GradcheckError:
         rejects_wrong = True

@@ -92,8 +92,8 @@ def _ours(f: Callable[..., Tensor], arrays: list[np.ndarray], w_seed: int) -> tu
 
 def tensor_ops_vs_torch(cfg: dict, rec: Recorder) -> dict:
     """Lab 01: each op's value and input gradients against torch float64 (or central differences)."""
-    torch = _torch() if cfg.get("use_torch", True) else None
-    tol = float(cfg.get("tol", 1e-7))
+    torch = _torch() if cfg["use_torch"] else None
+    tol = float(cfg["tol"])
     rng = np.random.default_rng(cfg["seed"])
     ops = _ops(torch)
     agree, worst, shape_bugs = 0, 0.0, 0
@@ -163,7 +163,7 @@ def _broadcast_pair(rng: np.random.Generator) -> tuple[tuple[int, ...], tuple[in
 def gradcheck_properties(cfg: dict, rec: Recorder) -> dict:
     """Lab 02: N random broadcastable shape pairs x a random op, each gradchecked in float64."""
     rng = np.random.default_rng(cfg["seed"])
-    n = int(cfg.get("n_cases", 100))
+    n = int(cfg["n_cases"])
     ops: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
         "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
         "div": lambda a, b: a / (b * b + 1.0), "gelu(a*b)": lambda a, b: (a * b).gelu(),
@@ -214,9 +214,9 @@ def gradcheck_properties(cfg: dict, rec: Recorder) -> dict:
 
 def train_tense_classifier(cfg: dict, rec: Recorder) -> dict:
     """Lab 03: a 2-layer tensor MLP (raw tensors, inline SGD) tags the tense of a phrase."""
-    data = phrase_dataset(cfg["seed"], val_fraction=float(cfg.get("val_fraction", 0.2)))
+    data = phrase_dataset(cfg["seed"], val_fraction=float(cfg["val_fraction"]))
     rng = np.random.default_rng(cfg["seed"])
-    d, h, k = data.x_train.shape[1], int(cfg.get("hidden", 32)), len(data.classes)
+    d, h, k = data.x_train.shape[1], int(cfg["hidden"]), len(data.classes)
     w1 = Tensor(rng.uniform(-1, 1, size=(d, h)) / np.sqrt(d), requires_grad=True, dtype=np.float32)
     b1 = Tensor(np.zeros(h), requires_grad=True, dtype=np.float32)
     w2 = Tensor(rng.uniform(-1, 1, size=(h, k)) / np.sqrt(h), requires_grad=True, dtype=np.float32)
@@ -226,7 +226,7 @@ def train_tense_classifier(cfg: dict, rec: Recorder) -> dict:
     def forward(x: np.ndarray) -> Tensor:
         return ((Tensor(x) @ w1 + b1).gelu()) @ w2 + b2
 
-    lr, epochs = float(cfg.get("lr", 0.5)), int(cfg.get("epochs", 300))
+    lr, epochs = float(cfg["lr"]), int(cfg["epochs"])
     loss = Tensor(0.0)
     with _fault(cfg):
         for epoch in range(epochs):

@@ -167,11 +167,11 @@ def optimizer_race(cfg: dict, rec: Recorder) -> dict:
     """Lab 02: SGD, SGD + momentum and Adam from the same initial weights on the same task."""
     data = phrase_dataset(cfg["seed"], with_errors=True)
     d, k = data.x_train.shape[1], len(data.classes)
-    hidden, epochs = int(cfg.get("hidden", 32)), int(cfg.get("epochs", 150))
+    hidden, epochs = int(cfg["hidden"]), int(cfg["epochs"])
     racers = {
-        "sgd": lambda ps: SGD(ps, lr=float(cfg.get("sgd_lr", 0.5))),
-        "momentum": lambda ps: SGD(ps, lr=float(cfg.get("momentum_lr", 0.1)), momentum=0.9),
-        "adam": lambda ps: Adam(ps, lr=float(cfg.get("adam_lr", 1e-2))),
+        "sgd": lambda ps: SGD(ps, lr=float(cfg["sgd_lr"])),
+        "momentum": lambda ps: SGD(ps, lr=float(cfg["momentum_lr"]), momentum=0.9),
+        "adam": lambda ps: Adam(ps, lr=float(cfg["adam_lr"])),
     }
     out: dict[str, Any] = {}
     for name, make in racers.items():
@@ -186,12 +186,12 @@ def optimizer_race(cfg: dict, rec: Recorder) -> dict:
 
 def train_tense_mlp(cfg: dict, rec: Recorder) -> dict:
     """Lab 03: Linear -> GELU -> Linear tags tense or agreement error; optionally a linear twin for contrast."""
-    data = phrase_dataset(cfg["seed"], val_fraction=float(cfg.get("val_fraction", 0.2)), with_errors=True)
+    data = phrase_dataset(cfg["seed"], val_fraction=float(cfg["val_fraction"]), with_errors=True)
     d, k = data.x_train.shape[1], len(data.classes)
-    hidden, epochs = int(cfg.get("hidden", 32)), int(cfg.get("epochs", 150))
+    hidden, epochs = int(cfg["hidden"]), int(cfg["epochs"])
 
     def make_opt(m: Module) -> Optimizer:
-        return AdamW(list(m.parameters()), lr=float(cfg.get("lr", 1e-2)), weight_decay=float(cfg.get("weight_decay", 0.5)))
+        return AdamW(list(m.parameters()), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
 
     label = "identity" if cfg.get("fault") == FAULT else "gelu"
     model = _mlp(d, hidden, k, _activation(cfg), cfg["seed"])
@@ -213,7 +213,7 @@ def train_tense_mlp(cfg: dict, rec: Recorder) -> dict:
         "val_acc": float((val_pred == data.y_val).mean()),
         "confusion_val": confusion.tolist(),
     }
-    if cfg.get("compare_linear", True) and label == "gelu":
+    if cfg["compare_linear"] and label == "gelu":
         twin = _mlp(d, hidden, k, Identity(), cfg["seed"])
         twin_final, _ = _fit(twin, make_opt(twin), data, epochs, rec, {"activation": "identity"})
         result |= {

@@ -32,7 +32,7 @@ def variance_walk(cfg: dict, rec: Recorder) -> dict:
     the course's setup), plus Xavier and Kaiming followed by ReLU. Theory: Var_l = Var_{l-1} *
     n * Var(W), halved after a ReLU (it zeroes half of a symmetric input).
     """
-    depth, n, batch = int(cfg.get("depth", 20)), int(cfg.get("hidden", 256)), int(cfg.get("batch", 64))
+    depth, n, batch = int(cfg["depth"]), int(cfg["hidden"]), int(cfg["batch"])
     series = [("uniform", False), ("xavier", False), ("kaiming", False), ("xavier", True), ("kaiming", True)]
     out: dict[str, Any] = {}
     for i, (kind, relu) in enumerate(series):
@@ -180,9 +180,9 @@ def _train(model: Module, cfg: dict, data: tuple, rec: Recorder, tag: dict[str, 
            grad_of: Linear | None = None) -> dict[str, Any]:
     """Minibatch SGD with momentum; stops at the first non-finite loss. Same batch order for every model."""
     x, y, xv, yv = data
-    steps, batch = int(cfg["steps"]), int(cfg.get("batch", 64))
+    steps, batch = int(cfg["steps"]), int(cfg["batch"])
     log_every = int(cfg["log_every"])
-    opt = SGD(list(model.parameters()), lr=float(cfg["lr"]), momentum=float(cfg.get("momentum", 0.9)))
+    opt = SGD(list(model.parameters()), lr=float(cfg["lr"]), momentum=float(cfg["momentum"]))
     order = np.random.default_rng(cfg["seed"] + 1000)
     losses: list[float] = []
     grads: list[float] = []
@@ -218,8 +218,8 @@ def _train(model: Module, cfg: dict, data: tuple, rec: Recorder, tag: dict[str, 
 # ---------------------------------------------------------------------- lab 02: init ablation
 def init_ablation(cfg: dict, rec: Recorder) -> dict:
     """Same data, architecture and optimizer; only the weight init differs: uniform, Xavier, Kaiming."""
-    dim, depth, hidden = int(cfg.get("dim", 256)), int(cfg.get("depth", 12)), int(cfg.get("hidden", 256))
-    data = _toy_data(cfg["seed"], int(cfg.get("n_train", 1000)), int(cfg.get("n_val", 200)), dim)
+    dim, depth, hidden = int(cfg["dim"]), int(cfg["depth"]), int(cfg["hidden"])
+    data = _toy_data(cfg["seed"], int(cfg["n_train"]), int(cfg["n_val"]), dim)
     out: dict[str, Any] = {}
     for i, kind in enumerate(("uniform", "xavier", "kaiming")):
         model = _deep_mlp(depth, dim, hidden, kind, "none", cfg["seed"] + 1 + i)  # different weight seeds
@@ -248,8 +248,8 @@ def _time_norm(norm: Module, shape: tuple[int, int], repeats: int, seed: int) ->
 
 def norm_ablation(cfg: dict, rec: Recorder) -> dict:
     """Kaiming-initialised deep MLP with no norm, LayerNorm, RMSNorm or BatchNorm before each ReLU."""
-    dim, depth, hidden = int(cfg.get("dim", 256)), int(cfg.get("depth", 12)), int(cfg.get("hidden", 256))
-    data = _toy_data(cfg["seed"], int(cfg.get("n_train", 1000)), int(cfg.get("n_val", 200)), dim)
+    dim, depth, hidden = int(cfg["dim"]), int(cfg["depth"]), int(cfg["hidden"])
+    data = _toy_data(cfg["seed"], int(cfg["n_train"]), int(cfg["n_val"]), dim)
     out: dict[str, Any] = {}
     variants = ("none", "layernorm", "rmsnorm", "batchnorm")
     for i, norm in enumerate(variants):
@@ -261,8 +261,8 @@ def norm_ablation(cfg: dict, rec: Recorder) -> dict:
     ln, rms = out["layernorm_final_loss"], out["rmsnorm_final_loss"]
     out["ln_rms_loss_ratio"] = max(ln, rms) / max(min(ln, rms), 1e-12)
     # timing of the layers alone: logged (metrics.jsonl), never returned, so results stay deterministic
-    shape = (int(cfg.get("time_rows", 256)), int(cfg.get("time_dim", 1024)))
-    repeats = int(cfg.get("time_repeats", 30))
+    shape = (int(cfg["time_rows"]), int(cfg["time_dim"]))
+    repeats = int(cfg["time_repeats"])
     t_ln = _time_norm(LayerNorm(shape[1]), shape, repeats, cfg["seed"])
     t_rms = _time_norm(RMSNorm(shape[1]), shape, repeats, cfg["seed"])
     rec.log(0, timing="layernorm", norm_ms=t_ln * 1e3)
@@ -299,8 +299,8 @@ def _residual_net(depth: int, dim: int, h: int, residual: bool, seed: int) -> tu
 
 def residual_depth(cfg: dict, rec: Recorder) -> dict:
     """50 pre-norm blocks with and without the skip connection; loss and layer-1 gradient norm."""
-    dim, depth, h = int(cfg.get("dim", 256)), int(cfg.get("depth", 50)), int(cfg.get("hidden", 64))
-    data = _toy_data(cfg["seed"], int(cfg.get("n_train", 1000)), int(cfg.get("n_val", 200)), dim)
+    dim, depth, h = int(cfg["dim"]), int(cfg["depth"]), int(cfg["hidden"])
+    data = _toy_data(cfg["seed"], int(cfg["n_train"]), int(cfg["n_val"]), dim)
     out: dict[str, Any] = {}
     for i, variant in enumerate(("residual", "plain")):
         residual = variant == "residual" and cfg.get("fault") != FAULT

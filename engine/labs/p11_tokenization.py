@@ -38,9 +38,9 @@ def _pair(p: tuple[bytes, bytes]) -> str:
 def bpe_by_hand(cfg: dict, rec: Recorder) -> dict:
     """Train the toy corpus merge by merge and write the trace a learner checks a paper trace against."""
     corpus = list(cfg["corpus"])
-    specials = list(cfg.get("special_tokens", []))
-    n_merges = int(cfg.get("vocab_size", 261)) - 256 - len(specials)
-    predict = int(cfg.get("predict_merges", 3))
+    specials = list(cfg["special_tokens"])
+    n_merges = int(cfg["vocab_size"]) - 256 - len(specials)
+    predict = int(cfg["predict_merges"])
     trace: list[dict] = []
     tok = BPETokenizer.train(corpus, 256 + len(specials) + n_merges + predict, specials,
                              trace=trace, trace_steps=n_merges + predict)
@@ -107,10 +107,10 @@ def _corpus_texts(split: str = "train", languages: tuple[str, ...] = ("en", "es"
 
 def implement_bpe(cfg: dict, rec: Recorder) -> dict:
     """The tokenizer's contract: exact size, round-trips, determinism, files, errors, the toy trace."""
-    size = int(cfg.get("vocab_size", 300))
+    size = int(cfg["vocab_size"])
     texts = _corpus_texts()
     tok = BPETokenizer.train(texts, size)
-    strings = random_strings(int(cfg.get("n_random_strings", 1000)), int(cfg["hypothesis_seed"]))
+    strings = random_strings(int(cfg["n_random_strings"]), int(cfg["hypothesis_seed"]))
     fixed = ["", "a", "mañana", "¿cómo estás?", "🦊", "he works", "yo trabajé", "niño"]
     failures = 0
     for i, s in enumerate(fixed + strings):
@@ -195,9 +195,9 @@ def _tokens_per_word(tok: BPETokenizer, texts: list[str]) -> float:
 
 def train_on_corpus(cfg: dict, rec: Recorder) -> dict:
     """Three vocabularies on the corpus's train split; top tokens, Zipf, parity on held-out rows."""
-    sizes = [int(s) for s in cfg.get("vocab_sizes", [384, 512, 1024])]
+    sizes = [int(s) for s in cfg["vocab_sizes"]]
     specials = list(cfg["special_tokens"])
-    top_k = int(cfg.get("top_k", 30))
+    top_k = int(cfg["top_k"])
     en, es = _corpus_texts("train", ("en",)), _corpus_texts("train", ("es",))
     training = en if cfg.get("fault") == "english_only_corpus" else en + es
     held_en = _corpus_texts("val", ("en",)) + _corpus_texts("test", ("en",))

@@ -92,7 +92,7 @@ def _spelling_failures() -> list[str]:
 
 def generate_corpus(cfg: dict, rec: Recorder) -> dict:
     """Generate every row, write all_rows.jsonl and a partial manifest, report coverage and types."""
-    rows = generate(int(cfg["seed"]), int(cfg.get("max_mis_per_cell", 2)),
+    rows = generate(int(cfg["seed"]), int(cfg["max_mis_per_cell"]),
                     fault="literal_taxonomy" if cfg.get("fault") == "literal_taxonomy" else None)
     schema_bad = sum(bool(schema_errors(r, ROW_SCHEMA)) for r in rows)
     path = rec.artifact("all_rows.jsonl", "data")
@@ -215,8 +215,8 @@ def _torn_keys(splits: dict[str, list[dict]]) -> int:
 def validate_and_split(cfg: dict, rec: Recorder) -> dict:
     """Run the pipeline twice (hashes must match), then train the tense classifier on the split."""
     seed = int(cfg["seed"])
-    ratios = tuple(float(r) for r in cfg.get("ratios", [0.8, 0.1, 0.1]))
-    max_mis = int(cfg.get("max_mis_per_cell", 2))
+    ratios = tuple(float(r) for r in cfg["ratios"])
+    max_mis = int(cfg["max_mis_per_cell"])
     first = _pipeline(rec.out_dir / "run_a", seed, ratios, max_mis)  # type: ignore[arg-type]
     second = _pipeline(rec.out_dir / "run_b", seed, ratios, max_mis)  # type: ignore[arg-type]
     rec.artifact("run_a/MANIFEST.json", "manifest")
@@ -243,9 +243,9 @@ def validate_and_split(cfg: dict, rec: Recorder) -> dict:
         "verbs_in_both_train_and_val": len({r["verb_lemma"] for r in splits["train"]}
                                           & {r["verb_lemma"] for r in splits["val"]}),
     }
-    result.update(train_tense_classifier(splits["train"], splits["val"], seed, int(cfg.get("epochs", 100)),
+    result.update(train_tense_classifier(splits["train"], splits["val"], seed, int(cfg["epochs"]),
                                          cfg.get("fault") == "shuffled_labels", rec,
-                                         hidden=int(cfg.get("hidden", 64)), lr=float(cfg.get("lr", 0.003))))
+                                         hidden=int(cfg["hidden"]), lr=float(cfg["lr"])))
     return result
 
 
@@ -274,7 +274,7 @@ def corpus_stats(cfg: dict, rec: Recorder) -> dict:
         ratios_es_en.append(es / en)
         rec.log(i, stage="lengths", en_bytes=en, es_bytes=es, tense=r["tense"])
     train_texts = [t for r in made["splits"]["train"] for t in (r["text"], r["spanish"])]
-    tok = BPETokenizer.train(train_texts, int(cfg.get("vocab_size", 512)), SPECIALS)
+    tok = BPETokenizer.train(train_texts, int(cfg["vocab_size"]), SPECIALS)
     token_means = {}
     for i, tense in enumerate(TENSE_SURFACES):
         lens = [len(tok.encode(r["text"])) for r in rows if r["tense"] == tense]

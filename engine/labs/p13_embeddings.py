@@ -43,7 +43,7 @@ SPECIALS = ["<|pad|>", "<|endoftext|>", "<|unk|>", "<|sep|>"]
 # ---------------------------------------------------------------------- lab 00
 def embedding_module(cfg: dict, rec: Recorder) -> dict:
     """Lookup, gradient routing, bounds, save/load, and lookup vs one-hot matmul timing."""
-    v, d = int(cfg.get("num_embeddings", 64)), int(cfg.get("embedding_dim", 32))
+    v, d = int(cfg["num_embeddings"]), int(cfg["embedding_dim"])
     rng = np.random.default_rng(cfg["seed"])
     emb = Embedding(v, d, rng=rng)
     ids = np.array([3, 3])
@@ -80,7 +80,7 @@ def embedding_module(cfg: dict, rec: Recorder) -> dict:
     rec.artifact("embedding.npy", "embedding")
     rec.artifact("embedding.json", "embedding")
     # timing: n_ids lookups from the table versus one_hot(ids) @ E
-    n_ids, iters = int(cfg.get("n_ids", 8192)), int(cfg.get("iterations", 1000))
+    n_ids, iters = int(cfg["n_ids"]), int(cfg["iterations"])
     timing_ids = rng.integers(0, v, size=n_ids)
     table = emb.weight.data
     eye = np.eye(v, dtype=table.dtype)
@@ -131,11 +131,11 @@ def corpus_stream(vocab_size: int = 512, seed: int = 42) -> tuple[BPETokenizer, 
 def train_cbow_model(tok_vocab: int, table_rows: int, stream: np.ndarray, cfg: dict, rec: Recorder,
                      tied: bool = False, silence_check: bool = False) -> tuple[CBOW, list[float]]:
     """SGD with momentum over shuffled (context, centre) batches; logs the mean loss per epoch."""
-    contexts, centres = make_cbow_pairs(stream, int(cfg.get("window", 2)))
+    contexts, centres = make_cbow_pairs(stream, int(cfg["window"]))
     rng = np.random.default_rng(cfg["seed"])
-    model = CBOW(table_rows, int(cfg.get("embedding_dim", 32)), rng=rng, tied=tied)
-    opt = SGD(model.parameters(), lr=float(cfg.get("lr", 0.3)), momentum=float(cfg.get("momentum", 0.9)))
-    bs, epochs = int(cfg.get("batch_size", 64)), int(cfg.get("epochs", 20))
+    model = CBOW(table_rows, int(cfg["embedding_dim"]), rng=rng, tied=tied)
+    opt = SGD(model.parameters(), lr=float(cfg["lr"]), momentum=float(cfg["momentum"]))
+    bs, epochs = int(cfg["batch_size"]), int(cfg["epochs"])
     with no_grad():
         first = model(contexts)
         if not silence_check:
@@ -174,13 +174,13 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 # ---------------------------------------------------------------------- lab 01
 def train_cbow(cfg: dict, rec: Recorder) -> dict:
     """Train CBOW on the corpus stream; neighbours of "work", norm vs frequency."""
-    vocab = int(cfg.get("vocab_size", 512))
+    vocab = int(cfg["vocab_size"])
     fault = cfg.get("fault") == "tied_vocab_mismatch"
     if fault:  # the tokenizer shrinks to the 256 byte tokens; the table keeps `vocab` rows, tied head
         tok, stream = _byte_stream(cfg["seed"])
-        probe = CBOW(vocab, int(cfg.get("embedding_dim", 32)), rng=np.random.default_rng(cfg["seed"]), tied=True)
+        probe = CBOW(vocab, int(cfg["embedding_dim"]), rng=np.random.default_rng(cfg["seed"]), tied=True)
         with no_grad():
-            logits = probe(make_cbow_pairs(stream[:16], int(cfg.get("window", 2)))[0])
+            logits = probe(make_cbow_pairs(stream[:16], int(cfg["window"]))[0])
         try:
             check_logits(logits, tok.vocab_size)
             shape_error = False
@@ -272,7 +272,7 @@ def _brute_neighbours(table: np.ndarray, q: int, k: int, metric: str, used: np.n
 
 def visualise(cfg: dict, rec: Recorder) -> dict:
     """Train CBOW as in lab 01, then the 2-D map, infinitive heatmap, neighbour table and tense probe."""
-    tok, stream = corpus_stream(int(cfg.get("vocab_size", 512)), cfg["seed"])
+    tok, stream = corpus_stream(int(cfg["vocab_size"]), cfg["seed"])
     model, losses = train_cbow_model(tok.vocab_size, tok.vocab_size, stream, cfg, rec)
     table = model.embed.weight.data.astype(np.float64)
     counts = np.bincount(stream, minlength=tok.vocab_size)
@@ -286,7 +286,7 @@ def visualise(cfg: dict, rec: Recorder) -> dict:
                 forms.append(vec)
                 labels.append((v, t, lang, text))
     forms_arr = np.array(forms)
-    projection = cfg.get("projection", "pca")
+    projection = cfg["projection"]
     points, explained = pca_2d(forms_arr)
     if projection != "pca":
         rec.note("umap-learn is not installed; the map uses PCA")

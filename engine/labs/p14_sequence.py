@@ -25,8 +25,8 @@ PROBES = [("I work , you work , he", "works"), ("I worked , you worked , he", "w
 
 
 def _data(cfg: dict[str, Any]) -> SequenceData:
-    return build(int(cfg.get("corpus_seed", 42)), str(cfg.get("tokenization", "bpe")),
-                 int(cfg.get("vocab_size", 512)), bool(cfg.get("include_mis_conjugated", False)))
+    return build(int(cfg["corpus_seed"]), str(cfg["tokenization"]),
+                 int(cfg["vocab_size"]), bool(cfg["include_mis_conjugated"]))
 
 
 # ---------------------------------------------------------------------- lab 00
@@ -115,8 +115,8 @@ def _complete_word(lm: NGramLM, data: SequenceData, context: list[int], max_toke
 def ngram_baseline(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 01: add-alpha n-grams for n = 1..7, perplexity on train and dev, three conjugation probes."""
     data = _data(cfg)
-    alpha = float(cfg.get("alpha", 0.01))
-    ns = [int(n) for n in cfg.get("n_values", [1, 2, 3, 4, 5, 6, 7])]
+    alpha = float(cfg["alpha"])
+    ns = [int(n) for n in cfg["n_values"]]
     V = data.tokenizer.vocab_size
     out: dict[str, Any] = {"vocab_size": V, "uniform_ppl": float(V), "alpha": alpha}
     models: dict[int, NGramLM] = {}
@@ -191,7 +191,7 @@ def rnn_forward(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     tok = data.tokenizer
     ids = [data.bos, *tok.encode(str(cfg["prompt"]))]
     labels = [tok.token_str(i) for i in ids]
-    de, dh, std, seed = int(cfg.get("d_embed", 16)), int(cfg.get("d_hidden", 32)), float(cfg.get("init_std", 0.1)), int(cfg["seed"])
+    de, dh, std, seed = int(cfg["d_embed"]), int(cfg["d_hidden"]), float(cfg["init_std"]), int(cfg["seed"])
     panels = []
     finite = True
     for model in (VanillaRNN(tok.vocab_size, de, dh, seed, std), GRU(tok.vocab_size, de, dh, seed, std)):
@@ -239,11 +239,11 @@ def _train_lstm(cfg: dict[str, Any], rec: Recorder, seq: np.ndarray, vocab: int)
     from engine.optim import Adam
 
     raw = cfg.get("fault") == "no_gate_sigmoid"
-    model = LSTM(vocab, int(cfg.get("d_embed", 16)), int(cfg.get("d_hidden", 32)), int(cfg["seed"]),
-                 float(cfg.get("init_std", 0.1)), gate_sigmoid=not raw)
-    opt = Adam(model.parameters(), lr=float(cfg.get("lstm_lr", 0.05)))
+    model = LSTM(vocab, int(cfg["d_embed"]), int(cfg["d_hidden"]), int(cfg["seed"]),
+                 float(cfg["init_std"]), gate_sigmoid=not raw)
+    opt = Adam(model.parameters(), lr=float(cfg["lstm_lr"]))
     first_bad, cell_max, finite_cell_max = None, 0.0, 0.0
-    for step in range(1, int(cfg.get("lstm_steps", 20)) + 1):
+    for step in range(1, int(cfg["lstm_steps"]) + 1):
         with np.errstate(all="ignore"):
             loss = cross_entropy(model(seq[:-1]), seq[1:])
             model.zero_grad()
@@ -272,13 +272,13 @@ def vanishing_gradient(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 03: dL/dh_t for t = 0..T-1 by hand-written BPTT (checked against autograd), RNN vs GRU; the LSTM break."""
     data = _data(cfg)
     tok = data.tokenizer
-    T = int(cfg.get("sequence_length", 50))
-    chain = tok.encode(str(cfg.get("chain_unit", "I work , you work , he works , ")))
+    T = int(cfg["sequence_length"])
+    chain = tok.encode(str(cfg["chain_unit"]))
     seq = np.array((chain * (T // len(chain) + 2))[:T + 1])
-    de, dh, seed = int(cfg.get("d_embed", 16)), int(cfg.get("d_hidden", 32)), int(cfg["seed"])
-    std = float(cfg.get("init_scale_w_hh", 0.1))
+    de, dh, seed = int(cfg["d_embed"]), int(cfg["d_hidden"]), int(cfg["seed"])
+    std = float(cfg["init_scale_w_hh"])
     gated = GRU(tok.vocab_size, de, dh, seed, std)
-    gated.params["b_z"][:] = float(cfg.get("gru_keep_bias", -3.0))
+    gated.params["b_z"][:] = float(cfg["gru_keep_bias"])
     models = {"rnn": VanillaRNN(tok.vocab_size, de, dh, seed, std), "gru": GRU(tok.vocab_size, de, dh, seed, std),
               "gru_keep_bias": gated}
     out: dict[str, Any] = {"sequence_length": T}

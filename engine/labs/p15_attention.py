@@ -86,7 +86,7 @@ def attention_by_hand(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     for i in range(4):
         rec.note(f"A[{i}] = {np.array2string(a[i], precision=4)}   Y[{i}] = {np.array2string(y[i], precision=4)}")
 
-    T, d_k, seeds = int(cfg.get("T", 8)), int(cfg.get("d_k", 64)), int(cfg.get("n_seeds", 200))
+    T, d_k, seeds = int(cfg["T"]), int(cfg["d_k"]), int(cfg["n_seeds"])
     scaled_path = cfg.get("fault") != "no_sqrt_dk"
     rs, ss, gs = _rowmax_stats(T, d_k, seeds, scale=scaled_path)
     ru, su, gu = _rowmax_stats(T, d_k, seeds, scale=False)
@@ -96,7 +96,7 @@ def attention_by_hand(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "softmax_jacobian_norm_scaled": gs, "softmax_jacobian_norm_unscaled": gu,
     })
     # the break's detection: score spread and row maximum against d_k, with and without the scale
-    for i, dk in enumerate(cfg.get("d_k_sweep", [4, 16, 32, 64])):
+    for i, dk in enumerate(cfg["d_k_sweep"]):
         n = max(seeds // 4, 5)  # the sweep is a picture; the headline numbers above use every seed
         for j, (label, sc) in enumerate((("scaled", scaled_path), ("unscaled", False))):
             r, s, g = _rowmax_stats(T, int(dk), n, scale=sc)
@@ -122,7 +122,7 @@ def multi_head(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     ref_c = single_head_attention(xs @ w["W_q"], xs @ w["W_k"], xs @ w["W_v"], mask) @ w["W_o"]
     eq_causal = float(np.abs(small(xs, mask).data - ref_c).max())
 
-    d, h = int(cfg.get("d_model", 64)), int(cfg.get("n_heads", 4))
+    d, h = int(cfg["d_model"]), int(cfg["n_heads"])
     tokens = str(cfg["input_snippet"]).split()
     mha = MultiHeadAttention(d, h, seed=int(cfg["seed"]))
     x = token_vectors(tokens, d, int(cfg["seed"]))
@@ -159,7 +159,7 @@ def multi_head(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
 def causal_mask_test(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 02: change only the last token; earlier outputs must not move. A post-softmax mask fails the test."""
-    T, d, h = int(cfg.get("T", 8)), int(cfg.get("d_model", 16)), int(cfg.get("n_heads", 2))
+    T, d, h = int(cfg["T"]), int(cfg["d_model"]), int(cfg["n_heads"])
     rng = np.random.default_rng(cfg["seed"])
     x = rng.standard_normal((T, d)).astype(np.float32)
     x2 = x.copy()
@@ -253,14 +253,14 @@ def perf_profile(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     from engine.hardware.peak import matmul_gflops
     from engine.hardware.roofline import Roofline, register_op
 
-    d, h = int(cfg.get("d_model", 64)), int(cfg.get("n_heads", 4))
-    min_s = float(cfg.get("min_ms_per_measurement", 50)) / 1000.0
+    d, h = int(cfg["d_model"]), int(cfg["n_heads"])
+    min_s = float(cfg["min_ms_per_measurement"]) / 1000.0
     mha = MultiHeadAttention(d, h, seed=int(cfg["seed"]))
     beta = copy_bandwidth(64 * 1024**2, min_time_s=max(min_s, 0.05))["gbs"]
     peak = matmul_gflops(512, min_time_s=max(min_s, 0.05))["gflops"]
     roof = Roofline(peak, beta)
     out: dict[str, Any] = {"bandwidth_gbs": beta, "peak_gflops": peak, "ridge": roof.ridge}
-    sweep = [int(t) for t in cfg.get("T_sweep", [64, 128, 256, 512])]
+    sweep = [int(t) for t in cfg["T_sweep"]]
     for i, T in enumerate(sweep):
         ms, total, engine_ms = _time_stages(mha, T, min_s)
         rec.log(i, stage="sweep", T=T, total_ms=total, engine_mha_ms=engine_ms, **{f"{n}_ms": v for n, v in ms.items()})

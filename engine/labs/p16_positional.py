@@ -29,9 +29,9 @@ WORKED_ROW_P1 = [0.84, 0.54, 0.10, 1.00, 0.01, 1.00, 0.00, 1.00]
 
 def permutation_equivariance(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 00: permuting the inputs of attention only permutes its outputs, until positions are added."""
-    d, h = int(cfg.get("d_model", 8)), int(cfg.get("n_heads", 1))
-    tokens = list(cfg.get("tokens", ["he", "work", "I"]))
-    perm = np.array(cfg.get("permutation", [2, 0, 1]))
+    d, h = int(cfg["d_model"]), int(cfg["n_heads"])
+    tokens = list(cfg["tokens"])
+    perm = np.array(cfg["permutation"])
     mha = MultiHeadAttention(d, h, seed=int(cfg["seed"]), dtype=np.float64)
     x = token_vectors(tokens, d, int(cfg["seed"])).astype(np.float64)
     pe = sinusoidal_pe(len(tokens), d).astype(np.float64)
@@ -67,8 +67,8 @@ def _mean_cosine(pe: np.ndarray, k: int) -> float:
 def sinusoidal(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 01: heatmap, dot-product decay, the one-step rotation, the worked table, neighbour similarity."""
     shuffle = int(cfg["seed"]) if cfg.get("fault") == "shuffled_pe" else None
-    th, dh = int(cfg.get("T_heatmap", 64)), int(cfg.get("d_heatmap", 32))
-    td, dd = int(cfg.get("T_decay", 128)), int(cfg.get("d_decay", 32))
+    th, dh = int(cfg["T_heatmap"]), int(cfg["d_heatmap"])
+    td, dd = int(cfg["T_decay"]), int(cfg["d_decay"])
     heat = sinusoidal_pe(th, dh, shuffle_seed=shuffle)
     png = heatmap_grid([(f"sinusoidal PE, T = {th}, d = {dh}" + (" (rows shuffled)" if shuffle is not None else ""),
                          heat)], rec.out_dir / "pe_heatmap.png", ncols=1, cmap="RdBu_r", vmin=-1.0, vmax=1.0)
@@ -85,7 +85,7 @@ def sinusoidal(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     worked = sinusoidal_pe(4, 8, shuffle_seed=shuffle)
     offset_diff = float(np.abs(sinusoidal_pe(5, 8, offset=7) - sinusoidal_pe(12, 8)[7:]).max())
 
-    cosines = {k: _mean_cosine(heat, k) for k in cfg.get("neighbour_offsets", [1, 2, 5, 10])}
+    cosines = {k: _mean_cosine(heat, k) for k in cfg["neighbour_offsets"]}
     for k, c in cosines.items():
         rec.log(int(k), stage="neighbours", k=int(k), cosine=c)
     return {
@@ -133,7 +133,7 @@ def _rope_backward_err(dh: int, base: float, offset: int, rng: np.random.Generat
 
 def rope_relative(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 02: <R_m q, R_n k> = <q, R_(n-m) k>, norms preserved, and attention unchanged by a global shift."""
-    dh, T, base = int(cfg.get("d_head", 16)), int(cfg.get("T", 32)), float(cfg.get("rope_base", 10000.0))
+    dh, T, base = int(cfg["d_head"]), int(cfg["T"]), float(cfg["rope_base"])
     rng = np.random.default_rng(cfg["seed"])
     q, k = rng.standard_normal(dh), rng.standard_normal(dh)
     cos, sin = precompute_rope(max(T, 101), dh, base)
@@ -148,18 +148,18 @@ def rope_relative(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     for n in range(T):
         rec.log(n, stage="relative", n=n, score_rotated=float(at(q, 0) @ at(k, n)), score_relative=float(q @ at(k, n)))
     norm_diff = max(abs(np.linalg.norm(rope_rotate(q[None], cos[p:p + 1], sin[p:p + 1])) - np.linalg.norm(q))
-                    for p in cfg.get("norm_positions", [0, 1, 5, 100]))
+                    for p in cfg["norm_positions"])
     # module level: shifting every position by the same offset leaves the attention weights unchanged
     mha = MultiHeadAttention(dh * 2, 2, seed=int(cfg["seed"]), dtype=np.float64)
     rope = RoPE(dh, base=base)
     x = rng.standard_normal((T, dh * 2))
     mha(x, causal=True, rope=rope)
     w0 = mha.last_weights
-    mha(x, causal=True, rope=rope, offset=int(cfg.get("shift", 17)))
+    mha(x, causal=True, rope=rope, offset=int(cfg["shift"]))
     w1 = mha.last_weights
     assert w0 is not None and w1 is not None
     matrix_diff = max(float(np.abs(at(q, p) - _rotation_matrix(p, dh, base) @ q).max()) for p in (1, 3, 17, 100))
-    shift = int(cfg.get("shift", 17))
+    shift = int(cfg["shift"])
     manual = max(float(np.abs(mha(x, causal=True, rope=rope, offset=o).data - _mha_rope_reference(mha, x, dh, base, o)).max())
                  for o in (0, shift))
     return {
@@ -177,9 +177,9 @@ def rope_relative(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
 def extrapolation(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 03: untrained attention with three position schemes, row entropy of head 0 as T grows past 64."""
-    d, h = int(cfg.get("d_model", 32)), int(cfg.get("n_heads", 2))
-    sweep = [int(t) for t in cfg.get("T_sweep", [64, 96, 128, 192, 256])]
-    t_max = int(cfg.get("learned_T_max", 64))
+    d, h = int(cfg["d_model"]), int(cfg["n_heads"])
+    sweep = [int(t) for t in cfg["T_sweep"]]
+    t_max = int(cfg["learned_T_max"])
     rng = np.random.default_rng(cfg["seed"])
     mha = MultiHeadAttention(d, h, seed=int(cfg["seed"]))
     x_all = rng.standard_normal((max(sweep), d)).astype(np.float32)

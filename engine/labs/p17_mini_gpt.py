@@ -82,7 +82,7 @@ def _hand_block(x: list[list[float]], p: dict[str, np.ndarray], eps: float) -> l
 
 def block_by_hand(cfg: dict, rec: Recorder) -> dict:
     """A d=4, 1-head, d_ff=8, T=2 block with fixed fractional parameters against a loop reference."""
-    d, h, f, t = int(cfg.get("d_model", 4)), int(cfg.get("n_heads", 1)), int(cfg.get("d_ff", 8)), int(cfg.get("T", 2))
+    d, h, f, t = int(cfg["d_model"]), int(cfg["n_heads"]), int(cfg["d_ff"]), int(cfg["T"])
     mcfg = MiniGPTConfig(d_model=d, n_heads=h, d_ff=f, n_layers=1, vocab_size=8, context_len=t, rope=False,
                          causal=cfg.get("fault") != FAULT)
     block = TransformerBlock(mcfg, dtype=np.float64)
@@ -231,19 +231,19 @@ def _cached_vs_full(model: MiniGPT, ids: np.ndarray, prefill: int = 4) -> float:
 
 def causality(cfg: dict, rec: Recorder) -> dict:
     """Change the token at k; positions < k must not move (atol 1e-8), some position >= k must."""
-    mcfg = _model_cfg(cfg, context_len=max(int(cfg.get("context_len", 32)), int(cfg.get("long_T", 32))))
+    mcfg = _model_cfg(cfg, context_len=max(int(cfg["context_len"]), int(cfg["long_T"])))
     model = MiniGPT(mcfg, rng=np.random.default_rng(cfg["seed"]))
     ids = np.asarray(cfg["tokens"], dtype=np.int64)
-    offset = int(cfg.get("perturb_offset", 7))
-    atol = float(cfg.get("atol", 1e-8))
+    offset = int(cfg["perturb_offset"])
+    atol = float(cfg["atol"])
     worst, failures, later_all = 0.0, 0, True
     for k in range(1, len(ids)):
         before, later = _perturb_once(model, ids, k, offset)
         rec.log(k, stage="sweep", T=len(ids), k=k, max_diff_before=before, later_changed=int(later))
         worst, later_all = max(worst, before), later_all and later
         failures += int(before > atol or not later)
-    long_ids = np.random.default_rng(cfg["seed"]).integers(0, mcfg.vocab_size, int(cfg.get("long_T", 32)))
-    for k in cfg.get("long_ks", [1, 8, 16, 31]):
+    long_ids = np.random.default_rng(cfg["seed"]).integers(0, mcfg.vocab_size, int(cfg["long_T"]))
+    for k in cfg["long_ks"]:
         before, later = _perturb_once(model, long_ids, int(k), offset)
         rec.log(int(k), stage="long", T=len(long_ids), k=int(k), max_diff_before=before, later_changed=int(later))
         worst, later_all = max(worst, before), later_all and later
@@ -254,7 +254,7 @@ def causality(cfg: dict, rec: Recorder) -> dict:
         out["cached_decode_vs_full_rel_diff"] = _cached_vs_full(model, ids)
     steps = int(cfg["train_probe_steps"])
     if steps > 0:
-        out.update(_train_probe(mcfg.causal, steps, float(cfg.get("train_probe_lr", 3e-3)), rec))
+        out.update(_train_probe(mcfg.causal, steps, float(cfg["train_probe_lr"]), rec))
     return out
 
 

@@ -33,7 +33,7 @@ FAULT = "weight_decay_zero"
 
 # ---------------------------------------------------------------------- lab 00: batcher
 def batcher(cfg: dict, rec: Recorder) -> dict:
-    heldout = cfg.get("heldout_verbs", ["look", "like", "see", "eat"])
+    heldout = cfg["heldout_verbs"]
     train_ex, val_ex = held_out_split(load_corpus(), heldout)
     overlap = {e.verb for e in train_ex} & {e.verb for e in val_ex}
     lengths = [6, 11, 9, 14]
@@ -42,12 +42,12 @@ def batcher(cfg: dict, rec: Recorder) -> dict:
     n = np.asarray(lengths)  # targets: n - 1 real ones; inputs: n real ones, cut to L - 1 for the longest
     masks_ok = bool((lm.sum(1) == n - 1).all() and (am.sum(1) == np.minimum(n, inp.shape[1])).all())
     data = datasets({"model": {"vocab_size": 64}, "heldout_verbs": heldout})
-    it = BatchIterator(data["train"], int(cfg.get("batch_size", 8)), int(cfg.get("data_seed", 7)))
+    it = BatchIterator(data["train"], int(cfg["batch_size"]), int(cfg["data_seed"]))
     for _ in range(35):  # past the end of epoch 0 (30 batches), so the restore crosses an epoch
         it.next_batch()
     saved = it.state_dict()
     after = [it.next_batch()[0] for _ in range(10)]
-    it2 = BatchIterator(data["train"], int(cfg.get("batch_size", 8)), seed=999)
+    it2 = BatchIterator(data["train"], int(cfg["batch_size"]), seed=999)
     it2.load_state_dict(saved)
     resumed = [it2.next_batch()[0] for _ in range(10)]
     identical = all(np.array_equal(a, b) for a, b in zip(after, resumed, strict=True))
@@ -159,7 +159,7 @@ def checkpoint_roundtrip(cfg: dict, rec: Recorder) -> dict:
     """Five state machines byte-equal after reload; 10 + save/load + 10 == 20; tie; atomic write."""
     config = deep_merge(FULL, {"scheduler": {"warmup_steps": 5, "total_steps": 20}})
     data = datasets(config)
-    n = int(cfg.get("steps", 10))
+    n = int(cfg["steps"])
     with blas_threads(1):
         cont = make_state(config, data["train"])
         losses_cont = [train_step(cont)["loss"] for _ in range(2 * n)]
@@ -224,10 +224,10 @@ def checkpoint_roundtrip(cfg: dict, rec: Recorder) -> dict:
 # ---------------------------------------------------------------------- lab 03: fp16 drift
 def mp_drift(cfg: dict, rec: Recorder) -> dict:
     """Round the trained weights through fp16 and measure the relative error after each layer."""
-    model, tok, ck = cached_minigpt(quick=bool(cfg.get("quick", False)))
+    model, tok, ck = cached_minigpt(quick=bool(cfg["quick"]))
     _, val_ex = held_out_split(load_corpus())
     tenses = ["infinitive", "present", "past", "past_participle", "future"]
-    prompts = [next(e for e in val_ex if e.tense == t and e.person == "3sg") for t in tenses][:int(cfg.get("num_prompts", 5))]
+    prompts = [next(e for e in val_ex if e.tense == t and e.person == "3sg") for t in tenses][:int(cfg["num_prompts"])]
     half = type(model)(model.cfg)
     for (_, p), (_, q) in zip(model.named_parameters(), half.named_parameters(), strict=True):
         q.data[...] = p.data.astype(np.float16).astype(np.float32)

@@ -49,7 +49,7 @@ def _hooks_remove_cleanly(cfg: dict[str, Any]) -> dict[str, Any]:
     from engine.dynamics.inspect import HookHandle
     from engine.dynamics.subjects import make_subject
 
-    subj = make_subject(resolve({"seed": cfg["seed"], "subject": cfg.get("subject", "minigpt")}))
+    subj = make_subject(resolve({"seed": cfg["seed"], "subject": cfg["subject"]}))
     model = subj.model
     batch = subj.next_batch()
     before = subj.loss(batch)[1].copy()
@@ -106,11 +106,11 @@ def hooks_overhead(cfg: dict, rec: Recorder) -> dict:
     out: dict[str, Any] = {"welford_max_abs_err": _welford_error(rng)}
     out.update(_hooks_remove_cleanly(cfg))
     out.update(_partition_checks())
-    steps = int(cfg.get("overhead_steps", 200))
-    pairs = int(cfg.get("pairs", 3))
+    steps = int(cfg["overhead_steps"])
+    pairs = int(cfg["pairs"])
     bare = {"seed": cfg["seed"], "steps": steps, "inspector": False, "stats_every": 10**9, "eval_every": 10**9,
-            "subject": cfg.get("subject", "minigpt")}
-    hooked = {**bare, "inspector": True, "stats_every": int(cfg.get("stats_every", 25))}
+            "subject": cfg["subject"]}
+    hooked = {**bare, "inspector": True, "stats_every": int(cfg["stats_every"])}
     ratios = []
     for i in range(pairs):  # alternate the order so drift in machine load hits both sides
         t = {}
@@ -129,7 +129,7 @@ def hooks_overhead(cfg: dict, rec: Recorder) -> dict:
 
 # ---------------------------------------------------------------------- lab 01: dashboard
 def _train_with_dashboard(cfg: dict[str, Any], rec: Recorder | None, subdir: str, run_name: str,
-                          series: str | None = None) -> tuple[Any, dict[str, Any]]:
+                          series: str | None = None, *, dpi: int) -> tuple[Any, dict[str, Any]]:
     run_cfg = resolve(cfg)
     out_dir = rec.out_dir / subdir if rec is not None else None
     assert out_dir is not None
@@ -144,7 +144,7 @@ def _train_with_dashboard(cfg: dict[str, Any], rec: Recorder | None, subdir: str
     t0 = time.perf_counter()
     dashboard.read_log(log_path)
     parse_s = time.perf_counter() - t0
-    info = dashboard.render(log_path, out_dir / "dashboard.html", meta, dpi=int(cfg.get("dpi", 100)))
+    info = dashboard.render(log_path, out_dir / "dashboard.html", meta, dpi=dpi)
     info.update(parse_seconds=parse_s, baseline=baseline, html=out_dir / "dashboard.html")
     return hist, info
 
@@ -157,9 +157,9 @@ def _hash(cfg: dict[str, Any]) -> str:
 
 def dashboard_lab(cfg: dict, rec: Recorder) -> dict:
     """Train the healthy run with the Inspector on, then render the seven-panel HTML dashboard."""
-    run = {"seed": cfg["seed"], "steps": int(cfg.get("steps", 600)), "log_every": 5,
-           "subject": cfg.get("subject", "minigpt")}
-    hist, info = _train_with_dashboard(run, rec, "healthy", "phase-19 healthy run")
+    run = {"seed": cfg["seed"], "steps": int(cfg["steps"]), "log_every": 5,
+           "subject": cfg["subject"]}
+    hist, info = _train_with_dashboard(run, rec, "healthy", "phase-19 healthy run", dpi=int(cfg["dpi"]))
     page = info["html"].read_text(encoding="utf-8")
     rec.artifact(info["html"], "dashboard")
     reg = [x for x in hist.loss_regular[-50:] if math.isfinite(x)]
@@ -188,17 +188,18 @@ FAILURES = {"bad_init": {"init_scale": 100.0}, "no_warmup": {"warmup": 0}, "brok
 
 def three_failures(cfg: dict, rec: Recorder) -> dict:
     """Three faulty runs and one healthy control; dashboards go to 01-03 in a seeded, shuffled order."""
-    steps = int(cfg.get("steps", 300))
+    steps = int(cfg["steps"])
     base = {"seed": cfg["seed"], "steps": steps, "warmup": max(steps // 10, 1), "log_every": 5, "stats_every": 10,
-            "eval_every": 10, "subject": cfg.get("subject", "minigpt"), "lr_max": float(cfg.get("lr_max", 3e-3))}
+            "eval_every": 10, "subject": cfg["subject"], "lr_max": float(cfg["lr_max"])}
     shuffle_seed = cfg.get("shuffle_seed")
     order = list(FAILURES)
     np.random.default_rng(cfg["seed"] if shuffle_seed is None else int(shuffle_seed)).shuffle(order)
-    healthy, _ = _train_with_dashboard(base, rec, "control", "control (healthy)", series="control")
+    healthy, _ = _train_with_dashboard(base, rec, "control", "control (healthy)", series="control",
+                                     dpi=int(cfg["dpi"]))
     runs = {}
     for i, name in enumerate(order, start=1):
         hist, info = _train_with_dashboard({**base, **FAILURES[name]}, rec, f"{i:02d}", f"break-it {i:02d}",
-                                           series=f"{i:02d}")
+                                           series=f"{i:02d}", dpi=int(cfg["dpi"]))
         runs[name] = hist
         rec.artifact(info["html"], f"dashboard {i:02d}")
     answers = rec.out_dir / "answers"
@@ -238,18 +239,18 @@ def three_failures(cfg: dict, rec: Recorder) -> dict:
 # ---------------------------------------------------------------------- lab 03: overfit
 def overfit(cfg: dict, rec: Recorder) -> dict:
     """Train long at a high peak LR, evaluate often, and find where validation loss turns up."""
-    t = dict(cfg.get("training", {}))
+    t = dict(cfg["training"])
     run = {"seed": cfg["seed"], "steps": int(t.get("total_steps", 8000)), "batch_size": int(t.get("batch_size", 32)),
            "warmup": int(t.get("warmup_steps", 100)), "lr_max": float(t.get("lr_max", 3e-3)),
            "lr_min": float(t.get("lr_min", 3e-4)), "weight_decay": float(t.get("weight_decay", 0.1)),
            "grad_clip": t.get("grad_clip", 1.0), "betas": list(t.get("betas", [0.9, 0.95])),
            "eps": float(t.get("eps", 1e-8)), "eval_every": int(t.get("eval_every", 50)),
            "stats_every": int(t.get("eval_every", 50)), "log_every": int(t.get("eval_every", 50)),
-           "subject": cfg.get("subject", "mlp")}
+           "subject": cfg["subject"]}
     hist, subj = train(run, rec)
     vs, vl = hist.val_steps, hist.val_loss
     i_min = int(np.argmin(vl))
-    det = overfit_detector(vs, vl, patience=int(cfg.get("patience", 5)), tol=float(cfg.get("tol", 0.02)))
+    det = overfit_detector(vs, vl, patience=int(cfg["patience"]), tol=float(cfg["tol"]))
     with blas_threads(1):
         train_full = subj.train_loss_full()  # the whole train split at the end, not the last batch
     best = rec.out_dir / "best_val.safetensors"
@@ -307,12 +308,12 @@ def overfit_detector(steps: list[int], val: list[float], patience: int = 5, tol:
 def spike_injection(cfg: dict, rec: Recorder) -> dict:
     """Baseline and three injections from the same seed; measure each spike and its recovery."""
     k, total = int(cfg["injection_step"]), int(cfg["total_steps"])
-    clip = None if cfg["fault"] == FAULT else float(cfg.get("grad_clip", 1.0))
+    clip = None if cfg["fault"] == FAULT else float(cfg["grad_clip"])
     only = cfg["injection"]
     kinds = ["none", "scale", "bad_batch", "v_corrupt"] if only in (None, "none", "all") else ["none", only]
     base = {"seed": cfg["seed"], "steps": total, "injection_step": k, "grad_clip": clip, "warmup": min(100, k // 2),
-            "stats_every": 10**9, "eval_every": 10**9, "subject": cfg.get("subject", "minigpt"),
-            "lr_max": float(cfg.get("lr_max", 3e-3))}
+            "stats_every": 10**9, "eval_every": 10**9, "subject": cfg["subject"],
+            "lr_max": float(cfg["lr_max"])}
     runs = {}
     for j, kind in enumerate(kinds):
         runs[kind], _ = train({**base, "injection": kind}, rec, series=kind)

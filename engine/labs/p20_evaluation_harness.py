@@ -82,11 +82,11 @@ def load_text_train() -> set[str]:
 
 def probe_schema(cfg: dict, rec: Recorder) -> dict:
     """Generate, write twice, reload and validate the probe set; show the validator catches each fault."""
-    seed = int(cfg.get("seed", 42))
-    core, adv = P.generate(seed, int(cfg.get("core_target", 60)), int(cfg.get("adversarial_target", 20)))
+    seed = int(cfg["seed"])
+    core, adv = P.generate(seed, int(cfg["core_target"]), int(cfg["adversarial_target"]))
     paths = {}
     for tag in ("a", "b"):
-        c2, a2 = P.generate(seed, int(cfg.get("core_target", 60)), int(cfg.get("adversarial_target", 20)))
+        c2, a2 = P.generate(seed, int(cfg["core_target"]), int(cfg["adversarial_target"]))
         paths[tag] = (P.write_jsonl(c2, rec.out_dir / f"probes.{tag}.jsonl"),
                       P.write_jsonl(a2, rec.out_dir / f"adversarial.{tag}.jsonl"))
     (rec.out_dir / "probes.b.jsonl").rename(rec.out_dir / "probes.jsonl")
@@ -153,7 +153,7 @@ def scoring_reference(model: Any, tok: Any, n: int = 12) -> dict[str, float]:
 
 def harness(cfg: dict, rec: Recorder) -> dict:
     """Evaluate the phase-18 checkpoint: perplexity, per-slice probe accuracy, grid accuracy on the eval split."""
-    split = "train" if cfg["fault"] == FAULT else str(cfg.get("eval_split", "val"))
+    split = "train" if cfg["fault"] == FAULT else str(cfg["eval_split"])
     model, tok, sha, name = _checkpoint(bool(cfg["quick"]))
     train_ex, val_ex = _splits()
     with blas_threads(1):
@@ -197,7 +197,7 @@ def harness(cfg: dict, rec: Recorder) -> dict:
 # ---------------------------------------------------------------------- lab 02: calibration
 def calibration(cfg: dict, rec: Recorder) -> dict:
     """ECE and Brier on known cases, then on the checkpoint's core probes; adversarial accuracy by category."""
-    n_bins = int(cfg.get("n_bins", 10))
+    n_bins = int(cfg["n_bins"])
     rng = np.random.default_rng(cfg["seed"])
     ok70 = np.array([1.0] * 70 + [0.0] * 30)
     ok50 = np.array([1.0] * 50 + [0.0] * 50)

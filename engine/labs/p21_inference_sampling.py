@@ -37,7 +37,7 @@ WORKED_LOGITS = [4.2, 1.8, 1.5, 0.6, 0.3, -0.5, -1.2, -2.1, -3.4, -4.0]
 
 
 def _model(cfg: dict) -> tuple[Any, Any]:
-    model, tok, _ = cached_minigpt(quick=bool(cfg.get("quick", False)))
+    model, tok, _ = cached_minigpt(quick=bool(cfg["quick"]))
     return model, tok
 
 
@@ -73,11 +73,11 @@ def _plain_greedy(model: Any, prompt: list[int], max_tokens: int, eos: int) -> l
 
 def greedy_decode(cfg: dict, rec: Recorder) -> dict:
     model, tok = _model(cfg)
-    max_tokens, seed = int(cfg.get("max_tokens", 12)), int(cfg.get("seed", 42))
+    max_tokens, seed = int(cfg["max_tokens"]), int(cfg["seed"])
     out: dict[str, Any] = {}
     outputs = []
     with blas_threads(1):
-        for i, text in enumerate(cfg.get("prompts", ["yesterday i", "tomorrow he", "he"])):
+        for i, text in enumerate(cfg["prompts"]):
             ids = _prompt_ids(tok, text)
             a = sample(model, ids, max_tokens, seed, Greedy(), EOS)
             b = sample(model, ids, max_tokens, seed + 1, Greedy(), EOS)
@@ -106,12 +106,12 @@ def greedy_decode(cfg: dict, rec: Recorder) -> dict:
 
 # ---------------------------------------------------------------------- lab 01: temperature
 def temperature_sweep(cfg: dict, rec: Recorder) -> dict:
-    z = np.asarray(cfg.get("logits", [3, 2, 1, 0.5, 0, -0.5, -1, -2]), dtype=np.float64)
-    taus = [float(t) for t in cfg.get("taus", [0.1, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 5.0, 10.0])]
+    z = np.asarray(cfg["logits"], dtype=np.float64)
+    taus = [float(t) for t in cfg["taus"]]
     model, tok = _model(cfg)
     with no_grad(), blas_threads(1):
-        zm = model(np.asarray(_prompt_ids(tok, cfg.get("model_prompt", "tomorrow he")))).data[-1].astype(np.float64)
-        zd = model(np.asarray(_prompt_ids(tok, cfg.get("diversity_prompt", "now he")))).data[-1].astype(np.float64)
+        zm = model(np.asarray(_prompt_ids(tok, cfg["model_prompt"]))).data[-1].astype(np.float64)
+        zd = model(np.asarray(_prompt_ids(tok, cfg["diversity_prompt"]))).data[-1].astype(np.float64)
     monotone = True
     for source, logits in (("synthetic", z), ("model", zm)):
         h = [entropy_bits(tempered(logits, t)) for t in taus]
@@ -121,7 +121,7 @@ def temperature_sweep(cfg: dict, rec: Recorder) -> dict:
     # softmax(z)**(1/τ) without renormalising is not a distribution; renormalised it is softmax(z/τ)
     raw_mass = [float((softmax(z) ** (1 / t)).sum()) for t in taus]
     renorm_diff = max(float(np.abs(post_softmax_power(z, t) - tempered(z, t)).max()) for t in taus)
-    n = int(cfg.get("n_seeds", 100))
+    n = int(cfg["n_seeds"])
     # closed forms: two logits 1 apart give p0 = 1 / (1 + e^(-1/tau)); the spread of 1500 must not underflow at tau 500
     big = max(abs(float(tempered(np.array([1000.0, 999.0]), t)[0]) - 1 / (1 + np.exp(-1 / t))) for t in (0.5, 1.0, 4.0))
     wide = tempered(np.array([0.0, -1500.0]), 500.0)
@@ -141,7 +141,7 @@ def temperature_sweep(cfg: dict, rec: Recorder) -> dict:
 
 # ---------------------------------------------------------------------- lab 02: top-k / top-p
 def truncation(cfg: dict, rec: Recorder) -> dict:
-    n = int(cfg.get("n_seeds", 100))
+    n = int(cfg["n_seeds"])
     same_p, same_k = 0, 0
     for s in range(n):
         z = np.random.default_rng(1000 + s).normal(0, 3, 64)
@@ -236,11 +236,11 @@ def _greedy_batch_ok(model: Any, tok: Any) -> bool:
 
 def diversity_accuracy(cfg: dict, rec: Recorder) -> dict:
     model, tok = _model(cfg)
-    n = int(cfg.get("completions_per_prompt", 50))
-    seed = int(cfg.get("seed", 42))
-    taus = [float(t) for t in cfg.get("taus", [0.1, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0])]
-    top_ps = [float(p) for p in cfg.get("top_ps", [0.5, 0.7, 0.9, 0.95, 0.99, 1.0])]
-    grid = cfg.get("grid", {"taus": [0.7, 1.0], "top_ps": [0.9, 0.95]})
+    n = int(cfg["completions_per_prompt"])
+    seed = int(cfg["seed"])
+    taus = [float(t) for t in cfg["taus"]]
+    top_ps = [float(p) for p in cfg["top_ps"]]
+    grid = cfg["grid"]
     if cfg.get("fault") == FAULT:  # the break compares p = 1.0 / 0.95 / 0.5 only (the sweeps are lab-03's)
         taus, top_ps, grid = [0.7, 2.0], [1.0, 0.95, 0.5], {"taus": [], "top_ps": []}
     results: dict[str, tuple[float, float]] = {}
@@ -261,7 +261,7 @@ def diversity_accuracy(cfg: dict, rec: Recorder) -> dict:
                 key = f"tau={float(t)},p={float(p)}"
                 results[key] = _score(model, tok, TopP(float(p), float(t)), n, seed)[:2]
                 rec.log(0, stage="sweep", config=key, grammaticality=results[key][0], diversity=results[key][1])
-        chosen_p = 1.0 if cfg.get("fault") == FAULT else float(cfg.get("default_top_p", 0.95))
+        chosen_p = 1.0 if cfg.get("fault") == FAULT else float(cfg["default_top_p"])
         c_ok, c_div, c_samples = _score(model, tok, TopP(chosen_p, 1.0), n, seed)
         ref_ok = c_ok if chosen_p == 0.95 else _score(model, tok, TopP(0.95, 1.0), n, seed)[0]
     rec.note(f"greedy samples per cell: {g_samples}")

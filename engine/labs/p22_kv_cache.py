@@ -127,11 +127,11 @@ def _prompts(n: int, seed: int) -> list[str]:
 
 
 def cache_equivalence(cfg: dict, rec: Recorder) -> dict:
-    n, new = int(cfg.get("n_prompts", 50)), int(cfg.get("max_new_tokens", 64))
-    prompts = _prompts(n, int(cfg.get("seed_prompt_sampler", 1)))
-    base, tok, _ = cached_minigpt(quick=bool(cfg.get("quick", False)))
+    n, new = int(cfg["n_prompts"]), int(cfg["max_new_tokens"])
+    prompts = _prompts(n, int(cfg["seed_prompt_sampler"]))
+    base, tok, _ = cached_minigpt(quick=bool(cfg["quick"]))
     longest = max(len(tok.encode(p, eos=False)) for p in prompts)
-    model, _, _ = cached_minigpt(quick=bool(cfg.get("quick", False)), context_len=longest + new + 1)
+    model, _, _ = cached_minigpt(quick=bool(cfg["quick"]), context_len=longest + new + 1)
     off = cfg.get("fault") == FAULT
     c = model.cfg
     cache = KVCache.allocate(layers=c.n_layers, heads=c.n_heads, head_dim=c.d_head, max_seq=c.context_len + 1,
@@ -191,9 +191,9 @@ def _r2(y: np.ndarray, pred: np.ndarray) -> float:
 
 
 def cost_curves(cfg: dict, rec: Recorder) -> dict:
-    points = [int(s) for s in cfg.get("S_points", [8, 16, 32, 64, 128, 256, 512, 1024])]
-    reps, warm = int(cfg.get("reps_per_point", 100)), int(cfg.get("warmup_reps", 3))
-    s_max = max(int(cfg.get("S_max", 1024)), max(points)) + 1
+    points = [int(s) for s in cfg["S_points"]]
+    reps, warm = int(cfg["reps_per_point"]), int(cfg["warmup_reps"])
+    s_max = max(int(cfg["S_max"]), max(points)) + 1
     mcfg = MiniGPTConfig(context_len=s_max)
     model = MiniGPT(mcfg, rng=np.random.default_rng(cfg["seed"]))  # synthetic weights, phase-17 shapes
     ids = np.random.default_rng(cfg["seed"]).integers(3, 30, s_max)

@@ -117,7 +117,7 @@ def _residual_block_backward(fault: bool, seed: int, d: int = 64, T: int = 8) ->
 
 
 def hand_gradients(cfg: dict, rec: Recorder) -> dict:
-    n_in, n_out, batch = cfg.get("in_features", 64), cfg.get("out_features", 600), cfg.get("batch", 8)
+    n_in, n_out, batch = cfg["in_features"], cfg["out_features"], cfg["batch"]
     errs = []
     for i in range(cfg["runs"]):
         seed = cfg["seed"] + i
@@ -173,7 +173,7 @@ def custom_op(cfg: dict, rec: Recorder) -> dict:
     fwd = (s - s_ref).abs().max().item()
     bwd = (x.grad - x_ref.grad).abs().max().item()
 
-    head = SoftmaxHead(cfg.get("d_in", 64), cols)
+    head = SoftmaxHead(cfg["d_in"], cols)
     graphs: list[str] = []
 
     def capture(gm: torch.fx.GraphModule, inputs: Any) -> Any:
@@ -184,7 +184,7 @@ def custom_op(cfg: dict, rec: Recorder) -> dict:
 
     torch._dynamo.reset()
     compiled_capture = torch.compile(head, backend=aot_autograd(fw_compiler=capture), fullgraph=True)
-    h_in = torch.randn(rows, cfg.get("d_in", 64))
+    h_in = torch.randn(rows, cfg["d_in"])
     compiled_capture(h_in)
     aten_graph = graphs[0] if graphs else ""
     opaque = "lynx.softmax" in aten_graph and "aten.exp" not in aten_graph

@@ -103,7 +103,7 @@ def int8_ptq(cfg: dict, rec: Recorder) -> dict:
     total = lin_b + emb_b + ln_b
     out.update(byte_share_linear=lin_b / total, byte_share_embedding=emb_b / total, byte_share_layernorm=ln_b / total)
     # one layer at a time
-    sens_scheme = str(cfg.get("sensitivity_scheme", "int8_per_tensor"))
+    sens_scheme = str(cfg["sensitivity_scheme"])
     worst, worst_gap = "", -1e9
     for j, name in enumerate(linear_names(model)):
         ppl = _ppl(quantize_model(model, sens_scheme, only={name}), texts)
@@ -121,12 +121,12 @@ def int8_ptq(cfg: dict, rec: Recorder) -> dict:
 
 # ---------------------------------------------------------------------- lab 01: GPTQ toy
 def _gptq_case(W: torch.Tensor, X: torch.Tensor, cfg: dict) -> dict[str, Any]:
-    H = damped_hessian(X, float(cfg.get("damp_frac", 0.01)))
+    H = damped_hessian(X, float(cfg["damp_frac"]))
     H_true = X.double() @ X.double().t() / X.shape[1]
-    bits, g = int(cfg.get("bits", 4)), int(cfg.get("group_size", 64))
+    bits, g = int(cfg["bits"]), int(cfg["group_size"])
     rtn = rtn_per_group(W, bits, g)
     t0 = time.perf_counter()
-    gq = gptq_quantize(W, H, bits, g, int(cfg.get("block", 128)))
+    gq = gptq_quantize(W, H, bits, g, int(cfg["block"]))
     seconds = time.perf_counter() - t0
     l_rtn, rows_rtn = hessian_loss(W, rtn.w_hat, H_true)
     l_gptq, rows_gptq = hessian_loss(W, gq.w_hat, H_true)
@@ -136,7 +136,7 @@ def _gptq_case(W: torch.Tensor, X: torch.Tensor, cfg: dict) -> dict[str, Any]:
 
 
 def gptq_one_layer(cfg: dict, rec: Recorder) -> dict:
-    rows, cols, n = int(cfg.get("rows", 768)), int(cfg.get("cols", 768)), int(cfg.get("n_calib", 128))
+    rows, cols, n = int(cfg["rows"]), int(cfg["cols"]), int(cfg["n_calib"])
     gen = torch.Generator().manual_seed(int(cfg["seed"]))
     W = torch.randn(rows, cols, generator=gen, dtype=torch.float64) * 0.02
     X = torch.randn(cols, n, generator=gen, dtype=torch.float64)
@@ -144,12 +144,12 @@ def gptq_one_layer(cfg: dict, rec: Recorder) -> dict:
         case = _gptq_case(W, X, cfg)
         for r in range(rows):
             rec.log(r, stage="rows", row=r, loss_rtn=float(case["rows_rtn"][r]), loss_gptq=float(case["rows_gptq"][r]))
-        lower = gptq_quantize(W, case["H"], int(cfg.get("bits", 4)), int(cfg.get("group_size", 64)),
-                              int(cfg.get("block", 128)), upper=False)
+        lower = gptq_quantize(W, case["H"], int(cfg["bits"]), int(cfg["group_size"]),
+                              int(cfg["block"]), upper=False)
         lower_ratio = hessian_loss(W, lower.w_hat, case["H_true"])[0] / case["loss_rtn"]
         # lazy batching is exact: the block size must not change a single code
-        blocks = [gptq_quantize(W, case["H"], int(cfg.get("bits", 4)), int(cfg.get("group_size", 64)), b).w_hat
-                  for b in (int(cfg.get("group_size", 64)), 2 * int(cfg.get("block", 128)))]
+        blocks = [gptq_quantize(W, case["H"], int(cfg["bits"]), int(cfg["group_size"]), b).w_hat
+                  for b in (int(cfg["group_size"]), 2 * int(cfg["block"]))]
         block_diff = float((blocks[0] - blocks[1]).abs().max())
         sweep = {}
         for i, m in enumerate(cfg["calib_sweep"]):
@@ -175,16 +175,15 @@ def _cauchy(gen: torch.Generator, rows: int, cols: int) -> torch.Tensor:
 
 # ---------------------------------------------------------------------- lab 02: Pareto sweep
 def _attainable(intensity: float, cfg: dict) -> float:
-    return min(float(cfg.get("peak_gflops", 200.0)), intensity * float(cfg.get("bandwidth_gbs", 20.0)))
+    return min(float(cfg["peak_gflops"]), intensity * float(cfg["bandwidth_gbs"]))
 
 
 def pareto_sweep(cfg: dict, rec: Recorder) -> dict:
     model, texts = _base(cfg)
-    schemes = list(cfg.get("schemes", ["fp32", "fp16", "int8_per_tensor", "int8_per_channel", "per_group_64",
-                                       "per_group_128", "gptq_per_group_64"]))
+    schemes = list(cfg["schemes"])
     gen = torch.Generator().manual_seed(int(cfg["seed"]))
     train = [s.text for s in vc.base_split()[0]]
-    calib_idx = torch.randperm(len(train), generator=gen)[: int(cfg.get("calib_n", 128))].tolist()
+    calib_idx = torch.randperm(len(train), generator=gen)[: int(cfg["calib_n"])].tolist()
     with torch_threads():
         x, _ = lt.batch_tensors([train[i] for i in calib_idx])
         hessians = calibration_hessians(model, x)
@@ -221,7 +220,7 @@ def pareto_sweep(cfg: dict, rec: Recorder) -> dict:
 # ---------------------------------------------------------------------- lab 03: GGUF-lite
 def gguf_roundtrip(cfg: dict, rec: Recorder) -> dict:
     model, texts = _base(cfg)
-    g = int(cfg.get("int4_group", 64))
+    g = int(cfg["int4_group"])
     mixed = {n: ("int8_per_channel" if ".attn." in n else f"per_group_{g}") for n in linear_names(model)}
     qm = quantize_model(model, mixed)
     path = rec.out_dir / "minigpt.gguf-lite"

@@ -36,8 +36,8 @@ def _err(a: np.ndarray, b: np.ndarray) -> float:
 
 def online_softmax(cfg: dict, rec: Recorder) -> dict:
     rng = np.random.default_rng(cfg["seed"])
-    n, d, rows = cfg["n"], cfg["d"], cfg.get("rows", 8)
-    s = rng.normal(0.0, cfg.get("score_std", 1.0), (rows, n)).astype(np.float32)
+    n, d, rows = cfg["n"], cfg["d"], cfg["rows"]
+    s = rng.normal(0.0, cfg["score_std"], (rows, n)).astype(np.float32)
     V = rng.normal(size=(n, d)).astype(np.float32)
     out: dict[str, Any] = {}
     step = 0
@@ -192,7 +192,7 @@ def gqa_kv_cache(cfg: dict, rec: Recorder) -> dict:
     from engine.train.recipe import cached_minigpt
 
     H, L, dh, nb = cfg["n_heads"], cfg["n_layers"], cfg["d_head"], cfg["dtype_bytes"]
-    base, tok, _ = cached_minigpt(quick=bool(cfg.get("quick", False)))
+    base, tok, _ = cached_minigpt(quick=bool(cfg["quick"]))
     if (base.cfg.n_heads, base.cfg.n_layers, base.cfg.d_head) != (H, L, dh):
         raise ValueError(f"config (H, L, d_head) = {(H, L, dh)} does not match the Mini-GPT {base.cfg}")
     texts = [e.text for e in load_corpus()]

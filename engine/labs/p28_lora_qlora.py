@@ -46,16 +46,16 @@ def _base(cfg: dict) -> MiniGPT:
 
 # ---------------------------------------------------------------------- lab 00: LoRALinear by hand
 def lora_by_hand(cfg: dict, rec: Recorder) -> dict:
-    r, alpha = int(cfg.get("r", 8)), float(cfg.get("alpha", 16.0))
+    r, alpha = int(cfg["r"]), float(cfg["alpha"])
     base = _base(cfg)
     x, _ = lt.batch_tensors([s.text for s in vc.base_split()[1][:32]])
     with torch.no_grad(), torch_threads():
         ref = base(x)
-        wrapped = wrap_minigpt_with_lora(copy.deepcopy(base), r=r, alpha=alpha, dropout=float(cfg.get("dropout", 0.0)))
+        wrapped = wrap_minigpt_with_lora(copy.deepcopy(base), r=r, alpha=alpha, dropout=float(cfg["dropout"]))
         wrapped.eval()
         init_diff = float((wrapped(x) - ref).abs().max())
     with torch_threads():  # a few real LoRA steps, so B is no longer zero
-        lt.train(wrapped, _finetune_data(cfg), steps=int(cfg.get("adapter_steps", 20)), lr=3e-3, batch=16,
+        lt.train(wrapped, _finetune_data(cfg), steps=int(cfg["adapter_steps"]), lr=3e-3, batch=16,
                  seed=int(cfg["seed"]), weight_decay=0.0, params=lora_parameters(wrapped))
     with torch.no_grad(), torch_threads():
         adapted = wrapped(x)
@@ -100,9 +100,9 @@ def lora_by_hand(cfg: dict, rec: Recorder) -> dict:
 # ---------------------------------------------------------------------- lab 01: counts
 def lora_counts(cfg: dict, rec: Recorder) -> dict:
     mcfg = MiniGPTConfig(**{k: int(cfg[k]) for k in ("n_layer", "d_model", "d_ff", "vocab_size") if k in cfg})
-    batch, seq = int(cfg.get("batch", 16)), int(cfg.get("seq", 32))
+    batch, seq = int(cfg["batch"]), int(cfg["seq"])
     rows = [counts.regime("full_ft", mcfg, 0, batch=batch, seq=seq)]
-    rows += [counts.regime(f"lora_r{r}", mcfg, int(r), 2.0, batch, seq) for r in cfg.get("ranks", [4, 8, 16])]
+    rows += [counts.regime(f"lora_r{r}", mcfg, int(r), 2.0, batch, seq) for r in cfg["ranks"]]
     rows.append(counts.regime("qlora_r8", mcfg, 8, counts.nf4_bytes_per_param(64, 2), batch, seq))
     full_total = rows[0]["total_bytes"]
     for i, row in enumerate(rows):
@@ -127,22 +127,22 @@ def _finetune_data(cfg: dict) -> list[str]:
     train = [s.text for s in vc.irregular_split()[0]]
     replay = [s.text for s in vc.base_split()[0]]
     random.Random(int(cfg["seed"])).shuffle(replay)
-    return train + replay[: int(float(cfg.get("replay_ratio", 2.0)) * len(train))]
+    return train + replay[: int(float(cfg["replay_ratio"]) * len(train))]
 
 
 def _finetune(base: MiniGPT, r: int, cfg: dict, rec: Recorder | None, data: list[str]) -> tuple[nn.Module, list[float]]:
     torch.manual_seed(int(cfg["seed"]))  # each rank starts from the same RNG state
-    model = wrap_minigpt_with_lora(copy.deepcopy(base), r=r, alpha=float(cfg.get("alpha", 16.0)),
-                                   dropout=float(cfg.get("dropout", 0.05)), allow_rank_zero=True)
-    batch = int(cfg.get("batch", 16))
-    steps = int(cfg.get("epochs", 2)) * len(data) // batch
+    model = wrap_minigpt_with_lora(copy.deepcopy(base), r=r, alpha=float(cfg["alpha"]),
+                                   dropout=float(cfg["dropout"]), allow_rank_zero=True)
+    batch = int(cfg["batch"])
+    steps = int(cfg["epochs"]) * len(data) // batch
 
     def log(step: int, loss: float) -> None:
         if rec is not None:
             rec.log(step, stage="train", train_loss=loss)
 
     with torch_threads():
-        losses = lt.train(model, data, steps=steps, lr=float(cfg.get("lr", 3e-3)), batch=batch,
+        losses = lt.train(model, data, steps=steps, lr=float(cfg["lr"]), batch=batch,
                           seed=int(cfg["seed"]), weight_decay=0.0, params=lora_parameters(model), on_step=log)
     return model, losses
 
@@ -155,7 +155,7 @@ def lora_finetune(cfg: dict, rec: Recorder) -> dict:
     with torch_threads():
         acc0, ppl0 = lt.irregular_accuracy(base, test), lt.perplexity(base, control)
     data = _finetune_data(cfg)
-    r_main = 0 if cfg.get("fault") == FAULT else int(cfg.get("r", 8))
+    r_main = 0 if cfg.get("fault") == FAULT else int(cfg["r"])
     ranks = [r_main] if cfg.get("fault") == FAULT else sorted({int(r) for r in cfg["ranks"]} | {r_main})
     out: dict[str, Any] = {"base_irregular_acc": acc0, "base_control_ppl": ppl0, "n_train": len(data),
                            "n_test": len(test), "base_hash": before_hash}
@@ -190,14 +190,14 @@ def lora_finetune(cfg: dict, rec: Recorder) -> dict:
 # ---------------------------------------------------------------------- lab 03: QLoRA preview
 def qlora_preview(cfg: dict, rec: Recorder) -> dict:
     base = _base(cfg)
-    r, alpha = int(cfg.get("r", 8)), float(cfg.get("alpha", 16.0))
+    r, alpha = int(cfg["r"]), float(cfg["alpha"])
     data = _finetune_data(cfg)
     # model A: FP16-stored base Linears + adapter; model B: NF4 base + the same adapter.
     # The (frozen, tied) embedding is FP32 in both, so the memory difference is the Linears'.
     a = wrap_minigpt_with_lora(copy.deepcopy(base), r=r, alpha=alpha, dropout=0.0)
     for m in lora_modules(a):
         m.base.half()
-    b = wrap_minigpt_qlora(base, r=r, alpha=alpha, quant_scheme=str(cfg.get("quant_scheme", "nf4_per_group_64")),
+    b = wrap_minigpt_qlora(base, r=r, alpha=alpha, quant_scheme=str(cfg["quant_scheme"]),
                            dropout=0.0)
     with torch.no_grad():
         b.tok.weight.copy_(base.tok.weight)
@@ -211,11 +211,11 @@ def qlora_preview(cfg: dict, rec: Recorder) -> dict:
     rel = float((la - lb).abs().mean() / la.abs().mean())
     mem: dict[str, int] = {}
     losses_b: list[float] = []
-    batch = int(cfg.get("batch", 16))
+    batch = int(cfg["batch"])
     for tag, model in (("lora", a), ("qlora", b)):
-        opt = torch.optim.AdamW(lora_parameters(model), lr=float(cfg.get("lr", 3e-3)), weight_decay=0.0)
+        opt = torch.optim.AdamW(lora_parameters(model), lr=float(cfg["lr"]), weight_decay=0.0)
         mem[f"{tag}_bytes_after_construction"] = tensor_bytes(model)
-        steps = int(cfg.get("epochs", 1)) * len(data) // batch if tag == "qlora" else 2
+        steps = int(cfg["epochs"]) * len(data) // batch if tag == "qlora" else 2
         gen_t = torch.Generator().manual_seed(int(cfg["seed"]))
         model.train()
         with torch_threads():

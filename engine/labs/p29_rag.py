@@ -67,8 +67,8 @@ def _self_test() -> tuple[float, float, float]:
 
 def dense_baseline(cfg: dict, rec: Recorder) -> dict:
     kb, queries = build_kb(), eval_queries()
-    dense = DenseRetriever(kb, HashingEmbedder(dim=int(cfg.get("dim", 256))))
-    ks = tuple(int(k) for k in cfg.get("k_values", [1, 3, 5]))
+    dense = DenseRetriever(kb, HashingEmbedder(dim=int(cfg["dim"])))
+    ks = tuple(int(k) for k in cfg["k_values"])
     agg, rows = evaluate(dense.search, queries, ks)
     for i, r in enumerate(rows):
         rec.log(i, stage="per_query", **r)
@@ -122,11 +122,11 @@ def retrieval_references(kb: list, bm25: BM25, k_rrf: int) -> dict[str, float]:
 
 def bm25_hybrid(cfg: dict, rec: Recorder) -> dict:
     kb, queries = build_kb(), eval_queries()
-    dense = DenseRetriever(kb, HashingEmbedder(dim=int(cfg.get("dim", 256))))
-    bm25 = BM25.from_chunks(kb, float(cfg.get("k1", 1.5)), float(cfg.get("b", 0.75)))
-    cand = int(cfg.get("candidates_per_side", 20))
-    hybrid = HybridRetriever(dense, bm25, int(cfg.get("k_rrf", 60)), cand)
-    out: dict[str, Any] = retrieval_references(kb, bm25, int(cfg.get("k_rrf", 60)))
+    dense = DenseRetriever(kb, HashingEmbedder(dim=int(cfg["dim"])))
+    bm25 = BM25.from_chunks(kb, float(cfg["k1"]), float(cfg["b"]))
+    cand = int(cfg["candidates_per_side"])
+    hybrid = HybridRetriever(dense, bm25, int(cfg["k_rrf"]), cand)
+    out: dict[str, Any] = retrieval_references(kb, bm25, int(cfg["k_rrf"]))
     per_query: dict[str, dict[str, float]] = {}
     for i, (name, r) in enumerate((("dense", dense), ("bm25", bm25), ("hybrid", hybrid))):
         agg, rows = evaluate(r.search, queries, (1, 3, 5))
@@ -139,7 +139,7 @@ def bm25_hybrid(cfg: dict, rec: Recorder) -> dict:
             out[f"{name}_hit_at_5_{sl}"] = sum(sel) / len(sel)
     out["hybrid_minus_dense_pp"] = 100.0 * (out["hybrid_hit_at_5"] - out["dense_hit_at_5"])
     out["hybrid_minus_bm25_pp"] = 100.0 * (out["hybrid_hit_at_5"] - out["bm25_hit_at_5"])
-    for j, k_rrf in enumerate(cfg.get("k_rrf_sweep", [5, 20, 60, 200])):
+    for j, k_rrf in enumerate(cfg["k_rrf_sweep"]):
         agg, _ = evaluate(HybridRetriever(dense, bm25, int(k_rrf), cand).search, queries, (5,))
         rec.log(j, stage="k_rrf_sweep", k_rrf=int(k_rrf), hit_at_5=agg["hit@5"], mrr=agg["mrr"])
     path = rec.out_dir / "per_query.csv"
@@ -153,10 +153,10 @@ def bm25_hybrid(cfg: dict, rec: Recorder) -> dict:
 
 # ---------------------------------------------------------------------- lab 03: end to end
 def end_to_end(cfg: dict, rec: Recorder) -> dict:
-    pipe = cli.build_pipeline(k=int(cfg.get("k", 5)), n_sentences=int(cfg.get("n_sentences", 2)),
-                              rank_weight=float(cfg.get("rank_weight", 0.2)),
+    pipe = cli.build_pipeline(k=int(cfg["k"]), n_sentences=int(cfg["n_sentences"]),
+                              rank_weight=float(cfg["rank_weight"]),
                               skip_retrieval=cfg.get("fault") == FAULT)
-    queries = eval_queries()[: int(cfg.get("n_queries", 30))]
+    queries = eval_queries()[: int(cfg["n_queries"])]
     scored, lines = [], []
     for i, q in enumerate(queries):
         res = pipe.answer(q.query)

@@ -28,14 +28,14 @@ from engine.train.recipe import cached_minigpt
 
 
 def _model(cfg: dict) -> tuple[Any, JSONCharTokenizer]:
-    model = cached_minigpt(quick=bool(cfg.get("quick", False)))[0]
+    model = cached_minigpt(quick=bool(cfg["quick"]))[0]
     return model, JSONCharTokenizer(model.cfg.vocab_size)
 
 
 # ---------------------------------------------------------------------- lab 00: digit mask
 def digit_mask(cfg: dict, rec: Recorder) -> dict:
     model, tok = _model(cfg)
-    n, length, seed = int(cfg.get("n_samples", 100)), int(cfg.get("length", 4)), int(cfg["seed"])
+    n, length, seed = int(cfg["n_samples"]), int(cfg["length"]), int(cfg["seed"])
     pattern = re.compile(rf"^\d{{{length}}}$")
     prompt = tok.encode("the year is ")
     mask = DigitMask(tok, length)
@@ -88,7 +88,7 @@ def schema_mask(cfg: dict, rec: Recorder) -> dict:
     model, tok = _model(cfg)
     schema = conjugation_schema()
     mask = JSONSchemaMask(tok, schema)
-    probes = _probe_sentences(int(cfg.get("n_probes", 60)))
+    probes = _probe_sentences(int(cfg["n_probes"]))
     parsed = valid = fields_right = free_parsed = 0
     kl_by_step: dict[int, list[float]] = {}
     outputs = []
@@ -96,7 +96,7 @@ def schema_mask(cfg: dict, rec: Recorder) -> dict:
         for k, pr in enumerate(probes):
             sentence = pr.prompt.replace(P.BLANK, pr.expected)
             g = generate(model, tok, tok.encode(sentence + " "), np.random.default_rng(int(cfg["seed"]) + k), mask=mask,
-                         temperature=float(cfg.get("temperature", 1.0)), max_new_tokens=int(cfg.get("max_new_tokens", 128)))
+                         temperature=float(cfg["temperature"]), max_new_tokens=int(cfg["max_new_tokens"]))
             for s, v in enumerate(g.kl):
                 kl_by_step.setdefault(s, []).append(v)
             try:
@@ -110,7 +110,7 @@ def schema_mask(cfg: dict, rec: Recorder) -> dict:
                 pass
             outputs.append(g.text)
             f = generate(model, tok, tok.encode(sentence + " "), np.random.default_rng(int(cfg["seed"]) + k),
-                         temperature=float(cfg.get("temperature", 1.0)), max_new_tokens=int(cfg.get("max_new_tokens", 128)))
+                         temperature=float(cfg["temperature"]), max_new_tokens=int(cfg["max_new_tokens"]))
             free_parsed += _parses(f.text)
             rec.progress(k + 1, len(probes))
     for s in sorted(kl_by_step):
@@ -147,11 +147,11 @@ def structured_cli(cfg: dict, rec: Recorder) -> dict:
             rec.log(i, sentence=i, exit_code=code)
         err = io.StringIO()
         empty_code = main([], stdin=io.StringIO(""), stdout=io.StringIO(), stderr=err, model=model)
-        n = int(cfg.get("n_samples", 50))
+        n = int(cfg["n_samples"])
         failures = {"parse": 0, "schema": 0}
         for k in range(n):
             text, doc, msg = conjugate_structured(model, SENTENCES[k % len(SENTENCES)], seed=int(cfg["seed"]) + k,
-                                                  temperature=float(cfg.get("temperature", 0.7)), free=free)
+                                                  temperature=float(cfg["temperature"]), free=free)
             if msg.startswith("parse error"):
                 failures["parse"] += 1
             elif doc is None:
@@ -174,7 +174,7 @@ def _timed_run(model: Any, tok: JSONCharTokenizer, mask: Any, tokens: int, seed:
 
 def mask_overhead(cfg: dict, rec: Recorder) -> dict:
     model, tok = _model(cfg)
-    runs, tokens = int(cfg.get("runs", 10)), int(cfg.get("tokens", 64))
+    runs, tokens = int(cfg["runs"]), int(cfg["tokens"])
     schema = conjugation_schema()
     variants = {"no_mask": lambda: None,
                 "mask_precompiled": lambda: JSONSchemaMask(tok, schema, precompiled=True),

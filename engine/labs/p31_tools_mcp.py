@@ -167,7 +167,7 @@ CALLS = [("conjugate", {"verb": "eat", "tense": "past_simple", "person": "3sg"},
 def mcp_roundtrip(cfg: dict, rec: Recorder) -> dict:
     made = failed = 0
     procs = []
-    with MCPClient(timeout=float(cfg.get("timeout_s", 10.0))) as c:
+    with MCPClient(timeout=float(cfg["timeout_s"])) as c:
         procs.append(c)
         init = c.initialize()
         tools = c.list_tools()
@@ -240,10 +240,10 @@ def _prompts(rng: np.random.Generator, n: int) -> list[dict[str, Any]]:
 
 
 def mask_tool_call(cfg: dict, rec: Recorder) -> dict:
-    model = cached_minigpt(quick=bool(cfg.get("quick", False)))[0]
+    model = cached_minigpt(quick=bool(cfg["quick"]))[0]
     tok = JSONCharTokenizer(model.cfg.vocab_size)
     broken = cfg.get("fault") == "no_required"
-    prompts = _prompts(np.random.default_rng(int(cfg["seed"])), int(cfg.get("n_prompts", 20)))
+    prompts = _prompts(np.random.default_rng(int(cfg["seed"])), int(cfg["n_prompts"]))
     counts = Counter()
     codes: Counter[str] = Counter()
     stage_ms: dict[str, list[float]] = {"mask_construction": [], "generation": [], "parse": [], "dispatch": []}
@@ -253,7 +253,7 @@ def mask_tool_call(cfg: dict, rec: Recorder) -> dict:
         schemas = {t["name"]: t["inputSchema"] for t in client.list_tools()}
         for k, pr in enumerate(prompts):
             call = generate_tool_call(model, tok, pr["prompt"], schemas, np.random.default_rng(int(cfg["seed"]) + k),
-                                      temperature=float(cfg.get("temperature", 0.7)))
+                                      temperature=float(cfg["temperature"]))
             for s, v in call.timings_ms.items():
                 stage_ms[s].append(v)
             entry: dict[str, Any] = {"prompt": pr["prompt"], "model_output_str": call.text}

@@ -136,7 +136,7 @@ def _write_tables(rec: Recorder, head_rows: list[dict[str, Any]], group_rows: li
 
 
 def correlate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
-    dev = cfg.get("device", "cpu")
+    dev = cfg["device"]
     xs, ys, vocab = corpus()
     xs, ys = xs.to(dev), ys.to(dev)
     tcfg = TinyConfig(vocab_size=len(vocab), n_ctx=xs.shape[1], d_model=int(cfg["d_model"]),
@@ -167,7 +167,7 @@ def correlate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
     for i, row in enumerate(head_rows):
         rec.log(i, stage="heads", **row)
-    boot = int(cfg.get("bootstrap", 999))
+    boot = int(cfg["bootstrap"])
     head_pairs = table.spearman_pairs({k: [r[k] for r in head_rows] for k in HEAD_METRICS}, boot, int(cfg["seed"]))
     group_pairs = table.spearman_pairs({k: [r[k] for r in group_rows] for k in GROUP_METRICS}, boot,
                                        int(cfg["seed"]))

@@ -217,7 +217,7 @@ def _heads_section(cfg: dict[str, Any], gen: torch.Generator, dev: str) -> dict[
 
 
 def validate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
-    dev = cfg.get("device", "cpu")
+    dev = cfg["device"]
     gen = torch.Generator().manual_seed(int(cfg["seed"]))
     torch.manual_seed(int(cfg["seed"]))
     wanted = set(cfg.get("sections") or SECTIONS)
