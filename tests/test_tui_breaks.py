@@ -8,13 +8,12 @@ that records how it was called, so nothing here runs a lab or reads the clock fo
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_tui_app import aio
 from test_tui_progress import fake_catalog, fake_manifest, fill_store
 
 from workbench.tui.app import WorkbenchApp
@@ -22,14 +21,6 @@ from workbench.tui.app import WorkbenchApp
 SIZE = (80, 24)
 BREAK_RUN = "20250101T120000Z-phase-00-break-00-cccccc"
 LONG_TITLE = "No decay: the learning rate is zeroed after the warm-up, so the loss stays flat"
-
-
-def aio(fn):  # type: ignore[no-untyped-def]
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
-        return asyncio.run(fn(*args, **kwargs))
-
-    return wrapper
 
 
 @pytest.fixture

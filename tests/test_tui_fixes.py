@@ -9,13 +9,13 @@ tests' fakes, so nothing here runs a lab or reads the clock for a verdict.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import subprocess
 from datetime import date
 from pathlib import Path
 
 import pytest
+from test_tui_app import aio
 from test_tui_progress import PHASE_00, fake_catalog, fill_store
 from test_tui_snapshots import finished_run
 
@@ -31,14 +31,6 @@ SIZES = [(80, 24), (120, 40)]
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
     return tmp_path
-
-
-def aio(fn):  # type: ignore[no-untyped-def]
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
-        return asyncio.run(fn(*args, **kwargs))
-
-    return wrapper
 
 
 # ---------------------------------------------------------------- screens
