@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -117,6 +117,28 @@ def _check_order_value(op: str, value: object, where: str) -> None:
         raise ContentError(f"{where.lstrip('.')}.value: {value!r} must be a number for op {op!r}")
 
 
+def _resolve_chapters(phase: Phase) -> Phase:
+    """Lab and break chapters point at a declaration by id and take its title from there (declared once)."""
+    declared = {"lab": {lab.id: lab.title for lab in phase.labs}, "break": {b.id: b.title for b in phase.breaks}}
+    block = {"lab": "labs", "break": "breaks"}
+    chapters = []
+    for i, ch in enumerate(phase.chapters):
+        if ch.kind in declared:
+            titles = declared[ch.kind]
+            if ch.id not in titles:
+                have = ", ".join(titles) or "none"
+                raise ContentError(f"chapters[{i}].id: no {ch.kind} {ch.id!r} in {block[ch.kind]}: (have {have})")
+            ch = replace(ch, title=titles[ch.id])
+        elif not ch.title:
+            raise ContentError(f"chapters[{i}].title: required for a {ch.kind} chapter")
+        chapters.append(ch)
+    listed = {ch.id for ch in phase.chapters if ch.kind == "lab"}
+    for i, lab in enumerate(phase.labs if phase.chapters else []):  # a phase without chapters lists none
+        if lab.id not in listed:
+            raise ContentError(f"labs[{i}].id: {lab.id!r} is not listed in chapters: (add {{kind: lab, id: {lab.id}}})")
+    return replace(phase, chapters=chapters)
+
+
 def _check_phase(phase: Phase, path: Path) -> None:
     expected = f"phase-{phase.id:02d}-{phase.slug}.yaml"
     if path.name != expected:
@@ -192,6 +214,7 @@ def _load_one(kind: str, path: Path, catalog: Catalog, root: Path) -> None:
         if kind == "phases":
             phase = build(Phase, data, "")
             _check_phase(phase, path)
+            phase = _resolve_chapters(phase)
             if phase.id in catalog.phases:
                 raise ContentError(f"id: phase {phase.id} is defined twice")
             catalog.phases[phase.id] = phase

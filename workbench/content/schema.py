@@ -109,9 +109,12 @@ class Break:
 
 @dataclass(frozen=True)
 class Chapter:
+    """One entry of a phase's reading order. A lab or break chapter names its lab/break by `id` and
+    takes its title from that declaration (the loader fills it in); theory and quiz chapters give one."""
+
     kind: Literal["theory", "lab", "break", "quiz"]
     id: str
-    title: str
+    title: str = ""
     summary: str = ""
 
 
