@@ -2,7 +2,8 @@
 
     python -m engine.tools.server [--framing newline|content-length] [--drop-required] [--max-requests N]
 
-initialize echoes the protocol version and announces the tools capability; notifications (no id)
+initialize echoes the client's protocol version when it is one the server speaks (2024-11-05) and
+otherwise answers with that version, as the MCP handshake requires; it announces the tools capability; notifications (no id)
 get no reply; tools/list returns name, description and inputSchema; tools/call validates the
 arguments against the schema (-32602), returns a ToolError as a result with isError true and any
 other exception as -32603. Logs go to stderr only; stdout carries nothing but replies. The server
@@ -24,6 +25,7 @@ from engine.tools.base import REGISTRY, Tool, ToolError
 from engine.tools.framing import NEWLINE, read_message, write_message
 
 PROTOCOL_VERSION = "2024-11-05"
+SUPPORTED_VERSIONS = (PROTOCOL_VERSION,)  # the subset served here (tools/list, tools/call, text content)
 SERVER_INFO = {"name": "lynx-grammar-mcp", "version": "0.1"}
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32601, -32602, -32603
 
@@ -50,7 +52,9 @@ class Server:
                          "ping": lambda params: {}}
 
     def initialize(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"protocolVersion": params.get("protocolVersion", PROTOCOL_VERSION), "capabilities": {"tools": {}},
+        asked = params.get("protocolVersion")
+        version = asked if asked in SUPPORTED_VERSIONS else PROTOCOL_VERSION  # never claim a version we don't speak
+        return {"protocolVersion": version, "capabilities": {"tools": {}},
                 "serverInfo": SERVER_INFO}
 
     def list_tools(self, params: dict[str, Any]) -> dict[str, Any]:
