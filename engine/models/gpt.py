@@ -17,6 +17,11 @@ phase 16's RoPE (engine.models.positional, interleaved pairs, base 10000) on Q a
 `causal=False` (config) is the phase-17 break: every position reads the whole sequence.
 `norm="rms"` with `ffn_bias=False` is the theory-04 variant (gain-only norms, no biases).
 Everything is float32 by default; pass dtype=np.float64 for gradchecks.
+
+`MiniGPTConfig` is the one config of the model family: its torch twin (engine.models.gpt_torch.GPT,
+same parameter names, safetensors both ways in engine.models.twin) reads the same class, and the
+variants later phases need (GQA `n_kv_heads`, MoE `n_experts`, MLA `kv_latent`, another `mixer`)
+are switches on it that only the torch twin builds.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import numpy as np
 
 from engine.autograd.tensor import Tensor, linear
 from engine.models.attention_ref import MASK_VALUE, MultiHeadAttention, attention, causal_mask
-from engine.models.positional import RoPE
+from engine.models.positional import RoPE, sinusoidal_pe
 from engine.nn import GELU, LayerNorm, Module, Parameter, RMSNorm, init
 
 
@@ -46,6 +51,20 @@ class MiniGPTConfig:
     rope_base: float = 10000.0
     causal: bool = True
     ln_eps: float = 1e-5
+    # --- positions besides RoPE (both twins): a fixed sinusoidal table or a learned one added to E[ids]
+    sinusoidal: bool = False
+    learned_pos: bool = False
+    # --- variants (the torch twin, engine.models.gpt_torch; the NumPy twin refuses them)
+    n_kv_heads: int | None = None  # GQA: K/V heads shared by n_heads / n_kv_heads query heads; 1 = MQA
+    n_experts: int = 0             # MoE: > 0 replaces every FFN by n_experts FFNs and a top-k router
+    moe_top_k: int = 2
+    kv_latent: int = 0             # MLA: > 0 caches one kv_latent-wide vector per token, K and V are read from it
+    mixer: str = "attention"       # or a name given to engine.models.gpt_torch.register_mixer (e.g. "bk")
+    # --- shape knobs of the older research LM (models.attention.TransformerLM is this config)
+    attn_bias: bool = False
+    tie_head: bool = True
+    head_bias: bool = False
+    gelu: str = "tanh"             # "tanh" (the NumPy twin's) or "exact"
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_heads", "n_layers", "d_ff", "vocab_size", "context_len"):
@@ -57,16 +76,53 @@ class MiniGPTConfig:
             raise ValueError("RoPE rotates pairs: d_head must be even")
         if self.norm not in ("layer", "rms"):
             raise ValueError(f"norm must be 'layer' or 'rms', got {self.norm!r}")
+        if self.n_heads % self.kv_heads:
+            raise ValueError(f"n_heads={self.n_heads} is not divisible by n_kv_heads={self.n_kv_heads}")
+        if self.n_experts and not 1 <= self.moe_top_k <= self.n_experts:
+            raise ValueError(f"moe_top_k={self.moe_top_k} must lie in [1, n_experts={self.n_experts}]")
+        if self.gelu not in ("tanh", "exact"):
+            raise ValueError(f"gelu must be 'tanh' or 'exact', got {self.gelu!r}")
+        if self.sinusoidal and self.d_model % 2:
+            raise ValueError("the sinusoidal table needs an even d_model")
 
     @property
     def d_head(self) -> int:
         return self.d_model // self.n_heads
 
+    @property
+    def kv_heads(self) -> int:
+        return self.n_heads if self.n_kv_heads is None else int(self.n_kv_heads)
+
+    @property
+    def is_plain(self) -> bool:
+        """True when the NumPy twin can hold this model (no torch-only variant switched on)."""
+        return (self.kv_heads == self.n_heads and not self.n_experts and not self.kv_latent
+                and self.mixer == "attention" and not self.attn_bias and self.tie_head and not self.head_bias
+                and self.gelu == "tanh" and not self.learned_pos)
+
+    # course spellings used by phases 18 and 26 (n_layer / n_head / max_seq_len / context_length)
+    @property
+    def n_layer(self) -> int:
+        return self.n_layers
+
+    @property
+    def n_head(self) -> int:
+        return self.n_heads
+
+    @property
+    def context_length(self) -> int:
+        return self.context_len
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    ALIASES = {"n_layer": "n_layers", "n_head": "n_heads", "max_seq_len": "context_len",
+               "context_length": "context_len", "n_kv_head": "n_kv_heads"}
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MiniGPTConfig:
+        """Build from a dict; the course's other spellings (n_layer, n_head, max_seq_len, ...) are accepted."""
+        d = {cls.ALIASES.get(k, k): v for k, v in d.items()}
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
         return cls(**known)
 
@@ -145,7 +201,11 @@ class MiniGPT(Module):
 
     def __init__(self, cfg: MiniGPTConfig, rng: np.random.Generator | None = None, dtype: Any = np.float32) -> None:
         super().__init__()
+        if not cfg.is_plain:
+            raise ValueError("GQA/MoE/MLA/other mixers, untied or biased heads live in the torch twin "
+                             "(engine.models.gpt_torch.GPT); the NumPy Mini-GPT is the plain one")
         self.cfg = cfg
+        self.pe = sinusoidal_pe(cfg.context_len, cfg.d_model).astype(dtype) if cfg.sinusoidal else None
         self.E = Parameter(np.zeros((cfg.vocab_size, cfg.d_model)), dtype=dtype)
         init.normal_(self.E, 0.02, rng)
         for i in range(cfg.n_layers):
@@ -170,6 +230,8 @@ class MiniGPT(Module):
             raise ValueError(f"token ids must lie in [0, {self.cfg.vocab_size})")
         outs: dict[str, Tensor] = {}
         h = self.E[ids2]
+        if self.pe is not None:
+            h = h + self.pe[start_pos:start_pos + ids2.shape[1]]
         outs["embed_out"] = h
         for i, block in enumerate(self.blocks):
             h = block(h, pad_mask, cache, i, start_pos)
