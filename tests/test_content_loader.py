@@ -76,6 +76,33 @@ def test_malformed_content_gives_one_clear_line(tmp_path: Path, text: str, expec
     assert 99 not in catalog.phases
 
 
+CHAPTERS = "chapters:\n  - {kind: theory, id: 00-why, title: Why}\n  - {kind: lab, id: lab-00, summary: short}\n"
+
+
+def test_lab_chapters_take_their_title_from_labs(tmp_path: Path) -> None:
+    catalog = load_catalog(_root(tmp_path, GOOD_PHASE.replace("labs:\n", CHAPTERS + "labs:\n")))
+    assert catalog.errors == []
+    theory, lab = catalog.phases[99].chapters
+    assert (theory.title, lab.title, lab.summary) == ("Why", "empty", "short")
+
+
+@pytest.mark.parametrize(
+    ("chapters", "expected"),
+    [
+        (CHAPTERS.replace("lab-00,", "lab-09,"), "chapters[1].id: no lab 'lab-09' in labs: (have lab-00)"),
+        (CHAPTERS.replace("id: lab-00,", "id: lab-00, title: Other,"), "chapters[1].title: a lab chapter takes its title from labs:"),
+        (CHAPTERS.replace("  - {kind: lab, id: lab-00, summary: short}\n", ""), "labs[0].id: 'lab-00' is not listed in chapters:"),
+        (CHAPTERS + "  - {kind: break, id: break-00}\n", "chapters[2].id: no break 'break-00' in breaks: (have none)"),
+        (CHAPTERS.replace("title: Why", "summary: Why"), "chapters[0].title: required for a theory chapter"),
+    ],
+    ids=["unknown-lab", "second-title", "lab-not-listed", "unknown-break", "theory-without-title"],
+)
+def test_chapter_lab_pair_is_validated(tmp_path: Path, chapters: str, expected: str) -> None:
+    catalog = load_catalog(_root(tmp_path, GOOD_PHASE.replace("labs:\n", chapters + "labs:\n")))
+    assert catalog.errors == ["phases/phase-99-fixture.yaml: " + expected + catalog.errors[0].split(expected, 1)[-1]]
+    assert 99 not in catalog.phases
+
+
 def test_bad_syntax_names_the_line(tmp_path: Path) -> None:
     catalog = load_catalog(_root(tmp_path, GOOD_PHASE + "  - id: [unclosed\n"))
     assert catalog.errors[0].split(":")[1].isdigit()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from workbench.content.loader import Catalog
+from workbench.content.loader import Catalog, resolve_chapters
 from workbench.content.schema import Experiment, Phase, build
 
 PHASE_00 = {
@@ -25,7 +25,8 @@ PHASE_00 = {
     "teaches": ["charts", "checks"],
     "chapters": [
         {"kind": "theory", "id": "00-why", "title": "Why a demo", "summary": "Fixed words, so snapshots stay put."},
-        {"kind": "lab", "id": "lab-01", "title": "The stream", "summary": "A synthetic curve."},
+        {"kind": "lab", "id": "lab-01", "summary": "A synthetic curve."},
+        {"kind": "lab", "id": "lab-02", "summary": "Ticked by hand."},
     ],
     "labs": [
         {
@@ -60,7 +61,7 @@ ERRORS = ["phases/phase-09-broken.yaml: labs[0].checks[1].op: 'lt' is not one of
 
 def fake_catalog(errors: bool = True) -> Catalog:
     return Catalog(
-        phases={0: build(Phase, PHASE_00, ""), 1: build(Phase, PHASE_01, "")},
+        phases={0: resolve_chapters(build(Phase, PHASE_00, "")), 1: build(Phase, PHASE_01, "")},
         experiments={"selftest-stream": build(Experiment, STREAM, "")},
         errors=list(ERRORS) if errors else [],
     )

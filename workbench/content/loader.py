@@ -117,8 +117,10 @@ def _check_order_value(op: str, value: object, where: str) -> None:
         raise ContentError(f"{where.lstrip('.')}.value: {value!r} must be a number for op {op!r}")
 
 
-def _resolve_chapters(phase: Phase) -> Phase:
-    """Lab and break chapters point at a declaration by id and take its title from there (declared once)."""
+def resolve_chapters(phase: Phase) -> Phase:
+    """Lab and break chapters point at a declaration by id and take its title from there (declared once).
+
+    A title written on such a chapter is refused rather than ignored: two titles for one lab drift apart."""
     declared = {"lab": {lab.id: lab.title for lab in phase.labs}, "break": {b.id: b.title for b in phase.breaks}}
     block = {"lab": "labs", "break": "breaks"}
     chapters = []
@@ -128,6 +130,8 @@ def _resolve_chapters(phase: Phase) -> Phase:
             if ch.id not in titles:
                 have = ", ".join(titles) or "none"
                 raise ContentError(f"chapters[{i}].id: no {ch.kind} {ch.id!r} in {block[ch.kind]}: (have {have})")
+            if ch.title:
+                raise ContentError(f"chapters[{i}].title: a {ch.kind} chapter takes its title from {block[ch.kind]}: (remove it)")
             ch = replace(ch, title=titles[ch.id])
         elif not ch.title:
             raise ContentError(f"chapters[{i}].title: required for a {ch.kind} chapter")
@@ -214,7 +218,7 @@ def _load_one(kind: str, path: Path, catalog: Catalog, root: Path) -> None:
         if kind == "phases":
             phase = build(Phase, data, "")
             _check_phase(phase, path)
-            phase = _resolve_chapters(phase)
+            phase = resolve_chapters(phase)
             if phase.id in catalog.phases:
                 raise ContentError(f"id: phase {phase.id} is defined twice")
             catalog.phases[phase.id] = phase
