@@ -336,10 +336,6 @@ def main(argv: list[str] | None = None) -> int:
     except MutantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    problems = [p for m in mutants if (p := snippet_problem(m))]
-    if problems:
-        print("\n".join(f"error: {p}" for p in problems), file=sys.stderr)
-        return 2
     if args.phase:
         wanted = {p if p == "experiments" else f"phase-{int(p):02d}" for p in args.phase}
         mutants = [m for m in mutants if m.group in wanted]
@@ -347,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
         mutants = [m for m in mutants if m.id in set(args.id)]
     if not mutants:
         print("error: no mutants selected", file=sys.stderr)
+        return 2
+    problems = [p for m in mutants if (p := snippet_problem(m))]  # of the selected mutants: --phase N runs alone
+    if problems:
+        print("\n".join(f"error: {p}" for p in problems), file=sys.stderr)
         return 2
 
     global _USE_ZYGOTE
