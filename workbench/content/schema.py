@@ -14,9 +14,10 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-OPS = ("<", "<=", ">", ">=", "==", "!=")
-NEEDS = ("gpu", "triton", "nvcc", "network", "docker", "manual")
-ITEM_KINDS = ("single", "multi", "free", "numeric", "ordering", "conjugation")
+# The closed vocabularies, each written once; the builder reads the allowed values from these types.
+Op = Literal["<", "<=", ">", ">=", "==", "!="]
+Need = Literal["gpu", "triton", "nvcc", "network", "docker", "manual", "prometheus"]
+ItemKind = Literal["single", "multi", "free", "numeric", "ordering", "conjugation"]
 
 
 class ContentError(ValueError):
@@ -26,7 +27,7 @@ class ContentError(ValueError):
 @dataclass(frozen=True)
 class Check:
     metric: str
-    op: Literal["<", "<=", ">", ">=", "==", "!="]
+    op: Op
     value: Any
     hard: bool = True
     name: str | None = None
@@ -84,7 +85,7 @@ class Lab:
     entry: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     quick: dict[str, Any] = field(default_factory=dict)
-    needs: list[Literal["gpu", "triton", "nvcc", "network", "docker", "manual", "prometheus"]] = field(default_factory=list)
+    needs: list[Need] = field(default_factory=list)
     timeout: float | None = None
     charts: list[Chart] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
@@ -122,7 +123,7 @@ class Chapter:
 class DoneCheck:
     lab: str
     metric: str
-    op: Literal["<", "<=", ">", ">=", "==", "!="]
+    op: Op
     value: Any
     tol: float | None = None
 
@@ -169,7 +170,7 @@ class Experiment(Lab):
 @dataclass(frozen=True)
 class QuizItem:
     id: str
-    kind: Literal["single", "multi", "free", "numeric", "ordering", "conjugation"]
+    kind: ItemKind
     prompt: str
     answer: Any
     explanation: str = ""
