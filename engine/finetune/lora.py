@@ -5,17 +5,30 @@ computes exactly what the base does. `merge_` folds (alpha / r) B A into the bas
 zeroes the adapter. Rank 0 is rejected (the fix for phase 28's break) unless
 `allow_rank_zero=True`, which reproduces the silent failure: empty A and B, B A = 0, nothing
 to learn, and no error from the optimizer.
+
+The adapter is a file of its own (safetensors: only the A and B tensors, plus metadata naming
+the rank, alpha, targets and the base checkpoint's hash), so one frozen base can carry several
+adapters (phase 28's tutor, phase 30's JSON, phase 32's planner) and each run can say which.
+
+    model = wrap_minigpt_with_lora(base_copy, r=8, alpha=16.0)   # default targets: the spine's Linears
+    ... train lora_parameters(model) ...
+    save_adapter(model, path, {"base_hash": ...}); load_adapter(fresh_wrapped, path)
+    merge_all_(model)   # fold into W: plain Linears again, same logits
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "mlp.fc1", "mlp.fc2")
+# the spine GPT's attention projections and FFN layers (engine.models.gpt_torch): every Linear but a router
+DEFAULT_TARGETS = ("W_q", "W_k", "W_v", "W_o", "ffn.w1", "ffn.w2")
 
 
 class LoRALinear(nn.Module):
@@ -107,3 +120,55 @@ def load_lora_state_dict(model: nn.Module, state: dict[str, Tensor]) -> None:
 def merge_all_(model: nn.Module) -> None:
     for m in lora_modules(model):
         m.merge_()
+
+
+def adapter_hash(state: dict[str, Tensor]) -> str:
+    """sha256 (16 hex) over the adapter's names and float32 bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        h.update(name.encode())
+        h.update(state[name].detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def adapter_config(model: nn.Module) -> dict[str, object]:
+    """Rank, alpha and the wrapped module names: enough to rebuild the wrapping on a fresh base."""
+    mods = {n: m for n, m in model.named_modules() if isinstance(m, LoRALinear)}
+    if not mods:
+        raise ValueError("the model carries no LoRA modules")
+    first = next(iter(mods.values()))
+    return {"r": first.r, "alpha": first.alpha, "modules": sorted(mods)}
+
+
+def save_adapter(model: nn.Module, path: str | Path, metadata: dict[str, object] | None = None) -> str:
+    """Write only A and B (safetensors) with rank/alpha/modules/metadata as JSON; returns the adapter hash."""
+    from safetensors.torch import save_file
+
+    state = {n: t.float().contiguous() for n, t in lora_state_dict(model).items()}
+    digest = adapter_hash(state)
+    meta = {"lora": json.dumps({**adapter_config(model), **(metadata or {}), "adapter_hash": digest})}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(path), metadata=meta)
+    return digest
+
+
+def read_adapter(path: str | Path) -> tuple[dict[str, Tensor], dict[str, object]]:
+    """The adapter tensors and the metadata save_adapter wrote."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads((f.metadata() or {})["lora"])
+    return load_file(str(path)), meta
+
+
+def load_adapter(base: nn.Module, path: str | Path, dropout: float = 0.0) -> nn.Module:
+    """Wrap `base` (in place) as the file says and load its A and B; the hash is checked."""
+    state, meta = read_adapter(path)
+    if adapter_hash(state) != meta["adapter_hash"]:
+        raise ValueError(f"adapter {path}: tensors do not match the recorded hash")
+    modules = tuple(str(m) for m in meta["modules"])  # type: ignore[attr-defined]
+    model = wrap_minigpt_with_lora(base, r=int(meta["r"]), alpha=float(meta["alpha"]),  # type: ignore[arg-type]
+                                   target_modules=modules, dropout=dropout)
+    load_lora_state_dict(model, state)
+    return model.eval()
