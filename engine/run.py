@@ -26,6 +26,7 @@ class Recorder(Protocol):
     def artifact(self, path: str | Path, role: str) -> Path: ...
     def note(self, text: str) -> None: ...
     def progress(self, done: int, total: int) -> None: ...
+    # optional: checkpoint(record) names a cached model/adapter the run used (engine.models.registry.record)
 
 
 def _clean(value: Any) -> Any:
@@ -55,6 +56,7 @@ class MemoryRecorder:
         self.records: list[dict[str, Any]] = []
         self.artifacts: list[dict[str, str]] = []
         self.notes: list[str] = []
+        self.checkpoints: list[dict[str, Any]] = []  # the manifest's "checkpoints": which cached models the run used
         self.last_progress: tuple[int, int] | None = None
 
     def log(self, step: int, **metrics: float) -> None:
@@ -71,6 +73,11 @@ class MemoryRecorder:
 
     def progress(self, done: int, total: int) -> None:
         self.last_progress = (done, total)
+
+    def checkpoint(self, record: dict[str, Any]) -> None:
+        """A cached checkpoint this run used ({name, kind, key, sha256, path}); once per key."""
+        if all(c.get("key") != record.get("key") for c in self.checkpoints):
+            self.checkpoints.append(_clean(dict(record)))
 
     def series(self, key: str, x: str = "step") -> tuple[list[Any], list[Any]]:
         rows = [r for r in self.records if key in r and x in r]
@@ -113,6 +120,12 @@ class JsonlRecorder(MemoryRecorder):
     def progress(self, done: int, total: int) -> None:
         super().progress(done, total)
         self._emit({"type": "progress", "done": done, "total": total})
+
+    def checkpoint(self, record: dict[str, Any]) -> None:
+        n = len(self.checkpoints)
+        super().checkpoint(record)
+        if len(self.checkpoints) > n:
+            self._emit({"type": "checkpoint", "record": self.checkpoints[-1]})
 
     def close(self) -> None:
         self._metrics.close()

@@ -33,6 +33,7 @@ class Outcome:
     records: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     artifacts: list[dict[str, str]] = field(default_factory=list)
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     returncode: int | None = None
 
@@ -174,6 +175,8 @@ def _absorb(outcome: Outcome, event: Event) -> None:
         outcome.notes.append(event.get("text", ""))
     elif kind == "artifact":
         outcome.artifacts.append({"path": event["path"], "role": event.get("role", "artifact")})
+    elif kind == "checkpoint":
+        outcome.checkpoints.append(event.get("record", {}))
     elif kind == "result":
         outcome.result = event.get("result", {})
     elif kind == "error":

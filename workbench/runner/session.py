@@ -168,6 +168,7 @@ def run_request(
         break_info=break_info,
     )
     manifest["impl"] = "learner" if req.exercise else "reference"
+    manifest["checkpoints"] = outcome.checkpoints  # cached models/adapters the lab used (name, kind, key, sha256, path)
     if req.exercise:
         from workbench.exercises.record import manifest_block
 
