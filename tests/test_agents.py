@@ -85,11 +85,12 @@ def test_harness_grading_and_faithfulness_can_fail() -> None:
 def test_planner_schema_regex_agrees_with_validator() -> None:
     import json
 
-    from engine.agents.schemas import compile_planner, planner_schema, validate
+    from engine.agents.schemas import planner_schema, validate
     from engine.structured import regex as R
+    from engine.structured.schema import compile_schema
 
     schema = planner_schema()
-    node = compile_planner(schema)
+    node = compile_schema(schema)
     docs = [({"corrected": "He went.", "rationale": ["a", "b"], "in_scope": True}, True),
             ({"corrected": None, "rationale": ["x"], "spanish_gloss": None, "in_scope": False}, True),
             ({"corrected": None, "rationale": [], "in_scope": False}, False),  # minItems 1

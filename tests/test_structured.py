@@ -74,3 +74,54 @@ def test_validate_subset() -> None:
     assert validate({"verb": "eat", "tense": "past_simple"}, s)
     assert validate({"verb": "eat", "tense": "past_simple", "person": "3sg", "extra": 1}, s)
     assert check_schema({"type": "object", "oneOf": []})
+
+
+def _mutations(doc: dict) -> list:
+    """The document and single-key variants of it: each key dropped, set to a wrong type, to
+    null, to an out-of-enum string, plus an extra key."""
+    out: list = [doc, {**doc, "zz_extra": 1}, [], "text", None, 3]
+    for k in doc:
+        out.append({j: v for j, v in doc.items() if j != k})
+        for bad in (None, 7, 1.5, True, "pluperfect", "x" * 40, [], ["a"], ["a", "b", "c", "d"], {}):
+            out.append({**doc, k: bad})
+    return out
+
+
+def test_validator_agrees_with_jsonschema_package() -> None:
+    """The project's one validator against an independent implementation, on the schemas the
+    project uses (corpus rows, the conjugation JSON, the four tool inputs, the planner's oneOf)."""
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema comes with the dev extra (via mcp)")
+    from engine.agents.schemas import planner_schema
+    from engine.text.corpus import generate
+    from engine.text.corpus_checks import ROW_SCHEMA
+    from engine.tools.base import REGISTRY
+    from engine.tools import grammar  # noqa: F401
+
+    row = generate(42)[0]
+    cases = [(ROW_SCHEMA, row), (conjugation_schema(), {"verb": "eat", "tense": "past_simple", "person": "3sg",
+                                                        "spanish": "comió"}),
+             (planner_schema(), {"corrected": "He went.", "rationale": ["a"], "spanish_gloss": None, "in_scope": True}),
+             (planner_schema(), {"tool": "conjugate", "args": {"verb": "go", "tense": "past_simple", "person": "3sg"}})]
+    cases += [(t.input_schema, {k: "go" for k in t.input_schema["properties"]}) for t in REGISTRY.values()]
+    checked = 0
+    for schema, doc in cases:
+        assert check_schema(schema) == [], schema
+        ref = jsonschema.Draft202012Validator(schema)
+        for d in _mutations(doc):
+            assert (not validate(d, schema)) == ref.is_valid(d), (schema.get("title"), d)
+            checked += 1
+    assert checked > 300
+
+
+def test_compiled_regex_accepts_exactly_the_valid_minified_documents() -> None:
+    from engine.agents.schemas import planner_schema
+    from engine.structured.schema import as_bytes_text
+
+    for schema, doc in ((conjugation_schema(), {"verb": "eat", "tense": "past_simple", "person": "3sg",
+                                                "spanish": "él comió"}),
+                        (planner_schema(), {"corrected": None, "rationale": ["ok", "b"], "in_scope": False})):
+        node = compile_schema(schema)
+        for d in _mutations(doc):
+            text = as_bytes_text(json.dumps(d, separators=(",", ":"), ensure_ascii=False))
+            end = R.walk(node, text)
+            assert (end is not None and end.nullable) == (not validate(d, schema)), d

@@ -20,11 +20,11 @@ from engine.agents.masked import PlannerTokenizer, decode_masked
 from engine.agents.memory import LongTermMemory, Scratchpad
 from engine.agents.planner import scripted_planner
 from engine.agents.sandbox import Limits, isolation, run_code, sandboxed_tool_call
-from engine.agents.schemas import compile_planner, planner_schema, validate
+from engine.agents.schemas import planner_schema
 from engine.run import Recorder
 from engine.structured import regex as R
 from engine.structured.mask import RegexMask
-from engine.structured.schema import PERSON_ENUM, TENSE_ENUM
+from engine.structured.schema import PERSON_ENUM, TENSE_ENUM, compile_schema, validate
 from engine.text.verbs import VERBS
 from engine.tools import grammar  # noqa: F401 - registers the four tools
 from engine.tools.base import REGISTRY
@@ -201,7 +201,7 @@ def tutor_eval(cfg: dict, rec: Recorder) -> dict:
 def planner_mask(cfg: dict, rec: Recorder) -> dict:
     tok = PlannerTokenizer()
     schema = planner_schema()
-    mask = RegexMask(tok, compile_planner(schema))
+    mask = RegexMask(tok, compile_schema(schema))
     n, max_tokens, temp = int(cfg["n_samples"]), int(cfg["max_tokens"]), float(cfg["temperature"])
     valid = garbage = calls = calls_in_enum = answers = unmasked_valid = 0
     masked_s = free_s = 0.0

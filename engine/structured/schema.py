@@ -1,26 +1,42 @@
-"""A JSON-Schema subset: compile a schema to a character regex (for masks) and validate documents.
+"""The project's one JSON-Schema subset: compile a schema to a character regex (for masks) and
+validate documents against it. Phases 12 (corpus rows), 30 (conjugation JSON), 31 (tool inputs)
+and 32 (the planner's oneOf) all validate here.
 
-Supported keywords (what phases 30-31 need): type object/string/boolean/integer, enum, const,
-properties, required, additionalProperties (false is the only mode generated), maxLength.
-Documents are generated minified with keys in the schema's property order; optional keys may be
-skipped, never repeated. Strings carry no escapes. `jsonschema` is not installed here, so
-`validate` is our own post-hoc checker over the same subset, and `check_schema` rejects keywords
-outside it so a schema never silently means something else.
+Supported keywords: type (object, string, boolean, integer, number, array, null, or a list of
+them), enum, const, properties, required, additionalProperties (false is the only mode
+generated), maxLength, minLength, pattern (validation only), items, minItems, maxItems, oneOf;
+$schema, title and description are annotations. Documents are generated minified with keys in
+the schema's property order; optional keys may be skipped, never repeated. Strings carry no
+escapes. `check_schema` rejects keywords outside the subset so a schema never silently means
+something else; tests check `validate` against the `jsonschema` package where it is installed.
+
+The regex alphabet is one character per byte of UTF-8 (latin-1 view): ASCII is itself, and a
+Spanish letter is its two UTF-8 bytes, so masks work for byte-level BPE tokens whose bytes split
+a letter as well as for character vocabularies.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import string
 from typing import Any
 
 from engine.structured import regex as R
 
-SUPPORTED = {"type", "enum", "const", "properties", "required", "additionalProperties", "maxLength",
-             "description", "title"}
-TYPES = {"object", "string", "boolean", "integer"}
+SUPPORTED = {"type", "enum", "const", "properties", "required", "additionalProperties", "maxLength", "minLength",
+             "pattern", "items", "minItems", "maxItems", "oneOf", "description", "title", "$schema"}
+TYPES = {"object", "string", "boolean", "integer", "number", "array", "null"}
 STRING_CHARS = string.ascii_letters + string.digits + " _-.'"  # no quote, no backslash: no escapes
+SPANISH_LETTERS = "áéíóúñüÁÉÍÓÚÑÜ¿¡"
 DEFAULT_MAX_LENGTH = 30
+DEFAULT_MAX_ITEMS = 8
+
+
+def as_bytes_text(text: str) -> str:
+    """The automaton's view of a string: one character per UTF-8 byte."""
+    return text.encode("utf-8").decode("latin-1")
+
 
 TENSE_ENUM = ["infinitive", "present_simple", "past_simple", "past_participle", "simple_future"]
 PERSON_ENUM = ["1sg", "2sg", "3sg"]
@@ -45,12 +61,22 @@ def check_schema(schema: Any, path: str = "$") -> list[str]:
         return [f"{path}: schema must be an object"]
     errs = [f"{path}: unsupported keyword {k!r}" for k in schema if k not in SUPPORTED]
     t = schema.get("type")
-    if t is not None and t not in TYPES:
-        errs.append(f"{path}: unsupported type {t!r}")
+    for x in t if isinstance(t, list) else [t] if t is not None else []:
+        if x not in TYPES:
+            errs.append(f"{path}: unsupported type {x!r}")
     if "enum" in schema and (not isinstance(schema["enum"], list) or not schema["enum"]):
         errs.append(f"{path}: enum must be a non-empty list")
-    if "maxLength" in schema and not (isinstance(schema["maxLength"], int) and schema["maxLength"] >= 0):
-        errs.append(f"{path}: maxLength must be a non-negative integer")
+    for key in ("maxLength", "minLength", "minItems", "maxItems"):
+        if key in schema and not (isinstance(schema[key], int) and schema[key] >= 0):
+            errs.append(f"{path}: {key} must be a non-negative integer")
+    if "oneOf" in schema:
+        if not isinstance(schema["oneOf"], list) or not schema["oneOf"]:
+            errs.append(f"{path}: oneOf must be a non-empty list")
+        else:
+            for i, sub in enumerate(schema["oneOf"]):
+                errs += check_schema(sub, f"{path}.oneOf[{i}]")
+    if "items" in schema:
+        errs += check_schema(schema["items"], f"{path}[]")
     props = schema.get("properties", {})
     if not isinstance(props, dict):
         return errs + [f"{path}: properties must be an object"]
@@ -62,60 +88,113 @@ def check_schema(schema: Any, path: str = "$") -> list[str]:
     return errs
 
 
+_PY_TYPES: dict[str, Any] = {"object": dict, "string": str, "boolean": bool, "array": list, "null": type(None),
+                             "integer": int, "number": (int, float)}
+
+
+def _is_type(doc: Any, t: str) -> bool:
+    if t in ("integer", "number") and isinstance(doc, bool):
+        return False
+    if t == "integer" and isinstance(doc, float):
+        return doc.is_integer()
+    return isinstance(doc, _PY_TYPES[t])
+
+
 def validate(doc: Any, schema: dict[str, Any], path: str = "$") -> list[str]:
     """Reasons `doc` does not satisfy `schema` (empty list: valid)."""
-    if "const" in schema:
-        return [] if doc == schema["const"] else [f"{path}: expected const {schema['const']!r}"]
+    if "oneOf" in schema:
+        n = sum(not validate(doc, s, path) for s in schema["oneOf"])
+        if n != 1:
+            return [f"{path}: matches {n} oneOf branches, not exactly 1"]
+    if "const" in schema and doc != schema["const"]:
+        return [f"{path}: expected const {schema['const']!r}"]
     if "enum" in schema and doc not in schema["enum"]:
         return [f"{path}: {doc!r} is not one of the enum"]
     t = schema.get("type")
-    if t == "object":
-        if not isinstance(doc, dict):
-            return [f"{path}: expected an object"]
+    if t is not None:
+        names = t if isinstance(t, list) else [t]
+        if not any(_is_type(doc, x) for x in names):
+            return [f"{path}: expected {'/'.join(names)}, got {type(doc).__name__}"]
+    errs: list[str] = []
+    if isinstance(doc, dict):
         props = schema.get("properties", {})
-        errs = [f"{path}: missing required key {k!r}" for k in schema.get("required", []) if k not in doc]
+        errs += [f"{path}: missing required key {k!r}" for k in schema.get("required", []) if k not in doc]
         if schema.get("additionalProperties", True) is False:
             errs += [f"{path}: unexpected key {k!r}" for k in doc if k not in props]
         for k, v in doc.items():
             if k in props:
                 errs += validate(v, props[k], f"{path}.{k}")
-        return errs
-    if t == "string":
-        if not isinstance(doc, str):
-            return [f"{path}: expected a string"]
+    elif isinstance(doc, str):
         if "maxLength" in schema and len(doc) > schema["maxLength"]:
-            return [f"{path}: longer than {schema['maxLength']}"]
-    if t == "boolean" and not isinstance(doc, bool):
-        return [f"{path}: expected a boolean"]
-    if t == "integer" and (isinstance(doc, bool) or not isinstance(doc, int)):
-        return [f"{path}: expected an integer"]
-    return []
+            errs.append(f"{path}: longer than {schema['maxLength']}")
+        if len(doc) < schema.get("minLength", 0):
+            errs.append(f"{path}: shorter than {schema['minLength']}")
+        if "pattern" in schema and not re.search(schema["pattern"], doc):
+            errs.append(f"{path}: does not match {schema['pattern']}")
+    elif isinstance(doc, list):
+        if len(doc) < schema.get("minItems", 0):
+            errs.append(f"{path}: fewer than {schema['minItems']} items")
+        if "maxItems" in schema and len(doc) > schema["maxItems"]:
+            errs.append(f"{path}: more than {schema['maxItems']} items")
+        if "items" in schema:
+            errs += [e for i, d in enumerate(doc) for e in validate(d, schema["items"], f"{path}[{i}]")]
+    return errs
+
+
+def _lit(value: Any) -> R.Node:
+    return R.lit(as_bytes_text(json.dumps(value, separators=(",", ":"), ensure_ascii=False)))
+
+
+def _string_body(lo: int, hi: int) -> R.Node:
+    letter = R.alt(R.chars(STRING_CHARS), *(R.lit(as_bytes_text(c)) for c in SPANISH_LETTERS))
+    return R.rep(letter, lo, hi)
 
 
 def compile_schema(schema: dict[str, Any]) -> R.Node:
-    """The regex of every minified document the generator may emit for `schema`."""
+    """The regex of every minified document the generator may emit for `schema`.
+
+    `pattern` is not compiled (validation only); `number` is generated as an integer."""
+    if "oneOf" in schema:
+        rest = {k: v for k, v in schema.items() if k != "oneOf"}
+        return R.alt(*(compile_schema({**rest, **sub}) for sub in schema["oneOf"]))
     if "const" in schema:
-        return R.lit(json.dumps(schema["const"], separators=(",", ":")))
+        return _lit(schema["const"])
     if "enum" in schema:
-        return R.alt(*(R.lit(json.dumps(v, separators=(",", ":"))) for v in schema["enum"]))
+        return R.alt(*(_lit(v) for v in schema["enum"]))
     t = schema.get("type")
+    if isinstance(t, list):
+        return R.alt(*(compile_schema({**schema, "type": x}) for x in t))
+    if t == "null":
+        return R.lit("null")
     if t == "string":
-        body = R.rep(R.chars(STRING_CHARS), 0, int(schema.get("maxLength", DEFAULT_MAX_LENGTH)))
+        body = _string_body(int(schema.get("minLength", 0)), int(schema.get("maxLength", DEFAULT_MAX_LENGTH)))
         return R.seq(R.lit('"'), body, R.lit('"'))
     if t == "boolean":
         return R.alt(R.lit("true"), R.lit("false"))
-    if t == "integer":
+    if t in ("integer", "number"):
         digit = R.chars(R.DIGITS)
         return R.seq(R.rep(R.lit("-"), 0, 1), R.alt(R.lit("0"), R.seq(R.chars("123456789"), R.rep(digit, 0, 8))))
-    if t == "object":
+    if t == "array":
+        return _array(schema)
+    if t == "object" or "properties" in schema:
         return _object(schema)
     raise ValueError(f"cannot compile schema with type {t!r}")
+
+
+def _array(schema: dict[str, Any]) -> R.Node:
+    item = compile_schema(schema.get("items", {"type": "string"}))
+    lo, hi = int(schema.get("minItems", 0)), int(schema.get("maxItems", DEFAULT_MAX_ITEMS))
+    if hi == 0:
+        return R.lit("[]")
+    more = R.rep(R.seq(R.lit(","), item), max(0, lo - 1), hi - 1)
+    body = R.seq(item, more) if lo >= 1 else R.alt(R.EPS, R.seq(item, more))
+    return R.seq(R.lit("["), body, R.lit("]"))
 
 
 def _object(schema: dict[str, Any]) -> R.Node:
     props = list(schema.get("properties", {}).items())
     required = set(schema.get("required", []))
-    values = [R.seq(R.lit(json.dumps(k) + ":"), compile_schema(sub)) for k, sub in props]
+    values = [R.seq(_lit(k), R.lit(":"), compile_schema(sub)) for k, sub in props]
     memo: dict[tuple[int, bool], R.Node] = {}
 
     def rest(i: int, first: bool) -> R.Node:

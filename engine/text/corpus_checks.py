@@ -1,8 +1,7 @@
 """Validate, split and describe the §A13 corpus (phase 12).
 
-- `ROW_SCHEMA`: the row JSONSchema (draft 2020-12 subset) and `schema_errors`, a small
-  validator for exactly the keywords it uses (type, enum, required, properties,
-  additionalProperties, pattern, minLength) — jsonschema is not a dependency here.
+- `ROW_SCHEMA`: the row JSONSchema (draft 2020-12 subset) and `schema_errors`, which checks a
+  row with the project's one JSON-Schema validator (engine.structured.schema.validate).
 - `validate(rows)`: the course's 12 checks on the raw rows; `check_split` is the 13th, run
   after splitting. Each returns {name, passed, failures (row ids), message}.
 - `split_by_verb_tense`: whole (verb, tense) groups to one split; keys sorted before a
@@ -20,12 +19,12 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from engine.structured.schema import validate as validate_schema
 from engine.text import verbs as V
 from engine.text.corpus import CORPUS_NAME, CORPUS_VERSION, LABELS, MIS_TYPES, PERSONS, TENSE_SURFACES, cells
 
@@ -54,34 +53,12 @@ ROW_SCHEMA: dict[str, Any] = {
         "fingerprint": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
     },
 }
-_TYPES = {"string": str, "integer": int, "object": dict, "null": type(None), "array": list, "number": (int, float)}
 
 
 def schema_errors(value: Any, schema: dict[str, Any], path: str = "$") -> list[str]:
-    """Errors of `value` against `schema` (the keyword subset above); empty when valid."""
-    errs: list[str] = []
-    types = schema.get("type")
-    if types is not None:
-        names = types if isinstance(types, list) else [types]
-        ok = any(isinstance(value, _TYPES[t]) and not (t == "integer" and isinstance(value, bool)) for t in names)
-        if not ok:
-            return [f"{path}: expected {'/'.join(names)}, got {type(value).__name__}"]
-    if "enum" in schema and value not in schema["enum"]:
-        errs.append(f"{path}: {value!r} not in enum")
-    if isinstance(value, str):
-        if len(value) < schema.get("minLength", 0):
-            errs.append(f"{path}: shorter than {schema['minLength']}")
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            errs.append(f"{path}: does not match {schema['pattern']}")
-    if isinstance(value, dict):
-        errs += [f"{path}: missing {k}" for k in schema.get("required", []) if k not in value]
-        props = schema.get("properties", {})
-        if schema.get("additionalProperties", True) is False:
-            errs += [f"{path}: unexpected {k}" for k in value if k not in props]
-        for k, sub in props.items():
-            if k in value:
-                errs += schema_errors(value[k], sub, f"{path}.{k}")
-    return errs
+    """Errors of `value` against `schema`; empty when valid. The project's one JSON-Schema
+    validator (engine.structured.schema) does the work."""
+    return validate_schema(value, schema, path)
 
 
 # ---------------------------------------------------------------------- the 12 + 1 checks
