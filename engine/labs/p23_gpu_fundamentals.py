@@ -192,6 +192,11 @@ def cpu_roofline(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     a, b, c = np.empty(n_triad, np.float32), np.ones(n_triad, np.float32), np.ones(n_triad, np.float32)
     t_triad = time_call(lambda: cloops.triad(a, b, c, 3.0), min_time_s=min_time, batches=3).best_s
     triad_gbs = 12.0 * n_triad / t_triad / 1e9
+    rng_t = np.random.default_rng(cfg["seed"])  # the compiled triad's values against float64
+    tb, tc = rng_t.random(4096, dtype=np.float32), rng_t.random(4096, dtype=np.float32)
+    ta = np.empty_like(tb)
+    cloops.triad(ta, tb, tc, 3.0)
+    triad_err = float(np.abs(ta - (tb.astype(np.float64) + 3.0 * tc.astype(np.float64))).max())
     mm = [peak.matmul_gflops(int(n), min_time) for n in cfg["matmul_sizes"]]
     pi = max(r["gflops"] for r in mm)
     roof = Roofline(pi, triad_gbs)
@@ -206,8 +211,14 @@ def cpu_roofline(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         p["intensity"], p["gflops"] = p["flops"] / p["bytes"], p["flops"] / p["seconds"] / 1e9
         rec.log(step, stage="roofline", series="ops", op=p["op"], intensity=p["intensity"], gflops=p["gflops"])
         step += 1
+    # the roof written out in closed form: ridge = peak / bandwidth, attainable = min(peak, I x bandwidth)
+    curve = roof.curve(0.05, 1000.0, 25)
+    roof_err = max([abs(y - min(pi, x * triad_gbs)) / min(pi, x * triad_gbs) for x, y in curve]
+                   + [abs(roof.ridge - pi / triad_gbs) / (pi / triad_gbs)])
     out: dict[str, Any] = {"triad_gbs": triad_gbs, "peak_gflops": pi, "ridge": roof.ridge,
-                           **{f"matmul_gflops_n{r['n']}": r["gflops"] for r in mm}}
+                           "triad_max_abs_err": triad_err, "roofline_formula_max_rel_err": roof_err,
+                           **{f"matmul_gflops_n{r['n']}": r["gflops"] for r in mm},
+                           **{f"intensity_matmul_n{r['n']}": r["flops"] / r["bytes"] for r in mm}}
     for p in points:
         if p["op"].startswith("Linear"):
             out[f"intensity_linear_b{p['op'].rsplit('=', 1)[1]}"] = p["intensity"]
