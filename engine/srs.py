@@ -6,9 +6,9 @@ which is exact because every ease delta is a multiple of 0.02; the next interval
 formula `floor(interval * ease + 0.5)` is wrong at exact halves: 95 x 2.3 is 218.5 exactly,
 but in binary floating point it is 218.4999..., which rounds to 218 instead of 219.
 
-The rule (Wozniak's SM-2 as usually implemented):
+The rule (Wozniak's SM-2 as usually implemented; variant "standard", the course's lab 04):
 
-    grade q in 0..5 (the buttons: Again = 0, Hard = 2, Good = 4, Easy = 5)
+    grade q in 0..5
     if q < 3:  repetitions = 0; interval = 1                  # a lapse: start over tomorrow
     else:      repetitions += 1
                interval = 1 if repetitions == 1
@@ -21,8 +21,26 @@ The variant "portal" (the course's Phase 41 theory page) instead subtracts a fla
 the ease on a failure and lets the next success resume at 6 days (repetitions drop to 1, not
 0): grades 4,4,0,4,4,4 give 1, 6, 1, 6, 14, 32 at ease 2.3.
 
-The review deck (workbench/quiz/sm2.py) and Phase 41's portal (engine/portal/srs.py) both
-call this module; neither carries its own arithmetic.
+The variant "anki" is the review deck's (DECK_VARIANT): the same ease rule and the same
+1, 6, I*EF ladder for Good, with the learning behaviour Anki users expect, so the four buttons
+never schedule the same thing:
+
+    Again (q < 3)  repetitions = 0; interval = 0: due again today, relearned in this session
+    first pass     Hard / Good 1 day, Easy 4 days (Anki's default easy interval)
+    later passes   Good  = the SM-2 interval (6, then round_half_up(interval * ease))
+                   Hard  = min(Good, max(interval + 1, round_half_up(interval * 1.2)))  (Anki's hard factor)
+                   Easy  = round_half_up(Good * 1.3)                                    (Anki's easy bonus)
+
+Buttons map to SM-2 grades Again 0, Hard 3, Good 4, Easy 5. The course's lab maps Hard to 2,
+which SM-2 counts as a failure (q < 3) and would reset a mature card; SM-2's own definition of
+q3 is "correct, with serious difficulty", which is what Hard means in Anki.
+
+Hand-worked "anki" table from a new card at ease 2.5 (tests/test_srs_exact.py):
+all Good 1, 6, 15, 38, 95; all Easy 4, 8, 29, 105 (ease 2.6..2.9); all Hard 1, 2, 3, 4;
+Good, Good, Again, Good, Good, Good 1, 6, 0, 1, 6, 10 (ease 1.7).
+
+The review deck (workbench/quiz/sm2.py, used by the TUI, `workbench review` and the portal)
+calls this module; nothing else carries SM-2 arithmetic.
 """
 
 from __future__ import annotations
@@ -32,12 +50,17 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from fractions import Fraction
 
-BUTTONS = {"again": 0, "hard": 2, "good": 4, "easy": 5}
+BUTTONS = {"again": 0, "hard": 3, "good": 4, "easy": 5}
 MIN_EASE_H = 130
 START_EASE_H = 250
 MIN_EASE = MIN_EASE_H / 100
 START_EASE = START_EASE_H / 100
-VARIANTS = ("standard", "portal")
+VARIANTS = ("standard", "portal", "anki")
+DECK_VARIANT = "anki"  # what the workbench's review deck schedules with (TUI, CLI and portal)
+PASS_GRADE = 3
+EASY_FIRST_DAYS = 4  # Anki's default "easy interval" for a card's first pass
+HARD_FACTOR_H = 120  # Anki's hard interval multiplier, in hundredths
+EASY_BONUS_H = 130  # Anki's easy bonus, in hundredths
 
 
 def ease_delta_h(grade: int) -> int:
@@ -74,21 +97,36 @@ def next_interval(interval: int, ease_h: int) -> int:
     return max(1, (interval * ease_h + 50) // 100)
 
 
+def scale(days: int, factor_h: int) -> int:
+    """`days * factor` rounded half up, the factor in hundredths."""
+    return (days * factor_h + 50) // 100
+
+
 def step(ease_h: int, interval: int, repetitions: int, grade: int, variant: str = "standard") -> tuple[int, int, int]:
     """One review in integers: (ease_h, interval, repetitions) after grading `grade`."""
     if isinstance(grade, bool) or not isinstance(grade, int) or not 0 <= grade <= 5:
         raise ValueError(f"grade must be 0..5, got {grade!r}")
     if variant not in VARIANTS:
         raise ValueError(f"SM-2 variant {variant!r}: use one of {', '.join(VARIANTS)}")
-    if grade < 3:
-        interval = 1
-        if variant == "standard":
-            repetitions, ease_h = 0, ease_h + ease_delta_h(grade)
+    if grade < PASS_GRADE:
+        if variant == "portal":
+            interval, repetitions, ease_h = 1, min(repetitions, 1), ease_h - 20
         else:
-            repetitions, ease_h = min(repetitions, 1), ease_h - 20
+            interval = 0 if variant == "anki" else 1
+            repetitions, ease_h = 0, ease_h + ease_delta_h(grade)
     else:
         repetitions += 1
-        interval = 1 if repetitions == 1 else 6 if repetitions == 2 else next_interval(interval, ease_h)
+        good = 1 if repetitions == 1 else 6 if repetitions == 2 else next_interval(interval, ease_h)
+        if variant != "anki":
+            interval = good
+        elif repetitions == 1:
+            interval = EASY_FIRST_DAYS if grade == 5 else 1
+        elif grade == 3:
+            interval = min(good, max(interval + 1, scale(interval, HARD_FACTOR_H)))
+        elif grade == 5:
+            interval = scale(good, EASY_BONUS_H)
+        else:
+            interval = good
         ease_h += ease_delta_h(grade)
     return max(MIN_EASE_H, ease_h), interval, repetitions
 
@@ -112,6 +150,17 @@ def review(card: Card, grade: int, today: date, variant: str = "standard") -> Ca
     """The card after one review graded `grade` (0..5) on `today`."""
     ease_h, interval, reps = step(to_hundredths(card.ease), card.interval, card.repetitions, grade, variant)
     return replace(card, ease=ease_h / 100, interval=interval, repetitions=reps, due=today + timedelta(days=interval))
+
+
+def preview(card: Card, variant: str = DECK_VARIANT) -> dict[str, int]:
+    """The interval in days each button would give this card, before it is pressed (0: again today)."""
+    ease_h = to_hundredths(card.ease)
+    return {name: step(ease_h, card.interval, card.repetitions, g, variant)[1] for name, g in BUTTONS.items()}
+
+
+def interval_words(days: int) -> str:
+    """How a grade key labels its interval: `today` (relearn in this session), `1 d`, `4 d`."""
+    return "today" if days <= 0 else f"{days} d"
 
 
 def due_queue(cards: dict[str, Card], today: date, cap: int = 30) -> list[str]:

@@ -78,7 +78,14 @@ def test_review_walks_a_card_through_its_intervals(workspace: Path, tmp_path: Pa
 
     assert commands.review_command(catalog, as_of=day, grades="again", limit=30, as_json=True) == 0
     (lapse,) = _json_out(capsys)["reviewed"]
-    assert (lapse["interval"], lapse["repetitions"], lapse["ease"]) == (1, 0, 1.7)
+    assert (lapse["interval"], lapse["repetitions"], lapse["ease"], lapse["due"]) == (0, 0, 1.7, day)  # relearn today
+
+    # Again then Good in one session: the lapsed card comes back after the others, and passing it gives 1 day
+    assert commands.review_command(catalog, as_of=day, grades="good", limit=30, as_json=True) == 0
+    (relearned,) = _json_out(capsys)["reviewed"]
+    assert (relearned["interval"], relearned["repetitions"], relearned["ease"]) == (1, 1, 1.7)
+    assert commands.review_command(catalog, as_of="2027-06-21", grades="again good", limit=30, as_json=True) == 0
+    assert [r["interval"] for r in _json_out(capsys)["reviewed"]] == [0, 1]  # one session: lapse, then relearned
 
 
 def test_review_rejects_bad_grades_and_dates(workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -107,7 +107,8 @@ def test_review_screen_walks_the_queue(tmp_path: Path) -> None:
     again = ReviewScreen(catalog=catalog, conn=conn, today=date(2026, 5, 24))
     asyncio.run(_review(again, [("enter",), ("1",)]))  # reveal, then grade Again
     card = cards.get(conn, "phase-03-fixture", "q-03-04")
-    assert card is not None and (card.state.repetitions, card.state.interval, card.state.ease) == (0, 1, 1.7)
+    assert card is not None and (card.state.repetitions, card.state.interval, card.state.ease) == (0, 0, 1.7)
+    assert card.state.due == date(2026, 5, 24) and again.stage == "ask"  # relearning: back in this session
 
 
 async def _slips_then_answers(screen: QuizScreen) -> list[str]:

@@ -39,7 +39,7 @@ def test_all_good_due_dates() -> None:
 
 def test_lapse_resets_repetitions_and_lowers_ease() -> None:
     intervals, state = walk([4, 4, 0, 4, 4, 4])
-    assert intervals == [1, 6, 1, 1, 6, 10]
+    assert intervals == [1, 6, 0, 1, 6, 10]  # the lapse is due again the same day (relearning)
     assert state.ease == pytest.approx(1.7)
     assert state.lapses == 1
 
@@ -56,7 +56,7 @@ def test_ease_floor() -> None:
 
 def test_easy_grows_ease_and_intervals() -> None:
     intervals, state = walk([5, 5, 5])
-    assert intervals == [1, 6, 16]  # 6 × 2.7 = 16.2 → 16
+    assert intervals == [4, 8, 29]  # Easy first 4 d; then 6 × 1.3 = 7.8 → 8; 8 × 2.7 = 21.6 → 22, × 1.3 → 29
     assert state.ease == pytest.approx(2.8)
 
 
@@ -71,7 +71,7 @@ def test_new_card_due_tomorrow() -> None:
     assert (card.ease, card.interval, card.repetitions) == (2.5, 0, 0)
 
 
-@pytest.mark.parametrize(("text", "value"), [("again", 0), ("Hard", 2), ("good", 4), ("E", 5), ("3", 3), (4, 4)])
+@pytest.mark.parametrize(("text", "value"), [("again", 0), ("Hard", 3), ("good", 4), ("E", 5), ("2", 2), (4, 4)])
 def test_parse_grade(text: str | int, value: int) -> None:
     assert sm2.parse_grade(text) == value
 
@@ -85,3 +85,12 @@ def test_parse_grade_rejects(text: str) -> None:
 def test_review_rejects_bad_grade() -> None:
     with pytest.raises(ValueError):
         sm2.review(sm2.CardState(due=DAY0), 7, DAY0)
+
+
+def test_relearning_flag_and_preview() -> None:
+    fresh = sm2.new_card(DAY0)
+    assert not fresh.relearning and sm2.preview(fresh) == {"again": 0, "hard": 1, "good": 1, "easy": 4}
+    lapsed = sm2.review(fresh, 0, DAY0)
+    assert lapsed.relearning and lapsed.due == DAY0 and lapsed.lapses == 1
+    passed = sm2.review(lapsed, 4, DAY0)
+    assert not passed.relearning and passed.due == DAY0 + timedelta(days=1)

@@ -374,7 +374,7 @@ def review_loop(cfg: dict, rec: Recorder) -> dict:
         # exactly on the day engine.srs scheduled it.
         expected: dict[str, date] = {}
         start = date.fromtimestamp(s.clock())
-        shown_on_time, reviews, first_day_due = True, 0, None
+        shown_on_time, reviews, first_day_due, relearned = True, 0, None, 0
         for step in range(int(cfg["days"])):
             s.clock.days(1)
             today = start + timedelta(days=step + 1)
@@ -383,13 +383,19 @@ def review_loop(cfg: dict, rec: Recorder) -> dict:
                 first_day_due = len(due)
             shown_on_time &= all(expected.get(k, today) == today for k in due)
             shown_on_time &= all(d > today or k in due for k, d in expected.items())
-            for key in due:
-                quiz_id, item_id = _split_card(key)
-                grade = "again" if reviews % 4 == 3 else "good"
-                r = s.post("ana", f"/me/reviews/{quiz_id}/{item_id}", {"grade": grade})
-                shown_on_time &= r.status_code == 303
-                reviews += 1
-                expected[key] = _due_of(s, quiz_id, item_id, today)
+            for relearn_pass in range(3):  # an Again is due again today (relearning): it comes back until passed
+                for key in due:
+                    quiz_id, item_id = _split_card(key)
+                    grade = "again" if reviews % 4 == 3 and relearn_pass == 0 else "good"
+                    r = s.post("ana", f"/me/reviews/{quiz_id}/{item_id}", {"grade": grade})
+                    shown_on_time &= r.status_code == 303
+                    reviews += 1
+                    expected[key] = _due_of(s, quiz_id, item_id, today)
+                    relearned += grade == "again"
+                due = _due_ids(s.client("ana").get("/me/reviews").text)
+                if not due:
+                    break
+            shown_on_time &= not due
             rec.log(step, stage="clock", day=step + 1, due_today=len(due))
         rate = [s.post("ana", f"/phase/{number}/exam", {"exam_token": "x"}).status_code for _ in range(int(cfg["exam_limit_probe"]))]
     return {
@@ -405,6 +411,8 @@ def review_loop(cfg: dict, rec: Recorder) -> dict:
         "failed_exam_item_due_next_day": due_today == 0 and first_day_due == min(n_wrong, cap),
         "cards_shown_on_scheduled_day": shown_on_time,
         "reviews_done": reviews,
+        "agains_relearned_same_day": relearned,
+        "deck_new_card_buttons": list(srs.preview(srs.Card(due=date(2026, 1, 1), ease=ease0)).values()),  # again hard good easy
         "exam_rate_limited_status": rate[-1],
         "exam_rate_limit_after": rate.index(429) if 429 in rate else -1,
         "queue_capped_at": len(srs.due_queue(crowd, date(2026, 1, 1), cap)),

@@ -32,6 +32,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
+from engine import srs
 from engine.portal import notes as notes_md
 from engine.portal.accounts import ROLES, AccountError, Accounts, check_username
 from engine.portal.audit import AuditLog
@@ -47,7 +48,7 @@ HERE = Path(__file__).parent
 N_PHASES = 42
 BAD_LOGIN = "Unknown username or wrong password."
 MIN_PASSWORD, MAX_PASSWORD = 12, 256
-GRADE_KEYS = [("again", 0), ("hard", 2), ("good", 4), ("easy", 5)]
+GRADE_KEYS = list(srs.BUTTONS.items())  # the deck's buttons, from the one SM-2 (engine/srs.py)
 
 
 class Portal:

@@ -17,8 +17,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from workbench import progress
 from workbench.content.loader import Catalog, load_catalog
-from workbench.quiz import attempts, cards, progress, review, sm2
+from workbench.quiz import attempts, cards, review, sm2
 from workbench.quiz.scoring import score_quiz
 from workbench.store import connect
 from workbench.store import runs as run_index
@@ -160,7 +161,7 @@ class WorkspaceLearning:
                     for c in everything if c.state.due > today][:50]
         rows = []
         for d in due:
-            nexts = {name: sm2.review(d.card.state, g, today).interval for name, g in sm2.GRADES.items()}
+            nexts = {name: sm2.srs.interval_words(days) for name, days in sm2.preview(d.card.state).items()}
             rows.append({"quiz_id": d.card.quiz_id, "item_id": d.card.item_id, "prompt": d.item.prompt,
                          "answer": _answer_text(d.item), "explanation": d.item.explanation, "next": nexts,
                          "due": d.card.state.due.isoformat(), "ease": d.card.state.ease})

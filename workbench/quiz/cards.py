@@ -4,7 +4,8 @@ Seeding rule. A wrong quiz answer seeds a card due tomorrow (ease 2.5, no repeti
 wrong answer on an item that already has a card never resets it: the card keeps its ease,
 interval and repetitions, and only its due date is pulled forward to tomorrow if it was
 later. Retaking a quiz three times in an hour must not triple-penalise a card; the honest
-grade is given in `workbench review`, where a lapse (Again/Hard) does lower the ease.
+grade is given in `workbench review`, where a lapse (Again) does lower the ease and makes the
+card due again the same day (relearning; see engine/srs.py, variant "anki").
 A right quiz answer leaves an existing card alone.
 """
 
@@ -107,12 +108,19 @@ def due_count(conn: sqlite3.Connection, today: date) -> int:
 
 
 def queue(conn: sqlite3.Connection, today: date, cap: int = DAILY_CAP) -> list[Card]:
-    """Today's queue: due cards, oldest due date first, at most `cap` reviews per day in all."""
-    room = max(0, cap - reviewed_count(conn, today))
-    rows = conn.execute(
-        "SELECT * FROM review_cards WHERE due <= ? ORDER BY due, quiz_id, item_id LIMIT ?", (today.isoformat(), room)
-    )
-    return [_card(r) for r in rows]
+    """Today's queue: due cards, oldest due date first, at most `cap` distinct cards a day; then the
+    cards lapsed today (relearning, due again today), which always come back, whatever the cap."""
+    ensure_tables(conn)
+    day = today.isoformat()
+    seen = conn.execute("SELECT COUNT(DISTINCT quiz_id || '/' || item_id) FROM card_reviews WHERE reviewed_on = ?", (day,)).fetchone()[0]
+    fresh = conn.execute(
+        "SELECT * FROM review_cards WHERE due <= ? AND (last_review IS NULL OR last_review < ?)"
+        " ORDER BY due, quiz_id, item_id LIMIT ?", (day, day, max(0, cap - seen))
+    ).fetchall()
+    relearn = conn.execute(
+        "SELECT * FROM review_cards WHERE due <= ? AND last_review >= ? ORDER BY quiz_id, item_id", (day, day)
+    ).fetchall()
+    return [_card(r) for r in fresh + relearn]
 
 
 def next_due(conn: sqlite3.Connection, today: date) -> date | None:

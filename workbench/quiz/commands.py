@@ -16,12 +16,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from workbench import workspace
+from workbench import progress, workspace
 from workbench.atomic import write_text
 from workbench.content.loader import Catalog
 from workbench.content.schema import Quiz
-from workbench.quiz import attempts, cards, interactive, progress, review, sm2
-from workbench.quiz.report import ReportRefused, build_report
+from workbench.progress.report import ReportRefused, build_report
+from workbench.quiz import attempts, cards, interactive, review, sm2
 from workbench.quiz.scoring import QuizResult, load_answers, score_quiz
 from workbench.store import connect
 
@@ -124,23 +124,27 @@ def review_command(catalog: Catalog, *, as_of: str | None, grades: str | None, l
     queue, skipped = review.due_cards(catalog, conn, today, cap=limit)
     console = _out() if not as_json else Console(stderr=True, highlight=False)
     done: list[dict[str, Any]] = []
-    for n, (card, item) in enumerate(((d.card, d.item) for d in queue), start=1):
+    session = review.Session(list(queue))  # an Again comes back a few cards later (relearning)
+    while not session.done:
+        card, item = session.current.card, session.current.item
         if scripted is not None:
             if not scripted:
                 break
             grade = scripted.pop(0)
         else:
-            console.print(f"\n[bold cyan]card {n}/{len(queue)}[/] [dim]{card.quiz_id} · {card.item_id}[/]")
+            again = " [yellow]relearning[/]" if session.is_relearning else ""
+            console.print(f"\n[bold cyan]card {session.position + 1}/{len(session.queue)}[/]{again} [dim]{card.quiz_id} · {card.item_id}[/]")
             try:
-                grade = interactive.review_card(item, console, console.input)
+                grade = interactive.review_card(item, console, console.input, card.state)
             except (EOFError, KeyboardInterrupt):
                 console.print("[yellow]stopped; the reviews above are saved[/]")
                 break
-        state = cards.record_review(conn, card.quiz_id, card.item_id, grade, today, datetime.now(UTC))
+        what = session.grade(conn, grade, today, datetime.now(UTC))
+        state = session.reviewed[-1][2]
         done.append({"quiz": card.quiz_id, "item": card.item_id, "grade": grade, "ease": state.ease,
                      "interval": state.interval, "repetitions": state.repetitions, "due": state.due.isoformat()})
         if not as_json:
-            console.print(f"{card.item_id}: grade {grade} → next in {state.interval} day(s), {state.due} (ease {state.ease:.2f})")
+            console.print(f"{card.item_id}: grade {grade} → {what}, due {state.due} (ease {state.ease:.2f})")
     left = len(cards.queue(conn, today, cap=limit))
     upcoming = cards.next_due(conn, today)
     conn.close()

@@ -64,8 +64,16 @@ def take_quiz(quiz: Quiz, console: Console, ask: Ask, lang: str = "en") -> dict[
     return answers
 
 
-def review_card(item: QuizItem, console: Console, ask: Ask, lang: str = "en") -> int:
-    """Show a card, let the learner try it, reveal the answer, and read the SM-2 grade."""
+def grade_prompt(state: sm2.CardState | None, suggested: str) -> str:
+    """`again (today) / hard (1 d) / good (1 d) / easy (4 d)`: each grade with the interval it gives."""
+    days = sm2.preview(state) if state is not None else {}
+    words = [f"[bold]{n[0]}[/]{n[1:]}" + (f" ({sm2.srs.interval_words(days[n])})" if n in days else "") for n in sm2.GRADES]
+    return "grade: " + " / ".join(words) + f" {escape(f'[{suggested}]')} > "
+
+
+def review_card(item: QuizItem, console: Console, ask: Ask, state: sm2.CardState | None = None, lang: str = "en") -> int:
+    """Show a card, let the learner try it, reveal the answer, and read the SM-2 grade (each key
+    labelled with the interval it gives when the card's `state` is known)."""
     console.print(item_text(item, lang))
     attempt = ask(f"[dim]{HOW[item.kind]} (Enter to reveal)[/] > ")
     suggested = "again"
@@ -78,7 +86,7 @@ def review_card(item: QuizItem, console: Console, ask: Ask, lang: str = "en") ->
         if item.explanation:
             console.print(f"  [dim]{escape(item.explanation.strip())}[/]")
     while True:
-        raw = ask(f"grade: [bold]a[/]gain / [bold]h[/]ard / [bold]g[/]ood / [bold]e[/]asy {escape(f'[{suggested}]')} > ")
+        raw = ask(grade_prompt(state, suggested))
         try:
             return sm2.parse_grade(raw.strip() or suggested)
         except ValueError as exc:

@@ -13,8 +13,8 @@ from datetime import date, datetime
 
 from workbench.content.loader import Catalog
 from workbench.content.schema import QuizItem
-from workbench.quiz import cards
-from workbench.quiz.progress import today_utc
+from workbench.progress import today_utc
+from workbench.quiz import cards, sm2
 
 
 @dataclass(frozen=True)
@@ -51,36 +51,28 @@ def due_cards(catalog: Catalog, conn: sqlite3.Connection, today: date, cap: int 
 # ---------------------------------------------------------------- one session, with relearning steps
 
 RELEARN_GAP = 3  # an "again" card comes back after this many other cards (Anki's relearning step)
-PASS_GRADE = 3
+PASS_GRADE = sm2.srs.PASS_GRADE
 
 
-def preview(state: cards.sm2.CardState, grade: int, relearning: bool = False) -> str:
-    """What pressing `grade` would do, in words, before it is pressed: `1 d`, `6 d`, `in session`.
+def preview(state: cards.sm2.CardState, grade: int) -> str:
+    """What pressing `grade` would do, in words, before it is pressed: `today`, `1 d`, `4 d`.
 
-    The interval comes from the one SM-2 step (engine.srs.step), not a copy of it."""
-    from engine import srs
-
-    if grade < PASS_GRADE:
-        return "again in this session"
-    if relearning:
-        return f"{max(1, state.interval)} d"  # already rescheduled by its lapse; passing the relearn step keeps it
-    _, interval, _ = srs.step(srs.to_hundredths(state.ease), state.interval, state.repetitions, grade)
-    return f"{interval} d"
+    The interval comes from the one SM-2 step (engine.srs, the deck's variant), not a copy of it."""
+    days = sm2.srs.step(sm2.srs.to_hundredths(state.ease), state.interval, state.repetitions, grade, sm2.srs.DECK_VARIANT)[1]
+    return sm2.srs.interval_words(days)
 
 
 @dataclass
 class Session:
-    """Today's queue, where a card graded below 3 is rescheduled once (SM-2: a lapse, due tomorrow)
-    and also comes back in this session after `RELEARN_GAP` other cards, until it is passed.
-
-    Passing a relearning card writes nothing more: its schedule was set by the lapse. The session
-    ends when every card has been passed or the learner stops."""
+    """Today's queue, shared by `workbench review` and the TUI. Every grade is a real SM-2 review
+    (journaled). Again makes the card due today (interval 0, ease lowered); it comes back in this
+    session after `RELEARN_GAP` other cards, and passing it then schedules it (1 day, Easy 4).
+    A learner who stops mid-session finds the relearning card still due today, in any face."""
 
     queue: list[DueCard]
     position: int = 0
-    relearning: set[int] = field(default_factory=set)  # ids (id(DueCard)) of cards being relearned
     reviewed: list[tuple[str, int, cards.sm2.CardState]] = field(default_factory=list)
-    lapsed_again: int = 0
+    lapsed_again: int = 0  # relearning cards failed again
 
     @property
     def done(self) -> bool:
@@ -92,27 +84,25 @@ class Session:
 
     @property
     def is_relearning(self) -> bool:
-        return id(self.current) in self.relearning
+        return self.current.card.state.relearning
 
     def remaining(self) -> int:
         return len(self.queue) - self.position
 
+    def last_states(self) -> list[tuple[str, int, cards.sm2.CardState]]:
+        """One row per card reviewed: its last grade and the schedule it ended with."""
+        last = {item: (item, g, s) for item, g, s in self.reviewed}
+        return list(last.values())
+
     def grade(self, conn: sqlite3.Connection, grade: int, today: date, now: datetime) -> str:
         """Apply `grade` to the current card and move on; returns what happened, in words."""
         due = self.current
-        relearn = id(due) in self.relearning
-        if relearn:
-            what = "passed its relearning step" if grade >= PASS_GRADE else "again: back in a few cards"
-            if grade < PASS_GRADE:
-                self.lapsed_again += 1
-        else:
-            state = cards.record_review(conn, due.card.quiz_id, due.card.item_id, grade, today, now)
-            self.reviewed.append((due.card.item_id, grade, state))
-            due = DueCard(replace(due.card, state=state), due.item)
-            what = f"next in {state.interval} d" if grade >= PASS_GRADE else "again: back in a few cards, then tomorrow"
+        was_relearning = due.card.state.relearning
+        state = cards.record_review(conn, due.card.quiz_id, due.card.item_id, grade, today, now)
+        self.reviewed.append((due.card.item_id, grade, state))
         self.position += 1
-        if grade < PASS_GRADE:
-            again = due if not relearn else self.queue[self.position - 1]
-            self.queue.insert(min(len(self.queue), self.position + RELEARN_GAP), again)
-            self.relearning.add(id(again))
-        return what
+        if state.due > today:
+            return ("passed its relearning step: " if was_relearning else "") + f"next in {state.interval} d"
+        self.lapsed_again += was_relearning
+        self.queue.insert(min(len(self.queue), self.position + RELEARN_GAP), DueCard(replace(due.card, state=state), due.item))
+        return "again: back in a few cards"

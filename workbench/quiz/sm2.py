@@ -4,10 +4,13 @@ The rule itself (Wozniak's SM-2 as usually implemented, integer hundredths) is w
 `engine/srs.py`; this module re-exports it for the workbench.
 
 Choices made, and why:
+* The deck schedules with engine.srs's "anki" variant: Again (0) is due again today and comes
+  back in the same session (a relearning step), a first pass gives Hard (3) / Good (4) 1 day and
+  Easy (5) 4 days, later passes give Good the SM-2 interval, Hard x1.2 and Easy x1.3 of it.
 * Ease changes on every review, failures included (q0 -0.80, q2 -0.32, q3 -0.14, q4 0, q5 +0.10).
   The course's Phase 41 theory page instead subtracts a flat 0.20 on failure; after the grades
-  4, 4, 0, 4, 4, 4 our variant gives ease 1.7 and intervals 1, 6, 1, 1, 6, 10 (theirs 2.3 and
-  1, 6, 1, 6, 14, 32). We keep the standard rule: a forgotten card should come back often.
+  4, 4, 0, 4, 4, 4 the deck gives ease 1.7 and intervals 1, 6, 0 (relearned that day), 1, 6, 10
+  (the theory's 2.3 and 1, 6, 1, 6, 14, 32). A forgotten card should come back often.
 * Ease is held in whole hundredths and intervals are computed in integers (engine/srs.py), so
   exact halves round up: 95 days at ease 2.3 is 218.5, scheduled as 219 (the float formula
   gives 218). An all-Good learner gets 1, 6, 15, 38, 95, 238, 595 days at ease 2.5.
@@ -39,6 +42,11 @@ class CardState:
     last_review: date | None = None
     lapses: int = 0  # reviews graded below 3
 
+    @property
+    def relearning(self) -> bool:
+        """Lapsed and not yet passed again (due today, interval 0)."""
+        return self.interval == 0 and self.last_review is not None
+
 
 def new_card(today: date) -> CardState:
     """A card seeded by a wrong quiz answer: due tomorrow, ease 2.5, no repetitions."""
@@ -64,15 +72,20 @@ def parse_grade(text: str | int) -> int:
     return value
 
 
+def preview(state: CardState) -> dict[str, int]:
+    """Days each button (again / hard / good / easy) would schedule, from engine.srs (0: today)."""
+    return srs.preview(srs.Card(state.due, state.ease, state.interval, state.repetitions))
+
+
 def review(state: CardState, grade: int, today: date) -> CardState:
     """The card after one review graded `grade` (0..5) on `today`."""
-    step = srs.review(srs.Card(state.due, state.ease, state.interval, state.repetitions), grade, today)
+    step = srs.review(srs.Card(state.due, state.ease, state.interval, state.repetitions), grade, today, srs.DECK_VARIANT)
     return replace(
         state,
         ease=step.ease,
         interval=step.interval,
         repetitions=step.repetitions,
-        lapses=state.lapses + (grade < 3),
+        lapses=state.lapses + (grade < srs.PASS_GRADE),
         last_review=today,
         due=step.due,
     )

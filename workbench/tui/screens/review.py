@@ -2,9 +2,9 @@
 
 Each card shows its quiz item; type an answer and press Enter to check it (or just Enter
 to reveal), then grade how well you knew it: 1 Again, 2 Hard, 3 Good, 4 Easy (SM-2 grades
-0/2/4/5), or Enter for the suggested grade. Each key shows the interval it would give
-before you press it. A card you got wrong (Again, Hard) is rescheduled for tomorrow and
-also comes back a few cards later in this session until you pass it
+0/3/4/5), or Enter for the suggested grade. Each key shows the interval it would give
+before you press it (a new card: again today, hard 1 d, good 1 d, easy 4 d). A card you got
+wrong (Again) is due again today and comes back a few cards later in this session until you pass it
 (`workbench.quiz.review.Session`); the SM-2 step is engine.srs, the daily cap (30) and
 the queue order (oldest due first) follow `workbench.quiz.cards`.
 
@@ -24,18 +24,18 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from workbench.content.loader import Catalog
+from workbench.progress import today_utc
 from workbench.quiz import cards
 from workbench.quiz.grading import response_problem
 from workbench.quiz.interactive import HOW
-from workbench.quiz.progress import today_utc
 from workbench.quiz.review import DueCard, Session, due_cards, preview
 from workbench.quiz.scoring import grade_item
 from workbench.tui.messages import CatalogLoaded
 from workbench.tui.screens.quiz import esc, feedback_markup, item_markup, slip_markup
 from workbench.tui.screens.standalone import StandaloneData
 
-GRADE_WORDS = {0: "again", 2: "hard", 4: "good", 5: "easy"}
-GRADE_KEYS = {0: "1", 2: "2", 4: "3", 5: "4"}
+GRADE_WORDS = {0: "again", 3: "hard", 4: "good", 5: "easy"}
+GRADE_KEYS = {0: "1", 3: "2", 4: "3", 5: "4"}
 
 
 class ReviewScreen(StandaloneData, Screen):
@@ -43,7 +43,7 @@ class ReviewScreen(StandaloneData, Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("1", "grade(0)", "Again"),
-        Binding("2", "grade(2)", "Hard"),
+        Binding("2", "grade(3)", "Hard"),
         Binding("3", "grade(4)", "Good"),
         Binding("4", "grade(5)", "Easy"),
         Binding("enter", "grade_suggested", "Suggested", show=False),
@@ -147,8 +147,8 @@ class ReviewScreen(StandaloneData, Screen):
 
     def keys_markup(self) -> str:
         """The four grade keys, each with the interval it gives (computed by engine.srs, not guessed)."""
-        state, relearn = self.current.card.state, self.session.is_relearning
-        parts = [f"[b]{GRADE_KEYS[g]}[/b] {GRADE_WORDS[g]} [dim]→ {preview(state, g, relearn)}[/dim]" for g in GRADE_KEYS]
+        state = self.current.card.state
+        parts = [f"[b]{GRADE_KEYS[g]}[/b] {GRADE_WORDS[g]} [dim]→ {preview(state, g)}[/dim]" for g in GRADE_KEYS]
         return "grade it: " + " · ".join(parts) + f" · enter = {GRADE_WORDS[self.suggested]}"
 
     def action_grade(self, grade: int) -> None:
@@ -164,8 +164,8 @@ class ReviewScreen(StandaloneData, Screen):
         box.add_class("hidden")
         box.disabled = True
         upcoming = cards.next_due(self.db(), self.today)
-        lines = [f"{len(self.reviewed)} card(s) reviewed." if self.reviewed else f"Nothing due on {self.today}."]
-        lines += [f"  {item}: {GRADE_WORDS[g]} → due {s.due} (every {s.interval} d, ease {s.ease:.2f})" for item, g, s in self.reviewed]
+        lines = [f"{len(self.session.last_states())} card(s) reviewed." if self.reviewed else f"Nothing due on {self.today}."]
+        lines += [f"  {item}: {GRADE_WORDS[g]} → due {s.due} (every {s.interval} d, ease {s.ease:.2f})" for item, g, s in self.session.last_states()]
         if upcoming:
             lines.append(f"Next card due {upcoming}.")
         if self.skipped:
