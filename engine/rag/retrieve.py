@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -79,8 +80,18 @@ class FlatIndex:
         return [(self.ids[i], float(scores[i])) for i in top]
 
 
+class Embedder(Protocol):
+    """What a dense retriever needs: fit on the indexed texts, then embed to unit rows."""
+
+    def fit(self, texts: Sequence[str]) -> Embedder: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
 class DenseRetriever:
-    def __init__(self, chunks: Sequence[Chunk], embedder: HashingEmbedder | None = None) -> None:
+    """Any Embedder (HashingEmbedder, the baseline; engine.rag.model_embed.ModelEmbedder) over a FlatIndex."""
+
+    def __init__(self, chunks: Sequence[Chunk], embedder: Embedder | None = None) -> None:
         texts = [c.text for c in chunks]
         self.embedder = (embedder or HashingEmbedder()).fit(texts)
         self.index = FlatIndex(self.embedder.embed(texts), [c.chunk_id for c in chunks])
