@@ -7,8 +7,9 @@ from pathlib import Path
 
 from _quiz_fixtures import RIGHT, fake_run, write_content
 
-from workbench.quiz import attempts, progress
-from workbench.quiz.progress import State
+from workbench import progress
+from workbench.progress import State
+from workbench.quiz import attempts
 from workbench.quiz.scoring import score_quiz
 from workbench.store.db import connect
 

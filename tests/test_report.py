@@ -9,7 +9,7 @@ import pytest
 from _quiz_fixtures import PHASE, RIGHT, fake_run, right_answer, write_content
 
 from workbench.quiz import attempts
-from workbench.quiz.report import ReportRefused, build_report
+from workbench.progress.report import ReportRefused, build_report
 from workbench.quiz.scoring import score_quiz
 from workbench.store.db import connect
 
@@ -78,7 +78,7 @@ def test_phase_00_end_to_end_report(workspace: Path) -> None:
     import yaml
 
     from workbench.content import load_catalog
-    from workbench.quiz.progress import quiz_for_phase
+    from workbench.progress import quiz_for_phase
 
     quiz_00 = quiz_for_phase(load_catalog(), 0)
     assert quiz_00 is not None

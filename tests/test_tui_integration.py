@@ -268,7 +268,7 @@ async def test_dod_quiz_item_shows_best_attempt_and_verdict(home: Path) -> None:
         await pilot.pause()
         assert "✓" in quiz_line() and "best 80% (4/5), pass mark 70%" in quiz_line()
         # the same words as `workbench progress`
-        from workbench.quiz.progress import phase_progress
+        from workbench.progress import phase_progress
 
         item = phase_progress(catalog, app.db(), 0).items[2]
         assert item.kind == "quiz" and item.met and item.evidence in quiz_line()

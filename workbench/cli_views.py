@@ -194,7 +194,7 @@ def report_json(catalog: Catalog, number: int) -> int:
     """`workbench report N --json`: the report is written as usual; the outcome is printed as JSON."""
     from workbench import workspace
     from workbench.atomic import write_text
-    from workbench.quiz.report import ReportRefused, build_report
+    from workbench.progress.report import ReportRefused, build_report
 
     conn = connect()
     try:

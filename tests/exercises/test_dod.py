@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.content import load_catalog
-from workbench.quiz.progress import phase_progress
+from workbench.progress import phase_progress
 from workbench.store import connect
 from workbench.store.runs import record_run
 
@@ -49,7 +49,7 @@ def test_reference_runs_are_a_demonstration_learner_runs_count(tmp_path: Path) -
 
 
 def test_report_section_lists_exercises_with_their_flags(tmp_path: Path) -> None:
-    from workbench.quiz.report import _exercise_section
+    from workbench.progress.report import _exercise_section
 
     conn = connect(tmp_path / "wb.db")
     record_run(conn, _manifest("20260101T000005Z-e", "phase-07/lab-01", "learner", 4.0), str(tmp_path))

@@ -1,4 +1,4 @@
-"""Assessment: graders per item kind, quiz attempts, SM-2 review cards, phase progress, reports.
+"""Assessment: graders per item kind, quiz attempts, SM-2 review cards (phase progress and the report: workbench/progress/).
 
 Pure pieces (`normalize`, `grading`, `sm2`, `scoring`) know nothing of SQLite or the terminal;
 `attempts` and `cards` own their tables; `commands` is the CLI glue; `interactive` the prompts.

@@ -1,6 +1,6 @@
 """What the learner has done, as the TUI shows it: phase states, the next phase, the DoD list.
 
-Phase states, DoD evidence and cards due come from `workbench.quiz.progress` (runs and
+Phase states, DoD evidence and cards due come from `workbench.progress` (runs and
 quiz attempts together), so the TUI and `workbench progress` agree on the automatic items.
 The TUI adds: "missing" for phase numbers with no content yet, "no_lab" for phases whose
 labs are all planned (nothing to run yet, so not "not started"), and the learner's own
@@ -28,7 +28,7 @@ def runnable(phase: Phase) -> bool:
 def phase_states(catalog: Catalog, conn: sqlite3.Connection) -> dict[int, str]:
     """State of each of the 42 phases: missing (no content), no_lab (nothing runnable yet), or
     not_started / in_progress / done, where done also needs every manual item ticked."""
-    from workbench.quiz import progress
+    from workbench import progress
 
     states = dict.fromkeys(range(N_PHASES), "missing")
     states.update({n: str(s) for n, s in progress.phase_states(catalog, conn).items() if n in catalog.phases})
@@ -53,7 +53,7 @@ def next_phase(catalog: Catalog, states: dict[int, str]) -> int | None:
 
 
 def due_today(conn: sqlite3.Connection, today: date | None = None) -> int:
-    from workbench.quiz import progress
+    from workbench import progress
 
     return progress.due_count(conn, today)
 
@@ -75,7 +75,7 @@ class DoneRow:
 
 def checklist(catalog: Catalog, phase: Phase, conn: sqlite3.Connection) -> list[DoneRow]:
     """Automatic items with their evidence (runs, quiz attempts); manual items from the stored ticks."""
-    from workbench.quiz import progress
+    from workbench import progress
     from workbench.store.checklist import ticked
 
     items = progress.phase_progress(catalog, conn, phase.id).items

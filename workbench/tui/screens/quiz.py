@@ -26,10 +26,10 @@ from textual.widgets.option_list import Option
 
 from workbench.content.loader import Catalog
 from workbench.content.schema import Quiz, QuizItem
+from workbench.progress import quiz_for_phase, today_utc
 from workbench.quiz import attempts
 from workbench.quiz.grading import response_problem
 from workbench.quiz.interactive import HOW
-from workbench.quiz.progress import quiz_for_phase, today_utc
 from workbench.quiz.scoring import ItemResult, QuizResult, grade_item, score_quiz
 from workbench.tui.messages import CatalogLoaded
 from workbench.tui.screens.standalone import StandaloneData

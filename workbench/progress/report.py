@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.content.loader import Catalog
+from workbench.progress import PhaseProgress, phase_progress, phase_runs, quiz_for_phase
 from workbench.quiz import attempts
-from workbench.quiz.progress import PhaseProgress, phase_progress, phase_runs, quiz_for_phase
 
 MAX_NUMBERS = 12  # key numbers shown per run
 
