@@ -1,10 +1,9 @@
-"""The phase-18 optimiser plumbing: the warmup-cosine learning rate, global-norm clipping and AdamW
-with two parameter groups, built on engine.optim.AdamW's update rule.
+"""The phase-18 optimiser plumbing: global-norm clipping and AdamW with two parameter groups,
+built on engine.optim.AdamW's update rule; the learning rate comes from engine.optim.schedules.
 
 lr(step) = lr_max · step / W for step < W (so step 25 of 100 warmup steps gives 7.5e-5 at 3e-4),
-then lr_min + ½(lr_max − lr_min)(1 + cos(π (step − W)/(T − W))), held at lr_min after T.
-engine.optim.warmup_cosine uses (step + 1)/W and decays to lr_min only asymptotically in its
-own parametrisation, so this one is written out for the course's exact numbers.
+then lr_min + ½(lr_max − lr_min)(1 + cos(π (step − W)/(T − W))), held at lr_min after T:
+`schedules.lr_at`, re-exported here for the training loop.
 Weight decay applies to matrices and the embedding (ndim >= 2) only, never to biases or norm gains.
 """
 
@@ -17,15 +16,9 @@ import numpy as np
 
 from engine.autograd.tensor import Tensor
 from engine.optim import AdamW
+from engine.optim.schedules import lr_at
 
-
-def lr_at(step: int, lr_max: float, lr_min: float, warmup: int, total: int) -> float:
-    if warmup > 0 and step < warmup:
-        return lr_max * step / warmup
-    if step >= total:
-        return lr_min
-    frac = (step - warmup) / max(total - warmup, 1)
-    return lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * frac))
+__all__ = ["GroupedAdamW", "clip_grad_norm_", "global_grad_norm", "lr_at"]
 
 
 def global_grad_norm(params: Iterable[Tensor]) -> float:
