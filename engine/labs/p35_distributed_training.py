@@ -93,6 +93,12 @@ def ddp_gloo(cfg: dict, rec: Recorder) -> dict:
         out["error"] = next(g.get("error", "") for g in logs if g["timed_out"])
         return out
     single, _ = _run(cfg, 1)
+    # Equal shards, averaged gradients: the ranks' mean loss follows one process on the whole global
+    # batch step for step (the reference a ranks-agree check lacks). Compared over the first
+    # compare_steps only: later, Adam amplifies float reduction-order noise (6.7e-4 in the weights at 100 steps).
+    k = min(int(cfg["compare_steps"]), len(single[0]["losses"]))
+    out["ddp_vs_single_loss_max_abs_diff"] = max(abs(float(np.mean([g["losses"][s] for g in logs])) - single[0]["losses"][s])
+                                                 for s in range(k))
     tps = {1: single[0]["tokens"] / single[0]["wall_s"], world: sum(g["tokens"] for g in logs) / max(g["wall_s"] for g in logs)}
     for n, v in tps.items():
         rec.log(n, stage="scaling", n_procs=n, tokens_per_sec=v)
