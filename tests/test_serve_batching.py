@@ -25,7 +25,7 @@ def _lm() -> TutorLM:
 def test_batched_step_matches_the_models_own_forward() -> None:
     lm = _lm()
     prompts = [lm.prompt_ids(s) for s in SENTENCES[:3]]
-    dec = SlotDecoder(lm, 4)
+    dec = SlotDecoder(lm.model, 4)
     for slot, p in zip((0, 2, 3), prompts, strict=True):
         dec.prefill(slot, p)
     refs = [lm.new_cache() for _ in prompts]

@@ -50,6 +50,10 @@ class ServeConfig:
     usd_per_hour: float = 0.17
     log_path: str = ""
     log_request_id: bool = True  # False is phase 34's break: log lines lose their correlation id
+    # The server process's GIL switch interval: the decode thread computes almost all the time, and
+    # the event loop waits up to this long for the GIL each time it wakes (a request is several
+    # wakes). Python's 5 ms default kept finished slots empty for steps; engine.serve.run sets it.
+    gil_switch_ms: float = 0.5
 
 
 class CorrectRequest(BaseModel):

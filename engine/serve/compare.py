@@ -50,7 +50,7 @@ class Workload:
 
 def fit_cost_model(lm: TutorLM, slots: int, reps: int = 20) -> CostModel:
     """Time batched steps at b = 1 and b = slots and a prefill; fit the course's linear step cost."""
-    dec = SlotDecoder(lm, slots)
+    dec = SlotDecoder(lm.model, slots)
     prompt = lm.prompt_ids("He goed to school.")
     dec.prefill(0, prompt)  # warm-up: first-call costs are not the model's
     t0 = time.perf_counter()

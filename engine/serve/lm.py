@@ -3,10 +3,11 @@ ways to decode greedily.
 
 - `decode_alone(prompt)`: one request at a time through the model's own forward and a KVCache
   (phase 22's path). This is the one-at-a-time baseline and the reference.
-- `SlotDecoder`: a pool of `slots` KV caches (one per in-flight sequence, each a KVCache whose
-  buffers are views into the pool) and `step(slots, tokens)`, one real batched forward for every
-  in-flight sequence at its own position: the projections, FFN and head run once on a (B, d)
-  matrix; RoPE and attention use each row's own position and cache length (a length mask over
+- `SlotDecoder`: a pool of `slots` KV caches (one per in-flight sequence) and `forward(slots,
+  seqs)`, one real batched forward in which every listed sequence brings its own new tokens at
+  its own positions: a whole prompt (prefill) or one token (decode), mixed in one call. The
+  projections, norms, FFN and head run once on the flat rows of all sequences; RoPE uses each
+  row's position and attention each sequence's own cache rows (a per-sequence causal mask over
   the pool). Batching is what amortises the per-step cost; the tokens must equal decode_alone's.
 
 Why a character model: the spine issue's tutor model (phase 28) is not built yet, so the served
@@ -101,59 +102,78 @@ class TutorLM:
 
 
 class SlotDecoder:
-    """KV caches for `slots` sequences and one batched decode step over any subset of them."""
+    """KV caches for `slots` sequences and one batched forward over any subset of them, each
+    sequence bringing its own new tokens: a prompt for a freshly admitted one (prefill), one token
+    for a decoding one, all in the same call (a ragged batch: the projections, norms and FFN run
+    once on the flat rows of every sequence; attention reads each sequence's own cache rows)."""
 
-    def __init__(self, lm: TutorLM, slots: int) -> None:
-        c = lm.cfg
-        self.lm, self.model, self.slots = lm, lm.model, slots
+    def __init__(self, model: MiniGPT, slots: int) -> None:
+        c = model.cfg
+        self.model, self.slots = model, slots
         shape = (slots, c.n_heads, c.context_len, c.d_head)
         self.k = [np.zeros(shape, np.float32) for _ in range(c.n_layers)]
         self.v = [np.zeros(shape, np.float32) for _ in range(c.n_layers)]
         self.length = np.zeros(slots, dtype=np.int64)  # rows filled per slot
-        self.forward_calls = 0  # batched steps plus prefills
-
-    def cache_of(self, slot: int) -> KVCache:
-        """The slot's own KVCache: views into the pool, so appends land in the pool."""
-        cache = KVCache([k[slot:slot + 1] for k in self.k], [v[slot:slot + 1] for v in self.v])
-        cache.cursor = [int(self.length[slot])] * len(self.k)
-        return cache
+        self.forward_calls = 0
 
     def prefill(self, slot: int, prompt: list[int]) -> np.ndarray:
-        """Run the prompt through the model into the slot's cache; returns the last logits."""
+        """Empty the slot, run the prompt into its cache; returns the last row's logits."""
         self.length[slot] = 0
-        cache = self.cache_of(slot)
-        with no_grad():
-            logits = self.model(np.asarray(prompt), cache=cache, start_pos=0).data[-1]
-        self.length[slot] = len(prompt)
-        self.forward_calls += 1
-        return logits
+        return self.forward([slot], [prompt])[0]
 
     def step(self, slots: list[int], tokens: list[int]) -> np.ndarray:
-        """One batched forward: token tokens[i] at position length[slots[i]] of slot slots[i].
-        Returns (B, V) logits and advances each slot by one row."""
-        m = self.model
-        idx = np.asarray(slots)
-        pos = self.length[idx]  # (B,) the new token's position per sequence
-        span = int(pos.max()) + 1
-        keep = np.arange(span)[None, :] <= pos[:, None]  # row j visible to sequence b if j <= pos_b
-        mask = np.where(keep, 0.0, MASK_VALUE).astype(np.float32)[:, None, None, :]
+        """One decode step: token tokens[i] appended to slot slots[i]. Returns (B, V) logits."""
+        return self.forward(slots, [[t] for t in tokens])
+
+    def forward(self, slots: list[int], seqs: list[list[int]]) -> np.ndarray:
+        """seqs[i] go into slot slots[i] at positions length[slot], length[slot] + 1, ...
+        Returns (B, V): the logits after each sequence's last new token; advances the slots."""
+        m, c = self.model, self.model.cfg
+        idx = np.asarray(slots, dtype=np.int64)
+        n = np.fromiter((len(s) for s in seqs), np.int64, len(seqs))
+        start = self.length[idx]
+        if n.min() < 1 or (start + n).max() > c.context_len:
+            raise ValueError(f"every sequence needs 1..{c.context_len} positions in total")
+        row_seq = np.repeat(np.arange(len(idx)), n)  # flat row -> batch row
+        row_off = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)  # flat row -> offset in its new tokens
+        pos, row_slot = start[row_seq] + row_off, idx[row_seq]
+        span = int((start + n).max())
+        # attention in two groups, so one-token rows are not padded to a prompt's length
+        groups = [g for g in (np.flatnonzero(n == 1), np.flatnonzero(n > 1)) if len(g)]
+        tokens = np.concatenate([np.asarray(s, dtype=np.int64) for s in seqs])
+        if tokens.min() < 0 or tokens.max() >= c.vocab_size:
+            raise ValueError(f"token ids must lie in [0, {c.vocab_size})")
         with no_grad():
-            h = m.E[np.asarray(tokens)[:, None]]  # (B, 1, d)
+            h = m.E[tokens]  # (N, d)
             for layer, block in enumerate(m.blocks):
                 a = block.attn
                 x = block.ln1(h)
-                q, k, v = (a.split_heads(x @ w) for w in (a.W_q, a.W_k, a.W_v))  # (B, H, 1, d_head)
+                q, k, v = ((x @ w).data.reshape(-1, c.n_heads, c.d_head) for w in (a.W_q, a.W_k, a.W_v))
                 if a.rope is not None:
                     cos, sin = a.rope.tables(span)
-                    cos, sin = cos[pos][:, None, None, :], sin[pos][:, None, None, :]
+                    cos, sin = cos[pos][:, None, :], sin[pos][:, None, :]
                     q, k = rope_rotate(q, cos, sin), rope_rotate(k, cos, sin)
-                self.k[layer][idx, :, pos] = k.data[:, :, 0]
-                self.v[layer][idx, :, pos] = v.data[:, :, 0]
-                keys, vals = Tensor(self.k[layer][idx, :, :span]), Tensor(self.v[layer][idx, :, :span])
-                y, _ = attention(q, keys, vals, mask)
-                h = h + a.merge_heads(y) @ a.W_o
+                self.k[layer][row_slot, :, pos] = k
+                self.v[layer][row_slot, :, pos] = v
+                y = np.empty_like(q)
+                for g in groups:
+                    y[np.isin(row_seq, g)] = self._attend(layer, idx[g], start[g], n[g], q[np.isin(row_seq, g)])
+                h = h + Tensor(y.reshape(-1, c.d_model)) @ a.W_o
                 h = h + block.ffn(block.ln2(h))
-            logits = (m.ln_final(h) @ m.E.T).data[:, 0]
-        self.length[idx] += 1
+            logits = (m.ln_final(h[np.cumsum(n) - 1]) @ m.E.T).data
+        self.length[idx] += n
         self.forward_calls += 1
         return logits
+
+    def _attend(self, layer: int, slots: np.ndarray, start: np.ndarray, n: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Attention for sequences whose cache rows 0..start + n - 1 are written; q holds their
+        n new query rows, flat (sum n, H, d_head). Query t of sequence b sees keys 0..start_b + t."""
+        tq, span = int(n.max()), int((start + n).max())
+        row_seq = np.repeat(np.arange(len(slots)), n)
+        row_off = np.arange(len(q)) - np.repeat(np.cumsum(n) - n, n)
+        keep = np.arange(span)[None, None, :] <= (start[:, None] + np.arange(tq)[None, :])[:, :, None]
+        mask = np.where(keep, 0.0, MASK_VALUE).astype(np.float32)[:, None]  # (B, 1, tq, span)
+        qp = np.zeros((len(slots), q.shape[1], tq, q.shape[2]), np.float32)
+        qp[row_seq, :, row_off] = q
+        y, _ = attention(qp, self.k[layer][slots, :, :span], self.v[layer][slots, :, :span], mask)
+        return y.data[row_seq, :, row_off]

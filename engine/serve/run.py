@@ -29,6 +29,7 @@ def main(path: str) -> None:
     with open(path, encoding="utf-8") as f:
         spec = json.load(f)
     service = build(spec)
+    sys.setswitchinterval(service.cfg.gil_switch_ms / 1000)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
