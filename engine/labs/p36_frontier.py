@@ -170,6 +170,14 @@ def moe_vs_dense(cfg: dict, rec: Recorder) -> dict:
         gates = probs * chosen / (probs * chosen).sum(-1, keepdims=True)
         manual = sum(gates[..., e:e + 1] * ex(x).data for e, ex in enumerate(probe.experts()))
     out["routing_is_top_k"] = bool((probe.last_mask.sum(1) == k).all() and np.allclose(y, manual, atol=1e-5))  # type: ignore[union-attr]
+    # brute force, token by token: the k experts routed to are the k most probable ones, and the
+    # layer's balancing loss is E x sum_i f_i P_i from the routing counted here
+    flat_p, flat_m = probs.reshape(-1, E), probe.last_mask
+    out["routed_experts_are_most_probable"] = bool(all(
+        flat_m[t].sum() == k and (flat_m[t].all() or flat_p[t][flat_m[t] == 1].min() >= flat_p[t][flat_m[t] == 0].max())
+        for t in range(len(flat_p))))
+    f_counted = flat_m.sum(0) / flat_m.sum()
+    out["aux_loss_abs_err"] = abs(float(probe.aux.data) - E * float(np.sum(f_counted * flat_p.mean(0))))  # type: ignore[union-attr]
     dense, moe = [], []
     with blas_threads(1):
         for i, seed in enumerate(cfg["seeds"]):
