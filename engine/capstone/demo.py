@@ -4,10 +4,10 @@ acceptance, everything torn down.
 Blocks (the course's run.py): preflight, bring-up, happy path, security, acceptance, wrap-up.
 - bring-up: the tutor model (the current Mini-GPT, seeded) is registered in an MLflow registry
   and promoted; the champion is fetched back and its canonical SHA verified; the FastAPI server
-  process loads those weights; the retrieval index (phase 29) is built; Prometheus scrapes the
-  server when its binary is present.
+  process loads those weights and builds the retrieval index (phase 29), which it queries for
+  every request (a `rag.retrieve` span); Prometheus scrapes the server when its binary is present.
 - happy path: three learner sentences to POST /v1/grammar/correct (greedy, so every run gives the
-  same text) with the index's cited chunks.
+  same text), answered with the chunks the server's retrieval cited.
 - security: an injection (400 injection_blocked), a 10 KB body (413 with no forward pass), a burst
   over the per-learner rate limit (429), and a tool that forks, loops and phones home, run in the
   phase-32 sandbox (killed within 2 s, no network).
@@ -110,9 +110,11 @@ async def _burst(port: int, n: int) -> list[Any]:
                                                timeout_s=60) for _ in range(n))))
 
 
-def promoted_server(scratch: Path, cfg: DemoConfig, name: str = "server") -> tuple[dict[str, Any], str, str]:
+def promoted_server(scratch: Path, cfg: DemoConfig, name: str = "server",
+                    injection_filter: bool = True) -> tuple[dict[str, Any], str, str]:
     """Register the tutor model, promote it, fetch the champion back (SHA verified) and return the
-    server spec that serves exactly those weights, with the registered and the fetched SHA."""
+    server spec that serves exactly those weights, with the registered and the fetched SHA.
+    injection_filter=False serves without phase 37's input filter (phase 39's break)."""
     spec = cfg.lm_spec()
     bundle = write_bundle(TutorLM.build(**spec), spec, scratch / "bundle")
     reg = Registry(scratch / "registry")
@@ -122,8 +124,10 @@ def promoted_server(scratch: Path, cfg: DemoConfig, name: str = "server") -> tup
     server_spec = {"lm": {**spec, "weights": str(fetched / "model.safetensors")},
                    "serve": {"policy": "continuous", "slots": 8, "max_body_bytes": int(cfg.max_body_bytes),
                              "rate_per_s": float(cfg.rate_per_s), "rate_burst": int(cfg.rate_burst),
-                             "usd_per_hour": float(cfg.usd_per_hour), "log_path": str(scratch / f"{name}.log.jsonl")},
-                   "spans": str(scratch / f"{name}-spans.jsonl"), "model_name": f"lynx-tutor@{sha[:12]}"}
+                             "usd_per_hour": float(cfg.usd_per_hour), "log_path": str(scratch / f"{name}.log.jsonl"),
+                             "injection_filter": bool(injection_filter)},
+                   "spans": str(scratch / f"{name}-spans.jsonl"), "model_name": f"lynx-tutor@{sha[:12]}",
+                   "rag": {}}  # the server builds phase 29's index (build_pipeline's defaults)
     return server_spec, sha, fetched_sha
 
 
@@ -133,9 +137,11 @@ def _row(rows: list[dict[str, Any]], rid: str, text: str, value: Any, passed: bo
 
 
 def run_demo(workdir: Path, cfg: DemoConfig, on_event: Callable[[dict[str, Any]], None] | None = None,
-             keep: bool = False) -> dict[str, Any]:
+             keep: bool = False, injection_filter: bool = True) -> dict[str, Any]:
     """One full scenario under `workdir`; returns the evaluation (also written to eval-<date>.json).
-    Everything it starts is stopped before it returns; with keep=False its scratch files go too."""
+    Everything it starts is stopped before it returns; with keep=False its scratch files go too.
+    injection_filter=False replays the threats against a server without the input filter: the
+    injection row (DE-008) must fail and the demo with it."""
     workdir.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="lynx-demo-", dir=workdir))
     say = Narrator(workdir / "transcript.jsonl", on_event)
@@ -150,12 +156,9 @@ def run_demo(workdir: Path, cfg: DemoConfig, on_event: Callable[[dict[str, Any]]
             prometheus=prom or "absent")
         # ---------------------------------------------------------------- bring-up
         t_up = time.perf_counter()
-        server_spec, sha, fetched_sha = promoted_server(scratch, cfg)
+        server_spec, sha, fetched_sha = promoted_server(scratch, cfg, injection_filter=injection_filter)
         say("bring-up", "model_promoted", "tutor v1.0.0 registered, promoted and fetched back",
             canonical_sha=sha, verified=fetched_sha == sha)
-        from engine.rag.cli import build_pipeline
-
-        index = build_pipeline()
         with ServerProcess(server_spec, scratch / "server") as srv:
             healthz_s = srv.healthz_s
             prom_ctx = PrometheusProcess({"tutor": f"127.0.0.1:{srv.port}"}, scratch / "prometheus") if prom else None
@@ -174,7 +177,7 @@ def run_demo(workdir: Path, cfg: DemoConfig, on_event: Callable[[dict[str, Any]]
                              headers={"X-Request-Id": f"demo-{i}"}, timeout_s=60)
                     lat.append(time.perf_counter() - t0)
                     body = r.json()
-                    cited = index.answer(sentence)["cited_chunks"]
+                    cited = body.get("cited_chunks")
                     responses.append({"sentence": sentence, "status": r.status, "completion": body.get("completion"),
                                       "cited_chunks": cited})
                     say("happy-path", "tutor_request", f"sentence {i + 1}", status=r.status,
@@ -238,8 +241,9 @@ def run_demo(workdir: Path, cfg: DemoConfig, on_event: Callable[[dict[str, Any]]
              t_first <= lim["first_request_s"])
         _row(rows, "DE-004", f"p95 < {lim['p95_s']:g} s over the 3 sentences", round(p95, 3),
              p95 < lim["p95_s"] and all(x["status"] == 200 for x in responses))
-        _row(rows, "DE-005", "9 spans in each tutor request's trace", [len(g) for g in per_req.values()],
-             all(len(g) == 9 for g in per_req.values()))
+        _row(rows, "DE-005", "9 serving spans + rag.retrieve in each tutor request's trace",
+             [len(g) for g in per_req.values()],
+             all(len(g) == 10 and sum(s["name"] == "rag.retrieve" for s in g) == 1 for g in per_req.values()))
         _row(rows, "DE-006", f"cost series in Prometheus within {lim['cost_panel_s']:g} s",
              None if cost_panel_s is None else round(cost_panel_s, 3), None if not prom else cost_panel_s is not None)
         _row(rows, "DE-007", "cost = sum of stage times x rate, within 0.1 %", max(errs) if errs else None,

@@ -100,7 +100,8 @@ def load_and_shadow(cfg: dict, rec: Recorder) -> dict:
 
 # ---------------------------------------------------------------------- lab 03: threats
 def security_run(cfg: dict, rec: Recorder) -> dict:
-    ev = run_demo(rec.out_dir / "demo", _demo_cfg(cfg))
+    """The demo's threat replays; the fault injection_filter_off serves without the input filter."""
+    ev = run_demo(rec.out_dir / "demo", _demo_cfg(cfg), injection_filter=cfg["fault"] != "injection_filter_off")
     rows = {r["id"]: r for r in ev["rows"]}
     threats = {"DE-008": "injection", "DE-009": "oversize", "DE-010": "sandbox", "DE-016": "rate_limit"}
     lines = ev.get("threat_lines", {})
@@ -115,7 +116,8 @@ def security_run(cfg: dict, rec: Recorder) -> dict:
             "sandbox_kill_seconds": sandbox.get("seconds"), "sandbox_network_blocked": sandbox.get("network_blocked"),
             "sandbox_isolation": sandbox.get("isolation", "refused"),
             "threats_verified": sum(rows.get(r, {}).get("status") == "pass" for r in threats),
-            "threat_transcript_lines": lines, "demo_ok": ev["ok"]}
+            "threat_transcript_lines": lines, "demo_ok": ev["ok"],
+            "demo_failed_rows": [r["id"] for r in ev["rows"] if r["status"] == "fail"]}
 
 
 # ---------------------------------------------------------------------- lab 04: recording

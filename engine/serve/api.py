@@ -4,7 +4,9 @@ A request passes, in order: the body-size limit (413 from Content-Length before 
 or prefilled), the per-learner rate limit (429), the request model (422), the injection guard
 (400 injection_blocked, phase 37's detector), tokenizing, the decode worker's queue, prefill,
 decode and formatting. Every stage is an OpenTelemetry span under one root per request (9 in
-all) carrying the request id (X-Request-Id in, or a fresh one; echoed with X-Trace-Id), every
+all; 10 when the service has a retrieval index: `rag.retrieve`, phase 29's hybrid retriever and
+extractive reader, whose chunk ids, scores and citations are the span's attributes and whose
+citations come back as `cited_chunks`) carrying the request id (X-Request-Id in, or a fresh one; echoed with X-Trace-Id), every
 request is counted and timed in Prometheus metrics, and one JSON log line per request carries
 the same ids (never the sentence).
 
@@ -54,6 +56,7 @@ class ServeConfig:
     # the event loop waits up to this long for the GIL each time it wakes (a request is several
     # wakes). Python's 5 ms default kept finished slots empty for steps; engine.serve.run sets it.
     gil_switch_ms: float = 0.5
+    injection_filter: bool = True  # False is phase 39's break: the guard span runs but blocks nothing
 
 
 class CorrectRequest(BaseModel):
@@ -85,7 +88,8 @@ class TokenBuckets:
 class Service:
     """The model, its worker and the per-app observability objects behind one FastAPI app."""
 
-    def __init__(self, lm: TutorLM | None, cfg: ServeConfig, provider: Any, model_name: str = "mini-gpt") -> None:
+    def __init__(self, lm: TutorLM | None, cfg: ServeConfig, provider: Any, model_name: str = "mini-gpt",
+                 index: Any = None) -> None:
         if cfg.policy not in POLICIES:
             raise ValueError(f"policy must be one of {POLICIES}, got {cfg.policy!r}")
         self.lm: TutorLM | None = None
@@ -97,6 +101,7 @@ class Service:
         self.fail_next = False  # lets a lab provoke the 500 path
         self.metrics = ServingMetrics(lambda: self.worker.queue_depth() if self.worker else 0.0,
                                       lambda: float(self.inflight), model_name)
+        self.index = index  # engine.rag.pipeline.RAGPipeline or None
         self.provider = provider
         self.tracer = provider.get_tracer("lynx.serve")
         self.buckets = TokenBuckets(cfg.rate_per_s, cfg.rate_burst)
@@ -219,10 +224,21 @@ def create_app(service: Service) -> FastAPI:
             if not service.buckets.allow(req.learner_id):
                 return fail(429, "rate_limited", f"at most {service.cfg.rate_per_s:g} requests/s per learner")
             with tracer.start_as_current_span("guard.injection", attributes={"request.id": rid}) as s:
-                blocked = injection_detected(req.sentence)
+                blocked = service.cfg.injection_filter and injection_detected(req.sentence)
                 s.set_attribute("guard.blocked", blocked)
                 if blocked:
                     return fail(400, "injection_blocked", "the sentence reads as an instruction to the model")
+            cited: list[str] | None = None
+            if service.index is not None:
+                with tracer.start_as_current_span("rag.retrieve", attributes={"request.id": rid}) as s:
+                    found = service.index.answer(req.sentence)
+                    cited = list(found["cited_chunks"])
+                    hits = found["retrieved"]
+                    s.set_attributes({"rag.k": service.index.k, "rag.hits": len(hits),
+                                      "rag.chunk_ids": [h["chunk_id"] for h in hits],
+                                      "rag.scores": [float(h["score"]) for h in hits],
+                                      "rag.top_score": float(hits[0]["score"]) if hits else 0.0,
+                                      "rag.cited": cited})
             with tracer.start_as_current_span("tokenize", attributes={"request.id": rid}) as s:
                 prompt = service.lm.prompt_ids(req.sentence)
                 s.set_attribute("tokens.in", len(prompt))
@@ -249,6 +265,8 @@ def create_app(service: Service) -> FastAPI:
                 cost = usd(compute_s, service.cfg.usd_per_hour)
                 body = {"request_id": rid, "completion": text, "tokens": len(job.tokens), "model": service.model_name,
                         "policy": service.cfg.policy}
+                if cited is not None:
+                    body["cited_chunks"] = cited
             m.tokens.labels("prompt", service.model_name).inc(len(prompt))
             m.tokens.labels("completion", service.model_name).inc(len(job.tokens))
             m.ttft.observe(max(0.0, job.prefilled - t0))

@@ -1,7 +1,8 @@
 """The tutor server as its own process: `python -m engine.serve.run SPEC.json`.
 
 SPEC: {"lm": {seed, max_new_tokens, d_model, n_layers, context_len, weights?}, "serve": ServeConfig
-fields, "spans": path, "port_file": path, "model_name": str}. Binds 127.0.0.1 on a port the OS
+fields, "spans": path, "port_file": path, "model_name": str, "rag": optional keyword arguments of
+engine.rag.cli.build_pipeline (the server then retrieves for every request)}. Binds 127.0.0.1 on a port the OS
 picks, writes it to port_file (atomically) once listening, and serves until SIGTERM.
 """
 
@@ -21,8 +22,13 @@ from engine.serve.lm import TutorLM
 
 def build(spec: dict) -> Service:
     lm = TutorLM.build(**spec["lm"])
+    index = None
+    if spec.get("rag") is not None:
+        from engine.rag.cli import build_pipeline
+
+        index = build_pipeline(**spec["rag"])
     return Service(lm, ServeConfig(**spec["serve"]), tracer_provider(spec["spans"], "tutor"),
-                   spec.get("model_name", "mini-gpt"))
+                   spec.get("model_name", "mini-gpt"), index)
 
 
 def main(path: str) -> None:
