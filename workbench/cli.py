@@ -69,7 +69,9 @@ def _root(
 
 
 @app.command()
-def validate(as_json: Annotated[bool, typer.Option("--json", help="print the counts and problems as JSON")] = False) -> None:
+def validate(
+    as_json: Annotated[bool, typer.Option("--json", help="print the counts and problems as JSON")] = False,
+) -> None:
     """Load every phase, quiz and experiment; print one line per problem (exit 2 if any)."""
     from workbench.content.metrics import check_problems
 
@@ -89,23 +91,43 @@ def validate(as_json: Annotated[bool, typer.Option("--json", help="print the cou
 @app.command()
 def run(
     target: Annotated[str, typer.Argument(help="phase-NN, phase-NN/lab-K, phase-NN/break-K, or an experiment id")],
-    quick: Annotated[bool, typer.Option("--quick", help="use each lab's quick overrides (seconds, not minutes)")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="use each lab's quick overrides (seconds, not minutes)")
+    ] = False,
     breaks: Annotated[bool, typer.Option("--break", help="run the break(s) instead of the healthy lab")] = False,
     sets: Annotated[list[str] | None, typer.Option("--set", help="override a config key: k=v (repeatable)")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML file of config overrides")] = None,
     seed: Annotated[int | None, typer.Option(help="seed (default: the lab's, else 42)")] = None,
-    lab: Annotated[int | None, typer.Option("--lab", help="with a phase target: just this lab (phase-07 --lab 2 = phase-07/lab-02)")] = None,
-    device: Annotated[str, typer.Option(help="cpu, cuda (exit 2 when none is usable) or auto (cuda when present)")] = "cpu",
+    lab: Annotated[
+        int | None,
+        typer.Option("--lab", help="with a phase target: just this lab (phase-07 --lab 2 = phase-07/lab-02)"),
+    ] = None,
+    device: Annotated[
+        str, typer.Option(help="cpu, cuda (exit 2 when none is usable) or auto (cuda when present)")
+    ] = "cpu",
     timeout: Annotated[float | None, typer.Option(help="seconds per lab before it is stopped")] = None,
     threads: Annotated[int | None, typer.Option(help="BLAS/OpenMP threads for the lab (default 1)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary instead of tables")] = False,
-    mine: Annotated[bool, typer.Option("--mine", help="run an exercise lab on your own code (as `check`, full output)")] = False,
+    mine: Annotated[
+        bool, typer.Option("--mine", help="run an exercise lab on your own code (as `check`, full output)")
+    ] = False,
 ) -> None:
     """Run labs, breaks or an experiment headless: live progress, then a check table."""
     if mine:
         from workbench.cli_exercises import check
 
-        raise typer.Exit(check(target, quick=quick, deps="mine", timeout=timeout, full_output=True, as_json=as_json, seed=seed, sets=sets))
+        raise typer.Exit(
+            check(
+                target,
+                quick=quick,
+                deps="mine",
+                timeout=timeout,
+                full_output=True,
+                as_json=as_json,
+                seed=seed,
+                sets=sets,
+            )
+        )
     from workbench.cli_run import run_target
     from workbench.runner.plan import Options, PlanError, lab_target
 
@@ -159,7 +181,9 @@ def show(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) 
 
 
 @app.command()
-def verify(run_id: str, as_json: Annotated[bool, typer.Option("--json", help="print the verdict as JSON")] = False) -> None:
+def verify(
+    run_id: str, as_json: Annotated[bool, typer.Option("--json", help="print the verdict as JSON")] = False
+) -> None:
     """Re-hash a run's artifacts: exit 0 ok, 1 mismatch, 2 missing (file or run)."""
     from workbench.cli_views import verify_run
 
@@ -189,12 +213,16 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @app.command()
 def quiz(
     phase: Annotated[int, typer.Argument(help="phase number, e.g. 7")],
-    answers: Annotated[Path | None, typer.Option("--answers", help="YAML map of item id -> answer; grades without prompting")] = None,
+    answers: Annotated[
+        Path | None, typer.Option("--answers", help="YAML map of item id -> answer; grades without prompting")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the graded attempt as JSON")] = False,
     lang: Annotated[str, typer.Option(help="en or es: language of the prompts")] = "en",
     as_of: Annotated[str | None, typer.Option("--as-of", help="today's date, YYYY-MM-DD (default: today, UTC)")] = None,
 ) -> None:
-    """Take a phase's quiz; the attempt is stored and wrong answers seed review cards. Exit 0 pass, 1 below pass mark."""
+    """Take a phase's quiz; the attempt is stored and wrong answers seed review cards.
+
+    Exit 0 pass, 1 below pass mark."""
     from workbench.quiz.commands import quiz_command
 
     raise typer.Exit(quiz_command(_catalog(), phase, answers, as_json=as_json, lang=lang, as_of=as_of))
@@ -203,7 +231,10 @@ def quiz(
 @app.command()
 def review(
     as_of: Annotated[str | None, typer.Option("--as-of", help="today's date, YYYY-MM-DD (default: today, UTC)")] = None,
-    grades: Annotated[str | None, typer.Option("--grades", help="grades for the queue in order, e.g. 4,4,0 or good,good,again; no prompts")] = None,
+    grades: Annotated[
+        str | None,
+        typer.Option("--grades", help="grades for the queue in order, e.g. 4,4,0 or good,good,again; no prompts"),
+    ] = None,
     limit: Annotated[int, typer.Option(help="most cards reviewed per day")] = 30,
     as_json: Annotated[bool, typer.Option("--json", help="print the reviews done (or the queue) as JSON")] = False,
 ) -> None:
@@ -246,7 +277,9 @@ def report(
 
 @app.command()
 def roofline(
-    remeasure: Annotated[bool, typer.Option("--remeasure", help="measure again even if a cached result exists")] = False,
+    remeasure: Annotated[
+        bool, typer.Option("--remeasure", help="measure again even if a cached result exists")
+    ] = False,
     quick: Annotated[bool, typer.Option("--quick", help="shorter probes (noisier)")] = False,
     png: Annotated[Path | None, typer.Option("--png", help="where to write the PNG")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the roofs and points as JSON (no plot)")] = False,
@@ -260,8 +293,12 @@ def roofline(
 
 @app.command()
 def tui(
-    target: Annotated[str | None, typer.Argument(help="open this lab or experiment directly, e.g. phase-07/lab-02")] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="today's date for reviews and quizzes, YYYY-MM-DD")] = None,
+    target: Annotated[
+        str | None, typer.Argument(help="open this lab or experiment directly, e.g. phase-07/lab-02")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="today's date for reviews and quizzes, YYYY-MM-DD")
+    ] = None,
 ) -> None:
     """Open the TUI (same as running `workbench` with no command), optionally at one lab."""
     from datetime import date

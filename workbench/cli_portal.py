@@ -62,7 +62,9 @@ def serve(
 def invite(
     username: Annotated[str, typer.Argument(help="the new account's username")],
     role: Annotated[str, typer.Option(help="learner, teacher or admin")] = "learner",
-    owner: Annotated[bool, typer.Option("--owner", help="this learner owns the workspace's own data (TUI/CLI)")] = False,
+    owner: Annotated[
+        bool, typer.Option("--owner", help="this learner owns the workspace's own data (TUI/CLI)")
+    ] = False,
     base_url: Annotated[str, typer.Option(help="where the portal is reachable")] = "http://127.0.0.1:8001",
 ) -> None:
     """Print a one-time invite link (valid 7 days); redeeming it sets the password."""
@@ -104,7 +106,9 @@ def backup(keep: Annotated[int, typer.Option(help="snapshots to keep")] = 14) ->
 
 
 @portal_app.command()
-def restore(folder: Annotated[Path, typer.Argument(help="a snapshot-<UTC> folder from `workbench portal backup`")]) -> None:
+def restore(
+    folder: Annotated[Path, typer.Argument(help="a snapshot-<UTC> folder from `workbench portal backup`")],
+) -> None:
     """Check a snapshot with integrity_check, then copy each database back over the live one."""
     from engine.portal.backup import BackupError
     from engine.portal.backup import restore as do_restore

@@ -27,8 +27,17 @@ from workbench.runner.session import (
     run_request,
 )
 
-_STYLE = {"passed": "green", "failed": "red", "detected": "green", "missed": "red", "crashed": "red", "timed_out": "red",
-          "cancelled": "yellow", "skipped": "yellow", "planned": "yellow"}
+_STYLE = {
+    "passed": "green",
+    "failed": "red",
+    "detected": "green",
+    "missed": "red",
+    "crashed": "red",
+    "timed_out": "red",
+    "cancelled": "yellow",
+    "skipped": "yellow",
+    "planned": "yellow",
+}
 _SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
@@ -103,8 +112,11 @@ class LiveLine:
             self._print(f"  [dim]{self.target}: {escape(str(event.get('text', '')))}[/dim]")
             return
         if event.get("type") == "metric":
-            shown = [f"{k}={_fmt(v)}" for k, v in event.items() if k not in ("type", "step") and isinstance(v, (int, float))
-                     and not isinstance(v, bool)][:3]
+            shown = [
+                f"{k}={_fmt(v)}"
+                for k, v in event.items()
+                if k not in ("type", "step") and isinstance(v, (int, float)) and not isinstance(v, bool)
+            ][:3]
             self.metrics = " ".join(shown)
         if event.get("type") not in ("metric", "progress") or now - self.last < 0.25:
             return
@@ -167,15 +179,29 @@ def check_table(reports: list[RunReport]) -> Table:
         if rep.request.kind == "break" and rep.status in ("detected", "missed"):
             label += f" {rep.status.upper()}"
         if not rep.checks:
-            table.add_row(label, f"[{_STYLE.get(rep.status, 'white')}]{rep.status.upper()}[/] {escape(rep.reason or '')}", "", "", "")
+            table.add_row(
+                label,
+                f"[{_STYLE.get(rep.status, 'white')}]{rep.status.upper()}[/] {escape(rep.reason or '')}",
+                "",
+                "",
+                "",
+            )
             continue
         for i, chk in enumerate(rep.checks):
             mark = "[green]PASS[/]" if chk["passed"] else ("[red]FAIL[/]" if chk["hard"] else "[yellow]soft-fail[/]")
-            table.add_row(label if i == 0 else "", escape(chk["name"]), escape(_fmt(chk["actual"])), mark, "hard" if chk["hard"] else "soft")
+            table.add_row(
+                label if i == 0 else "",
+                escape(chk["name"]),
+                escape(_fmt(chk["actual"])),
+                mark,
+                "hard" if chk["hard"] else "soft",
+            )
     return table
 
 
-def run_target(catalog: Catalog, target: str, opts: Options, *, timeout: float | None, threads: int | None, as_json: bool) -> int:
+def run_target(
+    catalog: Catalog, target: str, opts: Options, *, timeout: float | None, threads: int | None, as_json: bool
+) -> int:
     console = Console(highlight=False, stderr=as_json)
     try:
         requests = plan(catalog, target, opts)
@@ -203,7 +229,9 @@ def run_target(catalog: Catalog, target: str, opts: Options, *, timeout: float |
             reports.append(report)
             style = _STYLE.get(report.status, "white")
             where = f"  [dim]{report.run_dir}[/dim]" if report.run_dir else ""
-            console.print(f"  [{style}]{report.status}[/]{escape(' — ' + report.reason) if report.reason else ''}{where}")
+            console.print(
+                f"  [{style}]{report.status}[/]{escape(' — ' + report.reason) if report.reason else ''}{where}"
+            )
             if report.infra_error:
                 console.print(f"[red]error:[/] {escape(report.infra_error)}", soft_wrap=True)
             if report.status == "cancelled":

@@ -56,7 +56,13 @@ def _draw(chart: Chart, data: list[Any], path: Path, title_suffix: str, marks: l
         offsets = [j - 0.4 + width * (i + 0.5) for j in range(len(categories))]
         ax.bar(offsets, b.y, width=width, label=b.name, alpha=0.85)
     if bars:
-        ax.set_xticks(range(len(categories)), categories, rotation=45 if len(categories) > 8 else 0, ha="right" if len(categories) > 8 else "center", fontsize=7 if len(categories) > 8 else 9)
+        ax.set_xticks(
+            range(len(categories)),
+            categories,
+            rotation=45 if len(categories) > 8 else 0,
+            ha="right" if len(categories) > 8 else "center",
+            fontsize=7 if len(categories) > 8 else 9,
+        )
     if chart.logx and not bars:
         ax.set_xscale("log")
     elif not bars:

@@ -63,7 +63,9 @@ def thin(s: Series, max_points: int) -> Series:
     idx = list(range(0, n, step))
     if idx[-1] != n - 1:
         idx.append(n - 1)
-    return Series(s.name, [s.x[i] for i in idx], [s.y[i] for i in idx], [s.labels[i] for i in idx] if s.labels else [], s.kind)
+    return Series(
+        s.name, [s.x[i] for i in idx], [s.y[i] for i in idx], [s.labels[i] for i in idx] if s.labels else [], s.kind
+    )
 
 
 def drawing_order(data: list[Series]) -> list[Series]:

@@ -30,7 +30,9 @@ def parse_type(text: str, where: str = "types") -> tuple[str, ...]:
     parts = tuple(p.strip() for p in str(text).split("|"))
     bad = [p for p in parts if p not in NAMES]
     if bad or not parts:
-        raise ConfigTypeError(f"{where}: unknown type {bad[0] if bad else text!r} (use {', '.join(NAMES)}, joined with |)")
+        raise ConfigTypeError(
+            f"{where}: unknown type {bad[0] if bad else text!r} (use {', '.join(NAMES)}, joined with |)"
+        )
     return parts
 
 
@@ -96,7 +98,10 @@ def declared_types(config: dict[str, Any], types: dict[str, str], where: str = "
             if dotted in types:
                 out[dotted] = parse_type(types[dotted], f"types.{dotted}")
             elif value is None:
-                raise ConfigTypeError(f"{where}.{dotted}: a null default says nothing about its type; declare it in types: (e.g. {dotted}: int | null)")
+                raise ConfigTypeError(
+                    f"{where}.{dotted}: a null default says nothing about its type;"
+                    f" declare it in types: (e.g. {dotted}: int | null)"
+                )
             else:
                 out[dotted] = infer(value)
             if isinstance(value, dict) and dotted not in types:
@@ -116,7 +121,9 @@ def _lookup(config: dict[str, Any], dotted: str) -> Any:
     return node
 
 
-def check_overrides(config: dict[str, Any], types: dict[str, str], overrides: dict[str, Any], source: str) -> dict[str, Any]:
+def check_overrides(
+    config: dict[str, Any], types: dict[str, str], overrides: dict[str, Any], source: str
+) -> dict[str, Any]:
     """`overrides` checked against the declared config: the same mapping with ints widened where a
     float is declared. `source` names where the overrides came from (`--set`, a file, `quick`)."""
     kinds = declared_types(config, types)
@@ -130,16 +137,25 @@ def check_overrides(config: dict[str, Any], types: dict[str, str], overrides: di
             elif dotted not in kinds:
                 siblings = sorted(k[len(prefix):] for k in kinds if k.startswith(prefix) and "." not in k[len(prefix):])
                 scope = f" of {prefix.rstrip('.')}" if prefix else ""
-                raise ConfigTypeError(f"{source}: {dotted!r} is not a config key{scope} (valid: {', '.join(siblings) or 'none'})")
+                raise ConfigTypeError(
+                    f"{source}: {dotted!r} is not a config key{scope} (valid: {', '.join(siblings) or 'none'})"
+                )
             else:
                 want = kinds[dotted]
-            if isinstance(value, dict) and want == ("dict",) and isinstance(_lookup(config, dotted), dict) and dotted not in types:
+            if (
+                isinstance(value, dict)
+                and want == ("dict",)
+                and isinstance(_lookup(config, dotted), dict)
+                and dotted not in types
+            ):
                 out[key] = walk(value, dotted + ".")
                 continue
             try:
                 out[key] = _fits(want, value, _lookup(config, dotted))
             except TypeError as exc:
-                raise ConfigTypeError(f"{source}: {dotted} = {value!r}: expected {exc}, got {describe(infer(value))}") from None
+                raise ConfigTypeError(
+                    f"{source}: {dotted} = {value!r}: expected {exc}, got {describe(infer(value))}"
+                ) from None
         return out
 
     return walk(overrides, "")

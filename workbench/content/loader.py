@@ -131,7 +131,9 @@ def resolve_chapters(phase: Phase) -> Phase:
                 have = ", ".join(titles) or "none"
                 raise ContentError(f"chapters[{i}].id: no {ch.kind} {ch.id!r} in {block[ch.kind]}: (have {have})")
             if ch.title:
-                raise ContentError(f"chapters[{i}].title: a {ch.kind} chapter takes its title from {block[ch.kind]}: (remove it)")
+                raise ContentError(
+                    f"chapters[{i}].title: a {ch.kind} chapter takes its title from {block[ch.kind]}: (remove it)"
+                )
             ch = replace(ch, title=titles[ch.id])
         elif not ch.title:
             raise ContentError(f"chapters[{i}].title: required for a {ch.kind} chapter")
@@ -206,7 +208,9 @@ def answer_problem(kind: str, answer: object, n_choices: int, keywords: list) ->
                 return f"keyword {kw!r} must be text (or a number), or a list of them; quote yes/no/on/off"
         return None
     if kind == "conjugation":
-        ok = isinstance(answer, str) or (isinstance(answer, list) and answer and all(isinstance(a, str) for a in answer))
+        ok = isinstance(answer, str) or (
+            isinstance(answer, list) and answer and all(isinstance(a, str) for a in answer)
+        )
         return None if ok else "conjugation needs a form or a list of accepted forms"
     return f"unknown kind {kind!r}"
 

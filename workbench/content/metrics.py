@@ -96,13 +96,22 @@ class _Tracer:
                         raise _Open
             elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id == var:
                 self.expr(node.value, fn, depth + 1)  # out |= {...}
-            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) \
-                    and node.func.value.id == var and node.func.attr in ("update", "setdefault"):
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == var
+                and node.func.attr in ("update", "setdefault")
+            ):
                 for arg in node.args:
                     self.expr(arg, fn, depth + 1)
                 for kw in node.keywords:
                     self.keys.add(kw.arg) if kw.arg else self.expr(kw.value, fn, depth + 1)
-            elif isinstance(node, (ast.For, ast.comprehension)) and isinstance(node.target, ast.Name) and node.target.id == var:
+            elif (
+                isinstance(node, (ast.For, ast.comprehension))
+                and isinstance(node.target, ast.Name)
+                and node.target.id == var
+            ):
                 raise _Open
         if not found:
             raise _Open  # a parameter or a global: not read here
@@ -149,7 +158,9 @@ def check_problems(catalog: object) -> list[str]:
         by_id = {lab.id: lab for lab in labs}
         groups = [(f"labs[{i}].checks", lab, lab.checks) for i, lab in enumerate(labs)]
         groups += [(f"breaks[{i}].expect", by_id.get(b.lab), b.expect) for i, b in enumerate(breaks)]
-        groups += [(f"done_when[{i}].check", by_id.get(d.check.lab), [d.check]) for i, d in enumerate(done_when) if d.check]
+        groups += [
+            (f"done_when[{i}].check", by_id.get(d.check.lab), [d.check]) for i, d in enumerate(done_when) if d.check
+        ]
         for where, lab, checks in groups:
             if lab is None or not lab.entry or lab.status != "ready":
                 continue
@@ -161,5 +172,8 @@ def check_problems(catalog: object) -> list[str]:
                     suffix = f"[{j}]" if not where.endswith(".check") else ""
                     near = sorted(k for k in provided if k[:3] == check.metric[:3])[:5]
                     hint = f" (similar: {', '.join(near)})" if near else ""
-                    out.append(f"{shown}: {where}{suffix}.metric: {check.metric!r} is neither returned nor logged by {lab.entry}{hint}")
+                    out.append(
+                        f"{shown}: {where}{suffix}.metric: {check.metric!r}"
+                        f" is neither returned nor logged by {lab.entry}{hint}"
+                    )
     return out

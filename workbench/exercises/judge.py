@@ -67,10 +67,22 @@ def preflight(ref: ExerciseRef, path: Path) -> Preflight:
         node: Any = top.get(slot.name)
         if slot.method:
             if not isinstance(node, ast.ClassDef):
-                return Preflight(f"{path}: slot {slot.qualname}: expected `class {slot.name}:` holding `def {slot.method}`, found none")
-            node = next((n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == slot.method), None)
+                return Preflight(
+                    f"{path}: slot {slot.qualname}:"
+                    f" expected `class {slot.name}:` holding `def {slot.method}`, found none"
+                )
+            node = next(
+                (
+                    n
+                    for n in node.body
+                    if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == slot.method
+                ),
+                None,
+            )
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            return Preflight(f"{path}: slot {slot.qualname}: expected a function `def {slot.method or slot.name}(…)`, found none")
+            return Preflight(
+                f"{path}: slot {slot.qualname}: expected a function `def {slot.method or slot.name}(…)`, found none"
+            )
         if _is_stub(node):
             out.unimplemented.append(f"{slot.qualname} ({path.name}:{node.lineno})")
     return out
@@ -147,7 +159,9 @@ class Verdict:
         if self.unimplemented:
             lines.append(f"first unimplemented slot: {self.unimplemented[0]}")
         lines += self.messages[:5]
-        lines += [f"check failed: {c['name']} (got {c['actual']!r})" for c in self.checks if c["hard"] and not c["passed"]]
+        lines += [
+            f"check failed: {c['name']} (got {c['actual']!r})" for c in self.checks if c["hard"] and not c["passed"]
+        ]
         return "\n".join(lines)
 
 
@@ -180,7 +194,9 @@ def judge_source(target: str, text: str, *, quick: bool = True, run_lab: bool = 
             (req,) = plan(catalog, ref.target, Options(quick=quick, seed=seed))
             messages = run_probes(loaded, int(req.config["seed"]))
             if (messages and stop_on_probe_failure) or not run_lab:
-                return Verdict(ref.target, not messages, "failed" if messages else "passed", messages, pre.unimplemented)
+                return Verdict(
+                    ref.target, not messages, "failed" if messages else "passed", messages, pre.unimplemented
+                )
             import importlib
 
             importlib.import_module(str(req.entry).partition(":")[0])  # its aliases exist before we patch
@@ -190,7 +206,9 @@ def judge_source(target: str, text: str, *, quick: bool = True, run_lab: bool = 
             except Exception as exc:  # noqa: BLE001 - their crash is the verdict
                 frame = learner_frame(exc.__traceback__, loaded.paths)
                 where = f"{frame[0]}:{frame[1]} in {frame[2]}: " if frame else ""
-                return Verdict(ref.target, False, "crashed", [f"{where}{type(exc).__name__}: {exc}", *messages], pre.unimplemented)
+                return Verdict(
+                    ref.target, False, "crashed", [f"{where}{type(exc).__name__}: {exc}", *messages], pre.unimplemented
+                )
             finally:
                 while loaded.main._depth > 0:
                     loaded.main.uninstall()
@@ -198,7 +216,9 @@ def judge_source(target: str, text: str, *, quick: bool = True, run_lab: bool = 
 
             checks = evaluate(req.checks, result, records)
             failed = any(c["hard"] and not c["passed"] for c in checks) or bool(messages)
-            return Verdict(ref.target, not failed, "failed" if failed else "passed", messages, pre.unimplemented, checks)
+            return Verdict(
+                ref.target, not failed, "failed" if failed else "passed", messages, pre.unimplemented, checks
+            )
         finally:
             unload(loaded)
 

@@ -49,5 +49,7 @@ def describe(row: dict[str, Any]) -> str:
         flags.append("solution seen before attempt")
     elif row["solution_seen"]:
         flags.append("solution seen")
-    flags += [f"predicted {p['metric']} = {p['predicted']}, measured {p['measured']}" for p in row.get("predictions", [])]
+    flags += [
+        f"predicted {p['metric']} = {p['predicted']}, measured {p['measured']}" for p in row.get("predictions", [])
+    ]
     return f"{row['target']} {row['title']}: {done} ({', '.join(flags)})"

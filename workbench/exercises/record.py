@@ -7,7 +7,11 @@ from typing import Any
 
 def manifest_block(block: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     files = [{"target": block["target"], "path": block["path"], "sha256": block.get("sha256")}]
-    files += [{"target": d["target"], "path": d["path"], "sha256": d.get("sha256")} for d in block.get("deps", []) if d.get("impl") == "mine"]
+    files += [
+        {"target": d["target"], "path": d["path"], "sha256": d.get("sha256")}
+        for d in block.get("deps", [])
+        if d.get("impl") == "mine"
+    ]
     predictions = [
         {"metric": metric, "predicted": value, "measured": result.get(metric)}
         for metric, value in (block.get("predictions") or {}).items()

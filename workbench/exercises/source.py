@@ -142,7 +142,12 @@ def header(sources: list[SlotSource]) -> list[str]:
         for name in sorted(_used_names(src.node)):
             if name in local and name not in defined and name not in bound and not hasattr(builtins, name):
                 add(src.slot.module, name, name)
-    return ["from __future__ import annotations", "", *plain, *(f"from {m} import {', '.join(n)}" for m, n in froms.items())]
+    return [
+        "from __future__ import annotations",
+        "",
+        *plain,
+        *(f"from {m} import {', '.join(n)}" for m, n in froms.items()),
+    ]
 
 
 def render(target: str, todo: str, slots: list[str], *, solution: bool) -> str:

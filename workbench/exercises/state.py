@@ -100,18 +100,26 @@ def apply_event(conn: sqlite3.Connection, event: dict[str, Any]) -> None:
     with transaction(conn):
         conn.execute("INSERT OR IGNORE INTO exercise_state (target) VALUES (?)", (target,))
         if kind == "start":
-            conn.execute("UPDATE exercise_state SET started_at = ?, mode = ? WHERE target = ?", (at, event["mode"], target))
+            conn.execute(
+                "UPDATE exercise_state SET started_at = ?, mode = ? WHERE target = ?", (at, event["mode"], target)
+            )
             if event["mode"] == "solution":
                 conn.execute("UPDATE exercise_state SET solution_seen = 1, solution_before_attempt = "
                              "MAX(solution_before_attempt, ?) WHERE target = ?", (int(event["before_attempt"]), target))
         elif kind == "hint":
-            conn.execute("UPDATE exercise_state SET hints_used = MAX(hints_used, ?) WHERE target = ?", (int(event["hint"]), target))
+            conn.execute(
+                "UPDATE exercise_state SET hints_used = MAX(hints_used, ?) WHERE target = ?",
+                (int(event["hint"]), target),
+            )
         elif kind == "solution":
             conn.execute("UPDATE exercise_state SET solution_seen = 1, solution_before_attempt = "
                          "MAX(solution_before_attempt, ?) WHERE target = ?", (int(event["before_attempt"]), target))
         elif kind == "check":
-            conn.execute("UPDATE exercise_state SET attempts = attempts + 1, last_status = ?, last_run = ?, last_sha256 = ? "
-                         "WHERE target = ?", (event["status"], event["run"], event["sha256"], target))
+            conn.execute(
+                "UPDATE exercise_state SET attempts = attempts + 1, last_status = ?, last_run = ?, last_sha256 = ? "
+                "WHERE target = ?",
+                (event["status"], event["run"], event["sha256"], target),
+            )
         else:
             raise ValueError(f"unknown exercise event kind {kind!r}")
         conn.execute("UPDATE exercise_state SET updated_at = ? WHERE target = ?", (at, target))

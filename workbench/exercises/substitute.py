@@ -137,8 +137,12 @@ class Binding:
                         if id(v2) in functions and v2 is functions[id(v2)].reference:
                             sites.append((value, k2, functions[id(v2)].learner))
                         elif type(v2) is tuple and any(id(x) in functions for x in v2):  # a registry row (fn, lr, kw)
-                            row = tuple(functions[id(x)].learner if id(x) in functions and x is functions[id(x)].reference
-                                        else x for x in v2)
+                            row = tuple(
+                                functions[id(x)].learner
+                                if id(x) in functions and x is functions[id(x)].reference
+                                else x
+                                for x in v2
+                            )
                             sites.append((value, k2, row))
         return sites
 
@@ -219,9 +223,13 @@ def bind(target: str, path: Path, slots: list[str]) -> Binding:
             ref = cls.__dict__[slot.method]
             mine_cls = module.__dict__.get(slot.name)
             if not isinstance(mine_cls, type):
-                raise LearnerError(f"{path}: slot {slot.qualname}: expected `class {slot.name}:` holding `def {slot.method}`")
+                raise LearnerError(
+                    f"{path}: slot {slot.qualname}: expected `class {slot.name}:` holding `def {slot.method}`"
+                )
             if mine_cls is cls:  # rebound already (a file loaded twice)
-                raise LearnerError(f"{path}: slot {slot.qualname}: the class was replaced by the reference; re-import the file")
+                raise LearnerError(
+                    f"{path}: slot {slot.qualname}: the class was replaced by the reference; re-import the file"
+                )
             mine = mine_cls.__dict__.get(slot.method)
             if mine is None:
                 raise LearnerError(f"{path}: slot {slot.qualname}: class {slot.name} has no method {slot.method} "

@@ -69,9 +69,13 @@ class WorkspaceLearning:
             return None
         quiz = progress.quiz_for_phase(self.catalog, number)
         return {
-            "number": p.id, "title": p.title, "goal": p.goal,
+            "number": p.id,
+            "title": p.title,
+            "goal": p.goal,
             "chapters": [{"id": c.id, "kind": c.kind, "title": c.title, "summary": c.summary} for c in p.chapters],
-            "labs": [{"id": lab.id, "title": lab.title, "status": lab.status, "summary": lab.summary} for lab in p.labs],
+            "labs": [
+                {"id": lab.id, "title": lab.title, "status": lab.status, "summary": lab.summary} for lab in p.labs
+            ],
             "quiz_id": quiz.id if quiz else None,
         }
 
@@ -117,8 +121,12 @@ class WorkspaceLearning:
         q = progress.quiz_for_phase(self.catalog, number)
         if q is None:
             return None
-        return {"id": q.id, "title": q.title, "pass_mark": q.pass_mark,
-                "items": [{"id": i.id, "kind": i.kind, "prompt": i.prompt, "choices": list(i.choices)} for i in q.items]}
+        return {
+            "id": q.id,
+            "title": q.title,
+            "pass_mark": q.pass_mark,
+            "items": [{"id": i.id, "kind": i.kind, "prompt": i.prompt, "choices": list(i.choices)} for i in q.items],
+        }
 
     def attempts(self, ws: str, number: int, limit: int = 10) -> list[dict[str, Any]]:
         """The newest attempts at a phase's quiz, from the TUI, the CLI or the portal alike."""

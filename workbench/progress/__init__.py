@@ -116,12 +116,21 @@ def _check_item(phase: Phase, text: str, check: DoneCheck, runs: list[dict[str, 
     want = f"{check.metric} {check.op} {check.value}"
     if clean:
         best = clean[-1]
-        return DodItem(text, "check", True, f"{best['id']}: {check.metric} = {metric_of(best['manifest'], check.metric)}")
+        return DodItem(
+            text, "check", True, f"{best['id']}: {check.metric} = {metric_of(best['manifest'], check.metric)}"
+        )
     if meeting:
-        return DodItem(text, "check", False, f"only quarantined runs meet {want} (dirty git tree); re-run from a clean tree")
+        return DodItem(
+            text, "check", False, f"only quarantined runs meet {want} (dirty git tree); re-run from a clean tree"
+        )
     if mine:
         last = mine[-1]
-        return DodItem(text, "check", False, f"{last['id']}: {check.metric} = {metric_of(last['manifest'], check.metric)}, want {want}")
+        return DodItem(
+            text,
+            "check",
+            False,
+            f"{last['id']}: {check.metric} = {metric_of(last['manifest'], check.metric)}, want {want}",
+        )
     return DodItem(text, "check", False, f"no finished run of {target} yet")
 
 
@@ -131,10 +140,17 @@ def _quiz_item(text: str, quiz: Quiz | None, best: dict[str, Any] | None) -> Dod
     if best is None:
         return DodItem(text, "quiz", False, f"no attempt at {quiz.id} (pass mark {quiz.pass_mark:.0%})")
     ok = best["score"] >= quiz.pass_mark - 1e-9
-    return DodItem(text, "quiz", ok, f"best {best['score']:.0%} ({best['correct']}/{best['total']}), pass mark {quiz.pass_mark:.0%}")
+    return DodItem(
+        text,
+        "quiz",
+        ok,
+        f"best {best['score']:.0%} ({best['correct']}/{best['total']}), pass mark {quiz.pass_mark:.0%}",
+    )
 
 
-def phase_progress(catalog: Catalog, conn: sqlite3.Connection, number: int, tried: dict[str, dict[str, Any]] | None = None) -> PhaseProgress:
+def phase_progress(
+    catalog: Catalog, conn: sqlite3.Connection, number: int, tried: dict[str, dict[str, Any]] | None = None
+) -> PhaseProgress:
     tried = attempts.attempted_quizzes(conn) if tried is None else tried
     quiz = quiz_for_phase(catalog, number)
     best = tried.get(quiz.id) if quiz else None

@@ -89,7 +89,9 @@ def _run_section(run: dict[str, Any], home: Path) -> list[str]:
             lines.append(f"| … | {len(summary) - MAX_NUMBERS} more in the manifest |")
     failed = [c for c in checks if not c.get("passed")]
     for c in failed:
-        lines.append(f"- failed check: {c['name']} (actual {_fmt(c.get('actual'))}, {'hard' if c.get('hard') else 'soft'})")
+        lines.append(
+            f"- failed check: {c['name']} (actual {_fmt(c.get('actual'))}, {'hard' if c.get('hard') else 'soft'})"
+        )
     charts = _chart_paths(run, home)
     if charts:
         lines += ["", "Charts: " + ", ".join(f"[{Path(p).name}]({p})" for p in charts)]
@@ -100,7 +102,9 @@ def _dod_section(prog: PhaseProgress) -> list[str]:
     mark = {True: "[x]", False: "[ ]", None: "[?]"}
     lines = ["## Definition of Done", ""]
     lines += [f"- {mark[i.met]} {i.text} — {i.evidence}" for i in prog.items]
-    verdict = "all automatable items met" if prog.state == "done" else f"{len(prog.gaps)} automatable item(s) still open"
+    verdict = (
+        "all automatable items met" if prog.state == "done" else f"{len(prog.gaps)} automatable item(s) still open"
+    )
     return lines + ["", f"Status: **{prog.state.value.replace('_', ' ')}** ({verdict}; [?] items are manual).", ""]
 
 
@@ -115,7 +119,9 @@ def _exercise_section(prog: PhaseProgress) -> list[str]:
     return lines + ["", "Reference runs of these labs are a demonstration; only a passing run of your code counts.", ""]
 
 
-def build_report(catalog: Catalog, conn: sqlite3.Connection, number: int, home: Path, now: datetime | None = None) -> Report:
+def build_report(
+    catalog: Catalog, conn: sqlite3.Connection, number: int, home: Path, now: datetime | None = None
+) -> Report:
     now = now or datetime.now(UTC)
     phase = catalog.phases.get(number)
     if phase is None:
@@ -140,7 +146,8 @@ def build_report(catalog: Catalog, conn: sqlite3.Connection, number: int, home: 
     lines = [
         f"# Phase {number:02d} report — {phase.title}",
         "",
-        f"Generated {now.isoformat(timespec='seconds')} by `workbench report {number}` from the run index and quiz attempts.",
+        f"Generated {now.isoformat(timespec='seconds')} by `workbench report {number}`"
+        " from the run index and quiz attempts.",
         "",
         "## Goal",
         "",
@@ -162,5 +169,9 @@ def build_report(catalog: Catalog, conn: sqlite3.Connection, number: int, home: 
         lines += ["No runs: this phase has no runnable labs.", ""]
     for target in sorted(latest):
         lines += _run_section(latest[target], home)
-    lines += [f"{len(runs)} run(s) of {phase.key} are in the index; this report cites the newest per target (clean runs first).", ""]
+    lines += [
+        f"{len(runs)} run(s) of {phase.key} are in the index;"
+        " this report cites the newest per target (clean runs first).",
+        "",
+    ]
     return Report(home / f"PHASE_{number:02d}_REPORT.md", "\n".join(lines))

@@ -78,8 +78,16 @@ def record(
         "pass_mark": result.pass_mark,
         "passed": result.passed,
         "today": today.isoformat(),
-        "answers": [{"item_id": r.item_id, "kind": r.kind, "response": json.dumps(r.response, default=str), "given": r.given,
-                     "correct": r.correct} for r in result.items],
+        "answers": [
+            {
+                "item_id": r.item_id,
+                "kind": r.kind,
+                "response": json.dumps(r.response, default=str),
+                "given": r.given,
+                "correct": r.correct,
+            }
+            for r in result.items
+        ],
         "wrong": result.wrong,
     }
     journal.append(conn, "quiz_attempts", event)
@@ -91,15 +99,30 @@ def replay(conn: sqlite3.Connection, event: dict[str, Any]) -> int:
     ensure_tables(conn)
     with transaction(conn):
         cur = conn.execute(
-            "INSERT INTO quiz_attempts (quiz_id, phase, mode, started_at, finished_at, seconds, correct, total, score, pass_mark, passed)"
+            "INSERT INTO quiz_attempts (quiz_id, phase, mode, started_at, finished_at, seconds, correct, total,"
+            " score, pass_mark, passed)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (event["quiz_id"], event["phase"], event["mode"], event["started_at"], event["finished_at"], event["seconds"],
-             event["correct"], event["total"], event["score"], event["pass_mark"], int(event["passed"])),
+            (
+                event["quiz_id"],
+                event["phase"],
+                event["mode"],
+                event["started_at"],
+                event["finished_at"],
+                event["seconds"],
+                event["correct"],
+                event["total"],
+                event["score"],
+                event["pass_mark"],
+                int(event["passed"]),
+            ),
         )
         attempt_id = int(cur.lastrowid or 0)
         conn.executemany(
             "INSERT INTO quiz_answers (attempt_id, item_id, kind, response, given, correct) VALUES (?, ?, ?, ?, ?, ?)",
-            [(attempt_id, a["item_id"], a["kind"], a["response"], a["given"], int(a["correct"])) for a in event["answers"]],
+            [
+                (attempt_id, a["item_id"], a["kind"], a["response"], a["given"], int(a["correct"]))
+                for a in event["answers"]
+            ],
         )
         cards.seed_in_transaction(conn, event["quiz_id"], list(event["wrong"]), date.fromisoformat(event["today"]))
         journal.mark_applied(conn, "quiz_attempts", event.get("seq"))
@@ -121,7 +144,8 @@ def best_attempt(conn: sqlite3.Connection, quiz_id: str) -> dict[str, Any] | Non
     """The highest-scoring attempt (the latest among equals)."""
     ensure_tables(conn)
     row = conn.execute(
-        "SELECT * FROM quiz_attempts WHERE quiz_id = ? ORDER BY score DESC, finished_at DESC, id DESC LIMIT 1", (quiz_id,)
+        "SELECT * FROM quiz_attempts WHERE quiz_id = ? ORDER BY score DESC, finished_at DESC, id DESC LIMIT 1",
+        (quiz_id,),
     ).fetchone()
     return dict(row) if row else None
 

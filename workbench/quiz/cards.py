@@ -81,7 +81,10 @@ def seed_in_transaction(conn: sqlite3.Connection, quiz_id: str, item_ids: list[s
         "INSERT INTO review_cards (quiz_id, item_id, ease, interval, repetitions, lapses, due, last_review, created)"
         " VALUES (?, ?, ?, ?, ?, 0, ?, NULL, ?)"
         " ON CONFLICT (quiz_id, item_id) DO UPDATE SET due = MIN(due, excluded.due)",
-        [(quiz_id, item, fresh.ease, fresh.interval, fresh.repetitions, fresh.due.isoformat(), today.isoformat()) for item in item_ids],
+        [
+            (quiz_id, item, fresh.ease, fresh.interval, fresh.repetitions, fresh.due.isoformat(), today.isoformat())
+            for item in item_ids
+        ],
     )
 
 
@@ -112,7 +115,9 @@ def queue(conn: sqlite3.Connection, today: date, cap: int = DAILY_CAP) -> list[C
     cards lapsed today (relearning, due again today), which always come back, whatever the cap."""
     ensure_tables(conn)
     day = today.isoformat()
-    seen = conn.execute("SELECT COUNT(DISTINCT quiz_id || '/' || item_id) FROM card_reviews WHERE reviewed_on = ?", (day,)).fetchone()[0]
+    seen = conn.execute(
+        "SELECT COUNT(DISTINCT quiz_id || '/' || item_id) FROM card_reviews WHERE reviewed_on = ?", (day,)
+    ).fetchone()[0]
     fresh = conn.execute(
         "SELECT * FROM review_cards WHERE due <= ? AND (last_review IS NULL OR last_review < ?)"
         " ORDER BY due, quiz_id, item_id LIMIT ?", (day, day, max(0, cap - seen))
@@ -129,7 +134,9 @@ def next_due(conn: sqlite3.Connection, today: date) -> date | None:
     return date.fromisoformat(row[0]) if row[0] else None
 
 
-def record_review(conn: sqlite3.Connection, quiz_id: str, item_id: str, grade: int, today: date, now: datetime) -> sm2.CardState:
+def record_review(
+    conn: sqlite3.Connection, quiz_id: str, item_id: str, grade: int, today: date, now: datetime
+) -> sm2.CardState:
     """Journal one review, then apply it (SM-2) and log it, atomically (read and write in one immediate transaction)."""
     ensure_tables(conn)
     if get(conn, quiz_id, item_id) is None:
@@ -148,18 +155,38 @@ def apply_review(
     ensure(conn, journal.SCHEMA)
     with transaction(conn):
         journal.mark_applied(conn, "reviews", seq)
-        row = conn.execute("SELECT * FROM review_cards WHERE quiz_id = ? AND item_id = ?", (quiz_id, item_id)).fetchone()
+        row = conn.execute(
+            "SELECT * FROM review_cards WHERE quiz_id = ? AND item_id = ?", (quiz_id, item_id)
+        ).fetchone()
         if row is None:
             raise KeyError(f"no review card for {quiz_id}/{item_id}")
         state = sm2.review(_card(row).state, grade, today)
         conn.execute(
             "UPDATE review_cards SET ease = ?, interval = ?, repetitions = ?, lapses = ?, due = ?, last_review = ?"
             " WHERE quiz_id = ? AND item_id = ?",
-            (state.ease, state.interval, state.repetitions, state.lapses, state.due.isoformat(), today.isoformat(), quiz_id, item_id),
+            (
+                state.ease,
+                state.interval,
+                state.repetitions,
+                state.lapses,
+                state.due.isoformat(),
+                today.isoformat(),
+                quiz_id,
+                item_id,
+            ),
         )
         conn.execute(
             "INSERT INTO card_reviews (quiz_id, item_id, reviewed_on, reviewed_at, grade, ease, interval, due)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (quiz_id, item_id, today.isoformat(), now.isoformat(timespec="seconds"), grade, state.ease, state.interval, state.due.isoformat()),
+            (
+                quiz_id,
+                item_id,
+                today.isoformat(),
+                now.isoformat(timespec="seconds"),
+                grade,
+                state.ease,
+                state.interval,
+                state.due.isoformat(),
+            ),
         )
     return state

@@ -72,7 +72,9 @@ def _short(text: str, width: int = 48) -> str:
 
 
 def _show(indices: list[int], choices: list[str]) -> str:
-    return ", ".join(f"{i}" + (f" ({_short(choices[i - 1])})" if 1 <= i <= len(choices) else " (no such choice)") for i in indices)
+    return ", ".join(
+        f"{i}" + (f" ({_short(choices[i - 1])})" if 1 <= i <= len(choices) else " (no such choice)") for i in indices
+    )
 
 
 def grade_single(item: QuizItem, response: Any) -> Grade:
@@ -80,7 +82,9 @@ def grade_single(item: QuizItem, response: Any) -> Grade:
     picked = _choice_by_text(response, item.choices)
     indices = [picked] if picked else parse_indices(response, len(item.choices))
     if _blank(response) or not indices:
-        return Grade(False, "" if _blank(response) else str(response), expected, "no readable choice (give its number or letter)")
+        return Grade(
+            False, "" if _blank(response) else str(response), expected, "no readable choice (give its number or letter)"
+        )
     if len(indices) != 1:
         return Grade(False, _show(indices, item.choices), expected, "pick exactly one choice")
     ok = indices[0] == item.answer
@@ -106,7 +110,9 @@ def grade_ordering(item: QuizItem, response: Any) -> Grade:
     expected = " ".join(map(str, item.answer))
     order = parse_indices(response, len(item.choices))
     if _blank(response) or order is None:
-        return Grade(False, "" if _blank(response) else str(response), expected, "give the choice numbers in order, e.g. 2 1 3")
+        return Grade(
+            False, "" if _blank(response) else str(response), expected, "give the choice numbers in order, e.g. 2 1 3"
+        )
     given = " ".join(map(str, order))
     if sorted(order) != list(range(1, len(item.choices) + 1)):
         return Grade(False, given, expected, f"use each of 1..{len(item.choices)} exactly once")
@@ -221,8 +227,31 @@ def form_in(form: str, answer_text: str, answer_words: list[str]) -> bool:
 # A keyword counts where it is affirmed, or negated only if the model answer negates it too. A
 # negator negates a keyword when it comes at most NEGATION_REACH words before it in the same
 # clause; clauses end at punctuation and at contrast words ("not the mean but the median").
-NEGATORS = frozenset({"not", "no", "never", "without", "nor", "neither", "cannot", "none", "nothing", "nobody", "nowhere",
-                      "hardly", "lacks", "lack", "fails", "fail", "avoids", "avoid", "ni", "sin", "nunca"})
+NEGATORS = frozenset(
+    {
+        "not",
+        "no",
+        "never",
+        "without",
+        "nor",
+        "neither",
+        "cannot",
+        "none",
+        "nothing",
+        "nobody",
+        "nowhere",
+        "hardly",
+        "lacks",
+        "lack",
+        "fails",
+        "fail",
+        "avoids",
+        "avoid",
+        "ni",
+        "sin",
+        "nunca",
+    }
+)
 _TOKEN = re.compile(r"[^\W_]+|[.;:!?,()]")
 _CONTRAST = frozenset({"but", "whereas", "while", "instead", "however", "rather", "yet", "although", "though"})
 NEGATION_REACH = 4
@@ -275,7 +304,11 @@ def grade_free(item: QuizItem, response: Any) -> Grade:
     need = len(groups) if item.min_keywords is None else item.min_keywords
     ok = sum(hit) >= need
     answer_words = words(text)
-    negated = [forms[0] for forms, h in zip(groups, hit, strict=True) if not h and any(form_in(f, text, answer_words) for f in forms)]
+    negated = [
+        forms[0]
+        for forms, h in zip(groups, hit, strict=True)
+        if not h and any(form_in(f, text, answer_words) for f in forms)
+    ]
     missing = [forms[0] for forms, h in zip(groups, hit, strict=True) if not h and forms[0] not in negated]
     parts = [f"mentions {sum(hit)} of the {need} key ideas needed"]
     if missing:

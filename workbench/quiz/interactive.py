@@ -67,11 +67,15 @@ def take_quiz(quiz: Quiz, console: Console, ask: Ask, lang: str = "en") -> dict[
 def grade_prompt(state: sm2.CardState | None, suggested: str) -> str:
     """`again (today) / hard (1 d) / good (1 d) / easy (4 d)`: each grade with the interval it gives."""
     days = sm2.preview(state) if state is not None else {}
-    words = [f"[bold]{n[0]}[/]{n[1:]}" + (f" ({sm2.srs.interval_words(days[n])})" if n in days else "") for n in sm2.GRADES]
+    words = [
+        f"[bold]{n[0]}[/]{n[1:]}" + (f" ({sm2.srs.interval_words(days[n])})" if n in days else "") for n in sm2.GRADES
+    ]
     return "grade: " + " / ".join(words) + f" {escape(f'[{suggested}]')} > "
 
 
-def review_card(item: QuizItem, console: Console, ask: Ask, state: sm2.CardState | None = None, lang: str = "en") -> int:
+def review_card(
+    item: QuizItem, console: Console, ask: Ask, state: sm2.CardState | None = None, lang: str = "en"
+) -> int:
     """Show a card, let the learner try it, reveal the answer, and read the SM-2 grade (each key
     labelled with the interval it gives when the card's `state` is known)."""
     console.print(item_text(item, lang))

@@ -33,7 +33,9 @@ def item_of(catalog: Catalog, quiz_id: str, item_id: str) -> QuizItem | None:
     return next((i for i in quiz.items if i.id == item_id), None) if quiz else None
 
 
-def due_cards(catalog: Catalog, conn: sqlite3.Connection, today: date, cap: int = cards.DAILY_CAP) -> tuple[list[DueCard], int]:
+def due_cards(
+    catalog: Catalog, conn: sqlite3.Connection, today: date, cap: int = cards.DAILY_CAP
+) -> tuple[list[DueCard], int]:
     """(today's queue with items, number of due cards skipped because their item left the content).
 
     A card whose item was removed stays in the deck untouched, in case the item comes back.
@@ -58,7 +60,9 @@ def preview(state: cards.sm2.CardState, grade: int) -> str:
     """What pressing `grade` would do, in words, before it is pressed: `today`, `1 d`, `4 d`.
 
     The interval comes from the one SM-2 step (engine.srs, the deck's variant), not a copy of it."""
-    days = sm2.srs.step(sm2.srs.to_hundredths(state.ease), state.interval, state.repetitions, grade, sm2.srs.DECK_VARIANT)[1]
+    days = sm2.srs.step(
+        sm2.srs.to_hundredths(state.ease), state.interval, state.repetitions, grade, sm2.srs.DECK_VARIANT
+    )[1]
     return sm2.srs.interval_words(days)
 
 
@@ -104,5 +108,7 @@ class Session:
         if state.due > today:
             return ("passed its relearning step: " if was_relearning else "") + f"next in {state.interval} d"
         self.lapsed_again += was_relearning
-        self.queue.insert(min(len(self.queue), self.position + RELEARN_GAP), DueCard(replace(due.card, state=state), due.item))
+        self.queue.insert(
+            min(len(self.queue), self.position + RELEARN_GAP), DueCard(replace(due.card, state=state), due.item)
+        )
         return "again: back in a few cards"

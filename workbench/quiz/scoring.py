@@ -70,7 +70,9 @@ def grade_item(item: QuizItem, response: Any) -> ItemResult:
 
 def score_quiz(quiz: Quiz, answers: dict[str, Any]) -> QuizResult:
     """Every item is graded; an item with no answer counts as wrong."""
-    return QuizResult(quiz.id, quiz.phase, quiz.pass_mark, [grade_item(item, answers.get(item.id)) for item in quiz.items])
+    return QuizResult(
+        quiz.id, quiz.phase, quiz.pass_mark, [grade_item(item, answers.get(item.id)) for item in quiz.items]
+    )
 
 
 def load_answers(path: Path, quiz: Quiz) -> dict[str, Any]:
@@ -84,7 +86,9 @@ def load_answers(path: Path, quiz: Quiz) -> dict[str, Any]:
     known = {item.id for item in quiz.items}
     unknown = [str(k) for k in data if str(k) not in known]
     if unknown:
-        raise AnswersError(f"{path}: {', '.join(unknown)}: no such item in {quiz.id} (items: {', '.join(sorted(known))})")
+        raise AnswersError(
+            f"{path}: {', '.join(unknown)}: no such item in {quiz.id} (items: {', '.join(sorted(known))})"
+        )
     answers = {str(k): v for k, v in data.items()}
     for item in quiz.items:
         problem = response_problem(item, answers.get(item.id))

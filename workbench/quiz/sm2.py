@@ -79,7 +79,9 @@ def preview(state: CardState) -> dict[str, int]:
 
 def review(state: CardState, grade: int, today: date) -> CardState:
     """The card after one review graded `grade` (0..5) on `today`."""
-    step = srs.review(srs.Card(state.due, state.ease, state.interval, state.repetitions), grade, today, srs.DECK_VARIANT)
+    step = srs.review(
+        srs.Card(state.due, state.ease, state.interval, state.repetitions), grade, today, srs.DECK_VARIANT
+    )
     return replace(
         state,
         ease=step.ease,

@@ -38,7 +38,9 @@ def set_tick(conn: sqlite3.Connection, phase: int, item: int, text: str, on: boo
     apply_tick(conn, phase, item, text, on, now, seq)
 
 
-def apply_tick(conn: sqlite3.Connection, phase: int, item: int, text: str, on: bool, now: str, seq: int | None = None) -> None:
+def apply_tick(
+    conn: sqlite3.Connection, phase: int, item: int, text: str, on: bool, now: str, seq: int | None = None
+) -> None:
     """The database half of `set_tick` (also what `workbench reindex` replays)."""
     ensure(conn, SCHEMA)
     ensure(conn, journal.SCHEMA)

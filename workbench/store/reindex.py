@@ -3,7 +3,9 @@
 Runs are read from `runs/*/manifest.json` (a run whose index write failed is added; one already
 indexed is refreshed from its manifest). Journal events (quiz attempts, review grades, manual
 ticks) are replayed in the order they happened, skipping those already in the database
-(`journal_applied`), so reindex is safe to run any number of times.
+(`journal_applied`), so reindex is safe to run any number of times. The portal's accounts,
+invites and notes (journal/portal_*.jsonl) are replayed as upserts (engine/portal/accounts.py).
+A learner's own workspace (learners/<name>/) is rebuilt with `WORKBENCH_HOME=learners/<name> workbench reindex`.
 """
 
 from __future__ import annotations
@@ -24,11 +26,16 @@ class Reindexed:
     reviews: int = 0
     ticks: int = 0
     exercise_events: int = 0
+    portal: dict = field(default_factory=dict)  # the portal's accounts and notes (engine/portal/journal.py)
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"indexed {self.runs} run(s); replayed {self.attempts} quiz attempt(s), {self.reviews} review(s), "
+        text = (f"indexed {self.runs} run(s); replayed {self.attempts} quiz attempt(s), {self.reviews} review(s), "
                 f"{self.ticks} tick(s), {self.exercise_events} exercise event(s) from the journal")
+        if self.portal:
+            p = self.portal
+            text += f"; portal: {p['accounts']} account(s), {p['invites']} invite(s), {p['notes']} note save(s)"
+        return text
 
 
 def index_runs(conn: sqlite3.Connection, home: Path, out: Reindexed) -> None:
@@ -74,7 +81,15 @@ def replay_journal(conn: sqlite3.Connection, home: Path, out: Reindexed) -> None
                 apply_event(conn, event)
                 out.exercise_events += 1
             else:
-                apply_tick(conn, int(event["phase"]), int(event["item"]), str(event["text"]), bool(event["on"]), str(event["at"]), seq)
+                apply_tick(
+                    conn,
+                    int(event["phase"]),
+                    int(event["item"]),
+                    str(event["text"]),
+                    bool(event["on"]),
+                    str(event["at"]),
+                    seq,
+                )
                 out.ticks += 1
         except (KeyError, ValueError, TypeError) as exc:
             out.problems.append(f"{folder / kind}.jsonl:{line}: not replayed: {type(exc).__name__}: {exc}")
@@ -85,4 +100,19 @@ def rebuild(conn: sqlite3.Connection, home: Path) -> Reindexed:
     out = Reindexed()
     index_runs(conn, home, out)
     replay_journal(conn, home, out)
+    replay_portal(conn, home, out)
     return out
+
+
+def replay_portal(conn: sqlite3.Connection, home: Path, out: Reindexed) -> None:
+    """The portal's accounts and notes, when this workspace has a portal journal."""
+    from engine.portal.accounts import Accounts
+    from workbench.store.db import db_file
+
+    folder, path = home / "journal", db_file(conn)
+    if path is None or not any((folder / f"{k}.jsonl").exists() for k in ("portal_accounts", "portal_notes")):
+        return
+    accounts = Accounts(path)  # on fresh tables this already replayed the journal
+    result = accounts.restored or accounts.replay()
+    out.problems += result.pop("problems")
+    out.portal = result

@@ -46,7 +46,10 @@ def add_title_and_verdict(conn: sqlite3.Connection) -> None:
     for row in conn.execute("SELECT id, manifest FROM runs WHERE title IS NULL").fetchall():
         m = json.loads(row["manifest"])
         brk = m.get("break") or {}
-        conn.execute("UPDATE runs SET title = ?, verdict = ? WHERE id = ?", (m["target"].get("title"), brk.get("verdict"), row["id"]))
+        conn.execute(
+            "UPDATE runs SET title = ?, verdict = ? WHERE id = ?",
+            (m["target"].get("title"), brk.get("verdict"), row["id"]),
+        )
 
 
 def record_run(conn: sqlite3.Connection, manifest: dict[str, Any], run_dir: str) -> None:
@@ -79,10 +82,14 @@ def record_run(conn: sqlite3.Connection, manifest: dict[str, Any], run_dir: str)
         )
 
 
-def list_runs(conn: sqlite3.Connection, phase: int | None = None, target: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+def list_runs(
+    conn: sqlite3.Connection, phase: int | None = None, target: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
     ensure(conn, SCHEMA)
-    sql = ("SELECT id, target, kind, phase, lab, status, title, verdict, quarantined, started_at, wall_seconds, checks_passed, checks_failed,"
-           " run_dir FROM runs")
+    sql = (
+        "SELECT id, target, kind, phase, lab, status, title, verdict, quarantined, started_at, wall_seconds,"
+        " checks_passed, checks_failed, run_dir FROM runs"
+    )
     where, args = [], []
     if phase is not None:
         where.append("phase = ?")
@@ -131,10 +138,15 @@ def index_disagreements(conn: sqlite3.Connection, on_disk: dict[str, Any]) -> li
     problems = []
     for key in ("status", "config_hash"):
         if indexed.get(key) != on_disk.get(key):
-            problems.append(f"index and manifest disagree on {key}: index {indexed.get(key)!r}, manifest {on_disk.get(key)!r}")
+            problems.append(
+                f"index and manifest disagree on {key}: index {indexed.get(key)!r}, manifest {on_disk.get(key)!r}"
+            )
     a = {x["path"]: x["sha256"] for x in indexed.get("artifacts", [])}
     b = {x["path"]: x["sha256"] for x in on_disk.get("artifacts", [])}
     for path in sorted(set(a) | set(b)):
         if a.get(path) != b.get(path):
-            problems.append(f"index and manifest disagree on {path}: index {str(a.get(path))[:12]}, manifest {str(b.get(path))[:12]}")
+            problems.append(
+                f"index and manifest disagree on {path}:"
+                f" index {str(a.get(path))[:12]}, manifest {str(b.get(path))[:12]}"
+            )
     return problems

@@ -245,7 +245,9 @@ class WorkbenchApp(App):
         focused = self.focused
         if focused is None:
             return
-        for name in (("action_cursor_down", "action_scroll_down") if delta > 0 else ("action_cursor_up", "action_scroll_up")):
+        for name in (
+            ("action_cursor_down", "action_scroll_down") if delta > 0 else ("action_cursor_up", "action_scroll_up")
+        ):
             action = getattr(focused, name, None)
             if action is not None:
                 action()

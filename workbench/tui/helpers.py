@@ -16,7 +16,9 @@ from typing import Any
 ERROR_TAIL = 400
 
 
-def run_helper(app: Any, argv: list[str], *, cwd: str | None = None, env: dict[str, str] | None = None) -> tuple[int, str]:
+def run_helper(
+    app: Any, argv: list[str], *, cwd: str | None = None, env: dict[str, str] | None = None
+) -> tuple[int, str]:
     """Run `argv` to the end (blocking: call it on a worker thread). Returns (exit code, stderr tail).
 
     `env` adds variables to the child's environment (e.g. thread counts)."""

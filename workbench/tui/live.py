@@ -17,7 +17,9 @@ from workbench.runner.plan import RunRequest
 
 
 class LiveRun:
-    def __init__(self, request: RunRequest, previous_wall: float | None = None, *, compare_healthy: bool = True) -> None:
+    def __init__(
+        self, request: RunRequest, previous_wall: float | None = None, *, compare_healthy: bool = True
+    ) -> None:
         self.request = request
         # A break run alone is compared with its healthy lab by the runner (which may run it first);
         # side by side, the healthy pane is that comparison (`healthy_note` says how it came out).

@@ -25,7 +25,10 @@ def compare(slot: str, what: str, got: Any, want: Any, rtol: float = 1e-9, atol:
         return out[:1]
     if isinstance(want, dict):
         if not isinstance(got, dict) or set(got) != set(want):
-            return [f"{head} expected a dict with keys {sorted(want)}, got {sorted(got) if isinstance(got, dict) else _kind(got)}"]
+            return [
+                f"{head} expected a dict with keys {sorted(want)},"
+                f" got {sorted(got) if isinstance(got, dict) else _kind(got)}"
+            ]
         for key in want:
             msg = compare(slot, f"{what}[{key!r}]", got[key], want[key], rtol, atol)
             if msg:
@@ -47,7 +50,11 @@ def compare(slot: str, what: str, got: Any, want: Any, rtol: float = 1e-9, atol:
             return [f"{head} differs at index {bad[0]}: got {got[bad[0]]!r}, expected {want[bad[0]]!r}"] if bad else []
         return _close(head, got.astype(np.float64), want.astype(np.float64), rtol, atol)
     if isinstance(want, (bool, np.bool_)):
-        return [] if isinstance(got, (bool, np.bool_)) and bool(got) == bool(want) else [f"{head} expected {want!r}, got {got!r}"]
+        return (
+            []
+            if isinstance(got, (bool, np.bool_)) and bool(got) == bool(want)
+            else [f"{head} expected {want!r}, got {got!r}"]
+        )
     if isinstance(want, (int, np.integer)) and isinstance(got, (int, np.integer)) and not isinstance(got, bool):
         return [] if int(got) == int(want) else [f"{head} expected {int(want)}, got {int(got)}"]
     if isinstance(want, (int, float, np.floating, np.integer)):

@@ -10,9 +10,30 @@ from workbench.exercises.probes._compare import agree
 
 
 def profile(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
-    texts = ["32K", "512 KiB", "32 MiB (1 instance)", "1.5M", "2G", "64", " 48 KiB (2 instances)", "", None, "unknown", "8 MB"]
+    texts = [
+        "32K",
+        "512 KiB",
+        "32 MiB (1 instance)",
+        "1.5M",
+        "2G",
+        "64",
+        " 48 KiB (2 instances)",
+        "",
+        None,
+        "unknown",
+        "8 MB",
+    ]
     out = agree(learner, reference, "parse_size", [(f"{t!r}", (t,)) for t in texts])
-    flag_sets = [set(), {"sse", "sse2"}, {"sse2", "avx"}, {"avx2", "fma"}, {"avx512f", "avx2", "avx"}, {"neon"}, {"asimd"}, {"mmx"}]
+    flag_sets = [
+        set(),
+        {"sse", "sse2"},
+        {"sse2", "avx"},
+        {"avx2", "fma"},
+        {"avx512f", "avx2", "avx"},
+        {"neon"},
+        {"asimd"},
+        {"mmx"},
+    ]
     out += agree(learner, reference, "simd_fp32_lanes", [(f"flags {sorted(f)}", (f,)) for f in flag_sets])
     profiles = []
     for _ in range(12):
@@ -31,7 +52,9 @@ def bandwidth(learner: Any, reference: Any, rng: np.random.Generator) -> list[st
         sizes = [1024 * 2**k for k in range(int(rng.integers(4, 16)))]
         rows = [{"bytes": s, "gbs": float(rng.uniform(1, 50))} for s in sizes]
         llc = int(rng.choice([32 * 1024, 256 * 1024, 8 * 2**20]))
-        out += agree(learner, reference, "dram_bandwidth", [(f"{len(rows)} sizes up to {sizes[-1]} B, LLC {llc} B", (rows, llc))])
+        out += agree(
+            learner, reference, "dram_bandwidth", [(f"{len(rows)} sizes up to {sizes[-1]} B, LLC {llc} B", (rows, llc))]
+        )
         lo, hi = sorted(int(x) for x in rng.choice(sizes + [0, 10**9], size=2, replace=False))
         out += agree(learner, reference, "plateau", [(f"{len(rows)} sizes, window [{lo}, {hi})", (rows, lo, hi))])
         if out:

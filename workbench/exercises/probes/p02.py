@@ -22,10 +22,28 @@ def bit_anatomy(learner: Any, reference: Any, rng: np.random.Generator) -> list[
     out = agree(learner, reference, "decode_bits", cases, rtol=0.0, atol=0.0)
     fields = [(int(s), int(e), int(m)) for s, e, m in zip(rng.integers(0, 2, 30), rng.integers(0, 255, 30),
                                                          rng.integers(0, 2**23, 30), strict=True)]
-    out += agree(learner, reference, "encode_fp32", [(f"fields {f}", f) for f in fields + [(0, 0, 1), (1, 254, 2**23 - 1)]],
-                 rtol=0.0, atol=0.0)
+    out += agree(
+        learner,
+        reference,
+        "encode_fp32",
+        [(f"fields {f}", f) for f in fields + [(0, 0, 1), (1, 254, 2**23 - 1)]],
+        rtol=0.0,
+        atol=0.0,
+    )
     xs = [float(x) for x in rng.normal(scale=1e3, size=40)]
-    xs += [1.0, 1.00390625, 1.005859375, 1.0 + 2**-8, 1.0 + 3 * 2**-9, -2.5, 3.0e38, 1e-40, float("inf"), float("-inf"), float("nan")]
+    xs += [
+        1.0,
+        1.00390625,
+        1.005859375,
+        1.0 + 2**-8,
+        1.0 + 3 * 2**-9,
+        -2.5,
+        3.0e38,
+        1e-40,
+        float("inf"),
+        float("-inf"),
+        float("nan"),
+    ]
     for rounding in ("nearest", "truncate"):
         out += agree(learner, reference, "to_bf16", [(f"x={x!r}, rounding={rounding}", (x, rounding)) for x in xs])
     return out
@@ -82,10 +100,19 @@ def quantization(learner: Any, reference: Any, rng: np.random.Generator) -> list
     for x in arrays:
         s = float(np.abs(x).max() or 1.0) / 127.0
         for scale in (s, s / 3):  # a too-small scale: codes must saturate, not wrap
-            out += agree(learner, reference, "quantize_fp32_to_int8", [(f"x of {x.size}, scale {scale:.3g}", (x, scale))])
+            out += agree(
+                learner, reference, "quantize_fp32_to_int8", [(f"x of {x.size}, scale {scale:.3g}", (x, scale))]
+            )
         sa, za = reference.choose_scale_asymmetric(x)
-        out += agree(learner, reference, "quantize_asym", [(f"x of {x.size}, scale {sa:.3g}, zero {za}", (x, sa, za)),
-                                                           (f"x of {x.size}, scale {sa / 4:.3g}, zero {za}", (x, sa / 4, za))])
+        out += agree(
+            learner,
+            reference,
+            "quantize_asym",
+            [
+                (f"x of {x.size}, scale {sa:.3g}, zero {za}", (x, sa, za)),
+                (f"x of {x.size}, scale {sa / 4:.3g}, zero {za}", (x, sa / 4, za)),
+            ],
+        )
         q = rng.integers(-128, 128, size=50).astype(np.int8)
         out += agree(learner, reference, "dequantize_asym", [(f"codes, scale {sa:.3g}, zero {za}", (q, sa, za))])
         if out:

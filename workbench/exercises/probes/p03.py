@@ -39,7 +39,9 @@ def truncation(learner: Any, reference: Any, rng: np.random.Generator) -> list[s
         c = rng.poisson(5.0, size=shape).astype(np.float64) * rng.uniform(0.5, 2.0, size=(shape[0], 1))
         u, s, vt = np.linalg.svd(c, full_matrices=False)
         for k in (1, 2, min(shape) - 1, min(shape)):
-            out += agree(learner, reference, "truncate", [(f"{shape} matrix, k={k}", (u, s, vt, k))], rtol=1e-10, atol=1e-10)
+            out += agree(
+                learner, reference, "truncate", [(f"{shape} matrix, k={k}", (u, s, vt, k))], rtol=1e-10, atol=1e-10
+            )
             seed = int(rng.integers(0, 2**31))
             want = reference.random_rank_k_error(c, k, np.random.default_rng(seed))
             got = learner.random_rank_k_error(c, k, np.random.default_rng(seed))

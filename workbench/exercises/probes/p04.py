@@ -11,7 +11,9 @@ from workbench.exercises.probes._compare import agree, compare
 
 def softmax_gradient(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
     zs = [rng.normal(size=n) * s for n in (1, 2, 5, 12) for s in (1.0, 20.0)] + [np.array([1000.0, 0.0, -1000.0])]
-    out = agree(learner, reference, "softmax_jacobian", [(f"z of size {z.size}", (z,)) for z in zs], rtol=1e-10, atol=1e-14)
+    out = agree(
+        learner, reference, "softmax_jacobian", [(f"z of size {z.size}", (z,)) for z in zs], rtol=1e-10, atol=1e-14
+    )
     ce = [(f"z of size {z.size}, y={y}", (z, y)) for z in zs for y in {0, z.size - 1}]
     return out + agree(learner, reference, "ce_grad", ce, rtol=1e-10, atol=1e-14)
 
@@ -27,7 +29,11 @@ def mlp_jacobian(learner: Any, reference: Any, rng: np.random.Generator) -> list
         kink[0] = -(w1[0] @ x)  # h_pre[0] exactly 0: relu'(0) is 0 by convention
         cases.append((f"{n_in}->{hidden}->{n_out} MLP with a unit exactly at the kink", (x, w1, kink, w2, b2)))
     out = agree(learner, reference, "analytical_jacobian_w1", cases, rtol=1e-12, atol=1e-14)
-    fns = [("tanh", np.tanh), ("x^2 summed", lambda v: np.array([np.sum(v * v)])), ("outer", lambda v: np.outer(v, v[:2]).ravel())]
+    fns = [
+        ("tanh", np.tanh),
+        ("x^2 summed", lambda v: np.array([np.sum(v * v)])),
+        ("outer", lambda v: np.outer(v, v[:2]).ravel()),
+    ]
     for name, f in fns:
         x = rng.normal(size=4)
         out += compare("numerical_jacobian", f"{name} at a random x", learner.numerical_jacobian(f, x),
@@ -46,7 +52,9 @@ def optimizers(learner: Any, reference: Any, rng: np.random.Generator) -> list[s
             g = rng.normal(size=(3, 2)) * (10.0 if step % 7 == 0 else 1.0)
             p_ref, s_ref = getattr(reference, name)(p_ref, g, s_ref, 0.01, **kw)
             p_mine, s_mine = getattr(learner, name)(p_mine, g.copy(), dict(s_mine), 0.01, **kw)
-            out += compare(name, f"params after step {step + 1} ({kw or 'defaults'})", p_mine, p_ref, rtol=1e-10, atol=1e-14)
+            out += compare(
+                name, f"params after step {step + 1} ({kw or 'defaults'})", p_mine, p_ref, rtol=1e-10, atol=1e-14
+            )
             if out:
                 return out
     return out

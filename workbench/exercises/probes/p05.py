@@ -21,8 +21,14 @@ def _dists(rng: np.random.Generator) -> list[np.ndarray]:
 
 def information(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
     ps = _dists(rng)
-    out = agree(learner, reference, "entropy", [(f"p over {p.size} outcomes ({int((p == 0).sum())} zeros)", (p,)) for p in ps],
-                rtol=1e-12, atol=1e-15)
+    out = agree(
+        learner,
+        reference,
+        "entropy",
+        [(f"p over {p.size} outcomes ({int((p == 0).sum())} zeros)", (p,)) for p in ps],
+        rtol=1e-12,
+        atol=1e-15,
+    )
     pairs = []
     for p in ps:
         q = rng.dirichlet(np.ones(p.size))
@@ -39,9 +45,19 @@ def information(learner: Any, reference: Any, rng: np.random.Generator) -> list[
 
 def logits(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
     zs = [rng.normal(size=n) * s for n in (1, 5, 600) for s in (1.0, 100.0)] + [np.array([1000.0, -1000.0, 0.0])]
-    batch = [(f"a ({b}, {v}) batch x{s:g}", (rng.normal(size=(b, v)) * s,)) for b, v in [(4, 5), (1, 7), (3, 600)] for s in (1.0, 300.0)]
-    out = agree(learner, reference, "log_softmax", [(f"{z.size} logits, max |z| {np.abs(z).max():.3g}", (z,)) for z in zs] + batch,
-                rtol=1e-12, atol=1e-10)
+    batch = [
+        (f"a ({b}, {v}) batch x{s:g}", (rng.normal(size=(b, v)) * s,))
+        for b, v in [(4, 5), (1, 7), (3, 600)]
+        for s in (1.0, 300.0)
+    ]
+    out = agree(
+        learner,
+        reference,
+        "log_softmax",
+        [(f"{z.size} logits, max |z| {np.abs(z).max():.3g}", (z,)) for z in zs] + batch,
+        rtol=1e-12,
+        atol=1e-10,
+    )
     ce = [(f"{z.size} logits, y={y}", (z, y)) for z in zs for y in {0, z.size - 1}]
     out += agree(learner, reference, "cross_entropy_from_logits", ce, rtol=1e-12, atol=1e-10)
     cases = []

@@ -13,11 +13,21 @@ def strides(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]
     cases = []
     for shape, dtype in [((3, 4), np.int32), ((2, 3, 5), np.float64), ((7,), np.float32), ((4, 1, 6), np.int16)]:
         a = np.zeros(shape, dtype=dtype)
-        for view_name, view in [("C order", a), ("transposed", a.T), ("every other row", a[::2]), ("F order", np.asfortranarray(a))]:
+        for view_name, view in [
+            ("C order", a),
+            ("transposed", a.T),
+            ("every other row", a[::2]),
+            ("F order", np.asfortranarray(a)),
+        ]:
             for _ in range(4):
                 idx = tuple(int(rng.integers(0, n)) for n in view.shape)
-                cases.append((f"index {idx} of a {view_name} {np.dtype(dtype).name} array {view.shape}, strides {view.strides}",
-                              (idx, view.strides)))
+                cases.append(
+                    (
+                        f"index {idx} of a {view_name} {np.dtype(dtype).name} array {view.shape},"
+                        f" strides {view.strides}",
+                        (idx, view.strides),
+                    )
+                )
     return agree(learner, reference, "byte_offset", cases)
 
 

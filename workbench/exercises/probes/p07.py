@@ -81,7 +81,10 @@ def gradcheck(learner: Any, reference: Any, rng: np.random.Generator) -> list[st
         if ok is not True:
             return [f"scalar_gradcheck: {name}: expected True for correct gradients, got {ok!r}"]
         if [v.data for v in inputs] != xs:
-            return [f"scalar_gradcheck: {name}: the inputs' .data must be restored after perturbing (got {[v.data for v in inputs]}, had {xs})"]
+            return [
+                f"scalar_gradcheck: {name}: the inputs' .data must be restored after perturbing"
+                f" (got {[v.data for v in inputs]}, had {xs})"
+            ]
     # wrong gradients (the `=` backward on a diamond) must raise GradcheckError
     for name, expr, xs in [("diamond", lambda a, b, c: (a * b + c) * (a - c), [2.0, 3.0, 4.0]),
                            ("a*a + a", lambda a: a * a + a, [1.5])]:
@@ -90,7 +93,9 @@ def gradcheck(learner: Any, reference: Any, rng: np.random.Generator) -> list[st
         except GradcheckError:
             continue
         except Exception as exc:  # noqa: BLE001
-            return [f"scalar_gradcheck: wrong gradients on {name}: expected GradcheckError, got {type(exc).__name__}: {exc}"]
+            return [
+                f"scalar_gradcheck: wrong gradients on {name}: expected GradcheckError, got {type(exc).__name__}: {exc}"
+            ]
         out.append(f"scalar_gradcheck: {name} with the `=` backward: wrong gradients passed; expected GradcheckError")
     return out
 
@@ -117,9 +122,13 @@ def scalar_mlp(learner: Any, reference: Any, rng: np.random.Generator) -> list[s
                 loss.backward()
                 res[name] = ([o.data for o in outs], [p.data for p in params], [p.grad for p in params])
         what = f"MLP({n_in}, {sizes}) seeded {seed}"
-        out += compare("MLP.parameters", f"{what}: parameter values in order", res["mine"][1], res["ref"][1], rtol=0, atol=0)
+        out += compare(
+            "MLP.parameters", f"{what}: parameter values in order", res["mine"][1], res["ref"][1], rtol=0, atol=0
+        )
         out += compare("Neuron.__call__", f"{what}: outputs", res["mine"][0], res["ref"][0], rtol=1e-12)
-        out += compare("Neuron.__call__", f"{what}: gradients of every parameter", res["mine"][2], res["ref"][2], rtol=1e-10)
+        out += compare(
+            "Neuron.__call__", f"{what}: gradients of every parameter", res["mine"][2], res["ref"][2], rtol=1e-10
+        )
         if out:
             return out
     return out

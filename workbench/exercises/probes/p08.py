@@ -9,7 +9,15 @@ import numpy as np
 
 from workbench.exercises.probes._compare import agree, compare
 
-_PAIRS = [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 4), (3, 1)), ((2, 3, 4), (1, 4)), ((5,), (2, 3, 5)), ((1, 1), (4, 2)), ((), (3,))]
+_PAIRS = [
+    ((3, 4), (3, 4)),
+    ((3, 4), (4,)),
+    ((3, 4), (3, 1)),
+    ((2, 3, 4), (1, 4)),
+    ((5,), (2, 3, 5)),
+    ((1, 1), (4, 2)),
+    ((), (3,)),
+]
 
 
 def _grads(side: Any, f: Callable[..., Any], arrays: list[np.ndarray], w: np.ndarray) -> tuple[np.ndarray, list[Any]]:
@@ -27,7 +35,11 @@ def tensor_ops(learner: Any, reference: Any, rng: np.random.Generator) -> list[s
         ("a + b", lambda a, b: a + b, _PAIRS),
         ("a * b", lambda a, b: a * b, _PAIRS),
         ("a / b", lambda a, b: a / (b * b + 1.0), _PAIRS),
-        ("a @ b", lambda a, b: a @ b, [((3, 4), (4, 2)), ((4,), (4, 3)), ((3, 4), (4,)), ((2, 3, 4), (4, 5)), ((2, 3, 4), (2, 4, 1))]),
+        (
+            "a @ b",
+            lambda a, b: a @ b,
+            [((3, 4), (4, 2)), ((4,), (4, 3)), ((3, 4), (4,)), ((2, 3, 4), (4, 5)), ((2, 3, 4), (2, 4, 1))],
+        ),
         ("sum over axis 0", lambda a, b: (a * b).sum(axis=0), [((3, 4), (4,)), ((2, 3, 4), (3, 4))]),
         ("sum over axis -1, keepdims", lambda a, b: (a + b).sum(axis=-1, keepdims=True), [((3, 4), (3, 1))]),
         ("a used twice: a * a + a", lambda a, b: a * a + a + b, [((3, 4), (4,))]),
@@ -42,11 +54,22 @@ def tensor_ops(learner: Any, reference: Any, rng: np.random.Generator) -> list[s
             got_val, got_grads = _grads(learner, f, arrays, w)
             what = f"{name} on shapes {sa} and {sb}"
             out = compare("Tensor", f"{what}: value", got_val, want_val, rtol=1e-12)
-            out += compare("Tensor.backward", f"{what}: gradients of (a, b)", got_grads, want_grads, rtol=1e-10, atol=1e-12)
+            out += compare(
+                "Tensor.backward", f"{what}: gradients of (a, b)", got_grads, want_grads, rtol=1e-10, atol=1e-12
+            )
             if out:
                 return out
-    cases = [(f"a {g} gradient summed to {s}", (rng.normal(size=g), s)) for g, s in
-             [((3, 4), (4,)), ((3, 4), (3, 1)), ((2, 3, 4), (1, 4)), ((2, 3, 4), ()), ((3, 4), (3, 4)), ((5, 1, 2), (1, 1))]]
+    cases = [
+        (f"a {g} gradient summed to {s}", (rng.normal(size=g), s))
+        for g, s in [
+            ((3, 4), (4,)),
+            ((3, 4), (3, 1)),
+            ((2, 3, 4), (1, 4)),
+            ((2, 3, 4), ()),
+            ((3, 4), (3, 4)),
+            ((5, 1, 2), (1, 1)),
+        ]
+    ]
     return agree(learner, reference, "unbroadcast", cases, rtol=1e-12)
 
 
@@ -60,13 +83,23 @@ def gradcheck(learner: Any, reference: Any, rng: np.random.Generator) -> list[st
         f = lambda x=x: float(np.sum(np.sin(x) * x))  # noqa: E731 - the same array numerical_grad perturbs in place
         keep = x.copy()
         got = learner.numerical_grad(f, x, 1e-6)
-        out += compare("numerical_grad", f"sum(sin(x) * x) on {shape}", got, np.cos(keep) * keep + np.sin(keep), rtol=1e-6, atol=1e-8)
+        out += compare(
+            "numerical_grad",
+            f"sum(sin(x) * x) on {shape}",
+            got,
+            np.cos(keep) * keep + np.sin(keep),
+            rtol=1e-6,
+            atol=1e-8,
+        )
         if not np.array_equal(x, keep):
             out.append(f"numerical_grad: {shape}: x must be restored entry by entry after perturbing it")
         if out:
             return out
-    good = [("a * b + a", lambda a, b: a * b + a, [(3, 4), (4,)]), ("(a @ b).tanh()", lambda a, b: (a @ b).tanh(), [(2, 3), (3, 2)]),
-            ("a.exp().sum(axis=0)", lambda a: a.exp().sum(axis=0), [(3, 2)])]
+    good = [
+        ("a * b + a", lambda a, b: a * b + a, [(3, 4), (4,)]),
+        ("(a @ b).tanh()", lambda a, b: (a @ b).tanh(), [(2, 3), (3, 2)]),
+        ("a.exp().sum(axis=0)", lambda a: a.exp().sum(axis=0), [(3, 2)]),
+    ]
     for name, f, shapes in good:
         inputs = [Tensor(rng.normal(size=s)) for s in shapes]
         try:
@@ -86,7 +119,10 @@ def gradcheck(learner: Any, reference: Any, rng: np.random.Generator) -> list[st
             except GradcheckError:
                 continue
             except Exception as exc:  # noqa: BLE001
-                return [f"tensor_gradcheck: {name} without unbroadcast: expected GradcheckError, got {type(exc).__name__}: {exc}"]
+                return [
+                    f"tensor_gradcheck: {name} without unbroadcast: expected GradcheckError,"
+                    f" got {type(exc).__name__}: {exc}"
+                ]
         out.append(f"tensor_gradcheck: {name} without unbroadcast: wrong gradients passed; expected GradcheckError")
     return out
 
@@ -95,7 +131,14 @@ def cross_entropy(learner: Any, reference: Any, rng: np.random.Generator) -> lis
     from engine.autograd.tensor import Tensor
 
     out: list[str] = []
-    for shape, scale in [((8, 5), 1.0), ((3, 7), 100.0), ((4, 6), 1000.0), ((5,), 1.0), ((1, 4), 10.0), ((16, 600), 5.0)]:
+    for shape, scale in [
+        ((8, 5), 1.0),
+        ((3, 7), 100.0),
+        ((4, 6), 1000.0),
+        ((5,), 1.0),
+        ((1, 4), 10.0),
+        ((16, 600), 5.0),
+    ]:
         logits = rng.normal(size=shape) * scale
         n = 1 if len(shape) == 1 else shape[0]
         t = rng.integers(0, shape[-1], size=n) if len(shape) == 2 else int(rng.integers(0, shape[-1]))
@@ -109,7 +152,9 @@ def cross_entropy(learner: Any, reference: Any, rng: np.random.Generator) -> lis
                 res[side_name] = (loss.data, x.grad)
             what = f"{shape} logits x{scale:g}, reduction={reduction}"
             out += compare("cross_entropy", f"{what}: loss", res["mine"][0], res["ref"][0], rtol=1e-10, atol=1e-12)
-            out += compare("cross_entropy", f"{what}: d loss / d logits", res["mine"][1], res["ref"][1], rtol=1e-9, atol=1e-12)
+            out += compare(
+                "cross_entropy", f"{what}: d loss / d logits", res["mine"][1], res["ref"][1], rtol=1e-9, atol=1e-12
+            )
             if out:
                 return out
     return out

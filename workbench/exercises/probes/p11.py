@@ -38,7 +38,12 @@ def merge_rule(learner: Any, reference: Any, rng: np.random.Generator) -> list[s
         for pair in ((5, 5), (1, 2), (2, 1), (0, 0), (0, 1)):
             out += compare("_merge_word", f"word {w} merging {pair}", through(learner, bpe, "_merge_word", w, pair, 99),
                            through(reference, bpe, "_merge_word", w, pair, 99))
-    corpora = [lab.TOY_CORPUS, ["aaaa", "aaa", "ab ab ab"], ["", "x"], lab.random_strings(30, int(rng.integers(1 << 30)))]
+    corpora = [
+        lab.TOY_CORPUS,
+        ["aaaa", "aaa", "ab ab ab"],
+        ["", "x"],
+        lab.random_strings(30, int(rng.integers(1 << 30))),
+    ]
     for i, corpus in enumerate(corpora):
         with learner:
             got = BPETokenizer.train(corpus, 256 + 12).merges
@@ -55,7 +60,9 @@ def encode_decode(learner: Any, reference: Any, rng: np.random.Generator) -> lis
         tok = BPETokenizer.train(lab._corpus_texts("train"), 256 + 1 + 200, ["<|sep|>"])
     held = lab._corpus_texts("val")
     strings = ["", "a", "🦊", "mañana", "he worked", "<|sep|>he<|sep|>", "workworkwork"]
-    strings += [held[int(i)] for i in rng.integers(0, len(held), 30)] + lab.random_strings(20, int(rng.integers(1 << 30)))
+    strings += [held[int(i)] for i in rng.integers(0, len(held), 30)] + lab.random_strings(
+        20, int(rng.integers(1 << 30))
+    )
     for s in strings:
         data = s.encode("utf-8")
         with learner:

@@ -42,7 +42,9 @@ def split_and_leaks(learner: Any, reference: Any, rng: np.random.Generator) -> l
         ratios = [(0.8, 0.1, 0.1), (0.5, 0.25, 0.25), (0.34, 0.33, 0.33)][trial]
         got_splits, got_assign = learner.split_by_verb_tense(rows, ratios, seed)
         want_splits, want_assign = reference.split_by_verb_tense(rows, ratios, seed)
-        out += compare("split_by_verb_tense", f"assignment of keys (trial {trial}, ratios {ratios})", got_assign, want_assign)
+        out += compare(
+            "split_by_verb_tense", f"assignment of keys (trial {trial}, ratios {ratios})", got_assign, want_assign
+        )
         out += compare("split_by_verb_tense", f"row ids per split (trial {trial})",
                        {k: [r["id"] for r in v] for k, v in got_splits.items()},
                        {k: [r["id"] for r in v] for k, v in want_splits.items()})
@@ -52,7 +54,9 @@ def split_and_leaks(learner: Any, reference: Any, rng: np.random.Generator) -> l
                 owners.setdefault((r["verb_lemma"], r["tense"]), set()).add(name)
         torn = [k for k, v in owners.items() if len(v) > 1]
         if torn:
-            out.append(f"split_by_verb_tense: key {torn[0]} is in splits {sorted(owners[torn[0]])}; every key must stay whole")
+            out.append(
+                f"split_by_verb_tense: key {torn[0]} is in splits {sorted(owners[torn[0]])}; every key must stay whole"
+            )
         clean = want_splits
         out += compare("check_split", f"clean reference split (trial {trial})", learner.check_split(clean),
                        reference.check_split(clean))

@@ -35,7 +35,11 @@ def attention(learner: Any, reference: Any, rng: np.random.Generator) -> list[st
             grads = []
             results = []
             for side in (learner, reference):
-                tq, tk_, tv = Tensor(q, requires_grad=True), Tensor(k, requires_grad=True), Tensor(v, requires_grad=True)
+                tq, tk_, tv = (
+                    Tensor(q, requires_grad=True),
+                    Tensor(k, requires_grad=True),
+                    Tensor(v, requires_grad=True),
+                )
                 y, w = side.attention(tq, tk_, tv, mask, **kw)
                 results.append((y.data, w.data))
                 (y * Tensor(np.cos(np.arange(y.data.size)).reshape(y.shape))).sum().backward()
@@ -71,7 +75,9 @@ def heads(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
             back = mha.merge_heads(mha.split_heads(x))
         with reference:
             want_m = mha.merge_heads(y)
-        out += compare("MultiHeadAttention.merge_heads", f"(B, H, T, d_head) = {(b, h, t, d // h)}", merged.data, want_m.data)
+        out += compare(
+            "MultiHeadAttention.merge_heads", f"(B, H, T, d_head) = {(b, h, t, d // h)}", merged.data, want_m.data
+        )
         out += compare("MultiHeadAttention.merge_heads", "merge(split(x)) gives x back", back.data, x.data)
         xs = rng.normal(size=(t, d))
         for causal in (False, True):
@@ -79,7 +85,9 @@ def heads(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
                 got = mha(xs, causal=causal).data
             with reference:
                 ref = mha(xs, causal=causal).data
-            out += compare("MultiHeadAttention.split_heads", f"full forward of {h}-head attention, causal={causal}", got, ref)
+            out += compare(
+                "MultiHeadAttention.split_heads", f"full forward of {h}-head attention, causal={causal}", got, ref
+            )
     return out
 
 

@@ -23,8 +23,14 @@ def sinusoidal(learner: Any, reference: Any, rng: np.random.Generator) -> list[s
         out += compare("sinusoidal_pe", f"T = {t}, d = {d}, base {base}", learner.sinusoidal_pe(t, d, base),
                        reference.sinusoidal_pe(t, d, base), rtol=1e-6, atol=1e-7)
     off = int(rng.integers(1, 40))
-    out += compare("sinusoidal_pe", f"offset {off} equals the tail of a longer table",
-                   learner.sinusoidal_pe(5, 8, offset=off), reference.sinusoidal_pe(5 + off, 8)[off:], rtol=1e-6, atol=1e-6)
+    out += compare(
+        "sinusoidal_pe",
+        f"offset {off} equals the tail of a longer table",
+        learner.sinusoidal_pe(5, 8, offset=off),
+        reference.sinusoidal_pe(5 + off, 8)[off:],
+        rtol=1e-6,
+        atol=1e-6,
+    )
     out += compare("sinusoidal_pe", "rows shuffled with a seed", learner.sinusoidal_pe(10, 4, shuffle_seed=3),
                    reference.sinusoidal_pe(10, 4, shuffle_seed=3), rtol=1e-6, atol=1e-7)
     try:
@@ -68,7 +74,9 @@ def rope(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
 def learned_table(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
     """Positions of the learned table: offsets, and past max_len the last row reused (the course's choice)."""
     out: list[str] = []
-    table = LearnedPositionalEmbedding(8, 4, std=1.0, rng=np.random.default_rng(int(rng.integers(1 << 30))), dtype=np.float64)
+    table = LearnedPositionalEmbedding(
+        8, 4, std=1.0, rng=np.random.default_rng(int(rng.integers(1 << 30))), dtype=np.float64
+    )
     for t, offset in ((1, 0), (5, 0), (8, 0), (12, 0), (3, 6), (4, 20), (1, 7)):
         with learner:
             got = table.positions(t, offset)

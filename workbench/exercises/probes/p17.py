@@ -26,7 +26,11 @@ def _randomise(module: Any, rng: np.random.Generator) -> None:
 
 def block(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
     out: list[str] = []
-    for d, h, f, t, norm, bias in ((8, 2, 16, 5, "layer", True), (12, 3, 8, 1, "layer", True), (8, 1, 32, 4, "rms", False)):
+    for d, h, f, t, norm, bias in (
+        (8, 2, 16, 5, "layer", True),
+        (12, 3, 8, 1, "layer", True),
+        (8, 1, 32, 4, "rms", False),
+    ):
         cfg = MiniGPTConfig(d_model=d, n_heads=h, d_ff=f, n_layers=1, vocab_size=8, context_len=8, norm=norm,
                             ffn_bias=bias)
         blk = TransformerBlock(cfg, rng=np.random.default_rng(int(rng.integers(1 << 30))), dtype=np.float64)
@@ -62,9 +66,17 @@ def params(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
     configs = [MiniGPTConfig(), MiniGPTConfig(vocab_size=512, norm="rms", ffn_bias=False)]
     for _ in range(6):
         h = int(rng.choice([1, 2, 4]))
-        configs.append(MiniGPTConfig(d_model=h * 2 * int(rng.integers(1, 6)), n_heads=h, n_layers=int(rng.integers(1, 5)),
-                                     d_ff=int(rng.integers(1, 40)), vocab_size=int(rng.integers(3, 90)),
-                                     norm=str(rng.choice(["layer", "rms"])), ffn_bias=bool(rng.integers(0, 2))))
+        configs.append(
+            MiniGPTConfig(
+                d_model=h * 2 * int(rng.integers(1, 6)),
+                n_heads=h,
+                n_layers=int(rng.integers(1, 5)),
+                d_ff=int(rng.integers(1, 40)),
+                vocab_size=int(rng.integers(3, 90)),
+                norm=str(rng.choice(["layer", "rms"])),
+                ffn_bias=bool(rng.integers(0, 2)),
+            )
+        )
     for c in configs:
         what = f"d={c.d_model}, L={c.n_layers}, d_ff={c.d_ff}, V={c.vocab_size}, norm={c.norm}, bias={c.ffn_bias}"
         got = learner.closed_form_params(c)
@@ -104,11 +116,19 @@ def self_attention(learner: Any, reference: Any, rng: np.random.Generator) -> li
                 d4 = attn(Tensor(x[:, 4:5]), cache=cache, layer=0, start_pos=4).data
                 d5 = attn(Tensor(x[:, 5:6]), cache=cache, layer=0, start_pos=5).data
             results.append(np.concatenate([pre, d4, d5], axis=1))
-        out += compare("CausalSelfAttention.forward", f"prefill + two cached decode steps, {what}", results[0], results[1])
+        out += compare(
+            "CausalSelfAttention.forward", f"prefill + two cached decode steps, {what}", results[0], results[1]
+        )
         with reference:
             full = attn(Tensor(x)).data
-        out += compare("CausalSelfAttention.forward", f"cached decode equals the full forward, {what}", results[0], full,
-                       rtol=1e-9, atol=1e-11)
+        out += compare(
+            "CausalSelfAttention.forward",
+            f"cached decode equals the full forward, {what}",
+            results[0],
+            full,
+            rtol=1e-9,
+            atol=1e-11,
+        )
     return out
 
 
@@ -142,8 +162,11 @@ def assemble(learner: Any, reference: Any, rng: np.random.Generator) -> list[str
             model(ids[0, :5], cache=kv)
             cached.append(model(ids[0, 5:6], cache=kv, start_pos=5).data)
     out += compare("MiniGPT.forward_with_layer_outputs", "a cached decode step at position 5", cached[0], cached[1])
-    for label, bad in (("10 tokens with context_len 9", rng.integers(0, 11, 10)), ("an id equal to vocab_size", np.array([3, 11])),
-                       ("a negative id", np.array([-1, 2]))):
+    for label, bad in (
+        ("10 tokens with context_len 9", rng.integers(0, 11, 10)),
+        ("an id equal to vocab_size", np.array([3, 11])),
+        ("a negative id", np.array([-1, 2])),
+    ):
         with learner:
             try:
                 model(bad)

@@ -35,17 +35,30 @@ def batches(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]
             with side:
                 it = BatchIterator(seqs, size, seed)
                 drawn.append([it.next_indices().tolist() for _ in range(3 * -(-23 // size) + 1)])
-        out += compare("BatchIterator.next_indices", f"23 examples in batches of {size}, three epochs", drawn[0], drawn[1])
+        out += compare(
+            "BatchIterator.next_indices", f"23 examples in batches of {size}, three epochs", drawn[0], drawn[1]
+        )
     return out
 
 
 def schedule(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
     out: list[str] = []
-    for lr_max, lr_min, warm, total in ((3e-4, 3e-5, 100, 2000), (1e-3, 0.0, 0, 50), (1.0, 0.1, 7, 8), (2e-3, 1e-4, 10, 40)):
-        steps = sorted({0, 1, warm - 1, warm, warm + 1, total - 1, total, total + 5, *rng.integers(0, total + 3, 12).tolist()})
+    for lr_max, lr_min, warm, total in (
+        (3e-4, 3e-5, 100, 2000),
+        (1e-3, 0.0, 0, 50),
+        (1.0, 0.1, 7, 8),
+        (2e-3, 1e-4, 10, 40),
+    ):
+        steps = sorted(
+            {0, 1, warm - 1, warm, warm + 1, total - 1, total, total + 5, *rng.integers(0, total + 3, 12).tolist()}
+        )
         for s in (x for x in steps if x >= 0):
-            out += compare("lr_at", f"step {s} (max {lr_max}, min {lr_min}, warmup {warm}, total {total})",
-                           learner.lr_at(int(s), lr_max, lr_min, warm, total), reference.lr_at(int(s), lr_max, lr_min, warm, total))
+            out += compare(
+                "lr_at",
+                f"step {s} (max {lr_max}, min {lr_min}, warmup {warm}, total {total})",
+                learner.lr_at(int(s), lr_max, lr_min, warm, total),
+                reference.lr_at(int(s), lr_max, lr_min, warm, total),
+            )
     for scale, max_norm in ((10.0, 1.0), (0.1, 1.0), (1.0, None), (3.0, float("inf")), (5.0, 0.5)):
         grads = [rng.normal(size=(3, 4)) * scale, rng.normal(size=5) * scale, None]
         results = []

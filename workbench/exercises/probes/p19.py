@@ -35,8 +35,14 @@ def welford(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]
         for field in ("n", "mean", "m2", "min", "max", "sumsq"):
             out += compare("Welford.update", f"{field}, {what}", float(getattr(states[0], field)),
                            float(getattr(states[1], field)), rtol=1e-9, atol=1e-9)
-        out += compare("Welford.update", f"variance (ddof 1) against numpy, {what}", states[0].var(), float(data.var(ddof=1)),
-                       rtol=1e-8, atol=1e-10)
+        out += compare(
+            "Welford.update",
+            f"variance (ddof 1) against numpy, {what}",
+            states[0].var(),
+            float(data.var(ddof=1)),
+            rtol=1e-8,
+            atol=1e-10,
+        )
     with learner:
         one = Welford().update(3.5)
     out += compare("Welford.update", "a single value: n, mean, min, max", [one.n, one.mean, one.min, one.max],

@@ -37,13 +37,17 @@ def scoring(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]
     batches.append([[1, *rng.integers(3, 11, int(rng.integers(1, 9))).tolist(), 2] for _ in range(12)])
     for i, seqs in enumerate(batches):
         got, want = learner.token_logprobs(fn, seqs), reference.token_logprobs(fn, seqs)
-        out += compare("token_logprobs", f"batch #{i} of {len(seqs)} sequences, lengths {[len(s) for s in seqs]}", got, want)
+        out += compare(
+            "token_logprobs", f"batch #{i} of {len(seqs)} sequences, lengths {[len(s) for s in seqs]}", got, want
+        )
     # the same sequence alone or next to longer ones: right padding must not change its scores
     alone = learner.token_logprobs(fn, [[1, 6, 2]])
     padded = learner.token_logprobs(fn, [[1, 6, 2], [1, 6, 2, 9, 9, 9]])
     out += compare("token_logprobs", "a sequence scored alone and in a padded batch", padded[0], alone[0])
     for c, n in ((48, 60), (0, 10), (10, 10), (0, 0), (1, 1), *((int(x), 50) for x in rng.integers(0, 51, 6))):
-        out += compare("wilson_interval", f"c = {c}, n = {n}", learner.wilson_interval(c, n), reference.wilson_interval(c, n))
+        out += compare(
+            "wilson_interval", f"c = {c}, n = {n}", learner.wilson_interval(c, n), reference.wilson_interval(c, n)
+        )
     out += compare("wilson_interval", "c = 7, n = 20 at z = 2.576", learner.wilson_interval(7, 20, 2.576),
                    reference.wilson_interval(7, 20, 2.576))
     return out
@@ -64,8 +68,12 @@ def calibration(learner: Any, reference: Any, rng: np.random.Generator) -> list[
     for i, (conf, ok) in enumerate(cases):
         for bins in (10, 4):
             what = f"case #{i} ({len(conf)} items), {bins} bins"
-            out += compare("reliability_bins", f"{what} (bin, lo, hi, count, accuracy, confidence)",
-                           _rows(learner.reliability_bins(conf, ok, bins)), _rows(reference.reliability_bins(conf, ok, bins)))
+            out += compare(
+                "reliability_bins",
+                f"{what} (bin, lo, hi, count, accuracy, confidence)",
+                _rows(learner.reliability_bins(conf, ok, bins)),
+                _rows(reference.reliability_bins(conf, ok, bins)),
+            )
             out += compare("ece", what, learner.ece(conf, ok, bins), reference.ece(conf, ok, bins))
         out += compare("brier", f"case #{i}", learner.brier(conf, ok), reference.brier(conf, ok))
     out += compare("ece", "no items", learner.ece(np.zeros(0), np.zeros(0)), 0.0)
@@ -83,8 +91,12 @@ def significance(learner: Any, reference: Any, rng: np.random.Generator) -> list
               for c, d in zip(rng.integers(0, n + 1, 8), rng.integers(0, m + 1, 8), strict=True)]
     for c_a, n_a, c_b, n_b in cases:
         for delta in (0.10, 0.05, 0.25):
-            out += compare("significant", f"A {c_a}/{n_a} vs B {c_b}/{n_b}, min_delta {delta}",
-                           learner.significant(c_a, n_a, c_b, n_b, delta), reference.significant(c_a, n_a, c_b, n_b, delta))
+            out += compare(
+                "significant",
+                f"A {c_a}/{n_a} vs B {c_b}/{n_b}, min_delta {delta}",
+                learner.significant(c_a, n_a, c_b, n_b, delta),
+                reference.significant(c_a, n_a, c_b, n_b, delta),
+            )
     return out
 
 
@@ -101,9 +113,10 @@ def validator(learner: Any, reference: Any, rng: np.random.Generator) -> list[st
     cases = {
         "the generated set": base,
         "a duplicate id": base + [replace(p1, id=p0.id)],
-        "a leaked train sentence": base + [replace(p0, id="leak-1", prompt=P.BLANK, expected=leak, candidates=(leak, "x"))],
-        "a leaked val sentence": base + [replace(p0, id="leak-2", prompt=P.BLANK + " now", expected="he works",
-                                                 candidates=("he works", "he work"))],
+        "a leaked train sentence": base
+        + [replace(p0, id="leak-1", prompt=P.BLANK, expected=leak, candidates=(leak, "x"))],
+        "a leaked val sentence": base
+        + [replace(p0, id="leak-2", prompt=P.BLANK + " now", expected="he works", candidates=("he works", "he work"))],
         "an irregular verb marked regular": [replace(go, regularity="regular") if p is go else p for p in base],
         "a regular verb marked irregular": [replace(work, regularity="irregular") if p is work else p for p in base],
         "an expected form missing from the candidates": [replace(p0, expected="zzz") if p is p0 else p for p in base],

@@ -22,9 +22,15 @@ def decode_loop(learner: Any, reference: Any, rng: np.random.Generator) -> list[
     out: list[str] = []
     model = MiniGPT(MiniGPTConfig(d_model=16, n_heads=2, n_layers=1, d_ff=16, vocab_size=12, context_len=10),
                     rng=np.random.default_rng(int(rng.integers(1 << 30))))
-    cases = [([1], Greedy(), 6, None), ([1], Temperature(1.5), 20, None), ([1, 5, 7], TopK(3), 20, "auto"),
-             ([1, 5, 7], TopP(0.8), 20, "auto"), ([1, 5, 7], Greedy(), 0, None),
-             ([1, 2, 3, 4, 5, 6, 7, 8, 9], Temperature(1.5), 20, None), ([1, 2, 3, 4, 5, 6, 7, 8, 9], Greedy(), 20, None)]
+    cases = [
+        ([1], Greedy(), 6, None),
+        ([1], Temperature(1.5), 20, None),
+        ([1, 5, 7], TopK(3), 20, "auto"),
+        ([1, 5, 7], TopP(0.8), 20, "auto"),
+        ([1, 5, 7], Greedy(), 0, None),
+        ([1, 2, 3, 4, 5, 6, 7, 8, 9], Temperature(1.5), 20, None),
+        ([1, 2, 3, 4, 5, 6, 7, 8, 9], Greedy(), 20, None),
+    ]
     for prompt, strategy, max_tokens, eos_rule in cases:
         seed = int(rng.integers(1 << 20))
         eos = None
@@ -73,8 +79,12 @@ def truncation(learner: Any, reference: Any, rng: np.random.Generator) -> list[s
         for k in (1, 2, 3, len(z), len(z) + 4):
             out += compare("topk_mask", f"{what}, k {k}", learner.topk_mask(z, k), reference.topk_mask(z, k))
     # distributions whose cumulative mass hits p exactly (up to rounding) at a token: that token is kept
-    exact = [("mass (0.5, 0.3, 0.2)", np.log([0.5, 0.3, 0.2])), ("mass (0.7, 0.2, 0.1)", np.log([0.7, 0.2, 0.1])),
-             ("mass (0.35, 0.25, 0.2, 0.2)", np.log([0.35, 0.25, 0.2, 0.2])), ("powers of one half", np.log(0.5 ** np.arange(1, 9)))]
+    exact = [
+        ("mass (0.5, 0.3, 0.2)", np.log([0.5, 0.3, 0.2])),
+        ("mass (0.7, 0.2, 0.1)", np.log([0.7, 0.2, 0.1])),
+        ("mass (0.35, 0.25, 0.2, 0.2)", np.log([0.35, 0.25, 0.2, 0.2])),
+        ("powers of one half", np.log(0.5 ** np.arange(1, 9))),
+    ]
     for what, z in [*cases, *exact]:
         if not np.isfinite(z).any():
             continue
@@ -90,9 +100,13 @@ def batch_decode(learner: Any, reference: Any, rng: np.random.Generator) -> list
     out: list[str] = []
     model = MiniGPT(MiniGPTConfig(d_model=16, n_heads=2, n_layers=1, d_ff=16, vocab_size=12, context_len=10),
                     rng=np.random.default_rng(int(rng.integers(1 << 30))))
-    for prompt, n, strategy, max_tokens, eos_rule in (([1], 5, Temperature(1.5), 8, None), ([1, 5], 7, TopP(0.9), 12, "auto"),
-                                                      ([1, 5, 7, 2], 3, Greedy(), 12, None), ([1], 1, TopK(3), 20, "auto"),
-                                                      ([1, 2, 3, 4, 5, 6, 7, 8], 4, Temperature(1.0), 5, None)):
+    for prompt, n, strategy, max_tokens, eos_rule in (
+        ([1], 5, Temperature(1.5), 8, None),
+        ([1, 5], 7, TopP(0.9), 12, "auto"),
+        ([1, 5, 7, 2], 3, Greedy(), 12, None),
+        ([1], 1, TopK(3), 20, "auto"),
+        ([1, 2, 3, 4, 5, 6, 7, 8], 4, Temperature(1.0), 5, None),
+    ):
         seed = int(rng.integers(1 << 20))
         eos = None
         if eos_rule == "auto":  # a token some row really produces mid-way

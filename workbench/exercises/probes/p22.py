@@ -32,8 +32,12 @@ def sizes(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
         out += compare("max_context", f"{what}, budget {budget:.0f} bytes", ctx,
                        reference.max_context(budget, layers, heads, dh, batch, b))
         exact = reference.cache_bytes(layers, heads, dh, 37, batch, b)
-        out += compare("max_context", f"{what}, a budget of exactly 37 tokens", learner.max_context(exact, layers, heads, dh, batch, b),
-                       37)
+        out += compare(
+            "max_context",
+            f"{what}, a budget of exactly 37 tokens",
+            learner.max_context(exact, layers, heads, dh, batch, b),
+            37,
+        )
     return out
 
 
@@ -48,7 +52,12 @@ def _drive(side: Any, rows: np.ndarray) -> tuple[list[Any], list[Any]]:
         c.append(0, rows[:, :, 5:7], -rows[:, :, 5:7])
         for layer in range(3):
             k, v = c.read(layer)
-            seen += [k.copy(), v.copy(), c.current_length(layer), bool(np.shares_memory(k, c.k[layer])) if k.size else True]
+            seen += [
+                k.copy(),
+                v.copy(),
+                c.current_length(layer),
+                bool(np.shares_memory(k, c.k[layer])) if k.size else True,
+            ]
         try:
             c.append(0, rows[:, :, :3], rows[:, :, :3])
             seen.append("no error")
@@ -87,8 +96,14 @@ def generation(learner: Any, reference: Any, rng: np.random.Generator) -> list[s
     cfg = MiniGPTConfig(d_model=16, n_heads=2, n_layers=2, d_ff=16, vocab_size=12, context_len=14)
     model = MiniGPT(cfg, rng=np.random.default_rng(int(rng.integers(1 << 30))))
     long_prompt = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 3, 5]  # one token short of the context
-    cases = [([1], Greedy(), 8, None), ([1], Temperature(1.0), 30, None), ([1, 4, 6], TopP(0.9), 30, "auto"),
-             ([1, 4, 6], Temperature(1.0), 30, "auto"), (long_prompt, Greedy(), 30, None), (long_prompt, TopP(0.9), 8, None)]
+    cases = [
+        ([1], Greedy(), 8, None),
+        ([1], Temperature(1.0), 30, None),
+        ([1, 4, 6], TopP(0.9), 30, "auto"),
+        ([1, 4, 6], Temperature(1.0), 30, "auto"),
+        (long_prompt, Greedy(), 30, None),
+        (long_prompt, TopP(0.9), 8, None),
+    ]
     for prompt, strategy, max_new, eos_rule in cases:
         seed = int(rng.integers(1 << 20))
         eos = None

@@ -77,7 +77,9 @@ class ExperimentsScreen(Screen):
                 continue  # the workbench's own self-tests, not for learners
             last = last_run_text(latest.get(exp_id), self.app.live.get(exp_id))
             needs = f" [dim]needs {'/'.join(exp.needs)}[/]" if exp.needs else ""
-            options.add_option(Option(f"[b]{escape(exp_id)}[/b]  {last}{needs}\n  [dim]{escape(exp.title)}[/]", id=exp_id))
+            options.add_option(
+                Option(f"[b]{escape(exp_id)}[/b]  {last}{needs}\n  [dim]{escape(exp.title)}[/]", id=exp_id)
+            )
         if options.option_count:
             options.highlighted = min(highlighted or 0, options.option_count - 1)
 

@@ -117,7 +117,9 @@ class HomeScreen(Screen):
         due = due_today(conn, getattr(self.app, "as_of", None))
         due_text = f"{due} review card{'s' if due != 1 else ''}"
         nxt = "all done" if self.next is None else f"phase-{self.next:02d} {escape(catalog.phases[self.next].title)}"
-        self.query_one("#next", Static).update(f"[b]Next:[/b] {nxt} [dim](n)[/]\n[b]Due today:[/b] {due_text} [dim](v)[/]")
+        self.query_one("#next", Static).update(
+            f"[b]Next:[/b] {nxt} [dim](n)[/]\n[b]Due today:[/b] {due_text} [dim](v)[/]"
+        )
         self._fill_recent(conn)
 
     def _fill_recent(self, conn: object) -> None:
@@ -129,7 +131,9 @@ class HomeScreen(Screen):
         self.run_ids = []
         for live in self.app.in_flight():
             self.run_ids.append("")  # no run id until its manifest exists
-            table.add_row(escape(live.target), f"[{STATUS_STYLE['running']}]{live.status}[/]", "", f"{live.elapsed:.0f}s", "now")
+            table.add_row(
+                escape(live.target), f"[{STATUS_STYLE['running']}]{live.status}[/]", "", f"{live.elapsed:.0f}s", "now"
+            )
         self.run_ids += [r["id"] for r in rows]
         for r in rows:
             table.add_row(*run_row(r))

@@ -115,7 +115,9 @@ class LabScreen(Screen):
             lines.append(f"Break [b]{escape(self.break_id)}[/b]: {escape(title)}.")
             shows = self.ref.shows.get(self.break_id)
             if shows:
-                lines.append(f"Side by side (d) plots [b]{escape(shows)}[/b] in both panes: that metric shows the break.")
+                lines.append(
+                    f"Side by side (d) plots [b]{escape(shows)}[/b] in both panes: that metric shows the break."
+                )
         blocked = not_runnable(self.ref)
         if blocked:
             lines.append(escape(blocked))
@@ -194,7 +196,9 @@ class LabScreen(Screen):
             return
         # Side by side, the healthy pane is the break's comparison: the runner does not run it again.
         split = which == "both"
-        await self._show([self.app.start_run(req, compare_healthy=not (split and req.kind == "break")) for req in requests])
+        await self._show(
+            [self.app.start_run(req, compare_healthy=not (split and req.kind == "break")) for req in requests]
+        )
 
     def action_cancel(self) -> None:
         running = self.running()
@@ -240,7 +244,10 @@ class LabScreen(Screen):
             self.action_toggle_mine()
             if not self.mine:
                 return
-        self._watch = (self.set_interval(1.0, self._poll_learner_file), learner_mtime(self.app.catalog, self.ref.target))
+        self._watch = (
+            self.set_interval(1.0, self._poll_learner_file),
+            learner_mtime(self.app.catalog, self.ref.target),
+        )
         self.notify("watching your file: every save re-runs it (w stops)")
 
     async def _poll_learner_file(self) -> None:

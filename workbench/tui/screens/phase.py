@@ -57,7 +57,9 @@ class PhaseScreen(Screen):
         yield Static(f"[b]{phase.key}[/b] {escape(phase.title)}", id="phase-title")
         yield Static(f"[b]Goal[/b] {escape(phase.goal.strip())}", id="phase-goal")
         requires = ", ".join(f"{r:02d}" for r in phase.requires) or "nothing"
-        yield Static(f"[dim]requires[/] {requires}  [dim]teaches[/] {escape(', '.join(phase.teaches))}", id="phase-meta")
+        yield Static(
+            f"[dim]requires[/] {requires}  [dim]teaches[/] {escape(', '.join(phase.teaches))}", id="phase-meta"
+        )
         with TabbedContent(initial="labs"):
             with TabPane("Labs", id="labs"):
                 yield DataTable(id="labs-table", cursor_type="row")

@@ -4,8 +4,8 @@ Every item kind is answered in one text box, as in the CLI (a choice number or l
 "1 3" for multi-select, "2 1 3" for an ordering, a number, a sentence, a verb form), so the
 graders in `workbench.quiz.grading` read exactly what the learner typed. Enter checks the
 answer; Enter again moves on. A slip (a choice out of range, text with no number) is asked
-again, as in the CLI, instead of being graded wrong and seeding a review card. The finished attempt goes to SQLite (mode "tui") and its
-wrong answers seed review cards.
+again, as in the CLI, instead of being graded wrong and seeding a review card. The finished attempt
+goes to SQLite (mode "tui") and its wrong answers seed review cards.
 
 Standalone use: `QuizScreen(phase=7, catalog=..., conn=...)`; inside the workbench app the
 catalog and connection come from `app.catalog` and `app.db()`.
@@ -64,7 +64,11 @@ def feedback_markup(r: ItemResult) -> str:
 
 def summary_markup(result: QuizResult) -> str:
     verdict = "[green]PASSED[/green]" if result.passed else "[red]below the pass mark[/red]"
-    lines = [f"[b]{result.n_correct}/{len(result.items)}[/b] — {result.score:.0%} (pass mark {result.pass_mark:.0%}) {verdict}", ""]
+    lines = [
+        f"[b]{result.n_correct}/{len(result.items)}[/b] — {result.score:.0%}"
+        f" (pass mark {result.pass_mark:.0%}) {verdict}",
+        "",
+    ]
     for r in result.items:
         mark = "[green]✓[/green]" if r.correct else "[red]✗[/red]"
         lines.append(f"{mark} {r.item_id} [dim]{r.kind}[/dim] {esc(r.given)}")
@@ -130,7 +134,9 @@ class QuizScreen(StandaloneData, Screen):
         for quiz in sorted(catalog.quizzes.values(), key=lambda q: (q.phase, q.id)):
             tried = best.get(quiz.id)
             score = f"best {tried['score']:.0%}" if tried else "not tried"
-            picker.add_option(Option(f"{quiz.phase:02d}  {esc(quiz.title)}  [dim]{len(quiz.items)} items · {score}[/dim]", id=quiz.id))
+            picker.add_option(
+                Option(f"{quiz.phase:02d}  {esc(quiz.title)}  [dim]{len(quiz.items)} items · {score}[/dim]", id=quiz.id)
+            )
         missing = f" (phase {self.phase:02d} has no quiz)" if self.phase is not None else ""
         self.query_one("#quiz-title", Static).update(f"[b]Quizzes[/b]{missing} — enter to start")
         if picker.option_count:
@@ -162,7 +168,8 @@ class QuizScreen(StandaloneData, Screen):
         self.stage = "answer"
         item = self.item
         self.query_one("#quiz-title", Static).update(
-            f"[b]{esc(self.quiz.title)}[/b]  {self.index + 1}/{len(self.quiz.items)}  [dim]{item.id} · {item.kind}[/dim]"
+            f"[b]{esc(self.quiz.title)}[/b]  {self.index + 1}/{len(self.quiz.items)}"
+            f"  [dim]{item.id} · {item.kind}[/dim]"
         )
         self.query_one("#quiz-prompt", Static).update(item_markup(item, self.lang))
         self.query_one("#quiz-feedback", Static).update("")

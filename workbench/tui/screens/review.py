@@ -134,7 +134,9 @@ class ReviewScreen(StandaloneData, Screen):
         else:
             self.suggested = 0
             revealed = grade_item(item, None)
-            text = f"answer: {esc(revealed.expected)}" + (f"\n[dim]{esc(item.explanation.strip())}[/dim]" if item.explanation else "")
+            text = f"answer: {esc(revealed.expected)}" + (
+                f"\n[dim]{esc(item.explanation.strip())}[/dim]" if item.explanation else ""
+            )
         self.query_one("#review-feedback", Static).update(text)
         self.query_one("#review-keys", Static).update(self.keys_markup())
         self.stage = "grade"
@@ -164,12 +166,19 @@ class ReviewScreen(StandaloneData, Screen):
         box.add_class("hidden")
         box.disabled = True
         upcoming = cards.next_due(self.db(), self.today)
-        lines = [f"{len(self.session.last_states())} card(s) reviewed." if self.reviewed else f"Nothing due on {self.today}."]
-        lines += [f"  {item}: {GRADE_WORDS[g]} → due {s.due} (every {s.interval} d, ease {s.ease:.2f})" for item, g, s in self.session.last_states()]
+        lines = [
+            f"{len(self.session.last_states())} card(s) reviewed." if self.reviewed else f"Nothing due on {self.today}."
+        ]
+        lines += [
+            f"  {item}: {GRADE_WORDS[g]} → due {s.due} (every {s.interval} d, ease {s.ease:.2f})"
+            for item, g, s in self.session.last_states()
+        ]
         if upcoming:
             lines.append(f"Next card due {upcoming}.")
         if self.skipped:
-            lines.append(f"[yellow]{self.skipped} card(s) skipped: their quiz item is no longer in the content.[/yellow]")
+            lines.append(
+                f"[yellow]{self.skipped} card(s) skipped: their quiz item is no longer in the content.[/yellow]"
+            )
         self.query_one("#review-title", Static).update("[b]Review[/b] — done for today (escape: back)")
         self.query_one("#review-prompt", Static).update("\n".join(lines))
         self.query_one("#review-feedback", Static).update("")

@@ -40,7 +40,14 @@ class ChartView(PlotextPlot):
         def __init__(self, view: ChartView, text: Text, size: tuple[int, int], legend: str, cost: float,
                      points: int) -> None:
             super().__init__()
-            self.view, self.text, self.size, self.legend, self.cost, self.points = view, text, size, legend, cost, points
+            self.view, self.text, self.size, self.legend, self.cost, self.points = (
+                view,
+                text,
+                size,
+                legend,
+                cost,
+                points,
+            )
 
     def __init__(self, chart: Chart, source: Records, *, mono: bool = False, marks: list[Mark] | None = None,
                  empty: str = WAITING, **kwargs: Any) -> None:
