@@ -47,10 +47,46 @@ def _draw(g: Curriculum, clusters: dict[str, list[int]], path: Path) -> None:
     plt.close(fig)
 
 
+def _brute_force(g: Curriculum, phases_dir: Path, last: int) -> dict[str, object]:
+    """The structure numbers computed another way: nodes from the file names, in-degree by
+    counting, a cycle by depth-first search, reachability by a fixed point over the edges, and
+    each phase's longest chain by recursion over its prerequisites."""
+    nodes = sorted(n for n in (int(f.name.split("-")[1]) for f in phases_dir.glob("phase-*.yaml")) if n <= last)
+    preds: dict[int, list[int]] = {n: [a for a, b in g.edges if b == n] for n in nodes}
+    state: dict[int, int] = {}  # 1 on the stack, 2 done
+
+    def cyclic(n: int) -> bool:
+        state[n] = 1
+        found = any(state.get(a) == 1 or (a not in state and cyclic(a)) for a in preds[n])
+        state[n] = 2
+        return found
+
+    has_cycle = any(n not in state and cyclic(n) for n in nodes)
+    reach, grew = {nodes[0]}, True
+    while grew:
+        new = {b for a, b in g.edges if a in reach} - reach
+        reach |= new
+        grew = bool(new)
+    chain: dict[int, int] = {}
+
+    def longest(n: int) -> int:
+        if n not in chain:
+            chain[n] = max((longest(a) + 1 for a in preds[n]), default=0)
+        return chain[n]
+
+    depth = {n: longest(n) for n in nodes} if not has_cycle else {}
+    return {"n_nodes": len(nodes), "max_in_degree": max(len(p) for p in preds.values()), "is_acyclic": not has_cycle,
+            "unreachable_from_00": sorted(set(nodes) - reach), "longest_chain": max(depth.values()) if depth else None,
+            "depth": depth}
+
+
 def knowledge_graph(cfg: dict, rec: Recorder) -> dict:
     g = Curriculum.load(ROOT / "phases", int(cfg["last_phase"]))
     clusters = {k: list(v) for k, v in sorted(cfg["clusters"].items(), key=lambda kv: kv[1][0])}  # rows in course order
     out = g.structure()
+    brute = _brute_force(g, ROOT / "phases", int(cfg["last_phase"]))
+    mine = {**{k: out[k] for k in brute if k != "depth"}, "depth": g.depth() if out["is_acyclic"] else {}}
+    out["brute_force_disagrees_on"] = sorted(k for k in brute if brute[k] != mine[k])
     pos = _positions(g, clusters)
     deg = g.in_degree()
     for i, n in enumerate(g.nodes):
