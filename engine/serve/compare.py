@@ -5,8 +5,8 @@ For each policy: a fresh server process (FastAPI under uvicorn on 127.0.0.1), a 
 p50/p95 latency, and the worker's counted work (forward calls, tokens per forward, mean batch).
 Also the server's own CPU seconds during its load, so tokens per CPU-second compares the policies'
 efficiency even when other work on the machine steals wall time. Predicted: engine.serve.batching.simulate with a CostModel whose step cost (step_ms + per_seq_ms x b)
-and prefill are fitted to the continuous server's own timed steps in the same run, the teaching
-model of lab-02/03.
+and prefill are fitted to the continuous server's own forwards in the same run (their CPU time, so
+the prediction is for an unloaded core), the teaching model of lab-02/03.
 """
 
 from __future__ import annotations
@@ -49,22 +49,22 @@ class Workload:
 
 
 def fit_cost_model(lm: TutorLM, slots: int, reps: int = 20) -> CostModel:
-    """Time batched steps at b = 1 and b = slots and a prefill; fit the course's linear step cost."""
+    """Time (CPU) batched steps at b = 1 and b = slots and a prefill; fit the course's linear step cost."""
     dec = SlotDecoder(lm.model, slots)
     prompt = lm.prompt_ids("He goed to school.")
     dec.prefill(0, prompt)  # warm-up: first-call costs are not the model's
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     for s in range(slots):
         dec.prefill(s, prompt)
-    prefill_ms = (time.perf_counter() - t0) * 1e3 / slots
+    prefill_ms = (time.thread_time() - t0) * 1e3 / slots
     per_b = {}
     for b in (1, slots):
         dec.length[:] = len(prompt)
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         for _ in range(reps):
             dec.step(list(range(b)), [1] * b)
             dec.length[:b] -= 1  # stay at the same position: timing only
-        per_b[b] = (time.perf_counter() - t0) * 1e3 / reps
+        per_b[b] = (time.thread_time() - t0) * 1e3 / reps
     per_seq = max(0.0, (per_b[slots] - per_b[1]) / (slots - 1))
     return CostModel(step_ms=max(per_b[1] - per_seq, 0.0), per_seq_ms=per_seq, prefill_ms=prefill_ms)
 

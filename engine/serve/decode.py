@@ -37,7 +37,8 @@ class Job:
 
 @dataclass(frozen=True)
 class StepRecord:
-    seconds: float
+    seconds: float  # wall clock
+    cpu_seconds: float  # the decode thread's own CPU time: what the cost model is fitted to
     batch: int  # sequences in the forward
     admitted: int  # of which prompts (prefills)
 
@@ -60,13 +61,13 @@ class ContinuousBatch:
         running = sorted(self.active)
         slots = running + open_slots[: len(new_jobs)]
         seqs = [[self.active[s].tokens[-1]] for s in running] + [list(j.prompt) for j in new_jobs]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         for s, job in zip(open_slots, new_jobs, strict=False):
             self.dec.length[s] = 0
             self.active[s] = job
             job.admitted = t0
         nxt = self.dec.forward(slots, seqs).argmax(axis=1).tolist() if slots else []
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.thread_time()
         done = []
         for s, tok in zip(slots, nxt, strict=True):
             job = self.active[s]
@@ -77,7 +78,7 @@ class ContinuousBatch:
                 del self.active[s]
                 job.finished = t1
                 done.append(job)
-        return done, StepRecord(t1 - t0, len(slots), len(new_jobs))
+        return done, StepRecord(t1 - t0, c1 - c0, len(slots), len(new_jobs))
 
 
 def continuous_decode(model: MiniGPT, prompts: Sequence[Sequence[int]], lengths: Sequence[int],

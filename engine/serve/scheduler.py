@@ -50,11 +50,13 @@ class Counters:
 
 def fit_cost(steps: list[StepRecord]) -> dict[str, float]:
     """The course's cost model fitted to timed forwards: seconds = step + per_seq x batch +
-    prefill x admitted (least squares); empty when the steps do not vary enough to tell."""
+    prefill x admitted (least squares), on the decode thread's CPU time, so what other processes
+    take from a shared machine does not enter it (it predicts an unloaded core); empty when the
+    steps do not vary enough to tell."""
     if len(steps) < 8:
         return {}
     a = np.array([[1.0, s.batch, s.admitted] for s in steps])
-    t = np.array([s.seconds for s in steps])
+    t = np.array([s.cpu_seconds for s in steps])
     if np.linalg.matrix_rank(a) < 3:
         return {}
     coef = np.linalg.lstsq(a, t, rcond=None)[0] * 1e3
@@ -133,12 +135,12 @@ class DecodeWorker:
         longest is done (finished rows are still computed: padding)."""
         rows = list(range(len(batch)))
         dec.length[rows] = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         for job in batch:
             job.admitted = t0
         last = dec.forward(rows, [j.prompt for j in batch]).argmax(axis=1).tolist()
         t1 = time.perf_counter()
-        self.counters.steps.append(StepRecord(t1 - t0, len(batch), len(batch)))
+        self.counters.steps.append(StepRecord(t1 - t0, time.thread_time() - c0, len(batch), len(batch)))
         for job in batch:
             job.prefilled = t1
         longest = max(j.max_new for j in batch)
@@ -147,9 +149,9 @@ class DecodeWorker:
                 if len(job.tokens) < job.max_new:
                     job.tokens.append(tok)
             if i + 1 < longest:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 last = dec.step(rows, last).argmax(axis=1).tolist()
-                self.counters.steps.append(StepRecord(time.perf_counter() - t0, len(batch), 0))
+                self.counters.steps.append(StepRecord(time.perf_counter() - t0, time.thread_time() - c0, len(batch), 0))
                 self.counters.step_batch_sizes.append(len(batch))
                 self.counters.padded_rows += sum(len(j.tokens) >= j.max_new for j in batch)
         self.counters.forward_calls = dec.forward_calls
