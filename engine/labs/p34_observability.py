@@ -186,6 +186,13 @@ def instrument(cfg: dict, rec: Recorder) -> dict:
         out[f"{tag}_in_exact_bucket"] = bool(lo <= est <= hi)
         ref_err = max(ref_err, abs(est - _quantile_by_bisection(q, finite, cum)))
         rec.log(int(q * 100), stage="quantile", q=q, histogram_s=est, exact_s=exact)
+    # the same comparison on a histogram with every bucket in use (the first and +Inf ones too)
+    probe = Histogram("lynx_probe_seconds", "bucket maths probe", buckets=finite, registry=CollectorRegistry())
+    for v in np.geomspace(1e-3, 2 * finite[-1], 300):
+        probe.observe(float(v))
+    pb, pc = cumulative_buckets(probe)
+    for q in (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999):
+        ref_err = max(ref_err, abs(quantile(probe, q) - _quantile_by_bisection(q, pb, pc)))
     out["quantile_vs_bisection_max_abs_s"] = ref_err
     return out
 
