@@ -9,14 +9,10 @@ runner does). Setting it here only affects child processes — Phase 00's break 
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 import platform
 import random
-import re
 import sys
-from datetime import UTC, datetime
-from pathlib import Path
 
 PACKAGES = ("numpy", "torch", "scipy", "matplotlib", "safetensors")
 
@@ -76,44 +72,3 @@ def log_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     versions.update({name: package_version(name) for name in packages})
     return versions
 
-
-_TOPIC = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-
-
-def record_manifest(
-    topic: str,
-    config: dict,
-    seed: int,
-    artifacts: list[str],
-    root: Path,
-    *,
-    today: str | None = None,
-    git: dict | None = None,
-) -> Path:
-    """Write `<root>/<date>-<topic>/manifest.json` for work done outside the workbench runner.
-
-    The topic becomes a directory name, so it is validated, never interpolated into a
-    shell: anything but lowercase letters, digits, `.`, `_` and `-` is refused. Writing the
-    same topic twice on one day updates the same file (idempotent path).
-    """
-    if not _TOPIC.match(topic) or ".." in topic:
-        raise ValueError(f"topic {topic!r}: use lowercase letters, digits, '.', '_' or '-' (max 64)")
-    day = today or datetime.now(UTC).strftime("%Y-%m-%d")
-    folder = root / f"{day}-{topic}"
-    folder.mkdir(parents=True, exist_ok=True)
-    manifest = {
-        "id": f"{day}-{topic}",
-        "git_sha": (git or {}).get("sha"),
-        "git_dirty": (git or {}).get("dirty"),
-        "seed": seed,
-        "config": config,
-        "versions": log_versions(),
-        "hardware": {"cpu": platform.processor() or platform.machine(), "kernel": platform.release(), "os": platform.system()},
-        "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "artifacts": sorted(artifacts),
-    }
-    path = folder / "manifest.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path

@@ -12,8 +12,8 @@ from types import SimpleNamespace
 import pytest
 
 from engine.hardware import device
+from engine.manifest import provenance
 from tests.conftest import run_cli
-from workbench.runner import provenance
 from workbench.runner.session import skip_reason
 
 NO_CUDA = device.cuda_unavailable_reason() is not None
@@ -30,7 +30,6 @@ def test_cuda_without_a_device_raises_and_auto_falls_back() -> None:
     with pytest.raises(device.NoDevice, match=r"^no CUDA device: "):
         device.resolve("cuda")
     assert device.resolve("auto") == "cpu"
-    assert device.cuda_record() is None
 
 
 @pytest.mark.skipif(not NO_CUDA, reason="this machine has a usable CUDA device")

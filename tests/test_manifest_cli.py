@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import manifest as mdiff
+from engine.manifest import compare as mdiff
 from tests.conftest import run_cli
 
 

@@ -165,7 +165,7 @@ def solution(target: str, force: bool) -> int:
 
 def _predictions(ref, ask: bool) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """The learner's predictions for this exercise: from predictions.yaml, else asked once (tty only)."""
-    from workbench.atomic import write_text
+    from engine.atomic import write_text
     from workbench.content.yamlio import YamlError, load_yaml
 
     preds = ref.exercise.predictions

@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from workbench.runner import provenance
+from engine.manifest import provenance
 
 
 def _cmd(args: list[str]) -> str | None:

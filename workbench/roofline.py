@@ -54,7 +54,7 @@ def load_cached(store_dir: str | Path, fingerprint: dict[str, Any] | None = None
 
 def measure_or_load(store_dir: str | Path, remeasure: bool = False, quick: bool = False) -> dict[str, Any]:
     """The cached measurement if it matches this machine, else a fresh one (written atomically)."""
-    from workbench.atomic import write_json
+    from engine.atomic import write_json
 
     path = Path(store_dir) / CACHE
     fp = _fingerprint()

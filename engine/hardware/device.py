@@ -2,14 +2,14 @@
 
 `resolve("cuda")` on a machine without a usable CUDA device raises NoDevice (the CLI turns it
 into exit 2) instead of quietly running on the CPU; `resolve("auto")` picks CUDA when torch
-can use it and the CPU otherwise. `cuda_record()` is what a manifest keeps about the GPU;
-`synchronizer(device)` is what timers call so that a GPU's queued work is inside the timing.
+can use it and the CPU otherwise. `synchronizer(device)` is what timers call so that a GPU's
+queued work is inside the timing. What the GPU is: engine.hardware.gpu (device_query for all of
+it through torch, smi_record for the manifest's summary without torch).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 CHOICES = ("cpu", "cuda", "auto")
 
@@ -43,31 +43,6 @@ def resolve(requested: str) -> str:
     if requested == "auto":
         return "cpu"
     raise NoDevice(f"no CUDA device: {reason}; run with --device cpu (or auto)")
-
-
-def cuda_record(index: int = 0) -> dict[str, Any] | None:
-    """Name, capability, memory, SM count and driver/runtime versions of a CUDA device, or None."""
-    if cuda_unavailable_reason() is not None:
-        return None
-    import torch
-
-    props = torch.cuda.get_device_properties(index)
-    out: dict[str, Any] = {
-        "name": props.name,
-        "capability": f"{props.major}.{props.minor}",
-        "memory_gb": round(props.total_memory / 1024**3, 1),
-        "multiprocessors": props.multi_processor_count,
-        "cuda_runtime": torch.version.cuda,
-        "driver_version": None,
-    }
-    try:
-        import pynvml  # optional: the driver version needs NVML (or nvidia-smi, see workbench provenance)
-
-        pynvml.nvmlInit()
-        out["driver_version"] = pynvml.nvmlSystemGetDriverVersion()
-    except Exception:  # noqa: BLE001 - NVML absent or unusable: leave the field None
-        pass
-    return out
 
 
 def synchronizer(device: str) -> Callable[[], None]:

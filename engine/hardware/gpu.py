@@ -10,6 +10,7 @@ device_query      every property torch / nvidia-smi expose, plus what is derived
 copy_sweep        H2D / D2H (pinned or pageable host memory) and D2D GB/s over buffer sizes.
 matmul_tflops     n x n matmul per dtype, timed with CUDA events after warm-ups.
 measure_gpu       the ceilings the roofline cache keeps (the keys workbench/roofline.py reads).
+smi_record        what a manifest keeps about the GPU, read from nvidia-smi without torch.
 Timings use CUDA events around a batch of launches, synchronised before and after.
 """
 
@@ -32,8 +33,8 @@ ARCH: dict[str, tuple[int, int, int]] = {
 }
 
 
-def _smi(fields: str) -> list[str] | None:
-    """One nvidia-smi query for GPU 0 (None when the tool is missing or fails)."""
+def smi_rows(fields: str) -> list[list[str]] | None:
+    """One nvidia-smi query, a row per GPU (None when the tool is missing or fails)."""
     if not shutil.which("nvidia-smi"):
         return None
     try:
@@ -43,7 +44,41 @@ def _smi(fields: str) -> list[str] | None:
         return None
     if out.returncode != 0 or not out.stdout.strip():
         return None
-    return [p.strip() for p in out.stdout.splitlines()[0].split(",")]
+    return [[p.strip() for p in line.split(",")] for line in out.stdout.splitlines() if line.strip()]
+
+
+def smi_query(fields: str) -> list[str] | None:
+    """`smi_rows` for GPU 0 only."""
+    rows = smi_rows(fields)
+    return rows[0] if rows else None
+
+
+def torch_cuda_runtime() -> str | None:
+    """torch's CUDA runtime version, read from torch/version.py without importing torch."""
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    try:
+        text = (Path(next(iter(spec.submodule_search_locations))) / "version.py").read_text()
+    except OSError:
+        return None
+    m = re.search(r"^cuda\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", text, re.M)
+    return m.group(1) if m else None
+
+
+def smi_record() -> dict[str, Any] | None:
+    """What a manifest keeps about the GPU, without importing torch: GPU 0's name, capability,
+    memory and driver as nvidia-smi reports them, torch's CUDA runtime, the GPU count; None without one."""
+    rows = smi_rows("name,compute_cap,memory.total,driver_version")
+    if not rows or len(rows[0]) < 4:
+        return None
+    name, cap, mem, driver = rows[0][:4]
+    return {"name": name, "capability": cap, "memory_gb": round(float(mem) / 1024, 1), "driver_version": driver,
+            "cuda_runtime": torch_cuda_runtime(), "count": len(rows)}
 
 
 def _num(text: str | None) -> float | None:
@@ -59,7 +94,7 @@ def device_query(index: int = 0) -> dict[str, Any]:
 
     p = torch.cuda.get_device_properties(index)
     cc = f"{p.major}.{p.minor}"
-    smi = _smi("clocks.max.sm,clocks.max.memory,pcie.link.gen.max,pcie.link.width.max,pci.bus_id,driver_version") or [None] * 6
+    smi = smi_query("clocks.max.sm,clocks.max.memory,pcie.link.gen.max,pcie.link.width.max,pci.bus_id,driver_version") or [None] * 6
     get = lambda name: getattr(p, name, None)  # noqa: E731 - attribute names vary across torch releases
     sm_clock_mhz = _num(smi[0]) or (get("clock_rate") / 1000 if get("clock_rate") else None)  # torch reports kHz
     mem_clock_mhz = _num(smi[1]) or (get("memory_clock_rate") / 1000 if get("memory_clock_rate") else None)

@@ -4,7 +4,8 @@
   and iterate a set of strings in the same order. The break launches them without
   PYTHONHASHSEED: the RNG streams still agree (so unit tests pass) but the set order doesn't.
 - pickle_guard: the pre-commit scanner against the course's five cases.
-- manifest_recipe: record_manifest is idempotent and refuses unsafe topics.
+- manifest_recipe: engine.manifest.shape.record (the run manifest's shape, for work outside the
+  runner) is idempotent and refuses unsafe topics.
 - manifest_diff: the drift report and its exit codes on real manifests of this machine.
 """
 
@@ -18,8 +19,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine import hygiene, manifest
-from engine.repro import log_versions, record_manifest, seed_everything
+from engine import hygiene
+from engine.manifest import compare
+from engine.manifest.shape import record as record_manifest
+from engine.repro import log_versions, seed_everything
 from engine.run import Recorder
 
 WORDS = ("work", "play", "walk", "study", "listen")
@@ -134,8 +137,9 @@ def manifest_recipe(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "last_write_wins": data["config"] == {"lr": 0.2},
         "unsafe_refused": refused,
         "unsafe_total": len(cfg["unsafe_topics"]),
-        "artifacts_sorted": other["artifacts"] == ["a.npy", "b.png"],
-        "has_required_keys": all(k in data for k in ("id", "git_sha", "git_dirty", "seed", "config", "versions", "hardware", "started_at")),
+        "artifacts_sorted": [a["path"] for a in other["artifacts"]] == ["a.npy", "b.png"],
+        "has_required_keys": all(k in data for k in ("schema_version", "id", "git", "seed", "config", "versions", "hardware",
+                                                     "started_at")) and set(data["git"]) == {"sha", "dirty"},
     }
 
 
@@ -151,7 +155,7 @@ def manifest_diff(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     folder = rec.out_dir / "diff-demo"
     folder.mkdir(parents=True, exist_ok=True)
     monday = {
-        "id": "monday", "git_sha": "a" * 40, "git_dirty": False, "seed": cfg["seed"],
+        "id": "monday", "git": {"sha": "a" * 40, "dirty": False}, "seed": cfg["seed"],
         "versions": log_versions(("numpy",)), "hardware": {"cpu": "this machine", "ram_gb": 24},
         "env": {"PYTHONHASHSEED": str(cfg["seed"]), "OMP_NUM_THREADS": "8"}, "wall_seconds": 6.31,
     }
@@ -166,7 +170,7 @@ def manifest_diff(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     drift_code, drift_out = _run_diff(monday, tuesday, folder, "drift")
     hw_code, _ = _run_diff(monday, hw_only, folder, "hardware")
     if cfg.get("fault") == "ignore_versions":  # a gate that only watches CODE would let this through
-        drift_code = 1 if manifest.diff(monday, tuesday)["CODE"] else 0
+        drift_code = 1 if compare.diff(monday, tuesday)["CODE"] else 0
     lines = drift_out.splitlines()
     for step, line in enumerate(lines):
         rec.log(step, category=line.split("]")[0].strip("[") if line.startswith("[") else "summary")
@@ -177,6 +181,6 @@ def manifest_diff(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "drift_exit": drift_code,
         "hardware_only_exit": hw_code,
         "versions_reported_first": bool(lines) and lines[0].startswith("[VERSIONS] versions.numpy:"),
-        "missing_key_reported": f"[ENV] env.OMP_NUM_THREADS: 8 -> {manifest.MISSING}" in drift_out,
+        "missing_key_reported": f"[ENV] env.OMP_NUM_THREADS: 8 -> {compare.MISSING}" in drift_out,
         "time_reported": any(line.startswith("[TIME] wall_seconds") for line in lines),
     }

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.manifest import provenance
 from tests.conftest import run_cli
-from workbench.runner import provenance
 
 TARGET = "phase-07/lab-01"
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
-from workbench.atomic import write_text
+from engine.atomic import write_text
 from workbench.exercises.catalog import ExerciseRef, find
 from workbench.exercises.source import render
 

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from workbench import progress, workspace
-from workbench.atomic import write_text
+from engine.atomic import write_text
 from workbench.content.loader import Catalog
 from workbench.content.schema import Quiz
 from workbench.progress.report import ReportRefused, build_report

@@ -27,7 +27,7 @@ def main(run_dir: str) -> int:
     sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", closefd=False)
 
     from engine.run import JsonlRecorder
-    from workbench.atomic import write_json
+    from engine.atomic import write_json
     from workbench.runner.call import invoke
 
     out = Path(run_dir)

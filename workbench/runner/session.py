@@ -19,10 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import workbench
+from engine.atomic import write_json
+from engine.manifest import provenance
+from engine.manifest import shape as manifests
 from workbench import workspace
-from workbench.atomic import write_json
-from workbench.runner import manifest as manifests
-from workbench.runner import provenance
 from workbench.runner.call import healthy_shows_break, judge
 from workbench.runner.execute import Event, child_env, execute
 from workbench.runner.plan import RunRequest
@@ -166,6 +167,7 @@ def run_request(
         notes=outcome.notes,
         seeded=req.seeded,
         break_info=break_info,
+        versions={"workbench": workbench.__version__},
     )
     manifest["impl"] = "learner" if req.exercise else "reference"
     manifest["checkpoints"] = outcome.checkpoints  # cached models/adapters the lab used (name, kind, key, sha256, path)

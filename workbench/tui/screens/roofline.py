@@ -30,7 +30,7 @@ MEASURE_CODE = ("import sys; from workbench.roofline import measure_or_load; "
 
 def measure_in_subprocess(app: Any, store: Path, quick: bool) -> None:
     """Measure and cache in a child process the app kills if the learner quits meanwhile."""
-    from workbench.runner.provenance import thread_env
+    from engine.manifest.provenance import thread_env
     from workbench.tui.helpers import run_helper
 
     # the labs' thread count (the runner's default), so the roof and the labs' points share conditions

@@ -93,7 +93,3 @@ def main(argv: list[str] | None = None) -> int:
     grouped = diff(a, b)
     print("\n".join(format_diff(grouped)))
     return drift_exit_code(grouped)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,16 +1,22 @@
-"""Build, write and verify run manifests (schema in DESIGN.md; fields are only ever added)."""
+"""Build, write and verify run manifests: the one shape (docs/CONTRACTS.md; fields are only ever added).
+
+The workbench runner builds every run's manifest here; `record` writes the same shape for work
+done outside the runner (phase 00's recipe), so `engine.manifest.compare` and `workbench diff`
+read both alike.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import workbench
+from engine.atomic import write_json
+from engine.manifest import provenance
 from engine.repro import log_versions
-from workbench.atomic import write_json
-from workbench.runner import provenance
 
 SCHEMA_VERSION = 1
 _ROLES = {"metrics.jsonl": "metrics", "results.json": "results", "stderr.log": "log", "request.json": "request"}
@@ -58,20 +64,24 @@ def build(
     notes: list[str],
     seeded: bool = True,
     break_info: dict[str, Any] | None = None,
+    versions: dict[str, str] | None = None,
+    git: dict[str, Any] | None = None,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """The manifest. `seeded` false: the lab declares no randomness, so `seed` cannot change its
     results. `break_info` (break runs only): id, title, fault, verdict detected|missed, and
-    whether the healthy run of the same lab shows the break too."""
-    git = provenance.git_state()
-    versions = log_versions()
-    versions["workbench"] = workbench.__version__
+    whether the healthy run of the same lab shows the break too. `versions` adds to the numeric
+    stack's versions (the runner adds the workbench's); `git` defaults to this checkout's state;
+    `seed` defaults to config["seed"]."""
+    git = provenance.git_state() if git is None else git
+    versions = {**log_versions(), **(versions or {})}
     return {
         "schema_version": SCHEMA_VERSION,
         "id": run_id,
         "target": target,
         "status": status,
         "error": error,
-        "seed": config.get("seed"),
+        "seed": config.get("seed") if seed is None else seed,
         "seeded": seeded,
         "break": break_info,
         "config": config,
@@ -113,3 +123,30 @@ def verify(run_dir: Path, manifest: dict[str, Any]) -> tuple[int, list[str]]:
             problems.append(f"mismatch: {art['path']} (sha256 differs from the manifest)")
             code = max(code, 1)
     return code, problems
+
+
+_TOPIC = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def record(topic: str, config: dict[str, Any], seed: int, artifacts: list[str], root: Path, *,
+           today: str | None = None, git: dict[str, Any] | None = None) -> Path:
+    """Write `<root>/<date>-<topic>/manifest.json` for work done outside the workbench runner.
+
+    The same shape as a run's manifest (target kind `recorded`, status `recorded`); its artifacts
+    are the listed names, sorted (files the caller keeps elsewhere, so nothing is hashed). The
+    topic becomes a directory name, so it is validated, never interpolated into a shell: anything
+    but lowercase letters, digits, `.`, `_` and `-` is refused. Writing the same topic twice on one
+    day updates the same file (idempotent path).
+    """
+    if not _TOPIC.match(topic) or ".." in topic:
+        raise ValueError(f"topic {topic!r}: use lowercase letters, digits, '.', '_' or '-' (max 64)")
+    day = today or datetime.now(UTC).strftime("%Y-%m-%d")
+    folder = root / f"{day}-{topic}"
+    folder.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    listed = sorted(artifacts)
+    manifest = build(run_id=f"{day}-{topic}", target={"kind": "recorded", "id": topic}, status="recorded",
+                     config=config, config_hash="", env={}, started_at=now, finished_at=now, wall_seconds=0.0,
+                     checks=[], result={}, artifacts=[{"path": a} for a in listed], error=None, notes=[],
+                     git=git or {"sha": None, "dirty": None}, seed=seed)
+    return write(folder, manifest)
