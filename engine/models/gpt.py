@@ -166,14 +166,17 @@ class CausalSelfAttention(MultiHeadAttention):
             if start_pos > 0:  # decode: attend over every cached row (prefill uses its fresh K/V)
                 kc, vc = cache.read(layer)
                 keys, vals = Tensor(kc), Tensor(vc)
-        t, s = q.shape[-2], keys.shape[-2]
-        mask = causal_mask(t, s, dtype=x.dtype) if self.causal else None
-        if pad_mask is not None:
-            pad = np.where(np.asarray(pad_mask, dtype=bool), 0.0, MASK_VALUE).astype(x.dtype)[:, None, None, :]
-            mask = pad if mask is None else mask + pad
-        y, w = attention(q, keys, vals, mask)
+        y, w = attention(q, keys, vals, self.mask(q.shape[-2], keys.shape[-2], pad_mask, x.dtype))
         self.last_weights = w.data
         return self.merge_heads(y) @ self.W_o
+
+    def mask(self, t: int, s: int, pad_mask: np.ndarray | None, dtype: Any) -> np.ndarray | None:
+        """Additive (B|1, 1, t, s) mask: causal (when the model is) plus key padding (1 = real token)."""
+        mask = causal_mask(t, s, dtype=dtype) if self.causal else None
+        if pad_mask is not None:
+            pad = np.where(np.asarray(pad_mask, dtype=bool), 0.0, MASK_VALUE).astype(dtype)[:, None, None, :]
+            mask = pad if mask is None else mask + pad
+        return mask
 
 
 class TransformerBlock(Module):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from engine.autograd.tensor import Tensor
-from engine.models.attention_ref import MASK_VALUE, attention, causal_mask
+from engine.models.attention_ref import attention
 from engine.models.gpt import CausalSelfAttention, MiniGPT
 from engine.nn.module import Parameter
 
@@ -53,11 +53,7 @@ class GQACausalSelfAttention(CausalSelfAttention):
         self.last_kv = (k.data, v.data)  # what a cache would hold: (B, kv, T, d_head) each
         group = np.arange(self.n_heads) // (self.n_heads // self.n_kv_heads)
         k, v = k[:, group], v[:, group]
-        mask = causal_mask(t, t, dtype=x.dtype) if self.causal else None
-        if pad_mask is not None:
-            pad = np.where(np.asarray(pad_mask, dtype=bool), 0.0, MASK_VALUE).astype(x.dtype)[:, None, None, :]
-            mask = pad if mask is None else mask + pad
-        y, w = attention(q, k, v, mask)
+        y, w = attention(q, k, v, self.mask(t, t, pad_mask, x.dtype))
         self.last_weights = w.data
         return self.merge_heads(y) @ self.W_o
 
