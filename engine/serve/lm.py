@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -135,29 +136,30 @@ class SlotDecoder:
         if n.min() < 1 or (start + n).max() > c.context_len:
             raise ValueError(f"every sequence needs 1..{c.context_len} positions in total")
         row_seq = np.repeat(np.arange(len(idx)), n)  # flat row -> batch row
-        row_off = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)  # flat row -> offset in its new tokens
-        pos, row_slot = start[row_seq] + row_off, idx[row_seq]
-        span = int((start + n).max())
+        pos = start[row_seq] + np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+        row_slot = idx[row_seq]
         # attention in two groups, so one-token rows are not padded to a prompt's length
-        groups = [g for g in (np.flatnonzero(n == 1), np.flatnonzero(n > 1)) if len(g)]
+        groups = [_Group.plan(g, row_seq, idx, start, n) for g in (n == 1, n > 1) if g.any()]
         tokens = np.concatenate([np.asarray(s, dtype=np.int64) for s in seqs])
         if tokens.min() < 0 or tokens.max() >= c.vocab_size:
             raise ValueError(f"token ids must lie in [0, {c.vocab_size})")
+        rope = m.blocks[0].attn.rope
+        if rope is not None:
+            cos, sin = rope.tables(int((start + n).max()))
+            cos, sin = cos[pos][:, None, :], sin[pos][:, None, :]
         with no_grad():
             h = m.E[tokens]  # (N, d)
             for layer, block in enumerate(m.blocks):
                 a = block.attn
                 x = block.ln1(h)
                 q, k, v = ((x @ w).data.reshape(-1, c.n_heads, c.d_head) for w in (a.W_q, a.W_k, a.W_v))
-                if a.rope is not None:
-                    cos, sin = a.rope.tables(span)
-                    cos, sin = cos[pos][:, None, :], sin[pos][:, None, :]
+                if rope is not None:
                     q, k = rope_rotate(q, cos, sin), rope_rotate(k, cos, sin)
                 self.k[layer][row_slot, :, pos] = k
                 self.v[layer][row_slot, :, pos] = v
-                y = np.empty_like(q)
+                y = q if len(groups) == 1 else np.empty_like(q)
                 for g in groups:
-                    y[np.isin(row_seq, g)] = self._attend(layer, idx[g], start[g], n[g], q[np.isin(row_seq, g)])
+                    y[g.rows] = g.attend(q[g.rows], self.k[layer], self.v[layer])
                 h = h + Tensor(y.reshape(-1, c.d_model)) @ a.W_o
                 h = h + block.ffn(block.ln2(h))
             logits = (m.ln_final(h[np.cumsum(n) - 1]) @ m.E.T).data
@@ -165,15 +167,42 @@ class SlotDecoder:
         self.forward_calls += 1
         return logits
 
-    def _attend(self, layer: int, slots: np.ndarray, start: np.ndarray, n: np.ndarray, q: np.ndarray) -> np.ndarray:
-        """Attention for sequences whose cache rows 0..start + n - 1 are written; q holds their
-        n new query rows, flat (sum n, H, d_head). Query t of sequence b sees keys 0..start_b + t."""
-        tq, span = int(n.max()), int((start + n).max())
-        row_seq = np.repeat(np.arange(len(slots)), n)
-        row_off = np.arange(len(q)) - np.repeat(np.cumsum(n) - n, n)
-        keep = np.arange(span)[None, None, :] <= (start[:, None] + np.arange(tq)[None, :])[:, :, None]
-        mask = np.where(keep, 0.0, MASK_VALUE).astype(np.float32)[:, None]  # (B, 1, tq, span)
-        qp = np.zeros((len(slots), q.shape[1], tq, q.shape[2]), np.float32)
-        qp[row_seq, :, row_off] = q
-        y, _ = attention(qp, self.k[layer][slots, :, :span], self.v[layer][slots, :, :span], mask)
-        return y.data[row_seq, :, row_off]
+
+@dataclass
+class _Group:
+    """Sequences attended together: their flat rows, their slots (a slice when contiguous, so the
+    cache is read as a view), and the per-sequence causal mask over span cache rows."""
+
+    rows: Any  # slice or index array into the flat rows
+    slots: Any  # slice or index array into the pool
+    span: int
+    mask: np.ndarray  # (B, 1, tq, span) additive
+    row_seq: np.ndarray | None  # None: one query row per sequence (decode), no padding
+    row_off: np.ndarray | None
+
+    @classmethod
+    def plan(cls, member: np.ndarray, row_seq: np.ndarray, idx: np.ndarray, start: np.ndarray, n: np.ndarray) -> _Group:
+        g = np.flatnonzero(member)
+        st, ng, slots = start[g], n[g], idx[g]
+        tq, span = int(ng.max()), int((st + ng).max())
+        keep = np.arange(span)[None, None, :] <= (st[:, None] + np.arange(tq)[None, :])[:, :, None]
+        mask = np.where(keep, 0.0, MASK_VALUE).astype(np.float32)[:, None]
+        rows = np.flatnonzero(member[row_seq])
+        if len(rows) == rows[-1] - rows[0] + 1:
+            rows = slice(int(rows[0]), int(rows[-1]) + 1)
+        if len(slots) == slots[-1] - slots[0] + 1 and (np.diff(slots) == 1).all():
+            slots = slice(int(slots[0]), int(slots[-1]) + 1)
+        if tq == 1:
+            return cls(rows, slots, span, mask, None, None)
+        rs = np.repeat(np.arange(len(g)), ng)
+        return cls(rows, slots, span, mask, rs, np.arange(len(rs)) - np.repeat(np.cumsum(ng) - ng, ng))
+
+    def attend(self, q: np.ndarray, k_pool: np.ndarray, v_pool: np.ndarray) -> np.ndarray:
+        """q: the group's flat query rows (rows, H, d_head) -> attention output, same shape."""
+        if self.row_seq is None:
+            qp = q[:, :, None, :]
+        else:
+            qp = np.zeros((self.mask.shape[0], q.shape[1], self.mask.shape[2], q.shape[2]), q.dtype)
+            qp[self.row_seq, :, self.row_off] = q
+        y, _ = attention(qp, k_pool[self.slots, :, : self.span], v_pool[self.slots, :, : self.span], self.mask)
+        return y.data[:, :, 0, :] if self.row_seq is None else y.data[self.row_seq, :, self.row_off]

@@ -1,7 +1,9 @@
 """The decode worker behind the phase-33 server: one thread owns the model, requests come in as
 futures, and the policy decides how they share forward passes.
 
-  sequential  one request at a time, decode_alone (the model's own forward): the baseline
+  sequential  one request at a time on the batched kernel with a single slot: the one-at-a-time
+              baseline on the same code as the batched policies (the plain-def "inline" handler
+              in engine.serve.api runs decode_alone, the model's own forward, instead)
   static      wait for max_batch requests or max_wait_ms after the first, prefill them in one
               forward, then batched steps until the longest is done; rows that finished early
               are still computed (padding), as a fixed batch does
@@ -99,13 +101,15 @@ class DecodeWorker:
         job.future.set_result(job)
 
     def _run_sequential(self) -> None:
+        batch = ContinuousBatch(SlotDecoder(self.lm.model, 1))
         while (job := self._inbox.get()) is not None:
-            job.admitted = time.perf_counter()
-            counter = [0]
-            job.tokens = self.lm.decode_alone(job.prompt, counter, job.max_new)
-            job.prefilled = job.admitted  # decode_alone does not time its prefill apart
-            self.counters.forward_calls += counter[0]
-            self.counters.step_batch_sizes += [1] * max(0, counter[0] - 1)
+            done: list[Job] = []
+            while not done:
+                done, step = batch.iterate([] if batch.active else [job])
+                self.counters.steps.append(step)
+                if step.admitted == 0:
+                    self.counters.step_batch_sizes.append(1)
+            self.counters.forward_calls = batch.dec.forward_calls
             self._done(job)
 
     def _take(self, block: bool, timeout: float | None = None) -> Job | None:
