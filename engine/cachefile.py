@@ -10,6 +10,7 @@ so the caller retrains and writes a fresh copy.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,6 +20,13 @@ from typing import TypeVar
 from safetensors import SafetensorError
 
 T = TypeVar("T")
+
+
+def cache_root() -> Path:
+    """The one cache root: $LYNX_CACHE, else $XDG_CACHE_HOME/lynx-workbench, else ~/.cache/lynx-workbench."""
+    if os.environ.get("LYNX_CACHE"):
+        return Path(os.environ["LYNX_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lynx-workbench"
 UNREADABLE = (SafetensorError, OSError, ValueError, KeyError, RuntimeError, json.JSONDecodeError)
 
 
