@@ -199,6 +199,8 @@ def onboarding(cfg: dict, rec: Recorder) -> dict:
         except AuditError:
             pii_refused = True
     tuned = passwords.measure_verify_ms(passwords.TUNED, int(cfg["verify_runs"]))
+    tuned_cpu = passwords.measure_verify_ms(passwords.TUNED, int(cfg["verify_runs"]), cpu=True)
+    previous_cpu = passwords.measure_verify_ms(passwords.PREVIOUS, int(cfg["verify_runs"]), cpu=True)
     for i, ms in enumerate(tuned):
         rec.log(i, stage="verify", verify_ms=ms)
     keyed = passwords.Passwords(PEPPER, passwords.FAST)
@@ -227,6 +229,9 @@ def onboarding(cfg: dict, rec: Recorder) -> dict:
         "pii_field_refused": pii_refused,
         "argon2_params": passwords.TUNED.describe(),
         "password_verify_ms": passwords.median_ms(tuned),
+        "password_verify_cpu_ms": passwords.median_ms(tuned_cpu),
+        # Argon2 costs t x m: 3 x 128 MiB against the previous 2 x 64 MiB predicts 3.0x
+        "cost_ratio_vs_previous_profile": passwords.median_ms(tuned_cpu) / passwords.median_ms(previous_cpu),
     }
 
 

@@ -5,6 +5,11 @@ Migrations are numbered and recorded in `portal_schema` (one row: name 'accounts
 so they never collide with the workbench's own PRAGMA user_version bookkeeping. Secrets are
 stored only as SHA-256 digests (session ids, invite tokens); a password hash is NULL until its
 owner sets it through an invite, and a NULL hash can never log in.
+
+SQLite is never the only copy: every account and note change is first appended to the portal's
+journal (engine/portal/journal.py, `journal/portal_*.jsonl` beside the database, 0600) inside the
+same write transaction, and `replay()` (called by `workbench reindex`) rebuilds the tables from it.
+Sessions and exam starts are not journaled: after a rebuild everyone logs in again.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from engine.portal.journal import PortalJournal
 
 ROLES = ("learner", "teacher", "admin")
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_-]{1,30}$")
@@ -103,9 +110,16 @@ class Accounts:
 
     def __init__(self, db_path: Path) -> None:
         self.db_path = Path(db_path)
+        self.journal = PortalJournal(self.db_path.parent / "journal")
         self.queries = 0
         self._lock = threading.Lock()
-        self.migrate()
+        fresh = self.migrate() == 0
+        # fresh tables beside a journal: the database was lost or deleted; the journal has the accounts
+        self.restored: dict[str, Any] | None = self.replay() if fresh and self.journal.has_events() else None
+
+    def _name(self, c: sqlite3.Connection, user_id: int) -> str | None:
+        row = c.execute("SELECT username FROM portal_users WHERE id = ?", (user_id,)).fetchone()
+        return row[0] if row else None
 
     def _count(self, sql: str) -> None:
         if sql.lstrip()[:6].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE"):
@@ -135,6 +149,7 @@ class Accounts:
             conn.close()
 
     def migrate(self) -> int:
+        """Bring the portal tables to SCHEMA_VERSION; returns the version found (0: none yet)."""
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         with self.connect(write=True) as c:
             c.execute("CREATE TABLE IF NOT EXISTS portal_schema (name TEXT PRIMARY KEY, version INTEGER NOT NULL)")
@@ -147,7 +162,7 @@ class Accounts:
                     for statement in filter(str.strip, sql.split(";")):
                         c.execute(statement)
             c.execute("INSERT OR REPLACE INTO portal_schema VALUES ('accounts', ?)", (SCHEMA_VERSION,))
-        return SCHEMA_VERSION
+        return current
 
     # ------------------------------------------------------------------ users
     def user(self, *, username: str | None = None, user_id: int | None = None) -> dict[str, Any] | None:
@@ -169,6 +184,8 @@ class Accounts:
 
     def set_hash(self, user_id: int, pw_hash: str, now: datetime | None = None) -> None:
         with self.connect(write=True) as c:
+            self.journal.append("portal_accounts", {"event": "password.set", "username": self._name(c, user_id),
+                                                    "pw_hash": pw_hash, "at": now_iso(now)})
             c.execute("UPDATE portal_users SET pw_hash = ?, password_set_at = ? WHERE id = ?", (pw_hash, now_iso(now), user_id))
 
     def owner_taken(self) -> bool:
@@ -190,9 +207,12 @@ class Accounts:
             if c.execute("SELECT 1 FROM portal_invites WHERE username = ? AND used_at IS NULL AND expires_at > ?",
                          (username, now_iso(now))).fetchone():
                 raise AccountError(f"an open invite for {username!r} exists already")
-            c.execute("INSERT INTO portal_invites VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
-                      (digest(token), username, role, workspace, created_by, now_iso(now),
-                       now_iso(now + timedelta(seconds=ttl_s))))
+            row = (digest(token), username, role, workspace, created_by, now_iso(now), now_iso(now + timedelta(seconds=ttl_s)))
+            self.journal.append("portal_accounts", {
+                "event": "invite.created", "token_hash": row[0], "username": username, "role": role, "workspace": workspace,
+                "created_by": self._name(c, created_by) if created_by is not None else None,
+                "created_at": row[5], "expires_at": row[6]})
+            c.execute("INSERT INTO portal_invites VALUES (?, ?, ?, ?, ?, ?, ?, NULL)", row)
 
     def invite(self, token: str, now: datetime | None = None) -> tuple[str, dict[str, Any] | None]:
         """('open', row) | ('used', row) | ('expired', row) | ('unknown', None)."""
@@ -217,6 +237,9 @@ class Accounts:
             inv = c.execute("SELECT * FROM portal_invites WHERE token_hash = ?", (digest(token),)).fetchone()
             if c.execute("SELECT 1 FROM portal_users WHERE username = ?", (inv["username"],)).fetchone():
                 return None
+            self.journal.append("portal_accounts", {
+                "event": "invite.redeemed", "token_hash": digest(token), "at": at, "username": inv["username"],
+                "role": inv["role"], "workspace": inv["workspace"], "pw_hash": pw_hash})
             c.execute("INSERT INTO portal_users (username, role, pw_hash, workspace, created_at, password_set_at, last_active)"
                       " VALUES (?, ?, ?, ?, ?, ?, ?)", (inv["username"], inv["role"], pw_hash, inv["workspace"], at, at, at))
             row = c.execute("SELECT * FROM portal_users WHERE username = ?", (inv["username"],)).fetchone()
@@ -226,6 +249,7 @@ class Accounts:
     def start_session(self, sid: str, csrf: str, user_id: int, ttl_s: int, now: datetime | None = None) -> None:
         now = now or datetime.now(UTC)
         with self.connect(write=True) as c:
+            self.journal.append("portal_accounts", {"event": "login", "username": self._name(c, user_id), "at": now_iso(now)})
             c.execute("INSERT INTO portal_sessions VALUES (?, ?, ?, ?, ?, NULL)",
                       (digest(sid), user_id, csrf, now_iso(now), now_iso(now + timedelta(seconds=ttl_s))))
             c.execute("UPDATE portal_users SET last_active = ? WHERE id = ?", (now_iso(now), user_id))
@@ -245,6 +269,8 @@ class Accounts:
     # ------------------------------------------------------------------ notes
     def save_note(self, user_id: int, anchor: str, body: str, tags: list[str], now: datetime | None = None) -> None:
         with self.connect(write=True) as c:
+            self.journal.append("portal_notes", {"event": "note.saved", "username": self._name(c, user_id), "anchor": anchor,
+                                                 "body": body, "tags": list(tags), "updated_at": now_iso(now)})
             c.execute("INSERT INTO portal_notes VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, anchor) DO UPDATE SET"
                       " body = excluded.body, tags = excluded.tags, updated_at = excluded.updated_at",
                       (user_id, anchor, body, ",".join(tags), now_iso(now)))
@@ -257,6 +283,8 @@ class Accounts:
 
     def log_note_read(self, owner_id: int, reader: str, reader_role: str, now: datetime | None = None) -> None:
         with self.connect(write=True) as c:
+            self.journal.append("portal_notes", {"event": "note.read", "owner": self._name(c, owner_id), "reader": reader,
+                                                 "reader_role": reader_role, "at": now_iso(now)})
             c.execute("INSERT INTO portal_note_reads (owner_id, reader, reader_role, at) VALUES (?, ?, ?, ?)",
                       (owner_id, reader, reader_role, now_iso(now)))
 
@@ -275,3 +303,59 @@ class Accounts:
         with self.connect(write=True) as c:
             return c.execute("UPDATE portal_exams SET submitted_at = ? WHERE jti = ? AND user_id = ? AND submitted_at IS NULL",
                              (now_iso(now), jti, user_id)).rowcount == 1
+
+    # ------------------------------------------------------------------ rebuild
+    def replay(self) -> dict[str, Any]:
+        """Rebuild accounts, invites and notes from the journal (idempotent); counts and problems."""
+        out: dict[str, Any] = {"accounts": 0, "invites": 0, "notes": 0, "note_reads": 0, "problems": []}
+        with self.connect(write=True) as c:
+            for kind in ("portal_accounts", "portal_notes"):
+                for line, e in self.journal.read(kind):
+                    try:
+                        self._apply(c, e, out)
+                    except (KeyError, TypeError, ValueError, sqlite3.IntegrityError) as exc:
+                        out["problems"].append(f"{self.journal.path(kind)}:{line}: not replayed: {type(exc).__name__}: {exc}")
+        return out
+
+    @staticmethod
+    def _apply(c: sqlite3.Connection, e: dict[str, Any], out: dict[str, Any]) -> None:
+        def uid(name: str | None) -> int | None:
+            row = c.execute("SELECT id FROM portal_users WHERE username = ?", (name,)).fetchone()
+            return row[0] if row else None
+
+        kind = e["event"]
+        if kind == "invite.created":
+            out["invites"] += c.execute(
+                "INSERT OR IGNORE INTO portal_invites VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                (e["token_hash"], check_username(e["username"]), e["role"], e["workspace"], uid(e["created_by"]),
+                 e["created_at"], e["expires_at"])).rowcount
+        elif kind == "invite.redeemed":
+            c.execute("UPDATE portal_invites SET used_at = ? WHERE token_hash = ? AND used_at IS NULL", (e["at"], e["token_hash"]))
+            out["accounts"] += c.execute(
+                "INSERT OR IGNORE INTO portal_users (username, role, pw_hash, workspace, created_at, password_set_at, last_active)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (check_username(e["username"]), e["role"], e["pw_hash"], e["workspace"], e["at"], e["at"], e["at"])).rowcount
+        elif kind == "password.set":
+            c.execute("UPDATE portal_users SET pw_hash = ?, password_set_at = ? WHERE username = ?", (e["pw_hash"], e["at"], e["username"]))
+        elif kind == "login":
+            c.execute("UPDATE portal_users SET last_active = MAX(COALESCE(last_active, ''), ?) WHERE username = ?",
+                      (e["at"], e["username"]))
+        elif kind == "note.saved":
+            owner = uid(e["username"])
+            if owner is None:
+                raise ValueError(f"note of unknown user {e['username']!r}")
+            out["notes"] += c.execute(
+                "INSERT INTO portal_notes VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, anchor) DO UPDATE SET"
+                " body = excluded.body, tags = excluded.tags, updated_at = excluded.updated_at"
+                " WHERE excluded.updated_at >= portal_notes.updated_at",
+                (owner, e["anchor"], e["body"], ",".join(e["tags"]), e["updated_at"])).rowcount
+        elif kind == "note.read":
+            owner = uid(e["owner"])
+            if owner is None:
+                raise ValueError(f"note read of unknown user {e['owner']!r}")
+            out["note_reads"] += c.execute(
+                "INSERT INTO portal_note_reads (owner_id, reader, reader_role, at) SELECT ?, ?, ?, ? WHERE NOT EXISTS"
+                " (SELECT 1 FROM portal_note_reads WHERE owner_id = ? AND reader = ? AND reader_role = ? AND at = ?)",
+                (owner, e["reader"], e["reader_role"], e["at"]) * 2).rowcount
+        else:
+            raise ValueError(f"unknown portal journal event {kind!r}")

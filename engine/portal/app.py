@@ -36,6 +36,7 @@ from engine import srs
 from engine.portal import notes as notes_md
 from engine.portal.accounts import ROLES, AccountError, Accounts, check_username
 from engine.portal.audit import AuditLog
+from engine.portal.gate import Busy, Gate
 from engine.portal.guard import Guard
 from engine.portal.passwords import PROFILES, Passwords
 from engine.portal.ports import Learning
@@ -58,6 +59,8 @@ class Portal:
                  clock: Callable[[], float] = time.time) -> None:
         self.settings, self.accounts, self.learning = settings, accounts, learning
         self.passwords = Passwords(settings.pepper, PROFILES[settings.argon2])
+        self.gate = Gate(settings.login_slots or None, None if settings.login_queue < 0 else settings.login_queue,
+                         settings.login_wait_ms / 1000)
         self.tokens = Tokens(settings.session_secret, clock)
         self.audit = AuditLog(audit_dir)
         self.clock = clock
@@ -168,6 +171,14 @@ def make_app(settings: PortalSettings, accounts: Accounts, learning: Learning, a
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
         return page(request, "message.html", status=exc.status_code, title=str(exc.status_code), message=str(exc.detail))
 
+    @app.exception_handler(Busy)
+    async def busy(request: Request, exc: Busy) -> Response:
+        portal.audit.write("auth.busy", retry_after_s=exc.retry_after_s)
+        resp = page(request, "message.html", status=503, title="503",
+                    message=f"Too many logins at once; try again in {exc.retry_after_s} s.")
+        resp.headers["Retry-After"] = str(exc.retry_after_s)
+        return resp
+
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
         return page(request, "message.html", status=422, title="422", message="The request was not understood.")
@@ -199,13 +210,16 @@ def make_app(settings: PortalSettings, accounts: Accounts, learning: Learning, a
             portal.audit.write("ratelimit.block", scope="login")
             return page(request, "login.html", status=429, error="Too many attempts; wait a minute.")
         user = accounts.user(username=username) if username else None
-        ok = await run_in_threadpool(portal.passwords.verify, user["pw_hash"] if user else None, password)
+        async with portal.gate.slot():  # bounded: beyond the queue, 503 + Retry-After (engine/portal/gate.py)
+            ok = await run_in_threadpool(portal.passwords.verify, user["pw_hash"] if user else None, password)
         portal.audit.write("auth.login.attempt", ok=ok, user_id=user["id"] if ok and user else None,
                            username_len=len(username))
         if not ok or user is None:
             return page(request, "login.html", status=401, error=BAD_LOGIN)
         if portal.passwords.needs_rehash(user["pw_hash"]):  # parameters changed since it was set: upgrade it now
-            accounts.set_hash(user["id"], await run_in_threadpool(portal.passwords.hash, password), portal.now())
+            async with portal.gate.slot():
+                rehashed = await run_in_threadpool(portal.passwords.hash, password)
+            accounts.set_hash(user["id"], rehashed, portal.now())
         resp = RedirectResponse("/me", status_code=303)
         start_session(request, user, resp)
         return resp
@@ -253,7 +267,8 @@ def make_app(settings: PortalSettings, accounts: Accounts, learning: Learning, a
                  else "The two passwords differ." if pw != again else None)
         if error:
             return page(request, "invite.html", status=422, username=row["username"], role=row["role"], token=token, error=error)
-        hashed = await run_in_threadpool(portal.passwords.hash, pw)
+        async with portal.gate.slot():
+            hashed = await run_in_threadpool(portal.passwords.hash, pw)
         user = accounts.redeem(row["raw"], hashed, portal.now())
         if user is None:
             return page(request, "message.html", status=410, title="410", message=INVITE_STATUS["used"][1])

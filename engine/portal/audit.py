@@ -20,7 +20,7 @@ EVENTS = {
     "auth.login.attempt", "auth.session.start", "auth.logout", "auth.first_password_set",
     "invite.created", "invite.redeemed", "invite.rejected", "csrf.block", "ratelimit.block",
     "note.saved", "admin.read_notes", "quiz.submitted", "exam.started", "exam.submitted", "review.graded",
-    "backup.created", "backup.restored",
+    "backup.created", "backup.restored", "auth.busy",
 }
 
 

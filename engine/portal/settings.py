@@ -38,6 +38,9 @@ class PortalSettings:
     login_per_minute_user: int = 10  # attempts per username per minute
     login_per_minute_ip: int = 60  # attempts per client address per minute
     exam_per_minute_session: int = 30
+    login_slots: int = 0  # concurrent Argon2 hashes (0: the CPU count); see engine/portal/gate.py
+    login_queue: int = -1  # logins allowed to wait for a slot (-1: twice the slots); beyond: 503
+    login_wait_ms: int = 2000  # the longest a login waits for a slot before 503 + Retry-After
     exam_minutes_per_item: int = 3  # exam time limit = items x this
 
     @property

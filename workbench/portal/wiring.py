@@ -11,6 +11,7 @@ from engine.portal.accounts import Accounts
 from engine.portal.app import make_app
 from engine.portal.settings import PortalSettings, from_env
 from workbench.portal.adapter import WorkspaceLearning
+from workbench.store.db import connect
 
 
 def portal_dir(root: Path) -> Path:
@@ -22,5 +23,6 @@ def build(root: Path, settings: PortalSettings | None = None, **overrides: Any) 
     settings = settings or from_env(os.environ, **overrides)
     root = Path(root)
     learning = WorkspaceLearning(root)
+    connect(root / "workbench.db").close()  # the workbench's check first: a lost database is rebuilt from journal/
     accounts = Accounts(root / "workbench.db")
     return make_app(settings, accounts, learning, portal_dir(root) / "audit")

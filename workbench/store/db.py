@@ -87,7 +87,7 @@ def connect(path: Path | None = None) -> sqlite3.Connection:
     path = Path(path or workspace.db_path())
     try:
         key = str(path.resolve())
-        if key in _checked:
+        if key in _checked and path.exists():  # deleted while this process runs: check (and rebuild) again
             return _open(path)
         try:
             conn = _open(path)
