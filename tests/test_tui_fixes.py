@@ -247,8 +247,8 @@ def test_progress_counts_sub_runs_never_goes_back_and_has_an_eta() -> None:
             fractions.append(p.fraction())
         p.feed({"type": "progress", "done": j + 1, "total": 4})
         fractions.append(p.fraction())
-    later = fractions[12:]  # from the first outer count on, the bar only grows
-    assert all(b >= a for a, b in zip(later, later[1:], strict=False)) and later[-1] == 1.0
+    # the bar only grows, the first sub-run included (no previous run, no count of sub-runs yet)
+    assert all(b >= a for a, b in zip(fractions, fractions[1:], strict=False)) and fractions[-1] == 1.0
     p2 = RunProgress(config={"total_steps": 600}, series_key="injection", started=0.0)
     p2.feed({"type": "progress", "done": 1, "total": 4})
     p2.feed({"type": "progress", "done": 300, "total": 600})
@@ -406,3 +406,57 @@ def test_first_sub_run_does_not_fill_the_bar_when_the_last_run_took_longer() -> 
     assert p.fraction() == pytest.approx(0.2475)
     p.feed({"type": "progress", "done": 1, "total": 4})  # now the count is known: 1 of 4 done
     assert p.fraction() == pytest.approx(0.25)
+
+
+def test_first_sub_run_with_no_previous_run_never_drops_and_converges() -> None:
+    """The bar held at its high point when "1 of 4" arrives after sub-run 1's steps, then closes the
+    gap over the remaining work; the ETA reads the revised (true) fraction."""
+    p = RunProgress(config={"total_steps": 600}, started=0.0)
+    p.feed({"type": "progress", "done": 550, "total": 600})  # sub-run 1's steps, nothing else known
+    assert p.fraction() == pytest.approx(550 / 600)
+    p.feed({"type": "progress", "done": 1, "total": 4})  # now: 1 of 4 done, i.e. really 25 %
+    assert p.fraction() == pytest.approx(550 / 600) and p.raw_fraction() == pytest.approx(0.25)
+    assert p.eta(now=10.0) == pytest.approx(30.0)  # 10 s for 25 %: honest, from the raw fraction
+    assert p.label() == "2 of 4"
+    p.feed({"type": "progress", "done": 300, "total": 600})  # half of sub-run 2: raw 0.375
+    s0, r0 = 550 / 600, 0.25
+    assert p.fraction() == pytest.approx(s0 + (1 - s0) * (0.375 - r0) / (1 - r0))
+    shown = [p.fraction()]
+    for done in (2, 3, 4):
+        p.feed({"type": "progress", "done": done, "total": 4})
+        shown.append(p.fraction())
+    assert shown == sorted(shown) and shown[-1] == 1.0
+
+
+@pytest.mark.parametrize("size", SIZES)
+@aio
+async def test_pane_progress_never_goes_back_on_a_first_run(home: Path, size: tuple[int, int]) -> None:
+    """Pilot: a lab in flight streams sub-run 1's steps, then '1 of 4', then the rest; the pane's
+    percentage only grows and names the sub-run."""
+    import re
+    import threading
+
+    app = WorkbenchApp(fake_catalog())
+    async with app.run_test(size=size) as pilot:
+        live = finished_run(app.catalog)
+        live.report, live.records, live.done, live.total = None, [], 0, 0
+        live.progress = RunProgress({"total_steps": 600}, None, None)
+        live.finished = threading.Event()  # in flight
+        app.live[live.target] = live
+        app.lab_views["phase-00/lab-01"] = [live.target]
+        app.open_lab_target("phase-00/lab-01")
+        await pilot.pause(0.1)
+        seen: list[tuple[int, str]] = []
+        events = [{"type": "progress", "done": d, "total": 600} for d in (100, 300, 550)]
+        events += [{"type": "progress", "done": 1, "total": 4}, {"type": "progress", "done": 300, "total": 600}]
+        events += [{"type": "progress", "done": d, "total": 4} for d in (2, 3)]
+        for event in events:
+            live.on_event(event)
+            app.screen.query_one("RunPane").poll()
+            await pilot.pause(0.05)
+            text = str(app.screen.query_one(".pane-progress").render())
+            seen.append((int(re.search(r"(\d+)%", text).group(1)), text))
+        live.finished.set()
+    percents = [pct for pct, _ in seen]
+    assert percents == sorted(percents) and percents[0] == 17, seen
+    assert "2 of 4" in seen[3][1] and "4 of 4" in seen[-1][1]

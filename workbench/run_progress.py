@@ -33,6 +33,9 @@ class RunProgress:
     events: int = 0
     inner_done: int = 0
     inner_total: int = 0
+    # the bar never goes back: after a revision (raw estimate fell), it holds and then closes the gap
+    _anchor: tuple[float, float] = (0.0, 0.0)  # (raw fraction, shown fraction) at the last revision
+    _last_raw: float | None = None
 
     @property
     def step_budget(self) -> float | None:
@@ -81,7 +84,30 @@ class RunProgress:
         self.done, self.total = done, total
 
     def fraction(self) -> float | None:
-        """0..1 for the whole lab, or None while it has said nothing measurable yet."""
+        """0..1 for the whole lab as the bar shows it: never lower than before, or None while the
+        lab has said nothing measurable yet.
+
+        The estimate itself (`raw_fraction`) can fall when the lab reveals more work than it had
+        said, e.g. the first sub-run's steps with no count of sub-runs and no previous run to time
+        against, then "1 of 4". Then the bar holds where it was and grows over the remaining work:
+        shown = s0 + (1 - s0) * (raw - r0) / (1 - r0), reaching 100 % exactly when the lab does. The
+        ETA and `finishing…` read the raw estimate, so they stay honest while the bar catches up."""
+        raw = self.raw_fraction()
+        if raw is None:
+            return None if self._last_raw is None else self._shown(self._last_raw)
+        if self._last_raw is not None and raw < self._last_raw:
+            self._anchor = (raw, self._shown(self._last_raw))
+        self._last_raw = raw
+        return self._shown(raw)
+
+    def _shown(self, raw: float) -> float:
+        r0, s0 = self._anchor
+        if raw <= r0 or r0 >= 1.0:
+            return s0
+        return min(1.0, s0 + (1.0 - s0) * (raw - r0) / (1.0 - r0))
+
+    def raw_fraction(self) -> float | None:
+        """The current best estimate, 0..1, from the lab's counts and steps (may fall on new information)."""
         within = None
         if self.inner_total:
             within = self.inner_done / self.inner_total
@@ -107,7 +133,7 @@ class RunProgress:
     def eta(self, now: float | None = None) -> float | None:
         """Seconds left, or None when there is nothing to base it on."""
         elapsed = self.elapsed(now)
-        frac = self.fraction()
+        frac = self.raw_fraction()
         if frac is not None and frac >= TRUST_FRACTION:
             return max(0.0, elapsed / frac - elapsed)
         if self.previous_wall:
@@ -118,7 +144,7 @@ class RunProgress:
         """`starting…` before the first event, `finishing…` at 100 % while the lab still works."""
         if self.events == 0:
             return "starting…"
-        frac = self.fraction()
+        frac = self.raw_fraction()
         if frac is not None and frac >= 1.0:
             return "finishing…"
         return ""
