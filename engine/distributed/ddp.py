@@ -140,6 +140,8 @@ def worker(rank: int, world: int, cfg: dict, out: str) -> None:
                 torch.nn.utils.vector_to_parameters(flat, [p.grad for p in params])
                 dist.barrier()
             log["sync_ms"].append((time.perf_counter() - ts) * 1e3)
+            if b == 0:  # the gradient the optimizer sees: with DDP, the average over ranks
+                log["first_grad_norm"] = float(torch.cat([p.grad.reshape(-1) for p in params]).norm())
             opt.step()
             log["losses"].append(loss.item())
     except RuntimeError as e:  # gloo raises on timeout or a vanished peer

@@ -99,6 +99,8 @@ def ddp_gloo(cfg: dict, rec: Recorder) -> dict:
     k = min(int(cfg["compare_steps"]), len(single[0]["losses"]))
     out["ddp_vs_single_loss_max_abs_diff"] = max(abs(float(np.mean([g["losses"][s] for g in logs])) - single[0]["losses"][s])
                                                  for s in range(k))
+    # and the first step's gradient (averaged over ranks) is the whole batch's: Adam would hide a scale error
+    out["first_grad_norm_rel_diff"] = abs(logs[0]["first_grad_norm"] / single[0]["first_grad_norm"] - 1.0)
     tps = {1: single[0]["tokens"] / single[0]["wall_s"], world: sum(g["tokens"] for g in logs) / max(g["wall_s"] for g in logs)}
     for n, v in tps.items():
         rec.log(n, stage="scaling", n_procs=n, tokens_per_sec=v)
