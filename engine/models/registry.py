@@ -116,8 +116,8 @@ def models_dir() -> Path:
     return cache_root() / "models"
 
 
-def _dir(name: str, quick: bool) -> Path:
-    return models_dir() / f"{name}-{'quick' if quick else 'full'}-{key(name, quick)}"
+def _dir(name: str, quick: bool, k: str | None = None) -> Path:
+    return models_dir() / f"{name}-{'quick' if quick else 'full'}-{k or key(name, quick)}"
 
 
 def _sha(path: Path) -> str:
@@ -141,7 +141,8 @@ def ensure(name: str, quick: bool, log: Callable[[str], None] | None = None) -> 
 def load(name: str, quick: bool = False, log: Callable[[str], None] | None = None) -> tuple[Any, Checkpoint]:
     """(object, Checkpoint) of a named stage: from this process, from the cache, or built now."""
     s = spec(name)
-    d = _dir(name, quick)
+    k = key(name, quick)  # once: the directory and checkpoint.json name the same key
+    d = _dir(name, quick, k)
     memo = _LOADED.get((name, str(d)))
     if memo is not None:
         return memo
@@ -156,12 +157,13 @@ def load(name: str, quick: bool = False, log: Callable[[str], None] | None = Non
     if got is None:
         for p in s.parents:
             ensure(p, quick, log)
-        got = _build(name, s, quick, d, log)
+        got = _build(name, s, quick, d, k, log)
     _LOADED[(name, str(d))] = got
     return got
 
 
-def _build(name: str, s: Spec, quick: bool, d: Path, log: Callable[[str], None] | None) -> tuple[Any, Checkpoint]:
+def _build(name: str, s: Spec, quick: bool, d: Path, k: str,
+           log: Callable[[str], None] | None) -> tuple[Any, Checkpoint]:
     if log:
         log(f"building {name} ({'quick' if quick else 'full'}) into {d}")
     tmp = d.with_name(f"{d.name}.tmp{os.getpid()}")
@@ -170,7 +172,7 @@ def _build(name: str, s: Spec, quick: bool, d: Path, log: Callable[[str], None] 
     cfg = s.config(quick)
     s.build(cfg, tmp)
     files = sorted(p.name for p in tmp.iterdir() if p.is_file())
-    meta = {"name": name, "kind": s.kind, "key": key(name, quick), "mode": "quick" if quick else "full",
+    meta = {"name": name, "kind": s.kind, "key": k, "mode": "quick" if quick else "full",
             "config": cfg, "parents": list(s.parents), "sha256": {f: _sha(tmp / f) for f in files}}
     (tmp / "checkpoint.json").write_text(json.dumps(meta, sort_keys=True, indent=1, default=str) + "\n", encoding="utf-8")
     try:

@@ -113,9 +113,9 @@ def save_torch(model: GPT, path: str | Path, extra: dict[str, str] | None = None
 
 def load_torch(path: str | Path, dtype: torch.dtype = torch.float32) -> GPT:
     cfg = read_config(path)
-    model = GPT(cfg)
+    model = GPT(cfg).to(dtype)  # cast first: load_state_dict copies into the existing dtype
     model.load_state_dict(torch_load_file(str(path)), strict=True)
-    return model.to(dtype)
+    return model
 
 
 def save_numpy(np_model: MiniGPT, path: str | Path, extra: dict[str, str] | None = None) -> Path:
