@@ -185,30 +185,32 @@ def _positive(v: Any) -> bool:
 
 
 def chart_and_records(data: dict[str, Any], extra: list[dict[str, Any]] | None = None) -> tuple[Chart, list[dict[str, Any]]]:
-    """One log-log spec: ceilings and the ridge as lines, each op as a labelled point.
+    """The roofline chart (engine.hardware.roofline.chart_spec, as every lab draws it) and its rows:
+    ceilings and the ridge as lines, each op as a labelled point.
 
     `extra` adds points recorded elsewhere (see `lab_points`); ops registered in this process
     through engine.hardware.roofline.register_op after the measurement are added too.
     """
-    from engine.hardware.roofline import LINES, X_RANGE, Roofline, ceiling_lines, registered_ops
+    from engine.hardware.roofline import (
+        X_RANGE,
+        Roofline,
+        ceiling_lines,
+        chart_rows,
+        chart_spec,
+        registered_ops,
+    )
 
     roof = Roofline(data["peak"]["gflops"], dram_roof(data))
-    hi = X_RANGE[1]
-    records = [{"series": name, "name": "", "intensity": x, "gflops": y}
-               for name, xy in ceiling_lines(roof, data) for x, y in xy]
     kernels = list(data["kernels"])
-    records += [_point(data, OPS, k) for k in kernels]
     known = {k["name"] for k in kernels}
     later = [p.as_dict() for p in registered_ops() if p.name not in known] + list(extra or [])
-    records += [_point(data, LAB_OPS, p) for p in later]
+    points = [_point(data, OPS, k) for k in kernels] + [_point(data, LAB_OPS, p) for p in later]
     gpu = data.get("gpu")
     if gpu:
-        records.append({"series": "gpu", "name": f"GPU peak fp32 ({gpu['name']})", "intensity": hi,
-                        "gflops": gpu["peak_fp32_gflops"]})
-    chart = Chart(title=f"Roofline: {roof.bandwidth_gbs:.1f} GB/s, {roof.peak_gflops:.0f} GFLOP/s, ridge {roof.ridge:.1f} FLOP/B",
-                  x="intensity", y=["gflops"], kind="scatter", logx=True, logy=True, series_by="series", label="name",
-                  xlabel="FLOPs per byte", ylabel="GFLOP/s", lines=list(LINES))
-    return chart, records
+        points.append({"series": "gpu", "name": f"GPU peak fp32 ({gpu['name']})", "intensity": X_RANGE[1],
+                       "gflops": gpu["peak_fp32_gflops"]})
+    title = f"Roofline: {roof.bandwidth_gbs:.1f} GB/s, {roof.peak_gflops:.0f} GFLOP/s, ridge {roof.ridge:.1f} FLOP/B"
+    return Chart(**chart_spec(title)), chart_rows(ceiling_lines(roof, data), points)
 
 
 def _point(data: dict[str, Any], series: str, p: dict[str, Any]) -> dict[str, Any]:

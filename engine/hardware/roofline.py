@@ -97,8 +97,32 @@ class Roofline:
 
 
 ROOF, LLC_ROOF, DERIVED, RIDGE = "roof", "LLC roof", "derived peak", "ridge"
-LINES = [ROOF, LLC_ROOF, DERIVED, RIDGE]  # a roofline chart's `lines:`; its op points are the other series
+GPU_ROOFS = ["roof float32", "roof tf32", "roof float16", "roof bfloat16"]  # one roof per matmul dtype (phase 23)
+LINES = [ROOF, LLC_ROOF, DERIVED, RIDGE, *GPU_ROOFS]  # a roofline chart's `lines:`; op points are the other series
 X_RANGE = (0.01, 1000.0)
+OPS = "ops"
+
+
+# ---- the roofline chart: one spec, one row shape, for every lab and `workbench roofline` --------------
+
+def chart_spec(title: str, unit: str = "GFLOP/s") -> dict[str, Any]:
+    """The roofline as chart-spec fields (workbench.content.schema.Chart, docs/CONTRACTS.md): log-log,
+    one series per `series` value, the ceilings in LINES drawn as lines, the ops as points labelled by
+    `name`. A lab's YAML chart repeats these fields with `where: {stage: roofline}`; tests hold every
+    roofline chart in the content to this spec (tests/test_roofline_one_chart.py)."""
+    y = "tflops" if unit.startswith("T") else "gflops"
+    return {"title": title, "x": "intensity", "y": [y], "kind": "scatter", "logx": True, "logy": True,
+            "series_by": "series", "label": "name", "xlabel": "FLOPs per byte", "ylabel": unit, "lines": list(LINES)}
+
+
+def chart_rows(lines: list[tuple[str, list[tuple[float, float]]]], points: list[dict[str, Any]],
+               y: str = "gflops") -> list[dict[str, Any]]:
+    """The records a roofline chart draws: every (x, y) of each named line, then each op point
+    (`name`, `intensity`, `y`, optional `series`, default OPS, and any other keys it carries)."""
+    rows = [{"series": name, "name": "", "intensity": x, y: v} for name, xy in lines for x, v in xy]
+    for p in points:
+        rows.append({"series": OPS, **p})
+    return rows
 
 
 def ceiling_lines(roof: Roofline, data: dict[str, Any], points: int = 41) -> list[tuple[str, list[tuple[float, float]]]]:

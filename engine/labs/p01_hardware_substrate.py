@@ -51,7 +51,7 @@ def bandwidth_sweep(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     sizes = bandwidth.size_grid(int(cfg["min_kib"]) * 1024, top, int(cfg["factor"]))
 
     def on_point(i: int, row: dict[str, float]) -> None:
-        rec.log(i, stage="sweep", size_kib=row["bytes"] / 1024, gbs=row["gbs"])
+        rec.log(i, stage="sweep", series="copy", size_kib=row["bytes"] / 1024, gbs=row["gbs"])
         rec.progress(i + 1, len(sizes))
 
     rows = bandwidth.sweep(sizes, float(cfg["min_time_ms"]) / 1000, on_point)
@@ -62,10 +62,8 @@ def bandwidth_sweep(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     l3 = bandwidth.plateau(rows, 2 * levels[1], levels[2] // 2) if len(levels) > 2 else None
     best = max(r["gbs"] for r in rows)
     beta = derived_dram_gbs(prof)
-    from engine.hardware.plot import plot_bandwidth
-
-    png = plot_bandwidth(rows, prof["caches"], dram, rec.out_dir / "bandwidth.png")
-    rec.artifact(png, "chart")
+    for end, row in ((len(rows), rows[0]), (len(rows) + 1, rows[-1])):  # the DRAM plateau as a line under the sweep
+        rec.log(end, stage="sweep", series="DRAM", size_kib=row["bytes"] / 1024, gbs=dram)
     rec.note(f"DRAM {dram:.1f} GB/s vs assumed {beta:.1f} GB/s ({prof['dram_assumption']['kind']}); "
              f"best in-cache {best:.1f} GB/s. Small copies also pay a fixed call overhead (~0.4 us).")
     return {"n_sizes": len(rows), "max_kib": rows[-1]["bytes"] / 1024, "dram_gbs": dram, "best_gbs": best,
@@ -116,18 +114,13 @@ def roofline(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 03: both ceilings measured, kernels placed, ridge marked. The ceilings are logged as
     line series and the kernels as labelled points; the YAML's chart (with `lines:`) draws them,
     in the terminal and as the run's PNG, through workbench/charts like every other chart."""
-    from engine.hardware.roofline import Roofline, ceiling_lines, measure_machine
+    from engine.hardware.roofline import Roofline, ceiling_lines, chart_rows, measure_machine
 
     data = measure_machine(quick=bool(cfg.get("quick")), with_gpu=cfg.get("device") == "cuda")
     roof = Roofline(data["peak"]["gflops"], data["bandwidth"]["dram_gbs"])
-    step = 0
-    for name, xy in ceiling_lines(roof, data):
-        for x, y in xy:
-            rec.log(step, stage="roofline", series=name, name="", intensity=x, gflops=y)
-            step += 1
-    for k in data["kernels"]:
-        rec.log(step, stage="roofline", series="kernel", name=k["name"], intensity=k["intensity"], gflops=k["gflops"])
-        step += 1
+    points = [{"name": k["name"], "intensity": k["intensity"], "gflops": k["gflops"]} for k in data["kernels"]]
+    for step, row in enumerate(chart_rows(ceiling_lines(roof, data), points)):
+        rec.log(step, stage="roofline", **row)
     by = {k["name"].split(" N=")[0].split(" n=")[0]: k for k in data["kernels"]}
     naive, blas = by["naive Python matmul"], by["np.matmul"]
     derived = data["peak"]["derived_gflops"]

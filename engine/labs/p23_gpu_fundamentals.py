@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from engine.hardware import cloops, peak
-from engine.hardware.roofline import Roofline
+from engine.hardware.roofline import Roofline, chart_rows
 from engine.hardware.timing import time_call
 from engine.run import Recorder
 
@@ -114,14 +114,11 @@ def gpu_roofline(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     peaks = {dt: matmul_tflops(n, dt, iters) for dt in cfg["dtypes"]}
     beta = 2 * copy_gbs("d2d", 256 * 1024**2, min_seconds=0.2)["throughput_gbs"]  # read + write
     out: dict[str, Any] = {"measured_hbm_gbs": beta}
-    step = 0
+    lines, points = [], []
     for dt, row in peaks.items():
         roof = Roofline(row["tflops"] * 1e3, beta)
-        for x, y in roof.curve(0.1, 10000.0, 25):
-            rec.log(step, stage="roofline", series=f"roof {dt}", op="", intensity=x, tflops=y / 1e3)
-            step += 1
-        rec.log(step, stage="roofline", series="ops", op=f"matmul {n} {dt}", intensity=row["intensity"], tflops=row["tflops"])
-        step += 1
+        lines.append((f"roof {dt}", [(x, y / 1e3) for x, y in roof.curve(0.1, 10000.0, 25)]))
+        points.append({"name": f"matmul {n} {dt}", "intensity": row["intensity"], "tflops": row["tflops"]})
         out[f"{dt}_matmul_tflops"] = row["tflops"]
     derived = {"float32": q["peak_fp32_tflops"], "float16": q["peak_fp16_tflops_tensor"], "bfloat16": q["peak_bf16_tflops_tensor"]}
     for dt, key in (("float32", "fp32"), ("float16", "fp16"), ("bfloat16", "bf16")):
@@ -133,14 +130,14 @@ def gpu_roofline(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     shapes += [(S, int(cfg["llama_d"]), "float16") for S in cfg["llama_S_values"]]
     for S, d, dt in shapes:
         p = _decode_attention_point(int(S), d, dt, iters)
-        rec.log(step, stage="roofline", series="ops", op=f"decode attn d={d} S={S} {dt}", intensity=p["intensity"],
-                tflops=p["tflops"], S=S)
-        step += 1
+        points.append({"name": f"decode attn d={d} S={S} {dt}", "intensity": p["intensity"], "tflops": p["tflops"], "S": S})
         if fp16_peak and d == int(cfg["decode_d"]):
             worst = max(worst, p["tflops"] / fp16_peak)
         if d == int(cfg["llama_d"]):
             out[f"llama_decode_fraction_of_bandwidth_S{S}"] = p["bytes"] / p["seconds"] / 1e9 / beta
     out["decode_attention_fraction_of_fp16_peak"] = worst
+    for step, row in enumerate(chart_rows(lines, points, y="tflops")):
+        rec.log(step, stage="roofline", **row)
     out["ridge_fp16"] = peaks["float16"]["tflops"] * 1e3 / beta if "float16" in peaks else None
     return out
 
@@ -200,17 +197,15 @@ def cpu_roofline(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     mm = [peak.matmul_gflops(int(n), min_time) for n in cfg["matmul_sizes"]]
     pi = max(r["gflops"] for r in mm)
     roof = Roofline(pi, triad_gbs)
-    step = 0
-    for x, y in roof.curve(0.05, 1000.0, 25):
-        rec.log(step, stage="roofline", series="roof", op="", intensity=x, gflops=y)
-        step += 1
     points = [{"op": f"matmul N={r['n']}", "flops": r["flops"], "bytes": r["bytes"], "seconds": r["seconds"]} for r in mm]
     points += [_linear_point(int(B), 64, 64, min_time) for B in cfg["linear_batches"]]
     points += [_attention_point(int(cfg["attention_S"]), 64, min_time)]
     for p in points:
         p["intensity"], p["gflops"] = p["flops"] / p["bytes"], p["flops"] / p["seconds"] / 1e9
-        rec.log(step, stage="roofline", series="ops", op=p["op"], intensity=p["intensity"], gflops=p["gflops"])
-        step += 1
+    rows = chart_rows([("roof", roof.curve(0.05, 1000.0, 25))],
+                      [{"name": p["op"], "intensity": p["intensity"], "gflops": p["gflops"]} for p in points])
+    for step, row in enumerate(rows):
+        rec.log(step, stage="roofline", **row)
     # the roof written out in closed form: ridge = peak / bandwidth, attainable = min(peak, I x bandwidth)
     curve = roof.curve(0.05, 1000.0, 25)
     roof_err = max([abs(y - min(pi, x * triad_gbs)) / min(pi, x * triad_gbs) for x, y in curve]

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.hardware.roofline import Roofline
+from engine.hardware.roofline import ROOF, Roofline, chart_rows
 from engine.models.flash import (
     ROUNDERS,
     ByteCounter,
@@ -114,13 +114,15 @@ def bytes_moved(cfg: dict, rec: Recorder) -> dict:
     out.update(_counted_hand_case())
 
     roof = Roofline(cfg["roofline"]["peak_gflops"], cfg["roofline"]["bandwidth_gbs"])
-    for i, n in enumerate(cfg["roofline_n"]):
+    points = []
+    for n in cfg["roofline_n"]:
         d = 64
         for variant, b in (("naive", bytes_naive(n, d, db)), ("flash", bytes_flash(n, d, b_r, db))):
             intensity = attention_flops(n, d) / b
-            rec.log(i, stage="roofline", variant=f"{variant} N={n}", intensity=intensity,
-                    gflops=roof.attainable(intensity))
+            points.append({"name": f"{variant} N={n}", "intensity": intensity, "gflops": roof.attainable(intensity)})
             out[f"roofline_{variant}_n{n}_bound"] = roof.bound(intensity)
+    for step, row in enumerate(chart_rows([(ROOF, roof.curve())], points)):
+        rec.log(step, stage="roofline", **row)
     return out
 
 
