@@ -29,7 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from opentelemetry import trace
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from engine.observability.cost import usd
 from engine.observability.prom import ServingMetrics
@@ -60,9 +60,18 @@ class ServeConfig:
 
 
 class CorrectRequest(BaseModel):
+    """The one request model of the tutor endpoint (also engine.serve.app's, phase 33 lab-01)."""
+
     sentence: str = Field(min_length=1, max_length=500)
     learner_id: str = Field(default="anonymous", max_length=64)
     max_new_tokens: int | None = Field(default=None, ge=1, le=256)
+
+    @field_validator("sentence")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be blank")
+        return v
 
 
 class TokenBuckets:

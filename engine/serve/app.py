@@ -8,33 +8,25 @@ process is alive); GET /readyz -> 503 until the tutor is loaded, then 200 (a loa
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from pydantic import ValidationError
+
+from engine.serve.api import CorrectRequest
 from engine.serve.tutor import Tutor
 
-MAX_CHARS = 500
 Response = tuple[int, dict[str, Any]]
 
 
 def validate(body: bytes) -> tuple[str, str | None] | dict[str, Any]:
-    """The request model: returns (sentence, learner_id) or a 422 error body."""
+    """The request model (engine.serve.api.CorrectRequest, the served endpoint's own): returns
+    (sentence, learner_id) or a 422 error body naming the first problem."""
     try:
-        data = json.loads(body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return {"detail": "body is not JSON"}
-    if not isinstance(data, dict):
-        return {"detail": "body must be a JSON object"}
-    s, learner = data.get("sentence"), data.get("learner_id")
-    if not isinstance(s, str):
-        return {"detail": "sentence: a string is required"}
-    if not s.strip():
-        return {"detail": "sentence: must not be empty"}
-    if len(s) > MAX_CHARS:
-        return {"detail": f"sentence: at most {MAX_CHARS} characters"}
-    if learner is not None and not isinstance(learner, str):
-        return {"detail": "learner_id: must be a string"}
-    return s, learner
+        req = CorrectRequest.model_validate_json(body or b"null")
+    except ValidationError as e:
+        err = e.errors(include_url=False, include_input=False)[0]
+        return {"detail": f"{'.'.join(map(str, err['loc'])) or 'body'}: {err['msg']}"}
+    return req.sentence, req.learner_id
 
 
 class TutorApp:
