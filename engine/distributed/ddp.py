@@ -27,6 +27,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
+from engine.loopback import free_port
 from engine.text.verbs import grid, phrase
 
 CONTEXT = 8
@@ -54,12 +55,6 @@ def shard_indices(n: int, rank: int, world: int, batch: int, steps: int, uneven:
     batches = [mine[(s * batch) % len(mine) :][:batch] for s in range(steps)]
     batches = [b if len(b) == batch else mine[:batch] for b in batches]
     return batches[:-1] if uneven and rank == 0 else batches
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _listening(pids: set[int]) -> list[str]:

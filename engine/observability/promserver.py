@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -16,17 +15,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-HOST = "127.0.0.1"
+from engine.loopback import HOST, free_port
 
 
 def binary() -> str | None:
     return shutil.which("prometheus")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def config_yaml(targets: dict[str, str], scrape_s: float) -> str:
@@ -40,7 +33,7 @@ class PrometheusProcess:
     def __init__(self, targets: dict[str, str], workdir: str | Path, scrape_s: float = 1.0,
                  start_timeout_s: float = 60.0) -> None:
         self.dir = Path(workdir)
-        self.port = _free_port()
+        self.port = free_port()
         self.targets = {"prometheus": f"{HOST}:{self.port}", **targets}
         self.scrape_s, self.start_timeout_s = scrape_s, start_timeout_s
         self.proc: subprocess.Popen | None = None
