@@ -13,9 +13,7 @@ the two, and both kernels' CPU cost per token at batch 1 is printed, so a faster
 pass for batching.
 
 Target: continuous batching at 8 clients >= 3x the tokens/s of one-at-a-time decoding
-(the better of "inline" and "sequential"), both measured here, now, while all 8 clients have work
-(the steady window: a finite closed loop's ramp-down, with fewer than 8 requests in flight, is
-left out; the whole-run ratio is printed too). Exit 1 if missed.
+(the better of "inline" and "sequential"), both measured here, now. Exit 1 if missed.
 
 Run: .venv/bin/python benchmarks/bench_serving.py [--requests 96] [--concurrency 8]
 """
@@ -80,14 +78,11 @@ def main() -> int:
     rows = res["rows"]
     alone_ms, slot_ms = kernel_at_batch_one(lm_spec)
     base = max(rows["inline"]["tokens_per_s"], rows["sequential"]["tokens_per_s"])  # the better one-at-a-time
-    ratio_all = rows["continuous"]["tokens_per_s"] / base if base else 0.0
-    base_steady = max(rows["inline"]["steady_tokens_per_s"], rows["sequential"]["steady_tokens_per_s"])
-    ratio = rows["continuous"]["steady_tokens_per_s"] / base_steady if base_steady else 0.0
+    ratio = rows["continuous"]["tokens_per_s"] / base if base else 0.0
     base_cpu = max(rows["inline"]["tokens_per_cpu_s"], rows["sequential"]["tokens_per_cpu_s"])
     ratio_cpu = rows["continuous"]["tokens_per_cpu_s"] / base_cpu if base_cpu else 0.0
     if a.json:
-        print(json.dumps({**res, "continuous_over_one_at_a_time": ratio, "whole_run_ratio": ratio_all,
-                          "per_cpu_s_ratio": ratio_cpu,
+        print(json.dumps({**res, "continuous_over_one_at_a_time": ratio, "per_cpu_s_ratio": ratio_cpu,
                           "cpu_ms_per_token_alone": alone_ms, "cpu_ms_per_token_slot_kernel_b1": slot_ms}, indent=1))
     else:
         c = res["cost_model"]
@@ -95,19 +90,17 @@ def main() -> int:
               f"prefill {c['prefill_ms']:.2f} ms")
         print("pred: the cost model on an unloaded core (fitted to CPU time); on a busy machine compare it "
               "with tok/cpu-s")
-        print(f"{'mode':<11} {'steady':>8} {'tok/s':>8} {'tok/cpu-s':>9} {'pred':>8} {'p50 ms':>8} {'pred':>8} "
-              f"{'p95 ms':>8} {'pred':>8} {'tok/fwd':>8} {'batch':>6} {'ok':>5}")
+        print(f"{'mode':<11} {'tok/s':>8} {'tok/cpu-s':>9} {'pred':>8} {'p50 ms':>8} {'pred':>8} {'p95 ms':>8} "
+              f"{'pred':>8} {'tok/fwd':>8} {'batch':>6} {'ok':>5}")
         for p, r in rows.items():
             q = r["predicted"]
-            print(f"{MODE.get(p, p):<11} {r['steady_tokens_per_s']:8.1f} {r['tokens_per_s']:8.1f} "
-                  f"{r['tokens_per_cpu_s']:9.1f} {q['tokens_per_s']:8.1f} "
+            print(f"{MODE.get(p, p):<11} {r['tokens_per_s']:8.1f} {r['tokens_per_cpu_s']:9.1f} {q['tokens_per_s']:8.1f} "
                   f"{r['p50_ms']:8.1f} {q['p50_ms']:8.1f} {r['p95_ms']:8.1f} {q['p95_ms']:8.1f} "
                   f"{r['tokens_per_forward']:8.2f} {r.get('mean_step_batch', 1.0):6.2f} {r['ok']:>5}")
         print(f"CPU ms per token at batch 1: model's own forward {alone_ms:.2f}, batched slot kernel {slot_ms:.2f}")
         print(f"greedy completions identical across the four policies: {res['completions_identical_across_policies']}")
         print(f"continuous / best one-at-a-time, tokens per server CPU-second: {ratio_cpu:.2f}x")
-        print(f"continuous / best one-at-a-time tokens/s over the whole run: {ratio_all:.2f}x")
-        print(f"continuous / best one-at-a-time tokens/s, all 8 clients busy: {ratio:.2f}x (target >= {TARGET}x) "
+        print(f"continuous / best one-at-a-time tokens/s: {ratio:.2f}x (target >= {TARGET}x) "
               f"{'PASS' if ratio >= TARGET else 'FAIL'}")
     return 0 if ratio >= TARGET else 1
 

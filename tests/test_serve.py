@@ -76,13 +76,3 @@ def test_continuous_decode_equals_one_at_a_time() -> None:
            for p, n in zip(prompts, lengths, strict=True)]
     out, iters = continuous_decode(model, prompts, lengths, max_inflight=3)
     assert out == ref and iters < sum(lengths)
-
-
-def test_steady_window_stops_at_the_completion_that_found_no_work_left() -> None:
-    from engine.serve.client import Sample, steady_window
-
-    # 6 payloads, 2 clients: completions 1-4 each triggered a send; the 5th found nothing left
-    done = [1.0, 2.0, 3.0, 4.0, 5.0, 9.0]
-    samples = [Sample(i, 0.0, 200, 10 * (i + 1), None, t) for i, t in enumerate(done)]
-    assert steady_window(samples, 2) == (5.0, 10 + 20 + 30 + 40 + 50)
-    assert steady_window(samples[:1], 8) == (1.0, 10)

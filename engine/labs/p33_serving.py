@@ -245,15 +245,13 @@ def real_server(cfg: dict, rec: Recorder) -> dict:
         q = r["predicted"]
         rec.log(i, stage="policy", policy=p, tokens_per_s=r["tokens_per_s"], predicted_tokens_per_s=q["tokens_per_s"],
                 p50_ms=r["p50_ms"], p95_ms=r["p95_ms"], tokens_per_forward=r["tokens_per_forward"])
-        for k in ("tokens_per_s", "steady_tokens_per_s", "tokens_per_cpu_s", "p50_ms", "p95_ms", "tokens_per_forward", "ok", "forward_calls"):
+        for k in ("tokens_per_s", "tokens_per_cpu_s", "p50_ms", "p95_ms", "tokens_per_forward", "ok", "forward_calls"):
             out[f"{p}_{k}"] = r[k]
         out[f"{p}_predicted_tokens_per_s"] = q["tokens_per_s"]
         if "mean_step_batch" in r:
             out[f"{p}_mean_step_batch"] = r["mean_step_batch"]
     base = max(rows["inline"]["tokens_per_s"], rows["sequential"]["tokens_per_s"])
     out["continuous_over_one_at_a_time"] = rows["continuous"]["tokens_per_s"] / base if base else 0.0
-    steady = max(rows["inline"]["steady_tokens_per_s"], rows["sequential"]["steady_tokens_per_s"])
-    out["continuous_over_one_at_a_time_steady"] = rows["continuous"]["steady_tokens_per_s"] / steady if steady else 0.0
     base_cpu = max(rows["inline"]["tokens_per_cpu_s"], rows["sequential"]["tokens_per_cpu_s"])
     out["continuous_over_one_at_a_time_per_cpu_s"] = rows["continuous"]["tokens_per_cpu_s"] / base_cpu if base_cpu else 0.0
     out["all_ok"] = all(r["ok"] == work.requests for r in rows.values())

@@ -75,19 +75,6 @@ class Sample:
     status: int  # 0: timeout or connection error
     tokens: int
     completion: str | None = None
-    done_s: float = 0.0  # when the reply came, seconds after the load started
-
-
-def steady_window(samples: list[Sample], concurrency: int) -> tuple[float, int]:
-    """(seconds, tokens) while every client still had work: up to the completion that found the
-    payloads used up (the (N - C + 1)-th), so the ramp-down of a finite closed loop, when fewer
-    than C requests are in flight, is left out. Requests still in flight at the window's end are
-    not counted, which biases against whichever policy has more work in flight."""
-    done = sorted(samples, key=lambda s: s.done_s)
-    k = max(1, len(done) - concurrency + 1)
-    if not done:
-        return 0.0, 0
-    return done[k - 1].done_s, sum(s.tokens for s in done[:k] if s.status == 200)
 
 
 class KeepAlive:
@@ -149,11 +136,10 @@ async def _closed_loop(port: int, path: str, payloads: list[Any], concurrency: i
                 try:
                     r = await conn.post(path, p, timeout_s)
                     body = r.json() if r.status == 200 else {}
-                    t1 = time.perf_counter()
-                    out.append(Sample(i, t1 - t0, r.status, body.get("tokens", 0), body.get("completion"), t1 - t_start))
+                    out.append(Sample(i, time.perf_counter() - t0, r.status, body.get("tokens", 0), body.get("completion")))
                 except (TimeoutError, OSError, ValueError, asyncio.IncompleteReadError):
                     conn.close()
-                    out.append(Sample(i, time.perf_counter() - t0, 0, 0, None, time.perf_counter() - t_start))
+                    out.append(Sample(i, time.perf_counter() - t0, 0, 0))
         finally:
             conn.close()
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from engine.serve.api import ROUTE, ServeConfig
 from engine.serve.batching import CostModel, simulate
-from engine.serve.client import closed_loop, steady_window
+from engine.serve.client import closed_loop
 from engine.serve.lm import SlotDecoder, TutorLM
 from engine.serve.proc import ServerProcess
 from engine.train.data import load_corpus
@@ -85,8 +85,6 @@ def server_spec(lm_spec: dict[str, Any], cfg: ServeConfig, spans_path: str, mode
 class _Tally:
     samples: list = field(default_factory=list)
     wall: float = 0.0
-    steady_s: float = 0.0  # the part of wall while all clients had work (client.steady_window)
-    steady_tokens: int = 0
     cpu: float = 0.0  # the server process's CPU seconds while its load ran
     before: dict = field(default_factory=dict)
     after: dict = field(default_factory=dict)
@@ -99,7 +97,6 @@ def _summary(policy: str, t: _Tally) -> dict[str, Any]:
     forwards = t.after["forward_calls"] - t.before["forward_calls"]
     out = {"policy": policy, "requests": len(t.samples), "ok": len(ok), "tokens": tokens, "wall_s": t.wall,
            "tokens_per_s": tokens / t.wall if t.wall else 0.0, "server_cpu_s": t.cpu,
-           "steady_tokens_per_s": t.steady_tokens / t.steady_s if t.steady_s else 0.0,
            "tokens_per_cpu_s": tokens / t.cpu if t.cpu else 0.0, "p50_ms": float(np.percentile(lat, 50)),
            "p95_ms": float(np.percentile(lat, 95)), "forward_calls": forwards,
            "tokens_per_forward": tokens / forwards if forwards else 0.0,
@@ -138,9 +135,6 @@ def measure_all(lm_spec: dict[str, Any], policies: list[str], work: Workload, cf
                     smp.index = chunk[smp.index][0]
                 tallies[p].samples += got
                 tallies[p].wall += wall
-                s_s, s_tok = steady_window(got, work.concurrency)
-                tallies[p].steady_s += s_s
-                tallies[p].steady_tokens += s_tok
                 tallies[p].cpu += srv.cpu_seconds() - cpu0
         for p, srv in servers.items():
             tallies[p].after = srv.stats()
