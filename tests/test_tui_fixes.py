@@ -460,3 +460,46 @@ async def test_pane_progress_never_goes_back_on_a_first_run(home: Path, size: tu
     percents = [pct for pct, _ in seen]
     assert percents == sorted(percents) and percents[0] == 17, seen
     assert "2 of 4" in seen[3][1] and "4 of 4" in seen[-1][1]
+
+
+@pytest.mark.parametrize("size", SIZES)
+@aio
+async def test_quick_toggle_repaints_its_row_without_a_full_layout(home: Path, size: tuple[int, int],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 18c: a key press on the lab screen used to reflow the whole screen (the title's
+    update asked for a layout) and the header's run indicator did the same at every percent; on a
+    streaming split view those full repaints were the 430-500 ms spikes (benchmarks/bench_tui_keys.py)."""
+    import threading
+
+    from textual.widget import Widget
+
+    app = WorkbenchApp(fake_catalog())
+    async with app.run_test(size=size) as pilot:
+        running = finished_run(app.catalog)
+        running.finished = threading.Event()  # in flight
+        running.progress = RunProgress({"total_steps": 100}, None, None)
+        app.live[running.target] = running
+        app.lab_views["phase-00/lab-01"] = [running.target]
+        app.open_lab_target("phase-00/lab-01")
+        await pilot.pause(0.2)
+        layouts: list[str] = []
+        refresh = Widget.refresh
+
+        def counted(self: Widget, *args: object, layout: bool = False, **kw: object) -> object:
+            if layout:
+                layouts.append(f"{type(self).__name__}#{self.id}")
+            return refresh(self, *args, layout=layout, **kw)
+
+        monkeypatch.setattr(Widget, "refresh", counted)
+        await pilot.press("f")
+        await pilot.pause(0.05)
+        assert app.quick and "quick: on" in str(app.screen.query_one("#lab-title").render())
+        assert not [w for w in layouts if w.endswith("#lab-title")], layouts
+        texts = []
+        for done in range(0, 101, 3):
+            running.progress.feed({"type": "progress", "done": done, "total": 100})
+            app._update_indicator()
+            texts.append(app.sub_title)
+        monkeypatch.setattr(Widget, "refresh", refresh)
+        running.finished.set()
+    assert len(set(texts)) <= 11 and texts[-1].endswith("100%")  # 10 % steps, not one change per percent

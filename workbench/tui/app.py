@@ -164,12 +164,14 @@ class WorkbenchApp(App):
         return live
 
     def on__finished(self, message: _Finished) -> None:
+        from workbench.tui.screens.lab import LabScreen
+
         live = message.live
         top = self.screen
-        watching = getattr(top, "panes", None) and any(getattr(p, "live", None) is live for p in top.panes)
+        watching = isinstance(top, LabScreen) and any(p.live is live for p in top.panes)
         if not watching:  # a background event: the pane that shows it is not on screen
-            severity = "information" if live.status in ("passed", "detected", "skipped") else "warning"
-            self.notify(f"{live.target}: {live.status}", severity=severity, timeout=4)
+            ok = live.status in ("passed", "detected", "skipped")
+            self.notify(f"{live.target}: {live.status}", severity="information" if ok else "warning", timeout=4)
         self.broadcast(RunFinished, live)
         self._update_indicator()
 
@@ -187,7 +189,8 @@ class WorkbenchApp(App):
             first = active[0]
             frac = first.progress.fraction()
             more = f" +{len(active) - 1}" if len(active) > 1 else ""
-            text = f"● {first.target}{more} {bar(frac, 6) if frac is not None else first.status}"
+            # in 10 % steps: each change of the header's text reflows and repaints the whole screen
+            text = f"● {first.target}{more} {bar(round(frac, 1), 6) if frac is not None else first.status}"
         if self.sub_title != text:
             self.sub_title = text
 

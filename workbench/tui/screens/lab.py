@@ -8,6 +8,7 @@ A planned lab, or one whose needs this machine lacks, says so instead of drawing
 
 from __future__ import annotations
 
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -17,6 +18,7 @@ from textual.widgets import Footer, Header, Static
 from workbench.charts.spec import marks_for
 from workbench.runner.plan import PlanError
 from workbench.tui import labref
+from workbench.tui.app import WorkbenchApp
 from workbench.tui.labref import LabRef
 from workbench.tui.live import LiveRun
 from workbench.tui.messages import RunFinished
@@ -69,6 +71,8 @@ def compare_side_by_side(a: LiveRun, b: LiveRun) -> None:
 
 
 class LabScreen(Screen):
+    app = getters.app(WorkbenchApp)  # typed: these screens run inside the workbench app only
+
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("s", "start('lab')", "Start"),
@@ -188,7 +192,8 @@ class LabScreen(Screen):
         if self.mine and which in ("lab", "both"):
             await self._start_mine(both=which == "both")
             return
-        picks = {"lab": [None], "break": [self.break_id], "both": [None, self.break_id]}[which]
+        choices: dict[str, list[str | None]] = {"lab": [None], "break": [self.break_id], "both": [None, self.break_id]}
+        picks = choices[which]
         try:
             requests = [labref.request(self.app.catalog, self.ref, b, self.app.quick) for b in picks]
         except (PlanError, StopIteration, KeyError) as exc:
@@ -229,7 +234,7 @@ class LabScreen(Screen):
             self.notify(f"{self.ref.target} has no exercise", severity="warning")
             return
         self.mine = not self.mine
-        self.query_one("#lab-title", Static).update(self._title())
+        self.query_one("#lab-title", Static).update(self._title(), layout=False)  # one fixed row: no reflow (bench_tui_keys)
         self.notify("s runs your code; d shows yours next to the reference" if self.mine else "s runs the reference")
 
     def action_watch(self) -> None:
@@ -262,4 +267,4 @@ class LabScreen(Screen):
 
     def action_toggle_quick(self) -> None:
         self.app.quick = not self.app.quick
-        self.query_one("#lab-title", Static).update(self._title())
+        self.query_one("#lab-title", Static).update(self._title(), layout=False)  # one fixed row: no reflow (bench_tui_keys)
