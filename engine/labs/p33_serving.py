@@ -124,6 +124,7 @@ def sync_vs_async(cfg: dict, rec: Recorder) -> dict:
         with UvicornThread(style_app(TutorApp(tutor), style, int(cfg["threads"]))) as srv:
             closed_loop(srv.port, "/correct", payloads[: cfg["warmup"]], cfg["concurrency"], cfg["timeout_s"])
             samples, _ = closed_loop(srv.port, "/correct", payloads[cfg["warmup"]:], cfg["concurrency"], cfg["timeout_s"])
+        out[f"{style}_max_overlap"] = tutor.max_overlap  # counted: model calls in their service time at once
         res = [(x.latency_s * 1000, x.status) for x in samples]
         lat = np.array([ms for ms, st in res if st == 200])
         statuses += [st for _, st in res]

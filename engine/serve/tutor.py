@@ -10,6 +10,7 @@ cannot. The 2-core box would otherwise show thread overlap only up to its core c
 from __future__ import annotations
 
 import difflib
+import threading
 import time
 from dataclasses import dataclass
 
@@ -28,6 +29,9 @@ class Tutor:
         self.service_ms = service_ms
         self.sentences: list[str] = []
         self.fail_next = False  # lets a lab provoke the 500 path
+        self.in_service = 0  # calls inside their service time right now
+        self.max_overlap = 0  # the most at once: 1 when the handler serialises the model
+        self._lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
@@ -43,7 +47,14 @@ class Tutor:
         if self.fail_next:
             self.fail_next = False
             raise RuntimeError("model failure (injected)")
-        time.sleep(self.service_ms / 1000)
+        with self._lock:
+            self.in_service += 1
+            self.max_overlap = max(self.max_overlap, self.in_service)
+        try:
+            time.sleep(self.service_ms / 1000)
+        finally:
+            with self._lock:
+                self.in_service -= 1
         text = " ".join(sentence.lower().split())
         if text in self.sentences:
             return Correction(text, "the sentence is already correct", True)
