@@ -128,3 +128,22 @@ def test_quit_asks_with_a_run_in_flight(snap_compare, app: WorkbenchApp) -> None
         await pilot.pause(0.1)
 
     assert snap_compare(app, run_before=before, terminal_size=(80, 24))
+
+
+def test_review_keys_show_each_grades_interval(snap_compare, tmp_path: Path) -> None:
+    """A new card, answer revealed: again → today, hard 1 d, good 1 d, easy 4 d (engine/srs.py, "anki")."""
+    import asyncio
+    from datetime import date
+
+    from _quiz_fixtures import write_content
+    from test_quiz_tui import Host, _take_quiz
+
+    from workbench.store.db import connect
+    from workbench.tui.screens.quiz import QuizScreen
+    from workbench.tui.screens.review import ReviewScreen
+
+    catalog = write_content(tmp_path / "content")
+    conn = connect(tmp_path / "wb.db")
+    asyncio.run(_take_quiz(QuizScreen(phase=3, catalog=catalog, conn=conn, today=date(2026, 5, 22))))
+    host = Host(ReviewScreen(catalog=catalog, conn=conn, today=date(2026, 5, 23)))
+    assert snap_compare(host, press=["enter"], terminal_size=(80, 24))
