@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from engine.hardware.timing import time_call
+from engine.labs._heatmaps import heatmap_grid
 from engine.linalg import einsum_check, matmul, norms, svd_compress
 from engine.run import Recorder
 
@@ -143,30 +144,12 @@ def svd_compression(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
 
 def _plot_svd(c: np.ndarray, s: np.ndarray, rows: list[dict[str, Any]], rec: Recorder) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     u, _, vt = np.linalg.svd(c, full_matrices=False)
     show = [k for k in (1, 3, 5, 10, 15) if k <= len(s)]
-    fig, axes = plt.subplots(1, len(show) + 1, figsize=(3 * (len(show) + 1), 3.4), dpi=110)
-    vmax = float(c.max())
-    axes[0].imshow(c, vmin=0, vmax=vmax, cmap="viridis")
-    axes[0].set_title("C")
     err = {r["k"]: r["relative_error"] for r in rows}
-    for ax, k in zip(axes[1:], show, strict=True):
-        ax.imshow(svd_compress.truncate(u, s, vt, k), vmin=0, vmax=vmax, cmap="viridis")
-        ax.set_title(f"k={k}, rel err {err.get(k, 0):.3f}")
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    path = rec.out_dir / "reconstructions.png"
-    fig.savefig(path)
-    plt.close(fig)
+    panels = [("C", c)] + [(f"k={k}, rel err {err.get(k, 0):.3f}", svd_compress.truncate(u, s, vt, k)) for k in show]
+    path = heatmap_grid(panels, rec.out_dir / "reconstructions.png", ncols=len(panels), vmin=0, vmax=float(c.max()))
     rec.artifact(path, "chart")
-
 
 def norms_experiment(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 03: ||Ax|| / (||A|| ||x||) over random unit vectors, submultiplicativity, stable L2."""

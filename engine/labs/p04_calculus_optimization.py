@@ -121,7 +121,6 @@ def rosenbrock_race(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     for t in range(0, len(probe["loss"]) - 1, 25):
         rec.log(t, stage="probe", x0=float(probe["path"][t, 0]), loss=max(float(probe["loss"][t]), 1e-30),
                 grad_norm=float(probe["grad_norm"][t]))
-    _plot_race(runs, rec)
     d = {k: v["distance"] for k, v in runs.items()}
     return {
         "dist_sgd": d["SGD"], "dist_momentum": d["Momentum"], "dist_adam": d["Adam"], "dist_adamw": d["AdamW"],
@@ -132,30 +131,6 @@ def rosenbrock_race(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "probe_loss_step1000": float(probe["loss"][1000]), "probe_loss_final": float(probe["loss"][-1]),
         **{f"torch_{k}_max_diff": v for k, v in torch_reference_paths().items()},
     }
-
-
-def _plot_race(runs: dict[str, dict[str, Any]], rec: Recorder) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    xs, ys = np.meshgrid(np.linspace(-2, 2, 300), np.linspace(-1, 3, 300))
-    f = (1 - xs) ** 2 + 100 * (ys - xs**2) ** 2
-    fig, ax = plt.subplots(figsize=(7, 6), dpi=120)
-    ax.contour(xs, ys, f, levels=np.logspace(-1, 3, 20), cmap="Greys", linewidths=0.6)
-    for name, r in runs.items():
-        ax.plot(r["path"][:, 0], r["path"][:, 1], lw=1.2, label=f"{name} (dist {r['distance']:.1e})")
-    ax.plot(1, 1, marker="*", ms=14, color="gold", mec="black")
-    ax.set_xlim(-2, 2)
-    ax.set_ylim(-1, 3)
-    ax.set_title("Rosenbrock: optimizer trajectories from (-1.5, 2)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = rec.out_dir / "rosenbrock_race.png"
-    fig.savefig(path)
-    plt.close(fig)
-    rec.artifact(path, "chart")
 
 
 def lr_schedules(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:

@@ -118,7 +118,6 @@ def calibration(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     for tag, probs in (("before", before), ("after", after)):
         for r in C.reliability_bins(probs, yt, int(cfg["n_bins"])):
             rec.log(r["bin"], stage="reliability", scaling=tag, **r)
-    _plot_reliability(before, after, yt, t_star, rec)
     acc = float((zt.argmax(1) == yt).mean())
     return {"test_acc": acc, "acc_after": float((after.argmax(1) == yt).mean()),
             "acc_unchanged": bool(np.array_equal(after.argmax(1), before.argmax(1))),
@@ -126,23 +125,3 @@ def calibration(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
             "nll_before": logits.cross_entropy_batch(zt, yt), "nll_after": logits.cross_entropy_batch(zt / t_star, yt),
             "mean_confidence": float(before.max(1).mean()), "final_train_loss": losses[-1]}
 
-
-def _plot_reliability(before: np.ndarray, after: np.ndarray, y: np.ndarray, t: float, rec: Recorder) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), dpi=120, sharey=True)
-    for ax, probs, title in ((axes[0], before, "before (T = 1)"), (axes[1], after, f"after (T = {t:.2f})")):
-        rows = [r for r in C.reliability_bins(probs, y) if r["count"]]
-        ax.bar([r["mid"] for r in rows], [r["accuracy"] for r in rows], width=0.09, alpha=0.7, label="accuracy")
-        ax.plot([0, 1], [0, 1], "k--", lw=1)
-        ax.set_title(f"{title}, ECE {C.ece(probs, y):.3f}")
-        ax.set_xlabel("confidence")
-    axes[0].set_ylabel("accuracy")
-    fig.tight_layout()
-    path = rec.out_dir / "reliability.png"
-    fig.savefig(path)
-    plt.close(fig)
-    rec.artifact(path, "chart")

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from engine.autograd.tensor import Tensor, cross_entropy, no_grad
+from engine.labs._heatmaps import heatmap_grid
 from engine.models.embeddings import (
     CBOW,
     Embedding,
@@ -367,19 +368,6 @@ def _heatmap(rec: Recorder, heat: np.ndarray, names: list[str]) -> None:
         w.writerow(["", *names])
         for n, row in zip(names, heat, strict=True):
             w.writerow([n, *(f"{x:.4f}" for x in row)])
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    fig, ax = plt.subplots(figsize=(8, 7))
-    im = ax.imshow(heat, cmap="RdBu_r", vmin=-1, vmax=1)
-    ax.set_xticks(range(len(names)), names, rotation=90)
-    ax.set_yticks(range(len(names)), names)
-    ax.set_title("cosine similarity of the 20 infinitives")
-    fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    fig.savefig(rec.artifact("cosine_heatmap.png", "chart"), dpi=100, metadata={"Software": None})
-    plt.close(fig)
+    path = heatmap_grid([("cosine similarity of the 20 infinitives", heat)], rec.out_dir / "cosine_heatmap.png", ncols=1,
+                        ticks=names, cmap="RdBu_r", vmin=-1, vmax=1, size=(8, 7))
+    rec.artifact(path, "chart")
