@@ -12,7 +12,7 @@ from engine.observability.otel import tracer_provider
 from engine.security.payloads import DIRECT
 from engine.serve.api import ROUTE, ServeConfig, Service, create_app
 from engine.serve.lm import TutorLM
-from workbench.runner.call import call_lab
+from workbench.runner.call import call_lab, judge
 
 ATTACKS = [text for _, text, expected in DIRECT if expected == "reject"]
 
@@ -42,6 +42,9 @@ def test_capstone_break_filter_off_is_detected_and_the_healthy_replay_passes() -
     broken = call_lab("phase-39/break-01")
     assert broken.status == "detected", broken.checks
     assert broken.result["injection_status"] == 200 and "DE-008" in broken.result["demo_failed_rows"]
-    assert any(c["metric"] == "injection_status" and not c["passed"] for c in broken.checks)
     healthy = call_lab("phase-39/lab-03")
     assert healthy.status == "passed" and healthy.result["injection_status"] == 400
+    # the broken run judged by the healthy lab's own checks: its hard injection check fails
+    checks, status = judge(healthy.request, broken.result, broken.records)
+    assert status == "failed"
+    assert [c["metric"] for c in checks if c["hard"] and not c["passed"]] == ["injection_status", "threats_verified"]
