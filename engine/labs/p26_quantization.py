@@ -1,9 +1,10 @@
-"""Phase 26 labs: INT8 PTQ, GPTQ on one layer, the Pareto sweep, the GGUF-lite round trip.
+"""Phase 26 labs: INT8 PTQ, GPTQ on one layer, the Pareto sweep, the GGUF-lite round trip, the INT8 kernel.
 
-All labs quantize the same cached verb-corpus MiniGPT (engine.quant.lm_train, 103,680
-parameters) and score it on the same fixed eval split. Fault `int4_global_scale` (the break):
-the per-row INT8 scheme becomes one tensor-wide scale without a clamp, at 4 bits for the
-attention projections.
+Every lab quantizes the same cached spine checkpoint (the phase-18 base model, engine.train.spine;
+its hash is in the manifest) and scores it on the same pair lines, with perplexity reported for
+English and Spanish separately (engine.quant.spine). Fault `int4_global_scale` (the break): the
+per-row INT8 scheme becomes one tensor-wide scale without a clamp, at 4 bits for the attention
+projections.
 """
 
 from __future__ import annotations
@@ -14,36 +15,63 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.quant import lm_train as lt
-from engine.quant import verb_corpus as vc
+from engine.models import registry
+from engine.models.gpt_torch import GPT, linear_names, n_params
+from engine.quant import spine as qs
 from engine.quant.gguf_lite import file_size_ratio, read_gguf_lite, write_gguf_lite
 from engine.quant.gptq import damped_hessian, gptq_quantize, hessian_loss, rtn_per_group
-from engine.quant.minigpt import MiniGPT, linear_names, n_params
+from engine.quant.int8_kernel import (
+    Int8DynamicLinear,
+    cpu_has_vnni,
+    int8_dynamic_model,
+    int8_engine_available,
+)
 from engine.quant.qlinear import QuantizedLinear, calibration_hessians, model_bytes, quantize_model
 from engine.quant.quantize import rounding_error_in_steps
+from engine.quant.speed import linear_speed, model_speed
 from engine.run import Recorder
+from engine.text import bilingual as B
 from engine.threads import torch_threads
+from engine.train import torch_lm
 
 FAULT = "int4_global_scale"
+LANGS = ("all", "en", "es")
 
 
-def _base(cfg: dict) -> tuple[MiniGPT, list[str]]:
+def _base(cfg: dict, rec: Recorder) -> tuple[GPT, Any, list[B.Example]]:
+    """The cached phase-18 model (named in the manifest), its tokenizer and the eval examples."""
     with torch_threads():
-        model = lt.pretrained_minigpt(seed=int(cfg["seed"]))
-    return model, [s.text for s in vc.base_split()[1]]
+        model, tok, ck = qs.base(bool(cfg["quick"]))
+    registry.record(rec, ck)
+    return model, tok, qs.eval_examples(str(cfg["eval_split"]))
 
 
-def _ppl(model: nn.Module, texts: list[str]) -> float:
+def _ppl(model: nn.Module, tok: Any, examples: list[B.Example]) -> dict[str, float]:
     with torch_threads():
-        return lt.perplexity(model, texts)
+        return qs.language_perplexity(model, tok, examples)
 
 
 def _gap(ppl: float, ref: float) -> float:
     return 100.0 * (ppl - ref) / ref
 
 
+def _ppl_keys(tag: str, ppl: dict[str, float], ref: dict[str, float] | None) -> dict[str, float]:
+    """tag_ppl, tag_ppl_en, tag_ppl_es (and tag_ppl_gap_pct[_en|_es] in % against ref)."""
+    out = {}
+    for lang in LANGS:
+        sfx = "" if lang == "all" else f"_{lang}"
+        out[f"{tag}_ppl{sfx}"] = ppl[lang]
+        if ref is not None:
+            out[f"{tag}_ppl_gap_pct{sfx}"] = _gap(ppl[lang], ref[lang])
+    return out
+
+
 def _qlayers(model: nn.Module) -> list[QuantizedLinear]:
     return [m for m in model.modules() if isinstance(m, QuantizedLinear)]
+
+
+def _fp_linears(model: nn.Module) -> list[nn.Linear]:
+    return [m for m in model.modules() if isinstance(m, nn.Linear)]
 
 
 def _zero_frac(model: nn.Module, bits: int | None = None) -> float:
@@ -58,64 +86,66 @@ def _broken_scheme(model: nn.Module) -> dict[str, str]:
 
 # ---------------------------------------------------------------------- lab 00: INT8 PTQ
 def int8_ptq(cfg: dict, rec: Recorder) -> dict:
-    model, texts = _base(cfg)
-    fp32 = _ppl(model, texts)
-    out: dict[str, Any] = {"model_params": n_params(model), "fp32_ppl": fp32, "fp32_bytes": model_bytes(model)}
-    rec.log(0, stage="schemes", scheme="fp32", ppl=fp32, bytes=out["fp32_bytes"])
-    broken = cfg.get("fault") == FAULT
+    model, tok, ex = _base(cfg, rec)
+    fp32 = _ppl(model, tok, ex)
+    out: dict[str, Any] = {"model_params": n_params(model), "fp32_bytes": model_bytes(model), "n_eval_lines": 2 * len(ex)}
+    out.update(_ppl_keys("fp32", fp32, None))
+    rec.log(0, stage="schemes", scheme="fp32", ppl=fp32["all"], ppl_en=fp32["en"], ppl_es=fp32["es"],
+            bytes=out["fp32_bytes"])
+    broken = cfg["fault"] == FAULT
     step_errs = []
     for i, scheme in enumerate(("int8_per_tensor", "int8_per_channel"), start=1):
         spec: str | dict[str, str] = _broken_scheme(model) if broken and scheme == "int8_per_channel" else scheme
         qm = quantize_model(model, spec)
-        ppl = _ppl(qm, texts)
-        out[f"{scheme}_ppl"], out[f"{scheme}_bytes"] = ppl, model_bytes(qm, scheme)
-        out[f"{scheme}_ppl_gap_pct"] = _gap(ppl, fp32)
+        ppl = _ppl(qm, tok, ex)
+        out.update(_ppl_keys(scheme, ppl, fp32))
+        out[f"{scheme}_bytes"] = model_bytes(qm, scheme)
         if scheme == "int8_per_channel":
+            attn = {n for n in linear_names(model) if ".attn." in n}
             out["zero_code_frac"] = _zero_frac(qm)
             out["zero_code_frac_4bit"] = _zero_frac(qm, bits=4) if broken else _zero_frac(
-                quantize_model(model, {n: "per_group_64" for n in linear_names(model) if ".attn." in n},
-                               only={n for n in linear_names(model) if ".attn." in n}), bits=4)
+                quantize_model(model, dict.fromkeys(attn, "per_group_64"), only=attn), bits=4)
             out["min_scales_per_layer"] = min(m.scale.numel() for m in _qlayers(qm))
             out["scale_shapes"] = sorted({str(tuple(m.scale.shape)) for m in _qlayers(qm)})
-        if scheme == "int8_per_channel":  # scales rounded up: no weight lies beyond qmax steps, none clipped
+            # scales rounded up: no weight lies beyond qmax steps, none clipped
             out["max_abs_w_over_scale"] = max(float((m_fp.weight.detach().abs() / m.scale.float()).max())
-                                              for m_fp, m in zip((mm for mm in model.modules() if isinstance(mm, nn.Linear)),
-                                                                 _qlayers(qm), strict=True))
+                                              for m_fp, m in zip(_fp_linears(model), _qlayers(qm), strict=True))
             out["per_channel_scales_are_rows"] = all(tuple(m.scale.shape) == (m.W_int8.shape[0], 1) for m in _qlayers(qm))
         step_errs += [rounding_error_in_steps(m_fp.weight.detach(), m.W_int8, m.scale, m.bits)
-                      for m_fp, m in zip((mm for mm in model.modules() if isinstance(mm, nn.Linear)), _qlayers(qm),
-                                         strict=True) if not m.scheme.startswith("naive")]
-        rec.log(i, stage="schemes", scheme=scheme, ppl=ppl, bytes=out[f"{scheme}_bytes"],
-                ppl_gap_pct=out[f"{scheme}_ppl_gap_pct"])
+                      for m_fp, m in zip(_fp_linears(model), _qlayers(qm), strict=True) if not m.scheme.startswith("naive")]
+        rec.log(i, stage="schemes", scheme=scheme, ppl=ppl["all"], ppl_en=ppl["en"], ppl_es=ppl["es"],
+                bytes=out[f"{scheme}_bytes"], ppl_gap_pct=out[f"{scheme}_ppl_gap_pct"])
     out["rounding_error_in_scales"] = max(step_errs)
     pt, pc = out["int8_per_tensor_ppl_gap_pct"], out["int8_per_channel_ppl_gap_pct"]
     out["per_channel_over_per_tensor_gap"] = pc / pt if pt > 0 else (0.0 if pc <= 0 else float("inf"))
     # shape and dtype contract of QuantizedLinear
-    lin = model.blocks[0].mlp.fc1
+    lin = model.blocks[0].ffn.w1
     x = torch.randn(3, 5, lin.in_features)
-    y_ref, y_q = lin(x), QuantizedLinear(lin, "int8_per_channel")(x)
+    with torch.no_grad():
+        y_ref, y_q = lin(x), QuantizedLinear(lin, "int8_per_channel")(x)
     out["output_dtype_matches"] = bool(y_q.dtype == y_ref.dtype and y_q.shape == y_ref.shape)
     # byte shares of the INT8 per-channel model
     qm = quantize_model(model, "int8_per_channel")
     lin_b = sum(m.nbytes() for m in _qlayers(qm))
-    emb_b = model.tok.weight.numel() * 2
+    emb_b = model.E.numel() * 2
     ln_b = sum(p.numel() * 4 for n, p in qm.named_parameters() if ".ln" in n or n.startswith("ln_"))
     total = lin_b + emb_b + ln_b
     out.update(byte_share_linear=lin_b / total, byte_share_embedding=emb_b / total, byte_share_layernorm=ln_b / total)
     # one layer at a time
     sens_scheme = str(cfg["sensitivity_scheme"])
+    names = linear_names(model)
     worst, worst_gap = "", -1e9
-    for j, name in enumerate(linear_names(model)):
-        ppl = _ppl(quantize_model(model, sens_scheme, only={name}), texts)
-        gap = _gap(ppl, fp32)
-        rec.log(j, stage="sensitivity", layer=name.replace("blocks.", "b").replace("attn.", "").replace("mlp.", ""),
+    for j, name in enumerate(names):
+        gap = _gap(_ppl(quantize_model(model, sens_scheme, only={name}), tok, ex)["all"], fp32["all"])
+        rec.log(j, stage="sensitivity", layer=name.replace("block_", "b").replace("attn.", "").replace("ffn.", ""),
                 ppl_gap_pct=gap)
         if gap > worst_gap:
             worst, worst_gap = name, gap
-        rec.progress(j + 1, 12)
+        rec.progress(j + 1, len(names))
     out.update(sensitivity_scheme=sens_scheme, most_sensitive_layer=worst, most_sensitive_gap_pct=worst_gap)
-    rec.note(f"FP32 PPL {fp32:.4f}; per-tensor gap {pt:.3f} %, per-channel gap {pc:.3f} %; "
-             f"zero codes {out['zero_code_frac']:.1%}; scale shapes {out['scale_shapes']}")
+    rec.note(f"FP32 PPL {fp32['all']:.4f} (en {fp32['en']:.3f}, es {fp32['es']:.3f}); per-tensor gap {pt:.3f} %, "
+             f"per-channel gap {pc:.3f} % (en {out['int8_per_channel_ppl_gap_pct_en']:.3f}, "
+             f"es {out['int8_per_channel_ppl_gap_pct_es']:.3f}); zero codes {out['zero_code_frac']:.1%}")
     return out
 
 
@@ -178,53 +208,68 @@ def _attainable(intensity: float, cfg: dict) -> float:
     return min(float(cfg["peak_gflops"]), intensity * float(cfg["bandwidth_gbs"]))
 
 
+TAGS = {"int8_per_tensor": "int8_pt", "int8_per_channel": "int8", "per_group_64": "int4_pg64",
+        "per_group_128": "int4_pg128", "gptq_per_group_64": "int4_gptq", "int8_kernel": "int8_kernel"}
+
+
 def pareto_sweep(cfg: dict, rec: Recorder) -> dict:
-    model, texts = _base(cfg)
+    model, tok, ex = _base(cfg, rec)
+    acc_ex = qs.eval_examples(str(cfg["acc_split"]))
     schemes = list(cfg["schemes"])
     gen = torch.Generator().manual_seed(int(cfg["seed"]))
-    train = [s.text for s in vc.base_split()[0]]
+    train = B.lines("train", ("pair", "pair_en_es"))
     calib_idx = torch.randperm(len(train), generator=gen)[: int(cfg["calib_n"])].tolist()
     with torch_threads():
-        x, _ = lt.batch_tensors([train[i] for i in calib_idx])
+        x, _ = torch_lm.batch(torch_lm.encode_lines(tok, [train[i] for i in calib_idx]))
         hessians = calibration_hessians(model, x)
     out: dict[str, Any] = {"n_schemes": len(schemes), "calib_n": len(calib_idx)}
-    flops_per_token = 2 * sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
-    flops_per_token += 2 * model.tok.weight.numel()  # the tied LM head
-    ref_ppl = ref_acc = 0.0
+    flops_per_token = 2 * sum(m.weight.numel() for m in _fp_linears(model))
+    flops_per_token += 2 * model.E.numel()  # the tied LM head
+    ref: dict[str, float] | None = None
+    ref_acc = 0.0
     for i, scheme in enumerate(schemes):
+        if scheme == "int8_kernel" and not int8_engine_available():
+            rec.note("int8_kernel skipped: this torch build has no x86/fbgemm quantized engine")
+            continue
         with torch_threads():
-            qm = quantize_model(model, scheme, hessians)
-            ppl, acc = lt.perplexity(qm, texts), lt.verb_tense_accuracy(qm)
-        nbytes = model_bytes(qm, scheme)
+            qm = int8_dynamic_model(model) if scheme == "int8_kernel" else quantize_model(model, scheme, hessians)
+            ppl, acc = qs.language_perplexity(qm, tok, ex), qs.tense_accuracy(qm, tok, acc_ex)
+        nbytes = model_bytes(qm, "int8_per_channel" if scheme == "int8_kernel" else scheme)
+        if scheme == "int8_kernel":  # same codes and scales as int8_per_channel, bias kept in FP32
+            nbytes = sum(m.W_int8.numel() + 2 * m.scale.numel() + (0 if m.bias is None else 4 * m.bias.numel())
+                         for m in qm.modules() if isinstance(m, Int8DynamicLinear))
+            nbytes += 2 * model.E.numel() + sum(4 * p.numel() for n, p in qm.named_parameters() if n != "E")
         if scheme == "fp32":
-            ref_ppl, ref_acc = ppl, acc
-        tag = {"int8_per_tensor": "int8_pt", "int8_per_channel": "int8", "per_group_64": "int4_pg64",
-               "per_group_128": "int4_pg128", "gptq_per_group_64": "int4_gptq"}.get(scheme, scheme)
-        out[f"{tag}_ppl"], out[f"{tag}_bytes"], out[f"{tag}_verb_acc"] = ppl, nbytes, acc
-        if ref_ppl:
-            out[f"{tag}_ppl_gap_pct"] = _gap(ppl, ref_ppl)
+            ref, ref_acc = ppl, acc
+        tag = TAGS.get(scheme, scheme)
+        out.update(_ppl_keys(tag, ppl, ref if scheme != "fp32" else None))
+        out[f"{tag}_bytes"], out[f"{tag}_verb_acc"] = nbytes, acc
         intensity = flops_per_token / nbytes  # batch-1 decode reads every weight once per token
         out[f"{tag}_intensity"] = intensity
-        rec.log(i, stage="schemes", scheme=scheme, ppl=ppl, bytes=nbytes, verb_acc=acc)
+        rec.log(i, stage="schemes", scheme=scheme, ppl=ppl["all"], ppl_en=ppl["en"], ppl_es=ppl["es"], bytes=nbytes,
+                verb_acc=acc)
         rec.log(i, stage="roofline", scheme=scheme, intensity=intensity, gflops=_attainable(intensity, cfg))
         rec.progress(i + 1, len(schemes))
     for j, x_ in enumerate((0.05, 1000.0)):
         rec.log(100 + j, stage="roofline", scheme="ceiling", intensity=x_, gflops=_attainable(x_, cfg))
     out["verb_acc_drop_int8_pp"] = 100.0 * (ref_acc - out.get("int8_verb_acc", ref_acc))
     out["fp32_verb_acc"] = ref_acc
+    worst = max((k for k in out if k.startswith("int4") and "_ppl_gap_pct_" in k), key=lambda k: out[k], default=None)
     rec.note("bytes include FP16 scales and the FP16 embedding; the roofline ceilings are config "
-             f"(peak {cfg.get('peak_gflops', 200.0)} GFLOP/s, {cfg.get('bandwidth_gbs', 20.0)} GB/s)")
+             f"(peak {cfg['peak_gflops']} GFLOP/s, {cfg['bandwidth_gbs']} GB/s); worst INT4 language gap: "
+             f"{worst} = {out[worst]:.2f} %" if worst else "")
     return out
 
 
 # ---------------------------------------------------------------------- lab 03: GGUF-lite
 def gguf_roundtrip(cfg: dict, rec: Recorder) -> dict:
-    model, texts = _base(cfg)
+    model, tok, ex = _base(cfg, rec)
     g = int(cfg["int4_group"])
     mixed = {n: ("int8_per_channel" if ".attn." in n else f"per_group_{g}") for n in linear_names(model)}
     qm = quantize_model(model, mixed)
     path = rec.out_dir / "minigpt.gguf-lite"
-    meta = {"arch": "minigpt", "n_layer": model.cfg.n_layer, "d_model": model.cfg.d_model, "seed": cfg["seed"]}
+    meta = {"arch": "minigpt", "n_layers": model.cfg.n_layers, "d_model": model.cfg.d_model,
+            "vocab_size": model.cfg.vocab_size}
     write_gguf_lite(path, qm, meta)
     rec.artifact(path, "model")
     tensors, meta_back = read_gguf_lite(path)
@@ -235,10 +280,10 @@ def gguf_roundtrip(cfg: dict, rec: Recorder) -> dict:
             expected[f"{name}.weight"] = m.dequantized_weight().detach()
     max_err = max(float((tensors[n] - t.float()).abs().max()) for n, t in expected.items())
     missing = sorted(set(expected) - set(tensors))
-    rebuilt = MiniGPT(model.cfg)
+    rebuilt = GPT(model.cfg)
     rebuilt.load_state_dict(tensors, strict=True)
     with torch.no_grad(), torch_threads():
-        x, _ = lt.batch_tensors(texts[:64])
+        x, _ = torch_lm.batch(torch_lm.encode_lines(tok, [B.pair_line(e) for e in ex[:64]]))
         act_err = float((rebuilt(x) - qm(x)).abs().max())
     out: dict[str, Any] = {"max_tensor_abs_err": max_err, "max_activation_abs_err": act_err,
                            "missing_tensors": len(missing), "metadata_ok": meta_back.get("arch") == "minigpt",
@@ -251,4 +296,53 @@ def gguf_roundtrip(cfg: dict, rec: Recorder) -> dict:
         out["magic"] = f.read(4).decode("ascii")
     rec.note(f"round trip: tensors {max_err:.2e}, logits {act_err:.2e}; INT8 file {out['int8_size_ratio_vs_fp32']:.2f}x "
              f"smaller than FP32, INT4 {out['int4_size_ratio_vs_fp32']:.2f}x")
+    return out
+
+
+# ---------------------------------------------------------------------- lab 04: the INT8 kernel
+def int8_kernel(cfg: dict, rec: Recorder) -> dict:
+    """The same per-row INT8 codes on torch's integer kernel: accuracy per language, and speed (logged only)."""
+    if not int8_engine_available():
+        rec.note("skipped: this torch build has no x86/fbgemm quantized engine")
+        return {"skipped": True}
+    model, tok, ex = _base(cfg, rec)
+    fp32 = _ppl(model, tok, ex)
+    kernel = int8_dynamic_model(model)
+    fake = quantize_model(model, "int8_per_channel")
+    out: dict[str, Any] = {"vnni": cpu_has_vnni(), "reduce_range": not cpu_has_vnni(), "skipped": False}
+    out.update(_ppl_keys("fp32", fp32, None))
+    out.update(_ppl_keys("int8_fake", _ppl(fake, tok, ex), fp32))
+    out.update(_ppl_keys("int8_kernel", _ppl(kernel, tok, ex), fp32))
+    kern = [m for m in kernel.modules() if isinstance(m, Int8DynamicLinear)]
+    out["n_kernel_linears"] = len(kern)
+    out["codes_equal_per_channel_scheme"] = all(torch.equal(k.W_int8, q.W_int8) and torch.equal(k.scale, q.scale)
+                                                for k, q in zip(kern, _qlayers(fake), strict=True))
+    with torch.no_grad(), torch_threads():
+        seqs = torch_lm.encode_lines(tok, [B.pair_line(e, o) for e in ex for o in qs.ORDERS])
+        x, y = torch_lm.batch(seqs)
+        lf, lk = model(x), kernel(x)
+        keep = y != torch_lm.IGNORE
+        out["top1_agreement"] = float((lf.argmax(-1) == lk.argmax(-1))[keep].float().mean())
+        out["logits_rel_err"] = float((lk - lf)[keep].norm() / lf[keep].norm())
+    # speed: logged, never returned (results.json stays deterministic); soft checks read the last logged value
+    reps = int(cfg["repeats"])
+    with torch_threads(1):  # one thread: the ratio, not the machine's core count
+        for i, n in enumerate(cfg["linear_sizes"]):
+            r = linear_speed(int(n), int(cfg["rows"]), reps)
+            rec.log(i, stage="linear_speed", n=int(n), fp32_ms=r["fp32_ms"], int8_ms=r["int8_ms"], speedup=r["speedup"])
+            if int(n) == int(cfg["headline_size"]):
+                rec.log(i, speedup_headline=r["speedup"])
+        ids = x[: int(cfg["speed_batch"])]
+        r = model_speed(model, ids, reps)
+        rec.log(0, stage="model_speed", model=f"phase-18 d={model.cfg.d_model}", fp32_ms=r["fp32_ms"],
+                int8_ms=r["int8_ms"], speedup=r["speedup"], speedup_spine=r["speedup"])
+        d = int(cfg["wide_d_model"])
+        wide = GPT(type(model.cfg)(**{**model.cfg.__dict__, "d_model": d, "d_ff": 4 * d, "n_heads": d // 64}), seed=0)
+        r = model_speed(wide, ids, reps)
+        rec.log(1, stage="model_speed", model=f"same family d={d}", fp32_ms=r["fp32_ms"], int8_ms=r["int8_ms"],
+                speedup=r["speedup"], speedup_wide=r["speedup"])
+    rec.note(f"INT8 kernel PPL gap en {out['int8_kernel_ppl_gap_pct_en']:+.3f} %, es {out['int8_kernel_ppl_gap_pct_es']:+.3f} % "
+             f"(fake-quant weights only: en {out['int8_fake_ppl_gap_pct_en']:+.3f} %, es "
+             f"{out['int8_fake_ppl_gap_pct_es']:+.3f} %); top-1 agreement {out['top1_agreement']:.3f}; "
+             f"VNNI {out['vnni']}, reduce_range {out['reduce_range']}")
     return out

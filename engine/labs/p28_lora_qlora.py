@@ -1,16 +1,16 @@
-"""Phase 28 labs: LoRALinear by hand, parameter/memory counts, LoRA fine-tune with a rank sweep, QLoRA.
+"""Phase 28 labs: LoRALinear by hand, parameter/memory counts, the LoRA grammar tutor with a rank sweep, QLoRA.
 
-The base is phase 26's cached verb MiniGPT, pre-trained without the past and participle forms
-of the eight irregular verbs, so it writes "goed". The adapter is trained on those sentences
-(80/10/10 split) mixed with replayed base sentences; accuracy is whether the irregular phrase
-outscores the regularised one, the control is perplexity on held-out regular-verb sentences.
-Fault `rank_zero` (the break): the adapter is built with r = 0.
+The base is the cached phase-18 spine model (pair lines only); the adapter is the phase-28 tutor
+(engine.finetune.tutor, a model-cache stage that phases 29-32 load by name): given "fix: he goed =>"
+it answers " he went | overregularization past | es: él fue". Accuracy is exact match of the
+greedy reply's three fields on tutor rows held out by hash (the 16 training verbs) and, reported
+apart, on the 4 verbs the base never saw. The control is the pair-line perplexity of the base
+task (catastrophic forgetting shows there). Fault `rank_zero` (the break): the adapter has r = 0.
 """
 
 from __future__ import annotations
 
 import copy
-import random
 import resource
 from typing import Any
 
@@ -18,51 +18,71 @@ import torch
 from torch import nn
 
 from engine.finetune import counts
+from engine.finetune import tutor as T
 from engine.finetune.lora import (
     LoRALinear,
-    load_lora_state_dict,
+    adapter_hash,
+    load_adapter,
     lora_modules,
     lora_parameters,
     lora_state_dict,
     merge_all_,
+    save_adapter,
     wrap_minigpt_with_lora,
 )
 from engine.finetune.qlora import tensor_bytes, wrap_minigpt_qlora
-from engine.quant import lm_train as lt
-from engine.quant import verb_corpus as vc
-from engine.quant.minigpt import MiniGPT, MiniGPTConfig
+from engine.finetune.sft import batch_tensors, sft_loss, train_adapter
+from engine.models import registry
+from engine.models.gpt import MiniGPTConfig
+from engine.models.gpt_torch import GPT, n_params
 from engine.run import Recorder
+from engine.text import bilingual as B
 from engine.threads import torch_threads
+from engine.train import spine, torch_lm
 
 FAULT = "rank_zero"
 
 
-def _base(cfg: dict) -> MiniGPT:
-    """The cached base model; also reseeds torch so adapter init and dropout are reproducible."""
+def _base(cfg: dict, rec: Recorder) -> tuple[GPT, Any]:
+    """The cached phase-18 model (named in the manifest) and its tokenizer; reseeds torch for the adapter."""
     torch.manual_seed(int(cfg["seed"]))
     with torch_threads():
-        return lt.pretrained_minigpt(seed=int(cfg["seed"]))
+        base, tok, ck = spine.base_model(bool(cfg["quick"]))
+    registry.record(rec, ck)
+    return base, tok
+
+
+def _control_ppl(model: nn.Module, tok: Any) -> float:
+    """Perplexity of the base task: pair lines of the training verbs, both orders (what must not be forgotten)."""
+    with torch_threads():
+        return torch_lm.perplexity(model, torch_lm.encode_lines(tok, B.lines("train", ("pair", "pair_en_es"))))
+
+
+def _tutor_rows(tok: Any, n: int, context_len: int) -> list:
+    train, _, _ = T.tutor_split()
+    return T.tutor_rows(tok, train[:n], context_len)
 
 
 # ---------------------------------------------------------------------- lab 00: LoRALinear by hand
 def lora_by_hand(cfg: dict, rec: Recorder) -> dict:
     r, alpha = int(cfg["r"]), float(cfg["alpha"])
-    base = _base(cfg)
-    x, _ = lt.batch_tensors([s.text for s in vc.base_split()[1][:32]])
+    base, tok = _base(cfg, rec)
+    rows = _tutor_rows(tok, 64, base.cfg.context_len)
+    x, _ = batch_tensors(rows[:32], B.PAD)
     with torch.no_grad(), torch_threads():
         ref = base(x)
-        wrapped = wrap_minigpt_with_lora(copy.deepcopy(base), r=r, alpha=alpha, dropout=float(cfg["dropout"]))
+        wrapped = wrap_minigpt_with_lora(spine.fresh_copy(base), r=r, alpha=alpha, dropout=float(cfg["dropout"]))
         wrapped.eval()
         init_diff = float((wrapped(x) - ref).abs().max())
     with torch_threads():  # a few real LoRA steps, so B is no longer zero
-        lt.train(wrapped, _finetune_data(cfg), steps=int(cfg["adapter_steps"]), lr=3e-3, batch=16,
-                 seed=int(cfg["seed"]), weight_decay=0.0, params=lora_parameters(wrapped))
+        train_adapter(wrapped, rows, pad=B.PAD, steps=int(cfg["adapter_steps"]), lr=3e-3, batch=16,
+                      seed=int(cfg["seed"]), params=lora_parameters(wrapped))
+    path = rec.out_dir / "adapter.safetensors"
     with torch.no_grad(), torch_threads():
         adapted = wrapped(x)
-        state = lora_state_dict(wrapped)
-        fresh = wrap_minigpt_with_lora(copy.deepcopy(base), r=r, alpha=alpha, dropout=0.0)
-        fresh.eval()
-        load_lora_state_dict(fresh, state)
+        digest = save_adapter(wrapped, path, {"base_key": "phase-18"})
+        rec.artifact(path, "adapter")
+        fresh = load_adapter(spine.fresh_copy(base), path)  # wraps as the file says, checks the hash
         roundtrip = float((fresh(x) - adapted).abs().max())
         merged = copy.deepcopy(wrapped)
         merge_all_(merged)
@@ -71,6 +91,14 @@ def lora_by_hand(cfg: dict, rec: Recorder) -> dict:
         before64 = w64(x)
         merge_all_(w64)
         merge_diff = float((w64(x) - before64).abs().max())
+    # the registered phase-28 tutor adapter: merged and unmerged logits, float64
+    tutor, _, tck = T.tutor(bool(cfg["quick"]))
+    registry.record(rec, tck)
+    with torch.no_grad(), torch_threads():
+        t64 = copy.deepcopy(tutor).double()
+        before = t64(x)
+        plain = T.merged_copy(t64).double().eval()
+        tutor_merge_diff = float((plain(x) - before).abs().max())
     lin = LoRALinear(nn.Linear(64, 64), r=8)
     with torch.no_grad():  # y = W x + b + (alpha / r) B A x, with hand-set A and B, in float64
         probe = LoRALinear(nn.Linear(6, 5).double(), r=2, alpha=3.0)
@@ -79,9 +107,11 @@ def lora_by_hand(cfg: dict, rec: Recorder) -> dict:
         xs = torch.linspace(-1, 1, 18, dtype=torch.float64).reshape(3, 6)
         want = xs @ probe.base.weight.T + probe.base.bias + 1.5 * (xs @ probe.A.double().T @ probe.B.double().T)
         formula_err = float((probe(xs) - want).abs().max())
+    state = lora_state_dict(wrapped)
     base_frozen = not any(p.requires_grad for n, p in wrapped.named_parameters() if not n.endswith((".A", ".B")))
     out = {"init_output_diff": init_diff, "merge_max_abs_diff": merge_diff, "merge_max_abs_diff_fp32": merge_diff_fp32,
-           "logits_max_abs": float(adapted.abs().max()), "roundtrip_max_abs_diff": roundtrip,
+           "tutor_merge_max_abs_diff_fp64": tutor_merge_diff, "logits_max_abs": float(adapted.abs().max()),
+           "roundtrip_max_abs_diff": roundtrip, "adapter_file_hash_ok": digest == adapter_hash(state),
            "params_linear64_r8": sum(p.numel() for p in (lin.A, lin.B)), "base_requires_grad": not base_frozen,
            "forward_vs_formula_max_abs_diff": formula_err,
            "standalone_base_frozen": not any(p.requires_grad for p in lin.base.parameters()),
@@ -92,14 +122,15 @@ def lora_by_hand(cfg: dict, rec: Recorder) -> dict:
         out["rank_zero_rejected"] = False
     except ValueError:
         out["rank_zero_rejected"] = True
-    rec.note(f"init diff {init_diff}, merge diff {merge_diff:.2e}, save/load diff {roundtrip:.2e}; "
+    rec.note(f"init diff {init_diff}, merge diff {merge_diff:.2e} (fp32 {merge_diff_fp32:.2e}), phase-28 tutor merged "
+             f"vs unmerged {tutor_merge_diff:.2e} in float64; save/load diff {roundtrip:.2e}; "
              f"{out['n_wrapped_modules']} modules wrapped, {out['adapter_params']} adapter parameters")
     return out
 
 
 # ---------------------------------------------------------------------- lab 01: counts
 def lora_counts(cfg: dict, rec: Recorder) -> dict:
-    mcfg = MiniGPTConfig(**{k: int(cfg[k]) for k in ("n_layer", "d_model", "d_ff", "vocab_size") if k in cfg})
+    mcfg = MiniGPTConfig(**{k: int(cfg[k]) for k in ("n_layers", "d_model", "d_ff", "vocab_size")})
     batch, seq = int(cfg["batch"]), int(cfg["seq"])
     rows = [counts.regime("full_ft", mcfg, 0, batch=batch, seq=seq)]
     rows += [counts.regime(f"lora_r{r}", mcfg, int(r), 2.0, batch, seq) for r in cfg["ranks"]]
@@ -117,95 +148,114 @@ def lora_counts(cfg: dict, rec: Recorder) -> dict:
            "qlora_base_bytes_per_param_fp32_scales": counts.nf4_bytes_per_param(64, 4),
            "lora_r8_fraction_of_base": counts.lora_params(mcfg, 8) / n}
     out.update({f"{row['regime']}_total_bytes": row["total_bytes"] for row in rows})
-    model_count = sum(p.numel() for p in MiniGPT(mcfg).parameters())
-    out["count_matches_model"] = model_count == n
+    out["count_matches_model"] = n_params(GPT(mcfg)) == n
     return out
 
 
-# ---------------------------------------------------------------------- lab 02: fine-tune + rank sweep
-def _finetune_data(cfg: dict) -> list[str]:
-    train = [s.text for s in vc.irregular_split()[0]]
-    replay = [s.text for s in vc.base_split()[0]]
-    random.Random(int(cfg["seed"])).shuffle(replay)
-    return train + replay[: int(float(cfg["replay_ratio"]) * len(train))]
-
-
-def _finetune(base: MiniGPT, r: int, cfg: dict, rec: Recorder | None, data: list[str]) -> tuple[nn.Module, list[float]]:
-    torch.manual_seed(int(cfg["seed"]))  # each rank starts from the same RNG state
-    model = wrap_minigpt_with_lora(copy.deepcopy(base), r=r, alpha=float(cfg["alpha"]),
-                                   dropout=float(cfg["dropout"]), allow_rank_zero=True)
-    batch = int(cfg["batch"])
-    steps = int(cfg["epochs"]) * len(data) // batch
-
-    def log(step: int, loss: float) -> None:
-        if rec is not None:
-            rec.log(step, stage="train", train_loss=loss)
-
+# ---------------------------------------------------------------------- lab 02: the tutor + rank sweep
+def _score(model: nn.Module, tok: Any, examples: list[B.Example]) -> dict[str, float]:
     with torch_threads():
-        losses = lt.train(model, data, steps=steps, lr=float(cfg["lr"]), batch=batch,
-                          seed=int(cfg["seed"]), weight_decay=0.0, params=lora_parameters(model), on_step=log)
-    return model, losses
+        return T.score_tutor(model, tok, examples)
 
 
 def lora_finetune(cfg: dict, rec: Recorder) -> dict:
-    base = _base(cfg)
-    before_hash = lt.state_hash(base)
-    _, _, test = vc.irregular_split()
-    control = [s.text for s in vc.control_set()]
-    with torch_threads():
-        acc0, ppl0 = lt.irregular_accuracy(base, test), lt.perplexity(base, control)
-    data = _finetune_data(cfg)
-    r_main = 0 if cfg.get("fault") == FAULT else int(cfg["r"])
-    ranks = [r_main] if cfg.get("fault") == FAULT else sorted({int(r) for r in cfg["ranks"]} | {r_main})
-    out: dict[str, Any] = {"base_irregular_acc": acc0, "base_control_ppl": ppl0, "n_train": len(data),
-                           "n_test": len(test), "base_hash": before_hash}
+    quick = bool(cfg["quick"])
+    base, tok = _base(cfg, rec)
+    before_hash = spine_hash(base)
+    _, test, unseen = T.tutor_split(int(cfg["test_percent"]))
+    test, unseen = test[: int(cfg["n_test"])], unseen[: int(cfg["n_unseen"])]
+    acc0, ppl0 = _score(base, tok, test), _control_ppl(base, tok)
+    broken = cfg["fault"] == FAULT
+    r_main = 0 if broken else int(cfg["r"])
+    ranks = [r_main] if broken else sorted({int(r) for r in cfg["ranks"]} | {r_main})
+    seen = T.seen_token_ids(tok, "phase-18", quick)
+    out: dict[str, Any] = {"base_form_acc": acc0["form"], "base_all_acc": acc0["all"], "base_control_ppl": ppl0,
+                           "n_test": len(test), "n_unseen": len(unseen)}
+    stage_cfg = T._config(quick)  # the registered recipe; a rank that is not the stage's trains here
     for i, r in enumerate(ranks):
-        model, losses = _finetune(base, r, cfg, rec if r == r_main else None, data)
-        with torch_threads():
-            acc, ppl = lt.irregular_accuracy(model, test), lt.perplexity(model, control)
+        if r == int(stage_cfg["r"]) and not broken:
+            model, _, ck = T.tutor(quick)
+            out["adapter"] = registry.record(rec, ck)
+            out["adapter_hashes"] = T.adapter_record(ck)
+            hist = [float(v) for v in __import__("json").loads((ck.path / "history.json").read_text())["loss"]]
+            for step, v in enumerate(hist):
+                rec.log(step, stage="train", train_loss=v)
+            losses = hist
+        else:
+            model, losses, _ = T.build_adapter({**stage_cfg, "r": r}, base, tok, seen,
+                                               on_step=(lambda s, v: rec.log(s, stage="train", train_loss=v))
+                                               if r == r_main else None)
+        acc, ppl = _score(model, tok, test), _control_ppl(model, tok)
         drift = 100.0 * (ppl - ppl0) / ppl0
-        rec.log(i, stage="rank_sweep", rank=r, irregular_acc=acc, control_ppl_drift_pct=drift)
+        rec.log(i, stage="rank_sweep", rank=r, form_acc=acc["form"], all_acc=acc["all"], control_ppl_drift_pct=drift)
         rec.progress(i + 1, len(ranks))
         if r != r_main:
             continue
         adapter = lora_state_dict(model)
         n_adapter = sum(t.numel() for t in adapter.values())
+        un = _score(model, tok, unseen)
         base_now = {n.replace(".base.", "."): p for n, p in model.state_dict().items() if not n.endswith((".A", ".B"))}
+        base_now.pop("E")  # the rows of unseen tokens train with the adapter (checked below); the rest must not move
+        seen_rows = sorted(seen)
         out.update({
-            "rank": r, "irregular_acc": acc, "irregular_acc_gain_pp": 100.0 * (acc - acc0),
+            "rank": r, "form_acc": acc["form"], "reason_acc": acc["reason"], "spanish_acc": acc["spanish"],
+            "all_acc": acc["all"], "form_acc_gain_pp": 100.0 * (acc["form"] - acc0["form"]),
+            "all_acc_gain_pp": 100.0 * (acc["all"] - acc0["all"]),
+            "unseen_verbs_form_acc": un["form"], "unseen_verbs_all_acc": un["all"],
             "control_ppl": ppl, "control_ppl_drift_pct": drift,
             "trainable_lora_params": sum(p.numel() for p in lora_parameters(model)),
-            "base_max_abs_diff": max(float((base_now[n] - p).abs().max()) for n, p in base.state_dict().items()),
-            "base_hash_unchanged": lt.state_hash(base) == before_hash,
+            "base_max_abs_diff": max(float((base_now[n] - p).abs().max()) for n, p in base.state_dict().items()
+                                     if n != "E"),
+            "seen_embedding_rows_max_abs_diff": float((model.E.detach()[seen_rows] - base.E[seen_rows]).abs().max()),
+            "base_hash_unchanged": spine_hash(base) == before_hash,
             "adapter_bytes_fp16": 2 * n_adapter, "first_loss": losses[0] if losses else 0.0,
             "last_loss": losses[-1] if losses else 0.0,
             "adapter_bytes_match_formula": 2 * n_adapter == 2 * counts.lora_params(base.cfg, r),
-            "adapter_fraction_of_base": 2 * n_adapter / (4 * sum(p.numel() for p in base.parameters())),
+            "adapter_fraction_of_base": 2 * n_adapter / (4 * n_params(base)),
         })
-    rec.note(f"rank {r_main}: irregular accuracy {acc0:.2f} -> {out['irregular_acc']:.2f}, control PPL drift "
-             f"{out['control_ppl_drift_pct']:+.2f} %, adapter {out['adapter_bytes_fp16']} B")
+        for j, e in enumerate(test[:5]):
+            rec.note(f"{B.tutor_prompt(e.text)!r} -> {T.generate_reply(model, tok, B.tutor_prompt(e.text))!r}")
+            del j
+    rec.note(f"rank {r_main}: all-three-fields accuracy {acc0['all']:.2f} -> {out['all_acc']:.2f} (form "
+             f"{acc0['form']:.2f} -> {out['form_acc']:.2f}); unseen verbs {out['unseen_verbs_all_acc']:.2f}; control "
+             f"PPL drift {out['control_ppl_drift_pct']:+.2f} %")
     return out
+
+
+def spine_hash(model: nn.Module) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------- lab 03: QLoRA preview
 def qlora_preview(cfg: dict, rec: Recorder) -> dict:
-    base = _base(cfg)
+    base, tok = _base(cfg, rec)
     r, alpha = int(cfg["r"]), float(cfg["alpha"])
-    data = _finetune_data(cfg)
+    rows = T.training_rows({**T._config(bool(cfg["quick"])), "replay_ratio": float(cfg["replay_ratio"])}, tok,
+                           base.cfg.context_len)
     # model A: FP16-stored base Linears + adapter; model B: NF4 base + the same adapter.
-    # The (frozen, tied) embedding is FP32 in both, so the memory difference is the Linears'.
-    a = wrap_minigpt_with_lora(copy.deepcopy(base), r=r, alpha=alpha, dropout=0.0)
+    # The (frozen, tied) embedding is FP32 in A and FP16-rounded in B; the memory difference is the Linears'.
+    a = wrap_minigpt_with_lora(spine.fresh_copy(base), r=r, alpha=alpha, dropout=0.0)
     for m in lora_modules(a):
         m.base.half()
-    b = wrap_minigpt_qlora(base, r=r, alpha=alpha, quant_scheme=str(cfg["quant_scheme"]),
+    b = wrap_minigpt_qlora(spine.fresh_copy(base), r=r, alpha=alpha, quant_scheme=str(cfg["quant_scheme"]),
                            dropout=0.0)
+    for model in (a, b):
+        model.E.requires_grad_(False)
     with torch.no_grad():
-        b.tok.weight.copy_(base.tok.weight)
+        b.E.copy_(base.E)
         gen = torch.Generator().manual_seed(int(cfg["seed"]))
         for m in lora_modules(a):
             m.B.copy_(torch.randn(m.B.shape, generator=gen) * 0.02)
+        from engine.finetune.lora import load_lora_state_dict
+
         load_lora_state_dict(b, lora_state_dict(a))
-    x, _ = lt.batch_tensors([s.text for s in vc.base_split()[1][:64]])
+    x, _ = batch_tensors(rows[:64], B.PAD)
     with torch.no_grad(), torch_threads():
         la, lb = a(x), b(x)
     rel = float((la - lb).abs().mean() / la.abs().mean())
@@ -215,14 +265,14 @@ def qlora_preview(cfg: dict, rec: Recorder) -> dict:
     for tag, model in (("lora", a), ("qlora", b)):
         opt = torch.optim.AdamW(lora_parameters(model), lr=float(cfg["lr"]), weight_decay=0.0)
         mem[f"{tag}_bytes_after_construction"] = tensor_bytes(model)
-        steps = int(cfg["epochs"]) * len(data) // batch if tag == "qlora" else 2
+        steps = int(cfg["steps"]) if tag == "qlora" else 2
         gen_t = torch.Generator().manual_seed(int(cfg["seed"]))
         model.train()
         with torch_threads():
             for step in range(steps):
-                idx = torch.randint(len(data), (batch,), generator=gen_t).tolist()
-                xb, yb = lt.batch_tensors([data[i] for i in idx])
-                loss = lt.lm_loss(model, xb, yb)
+                idx = torch.randint(len(rows), (batch,), generator=gen_t).tolist()
+                xb, yb = batch_tensors([rows[i] for i in idx], B.PAD)
+                loss = sft_loss(model, xb, yb)
                 opt.zero_grad(set_to_none=False)
                 loss.backward()
                 opt.step()

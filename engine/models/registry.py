@@ -42,6 +42,7 @@ from engine.cachefile import UNREADABLE, cache_root, move_aside
 PROVIDERS: dict[str, str] = {
     "tokenizer": "engine.train.spine",
     "phase-18": "engine.train.spine",
+    "phase-28": "engine.finetune.tutor",  # E1
 }
 
 

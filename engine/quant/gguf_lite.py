@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from engine.quant.qlinear import QuantizedLinear
+from engine.quant.qlinear import QuantizedLinear, is_embedding
 
 MAGIC = b"GLFT"
 VERSION = 1
@@ -63,7 +63,7 @@ def _entries(model: nn.Module) -> list[tuple[str, int, tuple[int, ...], bytes]]:
         if name in done or name.endswith(("W_int8", ".scale")):
             continue
         a = p.detach().cpu().numpy()
-        if quantized and name.endswith("tok.weight"):
+        if quantized and is_embedding(name):
             entries.append((name, F16, tuple(a.shape), a.astype("<f2").tobytes()))
         else:
             entries.append((name, F32, tuple(a.shape), a.astype("<f4").tobytes()))

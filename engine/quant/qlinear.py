@@ -23,6 +23,11 @@ SCHEMES = ("fp32", "fp16", "int8_per_tensor", "int8_per_channel", "per_group_64"
 ALIASES = {"per_tensor": "int8_per_tensor", "per_channel": "int8_per_channel"}
 
 
+def is_embedding(name: str) -> bool:
+    """The token embedding (also the tied LM head): kept at FP16, never quantized lower."""
+    return name == "E" or name.endswith("tok.weight")  # TODO(E1): "tok.weight" goes with engine/quant/minigpt.py
+
+
 def scheme_bits(scheme: str) -> int:
     scheme = ALIASES.get(scheme, scheme)
     return {"fp32": 32, "fp16": 16, "int8_per_tensor": 8, "int8_per_channel": 8, "naive_global8": 8}.get(scheme, 4)
@@ -93,7 +98,7 @@ def quantize_model(model: nn.Module, scheme: str | dict[str, str], hessians: dic
         return q
     with torch.no_grad():
         for name, p in q.named_parameters():
-            if name.endswith("tok.weight"):
+            if is_embedding(name):
                 p.copy_(p.half().float())  # the embedding (and tied head) stays FP16
     for name, m in list(q.named_modules()):
         if isinstance(m, nn.Linear) and (only is None or name in only):
@@ -117,7 +122,7 @@ def model_bytes(model: nn.Module, scheme: str = "fp32") -> int:
     for name, p in model.named_parameters():
         if id(p) in quantized_params:
             continue
-        total += p.numel() * (2 if name.endswith("tok.weight") else 4)
+        total += p.numel() * (2 if is_embedding(name) else 4)
     return total
 
 
