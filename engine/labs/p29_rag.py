@@ -137,6 +137,7 @@ def bm25_hybrid(cfg: dict, rec: Recorder) -> dict:
         for sl in ("en", "es", "cross", "verbatim", "paraphrase"):
             sel = [row["hit@5"] for row in rows if sl in (row["language"], row["kind"])]
             out[f"{name}_hit_at_5_{sl}"] = sum(sel) / len(sel)
+    out.update(_model_rows(cfg, rec, kb, queries, bm25, cand))
     out["hybrid_minus_dense_pp"] = 100.0 * (out["hybrid_hit_at_5"] - out["dense_hit_at_5"])
     out["hybrid_minus_bm25_pp"] = 100.0 * (out["hybrid_hit_at_5"] - out["bm25_hit_at_5"])
     for j, k_rrf in enumerate(cfg["k_rrf_sweep"]):
@@ -148,6 +149,33 @@ def bm25_hybrid(cfg: dict, rec: Recorder) -> dict:
     rec.artifact(path, "per-query hits")
     rec.note(f"hit@5 dense {out['dense_hit_at_5']:.3f}, BM25 {out['bm25_hit_at_5']:.3f}, "
              f"hybrid {out['hybrid_hit_at_5']:.3f} (MRR {out['hybrid_mrr']:.3f})")
+    return out
+
+
+def _model_rows(cfg: dict, rec: Recorder, kb: list, queries: list, bm25: BM25, cand: int) -> dict[str, float]:
+    """The dense leg embedded by the phase-28 tutor itself: mean-pooled hidden states (centred), then with a
+    contrastive head trained here on KB pairs; each alone and fused with BM25. Named rows next to hashing."""
+    from engine.finetune import tutor as T
+    from engine.models import registry
+    from engine.rag.model_embed import ModelEmbedder, kb_pairs, train_head
+    from engine.text import bilingual as B
+
+    model, tok, ck = T.tutor(bool(cfg["quick"]))
+    registry.record(rec, ck)
+    emb = ModelEmbedder(model, tok.encode, B.PAD).fit([c.text for c in kb])
+    out: dict[str, float] = {}
+    rows = [("dense_model", None)]
+    a, b = kb_pairs(kb)
+    head = train_head(emb.features(a), emb.features(b), steps=int(cfg["head_steps"]), lr=float(cfg["head_lr"]),
+                      batch=int(cfg["head_batch"]), temperature=float(cfg["head_temperature"]), seed=int(cfg["seed"]))
+    rows.append(("dense_model_head", head))
+    for i, (name, h) in enumerate(rows, start=3):
+        emb.head = h
+        dense = DenseRetriever(kb, emb)
+        for tag, r in ((name, dense), (name.replace("dense", "hybrid"), HybridRetriever(dense, bm25, int(cfg["k_rrf"]), cand))):
+            agg, _ = evaluate(r.search, queries, (1, 3, 5))
+            out[f"{tag}_hit_at_5"], out[f"{tag}_mrr"] = agg["hit@5"], agg["mrr"]
+            rec.log(i, stage="compare", retriever=tag, hit_at_5=agg["hit@5"], mrr=agg["mrr"])
     return out
 
 

@@ -118,3 +118,10 @@ def train_head(pooled_a: Tensor, pooled_b: Tensor, *, steps: int, lr: float, bat
         if on_step is not None:
             on_step(step, float(loss.detach()))
     return head.eval()
+
+
+def kb_pairs(chunks: Sequence) -> tuple[list[str], list[str]]:  # noqa: ANN001  (Chunk, kept import-free)
+    """Texts that belong together, from the KB only: each title with its body, each English example with its Spanish."""
+    a = [c.title for c in chunks] + [e["en"] for c in chunks for e in c.examples if "en" in e and "es" in e]
+    b = [c.body for c in chunks] + [e["es"] for c in chunks for e in c.examples if "en" in e and "es" in e]
+    return a, b
