@@ -17,6 +17,7 @@ SLOW = {
     "phase-18/break-00", "phase-21/break-00",  # retrain / resample
     "phase-19/lab-02",  # four Mini-GPT trainings and four dashboards: ~30 s
     "phase-26/lab-01", "phase-26/lab-02", "phase-28/lab-02", "phase-28/lab-03",
+    "phase-28/break-00",  # trains a rank-0 tutor adapter (600 steps): ~3 min on the shared box
     "phase-23/break-00",  # a timing expectation (strided / contiguous loop order > 3x): no wall clock by default
     "phase-33/lab-05",  # four server processes under load: ~15 s (tests/test_serve_batching.py covers the maths)
     # the capstone demo brings the whole stack up (~15 s a run); tests/test_demo.py runs it once
