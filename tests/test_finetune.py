@@ -18,12 +18,12 @@ from engine.finetune.lora import (
     wrap_minigpt_with_lora,
 )
 from engine.finetune.qlora import tensor_bytes, wrap_minigpt_qlora
-from engine.quant.minigpt import MiniGPT, MiniGPTConfig
+from engine.models.gpt import MiniGPTConfig
+from engine.models.gpt_torch import GPT
 
 
-def _model() -> MiniGPT:
-    torch.manual_seed(0)
-    return MiniGPT().eval()
+def _model() -> GPT:
+    return GPT(MiniGPTConfig(vocab_size=64), seed=0).eval()  # the course's 103,680-parameter shape
 
 
 def test_lora_linear_matches_torch_formula_and_is_identity_at_init() -> None:
@@ -43,7 +43,7 @@ def test_wrap_freezes_base_and_counts_2304_r() -> None:
     m = wrap_minigpt_with_lora(_model(), r=8, dropout=0.0)
     trainable = [n for n, p in m.named_parameters() if p.requires_grad]
     assert all(n.endswith((".A", ".B")) for n in trainable)
-    assert sum(p.numel() for p in lora_parameters(m)) == 2304 * 8 == counts.lora_params(MiniGPTConfig(), 8)
+    assert sum(p.numel() for p in lora_parameters(m)) == 2304 * 8 == counts.lora_params(MiniGPTConfig(vocab_size=64), 8)
 
 
 def test_merge_and_state_roundtrip() -> None:
@@ -75,7 +75,7 @@ def test_rank_zero_rejected_unless_asked_and_then_silent() -> None:
 
 
 def test_counts_and_qlora_memory() -> None:
-    cfg = MiniGPTConfig()
+    cfg = MiniGPTConfig(vocab_size=64)
     assert counts.base_params(cfg) == 103_680
     full = counts.regime("full", cfg)
     assert (full["weights_bytes"] + full["grads_bytes"] + full["adam_bytes"]) / 103_680 == 16

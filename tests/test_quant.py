@@ -11,7 +11,8 @@ from engine.numerics.quant import choose_scale_symmetric, quantize_fp32_to_int8
 from engine.quant import quantize as qz
 from engine.quant.gguf_lite import pack_int4, read_gguf_lite, unpack_int4, write_gguf_lite
 from engine.quant.gptq import damped_hessian, gptq_quantize, hessian_loss, rtn_per_group
-from engine.quant.minigpt import MiniGPT, n_params
+from engine.models.gpt import MiniGPTConfig
+from engine.models.gpt_torch import GPT, n_params
 from engine.quant.qlinear import QuantizedLinear, model_bytes, quantize_model
 
 
@@ -20,7 +21,7 @@ def _w(shape: tuple[int, int] = (32, 128), seed: int = 0) -> torch.Tensor:
 
 
 def test_minigpt_has_the_course_parameter_count() -> None:
-    assert n_params(MiniGPT()) == 103_680
+    assert n_params(GPT(MiniGPTConfig(vocab_size=64))) == 103_680
 
 
 def test_per_tensor_matches_numpy_phase02_codes() -> None:
@@ -87,8 +88,7 @@ def test_quantized_linear_recomputes_and_counts_bytes() -> None:
 
 
 def test_model_bytes_and_gguf_roundtrip(tmp_path) -> None:
-    torch.manual_seed(0)
-    model = MiniGPT()
+    model = GPT(MiniGPTConfig(vocab_size=64), seed=0)
     assert model_bytes(model) == 4 * 103_680
     qm = quantize_model(model, {n: ("int8_per_channel" if ".attn." in n else "per_group_64")
                                 for n, m in model.named_modules() if isinstance(m, nn.Linear)})
@@ -96,8 +96,8 @@ def test_model_bytes_and_gguf_roundtrip(tmp_path) -> None:
     assert (tmp_path / "m.glft").read_bytes()[:4] == b"GLFT"
     tensors, meta = read_gguf_lite(tmp_path / "m.glft")
     assert meta == {"arch": "minigpt"}
-    w = qm.blocks[0].mlp.fc1.dequantized_weight()
-    assert torch.equal(tensors["blocks.0.mlp.fc1.weight"], w)
+    w = qm.blocks[0].ffn.w1.dequantized_weight()
+    assert torch.equal(tensors["block_0.ffn.w1.weight"], w)
 
 
 def test_int4_packing_roundtrip() -> None:

@@ -8,7 +8,7 @@ FP16 scales, 4/64 with the FP32 scales the course's 0.56 N figure assumes).
 
 from __future__ import annotations
 
-from engine.quant.minigpt import MiniGPTConfig
+from engine.models.gpt import MiniGPTConfig
 
 
 def linear_shapes(cfg: MiniGPTConfig) -> list[tuple[int, int]]:

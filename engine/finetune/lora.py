@@ -28,8 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 # the spine GPT's attention projections and FFN layers (engine.models.gpt_torch): every Linear but a router
-DEFAULT_TARGETS = ("W_q", "W_k", "W_v", "W_o", "ffn.w1", "ffn.w2",
-                   "q_proj", "k_proj", "v_proj", "o_proj", "mlp.fc1", "mlp.fc2")  # TODO(E1): old names go with engine/quant/minigpt.py
+DEFAULT_TARGETS = ("W_q", "W_k", "W_v", "W_o", "ffn.w1", "ffn.w2")
 
 
 class LoRALinear(nn.Module):

@@ -1,1 +1,1 @@
-"""Post-training weight quantization (phase 26) and the verb-corpus MiniGPT it is measured on."""
+"""Post-training weight quantization (phase 26): scales and codes, GPTQ, fake-quant and real INT8-kernel Linears, GGUF-lite."""

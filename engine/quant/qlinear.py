@@ -25,7 +25,7 @@ ALIASES = {"per_tensor": "int8_per_tensor", "per_channel": "int8_per_channel"}
 
 def is_embedding(name: str) -> bool:
     """The token embedding (also the tied LM head): kept at FP16, never quantized lower."""
-    return name == "E" or name.endswith("tok.weight")  # TODO(E1): "tok.weight" goes with engine/quant/minigpt.py
+    return name == "E"
 
 
 def scheme_bits(scheme: str) -> int:
