@@ -1,65 +1,46 @@
-"""Softmax attention as the O(N^2) baseline for BK-Core, and a small Transformer LM.
+"""The BK experiments' softmax-attention baseline, as a configuration of the one Mini-GPT (engine.models.gpt_torch).
 
-`SelfAttention` is multi-head attention through torch's scaled_dot_product_attention
-(whatever fused kernel torch picks on the device). `TransformerLM` mirrors ResNet-BK's
-shape (embedding, pre-norm residual blocks, LM head) so the two can be trained side by
-side at the same d_model and depth.
+`TransformerLM(vocab, n_seq, d_model, n_layers, n_heads, mlp_ratio)` keeps the shape the BK-Core
+research labs compare against (learned positions, attention and head with biases, exact GELU,
+untied head, d_ff = mlp_ratio x d_model) and the names they read: `tok` and `pos` are nn.Embedding,
+`head` the output Linear, so "non-embedding parameters" still means everything but tok., pos.
+and head. The blocks are the torch twin's (torch's scaled_dot_product_attention).
+`SelfAttention(d_model, n_heads, causal)` is that attention block alone, for layer timings.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engine.models.gpt import MiniGPTConfig
+from engine.models.gpt_torch import GPT, Attention
 
-class SelfAttention(nn.Module):
+
+def baseline_config(vocab_size: int, n_seq: int, d_model: int = 64, n_layers: int = 4, n_heads: int = 4,
+                    mlp_ratio: int = 2, causal: bool = True) -> MiniGPTConfig:
+    return MiniGPTConfig(vocab_size=vocab_size, context_len=n_seq, d_model=d_model, n_layers=n_layers, n_heads=n_heads,
+                         d_ff=mlp_ratio * d_model, rope=False, learned_pos=True, attn_bias=True, tie_head=False,
+                         head_bias=True, gelu="exact", causal=causal)
+
+
+class SelfAttention(Attention):
     def __init__(self, d_model: int, n_heads: int = 4, causal: bool = True) -> None:
-        super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
-        self.n_heads, self.causal = n_heads, causal
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.proj = nn.Linear(d_model, d_model)
-
-    def forward(self, x: Tensor) -> Tensor:
-        b, n, d = x.shape
-        q, k, v = self.qkv(x).split(d, dim=-1)
-        q, k, v = (t.view(b, n, self.n_heads, d // self.n_heads).transpose(1, 2) for t in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
-        out: Tensor = self.proj(y.transpose(1, 2).reshape(b, n, d))
-        return out
+        super().__init__(baseline_config(1, 1, d_model, 1, n_heads, causal=causal))
 
 
-class Block(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, mlp_ratio: int = 2) -> None:
-        super().__init__()
-        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.attn = SelfAttention(d_model, n_heads)
-        self.mlp = nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(),
-                                 nn.Linear(mlp_ratio * d_model, d_model))
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = x + self.attn(self.ln1(x))
-        out: Tensor = x + self.mlp(self.ln2(x))
-        return out
-
-
-class TransformerLM(nn.Module):
+class TransformerLM(GPT):
     def __init__(self, vocab_size: int, n_seq: int, d_model: int = 64, n_layers: int = 4, n_heads: int = 4,
                  mlp_ratio: int = 2) -> None:
-        super().__init__()
+        super().__init__(baseline_config(vocab_size, n_seq, d_model, n_layers, n_heads, mlp_ratio))
         self.n_seq = n_seq
+        del self.E, self.P  # the research code reads nn.Embedding modules named tok and pos
         self.tok = nn.Embedding(vocab_size, d_model)
         self.pos = nn.Embedding(n_seq, d_model)
-        self.blocks = nn.ModuleList(Block(d_model, n_heads, mlp_ratio) for _ in range(n_layers))
-        self.norm_f = nn.LayerNorm(d_model)
-        self.head = nn.Linear(d_model, vocab_size)
 
-    def forward(self, idx: Tensor) -> Tensor:
-        n = idx.shape[-1]
-        x = self.tok(idx) + self.pos(torch.arange(n, device=idx.device))
-        for block in self.blocks:
-            x = block(x)
-        logits: Tensor = self.head(self.norm_f(x))
-        return logits
+    def embed(self, ids: Tensor, start_pos: int = 0) -> Tensor:
+        t = ids.shape[-1]
+        out: Tensor = self.tok(ids) + self.pos(torch.arange(start_pos, start_pos + t, device=ids.device))
+        return out

@@ -250,16 +250,22 @@ class GPT(nn.Module):
     def new_cache(self) -> KVCache:
         return KVCache(self.cfg.n_layers)
 
-    def hidden(self, ids: Tensor, cache: KVCache | None = None, start_pos: int = 0) -> Tensor:
-        """The final-normed hidden states (B, T, d): what the head reads, and what phase 29 pools."""
+    def embed(self, ids: Tensor, start_pos: int = 0) -> Tensor:
+        """Token vectors plus whatever positions the config adds (RoPE acts later, inside attention)."""
         t = ids.shape[-1]
-        if t + start_pos > self.cfg.context_len:
-            raise ValueError(f"sequence of {t + start_pos} tokens exceeds context_len {self.cfg.context_len}")
         h = self.E[ids]
         if self.P is not None:
             h = h + self.P[start_pos:start_pos + t]
         if self.pe is not None:
             h = h + self.pe[start_pos:start_pos + t].to(h.dtype)
+        return h
+
+    def hidden(self, ids: Tensor, cache: KVCache | None = None, start_pos: int = 0) -> Tensor:
+        """The final-normed hidden states (B, T, d): what the head reads, and what phase 29 pools."""
+        t = ids.shape[-1]
+        if t + start_pos > self.cfg.context_len:
+            raise ValueError(f"sequence of {t + start_pos} tokens exceeds context_len {self.cfg.context_len}")
+        h = self.embed(ids, start_pos)
         for i, block in enumerate(self.blocks):
             h = block(h, cache, i, start_pos)
         out: Tensor = self.ln_final(h)
