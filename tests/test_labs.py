@@ -22,6 +22,8 @@ SLOW = {
     "phase-33/lab-05",  # four server processes under load: ~15 s (tests/test_serve_batching.py covers the maths)
     # the capstone demo brings the whole stack up (~15 s a run); tests/test_demo.py runs it once
     "phase-39/lab-00", "phase-39/lab-02", "phase-39/lab-03", "phase-39/lab-04",
+    # the spine stages (tokenizer + phase-18 base model): a first build is ~3 min on the shared box, then cached
+    "phase-18/lab-05", "phase-20/lab-04", "phase-20/break-01", "phase-21/lab-04", "phase-22/lab-04",
 }
 # Labs whose measurement reads a wall clock (hard checks are counted work or robust ratios): marked
 # `timing`, so .ci/run re-runs them with both cores kept busy.
