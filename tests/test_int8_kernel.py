@@ -9,7 +9,12 @@ import torch
 from torch import nn
 
 from engine.quant import quantize as qz
-from engine.quant.int8_kernel import Int8DynamicLinear, cpu_has_vnni, int8_dynamic_model, int8_engine_available
+from engine.quant.int8_kernel import (
+    Int8DynamicLinear,
+    cpu_has_vnni,
+    int8_dynamic_model,
+    int8_engine_available,
+)
 
 pytestmark = pytest.mark.skipif(not int8_engine_available(), reason="torch build without an x86 quantized engine")
 
