@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch import nn
 
+from engine.models.gpt import MiniGPTConfig
+from engine.models.gpt_torch import GPT, n_params
 from engine.numerics.quant import choose_scale_symmetric, quantize_fp32_to_int8
 from engine.quant import quantize as qz
 from engine.quant.gguf_lite import pack_int4, read_gguf_lite, unpack_int4, write_gguf_lite
 from engine.quant.gptq import damped_hessian, gptq_quantize, hessian_loss, rtn_per_group
-from engine.models.gpt import MiniGPTConfig
-from engine.models.gpt_torch import GPT, n_params
 from engine.quant.qlinear import QuantizedLinear, model_bytes, quantize_model
 
 
