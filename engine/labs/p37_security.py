@@ -185,7 +185,9 @@ def supply_chain(cfg: dict, rec: Recorder) -> dict:
     tampered, problems = artifacts.check(manifest, root)
     (root / "model.safetensors").write_bytes(weights)
     rows = json.loads(manifest.read_text(encoding="utf-8"))
-    rows["artifacts"][0]["path"] = "../model.safetensors"  # forged: points the verifier outside its root
+    # forged: the weights' row points outside the root at a byte-identical copy, so its hash and size
+    # still match and only the containment check can refuse it (row 0 is config.json, whose hash fails anyway)
+    next(r for r in rows["artifacts"] if r["path"] == "model.safetensors")["path"] = "../model.safetensors"
     forged_path = root / "forged_manifest.json"
     forged_path.write_text(json.dumps(rows), encoding="utf-8")
     (rec.out_dir / "model.safetensors").write_bytes(weights)
