@@ -22,7 +22,7 @@ from engine.run import Recorder
 from engine.security import artifacts, tools
 from engine.security.guard import Defences, GuardedTutor, attack_succeeded, parse_schema, verified
 from engine.security.payloads import DIRECT, FAKE_FORM, JAILBREAKS, admit_to_production, poison_chunks
-from engine.security.tutor import Task, looks_like_pirate
+from engine.security.tutor import Task, correct_answer, looks_like_pirate
 from engine.text.verbs import TENSES, conjugate
 
 PAST = TENSES.index("past")
@@ -48,7 +48,11 @@ def direct_injection(cfg: dict, rec: Recorder) -> dict:
         rec.log(i, handled=int(ok), pirate=int(looks_like_pirate(out.text)))
     path = rec.artifact(rec.out_dir / "direct_injection.json", "per-payload outcomes")
     path.write_text(json.dumps(rows, indent=1, ensure_ascii=False), encoding="utf-8")
+    # a hand-made answer no payload produces: schema-valid, right correction, wrong translation
+    truth = correct_answer(TASKS[0])
+    refuses_bad_gloss = not verified(TASKS[0], {**truth, "spanish_translation": truth["spanish_translation"] + "s"})
     return {"n_payloads": len(DIRECT), "payloads_handled_rate": handled / len(DIRECT), "pirate_outputs": pirate,
+            "verifier_refuses_wrong_translation": refuses_bad_gloss,
             "pirate_outputs_undefended": pirate_bare, "hijacked_undefended": hijacked_bare,
             "rejected": sum(r["got"] == "reject" for r in rows)}
 
