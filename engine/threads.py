@@ -39,7 +39,7 @@ def _openblas() -> tuple[object, object] | None:
                 break
     except OSError:
         _lib = None
-    return _lib  # type: ignore[return-value]
+    return _lib
 
 
 @contextlib.contextmanager

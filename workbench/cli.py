@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:  # the CLI starts light: these load inside the commands that use them
+    from rich.console import Console
+
+    from workbench.content.loader import Catalog
 
 app = typer.Typer(
     add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
@@ -31,7 +36,7 @@ from workbench.cli_demo import register as _register_demo  # noqa: E402  (typer 
 _register_demo(app)  # demo
 
 
-def _catalog(strict: bool = False):  # type: ignore[no-untyped-def]
+def _catalog(strict: bool = False) -> Catalog:
     from workbench.content import load_catalog
 
     catalog = load_catalog()
@@ -42,7 +47,7 @@ def _catalog(strict: bool = False):  # type: ignore[no-untyped-def]
     return catalog
 
 
-def _console():  # type: ignore[no-untyped-def]
+def _console() -> Console:
     from rich.console import Console
 
     return Console(highlight=False)

@@ -12,11 +12,18 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+if TYPE_CHECKING:  # the CLI starts light: these load inside the commands
+    import sqlite3
+
+    from workbench.content.loader import Catalog
+    from workbench.exercises.catalog import ExerciseRef
+    from workbench.runner.session import RunReport
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -25,13 +32,13 @@ def _console(err: bool = False) -> Console:
     return Console(highlight=False, stderr=err)
 
 
-def _catalog():  # type: ignore[no-untyped-def]
+def _catalog() -> Catalog:
     from workbench.content import load_catalog
 
     return load_catalog()
 
 
-def _ref(catalog, target: str):  # type: ignore[no-untyped-def]
+def _ref(catalog: Catalog, target: str) -> ExerciseRef:
     from workbench.exercises.catalog import ExerciseNotFound, find
 
     try:
@@ -41,7 +48,7 @@ def _ref(catalog, target: str):  # type: ignore[no-untyped-def]
         raise typer.Exit(EXIT_USAGE) from None
 
 
-def _conn():  # type: ignore[no-untyped-def]
+def _conn() -> sqlite3.Connection:
     from workbench.store import connect
 
     return connect()
@@ -59,7 +66,7 @@ def list_exercises(phase: int | None, as_json: bool) -> int:
     catalog = _catalog()
     conn = _conn()
     try:
-        rows = []
+        rows: list[dict[str, Any]] = []
         for ref in all_exercises(catalog, phase):
             st = state_of(conn, ref)
             rows.append({"target": ref.target, "title": ref.lab.title, "file": str(ref.path),
@@ -163,7 +170,7 @@ def solution(target: str, force: bool) -> int:
 # ------------------------------------------------------------------ predictions
 
 
-def _predictions(ref, ask: bool) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _predictions(ref: ExerciseRef, ask: bool) -> dict[str, Any]:
     """The learner's predictions for this exercise: from predictions.yaml, else asked once (tty only)."""
     from engine.atomic import write_text
     from workbench.content.yamlio import YamlError, load_yaml
@@ -291,7 +298,7 @@ def check(target: str, *, quick: bool, deps: str, timeout: float | None, full_ou
     return code
 
 
-def _probe_messages(report) -> list[str]:  # type: ignore[no-untyped-def]
+def _probe_messages(report: RunReport) -> list[str]:
     if not report.run_dir:
         return []
     path = report.run_dir / "results.json"
@@ -361,7 +368,7 @@ def register(app: typer.Typer) -> None:
         if deps not in ("mine", "reference"):
             typer.echo(f"--deps {deps!r}: expected mine or reference", err=True)
             raise typer.Exit(EXIT_USAGE)
-        kwargs = {"quick": quick, "deps": deps, "timeout": timeout, "full_output": False, "as_json": as_json}
+        kwargs: dict[str, Any] = {"quick": quick, "deps": deps, "timeout": timeout, "full_output": False, "as_json": as_json}
         raise typer.Exit(watch(target, **kwargs) if watch_ else check(target, **kwargs))
 
     @app.command("hint")

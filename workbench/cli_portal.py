@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from engine.portal.settings import PortalSettings
 
 portal_app = typer.Typer(help="The learner portal (web) on this workspace.", invoke_without_command=True)
 
 
-def _settings(**overrides: object):  # type: ignore[no-untyped-def]
+def _settings(**overrides: object) -> PortalSettings:
     from engine.portal.settings import SettingsError, from_env
 
     try:

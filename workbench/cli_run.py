@@ -209,8 +209,8 @@ def run_target(
         console.print(f"[red]error:[/] {escape(str(exc))}")
         return EXIT_USAGE
     if catalog.errors:
-        for line in catalog.errors:
-            console.print(f"[yellow]content problem:[/] {escape(line)}")
+        for problem in catalog.errors:
+            console.print(f"[yellow]content problem:[/] {escape(problem)}")
     reports: list[RunReport] = []
     with cancel_on_signals() as (cancel, kill_now):
         for req in requests:

@@ -28,7 +28,7 @@ def _print_json(obj: Any) -> None:
 
 def print_phases(catalog: Catalog, as_json: bool) -> None:
     conn = connect()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for number in sorted(catalog.phases):
         phase = catalog.phases[number]
         latest = latest_by_lab(conn, number)
@@ -162,12 +162,14 @@ def verify_run(run_id: str, as_json: bool = False) -> int:
 
 
 def diff_manifests(a: str, b: str, as_json: bool) -> int:
-    found = [resolve_manifest(ref) for ref in (a, b)]
-    for ref, f in zip((a, b), found, strict=True):
+    found = {ref: resolve_manifest(ref) for ref in (a, b)}
+    manifests = []
+    for ref, f in found.items():
         if f is None:
             Console(stderr=True).print(f"[red]no run or manifest {ref!r}[/]")
             return 2
-    grouped = mdiff.diff(found[0][0], found[1][0], ignore=("id", "artifacts"))
+        manifests.append(f[0])
+    grouped = mdiff.diff(manifests[0], manifests[-1], ignore=("id", "artifacts"))
     code = mdiff.drift_exit_code(grouped)
     if as_json:
         _print_json({"exit_code": code, "differences": {k: [list(d) for d in v] for k, v in grouped.items()}})

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -73,7 +74,7 @@ def checks() -> list[dict[str, str]]:
     add("BLAS library", True, _blas())
     threads = os.environ.get("OMP_NUM_THREADS")
     add("OMP_NUM_THREADS set for deterministic CPU runs", None if threads is None else True, threads or "unset (the runner sets 1 for labs)")
-    hw = provenance.hardware()
+    hw: dict[str, Any] = provenance.hardware()
     add("CPU cores", (hw["cores"] or 0) >= 2, f"{hw['cpu_model']}, {hw['cores']} cores")
     add("RAM >= 8 GiB", (hw["ram_gb"] or 0) >= 8, f"{hw['ram_gb']} GiB")
     gpu = hw["gpu"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from workbench.content.schema import Chart
 
@@ -19,7 +19,7 @@ class Series:
     kind: str = "line"  # line | scatter | bar: the chart's kind, or "line" for a group in `chart.lines`
 
 
-def _usable(value: Any, log: bool) -> bool:
+def _usable(value: Any, log: bool) -> TypeGuard[int | float]:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     return math.isfinite(value) and (not log or value > 0)

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
+
+from workbench.content.schema import Check, DoneCheck, Lab
 
 
 class _Open(Exception):
@@ -25,7 +28,9 @@ class _Tracer:
     """Follows what a function returns (and what it logs) back to literal keys."""
 
     def __init__(self, funcs: dict[str, ast.AST]) -> None:
-        self.funcs, self.keys, self.done = funcs, set(), set()
+        self.funcs = funcs
+        self.keys: set[str] = set()
+        self.done: set[str] = set()
 
     def function(self, name: str) -> None:
         if name in self.done:
@@ -156,6 +161,7 @@ def check_problems(catalog: object) -> list[str]:
     for _key, path, labs, breaks, done_when in items:
         shown = path.name if path else _key
         by_id = {lab.id: lab for lab in labs}
+        groups: list[tuple[str, Lab | None, Sequence[Check | DoneCheck]]]
         groups = [(f"labs[{i}].checks", lab, lab.checks) for i, lab in enumerate(labs)]
         groups += [(f"breaks[{i}].expect", by_id.get(b.lab), b.expect) for i, b in enumerate(breaks)]
         groups += [

@@ -236,7 +236,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ContentError(f"{where}: expected a mapping, got {type(value).__name__}")
         return dict(value)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return build(tp, value, where)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):

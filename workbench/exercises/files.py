@@ -7,12 +7,13 @@ from functools import cache
 from pathlib import Path
 
 from engine.atomic import write_text
+from workbench.content.loader import Catalog
 from workbench.exercises.catalog import ExerciseRef, find
 from workbench.exercises.source import render
 
 
 @cache
-def _catalog():  # type: ignore[no-untyped-def]
+def _catalog() -> Catalog:
     from workbench.content import load_catalog
 
     return load_catalog()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,15 +41,15 @@ class SlotSource:
     def starter(self, todo: str) -> str:
         node = self.node
         body = node.body
-        has_doc = isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-            and isinstance(body[0].value.value, str)
+        first = body[0]
+        has_doc = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)
         indent = " " * body[0].col_offset
         if body[0].lineno > node.lineno:  # the usual layout: the body starts below the signature
             head = self.lines[self.first_line - 1 : body[0].lineno - 1]
             doc = self.lines[body[0].lineno - 1 : body[0].end_lineno] if has_doc else []
         else:  # a one-line def: rebuild the signature
-            stub = ast.FunctionDef(node.name, node.args, [ast.Pass()], node.decorator_list, node.returns,
-                                   getattr(node, "type_comment", None), getattr(node, "type_params", []))
+            stub = copy.copy(node)  # keeps `async`, decorators and type parameters
+            stub.body = [ast.Pass()]
             pad = " " * node.col_offset
             head = [pad + ln for ln in ast.unparse(stub).splitlines()[:-1]]
             indent = pad + "    "

@@ -84,7 +84,7 @@ def record_finished(catalog: Catalog, live: object, conn: sqlite3.Connection) ->
     request = getattr(live, "request", None)
     block = getattr(request, "exercise", None)
     ref = exercise_of(catalog, block["target"]) if block else None
-    if ref is None:
+    if ref is None or block is None:
         return
     report = getattr(live, "report", None)
     manifest = getattr(report, "manifest", None) or {}

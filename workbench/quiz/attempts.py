@@ -131,7 +131,7 @@ def replay(conn: sqlite3.Connection, event: dict[str, Any]) -> int:
 
 def list_attempts(conn: sqlite3.Connection, quiz_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     ensure_tables(conn)
-    sql, args = "SELECT * FROM quiz_attempts", []
+    sql, args = "SELECT * FROM quiz_attempts", list[str | int]()
     if quiz_id:
         sql += " WHERE quiz_id = ?"
         args.append(quiz_id)

@@ -206,8 +206,8 @@ def progress_command(catalog: Catalog, number: int | None, *, as_json: bool) -> 
             from workbench.exercises.progress import describe
 
             console.print("   exercises:")
-            for row in p.exercises:
-                console.print(f"   {'[green]✓[/]' if row['learner_passed'] else '·'} {escape(describe(row))}")
+            for ex in p.exercises:
+                console.print(f"   {'[green]✓[/]' if ex['learner_passed'] else '·'} {escape(describe(ex))}")
     return EXIT_OK
 
 

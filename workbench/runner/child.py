@@ -14,9 +14,10 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import Any, TextIO
 
 
-def _event(stream, **event) -> None:  # type: ignore[no-untyped-def]
+def _event(stream: TextIO, **event: Any) -> None:
     stream.write(json.dumps(event, separators=(",", ":")) + "\n")
     stream.flush()
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 GRACE_SECONDS = float(os.environ.get("WORKBENCH_GRACE_S", "5"))  # SIGINT → SIGKILL wait for a stopped lab
 
@@ -49,13 +49,13 @@ def child_env(seed: int, thread_vars: dict[str, str], hash_seed: bool = True) ->
     return env
 
 
-def _pump(stream, sink: queue.Queue) -> None:  # type: ignore[no-untyped-def]
+def _pump(stream: IO[str], sink: queue.Queue[str | None]) -> None:
     for line in stream:
         sink.put(line)
     sink.put(None)
 
 
-def _interrupt(proc: subprocess.Popen, kill_now: threading.Event | None = None) -> None:  # type: ignore[type-arg]
+def _interrupt(proc: subprocess.Popen[str], kill_now: threading.Event | None = None) -> None:
     """SIGINT the child's group; SIGKILL it after the grace period, or at once when `kill_now` is set
     (a second Ctrl-C). Never raises KeyboardInterrupt out of the wait: the caller still writes the record."""
     try:
@@ -97,7 +97,7 @@ def execute(
         encoding="utf-8",
         start_new_session=True,
     )
-    lines: queue.Queue = queue.Queue()
+    lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
     deadline = time.monotonic() + timeout if timeout else None
     stopped_as: str | None = None
@@ -128,8 +128,8 @@ def execute(
         stopped_as = "cancelled"
         _interrupt(proc, kill_now)
         with contextlib.suppress(KeyboardInterrupt):
-            while (line := _drain(lines)) is not None:
-                _absorb(outcome, line)
+            while (late := _drain(lines)) is not None:
+                _absorb(outcome, late)
     finally:
         while True:
             try:
@@ -154,7 +154,7 @@ def execute(
     return outcome
 
 
-def _drain(lines: queue.Queue) -> Event | None:
+def _drain(lines: queue.Queue[str | None]) -> Event | None:
     try:
         line = lines.get(timeout=GRACE_SECONDS)
     except queue.Empty:

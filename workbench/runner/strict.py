@@ -20,7 +20,7 @@ class UndeclaredKey(KeyError):
         return str(self.args[0])
 
 
-class StrictConfig(dict):  # type: ignore[type-arg]
+class StrictConfig(dict[str, Any]):
     def __init__(self, data: dict[str, Any], where: str = "config") -> None:
         super().__init__({k: StrictConfig(v, f"{where}.{k}") if isinstance(v, dict) else v for k, v in data.items()})
         self._where = where
@@ -32,15 +32,15 @@ class StrictConfig(dict):  # type: ignore[type-arg]
     def __missing__(self, key: object) -> Any:
         raise self._refuse(key)
 
-    def get(self, key: object, default: Any = _MISSING) -> Any:
+    def get(self, key: str, default: Any = _MISSING) -> Any:  # a default does not rescue an undeclared key
         if key in self:
             return dict.__getitem__(self, key)
         raise self._refuse(key)
 
-    def setdefault(self, key: object, default: Any = None) -> Any:
+    def setdefault(self, key: str, default: Any = None) -> Any:
         if key in self:
             return dict.__getitem__(self, key)
         raise self._refuse(key)
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self) -> tuple[type[StrictConfig], tuple[dict[str, Any], str]]:
         return (StrictConfig, (dict(self), self._where))

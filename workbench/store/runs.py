@@ -90,7 +90,8 @@ def list_runs(
         "SELECT id, target, kind, phase, lab, status, title, verdict, quarantined, started_at, wall_seconds,"
         " checks_passed, checks_failed, run_dir FROM runs"
     )
-    where, args = [], []
+    where: list[str] = []
+    args: list[str | int] = []
     if phase is not None:
         where.append("phase = ?")
         args.append(phase)

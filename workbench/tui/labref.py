@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from workbench.content.loader import Catalog
-from workbench.content.schema import Chart
+from workbench.content.schema import Break, Chart
 from workbench.runner.plan import Options, RunRequest, plan
 
 
@@ -57,8 +57,8 @@ def experiment(catalog: Catalog, exp_id: str) -> LabRef:
                   exp.status, list(exp.needs), _shows(exp.breaks), list(exp.notes))
 
 
-def _shows(breaks: list) -> dict[str, str]:  # type: ignore[type-arg]
-    return {b.id: b.shows for b in breaks if getattr(b, "shows", None)}
+def _shows(breaks: list[Break]) -> dict[str, str]:
+    return {b.id: b.shows for b in breaks if b.shows}
 
 
 def request(catalog: Catalog, ref: LabRef, break_id: str | None, quick: bool) -> RunRequest:
@@ -78,7 +78,7 @@ def charts_for(catalog: Catalog | None, target: dict) -> list[Chart]:
     phase, lab = target.get("phase"), target.get("lab")
     try:
         if phase is not None:
-            return list(catalog.phase(int(phase)).lab(lab).charts)
+            return list(catalog.phase(int(phase)).lab(str(lab)).charts)
         exp = catalog.experiments.get(lab or target.get("name", ""))
         return list(exp.charts) if exp else []
     except KeyError:

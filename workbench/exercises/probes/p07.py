@@ -86,8 +86,11 @@ def gradcheck(learner: Any, reference: Any, rng: np.random.Generator) -> list[st
                 f" (got {[v.data for v in inputs]}, had {xs})"
             ]
     # wrong gradients (the `=` backward on a diamond) must raise GradcheckError
-    for name, expr, xs in [("diamond", lambda a, b, c: (a * b + c) * (a - c), [2.0, 3.0, 4.0]),
-                           ("a*a + a", lambda a: a * a + a, [1.5])]:
+    wrong: list[tuple[str, Callable[..., Any], list[float]]] = [
+        ("diamond", lambda a, b, c: (a * b + c) * (a - c), [2.0, 3.0, 4.0]),
+        ("a*a + a", lambda a: a * a + a, [1.5]),
+    ]
+    for name, expr, xs in wrong:
         try:
             learner.scalar_gradcheck(expr, [Value(x) for x in xs], accumulate=False)
         except GradcheckError:

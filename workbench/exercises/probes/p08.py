@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ def _grads(side: Any, f: Callable[..., Any], arrays: list[np.ndarray], w: np.nda
 
 
 def tensor_ops(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
-    ops: list[tuple[str, Callable[..., Any], list[tuple[tuple[int, ...], ...]]]] = [
+    ops: list[tuple[str, Callable[..., Any], Sequence[tuple[tuple[int, ...], ...]]]] = [
         ("a + b", lambda a, b: a + b, _PAIRS),
         ("a * b", lambda a, b: a * b, _PAIRS),
         ("a / b", lambda a, b: a / (b * b + 1.0), _PAIRS),
@@ -95,7 +95,7 @@ def gradcheck(learner: Any, reference: Any, rng: np.random.Generator) -> list[st
             out.append(f"numerical_grad: {shape}: x must be restored entry by entry after perturbing it")
         if out:
             return out
-    good = [
+    good: list[tuple[str, Callable[..., Any], list[tuple[int, ...]]]] = [
         ("a * b + a", lambda a, b: a * b + a, [(3, 4), (4,)]),
         ("(a @ b).tanh()", lambda a, b: (a @ b).tanh(), [(2, 3), (3, 2)]),
         ("a.exp().sum(axis=0)", lambda a: a.exp().sum(axis=0), [(3, 2)]),
@@ -110,8 +110,11 @@ def gradcheck(learner: Any, reference: Any, rng: np.random.Generator) -> list[st
             return [f"tensor_gradcheck: {name}: expected True for correct gradients, got {ok!r}"]
     from engine.autograd.tensor import set_unbroadcast
 
-    for name, f, shapes in [("a + b with b broadcast", lambda a, b: a + b, [(3, 4), (4,)]),
-                            ("a * b with b broadcast over rows", lambda a, b: a * b, [(3, 4), (3, 1)])]:
+    broadcast: list[tuple[str, Callable[..., Any], list[tuple[int, ...]]]] = [
+        ("a + b with b broadcast", lambda a, b: a + b, [(3, 4), (4,)]),
+        ("a * b with b broadcast over rows", lambda a, b: a * b, [(3, 4), (3, 1)]),
+    ]
+    for name, f, shapes in broadcast:
         inputs = [Tensor(rng.normal(size=s)) for s in shapes]
         with set_unbroadcast(False):  # wrong gradients: the wrong shape must be caught, not crash
             try:

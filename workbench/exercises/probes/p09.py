@@ -84,7 +84,7 @@ def optimizers(learner: Any, reference: Any, rng: np.random.Generator) -> list[s
     from engine.nn.module import Parameter
     from engine.optim import SGD, Adam, AdamW
 
-    configs = [
+    configs: list[tuple[type, dict[str, Any]]] = [
         (SGD, {"lr": 0.1}),
         (SGD, {"lr": 0.05, "momentum": 0.9}),
         (SGD, {"lr": 0.05, "momentum": 0.9, "dampening": 0.9}),

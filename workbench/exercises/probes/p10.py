@@ -20,8 +20,9 @@ def init_scales(learner: Any, reference: Any, rng: np.random.Generator) -> list[
     out += agree(learner, reference, "fans", [(f"shape {s}", (s,)) for s in [(4, 3), (16, 8, 3, 3), (1, 1), (5, 7, 2)]])
     from engine.autograd.tensor import Tensor
 
-    for name, kw in [("xavier_normal_", {}), ("xavier_normal_", {"gain": 2.0}), ("kaiming_normal_", {}),
-                     ("kaiming_normal_", {"mode": "fan_out", "nonlinearity": "relu"}), ("kaiming_normal_", {"a": 0.2})]:
+    inits: list[tuple[str, dict[str, Any]]] = [("xavier_normal_", {}), ("xavier_normal_", {"gain": 2.0}), ("kaiming_normal_", {}),
+        ("kaiming_normal_", {"mode": "fan_out", "nonlinearity": "relu"}), ("kaiming_normal_", {"a": 0.2})]
+    for name, kw in inits:
         for shape in [(64, 32), (8, 4, 3, 3)]:
             seed = int(rng.integers(0, 2**31))
             got = getattr(learner, name)(Tensor(np.zeros(shape)), rng=np.random.default_rng(seed), **kw).data

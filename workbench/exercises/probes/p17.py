@@ -142,8 +142,13 @@ def assemble(learner: Any, reference: Any, rng: np.random.Generator) -> list[str
     ids = rng.integers(0, 11, (2, 9))
     keep = np.ones((2, 9), dtype=bool)
     keep[0, 6:] = False
-    for label, args, kw in (("ids (T,)", (ids[0],), {}), ("ids (1,)", (ids[0, :1],), {}), ("ids (B, T)", (ids,), {}),
-                            ("ids (B, T) with a padding mask", (ids,), {"pad_mask": keep})):
+    cases: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
+        ("ids (T,)", (ids[0],), {}),
+        ("ids (1,)", (ids[0, :1],), {}),
+        ("ids (B, T)", (ids,), {}),
+        ("ids (B, T) with a padding mask", (ids,), {"pad_mask": keep}),
+    ]
+    for label, args, kw in cases:
         results = []
         for side in (learner, reference):
             with side, no_grad():

@@ -21,7 +21,7 @@ from workbench.exercises.probes._compare import compare
 
 def sizes(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
     out: list[str] = []
-    shapes = [(2, 4, 16, 1, 1, 4), (32, 32, 128, 1, 1, 2), (80, 8, 128, 4096, 8, 2), (12, 12, 64, 1024, 1, 0.5)]
+    shapes: list[tuple[int | float, ...]] = [(2, 4, 16, 1, 1, 4), (32, 32, 128, 1, 1, 2), (80, 8, 128, 4096, 8, 2), (12, 12, 64, 1024, 1, 0.5)]
     shapes += [tuple(int(x) for x in rng.integers(1, 40, 5)) + (float(rng.choice([1, 2, 4])),) for _ in range(6)]
     for layers, heads, dh, seq, batch, b in shapes:
         what = f"L={layers}, H={heads}, d_head={dh}, S={seq}, B={batch}, {b} bytes"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from workbench.tui.app import WorkbenchApp
 from workbench.tui.text import esc as escape
 
 STYLE = {"CODE": "red", "VERSIONS": "red", "HARDWARE": "yellow", "ENV": "yellow", "TIME": "dim", "OTHER": "cyan"}
@@ -44,6 +46,8 @@ def diff_markup(a: dict, b: dict) -> tuple[str, int]:
 
 
 class DiffScreen(Screen):
+    app = getters.app(WorkbenchApp)  # typed: this screen runs inside the workbench app only
+
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
 
     def __init__(self, a: str, b: str) -> None:

@@ -12,12 +12,14 @@ import os
 import sqlite3
 from typing import Any
 
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
+from workbench.tui.app import WorkbenchApp
 from workbench.tui.messages import RunFinished
 from workbench.tui.status import STATUS_STYLE, styled
 from workbench.tui.text import esc as escape
@@ -48,6 +50,8 @@ HIDDEN_PREFIX = "selftest-"
 
 
 class ExperimentsScreen(Screen):
+    app = getters.app(WorkbenchApp)  # typed: these screens run inside the workbench app only
+
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
 
     def compose(self) -> ComposeResult:

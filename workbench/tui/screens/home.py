@@ -6,12 +6,14 @@ listed first in the recent table, and the table refreshes when any run finishes.
 
 from __future__ import annotations
 
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from workbench.tui.app import WorkbenchApp
 from workbench.tui.messages import CatalogLoaded, RunFinished, RunStarted
 from workbench.tui.progress import due_today, next_phase, phase_states
 from workbench.tui.status import STATUS_STYLE, break_title, styled
@@ -41,6 +43,8 @@ def clip(text: str, n: int) -> str:
 
 
 class HomeScreen(Screen):
+    app = getters.app(WorkbenchApp)  # typed: these screens run inside the workbench app only
+
     BINDINGS = [
         Binding("n", "next_phase", "Next phase"),
         Binding("e", "app.open('experiments')", "Exps"),

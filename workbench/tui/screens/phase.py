@@ -6,6 +6,7 @@ by the learner (space or enter) and stored in SQLite.
 
 from __future__ import annotations
 
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -13,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Markdown, OptionList, Sta
 from textual.widgets.option_list import Option
 
 from workbench.content.schema import Phase
+from workbench.tui.app import WorkbenchApp
 from workbench.tui.messages import RunFinished
 from workbench.tui.progress import DoneRow, checklist
 from workbench.tui.status import styled
@@ -31,6 +33,8 @@ def phase_markdown(phase: Phase) -> str:
 
 
 class PhaseScreen(Screen):
+    app = getters.app(WorkbenchApp)  # typed: these screens run inside the workbench app only
+
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("l", "tab('labs')", "Labs"),

@@ -67,11 +67,11 @@ def op_rows(data: dict[str, Any], records: list[dict[str, Any]]) -> list[tuple[s
     from workbench.roofline import LAB_OPS, OPS, dram_roof
 
     roof = Roofline(data["peak"]["gflops"], dram_roof(data))
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for r in records:
         if r["series"] in (OPS, LAB_OPS):
             i, g = r["intensity"], r["gflops"]
-            rows.append((r["name"], f"{i:.3g}", f"{g:.3g}", roof.bound(i), f"{g / roof.attainable(i):.0%}",
+            rows.append((str(r["name"]), f"{i:.3g}", f"{g:.3g}", roof.bound(i), f"{g / roof.attainable(i):.0%}",
                          "lab" if r["series"] == LAB_OPS else "built-in"))
     return rows
 

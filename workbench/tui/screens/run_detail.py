@@ -7,9 +7,11 @@ does: `[` and `]` step the weight through 0 (raw) … 0.99.
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -17,10 +19,11 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, Tree
 from textual.widgets.tree import TreeNode
 
 from workbench.content.schema import Chart
+from workbench.tui.app import WorkbenchApp
 from workbench.tui.labref import charts_for
 from workbench.tui.status import break_title, styled
 from workbench.tui.text import esc as escape
-from workbench.tui.widgets.charts import ChartGrid
+from workbench.tui.widgets.charts import ChartGrid, Records
 from workbench.tui.widgets.checks import CheckTable
 
 COLLAPSED = ("artifacts", "versions", "hardware", "env", "config")
@@ -77,6 +80,8 @@ def load_run(app: Any, run_id: str) -> tuple[dict[str, Any], Path] | None:
 
 
 class RunScreen(Screen):
+    app = getters.app(WorkbenchApp)  # typed: these screens run inside the workbench app only
+
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("i", "tab('manifest')", "Info (manifest)"),
@@ -140,6 +145,8 @@ class RunScreen(Screen):
 class RunChartsScreen(Screen):
     """Curves of two or more runs on the same axes, one series per run (A, B, ...), smoothed on request."""
 
+    app = getters.app(WorkbenchApp)  # typed: these screens run inside the workbench app only
+
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("right_square_bracket", "smooth(1)", "Smoother"),
@@ -175,11 +182,14 @@ class RunChartsScreen(Screen):
         self.raw = [overlay(chart, runs) for chart in self.charts]
         self.shown = [rows for _, rows in self.raw]
         if self.raw:
-            sources = [(lambda i=i: self.shown[i]) for i in range(len(self.raw))]
+            sources: list[Records] = [partial(self._shown, i) for i in range(len(self.raw))]
             yield ChartGrid([spec for spec, _ in self.raw], sources, mono=self.app.mono)
         else:
             yield Static("no charts for this lab")
         yield Footer(compact=True)
+
+    def _shown(self, i: int) -> list[dict[str, Any]]:
+        return self.shown[i]
 
     def _smoothing_text(self) -> str:
         w = SMOOTHING[self.level]

@@ -7,12 +7,14 @@ wrapped to the target column rather than cut.
 
 from __future__ import annotations
 
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from workbench.tui.app import WorkbenchApp
 from workbench.tui.status import break_title, shown_status, styled, wrapped
 from workbench.tui.text import esc
 
@@ -22,6 +24,8 @@ LIMIT = 500
 
 
 class RunsScreen(Screen):
+    app = getters.app(WorkbenchApp)  # typed: these screens run inside the workbench app only
+
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("slash", "filter", "Filter"),

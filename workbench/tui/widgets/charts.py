@@ -22,6 +22,7 @@ from typing import Any
 
 from rich.console import RenderableType
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.message import Message
 from textual_plotext import PlotextPlot
@@ -145,7 +146,7 @@ class ChartGrid(Grid):
         self.seen_version = -1
         self.redraws = 0
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         for chart, source in zip(self.charts, self.sources, strict=True):
             yield ChartView(chart, source, mono=self.mono, marks=self.marks)
 
