@@ -20,6 +20,7 @@ import os
 import platform
 import re
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ def measure_or_load(store_dir: str | Path, remeasure: bool = False, quick: bool 
     return data
 
 
-def blas_threads(env: dict[str, str] | None = None) -> str:
+def blas_threads(env: Mapping[str, str] | None = None) -> str:
     """The BLAS/OpenMP thread count a process runs with: its OMP_NUM_THREADS, else every core."""
     env = os.environ if env is None else env
     return str(env.get("OMP_NUM_THREADS") or env.get("OPENBLAS_NUM_THREADS") or f"all {os.cpu_count()} cores")
