@@ -20,6 +20,7 @@ test-all:
 
 lint:
     .venv/bin/ruff check workbench engine tests benchmarks
+    .venv/bin/mypy
     .venv/bin/workbench validate
 
 # every benchmark in benchmarks/, each printing ratios against a baseline measured in the same run
