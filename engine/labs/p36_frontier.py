@@ -64,80 +64,20 @@ def mla_math(cfg: dict, rec: Recorder) -> dict:
 
 
 # ---------------------------------------------------------------------- lab 00: MoE vs dense
-def _moe_config(cfg: dict, seed: int) -> dict[str, Any]:
-    from engine.train.recipe import QUICK, deep_merge
-
-    steps = int(cfg["max_steps"])
-    return deep_merge(QUICK, {"model": {"d_model": cfg["d_model"], "d_ff": cfg["d_ff"]},
-                              "scheduler": {"warmup_steps": max(1, steps // 10), "total_steps": steps},
-                              "training": {"rng_seed": seed, "data_seed": seed}})
-
-
 def _train(cfg: dict, seed: int, moe: bool, alpha: float, rec: Recorder, label: str) -> dict[str, Any]:
-    """The phase-18 recipe (warmup + cosine AdamW, clipping) with alpha x aux added for the MoE model."""
-    import time
+    """One model of the pair (engine.frontier.moe_train); the first seed's evaluations are logged."""
+    from engine.frontier.moe_train import train_pair_member
 
-    import numpy as np
+    def on_eval(step: int, val_loss: float, tokens: Any) -> None:
+        if seed != cfg["seeds"][0]:
+            return
+        rec.log(step, stage="eval", model=label, val_loss=val_loss)
+        for e, n in enumerate(tokens if tokens is not None else []):
+            rec.log(step, stage="routing", expert=e, tokens=float(n))
 
-    from engine.frontier.moe import MoEFFN
-    from engine.train.data import PAD
-    from engine.train.loop import evaluate, masked_loss
-    from engine.train.optim import GroupedAdamW, clip_grad_norm_, lr_at
-    from engine.train.recipe import datasets, make_state
-
-    config = _moe_config(cfg, seed)
-    data = datasets(config)
-    state = make_state(config, data["train"])
-    block = state.model.blocks[int(cfg["moe_layer"])]
-    layer: MoEFFN | None = None
-    if moe:
-        layer = MoEFFN(cfg["d_model"], cfg["d_ff"], cfg["num_experts"], cfg["top_k"], rng=np.random.default_rng(seed + 1))
-        block.ffn = layer
-    oc = state.opt_cfg
-    state.opt = GroupedAdamW(state.model.named_parameters(), lr=oc["lr_max"], betas=(oc["beta1"], oc["beta2"]),
-                             eps=oc["eps"], weight_decay=oc["weight_decay"])
-    steps, every = int(cfg["max_steps"]), max(1, int(cfg["max_steps"]) // 20)
-    window = np.zeros(cfg["num_experts"])
-    t0 = time.perf_counter()
-    while state.step < steps:
-        inp, tgt, lm, am = state.data.next_batch()
-        state.opt.zero_grad()
-        loss = masked_loss(state.model, inp, tgt, lm, am)
-        total = loss + layer.aux * alpha if layer is not None and alpha > 0 else loss  # type: ignore[operator]
-        total.backward()
-        clip_grad_norm_(state.opt.params, oc.get("clip"))
-        state.opt.set_lr(lr_at(state.step, oc["lr_max"], oc["lr_min"], int(oc["warmup_steps"]), steps))
-        state.opt.step()
-        state.step += 1
-        if layer is not None:
-            window += layer.last_mask[(inp != PAD).reshape(-1)].sum(0)  # type: ignore[index]
-        if state.step % every == 0 or state.step == steps:
-            if seed == cfg["seeds"][0]:
-                rec.log(state.step, stage="eval", model=label, val_loss=evaluate(state.model, data["val"])[0])
-                if layer is not None:
-                    for e, n in enumerate(window):
-                        rec.log(state.step, stage="routing", expert=e, tokens=float(n))
-            window[:] = 0
-    wall = time.perf_counter() - t0
-    val_loss, val_ppl = evaluate(state.model, data["val"])
-    out: dict[str, Any] = {"val_loss": val_loss, "val_ppl": val_ppl, "wall_s": wall,
-                           "params": sum(p.data.size for p in state.model.parameters())}
-    if layer is not None:  # routing of every real validation token after training
-        from engine.autograd.tensor import no_grad
-        from engine.train.data import make_batch
-
-        inp, _, _, am = make_batch(data["val"])
-        with no_grad():
-            state.model(inp, pad_mask=am)
-        real = (inp != PAD).reshape(-1)
-        slots = layer.last_mask[real]  # type: ignore[index]
-        share = slots.sum(0) / slots.sum()
-        out["slot_share"] = share.tolist()
-        out["tokens_using_expert"] = slots.mean(0).tolist()
-        out["max_expert_share"] = float(share.max())
-        out["dead_experts"] = int((share < 0.01).sum())
-        out["load_balance_stddev"] = float(share.std())
-    return out
+    return train_pair_member(d_model=cfg["d_model"], d_ff=cfg["d_ff"], steps=int(cfg["max_steps"]), seed=seed,
+                             moe_layer=int(cfg["moe_layer"]), experts=(int(cfg["num_experts"]), int(cfg["top_k"])) if moe else None,
+                             alpha=alpha, on_eval=on_eval)
 
 
 def moe_vs_dense(cfg: dict, rec: Recorder) -> dict:

@@ -76,13 +76,18 @@ class TrainState:
         return cls(model, opt, BatchIterator(train_seqs, batch_size, data_seed), np.random.default_rng(rng_seed), oc)
 
 
-def train_step(state: TrainState) -> dict[str, float]:
-    """Batch, forward, token-mean loss, backward, global norm + clip, schedule, AdamW step."""
+def train_step(state: TrainState, aux: Callable[[], Tensor] | None = None) -> dict[str, float]:
+    """Batch, forward, token-mean loss, backward, global norm + clip, schedule, AdamW step.
+
+    `aux()` (optional) is added to the loss before backward, e.g. an MoE balancing loss x alpha;
+    the returned `loss` is the language-model loss alone. The step's input ids stay in
+    `state.extra["inputs"]` for loops that inspect the batch (which tokens were padding)."""
     oc = state.opt_cfg
     inp, tgt, lm, am = state.data.next_batch()
+    state.extra["inputs"] = inp
     state.opt.zero_grad()
     loss = masked_loss(state.model, inp, tgt, lm, am)
-    loss.backward()
+    (loss if aux is None else loss + aux()).backward()
     g_norm = clip_grad_norm_(state.opt.params, oc.get("clip"))
     lr = lr_at(state.step, oc["lr_max"], oc["lr_min"], int(oc["warmup_steps"]), int(oc["total_steps"]))
     state.opt.set_lr(lr)
