@@ -28,7 +28,26 @@ class Generation:
     timings: dict[str, float] = field(default_factory=lambda: {"model": 0.0, "mask": 0.0, "sample": 0.0})
 
 
+class TorchLM:
+    """A torch causal LM (ids (B, T) -> logits (B, T, V)) as `generate` expects it: `next_logits`
+    over the last `context_len` tokens, recomputed each step (the KV cache's equivalence with
+    uncached decoding is phase 22's; here every step sees exactly the window the mask assumed)."""
+
+    def __init__(self, model: Any, context_len: int) -> None:
+        self.model, self.context_len = model.eval(), int(context_len)
+
+    def next_logits(self, ids: list[int]) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            x = torch.tensor([list(ids)[-self.context_len:]], dtype=torch.long)
+            return self.model(x)[0, -1].double().numpy()
+
+
 def next_logits(model: Any, ids: list[int]) -> np.ndarray:
+    """Last-position logits; a torch model comes wrapped as a TorchLM."""
+    if hasattr(model, "next_logits"):
+        return np.asarray(model.next_logits(ids), dtype=np.float64)
     window = ids[-model.cfg.context_len:]
     with no_grad():
         return np.asarray(model(np.asarray(window)).data[-1], dtype=np.float64)
@@ -52,7 +71,7 @@ def generate(model: Any, tok: Any, prompt_ids: list[int], rng: np.random.Generat
                 gen.stopped = "done"
                 gen.timings["mask"] += time.perf_counter() - t1
                 break
-            p_free = tempered(z, temperature)
+            p_free = tempered(z, temperature if temperature > 0 else 1.0)  # greedy: KL of the model's own softmax
             legal = np.isfinite(m)
             if not legal.any():
                 raise NoLegalContinuation("all tokens masked")
