@@ -34,6 +34,18 @@ class Guard:
                                 (b"connection", b"close"), *HEADERS]})
         await send({"type": "http.response.body", "body": body})
 
+    async def _drain(self, receive: Any, declared: int) -> None:
+        """Read (and drop) a refused body up to a bounded amount before replying: closing a socket with
+        unread bytes makes the kernel send a reset, so the client would see no 413 at all."""
+        budget = min(declared, 8 * self.max_body)
+        while budget > 0:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            budget -= len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
@@ -44,6 +56,7 @@ class Guard:
             except ValueError:
                 return await self._reply(send, 400, "bad Content-Length\n")
             if declared > self.max_body:
+                await self._drain(receive, declared)
                 return await self._reply(send, 413, f"body larger than {self.max_body} bytes\n")
         seen = 0
         started = False
