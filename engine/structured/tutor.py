@@ -40,6 +40,7 @@ from engine.finetune.lora import (
     wrap_minigpt_with_lora,
 )
 from engine.finetune.sft import encode_pairs, train_adapter
+from engine.finetune.token_rows import enable_rows, new_token_ids, seen_token_ids
 from engine.models import registry
 from engine.structured import regex as R
 from engine.structured import tutor_data as D
@@ -76,20 +77,6 @@ def _data(quick: bool) -> str:
     return "\n".join(p + r for p, r in pairs(train, bool(cfg["with_spanish"])))
 
 
-def seen_token_ids(tok: Any, stage: str, quick: bool) -> set[int]:
-    """Every token id in the training text of `stage` and the stages below it."""
-    seen: set[int] = {B.BOS, B.EOS}
-    todo = [stage]
-    while todo:
-        s = registry.spec(todo.pop())
-        if s.kind == "tokenizer":
-            continue
-        for line in s.data(quick).split("\n"):
-            seen.update(tok.encode(line))
-        todo.extend(s.parents)
-    return seen
-
-
 # ---------------------------------------------------------------------- the stage
 def _base(quick: bool) -> nn.Module:
     if PARENT == "phase-28":
@@ -116,13 +103,8 @@ def tune_adapter(cfg: dict[str, Any], examples: Sequence[tuple[str, str]],
         params = lora_parameters(model)
         new_ids: list[int] = []
         if cfg["new_token_rows"]:
-            seen = seen_token_ids(tok, str(cfg["parent"]), quick)
-            new_ids = sorted({i for r in rows for i in r.ids} - seen)
-            keep = torch.zeros(model.E.shape[0], 1)
-            keep[new_ids] = 1.0
-            model.E.requires_grad_(True)
-            model.E.register_hook(lambda g: g * keep)
-            params = [*params, model.E]
+            new_ids = new_token_ids((r.ids for r in rows), seen_token_ids(tok, str(cfg["parent"]), quick))
+            params = [*params, enable_rows(model, new_ids)]
         losses = train_adapter(model, rows, pad=B.PAD, steps=int(cfg["steps"]), lr=float(cfg["lr"]),
                                batch=int(cfg["batch"]), seed=int(cfg["seed"]), params=params, on_step=on_step)
     return model, losses, new_ids
