@@ -175,15 +175,23 @@ def cache_equivalence(cfg: dict, rec: Recorder) -> dict:
 
 
 # ---------------------------------------------------------------------- lab 03: cost curves
-def _median_ms(fn: Any, reps: int, warmup: int) -> float:
+def _median_cpu_ms(fns: tuple[Any, ...], reps: int, warmup: int) -> list[float]:
+    """Median per-call CPU time of each fn, the calls interleaved rep by rep.
+
+    Thread CPU time, not wall time: the step runs on one BLAS thread, so its CPU time is its
+    work, and a busy machine that preempts it does not inflate the number. Interleaving keeps
+    cache and frequency effects the same for every fn, so their ratio is fair.
+    """
     for _ in range(warmup):
-        fn()
-    ts = []
+        for fn in fns:
+            fn()
+    ts: list[list[float]] = [[] for _ in fns]
     for _ in range(reps):
-        t0 = time.perf_counter_ns()
-        fn()
-        ts.append((time.perf_counter_ns() - t0) / 1e6)
-    return statistics.median(ts)
+        for fn, out in zip(fns, ts):
+            t0 = time.thread_time_ns()
+            fn()
+            out.append((time.thread_time_ns() - t0) / 1e6)
+    return [statistics.median(t) for t in ts]
 
 
 def _r2(y: np.ndarray, pred: np.ndarray) -> float:
@@ -217,7 +225,7 @@ def cost_curves(cfg: dict, rec: Recorder) -> dict:
             def full_step(s: int = s) -> None:
                 model(ids[:s + 1])
 
-            with_ms, without_ms = _median_ms(cached_step, reps, warm), _median_ms(full_step, reps, warm)
+            with_ms, without_ms = _median_cpu_ms((cached_step, full_step), reps, warm)
             new_rows.append(cache.cursor[0] - s)  # counted work: a cached step appends exactly one K/V row
             rows.append((s, with_ms, without_ms))
             rec.log(s, stage="latency", S=s, ms_with_cache=with_ms, ms_without_cache=without_ms)
