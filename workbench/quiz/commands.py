@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from workbench import progress, workspace
 from engine.atomic import write_text
+from workbench import progress, workspace
 from workbench.content.loader import Catalog
 from workbench.content.schema import Quiz
 from workbench.progress.report import ReportRefused, build_report
