@@ -70,6 +70,8 @@ def test_drift_quick_passes_hard_checks() -> None:
     groups = {r.get("group") for r in rec.records if r.get("stage") == "drift"}
     assert groups == {"violation", "compliant", "null"}
     assert out["verdict"].startswith(("SUPPORTED", "NOT SUPPORTED")) and out["verdict"] in rec.notes
+    assert out["verdict"].endswith(f"drift signal beats null: {'yes' if out['drift_signal_beats_null'] else 'no'}")
+    assert not any(k.startswith("_") for k in out)
     assert out["null_drifts_more"] == (out["drift_mean_null"] > out["drift_mean_violation"])
     if not out["drift_beats_shuffle"]:
         assert "does NOT beat" in out["verdict"]
@@ -116,3 +118,13 @@ def test_drift_multi_seed_aggregation() -> None:
     lo, hi = out["auroc_lookback0_seed_mean_ci"]
     assert lo < out["auroc_lookback0_seed_mean"] < hi
     assert (rec.out_dir / "seed1" / "spectra.npz").exists()
+    assert not any(k.startswith("_") for k in out)
+    r = 4
+    assert len(out["auroc_by_lookback_seed_mean"]) == len(out["auroc_by_lookback_seed_mean_ci"]) == r
+    assert out["auroc_by_lookback_seed_mean"][0] == pytest.approx(out["auroc_lookback0_seed_mean"], abs=1e-12)
+    for mean, (lo, hi) in zip(out["auroc_by_lookback_seed_mean"], out["auroc_by_lookback_seed_mean_ci"], strict=True):
+        assert lo <= mean <= hi
+    assert -1 <= out["predictive_horizon_seeds"] < r
+    assert out["predictive_horizon_seeds"] == out["horizon_by_metric_seeds"]["qkt.grassmannian_drift"]["horizon"]
+    yes = "yes" if out["drift_signal_beats_null"] else "no"
+    assert out["verdict_seeds"].endswith(f"drift signal beats null: {yes}") and out["verdict_seeds"] in rec.notes

@@ -89,3 +89,32 @@ def test_predictive_horizon_and_auroc_ci() -> None:
     from engine.analyses.dcsbm.metrics import auroc
     point = auroc(score[labels], score[~labels])
     assert lo < point < hi and lo > 0.6 and hi < 0.9
+
+
+def test_holm_correction_and_horizon_by_holm() -> None:
+    p = np.array([0.01, 0.04, 0.03, 0.005])
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 -> 0.02, 0.03, 0.06, 0.04 -> running max 0.02, 0.03, 0.06, 0.06
+    assert np.allclose(horizon.corrected_p(p, "holm"), [0.03, 0.06, 0.06, 0.02])
+    assert horizon.predictive_horizon(p, 0.05, "holm")[0] == 3
+    assert horizon.predictive_horizon(p, 0.05, "bh")[0] == 3
+    assert horizon.predictive_horizon(np.array([0.001, 0.02, 0.024]), 0.05, "holm")[0] == 2   # 0.003, 0.04, 0.04
+    with pytest.raises(ValueError, match="correction"):
+        horizon.corrected_p(p, "bonferroni-ish")
+
+
+def test_rank_auroc_and_seed_aggregation() -> None:
+    from engine.analyses.dcsbm.metrics import auroc
+    rng = np.random.default_rng(4)
+    labels = rng.random(200) < 0.2
+    score = np.round(rng.normal(size=200) + labels, 1)              # ties
+    assert horizon.auroc_rank(score, labels) == pytest.approx(auroc(score[labels], score[~labels]), abs=1e-14)
+    # two seeds whose lookback 0 carries signal and lookback 1 none: horizon 0
+    obs = [np.array([0.8, 0.5]), np.array([0.7, 0.52])]
+    null = [rng.normal(0.5, 0.03, (500, 2)), rng.normal(0.5, 0.03, (500, 2))]
+    agg = horizon.aggregate_horizon(obs, null)
+    assert agg["horizon"] == 0 and agg["auroc_mean"] == pytest.approx([0.75, 0.51])
+    assert agg["p"][0] == pytest.approx(1 / 501) and agg["p"][1] > 0.2
+    g = np.r_[np.zeros(100, int), np.ones(100, int)]
+    lo, hi = horizon.seed_mean_auroc_ci(score, labels, g, n_resamples=300)
+    point = np.mean([horizon.auroc_rank(score[g == k], labels[g == k]) for k in (0, 1)])
+    assert lo < point < hi

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.analyses.dcsbm import horizon as horizon_mod
 from engine.analyses.dcsbm import spectral
 from engine.analyses.dcsbm.bound_trained import bound_ratios
 from engine.analyses.dcsbm.drift import EventTable, event_table
@@ -92,6 +93,7 @@ def _nine_metrics(graph: DCSBM, eval_rule: np.ndarray, eval_null: np.ndarray, ex
     """AUROC per metric, target and lookback (best head), one-sided shuffle p, BH horizon; spectra saved."""
     r, n_ctx = cfg["horizon"], cfg["n_ctx"]
     out: dict[str, Any] = {"metrics": [], "auroc_by_metric": {}, "horizon_by_metric": {}}
+    pool: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for target in TARGETS:
         for name in spectral.METRICS:
             vals = exp_st.metrics[target][name]
@@ -104,13 +106,15 @@ def _nine_metrics(graph: DCSBM, eval_rule: np.ndarray, eval_null: np.ndarray, ex
             per_lb = observed.reshape(r, heads).max(1)
             null_lb = shuffled.reshape(-1, r, heads).max(2)
             p = permutation_p(per_lb, null_lb)
-            lb, p_bh = predictive_horizon(p, cfg["alpha"])
+            lb, p_bh = predictive_horizon(p, cfg["alpha"], cfg["correction"])
             key = f"{target}.{name}"
+            pool[key] = (per_lb, null_lb, table.drift)
             out["metrics"].append(key)
             out["auroc_by_metric"][key] = [float(x) for x in per_lb]
             out["horizon_by_metric"][key] = {"horizon": lb, "p_bh": [float(x) for x in p_bh]}
             for i in range(r):
                 rec.log(i, stage="metric_auroc", metric=key, auroc=float(per_lb[i]), p_bh=float(p_bh[i]))
+    out["_metric_pool"] = pool
     out["n_metrics"] = len(out["metrics"])
     primary = out["horizon_by_metric"][f"{cfg['target']}.grassmannian_drift"]
     out["predictive_horizon"] = primary["horizon"]
@@ -139,10 +143,20 @@ def _verdict(out: dict[str, Any]) -> str:
     parts.append(f"null model drift {out['drift_mean_null']:.3f} "
                  f"{'>' if more else '<='} experimental drift before violations {out['drift_mean_violation']:.3f}"
                  + (" (the rule-free model drifts MORE: drift is not specific to rule pressure)" if more else ""))
-    return f"{head}: " + "; ".join(parts)
+    return f"{head}: " + "; ".join(parts) + f". {beats_null_line(beats and not more)}"
+
+
+def beats_null_line(yes: bool) -> str:
+    return f"drift signal beats null: {'yes' if yes else 'no'}"
 
 
 def drift_vs_violations(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
+    """The experiment entry: _seeds, with the private working arrays (keys starting "_") dropped."""
+    out = _seeds(cfg, rec)
+    return {k: v for k, v in out.items() if not k.startswith("_")}
+
+
+def _seeds(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """The first seed is the reported run; with n_seeds > 1 further seeds (their own graph, walks and
     models, artifacts under seed<i>/) are aggregated: per-seed AUROCs, horizons and verdicts, and a BCa
     interval of the mean per-seed lookback-0 AUROC over the pooled events (seed kept as a label)."""
@@ -158,6 +172,12 @@ def drift_vs_violations(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         per_seed.append(other)
         rec.note(f"seed {cfg['seed'] + i}: {other['verdict']}")
     ok = [o for o in per_seed if not o["insufficient_events"]]
+    if len(ok) < 2:
+        out["verdict_seeds"] = f"NO MULTI-SEED VERDICT: only {len(ok)} of {len(per_seed)} seeds had enough events"
+        rec.note(out["verdict_seeds"])
+        for o in per_seed:
+            o.pop("_metric_pool", None)
+        return out
     out["seeds"] = [cfg["seed"] + i for i in range(cfg["n_seeds"])]
     out["auroc_lookback0_by_seed"] = [o.get("auroc_lookback0") for o in per_seed]
     out["predictive_horizon_by_seed"] = [o.get("predictive_horizon") for o in per_seed]
@@ -169,10 +189,43 @@ def drift_vs_violations(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     seed_id = np.concatenate([np.full(len(p[0]), i) for i, p in enumerate(valid)])
     out["auroc_lookback0_seed_mean_ci"] = list(seed_mean_auroc_ci(score, labels, seed_id, cfg["n_bootstrap"],
                                                                   cfg["seed"]))
+    out.update(_aggregate_metrics([o for o in per_seed if "_metric_pool" in o], cfg))
+    more = float(np.mean([o["drift_mean_null"] for o in ok])) > float(np.mean([o["drift_mean_violation"] for o in ok]))
+    out["null_drifts_more_seed_mean"] = more
+    out["drift_signal_beats_null"] = bool(out["predictive_horizon_seeds"] >= 0 and not more)
+    out["verdict_seeds"] = (f"{len(ok)} seeds: predictive horizon {out['predictive_horizon_seeds']} "
+                            f"({cfg['correction']}-corrected, alpha {cfg['alpha']}); seed-mean null-model drift "
+                            f"{'>' if more else '<='} experimental drift before violations. "
+                            f"{beats_null_line(out['drift_signal_beats_null'])}")
+    rec.note(out["verdict_seeds"])
     rec.note(f"{len(ok)} seeds: mean lookback-0 AUROC {out['auroc_lookback0_seed_mean']:.3f}, BCa 95% CI "
              f"[{out['auroc_lookback0_seed_mean_ci'][0]:.3f}, {out['auroc_lookback0_seed_mean_ci'][1]:.3f}]; "
              f"supported in {sum(out['supported_by_seed'])} of {len(per_seed)}")
     return out
+
+
+def _aggregate_metrics(per_seed: list[dict[str, Any]], cfg: dict[str, Any]) -> dict[str, Any]:
+    """Per metric: the seed-mean AUROC per lookback against the seed-mean shuffle null, corrected over
+    lookbacks (the multi-seed horizon); for the primary metric also a BCa interval per lookback."""
+    pools = [o.pop("_metric_pool") for o in per_seed]
+    keys = [k for k in pools[0] if all(k in p for p in pools)]
+    by_metric = {k: horizon_mod.aggregate_horizon([p[k][0] for p in pools], [p[k][1] for p in pools],
+                                                  cfg["alpha"], cfg["correction"]) for k in keys}
+    primary = f"{cfg['target']}.grassmannian_drift"
+    tables = [p[primary][2] for p in pools]                      # (E_s, r, H) per seed
+    seed_id = np.concatenate([np.full(len(t), i) for i, t in enumerate(tables)])
+    labels = np.concatenate([o["_labels"] for o in per_seed])
+    cis = []
+    for lb in range(cfg["horizon"]):
+        score = np.nan_to_num(np.concatenate([t[:, lb, :] for t in tables]), nan=0.0)
+        cis.append(list(seed_mean_auroc_ci(score, labels, seed_id, cfg["n_bootstrap"], cfg["seed"] + lb)))
+    agg = by_metric[primary]
+    return {"horizon_by_metric_seeds": {k: {"horizon": v["horizon"], "auroc_mean": v["auroc_mean"],
+                                            "p_adjusted": v["p_adjusted"]} for k, v in by_metric.items()},
+            "predictive_horizon_seeds": agg["horizon"], "auroc_by_lookback_seed_mean": agg["auroc_mean"],
+            "auroc_by_lookback_seed_mean_ci": cis, "p_adjusted_by_lookback_seeds": agg["p_adjusted"],
+            "null_p95_by_lookback_seeds": agg["null_p95"],
+            "metrics_with_horizon_seeds": sorted(k for k, v in by_metric.items() if v["horizon"] >= 0)}
 
 
 def _single(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
@@ -291,7 +344,14 @@ def _single(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     out["bound_lip_local_median"] = float(bound["lip_local"].median())
     out["insufficient_events"] = False
     out["_pool"] = (lb0.copy(), labels.copy())
+    out["_labels"] = labels.copy()
+    null_lb0 = null.drift[:, 0, :].max(axis=1)
+    nv = null.violated
+    enough = nv.sum() >= cfg["min_class_events"] and (~nv).sum() >= cfg["min_class_events"]
+    out["null_model_auroc_lookback0"] = auroc(null_lb0[nv], null_lb0[~nv]) if enough else None
+    out["null_model_n_violations"] = int(nv.sum())
     out["null_drifts_more"] = bool(out["drift_mean_null"] > out["drift_mean_violation"])
+    out["drift_signal_beats_null"] = bool(out["drift_beats_shuffle"] and not out["null_drifts_more"])
     out["verdict"] = _verdict(out)
     rec.note(out["verdict"])
     rec.note(f"{n_pos} violations in {len(labels)} events; best drift AUROC {out['auroc_best']:.3f} at lookback "
