@@ -13,11 +13,26 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_tui_progress import RUN_A, RUN_B, fake_catalog, fill_store
+from test_tui_progress import RUN_A, RUN_B, STREAM, fake_catalog, fill_store
 
+from workbench.content.loader import Catalog
+from workbench.content.schema import Experiment, build
 from workbench.tui.app import WorkbenchApp
 
 SIZE = (80, 24)
+LONG_STREAM_SECONDS = 60  # cancel tests: the stream must still be running when the key lands on a loaded box
+
+
+def long_stream_catalog() -> Catalog:
+    """The fake catalog with a selftest stream that runs a minute (12000 events), not 5 s.
+
+    A 5 s stream can finish on a busy machine before the UI has seen 20 records and the
+    cancel key has been handled, and then the run passes instead of being cancelled.
+    """
+    cat = fake_catalog()
+    spec = {**STREAM, "config": {"rate": 200, "seconds": LONG_STREAM_SECONDS}}
+    cat.experiments = {"selftest-stream": build(Experiment, spec, "")}
+    return cat
 
 
 @pytest.fixture
@@ -136,17 +151,18 @@ async def test_lab_and_break_side_by_side(home: Path) -> None:
 async def test_cancel_a_run_leaves_no_process(home: Path) -> None:
     from workbench.tui.screens.lab import LabScreen
 
-    app = WorkbenchApp(fake_catalog(), quick=False, open_target="selftest-stream")  # 5 s at 200 events/s
+    app = WorkbenchApp(long_stream_catalog(), quick=False, open_target="selftest-stream")  # 60 s at 200 events/s
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, LabScreen))
         await pilot.press("s")
         live = app.live["selftest-stream"]
         await wait_for(pilot, lambda: len(live.records) > 20)
+        assert live.running
         await pilot.press("x")
-        await wait_for(pilot, lambda: not live.running, timeout=15)
+        await wait_for(pilot, lambda: not live.running, timeout=30)
         assert live.status == "cancelled"
         assert live.report.manifest["status"] == "cancelled"
-        assert len(live.records) < 1000
+        assert len(live.records) < 200 * LONG_STREAM_SECONDS  # stopped before the stream's end
         assert processes_mentioning(str(live.report.run_dir)) == []
 
 
@@ -154,7 +170,7 @@ async def test_cancel_a_run_leaves_no_process(home: Path) -> None:
 async def test_quit_cancels_the_run_in_flight(home: Path) -> None:
     from workbench.tui.screens.lab import LabScreen
 
-    app = WorkbenchApp(fake_catalog(), quick=False, open_target="selftest-stream")
+    app = WorkbenchApp(long_stream_catalog(), quick=False, open_target="selftest-stream")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, LabScreen))
         await pilot.press("s")
@@ -165,7 +181,7 @@ async def test_quit_cancels_the_run_in_flight(home: Path) -> None:
         await pilot.press("escape")
         assert app.screen.__class__.__name__ == "LabScreen" and live.running
         await pilot.press("q", "x")
-        await wait_for(pilot, lambda: not live.running, timeout=15)
+        await wait_for(pilot, lambda: not live.running, timeout=30)
     assert live.status == "cancelled"
     assert processes_mentioning(str(live.report.run_dir)) == []
 
