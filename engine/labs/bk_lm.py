@@ -34,8 +34,9 @@ VARIANTS = {
 }
 
 
-def _build(name: str, cfg: dict[str, Any], vocab: int) -> nn.Module:
-    d, layers, n_seq = int(cfg["d_model"]), int(cfg["n_layers"]), int(cfg["n_seq"])
+def build_model(name: str, cfg: dict[str, Any], vocab: int, n_seq: int) -> nn.Module:
+    """One of the compared models from the experiment's config (bk-lm and bk-longrange share it)."""
+    d, layers = int(cfg["d_model"]), int(cfg["n_layers"])
     if name == "transformer":
         return TransformerLM(vocab, n_seq, d, layers, int(cfg["heads"]), mlp_ratio=int(cfg["mlp_ratio"]))
     over = dict(VARIANTS[name])
@@ -47,7 +48,7 @@ def _build(name: str, cfg: dict[str, Any], vocab: int) -> nn.Module:
                   num_experts=int(cfg["num_experts"]), channels=int(cfg["channels"]),
                   v_max=float(cfg["v_max"]), feature_clamp=float(cfg["feature_clamp"]),
                   grad_blend=float(cfg["grad_blend"]), precision=str(cfg["precision"]),
-                  **over)
+                  z_im=float(cfg["z_im"]), **over)
     return ResNetBK(bk)
 
 
@@ -92,7 +93,7 @@ def train(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
                            "unigram_ppl": _unigram_ppl(corpus)}
     for mi, name in enumerate(models):
         torch.manual_seed(seed)
-        model = _build(name, cfg, corpus.vocab_size).to(device)
+        model = build_model(name, cfg, corpus.vocab_size, n_seq).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), weight_decay=0.01)
         clip = float(cfg["grad_clip"])
         t0, bad = time.perf_counter(), 0

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -119,3 +120,35 @@ def non_finite_grads(model: nn.Module) -> list[str]:
 
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+@torch.no_grad()
+def interpret(model: ResNetBK, idx: Tensor, layer: int = 0, channel: int = 0) -> dict[str, np.ndarray]:
+    """What one BK layer computed on one sequence (idx shaped (1, N)), for plotting:
+
+    v             the learned potential v_i (after the v_max clamp)
+    abs_g_causal  |1/d_i|, the truncated resolvent the causal model reads
+    abs_g_full    |G_ii| of the whole sequence's H (what the seed's non-causal model reads)
+    spectrum      the eigenvalues of H = H0 + diag(v) (real symmetric tridiagonal, ascending)
+    """
+    from scipy.linalg import eigh_tridiagonal
+
+    cfg = model.cfg
+    was = model.training
+    model.eval()
+    model(idx[:1])
+    model.train(was)
+    v_t = model.layers[layer].last_v
+    if v_t is None:
+        raise RuntimeError(f"layer {layer} recorded no potential")
+    v = v_t[0, :, channel].double().cpu()
+    diag = (cfg.h0_diag + v)[None]
+    z = complex(cfg.z_re, cfg.z_im)
+    beta = cfg.h0_off * cfg.h0_off
+
+    def absg(causal: bool) -> np.ndarray:
+        f = bk_features(diag, beta, z, causal=causal, precision="complex128")[0]
+        return np.asarray(torch.linalg.vector_norm(f, dim=-1))
+
+    spectrum = eigh_tridiagonal(diag[0].numpy(), np.full(len(v) - 1, cfg.h0_off), eigvals_only=True)
+    return {"v": v.numpy(), "abs_g_causal": absg(True), "abs_g_full": absg(False), "spectrum": np.sort(spectrum)}
