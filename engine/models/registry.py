@@ -43,6 +43,8 @@ PROVIDERS: dict[str, str] = {
     "tokenizer": "engine.train.spine",
     "phase-18": "engine.train.spine",
     "phase-28": "engine.finetune.tutor",  # E1
+    "phase-30": "engine.structured.tutor",
+    "phase-32": "engine.agents.tuned",
 }
 
 

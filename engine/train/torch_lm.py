@@ -5,7 +5,8 @@ each line is <bos> ids <eos>, batches are right-padded with <pad>, input = ids[:
 target = ids[:, 1:], padded targets are ignored, so the loss is the mean over real tokens.
 Right padding needs no attention mask: a causal model's real positions never read the pads
 after them. AdamW with decoupled decay on matrices only (not norms, biases), linear warmup then
-cosine (engine.optim.schedules.warmup_cosine), global-norm clipping.
+cosine (engine.optim.schedules.warmup_cosine), global-norm clipping, optional label smoothing
+(the reported loss is then the smoothed one; perplexities below are always plain NLL).
 
     seqs = encode_lines(tok, lines)                       # [[bos, ..., eos], ...]
     hist = train(model, seqs, steps=..., lr=..., batch=..., seed=...)
@@ -44,9 +45,12 @@ def batch(seqs: Sequence[Sequence[int]], device: str | torch.device = "cpu") -> 
     return x.to(device), y.to(device)
 
 
-def lm_loss(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+def lm_loss(model: nn.Module, x: Tensor, y: Tensor, label_smoothing: float = 0.0) -> Tensor:
+    """Token-mean cross-entropy over real targets; with label_smoothing = eps the target is
+    (1 - eps)·onehot + eps/V (the neural form of the n-gram's add-alpha floor)."""
     logits = model(x).float()
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=IGNORE)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=IGNORE,
+                           label_smoothing=label_smoothing)
 
 
 def param_groups(model: nn.Module, weight_decay: float, params: list[nn.Parameter] | None = None) -> list[dict]:
@@ -63,6 +67,7 @@ def param_groups(model: nn.Module, weight_decay: float, params: list[nn.Paramete
 def train(model: nn.Module, seqs: Sequence[Sequence[int]], *, steps: int, lr: float, batch_size: int, seed: int,
           warmup: int = 0, min_lr: float = 0.0, weight_decay: float = 0.1, clip: float | None = 1.0,
           betas: tuple[float, float] = (0.9, 0.95), params: list[nn.Parameter] | None = None,
+          label_smoothing: float = 0.0,
           on_step: Callable[[int, dict[str, float]], None] | None = None) -> list[dict[str, float]]:
     """AdamW on random batches of `seqs` (drawn with torch.Generator(seed)); returns per-step {loss, lr, grad_norm}."""
     device = next(model.parameters()).device
@@ -77,7 +82,7 @@ def train(model: nn.Module, seqs: Sequence[Sequence[int]], *, steps: int, lr: fl
             g["lr"] = schedule(step)
         idx = torch.randint(len(seqs), (batch_size,), generator=gen).tolist()
         x, y = batch([seqs[i] for i in idx], device)
-        loss = lm_loss(model, x, y)
+        loss = lm_loss(model, x, y, label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(trainable, clip if clip is not None else math.inf)
