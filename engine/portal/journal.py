@@ -24,12 +24,11 @@ journal order, so `workbench reindex` can run any number of times.
 
 from __future__ import annotations
 
-import json
-import os
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from engine.journal import append_line, read_lines
 
 KINDS = ("portal_accounts", "portal_notes")
 FORBIDDEN_KEYS = {"password", "sid", "session", "cookie", "csrf", "token", "pepper"}
@@ -49,32 +48,13 @@ class PortalJournal:
         bad = FORBIDDEN_KEYS & set(event)
         if bad:
             raise ValueError(f"the portal journal never holds {', '.join(sorted(bad))}")
-        path = self.path(kind)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        line = (json.dumps(event, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
-                os.fchmod(fd, 0o600)
-            if os.write(fd, line) != len(line):
-                raise OSError(f"short write to {path}")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_line(self.path(kind), event, private=True)
 
     def has_events(self) -> bool:
         return any(self.path(k).exists() and self.path(k).stat().st_size > 0 for k in KINDS)
 
     def read(self, kind: str) -> Iterator[tuple[int, dict[str, Any]]]:
         """(line number, event) of every whole line; a torn last line (a crash mid-write) is skipped."""
-        path = self.path(kind)
-        if not path.exists():
-            return
-        with path.open("rb") as fh:
-            for n, raw in enumerate(fh, start=1):
-                try:
-                    event = json.loads(raw.decode("utf-8"))
-                except (UnicodeDecodeError, json.JSONDecodeError):
-                    continue
-                if isinstance(event, dict) and isinstance(event.get("event"), str):
-                    yield n, event
+        for n, event in read_lines(self.path(kind)):
+            if isinstance(event.get("event"), str):
+                yield n, event

@@ -3,17 +3,18 @@
 Quiz attempts, review grades and manual Definition-of-Done ticks are each appended as one JSON
 line to `journal/<kind>.jsonl` next to the database, written with a single `write` and fsync'd
 before the database transaction commits, so the SQLite file is never the only copy. Runs need
-no journal: their directories are the record. `workbench reindex` replays the journal.
+no journal: their directories are the record. `workbench reindex` replays the journal. The line writer
+and reader are engine/journal.py's (shared with the portal's journal).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from engine.journal import append_line, read_lines
 
 KINDS = ("quiz_attempts", "reviews", "ticks", "exercises")  # exercises: workbench/exercises/state.py
 
@@ -31,33 +32,13 @@ def append(conn: sqlite3.Connection, kind: str, event: dict[str, Any]) -> None:
     if kind not in KINDS:
         raise ValueError(f"journal kind {kind!r}: use one of {', '.join(KINDS)}")
     folder = journal_dir(conn)
-    if folder is None:
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    line = (json.dumps(event, sort_keys=True, ensure_ascii=False, default=str) + "\n").encode("utf-8")
-    fd = os.open(folder / f"{kind}.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        written = os.write(fd, line)
-        if written != len(line):
-            raise OSError(f"short write to {folder / f'{kind}.jsonl'}")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    if folder is not None:
+        append_line(folder / f"{kind}.jsonl", event, default=str)
 
 
 def read(folder: Path, kind: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, event) of every whole line; a torn last line (a crash mid-write) is skipped."""
-    path = folder / f"{kind}.jsonl"
-    if not path.exists():
-        return
-    with path.open("rb") as fh:
-        for n, raw in enumerate(fh, start=1):
-            try:
-                event = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                continue
-            if isinstance(event, dict):
-                yield n, event
+    return read_lines(folder / f"{kind}.jsonl")
 
 
 SCHEMA = """
