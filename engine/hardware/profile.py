@@ -12,6 +12,7 @@ import os
 import platform
 import re
 import subprocess
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,18 @@ def _cpuinfo() -> dict[str, str]:
     first = text.split("\n\n", 1)[0]
     rows = (line.split(":", 1) for line in first.splitlines() if ":" in line)
     return {k.strip(): v.strip() for k, v in rows}
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (x86 `flags`, Arm `Features`) from /proc/cpuinfo; empty when unreadable.
+    The one cpuinfo reader: the INT8 kernel's VNNI check and the profile below use it."""
+    return _cpu_flags_cached()
+
+
+@lru_cache(maxsize=1)
+def _cpu_flags_cached() -> frozenset[str]:
+    ci = _cpuinfo()
+    return frozenset((ci.get("flags") or ci.get("Features") or "").split())
 
 
 def parse_size(text: str | None) -> int | None:
@@ -95,7 +108,7 @@ def clock_ghz(lscpu: dict[str, str], cpuinfo: dict[str, str]) -> tuple[float | N
 def machine_profile() -> dict[str, Any]:
     """The machine, as far as an unprivileged process can tell."""
     ls, ci = _lscpu(), _cpuinfo()
-    flags = set((ci.get("flags") or ci.get("Features") or ls.get("Flags") or "").split())
+    flags = set(cpu_flags() or (ls.get("Flags") or "").split())
     cores_per_socket = int(ls.get("Core(s) per socket", "0") or 0)
     sockets = int(ls.get("Socket(s)", "1") or 1)
     physical = cores_per_socket * sockets or (os.cpu_count() or 1)

@@ -23,12 +23,12 @@ from __future__ import annotations
 import copy
 import warnings
 from functools import lru_cache
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engine.hardware.profile import cpu_flags
 from engine.quant import quantize as qz
 
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
@@ -37,12 +37,7 @@ VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 @lru_cache(maxsize=1)
 def cpu_has_vnni() -> bool:
     """True when the CPU advertises an INT8 dot-product instruction (VNNI or AMX)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return any(f in flags for f in VNNI_FLAGS)
+    return any(f in cpu_flags() for f in VNNI_FLAGS)
 
 
 def int8_engine_available() -> bool:
