@@ -1,4 +1,4 @@
-"""One numeric check per step of docs/derivations/softmax-bound.md, plus the bound on a trained model."""
+"""One numeric check per step of docs/research/softmax-bound.md, plus the bound on a trained model."""
 
 from __future__ import annotations
 

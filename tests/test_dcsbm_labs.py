@@ -75,7 +75,16 @@ def test_drift_quick_passes_hard_checks() -> None:
     assert out["null_drifts_more"] == (out["drift_mean_null"] > out["drift_mean_violation"])
     if not out["drift_beats_shuffle"]:
         assert "does NOT beat" in out["verdict"]
-    assert out["n_metrics"] == len(out["metrics"]) == 17
+    assert out["n_metrics"] == len(out["metrics"]) == 26
+    assert {f"wvwo.{m}" for m in spectral.METRICS} <= set(out["metrics"])
+    traj = out["wvwo_trajectory"]["experimental"]
+    assert out["wvwo_checkpoints"] == 200 // 20 + 1 and len(traj["read_write_alignment"]) == 2
+    assert np.allclose(traj["stable_rank"], out["wvwo"]["experimental"]["stable_rank"], rtol=1e-9)
+    assert traj["grassmannian_drift_mean"][0][0] > 0
+    w = np.load(rec.out_dir / "spectra_wvwo.npz", allow_pickle=False)["experimental_wvwo"]
+    assert w.shape == (2, 1, 11, 32)
+    html = (rec.out_dir / "report.html").read_text()
+    assert out["verdict"].split(":")[0] in html and "data:image/png" in html and "W_V W_O" in html
     assert {f"qkt.{m}" for m in spectral.METRICS} <= set(out["metrics"])
     assert out["predictive_horizon"] == out["horizon_by_metric"]["qkt.grassmannian_drift"]["horizon"]
     lo, hi = out["auroc_lookback0_ci"]

@@ -118,3 +118,22 @@ def test_rank_auroc_and_seed_aggregation() -> None:
     lo, hi = horizon.seed_mean_auroc_ci(score, labels, g, n_resamples=300)
     point = np.mean([horizon.auroc_rank(score[g == k], labels[g == k]) for k in (0, 1)])
     assert lo < point < hi
+
+
+def test_wvwo_is_the_value_to_output_map_of_each_head() -> None:
+    from engine.analyses.dcsbm.model import WalkTransformer
+    from engine.analyses.dcsbm.stream import wvwo_matrices, wvwo_trajectory
+    torch.manual_seed(0)
+    model = WalkTransformer(10, 6, 8, 2, 2).double()
+    idx = torch.randint(0, 10, (3, 6))
+    _, layers = model(idx, internals=True)
+    x = model.tok(idx) + model.pos(torch.arange(6))
+    ln = model.blocks[0].ln1(x)                                          # layer 0's attention input
+    w = wvwo_matrices(model)
+    assert w.shape == (2, 2, 8, 8)
+    for h in range(2):                                                   # AVW_O = A (LN x) WvWo, per head
+        assert torch.allclose(layers[0]["avwo"][:, h], layers[0]["att"][:, h] @ ln @ w[0, h], atol=1e-12)
+        assert int(torch.linalg.matrix_rank(w[0, h])) <= 4               # rank <= d_head
+    values, s = wvwo_trajectory([w, w * 2.0, w], k=2, tier="full")
+    assert s.shape == (2, 2, 3, 8) and torch.allclose(s[..., 1, :], 2 * s[..., 0, :])
+    assert float(values["grassmannian_drift"][..., 1:].abs().max()) < 1e-6  # scaling keeps the subspace

@@ -37,7 +37,7 @@ from engine.analyses.dcsbm.metrics import (
     reliability,
 )
 from engine.analyses.dcsbm.model import WalkTransformer
-from engine.analyses.dcsbm.stream import TARGETS, Streamed, stream_eval, wvwo_metrics
+from engine.analyses.dcsbm.stream import TARGETS, Streamed, stream_eval, wvwo_matrices, wvwo_metrics, wvwo_trajectory
 from engine.analyses.dcsbm.train import train_walk_model, windows
 from engine.analyses.dcsbm.walks import generate_walks, rule_compliance
 from engine.run import MemoryRecorder, Recorder
@@ -45,7 +45,8 @@ from engine.threads import torch_threads as single_thread
 
 
 def _train(name: str, walks: np.ndarray, cfg: dict[str, Any], rng: np.random.Generator,
-           rec: Recorder, done: list[int], total: int) -> WalkTransformer:
+           rec: Recorder, done: list[int], total: int,
+           snapshots: list[torch.Tensor] | None = None) -> WalkTransformer:
     every = max(1, cfg["train_steps"] // 40)
 
     def on_step(step: int, loss: float) -> None:
@@ -56,7 +57,9 @@ def _train(name: str, walks: np.ndarray, cfg: dict[str, Any], rng: np.random.Gen
             rec.progress(done[0], total)
 
     return train_walk_model(walks, cfg["n_vertices"], cfg["n_ctx"], cfg["train_steps"], rng, cfg["device"],
-                            cfg["batch"], cfg["lr"], cfg["d_model"], cfg["n_layers"], cfg["n_heads"], on_step)
+                            cfg["batch"], cfg["lr"], cfg["d_model"], cfg["n_layers"], cfg["n_heads"], on_step,
+                            None if snapshots is None else lambda _s, m: snapshots.append(wvwo_matrices(m)),
+                            cfg["wvwo_every"] if snapshots is not None else 0)
 
 
 def _evaluate(model: WalkTransformer, graph: DCSBM, walks: np.ndarray,
@@ -133,6 +136,31 @@ def _nine_metrics(graph: DCSBM, eval_rule: np.ndarray, eval_null: np.ndarray, ex
     return out
 
 
+def _wvwo_trajectory(snaps: dict[str, list[torch.Tensor]], cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
+    """The nine metrics of each head's W_V W_O along training (checkpoints every wvwo_every steps)."""
+    out: dict[str, Any] = {"metrics_wvwo": [f"wvwo.{m}" for m in spectral.METRICS], "wvwo_trajectory": {}}
+    arrays = {}
+    for model, mats in snaps.items():
+        values, s = wvwo_trajectory(mats, cfg["k"], cfg["svd_tier"])               # (L, H, n_ckpt)
+        arrays[f"{model}_wvwo"] = s.numpy()
+        final = {m: [[float(x) for x in row] for row in v[..., -1]] for m, v in values.items()}
+        final["grassmannian_drift_mean"] = [[float(x) for x in row] for row in values["grassmannian_drift"][..., 1:]
+                                            .mean(-1)]
+        kt = [[spectral.curvature_torsion(s[li, h, :, : cfg["curve_dims"]].numpy()) for h in range(s.shape[1])]
+              for li in range(s.shape[0])]
+        final["curvature_median"] = [[float(np.nanmedian(k)) for k, _ in row] for row in kt]
+        final["torsion_median"] = [[float(np.nanmedian(t)) for _, t in row] for row in kt]
+        out["wvwo_trajectory"][model] = final
+        for step in range(values["stable_rank"].shape[-1]):
+            rec.log(step * cfg["wvwo_every"], stage="wvwo", model=model,
+                    **{m: float(torch.nan_to_num(v[-1, 0, step])) for m, v in values.items()})
+    out["wvwo_checkpoints"] = len(snaps["experimental"])
+    path = rec.out_dir / "spectra_wvwo.npz"
+    spectral.save_spectra(str(path), **arrays)
+    rec.artifact(path, "spectra")
+    return out
+
+
 def _verdict(out: dict[str, Any]) -> str:
     """One line that says whether drift predicted violations here, with the null comparisons that decide it."""
     beats, more = out["drift_beats_shuffle"], out["null_drifts_more"]
@@ -152,8 +180,65 @@ def beats_null_line(yes: bool) -> str:
 
 def drift_vs_violations(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """The experiment entry: _seeds, with the private working arrays (keys starting "_") dropped."""
-    out = _seeds(cfg, rec)
-    return {k: v for k, v in out.items() if not k.startswith("_")}
+    out = {k: v for k, v in _seeds(cfg, rec).items() if not k.startswith("_")}
+    path = rec.out_dir / "report.html"
+    path.write_text(_report(out, rec, cfg), encoding="utf-8")
+    rec.artifact(path, "report")
+    return out
+
+
+REPORT_CHARTS = (
+    {"title": "drift before the deadline (primary metric)", "x": "step", "y": ["drift_mean"],
+     "where": {"stage": "drift"}, "series_by": "group", "xlabel": "lookback", "ylabel": "mean Grassmannian drift"},
+    {"title": "primary-metric AUROC against the label-shuffle 95th percentile", "x": "step", "y": ["auroc"],
+     "where": {"stage": "auroc"}, "series_by": "labels", "xlabel": "lookback", "ylabel": "AUROC"},
+    {"title": "reliability of the calibrated drift score", "x": "predicted", "y": ["observed"],
+     "where": {"stage": "reliability"}, "series_by": "kind"},
+    {"title": "training loss", "x": "step", "y": ["loss"], "where": {"stage": "train"}, "series_by": "model"},
+)
+
+
+def _report(out: dict[str, Any], rec: Recorder, cfg: dict[str, Any]) -> str:
+    """The study's HTML page: verdicts, scalars, per-metric and per-seed tables, bound ratios, charts."""
+    from engine.analyses.report import study_report
+
+    tables = []
+    if "auroc_by_metric" in out:
+        r = cfg["horizon"]
+        tables.append({"title": f"AUROC by metric and lookback (seed {cfg['seed']}; horizon: largest lookback "
+                                f"with {cfg['correction']}-corrected p < {cfg['alpha']})",
+                       "header": ["metric", *[f"lookback {i}" for i in range(r)], "horizon"],
+                       "rows": [[k, *v, out["horizon_by_metric"][k]["horizon"]]
+                                for k, v in out["auroc_by_metric"].items()]})
+    if "horizon_by_metric_seeds" in out:
+        tables.append({"title": f"seed-mean AUROC by lookback over seeds {out['seeds']} (multi-seed horizon)",
+                       "header": ["metric", *[f"lookback {i}" for i in range(cfg["horizon"])], "horizon"],
+                       "rows": [[k, *v["auroc_mean"], v["horizon"]] for k, v in out["horizon_by_metric_seeds"].items()]})
+        tables.append({"title": "primary metric: seed-mean AUROC with stratified BCa 95% interval",
+                       "header": ["lookback", "AUROC", "CI low", "CI high", "corrected p", "shuffle p95"],
+                       "rows": [[i, m, lo, hi, p, q] for i, (m, (lo, hi), p, q) in enumerate(zip(
+                           out["auroc_by_lookback_seed_mean"], out["auroc_by_lookback_seed_mean_ci"],
+                           out["p_adjusted_by_lookback_seeds"], out["null_p95_by_lookback_seeds"], strict=True))]})
+        tables.append({"title": "per seed", "header": ["seed", "lookback-0 AUROC", "horizon", "supported"],
+                       "rows": [list(x) for x in zip(out["seeds"], out["auroc_lookback0_by_seed"],
+                                                     out["predictive_horizon_by_seed"], out["supported_by_seed"],
+                                                     strict=True)]})
+    if "bound_ratio_max_per_head" in out:
+        tables.append({"title": "softmax bound on trained attention: observed / bound (docs/research/softmax-bound.md)",
+                       "header": ["layer", "head", "max ratio", "median ratio"],
+                       "rows": [[li, h, mx, md] for li, (row, mrow) in enumerate(zip(
+                           out["bound_ratio_max_per_head"], out["bound_ratio_median_per_head"], strict=True))
+                                for h, (mx, md) in enumerate(zip(row, mrow, strict=True))]})
+    if "wvwo" in out:
+        for model, vals in out["wvwo"].items():
+            names = list(vals)
+            tables.append({"title": f"W_V W_O spectra ({model} model), per layer and head", "header": ["layer/head", *names],
+                           "rows": [[f"{li}/{h}", *[vals[n][li][h] for n in names]]
+                                    for li in range(len(vals[names[0]])) for h in range(len(vals[names[0]][li]))]})
+    records = getattr(rec, "records", [])
+    return study_report("dcsbm-drift: does attention drift before a rule violation?", out, records, REPORT_CHARTS,
+                        getattr(rec, "notes", []), tables, verdict_keys=[k for k in ("verdict", "verdict_seeds")
+                                                                         if k in out])
 
 
 def _seeds(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
@@ -247,8 +332,9 @@ def _single(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     with single_thread():
         # fault no_rule_training: the "experimental" model never sees a rule-abiding walk
         exp_data = null_walks if cfg["fault"] == "no_rule_training" else rule_walks
-        exp_model = _train("experimental", exp_data, cfg, rng, rec, done, total)
-        null_model = _train("null", null_walks, cfg, rng, rec, done, total)
+        snaps: dict[str, list[torch.Tensor]] = {"experimental": [], "null": []}
+        exp_model = _train("experimental", exp_data, cfg, rng, rec, done, total, snaps["experimental"])
+        null_model = _train("null", null_walks, cfg, rng, rec, done, total, snaps["null"])
         exp, edge_ok, exp_st = _evaluate(exp_model, graph, eval_rule, cfg)
         null, _, null_st = _evaluate(null_model, graph, eval_null, cfg)
         wvwo = {"experimental": wvwo_metrics(exp_model), "null": wvwo_metrics(null_model)}
@@ -334,6 +420,9 @@ def _single(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     out.update(_nine_metrics(graph, eval_rule, eval_null, exp_st, null_st, labels, cfg, rng, rec))
     out["auroc_lookback0_ci"] = list(auroc_ci(lb0, labels, cfg["n_bootstrap"], cfg["seed"]))
     out["wvwo"] = wvwo
+    out.update(_wvwo_trajectory(snaps, cfg, rec))
+    out["metrics"] = out["metrics"] + out["metrics_wvwo"]
+    out["n_metrics"] = len(out["metrics"])
     win = torch.as_tensor(np.ascontiguousarray(windows(eval_rule, n_ctx)[:, -1][: cfg["bound_windows"]]))
     with single_thread():
         bound = bound_ratios(exp_model, win, cfg["bound_eps"], torch.Generator().manual_seed(cfg["seed"]))

@@ -50,6 +50,29 @@ def stream_eval(model: WalkTransformer, walks, layer: int, target: str, side: st
         spectra={t: torch.cat([p.spectra[t] for p in parts]) for t in TARGETS})
 
 
+def wvwo_matrices(model: WalkTransformer) -> Tensor:
+    """(L, H, d, d) float64: each head's W_V^T W_O^T, the map from a residual input to its write-back
+    (rank <= d_head), per layer."""
+    out = []
+    for blk in model.blocks:
+        att = blk.attn
+        d = att.v.weight.shape[1]
+        wv = att.v.weight.detach().view(att.n_heads, att.d_k, d)                       # (H, d_k, d)
+        wo = att.o.weight.detach().view(d, att.n_heads, att.d_k).permute(1, 0, 2)      # (H, d, d_k)
+        out.append((wv.transpose(1, 2) @ wo.transpose(1, 2)).double().cpu())
+    return torch.stack(out)
+
+
+def wvwo_trajectory(snapshots: list[Tensor], k: int, tier: str) -> tuple[dict[str, Tensor], Tensor]:
+    """WvWo over training checkpoints -> the nine metrics (L, H, n_ckpt) and spectra (L, H, n_ckpt, d).
+
+    WvWo does not change during evaluation, so its trajectory is the training one: Grassmannian drift
+    between consecutive checkpoints, rank-1 residual and read/write alignment (WvWo is square) included.
+    """
+    mats = torch.stack(snapshots).permute(1, 2, 0, 3, 4)                              # (L, H, T, d, d)
+    return spectral.trajectory_metrics(mats, k, tier)
+
+
 def wvwo_metrics(model: WalkTransformer) -> dict[str, list[list[float]]]:
     """The six value metrics of each head's W_V^T W_O^T (d_model x d_model, rank <= d_head), per layer and head."""
     out: dict[str, list[list[float]]] = {name: [] for name in spectral.VALUE_METRICS}

@@ -21,7 +21,10 @@ from engine.analyses.dcsbm.model import WalkTransformer
 def train_walk_model(walks: np.ndarray, vocab: int, n_ctx: int, steps: int, rng: np.random.Generator,
                      device: str = "cpu", batch: int = 64, lr: float = 3e-3, d_model: int = 32,
                      n_layers: int = 2, n_heads: int = 1,
-                     on_step: Callable[[int, float], None] | None = None) -> WalkTransformer:
+                     on_step: Callable[[int, float], None] | None = None,
+                     on_snapshot: Callable[[int, WalkTransformer], None] | None = None,
+                     snapshot_every: int = 0) -> WalkTransformer:
+    """on_snapshot(step, model) runs before step 0, every snapshot_every steps and after the last step."""
     with torch.random.fork_rng(devices=[]):          # initial weights from `rng`, not from global torch state
         torch.manual_seed(int(rng.integers(2**62)))
         model = WalkTransformer(vocab, n_ctx, d_model, n_layers, n_heads).to(device)
@@ -30,6 +33,8 @@ def train_walk_model(walks: np.ndarray, vocab: int, n_ctx: int, steps: int, rng:
     n_walks, length = walks.shape
     offsets = torch.arange(n_ctx + 1, device=device)
     for step in range(steps):
+        if on_snapshot is not None and snapshot_every > 0 and step % snapshot_every == 0:
+            on_snapshot(step, model)
         rows = torch.as_tensor(rng.integers(0, n_walks, batch), device=device)
         starts = torch.as_tensor(rng.integers(0, length - n_ctx, batch), device=device)
         chunk = data[rows[:, None], starts[:, None] + offsets]
@@ -40,6 +45,8 @@ def train_walk_model(walks: np.ndarray, vocab: int, n_ctx: int, steps: int, rng:
         opt.step()
         if on_step is not None:
             on_step(step, float(loss.detach()))
+    if on_snapshot is not None and snapshot_every > 0:
+        on_snapshot(steps, model)
     return model.eval()
 
 
