@@ -27,6 +27,8 @@ def cache_root() -> Path:
     if os.environ.get("LYNX_CACHE"):
         return Path(os.environ["LYNX_CACHE"])
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lynx-workbench"
+
+
 UNREADABLE = (SafetensorError, OSError, ValueError, KeyError, RuntimeError, json.JSONDecodeError)
 
 

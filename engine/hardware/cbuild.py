@@ -2,7 +2,7 @@
 
 Used by the labs that need compiled loops (BK-Core's recursions, the loop-order matmul, the
 STREAM triad): Python loops would measure the interpreter, not the memory system. The
-library lands under ~/.cache/lynx-workbench/<group>/ and is renamed into place atomically,
+library lands under engine.cachefile.cache_root()/<group>/ and is renamed into place atomically,
 so concurrent builders never load a half-written file. No compiler, or a failed build: None.
 """
 
@@ -17,10 +17,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from engine.cachefile import cache_root
+
 
 def cache_dir(group: str) -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "lynx-workbench" / group
+    """Built libraries live in the one cache root (engine.cachefile.cache_root) under `group`."""
+    return cache_root() / group
 
 
 def compiler() -> str | None:

@@ -6,9 +6,9 @@
 `config` keys: model {n_layers, n_heads, d_model, d_ff, context_len, vocab_size}, optimizer
 {lr_max, lr_min, beta1, beta2, eps, weight_decay, clip}, scheduler {warmup_steps, total_steps},
 training {batch_size, val_every, log_every, rng_seed, data_seed}, heldout_verbs.
-The cache lives in $LYNX_CACHE (default ~/.cache/lynx-workbench), one directory per hash of the
-config and of the training code, so a changed recipe never reuses a stale model. Training is
-deterministic for a given config on one machine, so a cached model is the model a fresh run
+The cache lives in engine.cachefile.cache_root() ($LYNX_CACHE, default ~/.cache/lynx-workbench),
+one directory per hash of the config and of the training code, so a changed recipe never reuses a stale model.
+Training is deterministic for a given config on one machine, so a cached model is the model a fresh run
 would produce.
 """
 
@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine.cachefile import cache_root
 from engine.models.gpt import MiniGPT, MiniGPTConfig
 from engine.threads import blas_threads
 from engine.train.data import HELDOUT_VERBS, CharTokenizer, held_out_split, load_corpus
@@ -88,7 +89,7 @@ def _code_hash() -> str:
 
 
 def cache_dir(config: dict[str, Any]) -> Path:
-    root = Path(os.environ.get("LYNX_CACHE", Path.home() / ".cache" / "lynx-workbench"))
+    root = cache_root()
     key = hashlib.sha256((json.dumps(config, sort_keys=True) + _code_hash()).encode()).hexdigest()[:16]
     return root / f"minigpt-{key}"
 
