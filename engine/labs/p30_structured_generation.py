@@ -2,7 +2,8 @@
 
 The model never saw JSON in training: its vocabulary's unused slots now hold JSON symbols
 (engine.structured.tokenizer), so unconstrained decoding almost never produces a document and
-the mask is what guarantees the shape. Content correctness is logged, never asserted.
+the mask is what guarantees the shape. Content correctness is logged, never asserted here;
+lab 04 (engine.labs.p30_json_tutor) is the course's model fine-tuned on JSON, where it is.
 """
 
 from __future__ import annotations
