@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.models.attention import TransformerLM
-from engine.models.bk.corpus import Corpus
+from engine.models.bk.corpus import Corpus, TextCorpus
 from engine.models.bk.model import BKConfig, ResNetBK, count_params, non_finite_grads
 from engine.run import Recorder
 
@@ -80,8 +80,13 @@ def _future_leak(model: nn.Module, x: Tensor, t: int) -> float:
 
 def train(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     seed = int(cfg["seed"])
-    corpus = Corpus(int(cfg["train_sentences"]), int(cfg["val_sentences"]), seed)
     n_seq, batch, steps = int(cfg["n_seq"]), int(cfg["batch"]), int(cfg["steps"])
+    corpus: Corpus | TextCorpus
+    if str(cfg["corpus_path"]):
+        corpus = TextCorpus(str(cfg["corpus_path"]), str(cfg["tokenizer"]), int(cfg["bpe_vocab_size"]),
+                            float(cfg["val_fraction"]), min_tokens=n_seq + 2)
+    else:
+        corpus = Corpus(int(cfg["train_sentences"]), int(cfg["val_sentences"]), seed)
     every, skip = int(cfg["eval_every"]), int(cfg["eval_skip"])
     rng = np.random.default_rng(seed)
     starts = rng.integers(0, len(corpus.train) - n_seq - 1, (steps, batch))
@@ -90,7 +95,9 @@ def train(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     xv, yv = (t.to(device) for t in _windows(corpus.val, n_seq, val_starts))
     models = [str(m) for m in cfg["models"]]
     out: dict[str, Any] = {"device": device, "vocab_size": corpus.vocab_size, "floor_ppl": corpus.floor_ppl,
-                           "unigram_ppl": _unigram_ppl(corpus)}
+                           "unigram_ppl": _unigram_ppl(corpus),
+                           "corpus": corpus.path if isinstance(corpus, TextCorpus) else "generated verb text",
+                           "tokenizer": corpus.kind if isinstance(corpus, TextCorpus) else "word"}
     for mi, name in enumerate(models):
         torch.manual_seed(seed)
         model = build_model(name, cfg, corpus.vocab_size, n_seq).to(device)
@@ -115,6 +122,7 @@ def train(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         val = _val_loss(model, xv, yv, skip)
         out[f"{name}_ppl"] = math.exp(val)
         out[f"{name}_ppl_over_floor"] = math.exp(val) / corpus.floor_ppl
+        out[f"{name}_ppl_over_uniform"] = math.exp(val) / corpus.vocab_size
         out[f"{name}_params"] = count_params(model)
         out[f"{name}_future_leak"] = _future_leak(model, xv[:4], n_seq // 2)
         out[f"{name}_skipped_steps"] = bad
@@ -123,7 +131,7 @@ def train(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     return out
 
 
-def _unigram_ppl(corpus: Corpus) -> float:
+def _unigram_ppl(corpus: Corpus | TextCorpus) -> float:
     counts = np.bincount(corpus.train, minlength=corpus.vocab_size) + 1.0
     p = counts / counts.sum()
     return float(math.exp(-np.log(p[corpus.val]).mean()))

@@ -12,6 +12,7 @@ floor on held-out text is reading the future.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -63,3 +64,63 @@ class Corpus:
     @property
     def vocab_size(self) -> int:
         return len(self.vocab)
+
+
+SHIPPED_TEXT = "engine/data/texts/resolvent_notes.txt"  # CC0, see its header
+TOKENIZERS = ("byte", "bpe")
+
+
+def _resolve(path: str) -> Path:
+    p = Path(path).expanduser()
+    if not p.is_absolute() and not p.exists():  # a repo-relative path works from any directory
+        repo = Path(__file__).resolve().parents[3] / p
+        if repo.exists():
+            return repo
+    return p
+
+
+class TextCorpus:
+    """A local plain-text file as token ids: the same interface as Corpus (train, val, vocab_size,
+    floor_ppl), for `--set corpus_path=...` in bk-lm.
+
+    tokenizer "byte": the 256 byte values (engine.text.bpe with no merges, so every file encodes);
+    "bpe": byte-level BPE (engine.text.bpe) trained on the training part only, to `bpe_vocab_size`.
+    The last `val_fraction` of the file (cut at a line break when there is one) is held out.
+    Real text has no known entropy floor, so floor_ppl is 1.0, the trivial bound.
+    """
+
+    def __init__(self, path: str, tokenizer: str = "byte", bpe_vocab_size: int = 512, val_fraction: float = 0.1,
+                 min_tokens: int = 0) -> None:
+        from engine.text.bpe import BPETokenizer
+
+        if tokenizer not in TOKENIZERS:
+            raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
+        if not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        file = _resolve(path)
+        if not file.is_file():
+            raise FileNotFoundError(f"corpus_path: no such file {path!r}")
+        try:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"corpus_path {path!r}: not UTF-8 text (byte {exc.start})") from None
+        cut = int(len(text) * (1.0 - val_fraction))
+        line = text.rfind("\n", 0, cut)
+        cut = line + 1 if line > 0 else cut
+        train_text, val_text = text[:cut], text[cut:]
+        if tokenizer == "bpe":
+            self.tokenizer = BPETokenizer.train(train_text.splitlines(keepends=True), bpe_vocab_size)
+        else:
+            self.tokenizer = BPETokenizer()
+        self.train = np.array(self.tokenizer.encode(train_text), dtype=np.int64)
+        self.val = np.array(self.tokenizer.encode(val_text), dtype=np.int64)
+        if min(len(self.train), len(self.val)) < min_tokens:
+            raise ValueError(f"corpus_path {path!r}: {len(self.train)} train / {len(self.val)} validation tokens, "
+                             f"need at least {min_tokens} in each (a longer file or a shorter n_seq)")
+        self.path, self.kind = str(file), tokenizer
+        self.vocab = [self.tokenizer.token_str(i) for i in range(self.tokenizer.vocab_size)]
+        self.floor_ppl = 1.0
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab_size
