@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from safetensors.numpy import save_file
 from scipy import stats
 
@@ -31,6 +32,7 @@ from engine.mlops.variants import (
     grader_sha,
     standard_variants,
 )
+from engine.quant.quantize import quantize_symmetric_per_channel
 from engine.run import Recorder
 from engine.text.verbs import TENSES, conjugate
 
@@ -43,8 +45,8 @@ def write_bundle(root: Path, variant: Variant, seed: int) -> Path:
     rng = np.random.default_rng(seed)
     w = rng.standard_normal((32, 32)).astype(np.float32)
     if variant.name == "int8":
-        scale = np.abs(w).max(axis=1, keepdims=True) / 127.0
-        tensors = {"w_q": np.round(w / scale).astype(np.int8), "scale": scale.astype(np.float32)}
+        q, scale = quantize_symmetric_per_channel(torch.from_numpy(w), bits=8)  # per output row
+        tensors = {"w_q": q.numpy(), "scale": scale.float().numpy()}
     elif variant.name == "lora":
         tensors = {"lora_a": rng.standard_normal((32, 4)).astype(np.float32), "lora_b": np.zeros((4, 32), np.float32)}
     else:
