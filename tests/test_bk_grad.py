@@ -19,7 +19,7 @@ def _dense_grad(diag: torch.Tensor, u: torch.Tensor, z: complex = 1j) -> torch.T
     n = diag.shape[-1]
     ones = torch.ones(*diag.shape[:-1], n - 1, dtype=torch.complex128)
     t = torch.diag_embed(diag.to(torch.complex128) - z) + torch.diag_embed(ones, 1) + torch.diag_embed(ones, -1)
-    inv = torch.linalg.inv(t)
+    inv = core.dense_inverse(t)
     w = torch.complex(u[..., 0], -u[..., 1])
     return -(w.unsqueeze(-1) * inv * inv.transpose(-1, -2)).sum(-2).real
 

@@ -69,3 +69,47 @@ def test_hybrid_and_tensor_beta_keep_the_rowwise_path() -> None:
     x = v.clone().requires_grad_()
     bk_features(x, grad_mode="hybrid", backend="native").sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 200])  # around the causal kernel's checkpoint spacing (64)
+def test_causal_kernel_channel_last_and_expanded_grad(dtype: torch.dtype, n: int) -> None:
+    """The mixer hands the core a (B, N, C) tensor transposed to (B, C, N): no copy in, none out, same numbers."""
+    g = torch.Generator().manual_seed(n)
+    x = (-2.0 + torch.randn(3, n, 11, generator=g, dtype=torch.float64)).to(dtype)  # (B, N, C), C=11: a partial block
+    w = torch.randn(3, 11, n, 2, generator=g, dtype=torch.float64).to(dtype)
+    res = {}
+    for backend in ("native", "scan"):
+        xx = x.clone().requires_grad_()
+        f = bk_features(xx.transpose(-1, -2), causal=True, backend=backend)
+        (f * w).sum().backward()
+        assert xx.grad is not None
+        one = xx.grad.clone()
+        xx.grad = None
+        bk_features(xx.transpose(-1, -2), causal=True, backend=backend).sum().backward()  # an expanded (stride 0) grad
+        res[backend] = (f.detach(), one, xx.grad)
+    tol = 1e-12 if dtype == torch.float64 else 1e-4
+    for a, b in zip(res["native"], res["scan"], strict=True):
+        assert a.shape == b.shape and (a.double() - b.double()).abs().max() < tol
+    if n > 1:
+        f = res["native"][0]
+        assert f.permute(0, 2, 1, 3).is_contiguous()  # (B, N, C, 2) underneath: the mixer's reshape is free
+        assert res["native"][1].is_contiguous()  # dL/dx comes back in x's own layout
+
+
+def test_big_output_pool_never_hands_out_a_live_buffer() -> None:
+    native._POOL.clear()
+    a = native._empty((1024, 8192), torch.float32)  # 32 MiB: from the pool
+    a.fill_(1.0)
+    b = native._empty((1024, 8192), torch.float32)
+    assert a.data_ptr() != b.data_ptr()
+    b.fill_(2.0)
+    view = a[5:]  # a view keeps the map alive after `a` goes
+    ptr = a.data_ptr()
+    del a
+    c = native._empty((1024, 8192), torch.float32)
+    assert c.data_ptr() != ptr and float(view[0, 0]) == 1.0
+    del view
+    d = native._empty((1024, 8192), torch.float32)
+    assert d.data_ptr() == ptr  # only now is it free again
+    assert float(b.double().mean()) == 2.0

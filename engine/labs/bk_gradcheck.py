@@ -41,11 +41,11 @@ def _dense_vjp(diag: Tensor, w: Tensor, z: complex, causal: bool) -> Tensor:
     ones = torch.ones(*diag.shape[:-1], n - 1, dtype=torch.complex128)
     t = t + torch.diag_embed(ones, 1) + torch.diag_embed(ones, -1)
     if not causal:
-        inv = torch.linalg.inv(t)
+        inv = core.dense_inverse(t)
         return -(w.unsqueeze(-1) * inv * inv.transpose(-1, -2)).sum(-2).real
     out = torch.zeros_like(diag)
     for i in range(n):  # feature i is the last diagonal entry of the inverse of T[:i+1, :i+1]
-        inv = torch.linalg.inv(t[..., : i + 1, : i + 1])
+        inv = core.dense_inverse(t[..., : i + 1, : i + 1])
         out[..., : i + 1] -= (w[..., i : i + 1] * inv[..., i, :] * inv[..., :, i]).real
     return out
 

@@ -8,10 +8,16 @@ millisecond. This module compiles that loop with the system C compiler on first 
 runs it on the tensors' buffers. No compiler, a non-CPU tensor or complex64 precision:
 `available()` is False or the caller keeps the scan, which computes the same thing.
 
-Two kernels: `forward`/`backward` take complex128 alpha one row at a time (the first version,
+Three kernels: `forward`/`backward` take complex128 alpha one row at a time (the first version,
 kept as the `native_rowwise` backend and for general couplings); `fused_forward`/`fused_backward`
 take the real diagonal, advance 8 rows together with split real/imaginary state, convert
 dtypes inside and thread over blocks of rows (the `native` backend when beta is a constant).
+The causal case (what the language model runs) goes through a third, `bk_causal_*`: it saves
+one pivot per 64 sites and recomputes the rest in the backward, reads and writes strided
+tensors (the mixer's channel-last (B, N, C) layout and autograd's expanded gradients need no
+copies), spends one reciprocal per site, prefetches its 2 x 8 row streams, and takes big
+outputs from a small pool of reusable maps so a call does not page-fault tens of MB.
+Built with -march=native (cached per CPU kind), falling back to plain -O3.
 
 Set LYNX_BK_NATIVE=0 to disable it.
 """
@@ -19,8 +25,13 @@ Set LYNX_BK_NATIVE=0 to disable it.
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import math
+import mmap
 import os
 import subprocess
+import sys
+import warnings
 
 import torch
 from torch import Tensor
@@ -207,15 +218,131 @@ void bk_fused_backward(const void *gf, const void *v, int f32, long rows, long n
         bwd_block(gf, v, f32, r0, m, n, zr, zi, beta, causal, dd + off, ee + off, ll + off, out);
     }
 }
+
+/* ---- the causal kernel: checkpointed pivots, strided I/O, one reciprocal per site ---------------
+   The causal backward runs right to left and needs every pivot d_k. Instead of writing all of them
+   (16 B/site out, 16 B/site back in, and a fresh multi-megabyte buffer to page-fault per call), the
+   forward keeps one pivot every CK sites; the backward recomputes each CK-site segment from its
+   checkpoint into an L1-sized buffer (d and 1/|d|^2) and runs the adjoint over it. What crosses
+   memory is then only what the op must touch: read v, write [Re g, Im g]; read v, read the
+   incoming gradient, write dL/dv. One reciprocal 1/|d_k|^2 per site serves both g_k = conj(d_k)/|d_k|^2
+   and the next step's beta/d_k. Every tensor is addressed as (R1, R2, N[, 2]) with element strides,
+   so the mixer's channel-last layout (B, N, C) and autograd's expanded gradients need no copies;
+   a block's LANES rows are consecutive (r1, r2) rows, i.e. consecutive channels when R2 = C. */
+#define CK 64
+typedef struct { long s1, s2, sk, sc; } lay;
+
+static inline void bases(long r0, int m, long R2, lay L, long *base) {
+    for (int l = 0; l < LANES; l++) { long r = r0 + (l < m ? l : m - 1); base[l] = (r / R2) * L.s1 + (r % R2) * L.s2; }
+}
+
+#define PF 384  /* forward prefetch distance, sites; the backward prefetches three segments ahead */
+#define CAUSAL_KERNELS(T, SUF)                                                                              \
+static void cfwd_##SUF(const T *v, lay V, T *f, lay Fo, long R2, long n, double zr, double zi, double beta,  \
+                       long r0, int m, double *ck) {                                                        \
+    long vb[LANES], fb[LANES];                                                                             \
+    double pr[LANES], pi[LANES], iv[LANES], a[LANES];                                                      \
+    bases(r0, m, R2, V, vb); bases(r0, m, R2, Fo, fb);                                                     \
+    for (long k = 0; k < n; k++) {                                                                         \
+        if ((k & 7) == 0) for (int l = 0; l < LANES; l++) {                                                \
+            __builtin_prefetch(v + vb[l] + (k + PF) * V.sk, 0, 0);                                         \
+            __builtin_prefetch(f + fb[l] + (k + PF) * Fo.sk, 1, 0); }                                      \
+        for (int l = 0; l < LANES; l++) a[l] = (double)v[vb[l] + k * V.sk] - zr;                           \
+        if (k == 0) { for (int l = 0; l < LANES; l++) { pr[l] = a[l]; pi[l] = -zi; } }                    \
+        else { for (int l = 0; l < LANES; l++) { double s = beta * iv[l];                                 \
+                   pr[l] = a[l] - pr[l] * s; pi[l] = -zi + pi[l] * s; } }                                \
+        for (int l = 0; l < LANES; l++) iv[l] = 1.0 / (pr[l] * pr[l] + pi[l] * pi[l]);                    \
+        if (k % CK == 0) for (int l = 0; l < LANES; l++) {                                                 \
+            ck[(k / CK) * 2 * LANES + l] = pr[l]; ck[(k / CK) * 2 * LANES + LANES + l] = pi[l]; }           \
+        for (int l = 0; l < m; l++) {                                                                      \
+            f[fb[l] + k * Fo.sk] = (T)(pr[l] * iv[l]); f[fb[l] + k * Fo.sk + Fo.sc] = (T)(-pi[l] * iv[l]); }  \
+    }                                                                                                      \
+}                                                                                                          \
+static void cbwd_##SUF(const T *gf, lay G, const T *v, lay V, T *o, lay O, long R2, long n, double zr,     \
+                       double zi, double beta, long r0, int m, const double *ck) {                          \
+    long gb[LANES], vb[LANES], ob[LANES];                                                                  \
+    double seg[3 * CK * LANES], pr[LANES], pi[LANES], iv[LANES], ur[LANES], ui[LANES];                     \
+    bases(r0, m, R2, G, gb); bases(r0, m, R2, V, vb); bases(r0, m, R2, O, ob);                             \
+    for (int l = 0; l < LANES; l++) { ur[l] = 0; ui[l] = 0; }                                              \
+    for (long s = (n - 1) / CK; s >= 0; s--) {                                                             \
+        long k0 = s * CK, k1 = k0 + CK < n ? k0 + CK : n;                                                  \
+        for (long k = k0 - 3 * CK; k < k0 - 2 * CK; k += 8) if (k >= 0) for (int l = 0; l < LANES; l++) {              \
+            __builtin_prefetch(v + vb[l] + k * V.sk, 0, 0); __builtin_prefetch(gf + gb[l] + k * G.sk, 0, 0);    \
+            __builtin_prefetch(o + ob[l] + k * O.sk, 1, 0); }                                                 \
+        for (long k = k0; k < k1; k++) {                                                                   \
+            double *q = seg + 3 * LANES * (k - k0);                                                        \
+            if (k == k0) { for (int l = 0; l < LANES; l++) {                                               \
+                pr[l] = ck[s * 2 * LANES + l]; pi[l] = ck[s * 2 * LANES + LANES + l]; } }                  \
+            else { for (int l = 0; l < LANES; l++) { double a = (double)v[vb[l] + k * V.sk] - zr;          \
+                       double t = beta * iv[l]; pr[l] = a - pr[l] * t; pi[l] = -zi + pi[l] * t; } }      \
+            for (int l = 0; l < LANES; l++) {                                                              \
+                iv[l] = 1.0 / (pr[l] * pr[l] + pi[l] * pi[l]); q[l] = pr[l]; q[LANES + l] = pi[l];          \
+                q[2 * LANES + l] = iv[l]; }                                                                \
+        }                                                                                                  \
+        for (long k = k1 - 1; k >= k0; k--) {                                                              \
+            const double *q = seg + 3 * LANES * (k - k0);                                                  \
+            double wr[LANES], wi[LANES];                                                                   \
+            for (int l = 0; l < LANES; l++) {                                                              \
+                wr[l] = (double)gf[gb[l] + k * G.sk]; wi[l] = -(double)gf[gb[l] + k * G.sk + G.sc]; }      \
+            for (int l = 0; l < LANES; l++) {                                                              \
+                double gr = q[l] * q[2 * LANES + l], gi = -q[LANES + l] * q[2 * LANES + l];                \
+                double g2r = gr * gr - gi * gi, g2i = 2 * gr * gi;                                         \
+                double xr = wr[l] + beta * ur[l], xi = wi[l] + beta * ui[l];                               \
+                ur[l] = g2r * xr - g2i * xi; ui[l] = g2r * xi + g2i * xr; }                                \
+            for (int l = 0; l < m; l++) o[ob[l] + k * O.sk] = (T)(-ur[l]);                                 \
+        }                                                                                                  \
+    }                                                                                                      \
+}
+CAUSAL_KERNELS(float, f32)
+CAUSAL_KERNELS(double, f64)
+
+/* rows = R1 * R2; lays: {s1, s2, sk, sc} in elements; ck: (blocks, ceil(n / CK), 2, LANES) float64 */
+void bk_causal_forward(const void *v, const long *vl, void *f, const long *fl, int f32, long R1, long R2, long n,
+                       double zr, double zi, double beta, double *ck, int threads) {
+    long rows = R1 * R2, blocks = (rows + LANES - 1) / LANES, nck = (n + CK - 1) / CK;
+    lay V = {vl[0], vl[1], vl[2], 0}, Fo = {fl[0], fl[1], fl[2], fl[3]};
+    #pragma omp parallel for num_threads(threads) schedule(static) if(threads > 1 && rows * n >= (1L << 16))
+    for (long b = 0; b < blocks; b++) {
+        long r0 = b * LANES; int m = rows - r0 < LANES ? (int)(rows - r0) : LANES;
+        if (f32) cfwd_f32((const float *)v, V, (float *)f, Fo, R2, n, zr, zi, beta, r0, m, ck + b * nck * 2 * LANES);
+        else cfwd_f64((const double *)v, V, (double *)f, Fo, R2, n, zr, zi, beta, r0, m, ck + b * nck * 2 * LANES);
+    }
+}
+
+void bk_causal_backward(const void *gf, const long *gl, const void *v, const long *vl, void *o, const long *ol,
+                        int f32, long R1, long R2, long n, double zr, double zi, double beta, const double *ck,
+                        int threads) {
+    long rows = R1 * R2, blocks = (rows + LANES - 1) / LANES, nck = (n + CK - 1) / CK;
+    lay G = {gl[0], gl[1], gl[2], gl[3]}, V = {vl[0], vl[1], vl[2], 0}, O = {ol[0], ol[1], ol[2], 0};
+    #pragma omp parallel for num_threads(threads) schedule(static) if(threads > 1 && rows * n >= (1L << 16))
+    for (long b = 0; b < blocks; b++) {
+        long r0 = b * LANES; int m = rows - r0 < LANES ? (int)(rows - r0) : LANES;
+        const double *c = ck + b * nck * 2 * LANES;
+        if (f32) cbwd_f32((const float *)gf, G, (const float *)v, V, (float *)o, O, R2, n, zr, zi, beta, r0, m, c);
+        else cbwd_f64((const double *)gf, G, (const double *)v, V, (double *)o, O, R2, n, zr, zi, beta, r0, m, c);
+    }
+}
 """
 
 _LIB: ctypes.CDLL | None = None
 _TRIED = False
 
 
+def _cpu_key() -> str:
+    """A short hash of this CPU's model and flags: -march=native builds are cached per CPU kind."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            lines = [ln for ln in f if ln.startswith(("model name", "flags", "Features"))][:2]
+    except OSError:
+        lines = []
+    return hashlib.sha256("".join(lines).encode()).hexdigest()[:8]
+
+
 def _build() -> ctypes.CDLL | None:
     base = ("-O3", "-fcx-limited-range")
-    dll = build(_SOURCE, "bk_native", "bk", flags=(*base, "-fopenmp")) or build(_SOURCE, "bk_native", "bk", flags=base)
+    name = f"bk_native_{_cpu_key()}"
+    dll = (build(_SOURCE, name, "bk", flags=(*base, "-march=native", "-fopenmp"))
+           or build(_SOURCE, name, "bk", flags=(*base, "-fopenmp")) or build(_SOURCE, "bk_native", "bk", flags=base))
     if dll is None:
         return None
     i64, ptr, f64, i32 = ctypes.c_long, ctypes.c_void_p, ctypes.c_double, ctypes.c_int
@@ -223,6 +350,8 @@ def _build() -> ctypes.CDLL | None:
     dll.bk_backward.argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i32]
     dll.bk_fused_forward.argtypes = [ptr, i32, i64, i64, f64, f64, f64, i32, ptr, ptr, ptr, i32]
     dll.bk_fused_backward.argtypes = [ptr, ptr, i32, i64, i64, f64, f64, f64, i32, ptr, ptr, ptr, ptr, i32]
+    dll.bk_causal_forward.argtypes = [ptr, ptr, ptr, ptr, i32, i64, i64, i64, f64, f64, f64, ptr, i32]
+    dll.bk_causal_backward.argtypes = [ptr, ptr, ptr, ptr, ptr, ptr, i32, i64, i64, i64, f64, f64, f64, ptr, i32]
     return dll
 
 
@@ -297,10 +426,112 @@ def _pivot_buffer(rows: int, n: int) -> Tensor:
     return torch.empty(-(-rows // _LANES) * n * 2 * _LANES, dtype=torch.float64)
 
 
+_CK = 64  # checkpoint spacing of the causal kernel (CK in the C source)
+
+
+def _as3(t: Tensor, extra: int = 0) -> Tensor:
+    """`t` (..., N[, 2]) as an (R1, R2, N[, 2]) view (rows = R1 * R2); copies only if the leading dims won't merge."""
+    lead = t.shape[: t.dim() - 1 - extra]
+    tail = t.shape[t.dim() - 1 - extra:]
+    r2 = lead[-1] if lead else 1
+    try:
+        return t.view(-1, r2, *tail)
+    except RuntimeError:
+        return t.reshape(-1, r2, *tail)
+
+
+def _strides(t: Tensor) -> Tensor:
+    """{s1, s2, sk, sc} element strides of an (R1, R2, N[, 2]) tensor, as a C long array."""
+    st = list(t.stride()) + ([0] if t.dim() == 3 else [])
+    return torch.tensor(st, dtype=torch.int64)
+
+
+_HUGE_MIN = 32 * 2**20  # glibc serves blocks above this from fresh mmaps: every call would page-fault them in
+_POOL: list[mmap.mmap] = []  # big output maps, reused once no tensor refers to them (a caching allocator)
+_POOL_MAX = 8
+
+
+def _free_map(nbytes: int) -> mmap.mmap | None:
+    for mm in _POOL:
+        # references: _POOL's list, the loop variable, getrefcount's argument; any tensor built on it adds one
+        if len(mm) == nbytes and sys.getrefcount(mm) <= 3:
+            return mm
+    return None
+
+
+def _empty(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+    """torch.empty, except that big outputs come from a small pool of anonymous maps (huge pages where offered).
+
+    A fresh 64 MiB output costs 16k first-touch page faults every call (measured ~15 ns per site at
+    N=32768 on the shared VM, more than the kernel itself): glibc returns such blocks to the OS on
+    free. The pool keeps up to _POOL_MAX maps and hands one out again only when no tensor holds it.
+    """
+    numel = math.prod(shape)
+    nbytes = numel * torch.empty((), dtype=dtype).element_size()
+    if nbytes < _HUGE_MIN:
+        return torch.empty(shape, dtype=dtype)
+    mm = _free_map(nbytes)
+    if mm is None:
+        try:
+            mm = mmap.mmap(-1, nbytes)
+            if hasattr(mmap, "MADV_HUGEPAGE"):
+                mm.madvise(mmap.MADV_HUGEPAGE)
+        except OSError:
+            return torch.empty(shape, dtype=dtype)
+        _POOL.append(mm)
+        if len(_POOL) > _POOL_MAX:
+            _POOL.pop(0)  # the oldest: freed with its last tensor
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.frombuffer(mm, dtype=dtype, count=numel).view(shape)
+
+
+def _like_rows(v3: Tensor, pair: bool) -> Tensor:
+    """A fresh (R1, R2, N[, 2]) tensor laid out like v3: channel-last when v3 is, so the mixer never copies."""
+    r1, r2, n = v3.shape
+    if r2 > 1 and n > 1 and v3.stride(1) == 1 and v3.stride(2) == r2:
+        buf = _empty((r1, n, r2, 2) if pair else (r1, n, r2), v3.dtype)
+        return buf.permute(0, 2, 1, 3) if pair else buf.permute(0, 2, 1)
+    return _empty((r1, r2, n, 2) if pair else (r1, r2, n), v3.dtype)
+
+
+def _causal_forward(lib: ctypes.CDLL, diag: Tensor, beta: float, z: complex) -> tuple[Tensor, tuple[Tensor, ...]]:
+    n = diag.shape[-1]
+    v3 = _as3(diag)
+    if v3.stride(2) != 1 and not (v3.stride(1) == 1 and v3.stride(2) == v3.shape[1]):
+        v3 = v3.contiguous()  # neither row-major nor channel-last: one copy
+    r1, r2, _ = v3.shape
+    f3 = _like_rows(v3, pair=True)
+    ck = torch.empty(-(-(r1 * r2) // _LANES) * -(-n // _CK) * 2 * _LANES, dtype=torch.float64)
+    vl, fl = _strides(v3), _strides(f3)
+    lib.bk_causal_forward(v3.data_ptr(), vl.data_ptr(), f3.data_ptr(), fl.data_ptr(), int(v3.dtype == torch.float32),
+                          r1, r2, n, z.real, z.imag, float(beta), ck.data_ptr(), _threads())
+    feat = f3.view(*diag.shape, 2) if diag.dim() >= 2 else f3.reshape(*diag.shape, 2)
+    return feat, (v3, ck)
+
+
+def _causal_backward(lib: ctypes.CDLL, grad_feat: Tensor, saved: tuple[Tensor, ...], beta: float, z: complex,
+                     shape: torch.Size) -> Tensor:
+    v3, ck = saved
+    r1, r2, n = v3.shape
+    g3 = _as3(grad_feat.to(v3.dtype), extra=1)
+    o3 = _like_rows(v3, pair=False)
+    gl, vl, ol = _strides(g3), _strides(v3), _strides(o3)
+    lib.bk_causal_backward(g3.data_ptr(), gl.data_ptr(), v3.data_ptr(), vl.data_ptr(), o3.data_ptr(), ol.data_ptr(),
+                           int(v3.dtype == torch.float32), r1, r2, n, z.real, z.imag, float(beta), ck.data_ptr(),
+                           _threads())
+    return o3.view(shape) if len(shape) >= 2 else o3.reshape(shape)
+
+
 def fused_forward(diag: Tensor, beta: float, z: complex, causal: bool) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """Features (..., N, 2) in diag's dtype and what the backward needs: (v, d, e), pivots block-interleaved."""
+    """Features (..., N, 2) in diag's dtype and what the backward needs.
+
+    causal: (v, checkpoints), the checkpointed strided kernel; full: (v, d, e), pivots block-interleaved.
+    """
     lib = _lib()
     assert lib is not None
+    if causal:
+        return _causal_forward(lib, diag, beta, z)
     n = diag.shape[-1]
     v = diag.reshape(-1, n).contiguous()
     rows = v.shape[0]
@@ -317,6 +548,8 @@ def fused_backward(grad_feat: Tensor, saved: tuple[Tensor, ...], beta: float, z:
     """dL/d(diag) in diag's dtype from dL/d(features)."""
     lib = _lib()
     assert lib is not None
+    if causal:
+        return _causal_backward(lib, grad_feat, saved, beta, z, shape)
     v, dd, ee = saved
     rows, n = v.shape
     g = grad_feat.to(v.dtype).reshape(rows, n, 2).contiguous()
