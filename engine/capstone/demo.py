@@ -196,8 +196,13 @@ def run_demo(workdir: Path, cfg: DemoConfig, on_event: Callable[[dict[str, Any]]
                 prefills_during = srv.stats()["forward_calls"] - before
                 big_line = say("security", "threat_replay", "oversized body", replay="oversize", status=r.status,
                                body_bytes=len(big), forward_calls_during=prefills_during)
+                t_burst = time.perf_counter()
                 codes = sorted(r.status for r in asyncio.run(_burst(srv.port, cfg.rate_burst + 5)))
-                rate_line = say("security", "threat_replay", "rate limit", replay="rate_limit", statuses=codes)
+                t_burst = time.perf_counter() - t_burst
+                # a token bucket refills while the burst is in flight: at most burst + rate x its duration pass
+                allowed = cfg.rate_burst + int(cfg.rate_per_s * t_burst)
+                rate_line = say("security", "threat_replay", "rate limit", replay="rate_limit", statuses=codes,
+                                burst_s=round(t_burst, 3), allowed_at_most=allowed)
                 try:
                     sb = run_code(ESCAPE_TOOL.format(port=srv.port),
                                   Limits(cpu_s=cfg.sandbox_cpu_s, timeout_s=cfg.sandbox_timeout_s))
@@ -258,7 +263,8 @@ def run_demo(workdir: Path, cfg: DemoConfig, on_event: Callable[[dict[str, Any]]
         _row(rows, "DE-012", "served model's SHA = registry champion's", served.get("model"),
              fetched_sha == sha and served.get("model") == f"lynx-tutor@{sha[:12]}")
         _row(rows, "DE-016", f"a burst of {cfg.rate_burst + 5} from one learner -> 429 beyond the limit", codes,
-             codes.count(429) >= 1 and codes.count(200) <= cfg.rate_burst + 1 and set(codes) <= {200, 429})
+             codes.count(200) <= allowed + 1 and set(codes) <= {200, 429}
+             and codes.count(429) >= min(1, len(codes) - allowed - 1))
         out.update({"rows": rows, "responses": responses, "canonical_sha": sha,
                     "responses_sha256": hashlib.sha256(canonical_json(responses)).hexdigest(),
                     "threat_lines": {"injection": inj_line, "oversize": big_line, "rate_limit": rate_line,
