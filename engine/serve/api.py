@@ -56,6 +56,9 @@ class ServeConfig:
     # the event loop waits up to this long for the GIL each time it wakes (a request is several
     # wakes). Python's 5 ms default kept finished slots empty for steps; engine.serve.run sets it.
     gil_switch_ms: float = 0.5
+    # continuous: the most the decode loop waits per step for requests already inside a handler
+    # (parsed, validated, tokenized) when slots are free; 0 turns the wait off
+    admit_wait_ms: float = 2.0
     injection_filter: bool = True  # False is phase 39's break: the guard span runs but blocks nothing
 
 
@@ -65,6 +68,9 @@ class CorrectRequest(BaseModel):
     sentence: str = Field(min_length=1, max_length=500)
     learner_id: str = Field(default="anonymous", max_length=64)
     max_new_tokens: int | None = Field(default=None, ge=1, le=256)
+    # decode exactly max_new_tokens even past the end of the reply (vLLM's ignore_eos): what a
+    # throughput benchmark sends so decode lengths are its own, not the model's; the text still ends at EOS
+    ignore_eos: bool = False
 
     @field_validator("sentence")
     @classmethod
@@ -107,6 +113,7 @@ class Service:
         self._inline_lock = threading.Lock()
         self.inline_forwards = [0]
         self.inflight = 0
+        self.arriving = 0  # requests inside the handler that have not reached the decode worker yet
         self.fail_next = False  # lets a lab provoke the 500 path
         self.metrics = ServingMetrics(lambda: self.worker.queue_depth() if self.worker else 0.0,
                                       lambda: float(self.inflight), model_name)
@@ -126,7 +133,8 @@ class Service:
         """Load the model (what the app's lifespan does); until then /readyz and POSTs answer 503."""
         if self.cfg.policy != "inline":
             self.worker = DecodeWorker(lm, "sequential" if self.cfg.policy == "sequential" else self.cfg.policy,
-                                       self.cfg.slots, self.cfg.max_wait_ms)
+                                       self.cfg.slots, self.cfg.max_wait_ms, lambda: self.arriving,
+                                       self.cfg.admit_wait_ms)
         self.lm = lm
 
     def counters(self) -> dict[str, Any]:
@@ -134,21 +142,21 @@ class Service:
             return self.worker.counters.snapshot()
         return {"forward_calls": self.inline_forwards[0]}
 
-    def _inline(self, prompt: list[int], n: int) -> Job:
+    def _inline(self, prompt: list[int], n: int, ignore_eos: bool = False) -> Job:
         job = Job(prompt, n)
         with self._inline_lock:
             job.admitted = job.prefilled = time.perf_counter()
-            job.tokens = self.lm.decode_alone(prompt, self.inline_forwards, n)
+            job.tokens = self.lm.decode_alone(prompt, self.inline_forwards, n, () if ignore_eos else None)
         job.finished = time.perf_counter()
         return job
 
-    async def decode(self, prompt: list[int], n: int) -> Job:
+    async def decode(self, prompt: list[int], n: int, ignore_eos: bool = False) -> Job:
         if self.fail_next:
             self.fail_next = False
             raise RuntimeError("model failure (injected)")
         if self.worker is None:
-            return await run_in_threadpool(self._inline, prompt, n)
-        return await asyncio.wrap_future(self.worker.submit(prompt, n))
+            return await run_in_threadpool(self._inline, prompt, n, ignore_eos)
+        return await asyncio.wrap_future(self.worker.submit(prompt, n, ignore_eos))
 
     def log(self, record: dict[str, Any]) -> None:
         if not self.cfg.log_path:
@@ -201,6 +209,15 @@ def create_app(service: Service) -> FastAPI:
 
     @app.post(ROUTE)
     async def correct(request: Request) -> JSONResponse:
+        service.arriving += 1  # the event loop is the only writer; the decode worker only reads
+        request.state.arriving = True
+        try:
+            return await _correct(request)
+        finally:
+            if request.state.arriving:
+                service.arriving -= 1
+
+    async def _correct(request: Request) -> JSONResponse:
         t0, t0_ns = time.perf_counter(), time.time_ns()
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         with tracer.start_as_current_span("POST " + ROUTE, kind=trace.SpanKind.SERVER,
@@ -253,8 +270,10 @@ def create_app(service: Service) -> FastAPI:
                 s.set_attribute("tokens.in", len(prompt))
             n = min(req.max_new_tokens or service.lm.max_new, service.lm.max_new)
             service.inflight += 1
+            request.state.arriving = False
+            service.arriving -= 1
             try:
-                job = await service.decode(prompt, n)
+                job = await service.decode(prompt, n, req.ignore_eos)
             except Exception as e:  # noqa: BLE001 - any model failure is a 500 with the request id
                 return fail(500, "internal_error", type(e).__name__)
             finally:
@@ -269,7 +288,10 @@ def create_app(service: Service) -> FastAPI:
                 span.end(end_time=_ns(max(a, b), t0, t0_ns))
                 m.stage.labels(name).observe(max(0.0, b - a))
             with tracer.start_as_current_span("format", attributes={"request.id": rid}):
-                text = service.lm.text(job.tokens)
+                shown = job.tokens
+                if req.ignore_eos and service.lm.stop:  # the reply is what came before the first stop id
+                    shown = next((shown[:i] for i, t in enumerate(shown) if t in service.lm.stop), shown)
+                text = service.lm.text(shown)
                 compute_s = job.finished - job.admitted
                 cost = usd(compute_s, service.cfg.usd_per_hour)
                 body = {"request_id": rid, "completion": text, "tokens": len(job.tokens), "model": service.model_name,

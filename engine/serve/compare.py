@@ -34,6 +34,8 @@ class Workload:
     concurrency: int
     seed: int
     mix: tuple[tuple[float, int, int], ...]  # (share, min tokens, max tokens)
+    texts: tuple[str, ...] = ()  # the sentences to send (default: the verb corpus)
+    ignore_eos: bool = False  # decode every request's full length (the mix's), past EOS
 
     def lengths(self) -> list[int]:
         rng = np.random.default_rng(self.seed)
@@ -42,9 +44,10 @@ class Workload:
         return [int(rng.integers(self.mix[k][1], self.mix[k][2] + 1)) for k in kinds]
 
     def payloads(self) -> list[dict[str, Any]]:
-        texts = [e.text for e in load_corpus()]
+        texts = list(self.texts) or [e.text for e in load_corpus()]
         rng = np.random.default_rng(self.seed + 1)
-        return [{"sentence": texts[int(i)], "learner_id": f"bench-{k % self.concurrency}", "max_new_tokens": n}
+        extra = {"ignore_eos": True} if self.ignore_eos else {}
+        return [{"sentence": texts[int(i)], "learner_id": f"bench-{k % self.concurrency}", "max_new_tokens": n, **extra}
                 for k, (i, n) in enumerate(zip(rng.integers(len(texts), size=self.requests), self.lengths(), strict=True))]
 
 
@@ -100,7 +103,8 @@ def _summary(policy: str, t: _Tally) -> dict[str, Any]:
            "tokens_per_cpu_s": tokens / t.cpu if t.cpu else 0.0, "p50_ms": float(np.percentile(lat, 50)),
            "p95_ms": float(np.percentile(lat, 95)), "forward_calls": forwards,
            "tokens_per_forward": tokens / forwards if forwards else 0.0,
-           "completions": {s.index: s.completion for s in ok}, "cost_fit": t.after.get("cost_fit", {})}
+           "completions": {s.index: s.completion for s in ok}, "lengths": {s.index: s.tokens for s in ok},
+           "cost_fit": t.after.get("cost_fit", {})}
     if "decode_steps" in t.after:
         steps = t.after["decode_steps"] - t.before["decode_steps"]
         sizes = (t.after["mean_step_batch"] * t.after["decode_steps"]
@@ -143,8 +147,12 @@ def measure_all(lm_spec: dict[str, Any], policies: list[str], work: Workload, cf
 
 def compare(lm_spec: dict[str, Any], policies: list[str], work: Workload, cfg: ServeConfig, workdir: str,
             warmup: int = 4, timeout_s: float = 60.0, budget_s: float = 120.0, rounds: int = 3) -> dict[str, Any]:
-    lengths = work.lengths()
     rows = measure_all(lm_spec, policies, work, cfg, workdir, warmup, timeout_s, budget_s, rounds)
+    # the lengths the cost model simulates: the decoded ones (a reply may end at EOS before its cap)
+    got = rows[policies[0]].get("lengths", {})
+    lengths = [int(got.get(i, n)) for i, n in enumerate(work.lengths())]
+    for row in rows.values():
+        row.pop("lengths", None)
     fit = rows.get("continuous", {}).get("cost_fit", {})
     if {"step_ms", "per_seq_ms", "prefill_ms"} <= set(fit):  # fitted to the server's own timed steps
         cost = CostModel(max(fit["step_ms"], 0.0), max(fit["per_seq_ms"], 0.0), fit["prefill_ms"])

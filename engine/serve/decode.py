@@ -4,7 +4,8 @@ decode worker (engine.serve.scheduler) and by the offline `continuous_decode` th
 Each iteration is ONE batched forward (engine.serve.lm.SlotDecoder.forward) over every sequence
 in flight, one new token each, plus the whole prompt of every request admitted this iteration
 (its prefill rides in the same call instead of stalling the batch). Greedy tokens are taken for
-all rows at once; a request that has its tokens leaves at once and frees its slot for the next.
+all rows at once; a request that has its tokens (or drew a stop id) leaves at once and frees its
+slot for the next.
 
 Why one loop: a scheduler that admits and retires mid-flight must not mix up sequences, and the
 tokens must equal decoding each request alone whatever the order of admission; testing one loop
@@ -27,6 +28,7 @@ from engine.serve.lm import SlotDecoder
 class Job:
     prompt: list[int]
     max_new: int
+    stop: tuple[int, ...] = ()  # ids that end the reply (not kept)
     submitted: float = field(default_factory=time.perf_counter)
     admitted: float = 0.0  # entered a forward call
     prefilled: float = 0.0  # its prompt's forward returned (first token known)
@@ -71,10 +73,12 @@ class ContinuousBatch:
         done = []
         for s, tok in zip(slots, nxt, strict=True):
             job = self.active[s]
-            job.tokens.append(tok)
-            if len(job.tokens) == 1:
+            if job.prefilled == 0.0:
                 job.prefilled = t1
-            if len(job.tokens) >= job.max_new:
+            stopped = tok in job.stop
+            if not stopped:
+                job.tokens.append(tok)
+            if stopped or len(job.tokens) >= job.max_new:
                 del self.active[s]
                 job.finished = t1
                 done.append(job)

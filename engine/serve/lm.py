@@ -10,9 +10,15 @@ ways to decode greedily.
   row's position and attention each sequence's own cache rows (a per-sequence causal mask over
   the pool). Batching is what amortises the per-step cost; the tokens must equal decode_alone's.
 
-Why a character model: the spine issue's tutor model (phase 28) is not built yet, so the served
-model is a Mini-GPT (seeded, or weights from a safetensors file, e.g. the registry's promoted
-model). It has no end-of-sequence training, so a request decodes exactly `max_new_tokens`.
+Two models can be served:
+- `TutorLM.build(model="phase-28", quick=...)`: the phase-28 grammar tutor from the model cache
+  (engine.models.registry: the phase-18 base with its LoRA adapter, folded in and moved to the
+  NumPy twin through engine.models.twin, same weights; greedy tokens equal the torch model's own
+  KV-cache decoding, tests/test_serve_tutor_model.py). Prompts are "fix: <sentence> =>" in the BPE
+  tokenizer's ids after BOS, and a reply ends at EOS (or after max_new_tokens).
+- `TutorLM.build(seed=..., d_model=...)`: a seeded Mini-GPT over a character vocabulary (or weights
+  from a safetensors file, e.g. the capstone registry's promoted bundle); no end-of-sequence, so a
+  request decodes exactly `max_new_tokens`. The labs whose checks count tokens use this one.
 """
 
 from __future__ import annotations
@@ -32,6 +38,14 @@ from engine.train.data import load_corpus
 
 SEPARATOR = " => "
 UNKNOWN = "?"
+
+
+def tutor_sentences() -> tuple[str, ...]:
+    """The learner sentences the tutor never trained on (phase 28's held-out test rows, correct and
+    mis-conjugated): what a load test sends it."""
+    from engine.finetune.tutor import tutor_split
+
+    return tuple(e.text for e in tutor_split()[1])
 
 
 @dataclass(frozen=True)
@@ -56,43 +70,94 @@ def model_config(vocab: CharVocab, d_model: int, n_layers: int, context_len: int
                          vocab_size=len(vocab.chars), context_len=context_len)
 
 
-class TutorLM:
-    """Prompting and both decode paths over one MiniGPT."""
+class TutorCodec:
+    """The phase-28 tutor's prompt and reply format over its BPE tokenizer (engine.text.bilingual)."""
 
-    def __init__(self, model: MiniGPT, vocab: CharVocab, max_new_tokens: int) -> None:
-        self.model, self.vocab, self.max_new = model, vocab, max_new_tokens
+    def __init__(self, tok: Any) -> None:
+        self.tok = tok
+
+    def prompt_ids(self, sentence: str, room: int) -> list[int]:
+        """BOS + "fix: <sentence> =>", words dropped from the end until it fits in `room` ids."""
+        from engine.text import bilingual as B
+
+        words = sentence.split()
+        while True:
+            ids = [B.BOS, *self.tok.encode(B.tutor_prompt(" ".join(words)))]
+            if len(ids) <= room or not words:
+                return ids[:room]
+            words = words[:-1]
+
+    def text(self, tokens: list[int]) -> str:
+        return str(self.tok.decode(tokens)).strip()
+
+
+class TutorLM:
+    """Prompting and both decode paths over one MiniGPT. `stop`: ids that end a reply (not returned)."""
+
+    def __init__(self, model: MiniGPT, vocab: CharVocab | TutorCodec, max_new_tokens: int,
+                 stop: tuple[int, ...] = (), name: str = "mini-gpt") -> None:
+        self.model, self.vocab, self.max_new, self.stop, self.name = model, vocab, max_new_tokens, stop, name
         self.cfg = model.cfg
 
     @classmethod
-    def build(cls, seed: int, max_new_tokens: int, d_model: int = 64, n_layers: int = 2, context_len: int = 64,
-              weights: str | Path | None = None) -> TutorLM:
+    def build(cls, seed: int = 0, max_new_tokens: int = 32, d_model: int = 64, n_layers: int = 2, context_len: int = 64,
+              weights: str | Path | None = None, model: str = "", quick: bool = True) -> TutorLM:
+        if model:
+            return cls.from_registry(model, quick, max_new_tokens)
         vocab = CharVocab.from_corpus()
-        model = MiniGPT(model_config(vocab, d_model, n_layers, context_len), rng=np.random.default_rng(seed))
+        net = MiniGPT(model_config(vocab, d_model, n_layers, context_len), rng=np.random.default_rng(seed))
         if weights is not None:
-            model.load(weights)
-        return cls(model, vocab, max_new_tokens)
+            net.load(weights)
+        return cls(net, vocab, max_new_tokens)
+
+    @classmethod
+    def from_registry(cls, name: str = "phase-28", quick: bool = True, max_new_tokens: int = 40) -> TutorLM:
+        """The registry's tutor (built into the model cache on first use), adapter folded in, on the
+        NumPy twin (float32) so the slot decoder batches it; replies stop at EOS."""
+        if name != "phase-28":
+            raise ValueError(f"the server serves the phase-28 tutor; got model {name!r}")
+        from engine.finetune.tutor import merged_copy, tutor
+        from engine.models.twin import torch_to_numpy
+        from engine.text import bilingual as B
+
+        torch_model, tok, ck = tutor(quick)
+        net = torch_to_numpy(merged_copy(torch_model), np.float32)
+        if not 1 <= max_new_tokens < net.cfg.context_len - 8:
+            raise ValueError(f"max_new_tokens must lie in 1..{net.cfg.context_len - 9} for a "
+                             f"{net.cfg.context_len}-token context")
+        return cls(net, TutorCodec(tok), max_new_tokens, stop=(B.EOS, B.PAD), name=f"{name}@{ck.key}")
 
     def prompt_ids(self, sentence: str) -> list[int]:
         """The sentence, cut so that prompt + answer fit the context, then the separator."""
+        if isinstance(self.vocab, TutorCodec):
+            return self.vocab.prompt_ids(sentence, self.cfg.context_len - self.max_new)
         room = self.cfg.context_len - self.max_new - len(SEPARATOR)
         return self.vocab.encode(" ".join(sentence.split())[:room] + SEPARATOR)
 
     def text(self, tokens: list[int]) -> str:
+        if isinstance(self.vocab, TutorCodec):
+            return self.vocab.text(tokens)
         return self.vocab.decode(tokens).split("\n")[0].strip()
 
     def new_cache(self) -> KVCache:
         c = self.cfg
         return KVCache.allocate(layers=c.n_layers, heads=c.n_heads, head_dim=c.d_head, max_seq=c.context_len)
 
-    def decode_alone(self, prompt: list[int], counter: list[int] | None = None, n: int | None = None) -> list[int]:
+    def decode_alone(self, prompt: list[int], counter: list[int] | None = None, n: int | None = None,
+                     stop: tuple[int, ...] | None = None) -> list[int]:
         """`n` (default max_new_tokens) greedy tokens for one request through the model's own
-        forward (the reference). `counter[0]` is increased by the number of forward calls."""
+        forward (the reference), fewer when a stop id comes first. `counter[0]` is increased by the number of forward calls."""
         cache, out, n = self.new_cache(), [], self.max_new if n is None else n
+        stop = self.stop if stop is None else stop
         with no_grad():
             logits = self.model(np.asarray(prompt), cache=cache, start_pos=0).data[-1]
             pos = len(prompt)
             for i in range(n):
                 tok = int(np.argmax(logits))
+                if tok in stop:
+                    if counter is not None:
+                        counter[0] += 1  # the forward that gave the stop id
+                    break
                 out.append(tok)
                 if i + 1 < n:
                     logits = self.model(np.asarray([tok]), cache=cache, start_pos=pos).data[-1]

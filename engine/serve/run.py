@@ -1,6 +1,7 @@
 """The tutor server as its own process: `python -m engine.serve.run SPEC.json`.
 
-SPEC: {"lm": {seed, max_new_tokens, d_model, n_layers, context_len, weights?}, "serve": ServeConfig
+SPEC: {"lm": {model: "phase-28", quick, max_new_tokens} (the registry's tutor) or {seed, max_new_tokens,
+d_model, n_layers, context_len, weights?} (a seeded character Mini-GPT), "serve": ServeConfig
 fields, "spans": path, "port_file": path, "model_name": str, "rag": optional keyword arguments of
 engine.rag.cli.build_pipeline (the server then retrieves for every request)}. Binds 127.0.0.1 on a port the OS
 picks, writes it to port_file (atomically) once listening, and serves until SIGTERM.
@@ -28,7 +29,7 @@ def build(spec: dict) -> Service:
 
         index = build_pipeline(**spec["rag"])
     return Service(lm, ServeConfig(**spec["serve"]), tracer_provider(spec["spans"], "tutor"),
-                   spec.get("model_name", "mini-gpt"), index)
+                   spec.get("model_name") or lm.name, index)
 
 
 def main(path: str) -> None:

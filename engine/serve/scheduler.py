@@ -21,6 +21,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,10 +69,16 @@ def fit_cost(steps: list[StepRecord]) -> dict[str, float]:
 class DecodeWorker:
     """`submit(prompt, max_new)` returns a Future of the Job; `close()` stops the thread."""
 
-    def __init__(self, lm: TutorLM, policy: str, slots: int = 8, max_wait_ms: float = 10.0) -> None:
+    def __init__(self, lm: TutorLM, policy: str, slots: int = 8, max_wait_ms: float = 10.0,
+                 arriving: Callable[[], int] | None = None, admit_wait_ms: float = 2.0) -> None:
         if policy not in POLICIES:
             raise ValueError(f"unknown policy {policy!r}; one of {POLICIES}")
         self.lm, self.policy, self.slots, self.max_wait_s = lm, policy, slots, max_wait_ms / 1000
+        # continuous: requests the server has begun handling but not submitted yet; while some are on
+        # their way and slots are free, the worker waits (at most admit_wait_ms a step) so they join
+        # this forward instead of the GIL-holding decode loop starving the event loop that parses them
+        self.arriving = arriving or (lambda: 0)
+        self.admit_wait_s = admit_wait_ms / 1000
         self.counters = Counters()
         self._inbox: queue.Queue[Job | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -79,8 +86,8 @@ class DecodeWorker:
         self._thread = threading.Thread(target=getattr(self, f"_run_{policy}"), name=f"decode-{policy}", daemon=True)
         self._thread.start()
 
-    def submit(self, prompt: list[int], max_new: int) -> Future:
-        job = Job(prompt, max(1, min(max_new, self.lm.max_new)))
+    def submit(self, prompt: list[int], max_new: int, ignore_eos: bool = False) -> Future:
+        job = Job(prompt, max(1, min(max_new, self.lm.max_new)), () if ignore_eos else self.lm.stop)
         self._inbox.put(job)
         return job.future
 
@@ -148,16 +155,22 @@ class DecodeWorker:
         for job in batch:
             job.prefilled = t1
         longest = max(j.max_new for j in batch)
-        for i in range(longest):
-            for job, tok in zip(batch, last, strict=True):
-                if len(job.tokens) < job.max_new:
-                    job.tokens.append(tok)
-            if i + 1 < longest:
-                t0, c0 = time.perf_counter(), time.thread_time()
-                last = dec.step(rows, last).argmax(axis=1).tolist()
-                self.counters.steps.append(StepRecord(time.perf_counter() - t0, time.thread_time() - c0, len(batch), 0))
-                self.counters.step_batch_sizes.append(len(batch))
-                self.counters.padded_rows += sum(len(j.tokens) >= j.max_new for j in batch)
+        ended = [False] * len(batch)  # reached max_new or drew a stop id
+        for _ in range(longest):
+            for r, (job, tok) in enumerate(zip(batch, last, strict=True)):
+                if not ended[r]:
+                    if tok in job.stop:
+                        ended[r] = True
+                    else:
+                        job.tokens.append(tok)
+                        ended[r] = len(job.tokens) >= job.max_new
+            if all(ended):
+                break
+            t0, c0 = time.perf_counter(), time.thread_time()
+            last = dec.step(rows, last).argmax(axis=1).tolist()
+            self.counters.steps.append(StepRecord(time.perf_counter() - t0, time.thread_time() - c0, len(batch), 0))
+            self.counters.step_batch_sizes.append(len(batch))
+            self.counters.padded_rows += sum(ended)
         self.counters.forward_calls = dec.forward_calls
         for job in batch:
             self._done(job)
@@ -170,6 +183,11 @@ class DecodeWorker:
             while (job := self._take(block)) is not None:  # everything that arrived joins this iteration
                 waiting.append(job)
                 block = False
+            deadline = time.perf_counter() + self.admit_wait_s
+            while (not self._stop and len(waiting) < batch.free() and self.arriving() > 0
+                   and time.perf_counter() < deadline):  # bounded wait for requests being parsed now
+                if (job := self._take(True, 0.0002)) is not None:
+                    waiting.append(job)
             if self._stop:
                 return
             admit, waiting = waiting[: batch.free()], waiting[batch.free():]
