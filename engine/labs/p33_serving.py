@@ -23,7 +23,7 @@ from engine.serve.batching import CostModel, Outcome, simulate, workload
 from engine.serve.client import call, closed_loop
 from engine.serve.compare import Workload, compare
 from engine.serve.decode import continuous_decode
-from engine.serve.lm import TutorLM
+from engine.serve.lm import TutorLM, tutor_sentences
 from engine.serve.styles import style_app
 from engine.serve.tutor import Tutor
 from engine.serve.uv import UvicornThread
@@ -232,10 +232,19 @@ def real_server(cfg: dict, rec: Recorder) -> dict:
     """The four policies on server processes with the same seeded load; counted work is checked,
     timing is reported next to the cost model's prediction."""
     m = cfg["model"]
-    lm_spec = {"seed": int(cfg["seed"]), "max_new_tokens": int(m["max_new_tokens"]), "d_model": int(m["d_model"]),
-               "n_layers": int(m["n_layers"]), "context_len": int(m["context_len"])}
-    work = Workload(int(cfg["requests"]), int(cfg["concurrency"]), int(cfg["seed"]),
-                    tuple(tuple(x) for x in cfg["length_mix"]))
+    mix = tuple(tuple(x) for x in cfg["length_mix"])
+    if m.get("name"):  # the registry's tutor (phase 28), decoding each request's capped length (ignore_eos)
+        from engine.models import registry
+
+        quick = bool(m.get("quick", True))
+        registry.record(rec, registry.load(str(m["name"]), quick)[1])
+        lm_spec: dict[str, Any] = {"model": str(m["name"]), "quick": quick, "max_new_tokens": int(m["max_new_tokens"])}
+        work = Workload(int(cfg["requests"]), int(cfg["concurrency"]), int(cfg["seed"]), mix, tutor_sentences(),
+                        ignore_eos=True)
+    else:
+        lm_spec = {"seed": int(cfg["seed"]), "max_new_tokens": int(m["max_new_tokens"]), "d_model": int(m["d_model"]),
+                   "n_layers": int(m["n_layers"]), "context_len": int(m["context_len"])}
+        work = Workload(int(cfg["requests"]), int(cfg["concurrency"]), int(cfg["seed"]), mix)
     res = compare(lm_spec, list(cfg["policies"]), work, ServeConfig(slots=int(cfg["slots"]),
                   max_wait_ms=float(cfg["max_wait_ms"])), str(rec.out_dir), warmup=int(cfg["warmup"]),
                   timeout_s=float(cfg["timeout_s"]), budget_s=float(cfg["budget_s"]), rounds=int(cfg["rounds"]))

@@ -59,6 +59,9 @@ class ServeConfig:
     # continuous: the most the decode loop waits per step for requests already inside a handler
     # (parsed, validated, tokenized) when slots are free; 0 turns the wait off
     admit_wait_ms: float = 2.0
+    # uvicorn's limit_concurrency for the server process: connections and tasks beyond it get 503
+    # at once (bounded load: the decode queue cannot grow without limit)
+    max_concurrency: int = 128
     injection_filter: bool = True  # False is phase 39's break: the guard span runs but blocks nothing
 
 

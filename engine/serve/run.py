@@ -45,7 +45,8 @@ def main(path: str) -> None:
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(str(sock.getsockname()[1]))
     os.replace(tmp, spec["port_file"])
-    server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="warning", access_log=False, lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="warning", access_log=False, lifespan="off",
+                                           limit_concurrency=service.cfg.max_concurrency, timeout_keep_alive=5))
     try:
         server.run(sockets=[sock])
     finally:

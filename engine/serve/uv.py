@@ -12,9 +12,10 @@ HOST = "127.0.0.1"
 
 
 class UvicornThread:
-    def __init__(self, app, start_timeout_s: float = 30.0) -> None:
+    def __init__(self, app, start_timeout_s: float = 30.0, limit_concurrency: int = 128) -> None:
         self.server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=0, log_level="warning", access_log=False,
-                                                    lifespan="off", timeout_keep_alive=5))
+                                                    lifespan="off", timeout_keep_alive=5,
+                                                    limit_concurrency=limit_concurrency))
         self.start_timeout_s = start_timeout_s
         self._thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
         self.port = 0
