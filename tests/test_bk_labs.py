@@ -62,6 +62,10 @@ def test_scaling_quick() -> None:
         for b in backends:
             row = out["per_channel"][c][b]
             assert row["max_n"] == 256 and math.isfinite(row["slope"]) and row["bandwidth_fraction_at_max_n"] > 0
+            # the 56 B/site pivot bound counts twice the op's own 28 B/site I/O: the same time, twice the fraction
+            frac = row["bandwidth_fraction_at_max_n"]
+            assert row["bandwidth_fraction_pivot_bound_at_max_n"] == pytest.approx(2 * frac)
+            assert set(row["bandwidth_fraction"]) == set(row["ms"]) == {"128", "256"}
     assert out["matched_channels"] == 4
     model = out["models"]["64"]
     assert abs(model["transformer_body_params"] / model["resnet_bk_body_params"] - 1) < 0.25

@@ -94,3 +94,12 @@ def test_roofline_points_have_positive_intensity() -> None:
 
     bk, att = bk_core_point(batch=2, n=256, min_time_s=0.0), attention_point(batch=2, n=128, min_time_s=0.0)
     assert bk.seconds > 0 and bk.intensity < 1.0 < att.intensity
+
+
+def test_bk_core_byte_counts() -> None:
+    """Causal, float32 I/O, per site: the op's own I/O is 4 + 8 forward and 8 + 4 + 4 backward; saving one
+    complex128 pivot adds 16 written and 16 read back."""
+    io = flops.bk_core_cost(3, 10, causal=True, real_bytes=4, io_only=True)
+    piv = flops.bk_core_cost(3, 10, causal=True, real_bytes=4, minimal=True)
+    assert io.bytes == 30 * 28 and piv.bytes == 30 * 56 and io.flops == piv.flops
+    assert flops.bk_core_cost(3, 10, causal=True, io_only=True, backward=False).bytes == 30 * 12

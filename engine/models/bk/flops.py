@@ -37,14 +37,25 @@ class OpCost:
 
 
 def bk_core_cost(rows: int, n: int, *, backward: bool = True, causal: bool = False, real_bytes: int = 4,
-                 complex_bytes: int = 16, grad_mode: str = "exact", minimal: bool = False) -> OpCost:
+                 complex_bytes: int = 16, grad_mode: str = "exact", minimal: bool = False,
+                 io_only: bool = False) -> OpCost:
     """BK-Core on `rows` independent systems (batch x channels) of n sites.
 
     By default g, d (and e) count as saved for the backward; minimal=True saves only the pivots
-    d (and e) and recomputes g from them, the least traffic any implementation needs (the
-    bandwidth bound the interleaved C kernel is measured against).
+    d (and e) and recomputes g from them (56 B/site causal with float32 I/O: the bound the
+    pivot-saving kernels were measured against). io_only=True is the op's own traffic and nothing
+    else: read v, write the features; read the incoming gradient, read v again, write dL/dv
+    (28 B/site causal). A kernel that recomputes its pivots from sparse checkpoints (the causal
+    C kernel) moves about that; no implementation of a forward and a separate backward moves less.
     """
     sites = rows * n
+    if io_only:
+        traffic = sites * (3 * real_bytes + (4 * real_bytes if backward else 0))
+        fl = (BK_FWD_CAUSAL if causal else BK_FWD) * sites
+        if backward:
+            fl += (BK_BWD_CAUSAL if causal else BK_BWD) * sites
+        return OpCost(f"bk_core{'_causal' if causal else ''}{'_fwd_bwd' if backward else '_fwd'}_io", float(fl),
+                      float(traffic))
     fwd = BK_FWD_CAUSAL if causal else BK_FWD
     saved = (2 if causal else 3) - (1 if minimal else 0)  # g, d (and e) kept for the backward pass
     flops = fwd * sites
