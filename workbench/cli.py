@@ -34,6 +34,9 @@ _register_store(app)  # reindex
 from workbench.cli_demo import register as _register_demo  # noqa: E402  (typer only; the stack loads inside)
 
 _register_demo(app)  # demo
+from workbench.sweep.cli import register as _register_sweep  # noqa: E402  (typer only; the runner loads inside)
+
+_register_sweep(app)  # sweep
 
 
 def _catalog(strict: bool = False) -> Catalog:
