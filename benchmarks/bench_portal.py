@@ -1,5 +1,6 @@
 """Login latency of the learner portal under a realistic load and under an all-login stress,
-with the production Argon2id profile, next to the arithmetic capacity bound.
+with the production Argon2id profile (the settings' default; --profile picks another), next to the
+arithmetic capacity bound.
 
 The real `workbench portal` runs as its own process (uvicorn on 127.0.0.1, a free port) on a
 temporary workspace with 20 learners whose passwords were hashed with the TUNED profile. Then:
@@ -27,7 +28,7 @@ per-address login rate limits are raised for the run (the limiter is not what is
 On a box shared with other jobs the wall time of a verify grows with the load average; the
 output states both so the rows can be read against it.
 
-Run: .venv/bin/python benchmarks/bench_portal.py [--users 20] [--seconds 30] [--stress-seconds 15]
+Run: .venv/bin/python benchmarks/bench_portal.py [--users 20] [--seconds 30] [--stress-seconds 15] [--profile owasp]
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from engine.portal.accounts import Accounts
-from engine.portal.passwords import TUNED, Passwords, measure_verify_ms, median_ms
+from engine.portal.passwords import PROFILES, TUNED, Argon2Params, Passwords, measure_verify_ms, median_ms
+from engine.portal.settings import PortalSettings
 
 PASSWORD = "correct horse battery staple"
 PEPPER = "b" * 40
@@ -63,8 +65,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(root: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "WORKBENCH_HOME": str(root), "LYNX_PORTAL_ENV": "test", "LYNX_PORTAL_ARGON2": "tuned",
+def start_server(root: Path, port: int, profile: str = "tuned") -> subprocess.Popen:
+    env = {**os.environ, "WORKBENCH_HOME": str(root), "LYNX_PORTAL_ENV": "test", "LYNX_PORTAL_ARGON2": profile,
            "LYNX_PORTAL_PEPPER": PEPPER, "LYNX_PORTAL_SESSION_SECRET": "s" * 40,
            "LYNX_PORTAL_LOGIN_PER_MINUTE_USER": "100000", "LYNX_PORTAL_LOGIN_PER_MINUTE_IP": "1000000"}
     proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "portal", "--port", str(port)], cwd=root, env=env,
@@ -82,10 +84,10 @@ def start_server(root: Path, port: int) -> subprocess.Popen:
     raise RuntimeError("portal did not start within 60 s")
 
 
-def seed_users(root: Path, n: int) -> list[str]:
-    """n learners with one TUNED hash (salted once; every verify still does the full work)."""
+def seed_users(root: Path, n: int, params: Argon2Params = TUNED) -> list[str]:
+    """n learners with one hash at `params` (salted once; every verify still does the full work)."""
     acc = Accounts(root / "workbench.db")
-    stored = Passwords(PEPPER, TUNED).hash(PASSWORD)
+    stored = Passwords(PEPPER, params).hash(PASSWORD)
     names = [f"learner{i:02d}" for i in range(n)]
     for name in names:
         acc.create_invite(f"bench-{name}", name, "learner", f"learners/{name}", None, 3600)
@@ -203,21 +205,24 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=30.0, help="the users row")
     ap.add_argument("--stress-seconds", type=float, default=15.0, help="the all-login row (0: skip)")
     ap.add_argument("--rounds", type=int, default=20, help="failed logins of each kind for the uniformity test")
+    ap.add_argument("--profile", choices=["tuned", "owasp"], default=PortalSettings().argon2,
+                    help="the Argon2id profile served (tuned: t=3 m=128 MiB; owasp: t=2 m=19 MiB)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    params = PROFILES[a.profile]
     load0 = os.getloadavg()[0]
-    wall = measure_verify_ms(TUNED, 7)
-    cpu = measure_verify_ms(TUNED, 7, cpu=True)
+    wall = measure_verify_ms(params, 7)
+    cpu = measure_verify_ms(params, 7, cpu=True)
     cores = os.cpu_count() or 1
-    res: dict = {"argon2": TUNED.describe(), "cpus": cores, "load_avg_1m_start": load0,
+    res: dict = {"argon2": params.describe(), "cpus": cores, "load_avg_1m_start": load0,
                  "verify_wall_ms": median_ms(wall), "verify_cpu_ms": median_ms(cpu)}
     res["bound_logins_per_s_now"] = cores / (res["verify_wall_ms"] / 1000)
     res["bound_logins_per_s_idle"] = cores / (res["verify_cpu_ms"] / 1000)
     with tempfile.TemporaryDirectory(prefix="bench-portal-") as tmp:
         root = Path(tmp)
-        names = seed_users(root, max(a.users, 1))
+        names = seed_users(root, max(a.users, 1), params)
         port = free_port()
-        proc = start_server(root, port)
+        proc = start_server(root, port, a.profile)
         url = f"http://127.0.0.1:{port}"
         try:
             users = Tally()

@@ -39,7 +39,7 @@ def test_production_settings_refuse_weak_values(override: dict[str, str], field:
 
 def test_production_settings_accept_real_values_and_dev_fills_placeholders() -> None:
     s = from_env(PROD)
-    assert s.secure_cookies and s.argon2 == "tuned"
+    assert s.secure_cookies and s.argon2 == "owasp"  # the default profile (docs/PORTAL.md: the decision)
     dev = from_env({})
     assert dev.environment == "dev" and dev.session_secret == DEFAULT_SECRET and len(dev.pepper) >= 32
     assert not dev.secure_cookies

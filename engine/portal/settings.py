@@ -27,7 +27,7 @@ class PortalSettings:
     environment: str = "dev"
     session_secret: str = DEFAULT_SECRET
     pepper: str = ""
-    argon2: str = "tuned"  # tuned (production) | fast (dev/test only)
+    argon2: str = "owasp"  # owasp (default: t=2 m=19 MiB) | tuned (t=3 m=128 MiB, >= 4 cores) | fast (dev/test only)
     host: str = "127.0.0.1"
     port: int = 8001
     version: str = "0.2.0"
@@ -57,8 +57,8 @@ def validate(s: PortalSettings) -> PortalSettings:
     """The settings, with dev placeholders filled in; SettingsError names the first bad field."""
     if s.environment not in ENVIRONMENTS:
         raise SettingsError(f"LYNX_PORTAL_ENV={s.environment!r}: use one of {', '.join(ENVIRONMENTS)}")
-    if s.argon2 not in ("tuned", "fast"):
-        raise SettingsError(f"LYNX_PORTAL_ARGON2={s.argon2!r}: use tuned or fast")
+    if s.argon2 not in ("tuned", "owasp", "fast"):
+        raise SettingsError(f"LYNX_PORTAL_ARGON2={s.argon2!r}: use tuned, owasp or fast")
     if s.dev_like:
         return replace(s, pepper=s.pepper or DEV_PEPPER)
     if s.session_secret == DEFAULT_SECRET:
@@ -67,7 +67,7 @@ def validate(s: PortalSettings) -> PortalSettings:
         raise SettingsError(f"LYNX_PORTAL_SESSION_SECRET: at least {MIN_SECRET} characters outside dev")
     if len(s.pepper.encode()) < MIN_PEPPER:
         raise SettingsError(f"LYNX_PORTAL_PEPPER: at least {MIN_PEPPER} bytes outside dev (it is {len(s.pepper.encode())})")
-    if s.argon2 != "tuned":
+    if s.argon2 == "fast":
         raise SettingsError("LYNX_PORTAL_ARGON2=fast is for dev and test only")
     return s
 
