@@ -45,6 +45,7 @@ def test_softmax_bound_quick_and_break() -> None:
     broken = dcsbm_softmax_bound.bound_vs_measured(_cfg("dcsbm-softmax-bound", n_instances=8,
                                                          fault="quarter_lipschitz"), MemoryRecorder())
     assert broken["violations_stage1"] > 0
+    assert "data:image/png" in (rec.out_dir / "report.html").read_text()
 
 
 def test_svd_bench_quick_and_break() -> None:

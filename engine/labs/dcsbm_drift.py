@@ -195,6 +195,8 @@ REPORT_CHARTS = (
     {"title": "reliability of the calibrated drift score", "x": "predicted", "y": ["observed"],
      "where": {"stage": "reliability"}, "series_by": "kind"},
     {"title": "training loss", "x": "step", "y": ["loss"], "where": {"stage": "train"}, "series_by": "model"},
+    {"title": "stable rank of the last layer's W_V W_O along training", "x": "step", "y": ["stable_rank"],
+     "where": {"stage": "wvwo"}, "series_by": "model", "xlabel": "training step"},
 )
 
 

@@ -113,4 +113,15 @@ def _run(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     rec.note(f"{checked} perturbed instances, {out['violations']} bound violations; worst measured/bound "
              f"{worst_ratio:.3f}; stage-1 tightness (worst direction, smallest eps, T={out['t_max']}): "
              + ", ".join(f"{r} {stage1_small[r]:.3f}" for r in REGIMES))
+    from engine.analyses.report import study_report
+
+    charts = [{"title": "measured spectral change over the bound", "x": "eps", "y": ["spectral_ratio"],
+               "where": {"stage": "tightness"}, "series_by": "series", "xlabel": "eps", "ylabel": "max |d sigma| / bound"},
+              {"title": "stage-1 tightness (softmax)", "x": "eps", "y": ["stage1_ratio"],
+               "where": {"stage": "tightness"}, "series_by": "series", "xlabel": "eps", "ylabel": "||dA||_F / bound"}]
+    path = rec.out_dir / "report.html"
+    path.write_text(study_report("dcsbm-softmax-bound: the softmax filtering bound, stage by stage (derivation: "
+                                 "docs/research/softmax-bound.md)", out, getattr(rec, "records", []), charts,
+                                 getattr(rec, "notes", [])), encoding="utf-8")
+    rec.artifact(path, "report")
     return out
