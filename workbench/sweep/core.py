@@ -314,6 +314,9 @@ def aggregate(out: Path, n_resamples: int = 4999) -> dict[str, Any]:
         points.append({"label": label, "values": g["values"], "seeds": sorted(g["seeds"]),
                        "statuses": g["statuses"], "runs": [str(r) for r in g["runs"]], "metrics": stats,
                        "curves": curves})
+    order = {json.dumps(dict(zip(spec["grid"], combo, strict=True)), sort_keys=True): i
+             for i, combo in enumerate(itertools.product(*spec["grid"].values()))}
+    points.sort(key=lambda p: order.get(json.dumps(p["values"], sort_keys=True), len(order)))
     agg = {"sweep": spec, "ci": "BCa 95% bootstrap interval of the mean over seeds (engine.stats.bootstrap)",
            "points": points}
     write_json(out / "aggregate.json", agg)
@@ -327,6 +330,11 @@ def _std(v: list[float]) -> float:
         return 0.0
     m = sum(v) / len(v)
     return math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
+
+
+def _close(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return a["step"] == b["step"] and all(math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
+                                          for x, y in zip(a["mean"], b["mean"], strict=True))
 
 
 def _table(points: list[dict[str, Any]]) -> str:
@@ -345,13 +353,17 @@ def _charts(out: Path, points: list[dict[str, Any]], series_by: str | None) -> N
 
     metrics = sorted({k.split("|")[-1] for p in points for k in p["curves"]})
     for metric in metrics:
-        records = []
+        curves: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         for p in points:
             for key, c in p["curves"].items():
                 series, _, m = key.rpartition("|")
-                if m != metric or len(c["step"]) < 2:
-                    continue
-                name = f"{p['label']} {series}".strip()
+                if m == metric and len(c["step"]) >= 2:
+                    curves.setdefault(series, []).append((p["label"], c))
+        records = []
+        for series, per_point in curves.items():
+            same = len(per_point) == len(points) > 1 and all(_close(c, per_point[0][1]) for _, c in per_point)
+            for label, c in per_point[:1] if same else per_point:  # a curve no grid value changes is drawn once
+                name = series if same and series else f"{label} {series}".strip()
                 records += [{"step": s, "mean": v, "line": name} for s, v in zip(c["step"], c["mean"], strict=True)]
         if records:
             chart = Chart(title=f"{metric} (mean over seeds)", y=["mean"], x="step", series_by="line",
