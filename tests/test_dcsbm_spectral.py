@@ -137,3 +137,19 @@ def test_wvwo_is_the_value_to_output_map_of_each_head() -> None:
     values, s = wvwo_trajectory([w, w * 2.0, w], k=2, tier="full")
     assert s.shape == (2, 2, 3, 8) and torch.allclose(s[..., 1, :], 2 * s[..., 0, :])
     assert float(values["grassmannian_drift"][..., 1:].abs().max()) < 1e-6  # scaling keeps the subspace
+
+
+def test_streamed_drift_reuses_the_metric_svd_exactly() -> None:
+    from engine.analyses.dcsbm.drift import window_drift
+    from engine.analyses.dcsbm.model import WalkTransformer
+    from engine.analyses.dcsbm.stream import stream_eval
+    from engine.analyses.dcsbm.train import sliding_eval
+    torch.manual_seed(1)
+    model = WalkTransformer(12, 6, 8, 2, 2).eval()
+    walks = np.random.default_rng(0).integers(0, 12, (5, 14))
+    st = stream_eval(model, walks, 1, "qkt", "left", 2, "full", block=2)
+    ref = window_drift(sliding_eval(model, walks, 1, "qkt")[1], 2, "left")
+    assert st.drift.shape == ref.shape and torch.allclose(st.drift, ref, atol=1e-5, equal_nan=True)
+    right = stream_eval(model, walks, 1, "avwo", "right", 2, "full", block=3)
+    assert torch.allclose(right.drift, window_drift(sliding_eval(model, walks, 1, "avwo")[1], 2, "right"),
+                          atol=1e-6, equal_nan=True)

@@ -36,12 +36,17 @@ def stream_eval(model: WalkTransformer, walks, layer: int, target: str, side: st
     for start in range(0, len(walks), block):
         chunk = walks[start:start + block]
         logits, mats = sliding_eval(model, chunk, layer, target, device)
-        part = Streamed(logits=logits, drift=window_drift(mats, k, side))
+        part = Streamed(logits=logits, drift=torch.empty(0))
         for name in TARGETS:
             m = mats if name == target else sliding_eval(model, chunk, layer, name, device)[1]
             values, s = spectral.trajectory_metrics(m.transpose(1, 2), k, tier)     # window axis at -3
             part.metrics[name] = {key: v.transpose(1, 2) for key, v in values.items()}
             part.spectra[name] = s.transpose(1, 2)
+        # the configured drift is the left-subspace Grassmannian drift just computed from the same full SVD;
+        # only a right subspace or the approximate tier needs its own decomposition
+        reuse = side == "left" and tier == "full"
+        part.drift = (part.metrics[target]["grassmannian_drift"].to(torch.float32) if reuse
+                      else window_drift(mats, k, side))
         parts.append(part)
     return Streamed(
         logits=torch.cat([p.logits for p in parts]), drift=torch.cat([p.drift for p in parts]),
