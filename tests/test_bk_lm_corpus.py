@@ -20,7 +20,7 @@ def test_shipped_text_has_a_licence_header_and_round_trips() -> None:
         c = TextCorpus(SHIPPED_TEXT, kind, bpe_vocab_size=400, val_fraction=0.1)
         assert c.tokenizer.decode([int(i) for i in c.train]) + c.tokenizer.decode([int(i) for i in c.val]) == text
         assert c.vocab_size == (256 if kind == "byte" else 400)
-        assert 0 <= c.train.min() and c.train.max() < c.vocab_size and c.floor_ppl == 1.0
+        assert c.train.min() >= 0 and c.train.max() < c.vocab_size and c.floor_ppl == 1.0
     byte, bpe = TextCorpus(SHIPPED_TEXT, "byte"), TextCorpus(SHIPPED_TEXT, "bpe", bpe_vocab_size=400)
     assert len(bpe.train) < 0.75 * len(byte.train)  # merges compress the training text
     assert len(byte.val) == len(text.encode()) - len(byte.train)  # bytes: one id per byte, nothing lost

@@ -60,8 +60,8 @@ def test_resume_and_aggregate_with_a_fake_runner(tmp_path: Path, monkeypatch: py
         run.mkdir(parents=True)
         (run / "manifest.json").write_text("{}")
         (run / "results.json").write_text(json.dumps({"score": rate + options["seed"], "flag": True, "name": "x"}))
-        (run / "metrics.jsonl").write_text("".join(json.dumps({"type": "metric", "step": s, "loss": rate / (s + 1)}) + "\n"
-                                                   for s in range(3)))
+        rows = [{"type": "metric", "step": s, "loss": rate / (s + 1)} for s in range(3)]
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         return {"status": "passed", "exit_code": 0, "reason": None, "run_id": run.name, "run_dir": str(run),
                 "config_hash": "h"}
 

@@ -111,8 +111,8 @@ def run(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
                 base = LR.majority_baseline(train_answers, yv.cpu().numpy())
                 per.setdefault((task, n, "majority"), []).append({"acc": base})
                 for name in models:
-                    model, res = _train_one(name, cfg, spec, seed, rec, {"task": task, "n": n, "curve": seed == seeds[0]},
-                                            (xv, yv))
+                    tag = {"task": task, "n": n, "curve": seed == seeds[0]}
+                    model, res = _train_one(name, cfg, spec, seed, rec, tag, (xv, yv))
                     per.setdefault((task, n, name), []).append(res)
                     done += 1
                     rec.progress(done, total)
@@ -131,8 +131,8 @@ def run(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         out[f"{key}_tokens_per_s"] = tps
         out[f"{name}_params_{n}"] = runs[0]["params"]
         out[f"{name}_skipped_steps"] = out.get(f"{name}_skipped_steps", 0) + sum(r["skipped"] for r in runs)
-        rec.log(n, stage="summary", task=task, model=name, series=f"{name} {task}", n=n, acc_mean=s["mean"], acc_lo=s["ci_low"],
-                acc_hi=s["ci_high"], tokens_per_s=tps)
+        rec.log(n, stage="summary", task=task, model=name, series=f"{name} {task}", n=n, acc_mean=s["mean"],
+                acc_lo=s["ci_low"], acc_hi=s["ci_high"], tokens_per_s=tps)
     _headline(out, tasks, lengths, models)
     return out
 

@@ -11,13 +11,15 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def sweep(
         target: Annotated[str, typer.Argument(help="an experiment id or phase-NN/lab-K")],
-        grid: Annotated[list[str] | None, typer.Option("--grid", help="key=v1,v2,... (repeatable; the product is swept)")] = None,
+        grid: Annotated[list[str] | None,
+                        typer.Option("--grid", help="key=v1,v2,... (repeatable; the product is swept)")] = None,
         seeds: Annotated[str, typer.Option(help="seeds: 0,1,2 or 0-4")] = "0,1,2",
         quick: Annotated[bool, typer.Option("--quick", help="use the lab's quick overrides")] = False,
         sets: Annotated[list[str] | None, typer.Option("--set", help="a fixed override for every point: k=v")] = None,
         executor: Annotated[str, typer.Option(help="local (processes on this machine) or ray")] = "local",
         jobs: Annotated[int | None, typer.Option(help="local: runs at once (default: one per CPU core)")] = None,
-        ray_address: Annotated[str | None, typer.Option(help="ray: cluster address (default: RAY_ADDRESS or a local Ray)")] = None,
+        ray_address: Annotated[str | None,
+                               typer.Option(help="ray: cluster address (default: RAY_ADDRESS or a local Ray)")] = None,
         device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
         fresh: Annotated[bool, typer.Option("--fresh", help="run every point again instead of resuming")] = False,
     ) -> None:
