@@ -1,8 +1,8 @@
 """The model planner (phase 32): the course's Mini-GPT, LoRA-tuned on traces of the scripted
 planner over tasks generated from the verb table, choosing each next action under the planner mask.
 
-A state is the request plus what the tools said so far, written compactly so it fits the
-model's 64-token context:
+A state is the request plus what the tools said so far, written compactly (up to 88 tokens; the
+stage widens the RoPE model's window to 128, engine.structured.tutor.with_context):
     prompt    "plan: He goed to school. | irregular go went gone =>"
     response  ' {"tool":"lookup_spanish","args":{"english_form":"went"}}'      (a tool call, the course's format)
               ' {"corrected":"He went to school.","in_scope":true}'           (the final answer)
@@ -41,7 +41,10 @@ from engine.train import spine
 
 NAME = "phase-32"
 TAG, ARROW = "plan:", " =>"
-FULL: dict[str, Any] = {**TU.FULL, "steps": 1500, "test_fraction": 0.2, "salt": "phase-32", "max_steps": 8}
+# context_len 128: with the tool observations a state runs to 88 tokens (43 % of the trace rows
+# exceed the base model's 64); the spine model has RoPE positions only, so the window is a config switch.
+FULL: dict[str, Any] = {**TU.FULL, "steps": 1500, "test_fraction": 0.2, "salt": "phase-32", "max_steps": 8,
+                        "context_len": 128}
 QUICK: dict[str, Any] = {**FULL, "steps": 400}
 
 
@@ -116,7 +119,7 @@ def _data(quick: bool) -> str:
 def _build(cfg: dict[str, Any], out: Path) -> None:
     train, _ = T.split(float(cfg["test_fraction"]), str(cfg["salt"]))
     model, losses, new_ids = TU.tune_adapter(cfg, trace_pairs(train, int(cfg["max_steps"])))
-    TU.save_tuned(model, new_ids, losses, out, {"parent": cfg["parent"]})
+    TU.save_tuned(model, new_ids, losses, out, {"parent": cfg["parent"], "context_len": int(cfg["context_len"])})
 
 
 registry.register(registry.Spec(NAME, "adapter", _config, _data, _build, TU.load_tuned,

@@ -21,6 +21,7 @@ stays frozen. Measured without them: the loss stalls near 4 nats and no field is
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,6 +88,18 @@ def _base(quick: bool) -> nn.Module:
     return spine.fresh_copy(base)
 
 
+def with_context(model: nn.Module, context_len: int) -> nn.Module:
+    """The same model allowed a longer window (one config switch). Only RoPE positions extend: a
+    learned or sinusoidal table has context_len rows, so those models are refused."""
+    cfg = model.cfg  # type: ignore[union-attr]
+    if context_len == cfg.context_len:
+        return model
+    if cfg.learned_pos or cfg.sinusoidal or not cfg.rope:
+        raise ValueError(f"context_len {cfg.context_len} -> {context_len}: only a RoPE-only model can extend its window")
+    model.cfg = dataclasses.replace(cfg, context_len=int(context_len))  # type: ignore[union-attr]
+    return model
+
+
 def tune_adapter(cfg: dict[str, Any], examples: Sequence[tuple[str, str]],
                  on_step: Any = None) -> tuple[nn.Module, list[float], list[int]]:
     """Train a LoRA adapter (and the embedding rows of tokens the parents never read) on
@@ -96,7 +109,10 @@ def tune_adapter(cfg: dict[str, Any], examples: Sequence[tuple[str, str]],
     tok = spine.tokenizer(quick)
     with torch_threads(int(cfg["threads"])):
         torch.manual_seed(int(cfg["seed"]))  # A's Kaiming init
-        model = wrap_minigpt_with_lora(_base(quick), r=int(cfg["r"]), alpha=float(cfg["alpha"]),
+        base = _base(quick)
+        if cfg.get("context_len"):
+            base = with_context(base, int(cfg["context_len"]))
+        model = wrap_minigpt_with_lora(base, r=int(cfg["r"]), alpha=float(cfg["alpha"]),
                                        dropout=float(cfg["dropout"]))
         ctx = int(model.cfg.context_len)
         rows = encode_pairs(fitting(tok, examples, ctx), tok.encode, bos=B.BOS, eos=B.EOS, context_len=ctx)
@@ -124,7 +140,11 @@ def save_tuned(model: nn.Module, new_ids: list[int], losses: list[float], out: P
 
 def load_tuned(d: Path) -> nn.Module:
     """The parent model with a saved adapter and embedding rows applied (frozen, eval)."""
-    model = load_adapter(_base("-quick-" in d.name), d / ADAPTER_FILE)
+    base = _base("-quick-" in d.name)
+    meta = read_adapter(d / ADAPTER_FILE)[1]
+    if meta.get("context_len"):
+        base = with_context(base, int(meta["context_len"]))  # type: ignore[arg-type]
+    model = load_adapter(base, d / ADAPTER_FILE)
     rows = load_file(str(d / ROWS_FILE))
     with torch.no_grad():
         if len(rows["ids"]):
