@@ -39,11 +39,13 @@ def test_correlate_small_run_produces_a_complete_table() -> None:
     assert (rec.out_dir / "spearman_heads.png").stat().st_size > 0
     assert out["correlation_n"] == 16 and not out["correlation_n_ok"]
     assert "WARNING" in out["correlation_warning"] and any("WARNING" in n for n in rec.notes)
-    assert out["n_metrics"] == len(out["metrics"]) >= 16
     for r in pairs["heads"]:
         if math.isfinite(r["rho"]):
             assert r["small_n"] and r["ci_low"] <= r["rho"] <= r["ci_high"]
-    assert (rec.out_dir / "discovery.csv").read_text().count("\n") == 1 + len(pairs["heads"]) + len(pairs["groups"])
+    assert (rec.out_dir / "discovery.csv").read_text().count("\n") == 1 + sum(len(v) for v in pairs.values())
+    assert out["n_metrics"] == len(out["metrics"]) >= 40 and out["scope_finite"]
+    assert not any(r["p_bh"] < 0.05 for r in pairs["scope"] if r["few_levels"])   # copies are not discoveries
+    assert (rec.out_dir / "discovery_scope.png").stat().st_size > 0
 
 
 def test_vectorised_spearman_matches_scipy_with_ties_and_ci_covers() -> None:

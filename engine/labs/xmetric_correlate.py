@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine.analyses.crossmetric import cka, curvature, fisher, flat, heads, table
+from engine.analyses.crossmetric import cka, curvature, fisher, flat, heads, scope, table
 from engine.analyses.crossmetric.models import TinyConfig, TinyTransformer
 from engine.analyses.crossmetric.verbs_lm import (
     corpus,
@@ -107,6 +107,17 @@ def _measure(model: TinyTransformer, xs: Tensor, ys: Tensor, cfg: dict[str, Any]
     return head, groups, reps
 
 
+def _scope_rows(model: TinyTransformer, xs: Tensor, ys: Tensor, cfg: dict[str, Any], seed: int,
+                tag: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every registered metric on every batch of the corpus, one scope pass per batch: one row per batch."""
+    bs = int(cfg["scope_batch"])
+    n = min(int(cfg["scope_batches"]), xs.shape[0] // bs)
+    batches = [(xs[i * bs:(i + 1) * bs], ys[i * bs:(i + 1) * bs]) for i in range(n)]
+    report = scope.run(model, batches, mean_loss, seed=seed)
+    rows = [{"row": f"{tag}.b{i}", **{m: report["per_batch"][m][i] for m in report["metrics"]}} for i in range(n)]
+    return rows, report
+
+
 def _write_tables(rec: Recorder, head_rows: list[dict[str, Any]], group_rows: list[dict[str, Any]],
                   pairs: dict[str, list[dict[str, Any]]]) -> None:
     for name, rows in (("heads_table.csv", head_rows), ("groups_table.csv", group_rows)):
@@ -121,7 +132,7 @@ def _write_tables(rec: Recorder, head_rows: list[dict[str, Any]], group_rows: li
     rec.artifact(path, "correlations")
     path = rec.out_dir / "discovery.csv"
     with path.open("w", newline="") as fh:
-        cols = ["table", "pair", "n", "rho", "ci_low", "ci_high", "p", "p_bh", "small_n"]
+        cols = ["table", "pair", "n", "levels", "rho", "ci_low", "ci_high", "p", "p_bh", "small_n", "few_levels"]
         w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
         w.writeheader()
         for name, rows in pairs.items():
@@ -135,6 +146,26 @@ def _write_tables(rec: Recorder, head_rows: list[dict[str, Any]], group_rows: li
         rec.artifact(path, "chart")
 
 
+def _write_scope(rec: Recorder, rows: list[dict[str, Any]], names: list[str], report: dict[str, Any]) -> None:
+    path = rec.out_dir / "scope_table.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    rec.artifact(path, "table")
+    path = rec.out_dir / "scope_metrics.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["metric", "family", "needs", "value", "doc"])
+        w.writeheader()
+        w.writerows(scope.table_of(report))
+    rec.artifact(path, "table")
+    m = table.spearman_matrix({k: [r[k] for r in rows] for k in names})
+    path = rec.out_dir / "discovery_scope.png"
+    heatmap_grid([(f"Spearman rho, {len(names)} scope metrics over {len(rows)} (model, batch) rows", m)], path,
+                 ncols=1, ticks=list(names), cmap="RdBu_r", vmin=-1.0, vmax=1.0, size=(13.0, 12.0))
+    rec.artifact(path, "chart")
+
+
 def correlate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     dev = cfg["device"]
     xs, ys, vocab = corpus()
@@ -145,6 +176,8 @@ def correlate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     head_rows: list[dict[str, Any]] = []
     group_rows: list[dict[str, Any]] = []
     reps_by_model: list[list[Tensor]] = []
+    scope_rows: list[dict[str, Any]] = []
+    scope_reports: list[dict[str, Any]] = []
     final_losses = []
     with single_thread():
         for s in range(n_models):
@@ -163,6 +196,9 @@ def correlate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
                                       **{k: float(v[layer, h]) for k, v in head.items()}})
             for name, vals in groups.items():
                 group_rows.append({"group": f"s{s}.{name}", **vals})
+            rows, report = _scope_rows(model, xs, ys, cfg, seed, f"s{s}")
+            scope_rows.extend(rows)
+            scope_reports.append(report)
             rec.progress(s + 1, n_models + 1)
 
     for i, row in enumerate(head_rows):
@@ -174,6 +210,18 @@ def correlate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     warning = table.small_n_warning(len(head_rows), "heads in the pooled table")
     if warning:
         rec.note(warning)
+    scope_names = scope_reports[0]["metrics"]
+    scope_pairs = table.spearman_pairs({k: [r[k] for r in scope_rows] for k in scope_names}, boot,
+                                       int(cfg["seed"]), ci_pairs=int(cfg["ci_pairs"]))
+    scope_warning = table.small_n_warning(len(scope_rows), "(model, batch) rows in the scope's discovery table")
+    if scope_warning:
+        rec.note(scope_warning)
+    rec.note(f"metric scope: {len(scope_names)} metrics computed in one pass per batch on "
+             f"{len(scope_rows)} (model, batch) rows: {', '.join(scope_names)}")
+    found = sorted((r for r in scope_pairs if float(r["p_bh"]) < 0.05), key=lambda r: -abs(float(r["rho"])))
+    for i, r in enumerate(found[:12]):
+        rec.log(i, stage="discoveries", pair=str(r["pair"]), rho=float(r["rho"]), p_bh=float(r["p_bh"]),
+                ci_low=float(r["ci_low"]), ci_high=float(r["ci_high"]))
     for i, r in enumerate(r for r in head_pairs if r["a"] == "ablation"):
         rec.log(i, stage="rho_ablation", metric=SHORT[str(r["b"])], rho=float(r["rho"]), p_bh=float(r["p_bh"]))
     for i, r in enumerate(group_pairs):
@@ -193,17 +241,30 @@ def correlate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
             cross.append(cka.linear_cka(a, b))
             rec.log(layer, stage="cka_seeds", layer=f"layer {layer}", cka=cross[-1])
     rec.progress(n_models + 1, n_models + 1)
-    _write_tables(rec, head_rows, group_rows, {"heads": head_pairs, "groups": group_pairs})
+    _write_tables(rec, head_rows, group_rows, {"heads": head_pairs, "groups": group_pairs, "scope": scope_pairs})
+    _write_scope(rec, scope_rows, scope_names, scope_reports[0])
 
     hp = {str(r["pair"]): r for r in head_pairs}
     gp = {str(r["pair"]): r for r in group_pairs}
     values = [r[k] for r in head_rows for k in HEAD_METRICS] + [r[k] for r in group_rows for k in GROUP_METRICS]
     strongest = max((r for r in head_pairs if "ablation" in str(r["pair"])), key=lambda r: abs(float(r["rho"])))
-    metric_names = [f"head.{k}" for k in HEAD_METRICS] + [f"matrix.{k}" for k in GROUP_METRICS] + [
+    table_names = [f"head.{k}" for k in HEAD_METRICS] + [f"matrix.{k}" for k in GROUP_METRICS] + [
         "repr.cka_layers", "repr.cka_seeds"]
+    scope_values = [r[k] for r in scope_rows for k in scope_names]
     out: dict[str, Any] = {
-        "n_metrics": len(metric_names),
-        "metrics": metric_names,
+        "n_metrics": len(scope_names),
+        "metrics": scope_names,
+        "metrics_head_tables": table_names,
+        "scope_rows": len(scope_rows),
+        "scope_passes": scope_reports[0]["passes"],
+        "scope_skipped": scope_reports[0]["skipped"],
+        "scope_non_finite": sorted({n for rep in scope_reports for n in rep["non_finite"]}),
+        "scope_correlation_n_ok": scope_warning is None,
+        "scope_correlation_warning": scope_warning,
+        "scope_discoveries": len(found),
+        "scope_top_discoveries": [f"{r['pair']} rho={float(r['rho']):+.2f} p_bh={float(r['p_bh']):.1e}"
+                                  for r in found[:10]],
+        "scope_finite": bool(np.isfinite(np.array(scope_values, float)).all()),
         "correlation_n": len(head_rows),
         "correlation_n_ok": warning is None,
         "correlation_warning": warning,

@@ -46,12 +46,21 @@ def hvp_double_backward(f: Fn, x: Tensor, v: Tensor) -> Tensor:
 
 
 class HVP:
-    """v -> H v at a fixed point x, for a single vector (n,) or a block (k, n)."""
+    """v -> H v at a fixed point x, for a single vector (n,) or a block (k, n).
 
-    def __init__(self, f: Fn, x: Tensor) -> None:
+    mode "reverse" (default) is reverse-over-reverse, grad of <grad f, v>; mode "forward" is
+    forward-over-reverse, jvp of grad f. Both are exact; forward mode through LayerNorm makes torch
+    script-compile a decomposition on first use (seconds on a busy CPU), so reverse is the default."""
+
+    def __init__(self, f: Fn, x: Tensor, mode: str = "reverse") -> None:
         self.x, self.calls = x.detach(), 0
         g = grad(f)
-        self._one = lambda v: jvp(g, (self.x,), (v,))[1]
+        if mode == "forward":
+            self._one = lambda v: jvp(g, (self.x,), (v,))[1]
+        elif mode == "reverse":
+            self._one = lambda v: grad(lambda t: (g(t) * v).sum())(self.x)
+        else:
+            raise ValueError(f"HVP mode must be 'reverse' or 'forward', not {mode!r}")
 
     def __call__(self, v: Tensor) -> Tensor:
         self.calls += 1 if v.ndim == 1 else v.shape[0]
@@ -111,16 +120,10 @@ def power_iteration(hvp: Callable[[Tensor], Tensor], like: Tensor, gen: torch.Ge
     return lam, iters
 
 
-def lanczos(hvp: Callable[[Tensor], Tensor], like: Tensor, gen: torch.Generator, m: int = 30) -> Tensor:
-    """Ritz values (descending) after m Lanczos steps with full reorthogonalisation.
-
-    Extreme eigenvalues converge first, so a few dozen HVPs give the top of the spectrum of a
-    Hessian with thousands of directions; full reorthogonalisation keeps ghost copies away.
-    """
-    n = like.numel()
-    m = min(m, n)
-    q = probes("gaussian", 1, n, gen, like)[0]
-    basis = [q / q.norm()]
+def lanczos_tridiag(hvp: Callable[[Tensor], Tensor], q0: Tensor, m: int) -> Tensor:
+    """The m x m (or smaller, on breakdown) Lanczos tridiagonal T from start vector q0, full reorthogonalisation."""
+    m = min(m, q0.numel())
+    basis = [q0 / q0.norm()]
     alphas, betas = [], []
     for j in range(m):
         w = hvp(basis[j])
@@ -137,4 +140,84 @@ def lanczos(hvp: Callable[[Tensor], Tensor], like: Tensor, gen: torch.Generator,
     if betas:
         off = torch.tensor(betas, dtype=torch.float64)
         t = t + torch.diag(off, 1) + torch.diag(off, -1)
-    return torch.linalg.eigvalsh(t).flip(0)
+    return t
+
+
+def lanczos(hvp: Callable[[Tensor], Tensor], like: Tensor, gen: torch.Generator, m: int = 30) -> Tensor:
+    """Ritz values (descending) after m Lanczos steps with full reorthogonalisation.
+
+    Extreme eigenvalues converge first, so a few dozen HVPs give the top of the spectrum of a
+    Hessian with thousands of directions; full reorthogonalisation keeps ghost copies away.
+    """
+    q = probes("gaussian", 1, like.numel(), gen, like)[0]
+    return torch.linalg.eigvalsh(lanczos_tridiag(hvp, q, m)).flip(0)
+
+
+def lanczos_tridiag_block(hvp: Callable[[Tensor], Tensor], q0: Tensor, m: int) -> list[Tensor]:
+    """Lanczos from k start vectors q0 (k, n) in lockstep: one batched HVP per step (vmap), so k runs cost
+    about as many calls as one. Returns each run's tridiagonal (shorter where a run broke down)."""
+    k, n = q0.shape
+    m = min(m, n)
+    basis = [q0 / q0.norm(dim=1, keepdim=True)]
+    alphas, betas = [], []
+    length = [m] * k
+    for j in range(m):
+        w = hvp(basis[j])                                   # (k, n)
+        alphas.append((basis[j] * w).sum(1))
+        qs = torch.stack(basis, 1)                          # (k, j+1, n)
+        for _ in range(2):                                  # full reorthogonalisation, twice
+            w = w - torch.einsum("kjn,kj->kn", qs, torch.einsum("kjn,kn->kj", qs, w))
+        beta = w.norm(dim=1)
+        if j == m - 1:
+            break
+        for r in range(k):
+            if length[r] == m and float(beta[r]) < 1e-12 * max(1.0, abs(float(alphas[-1][r]))):
+                length[r] = j + 1
+        betas.append(beta)
+        basis.append(w / beta.clamp_min(1e-300)[:, None])
+    out = []
+    a, bt = torch.stack(alphas, 1).double(), (torch.stack(betas, 1).double() if betas else None)
+    for r in range(k):
+        t = torch.diag(a[r, : length[r]])
+        if length[r] > 1 and bt is not None:
+            off = bt[r, : length[r] - 1]
+            t = t + torch.diag(off, 1) + torch.diag(off, -1)
+        out.append(t)
+    return out
+
+
+def slq_from_tridiag(ts: list[Tensor]) -> list[tuple[Tensor, Tensor]]:
+    """Gauss nodes (Ritz values) and weights (first eigenvector components squared) of each tridiagonal."""
+    out = []
+    for t in ts:
+        evals, evecs = torch.linalg.eigh(t)
+        out.append((evals, evecs[0] ** 2))
+    return out
+
+
+def slq(hvp: Callable[[Tensor], Tensor], like: Tensor, gen: torch.Generator, n_probes: int = 4,
+        m: int = 20) -> list[tuple[Tensor, Tensor]]:
+    """Stochastic Lanczos quadrature: per probe, Gauss nodes (Ritz values) and weights (first components^2).
+
+    With v a normalised Rademacher probe, sum_k w_k f(theta_k) is the m-point Gauss rule for
+    v^T f(H) v, exact for polynomials f of degree < 2m; averaged over probes it estimates
+    tr f(H) / n. The spectral density is sum_k w_k delta(lambda - theta_k), probe-averaged
+    (Lin, Saad & Yang 2016; Ghorbani et al. 2019). `hvp` must accept a block (k, n).
+    """
+    v = probes("rademacher", n_probes, like.numel(), gen, like)
+    return slq_from_tridiag(lanczos_tridiag_block(hvp, v, m))
+
+
+def hutchpp(hvp: Callable[[Tensor], Tensor], like: Tensor, matvecs: int, gen: torch.Generator) -> float:
+    """Hutch++ trace (Meyer, Musco, Musco & Woodruff 2021): exact trace on the span of a sketch H S, Hutchinson
+    on the rest. Uses 3k products (k = matvecs // 3); its error falls like 1/matvecs, not 1/sqrt(matvecs),
+    when the spectrum decays. With k >= n it is exact."""
+    n, k = like.numel(), max(1, matvecs // 3)
+    s = probes("rademacher", k, n, gen, like)
+    g = probes("rademacher", k, n, gen, like)
+    q = torch.linalg.qr(hvp(s).T).Q[:, : min(k, n)]            # (n, k) orthonormal
+    top = float((q.T * hvp(q.T.contiguous())).sum())
+    rest = g - (g @ q) @ q.T
+    if float(rest.norm()) <= 1e-12 * float(g.norm()):
+        return top
+    return top + float((rest * hvp(rest)).sum()) / k

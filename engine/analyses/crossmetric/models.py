@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engine.analyses.crossmetric.views import AttentionProbe
+
 
 class MLP(nn.Module):
     """Tanh MLP: smooth, so its Hessian is well defined everywhere (no ReLU kinks)."""
@@ -53,6 +55,7 @@ class Block(nn.Module):
         self.q, self.k, self.v = nn.Linear(d, d, bias=False), nn.Linear(d, d, bias=False), nn.Linear(d, d, bias=False)
         self.o = nn.Linear(d, d, bias=False)
         self.fc1, self.fc2 = nn.Linear(d, cfg.d_ff), nn.Linear(cfg.d_ff, d)
+        self.pattern = AttentionProbe()  # identity: lets the metric scope hook the softmaxed pattern
 
     def attend(self, x: Tensor, gate: Tensor) -> tuple[Tensor, Tensor]:
         """Causal multi-head attention; returns the output and the attention weights (B, H, T, T)."""
@@ -60,7 +63,7 @@ class Block(nn.Module):
         q, k, v = (m(x).view(b, t, self.n_heads, self.d_head).transpose(1, 2) for m in (self.q, self.k, self.v))
         scores = q @ k.transpose(-1, -2) / math.sqrt(self.d_head)
         mask = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
-        att = scores.masked_fill(~mask, float("-inf")).softmax(-1)
+        att = self.pattern(scores.masked_fill(~mask, float("-inf")).softmax(-1))
         heads = (att @ v) * gate.view(1, -1, 1, 1)  # a gate scales the whole head
         return self.o(heads.transpose(1, 2).reshape(b, t, d)), att
 

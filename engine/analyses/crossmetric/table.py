@@ -6,6 +6,9 @@ with many pairs tested at once they are adjusted by Benjamini-Hochberg (false di
 rho is itself the effect size; each pair also gets a BCa bootstrap 95% interval for it (rows
 resampled in pairs). Below MIN_N rows a correlation is flagged `small_n`: at n = 16 a rho of
 0.5 is within noise of 0, so the table says so instead of letting a heatmap suggest otherwise.
+A column with fewer than MIN_LEVELS distinct values (a weight-only metric repeated over the batches
+of each model) gets no p-value and no interval (`few_levels`): its rows are copies, not samples,
+and two such columns would otherwise "discover" rho = +-1 from two models.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ import itertools
 import numpy as np
 from scipy import stats
 
+from engine.stats.bootstrap import bca
+
 MIN_N = 30
+MIN_LEVELS = 5   # a column with fewer distinct values gets no p-value (its rows are not independent draws)
 
 
 def _spearman_along(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -28,13 +34,16 @@ def _spearman_along(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
         return np.asarray((rx * ry).sum(axis=axis) / den)
 
 
+def _spearman1(x: np.ndarray, y: np.ndarray) -> float:
+    return float(_spearman_along(x, y))
+
+
 def rho_ci(x: np.ndarray, y: np.ndarray, n_resamples: int = 999, seed: int = 0,
            level: float = 0.95) -> tuple[float, float]:
-    """BCa bootstrap interval of Spearman's rho, resampling (x_i, y_i) pairs."""
-    res = stats.bootstrap((x, y), _spearman_along, paired=True, vectorized=True, n_resamples=n_resamples,
-                          confidence_level=level, method="BCa", rng=np.random.default_rng(seed))
-    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    return lo, hi
+    """BCa bootstrap interval of Spearman's rho, resampling (x_i, y_i) pairs (engine.stats.bootstrap.bca)."""
+    res = bca((np.asarray(x, float), np.asarray(y, float)), _spearman1, n_resamples=n_resamples, level=level,
+              rng=np.random.default_rng(seed))
+    return res.low, res.high
 
 
 def small_n_warning(n: int, what: str) -> str | None:
@@ -45,25 +54,34 @@ def small_n_warning(n: int, what: str) -> str | None:
             f"at this n; read the bootstrap intervals, not the point estimates")
 
 
-def spearman_pairs(table: dict[str, list[float]], n_resamples: int = 999,
-                   seed: int = 0) -> list[dict[str, float | str | bool]]:
+def spearman_pairs(table: dict[str, list[float]], n_resamples: int = 999, seed: int = 0,
+                   ci_pairs: int | None = None) -> list[dict[str, float | str | bool]]:
     """One entry per unordered pair of columns: rho, raw p, BH-adjusted p, n, BCa CI, small_n flag.
 
-    n_resamples = 0 skips the bootstrap (CI left NaN)."""
+    n_resamples = 0 skips the bootstrap (CI left NaN). ci_pairs = k bootstraps only the k pairs of
+    largest |rho| (the ones a reader will look at; the rest keep NaN intervals and `ci: false`)."""
     names = list(table)
     rows: list[dict[str, float | str | bool]] = []
     for a, b in itertools.combinations(names, 2):
         x, y = np.asarray(table[a], float), np.asarray(table[b], float)
         lo = hi = float("nan")
+        levels = min(len(np.unique(x)), len(np.unique(y)))
         if np.ptp(x) == 0 or np.ptp(y) == 0:
             rho, p = float("nan"), float("nan")
         else:
             res = stats.spearmanr(x, y)
             rho, p = float(res.statistic), float(res.pvalue)
-            if n_resamples and len(x) >= 4:
-                lo, hi = rho_ci(x, y, n_resamples, seed)
-        rows.append({"a": a, "b": b, "pair": f"{a}~{b}", "rho": rho, "p": p, "n": len(x),
-                     "ci_low": lo, "ci_high": hi, "small_n": len(x) < MIN_N})
+            if levels < MIN_LEVELS:      # e.g. a weight metric, constant within each model: n is really #models
+                p = float("nan")
+        rows.append({"a": a, "b": b, "pair": f"{a}~{b}", "rho": rho, "p": p, "n": len(x), "levels": levels,
+                     "ci_low": lo, "ci_high": hi, "small_n": len(x) < MIN_N, "few_levels": levels < MIN_LEVELS})
+    order = sorted((i for i, r in enumerate(rows) if np.isfinite(float(r["p"]))),
+                   key=lambda i: -abs(float(rows[i]["rho"])))
+    for i in order[: len(order) if ci_pairs is None else ci_pairs]:
+        r = rows[i]
+        if n_resamples and int(r["n"]) >= 4:
+            r["ci_low"], r["ci_high"] = rho_ci(np.asarray(table[str(r["a"])], float),
+                                               np.asarray(table[str(r["b"])], float), n_resamples, seed)
     ps = np.array([r["p"] for r in rows], float)
     ok = np.isfinite(ps)
     adj = np.full_like(ps, np.nan)
