@@ -99,7 +99,7 @@ def test_causal_kernel_channel_last_and_expanded_grad(dtype: torch.dtype, n: int
 
 def test_big_output_pool_never_hands_out_a_live_buffer() -> None:
     native._POOL.clear()
-    a = native._empty((1024, 8192), torch.float32)  # 32 MiB: from the pool
+    a = native._empty((1024, 8192), torch.float32)  # 32 MiB: from the pool (over 4 MiB)
     a.fill_(1.0)
     b = native._empty((1024, 8192), torch.float32)
     assert a.data_ptr() != b.data_ptr()

@@ -108,6 +108,11 @@ def _register(name: str, cost: flops.OpCost, seconds: float) -> None:
     register_op(name, flops=cost.flops, bytes_moved=cost.bytes, seconds=seconds, source="bk-scaling")
 
 
+def _clock(cfg: dict[str, Any]) -> str:
+    """The timing clock: the config's (cpu by default on CPU), always wall on an accelerator."""
+    return "wall" if str(cfg["device"]) != "cpu" else str(cfg.get("clock", "cpu"))
+
+
 def _backends(cfg: dict[str, Any], device: str) -> list[str]:
     want = [str(b) for b in cfg["backends"]]
     return [b for b in want if not b.startswith("native") or (device == "cpu" and native.available())]
@@ -165,7 +170,7 @@ def _layer_sweep(cfg: dict[str, Any], rec: Recorder, backends: list[str], device
                 fns[f"layer c{c} {b}"] = synced(_step(lambda m=mixer, x=x: m(x), x), device)
                 fns[f"core c{c} {b}"] = synced(_step(lambda b=b, v=v: bk_features(v, causal=True, backend=b), v), device)
                 saved[f"layer c{c} {b}"] = saved_bytes(lambda m=mixer, x=x: m(x).sum())
-        t = interleaved(fns, int(cfg["rounds"]), float(cfg["min_batch_s"]))
+        t = interleaved(fns, int(cfg["rounds"]), float(cfg["min_batch_s"]), _clock(cfg))
         bw = copy_bytes / t["copy"]
         copy_bw.append(bw)
         if "attention" in t:
@@ -241,7 +246,7 @@ def _baselines(cfg: dict[str, Any], rec: Recorder, gen: torch.Generator) -> dict
             ref = torch.complex(f[..., 0], f[..., 1])
             errs = {k: float((torch.as_tensor(np.asarray(f(), dtype=np.complex128)) - ref).abs().max())
                     for k, f in fns.items() if k != "kernel"}
-            t = interleaved(fns, int(cfg["baseline_rounds"]), float(cfg["min_batch_s"]))
+            t = interleaved(fns, int(cfg["baseline_rounds"]), float(cfg["min_batch_s"]), _clock(cfg))
         for k in fns:
             if k == "kernel":
                 continue
@@ -284,7 +289,7 @@ def _models(cfg: dict[str, Any], rec: Recorder, device: str, gen: torch.Generato
             return run
 
         t = interleaved({"resnet_bk": synced(train_step(bk), device), "transformer": synced(train_step(tf), device)},
-                        int(cfg["rounds"]), float(cfg["min_batch_s"]))
+                        int(cfg["rounds"]), float(cfg["min_batch_s"]), _clock(cfg))
         row = {"resnet_bk_tokens_s": batch * n / t["resnet_bk"], "transformer_tokens_s": batch * n / t["transformer"],
                "speedup": t["transformer"] / t["resnet_bk"], "resnet_bk_body_params": _body_params(bk),
                "transformer_body_params": _body_params(tf), "transformer_width": tf.tok.embedding_dim,
@@ -302,6 +307,7 @@ def scaling(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     backends = _backends(cfg, device)
     d, batch, heads = int(cfg["d_model"]), int(cfg["batch"]), int(cfg["heads"])
     out: dict[str, Any] = {"device": device, "backends": backends, "torch_threads": torch.get_num_threads(),
+                           "clock": _clock(cfg),
                            "native_available": native.available()}
     out.update(_correctness(int(cfg["check_n"]), backends, gen))
     sweep = _layer_sweep(cfg, rec, backends, device, gen)

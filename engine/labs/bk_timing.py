@@ -19,20 +19,34 @@ from collections.abc import Callable
 
 import torch
 
+CLOCKS = {"wall": time.perf_counter_ns, "cpu": time.process_time_ns}
 
-def _batch_time(fn: Callable[[], object], calls: int) -> float:
-    t0 = time.perf_counter_ns()
+
+def _batch_time(fn: Callable[[], object], calls: int, clock: str = "wall") -> float:
+    now = CLOCKS[clock]
+    t0 = now()
     for _ in range(calls):
         fn()
-    return (time.perf_counter_ns() - t0) * 1e-9 / calls
+    return (now() - t0) * 1e-9 / calls
 
 
-def interleaved(fns: dict[str, Callable[[], object]], rounds: int, min_batch_s: float) -> dict[str, float]:
-    """Median seconds per call of each fn; the fns take turns, one batch each per round."""
+def interleaved(fns: dict[str, Callable[[], object]], rounds: int, min_batch_s: float,
+                clock: str = "wall") -> dict[str, float]:
+    """Median seconds per call of each fn; the fns take turns, one batch each per round.
+
+    clock="cpu" reads the process's CPU time (all its threads, user + system, page faults
+    included) instead of the wall clock. On the 2-core VM at load average ~20 a process runs a
+    fraction of each second, so wall-clock ratios of two CPU-bound ops mostly measure the
+    scheduler (measured: two BK kernels whose CPU times differ by 1.4x timed equal on the wall).
+    With one torch thread CPU time is the op's latency when it is not descheduled; with more it
+    is their sum (the cost, not the latency). Wall is the only choice for asynchronous devices.
+    """
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {sorted(CLOCKS)}, got {clock!r}")
     calls = {}
     for name, fn in fns.items():
         fn()  # warm-up
-        one = max(_batch_time(fn, 1), 1e-7)
+        one = max(_batch_time(fn, 1, clock), 1e-7)
         calls[name] = max(1, int(min_batch_s / one))
     samples: dict[str, list[float]] = {name: [] for name in fns}
     was_enabled = gc.isenabled()
@@ -40,7 +54,7 @@ def interleaved(fns: dict[str, Callable[[], object]], rounds: int, min_batch_s: 
     try:
         for _ in range(rounds):
             for name, fn in fns.items():
-                samples[name].append(_batch_time(fn, calls[name]))
+                samples[name].append(_batch_time(fn, calls[name], clock))
     finally:
         if was_enabled:
             gc.enable()

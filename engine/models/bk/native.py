@@ -446,9 +446,9 @@ def _strides(t: Tensor) -> Tensor:
     return torch.tensor(st, dtype=torch.int64)
 
 
-_HUGE_MIN = 32 * 2**20  # glibc serves blocks above this from fresh mmaps: every call would page-fault them in
+_HUGE_MIN = 4 * 2**20  # glibc hands big blocks back to the OS on free (mmap, heap trim): each call re-faults them
 _POOL: list[mmap.mmap] = []  # big output maps, reused once no tensor refers to them (a caching allocator)
-_POOL_MAX = 8
+_POOL_MAX, _POOL_BYTES = 16, 2**30  # at most 16 maps and 1 GiB kept
 
 
 def _free_map(nbytes: int) -> mmap.mmap | None:
@@ -479,7 +479,7 @@ def _empty(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
         except OSError:
             return torch.empty(shape, dtype=dtype)
         _POOL.append(mm)
-        if len(_POOL) > _POOL_MAX:
+        while len(_POOL) > 1 and (len(_POOL) > _POOL_MAX or sum(len(m) for m in _POOL) > _POOL_BYTES):
             _POOL.pop(0)  # the oldest: freed with its last tensor
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
