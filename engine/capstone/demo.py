@@ -131,6 +131,11 @@ def promoted_server(scratch: Path, cfg: DemoConfig, name: str = "server",
     return server_spec, sha, fetched_sha
 
 
+# rows judged on a wall clock (startup, first answer, p95, the Prometheus panel): a loaded box can fail
+# them with nothing wrong in the code, so labs hold them soft and the other rows hard
+TIMED_ROWS = frozenset({"DE-001", "DE-002", "DE-003", "DE-004", "DE-006"})
+
+
 def _row(rows: list[dict[str, Any]], rid: str, text: str, value: Any, passed: bool | None) -> None:
     rows.append({"id": rid, "check": text, "value": value,
                  "status": "skipped" if passed is None else ("pass" if passed else "fail")})

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.capstone.demo import DemoConfig, promoted_server, run_demo
+from engine.capstone.demo import TIMED_ROWS, DemoConfig, promoted_server, run_demo
 from engine.observability.otel import read_spans
 from engine.run import Recorder
 from engine.serve.api import ROUTE
@@ -141,9 +141,12 @@ def record_demo(cfg: dict, rec: Recorder) -> dict:
         rec.note("asciinema is not installed (Debian: apt-get install asciinema): the transcript is the recording")
     events = [json.loads(x) for x in (out_dir / "transcript.jsonl").read_text().splitlines()]
     last = events[-1] if events else {}
+    failed = list(last.get("failed", []))
     return {"recorder": recorder, "transcript_lines": len(events), "seconds": seconds,
             "last_event_is_demo_complete": last.get("event") == "demo_complete",
-            "acceptance_rows_failed": len(last.get("failed", [])) if last.get("event") else -1,
+            "transcript_ends_with_verdict": last.get("event") in ("demo_complete", "demo_failed"),
+            "acceptance_rows_failed": len(failed) if last.get("event") else -1,
+            "untimed_rows_failed": len([r for r in failed if r not in TIMED_ROWS]) if last.get("event") else -1,
             "acceptance_rows_passed": last.get("passed")}
 
 
