@@ -49,7 +49,9 @@ def cold_start(cfg: dict, rec: Recorder) -> dict:
         clean += 1
     shas = {ev.get("responses_sha256") for ev in evals}
     ups = [r["value"] for ev in evals for r in ev["rows"] if r["id"] == "DE-001" and r["value"] is not None]
+    untimed_clean = sum(all(r["status"] != "fail" for r in ev["rows"] if r["id"] not in TIMED_ROWS) for ev in evals)
     return {"runs": runs, "consecutive_clean_runs": clean, "clean_run_fraction": clean / runs,
+            "untimed_clean_run_fraction": untimed_clean / runs,
             "demo_cold_exit": 0 if clean == runs else 1, "stack_up_seconds": max(ups) if ups else None,
             "responses_identical_across_runs": len(shas) == 1 and None not in shas,
             "rows_per_run": evals[0]["total"], "failed_rows": sorted({r["id"] for ev in evals for r in ev["rows"]
