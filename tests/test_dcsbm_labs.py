@@ -76,7 +76,8 @@ def test_drift_quick_passes_hard_checks() -> None:
     assert out["null_drifts_more"] == (out["drift_mean_null"] > out["drift_mean_violation"])
     if not out["drift_beats_shuffle"]:
         assert "does NOT beat" in out["verdict"]
-    assert out["n_metrics"] == len(out["metrics"]) == 26
+    assert out["n_metrics"] == len(out["metrics"]) == 30
+    assert {"qkt.spectral_curvature", "qkt.spectral_torsion", "avwo.spectral_curvature"} <= set(out["auroc_by_metric"])
     assert {f"wvwo.{m}" for m in spectral.METRICS} <= set(out["metrics"])
     traj = out["wvwo_trajectory"]["experimental"]
     assert out["wvwo_checkpoints"] == 200 // 20 + 1 and len(traj["read_write_alignment"]) == 2

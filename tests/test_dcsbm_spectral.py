@@ -153,3 +153,17 @@ def test_streamed_drift_reuses_the_metric_svd_exactly() -> None:
     right = stream_eval(model, walks, 1, "avwo", "right", 2, "full", block=3)
     assert torch.allclose(right.drift, window_drift(sliding_eval(model, walks, 1, "avwo")[1], 2, "right"),
                           atol=1e-6, equal_nan=True)
+
+
+def test_causal_curvature_reads_only_the_past_and_converges_on_a_helix() -> None:
+    r, h = 2.0, 0.5
+    t = np.linspace(0, 4 * np.pi, 8001)
+    helix = np.stack([r * np.cos(t), r * np.sin(t), h * t], axis=1)
+    kappa, tau = spectral.curvature_torsion(helix, causal=True)
+    assert np.isnan(kappa[:2]).all() and np.isnan(tau[:3]).all()
+    assert np.allclose(kappa[10:], r / (r * r + h * h), rtol=2e-3)
+    assert np.allclose(tau[10:], h / (r * r + h * h), rtol=2e-3)
+    bent = helix.copy()
+    bent[5000:] += 1.0                                                    # change the future only
+    k2, t2 = spectral.curvature_torsion(bent, causal=True)
+    assert np.array_equal(k2[:5000], kappa[:5000], equal_nan=True) and np.array_equal(t2[:5000], tau[:5000], equal_nan=True)

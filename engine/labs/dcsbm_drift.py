@@ -65,7 +65,7 @@ def _train(name: str, walks: np.ndarray, cfg: dict[str, Any], rng: np.random.Gen
 def _evaluate(model: WalkTransformer, graph: DCSBM, walks: np.ndarray,
               cfg: dict[str, Any]) -> tuple[EventTable, float, Streamed]:
     st = stream_eval(model, walks, cfg["layer"], cfg["target"], cfg["side"], cfg["k"], cfg["svd_tier"],
-                     cfg["device"], cfg["stream_block"])
+                     cfg["device"], cfg["stream_block"], cfg["curve_dims"])
     logits = st.logits
     table = event_table(graph, walks, logits, st.drift, cfg["n_ctx"])
     # how often the argmax next vertex is a real out-neighbour of the current vertex
@@ -98,7 +98,7 @@ def _nine_metrics(graph: DCSBM, eval_rule: np.ndarray, eval_null: np.ndarray, ex
     out: dict[str, Any] = {"metrics": [], "auroc_by_metric": {}, "horizon_by_metric": {}}
     pool: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for target in TARGETS:
-        for name in spectral.METRICS:
+        for name in (*spectral.METRICS, *spectral.CURVE_METRICS):
             vals = exp_st.metrics[target][name]
             if not torch.isfinite(vals[:, 1:]).any():
                 continue                                   # e.g. read/write alignment of a non-square AVW_O

@@ -35,6 +35,7 @@ VALUE_METRICS = ("stable_rank", "spectral_entropy", "gap_1_2", "gap_2_3", "gap_4
 VECTOR_METRICS = ("grassmannian_drift", "rank1_residual", "read_write_alignment")
 METRICS = VALUE_METRICS + VECTOR_METRICS
 TIERS = ("full", "two_tier")
+CURVE_METRICS = ("spectral_curvature", "spectral_torsion")   # scored per window, from backward differences
 
 
 def value_metrics(s: Tensor, eps: float = 1e-6) -> dict[str, Tensor]:
@@ -88,12 +89,23 @@ def rank1_residual_direct(m: Tensor) -> Tensor:
     return torch.linalg.matrix_norm(m - approx) / torch.linalg.matrix_norm(m)
 
 
-def curvature_torsion(curve: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(T, k) points -> discrete Frenet curvature (T,) and torsion (T,) (NaN where undefined)."""
+def _backward(x: np.ndarray) -> np.ndarray:
+    d = np.full_like(x, np.nan)
+    d[1:] = x[1:] - x[:-1]
+    return d
+
+
+def curvature_torsion(curve: np.ndarray, causal: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(T, k) points -> discrete Frenet curvature (T,) and torsion (T,) (NaN where undefined).
+
+    causal=True uses backward differences, so the value at t reads points t-3..t only (what a score of
+    window t may use without seeing later windows; the first three values are NaN); the default central
+    differences (np.gradient) are second-order accurate but read t+1 too."""
     c = np.asarray(curve, dtype=np.float64)
-    v = np.gradient(c, axis=0)
-    a = np.gradient(v, axis=0)
-    j = np.gradient(a, axis=0)
+    diff = _backward if causal else (lambda x: np.gradient(x, axis=0))
+    v = diff(c)
+    a = diff(v)
+    j = diff(a)
     speed = np.linalg.norm(v, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         e1 = v / speed[:, None]

@@ -30,8 +30,20 @@ class Streamed:
     spectra: dict[str, Tensor] = field(default_factory=dict)              # target -> (W, n_win, H, r)
 
 
+def curve_metrics(spectra: Tensor, dims: int) -> dict[str, Tensor]:
+    """(W, n_win, H, r) spectra -> causal Frenet curvature and torsion of (sigma_1..sigma_dims) per window."""
+    w, n, h, _ = spectra.shape
+    kappa = torch.full((w, n, h), float("nan"), dtype=torch.float64)
+    tau = kappa.clone()
+    for i in range(w):
+        for j in range(h):
+            k_, t_ = spectral.curvature_torsion(spectra[i, :, j, :dims].numpy(), causal=True)
+            kappa[i, :, j], tau[i, :, j] = torch.from_numpy(k_), torch.from_numpy(t_)
+    return {"spectral_curvature": kappa, "spectral_torsion": tau}
+
+
 def stream_eval(model: WalkTransformer, walks, layer: int, target: str, side: str, k: int, tier: str,
-                device: str = "cpu", block: int = 32) -> Streamed:
+                device: str = "cpu", block: int = 32, curve_dims: int = 3) -> Streamed:
     parts: list[Streamed] = []
     for start in range(0, len(walks), block):
         chunk = walks[start:start + block]
@@ -42,6 +54,7 @@ def stream_eval(model: WalkTransformer, walks, layer: int, target: str, side: st
             values, s = spectral.trajectory_metrics(m.transpose(1, 2), k, tier)     # window axis at -3
             part.metrics[name] = {key: v.transpose(1, 2) for key, v in values.items()}
             part.spectra[name] = s.transpose(1, 2)
+            part.metrics[name].update(curve_metrics(part.spectra[name], curve_dims))
         # the configured drift is the left-subspace Grassmannian drift just computed from the same full SVD;
         # only a right subspace or the approximate tier needs its own decomposition
         reuse = side == "left" and tier == "full"
@@ -50,7 +63,7 @@ def stream_eval(model: WalkTransformer, walks, layer: int, target: str, side: st
         parts.append(part)
     return Streamed(
         logits=torch.cat([p.logits for p in parts]), drift=torch.cat([p.drift for p in parts]),
-        metrics={t: {key: torch.cat([p.metrics[t][key] for p in parts]) for key in spectral.METRICS}
+        metrics={t: {key: torch.cat([p.metrics[t][key] for p in parts]) for key in (*spectral.METRICS, *spectral.CURVE_METRICS)}
                  for t in TARGETS},
         spectra={t: torch.cat([p.spectra[t] for p in parts]) for t in TARGETS})
 
