@@ -166,4 +166,5 @@ def test_causal_curvature_reads_only_the_past_and_converges_on_a_helix() -> None
     bent = helix.copy()
     bent[5000:] += 1.0                                                    # change the future only
     k2, t2 = spectral.curvature_torsion(bent, causal=True)
-    assert np.array_equal(k2[:5000], kappa[:5000], equal_nan=True) and np.array_equal(t2[:5000], tau[:5000], equal_nan=True)
+    assert np.array_equal(k2[:5000], kappa[:5000], equal_nan=True)
+    assert np.array_equal(t2[:5000], tau[:5000], equal_nan=True)

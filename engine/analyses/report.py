@@ -70,7 +70,7 @@ def fmt(value: Any) -> str:
 
 def _chart_png(spec: dict[str, Any], records: Sequence[dict[str, Any]]) -> str | None:
     """One line chart from records filtered by spec['where'], one series per spec['series_by'] value."""
-    from matplotlib.figure import Figure       # no pyplot: leaves the process's backend alone
+    from matplotlib.figure import Figure  # no pyplot: leaves the process's backend alone
 
     where = spec.get("where", {})
     rows = [r for r in records if all(r.get(k) == v for k, v in where.items())]
@@ -150,6 +150,12 @@ def _tex_text(s: str) -> str:
     return "".join(_TEX_ESCAPE.get(ch, ch) for ch in s).replace("\u2013", "--").replace("\u2014", "---")
 
 
+_TEX_BLOCK: dict[str, str | None] = {
+    "paragraph_close": "", "bullet_list_open": r"\begin{itemize}", "bullet_list_close": r"\end{itemize}",
+    "ordered_list_open": r"\begin{enumerate}", "ordered_list_close": r"\end{enumerate}", "list_item_open": r"\item ",
+    "heading_close": None, "paragraph_open": None, "list_item_close": None}
+
+
 def document_latex(text: str, title: str) -> str:
     """The same document as a standalone LaTeX article: headings, paragraphs, emphasis, code, lists, math.
 
@@ -179,21 +185,15 @@ def document_latex(text: str, title: str) -> str:
                 out.append(body)
         elif t == "math_block":
             out.append("\\[" + tok.content.strip() + "\\]")
-        elif t in ("paragraph_close",):
-            out.append("")
-        elif t in ("bullet_list_open", "ordered_list_open"):
-            out.append(r"\begin{itemize}" if t.startswith("bullet") else r"\begin{enumerate}")
-        elif t in ("bullet_list_close", "ordered_list_close"):
-            out.append(r"\end{itemize}" if t.startswith("bullet") else r"\end{enumerate}")
-        elif t == "list_item_open":
-            out.append(r"\item ")
-        elif t in ("heading_close", "paragraph_open", "list_item_close"):
-            continue
+        elif t in _TEX_BLOCK:
+            line = _TEX_BLOCK[t]
+            if line is not None:
+                out.append(line)
         elif t in ("fence", "code_block"):
             out += [r"\begin{verbatim}", tok.content.rstrip(), r"\end{verbatim}"]
         else:
-            line = tok.map[0] + 1 if tok.map else "?"
-            raise ValueError(f"document_latex: line {line}: markdown element {t!r} has no LaTeX rendering here")
+            where = tok.map[0] + 1 if tok.map else "?"
+            raise ValueError(f"document_latex: line {where}: markdown element {t!r} has no LaTeX rendering here")
     out.append(r"\end{document}")
     return "\n".join(out) + "\n"
 
@@ -228,7 +228,8 @@ def document_pdf(text: str, out_dir: str | Path, stem: str, title: str,
     """(pdf path, "") when pdflatex exists and succeeds, else (None, why)."""
     exe = shutil.which("pdflatex")
     if exe is None:
-        return None, "pdflatex not found on PATH: PDF skipped (install texlive-latex-base, e.g. apt-get install texlive-latex-base)"
+        return None, ("pdflatex not found on PATH: PDF skipped "
+                      "(install texlive-latex-base, e.g. apt-get install texlive-latex-base)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.tex").write_text(document_latex(text, title), encoding="utf-8")
@@ -252,7 +253,8 @@ def run_report(run_dir: str | Path, charts: Iterable[dict[str, Any]] = ()) -> Pa
     if (run / "metrics.jsonl").exists():
         records = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
                    if line.strip()]
-    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8")) if (run / "manifest.json").exists() else {}
+    man_path = run / "manifest.json"
+    manifest = json.loads(man_path.read_text(encoding="utf-8")) if man_path.exists() else {}
     notes = manifest.get("notes", []) if isinstance(manifest.get("notes"), list) else []
     title = str(manifest.get("target") or manifest.get("title") or run.name)
     keys = [k for k in ("verdict", "verdict_seeds") if k in results]

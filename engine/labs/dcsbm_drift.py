@@ -215,7 +215,8 @@ def _report(out: dict[str, Any], rec: Recorder, cfg: dict[str, Any]) -> str:
     if "horizon_by_metric_seeds" in out:
         tables.append({"title": f"seed-mean AUROC by lookback over seeds {out['seeds']} (multi-seed horizon)",
                        "header": ["metric", *[f"lookback {i}" for i in range(cfg["horizon"])], "horizon"],
-                       "rows": [[k, *v["auroc_mean"], v["horizon"]] for k, v in out["horizon_by_metric_seeds"].items()]})
+                       "rows": [[k, *v["auroc_mean"], v["horizon"]]
+                                for k, v in out["horizon_by_metric_seeds"].items()]})
         tables.append({"title": "primary metric: seed-mean AUROC with stratified BCa 95% interval",
                        "header": ["lookback", "AUROC", "CI low", "CI high", "corrected p", "shuffle p95"],
                        "rows": [[i, m, lo, hi, p, q] for i, (m, (lo, hi), p, q) in enumerate(zip(
@@ -234,7 +235,8 @@ def _report(out: dict[str, Any], rec: Recorder, cfg: dict[str, Any]) -> str:
     if "wvwo" in out:
         for model, vals in out["wvwo"].items():
             names = list(vals)
-            tables.append({"title": f"W_V W_O spectra ({model} model), per layer and head", "header": ["layer/head", *names],
+            tables.append({"title": f"W_V W_O spectra ({model} model), per layer and head",
+                           "header": ["layer/head", *names],
                            "rows": [[f"{li}/{h}", *[vals[n][li][h] for n in names]]
                                     for li in range(len(vals[names[0]])) for h in range(len(vals[names[0]][li]))]})
     records = getattr(rec, "records", [])

@@ -63,8 +63,8 @@ def stream_eval(model: WalkTransformer, walks, layer: int, target: str, side: st
         parts.append(part)
     return Streamed(
         logits=torch.cat([p.logits for p in parts]), drift=torch.cat([p.drift for p in parts]),
-        metrics={t: {key: torch.cat([p.metrics[t][key] for p in parts]) for key in (*spectral.METRICS, *spectral.CURVE_METRICS)}
-                 for t in TARGETS},
+        metrics={t: {key: torch.cat([p.metrics[t][key] for p in parts])
+                     for key in (*spectral.METRICS, *spectral.CURVE_METRICS)} for t in TARGETS},
         spectra={t: torch.cat([p.spectra[t] for p in parts]) for t in TARGETS})
 
 
