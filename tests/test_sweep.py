@@ -66,7 +66,7 @@ def test_resume_and_aggregate_with_a_fake_runner(tmp_path: Path, monkeypatch: py
                 "config_hash": "h"}
 
     monkeypatch.setattr(core, "run_point", fake)
-    monkeypatch.setattr(core, "validate", lambda sweep: None)  # planning is covered by the test above
+    monkeypatch.setattr(core, "validate", lambda sweep: (None, []))  # planning is covered by the test above
     sw = Sweep("selftest-stream", {"rate": [10, 20]}, [0, 1, 2], quick=True)
     out = run_sweep(sw, jobs=3)
     assert sorted(calls) == [(10, 0), (10, 1), (10, 2), (20, 0), (20, 1), (20, 2)]
@@ -76,6 +76,7 @@ def test_resume_and_aggregate_with_a_fake_runner(tmp_path: Path, monkeypatch: py
     assert (s["n"], s["mean"], s["std"]) == (3, 21.0, 1.0) and s["ci_low"] <= 21.0 <= s["ci_high"]
     assert set(by[20]["metrics"]) == {"score"}  # bools and strings are not averaged
     assert by[10]["curves"]["loss"]["mean"] == [10.0, 5.0, 10.0 / 3]
+    assert (out / "charts" / "loss.png").exists()
     calls.clear()
     run_sweep(sw, jobs=3)
     assert calls == []  # resumed: every point has its record and manifest

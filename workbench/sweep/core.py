@@ -158,13 +158,13 @@ class Sweep:
         return Options(quick=self.quick, sets=sets, seed=point.seed, device=self.device)
 
 
-def validate(sweep: Sweep) -> str | None:
+def validate(sweep: Sweep) -> tuple[str | None, list[str]]:
     """Plan every point once before anything runs: an unknown key or a wrong type stops the sweep.
-    Returns the key the target's step charts split series by (for the aggregate's curves)."""
+    Returns the key the target's step charts split series by and the metrics they draw (for the curves)."""
     from workbench.content import load_catalog
 
     catalog = load_catalog()
-    series_by = None
+    series_by, drawn = None, []
     for point in sweep.points:
         try:
             reqs = plan(catalog, sweep.target, sweep.options(point))
@@ -173,7 +173,8 @@ def validate(sweep: Sweep) -> str | None:
         if len(reqs) != 1 or reqs[0].kind == "break":
             raise SweepError(f"sweep {sweep.target!r}: give one lab or experiment (it plans {len(reqs)} runs)")
         series_by = next((c.series_by for c in reqs[0].charts if c.series_by and c.x == "step"), None)
-    return series_by
+        drawn = sorted({y for c in reqs[0].charts if c.x == "step" for y in c.y})
+    return series_by, drawn
 
 
 def run_point(target: str, options: dict[str, Any], home: str) -> dict[str, Any]:
@@ -205,12 +206,13 @@ def run_sweep(sweep: Sweep, *, executor: str = "local", jobs: int | None = None,
         raise SweepError(f"--executor must be one of {EXECUTORS}, got {executor!r}")
     if executor == "ray" and importlib.util.find_spec("ray") is None:
         raise SweepError(f"--executor ray needs the ray package, which is not installed: {RAY_INSTALL}")
-    series_by = validate(sweep)
+    series_by, drawn = validate(sweep)
     out = sweep.directory()
     (out / "points").mkdir(parents=True, exist_ok=True)
     write_json(out / "sweep.json", {"id": sweep.id, "target": sweep.target, "grid": sweep.grid, "seeds": sweep.seeds,
                                     "quick": sweep.quick, "sets": sweep.sets, "device": sweep.device,
-                                    "executor": executor, "points": len(sweep.points), "series_by": series_by})
+                                    "executor": executor, "points": len(sweep.points), "series_by": series_by,
+                                    "chart_metrics": drawn})
     todo = [p for p in sweep.points if fresh or not _done(out / "points" / f"{p.key}.json")]
     total, home = len(sweep.points), str(workspace.home().resolve())
     done = total - len(todo)
@@ -321,7 +323,7 @@ def aggregate(out: Path, n_resamples: int = 4999) -> dict[str, Any]:
            "points": points}
     write_json(out / "aggregate.json", agg)
     (out / "aggregate.md").write_text(_table(points), encoding="utf-8")
-    _charts(out, points, series_by)
+    _charts(out, points, spec.get("chart_metrics") or [])
     return agg
 
 
@@ -346,13 +348,14 @@ def _table(points: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _charts(out: Path, points: list[dict[str, Any]], series_by: str | None) -> None:
-    """One PNG per logged metric: the mean curve of every grid point (and series), seeds averaged."""
+def _charts(out: Path, points: list[dict[str, Any]], only: list[str]) -> None:
+    """One PNG per metric the target's step charts draw (every logged one when they name none): the mean
+    curve of every grid point (and series), seeds averaged."""
     from workbench.charts.png import render_png
     from workbench.content.schema import Chart
 
     metrics = sorted({k.split("|")[-1] for p in points for k in p["curves"]})
-    for metric in metrics:
+    for metric in [m for m in metrics if not only or m in only]:
         curves: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         for p in points:
             for key, c in p["curves"].items():
