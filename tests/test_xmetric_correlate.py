@@ -27,7 +27,7 @@ def _cfg(**extra: Any) -> dict[str, Any]:
 
 def test_correlate_small_run_produces_a_complete_table() -> None:
     rec = MemoryRecorder()
-    out = xmetric_correlate.correlate(_cfg(steps=30, probes=4, hess_seqs=16), rec)
+    out = xmetric_correlate.correlate(_cfg(steps=30, probes=4, hess_seqs=16, scope_batches=2, ci_pairs=5), rec)
     assert out["n_heads"] == 16 and out["tables_finite"]
     assert out["final_loss_max"] < out["unigram_loss"]
     assert abs(out["cka_layers_diag"] - 1) < 1e-9 and out["cka_cross_seed_mean"] > 0.3
