@@ -15,6 +15,7 @@ import numpy as np
 from engine.autograd.tensor import Tensor, cross_entropy, no_grad
 from engine.labs._tense_data import Split, phrase_dataset
 from engine.nn import GELU, Identity, Linear, Module, ReLU, Sequential
+from engine.nn.fit import fit_full_batch
 from engine.optim import SGD, Adam, AdamW, Optimizer
 from engine.run import Recorder
 
@@ -144,23 +145,9 @@ def _accuracy(model: Module, x: np.ndarray, y: np.ndarray) -> float:
 
 def _fit(model: Module, opt: Optimizer, data: Split, epochs: int, rec: Recorder, tag: dict[str, str],
          log_every: int = 1) -> tuple[float, int | None]:
-    """Full-batch training; returns the final loss and the first epoch with train accuracy >= 0.9."""
-    x, y = Tensor(data.x_train), data.y_train
-    first_90: int | None = None
-    loss_value = float("nan")
-    for epoch in range(epochs):
-        opt.zero_grad()
-        logits = model(x)
-        loss = cross_entropy(logits, y)
-        loss.backward()
-        opt.step()
-        loss_value = loss.item()
-        acc = float((logits.data.argmax(1) == y).mean())
-        if first_90 is None and acc >= 0.9:
-            first_90 = epoch
-        if epoch % log_every == 0 or epoch == epochs - 1:
-            rec.log(epoch, loss=loss_value, train_acc=acc, **tag)
-    return loss_value, first_90
+    """Full-batch training (engine.nn.fit); returns the final loss and the first epoch with train accuracy >= 0.9."""
+    return fit_full_batch(model, opt, data.x_train, data.y_train, epochs, log_every=log_every,
+                          log=lambda epoch, **m: rec.log(epoch, **m, **tag))
 
 
 def optimizer_race(cfg: dict, rec: Recorder) -> dict:

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.autograd.tensor import Tensor, cross_entropy, no_grad
+from engine.autograd.tensor import Tensor
 from engine.nn import GELU, BatchNorm1d, LayerNorm, Linear, Module, ReLU, Residual, RMSNorm, Sequential, init
+from engine.nn.fit import fit_minibatch
 from engine.optim import SGD
 from engine.run import Recorder
 
@@ -178,41 +179,13 @@ def _deep_mlp(depth: int, dim: int, hidden: int, kind: str, norm: str, seed: int
 
 def _train(model: Module, cfg: dict, data: tuple, rec: Recorder, tag: dict[str, str],
            grad_of: Linear | None = None) -> dict[str, Any]:
-    """Minibatch SGD with momentum; stops at the first non-finite loss. Same batch order for every model."""
-    x, y, xv, yv = data
-    steps, batch = int(cfg["steps"]), int(cfg["batch"])
-    log_every = int(cfg["log_every"])
+    """Minibatch SGD with momentum (engine.nn.fit); stops at the first non-finite loss. Same batch order for every model."""
     opt = SGD(list(model.parameters()), lr=float(cfg["lr"]), momentum=float(cfg["momentum"]))
-    order = np.random.default_rng(cfg["seed"] + 1000)
-    losses: list[float] = []
-    grads: list[float] = []
-    nan_step = -1
-    with np.errstate(all="ignore"):
-        for step in range(steps):
-            idx = order.integers(0, len(y), size=batch)
-            opt.zero_grad()
-            loss = cross_entropy(model(Tensor(x[idx])), y[idx])
-            value = loss.item()
-            if not math.isfinite(value):
-                nan_step = step
-                rec.note(f"{tag}: loss is {value} at step {step}; training stopped")
-                break
-            loss.backward()
-            g = float(np.linalg.norm(grad_of.weight.grad)) if grad_of is not None and grad_of.weight.grad is not None else None
-            opt.step()
-            losses.append(value)
-            if g is not None:
-                grads.append(g)
-            if step % log_every == 0 or step == steps - 1:
-                extra = {"grad_norm_layer1": max(g, 1e-30)} if g is not None else {}
-                rec.log(step, loss=value, **extra, **tag)
-    model.eval()
-    with no_grad(), np.errstate(all="ignore"):
-        val_acc = float((model(Tensor(xv)).data.argmax(1) == yv).mean())
-    model.train()
-    tail = losses[-min(50, len(losses)):] if losses else [float("nan")]
-    return {"losses": losses, "grads": grads, "nan_step": nan_step, "first_loss": losses[0] if losses else float("nan"),
-            "final_loss": float(np.mean(tail)), "val_acc": val_acc}
+    res = fit_minibatch(model, opt, data, steps=int(cfg["steps"]), batch=int(cfg["batch"]), seed=cfg["seed"] + 1000,
+                        log_every=int(cfg["log_every"]), log=lambda step, **m: rec.log(step, **m, **tag), grad_of=grad_of)
+    if res["nan_step"] >= 0:
+        rec.note(f"{tag}: loss is {res['stop_loss']} at step {res['nan_step']}; training stopped")
+    return res
 
 
 # ---------------------------------------------------------------------- lab 02: init ablation
