@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from rich.console import Console
 from rich.table import Table
@@ -41,7 +41,8 @@ def _blas() -> str:
     except ImportError:
         import numpy as np
 
-        cfg = np.show_config(mode="dicts")
+        # numpy's stub says None, but mode="dicts" returns the build configuration
+        cfg = cast(Any, np.show_config)(mode="dicts")
         return cfg.get("Build Dependencies", {}).get("blas", {}).get("name", "unknown")
 
 
