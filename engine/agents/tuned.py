@@ -45,7 +45,7 @@ TAG, ARROW = "plan:", " =>"
 # exceed the base model's 64); the spine model has RoPE positions only, so the window is a config switch.
 FULL: dict[str, Any] = {**TU.FULL, "steps": 1500, "test_fraction": 0.2, "salt": "phase-32", "max_steps": 8,
                         "context_len": 128}
-QUICK: dict[str, Any] = {**FULL, "steps": 400}
+QUICK: dict[str, Any] = {**FULL, "steps": 1000}
 
 
 def action_schema() -> dict[str, Any]:
