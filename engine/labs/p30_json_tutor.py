@@ -71,7 +71,8 @@ def json_tutor(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     is_tail = [it.sentence in tail_set for it in items]
     for variant, ds in docs.items():
         s = ST.score(ds, items)
-        st = ST.score([d for d, t in zip(ds, is_tail, strict=True) if t], [i for i, t in zip(items, is_tail, strict=True) if t])
+        st = ST.score([d for d, t in zip(ds, is_tail, strict=True) if t],
+                      [i for i, t in zip(items, is_tail, strict=True) if t])
         for name, v in s.items():
             res[f"{name}_{variant}"] = v
         res[f"content_accuracy_tails_{variant}"] = st["content_accuracy"]

@@ -54,7 +54,7 @@ def model_planner(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
                                                                          max_new_tokens=int(cfg["max_new_tokens"]))}
     ok: dict[str, list[bool]] = {name: [] for name in planners}
     stops: dict[str, Counter[str]] = {name: Counter() for name in planners}
-    calls: dict[str, int] = {name: 0 for name in planners}
+    calls: dict[str, int] = dict.fromkeys(planners, 0)
     with torch_threads(1), torch.no_grad():
         for k, task in enumerate(items):
             for name, planner in planners.items():
