@@ -79,7 +79,7 @@ def test_induction_prev_token_and_logit_lens_match_transformer_lens() -> None:
         assert torch.allclose(pats[layer], theirs, atol=1e-12)
         ours_ind = metrics_circuits.induction_scores(pats[layer], block)
         # TransformerLens's own recipe: the induction stripe is the diagonal at offset 1 - block
-        tl_ind = theirs.diagonal(1 - block, dim1=-2, dim2=-1)[..., : block].mean((0, -1))
+        tl_ind = theirs.diagonal(1 - block, dim1=-2, dim2=-1)[..., 1:].mean((0, -1))   # drop query block-1 (first copy)
         assert torch.allclose(ours_ind, tl_ind, atol=1e-12)
         tl_prev = theirs.diagonal(-1, dim1=-2, dim2=-1).mean((0, -1))
         assert torch.allclose(metrics_circuits.prev_token_scores(pats[layer]), tl_prev, atol=1e-12)
