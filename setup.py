@@ -12,5 +12,5 @@ setup(
     packages=find_packages(include=["workbench", "workbench.*", "engine", "engine.*"])
     + [f"lynx_content.{name}" for name in CONTENT],
     package_dir={f"lynx_content.{name}": name for name in CONTENT},
-    package_data={f"lynx_content.{name}": ["*.yaml"] for name in CONTENT} | {"workbench": ["tui/*.tcss"], "engine": ["portal/templates/*.html", "portal/static/*", "data/texts/*.txt"]},
+    package_data={f"lynx_content.{name}": ["*.yaml"] for name in CONTENT} | {"workbench": ["tui/*.tcss"], "engine": ["apps/portal/templates/*.html", "apps/portal/static/*", "data/texts/*.txt"]},
 )

@@ -1,7 +1,7 @@
 """Autograd speed, as ratios measured in one run (no absolute targets: machines differ).
 
 1. Scalar: forward + backward of the phase-07 MLP(5, [4, 5]) on the tense-identity task
-   (SSE over 25 outputs) with `engine.autograd.Value`, against a micrograd-style baseline
+   (SSE over 25 outputs) with `engine.scratch.autograd.Value`, against a micrograd-style baseline
    written below (a closure per op, recursive topological sort). Target: >= 2x faster.
 2. Tensor: one training step (forward, cross-entropy, backward, Adam) of the phase-09 MLP
    Linear(d, 32) -> GELU -> Linear(32, 6) with our Tensor/nn/optim, against the same model in
@@ -21,12 +21,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from engine.autograd.scalar import Value
-from engine.autograd.tensor import Tensor, cross_entropy
 from engine.labs._tense_data import identity_task
 from engine.labs.p07_scalar_autograd import MLP
-from engine.nn import GELU, Linear, Sequential
-from engine.optim import Adam
+from engine.scratch.autograd.scalar import Value
+from engine.scratch.autograd.tensor import Tensor, cross_entropy
+from engine.scratch.nn import GELU, Linear, Sequential
+from engine.scratch.optim import Adam
 
 
 # ---------------------------------------------------------------------- micrograd-style baseline

@@ -35,13 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.labs.bk_scaling import BKMixer  # noqa: E402
 from engine.labs.bk_timing import copy_fn, interleaved  # noqa: E402
-from engine.models.attention import SelfAttention  # noqa: E402
-from engine.models.bk import (
+from engine.lm.models.attention import SelfAttention  # noqa: E402
+from engine.research.bk import (
     flops,  # noqa: E402
     native,  # noqa: E402
 )
-from engine.models.bk.core import hybrid_vjp  # noqa: E402
-from engine.models.bk.function import bk_features  # noqa: E402
+from engine.research.bk.core import hybrid_vjp  # noqa: E402
+from engine.research.bk.function import bk_features  # noqa: E402
 
 # ---- the seed's BK-Core, one site per Python iteration (baseline) ---------------------------
 

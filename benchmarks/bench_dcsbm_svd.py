@@ -26,8 +26,8 @@ from torch.utils.benchmark import Timer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.analyses.dcsbm import spectral  # noqa: E402
-from engine.analyses.dcsbm.model import WalkTransformer  # noqa: E402
+from engine.research.dcsbm import spectral  # noqa: E402
+from engine.research.dcsbm.model import WalkTransformer  # noqa: E402
 
 
 def masked_qkt(batch: int, n: int, d_k: int = 8) -> torch.Tensor:

@@ -24,8 +24,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.hardware.device import cuda_unavailable_reason  # noqa: E402
-from engine.kernels import runtime  # noqa: E402
+from engine.systems.hardware.device import cuda_unavailable_reason  # noqa: E402
+from engine.systems.kernels import runtime  # noqa: E402
 
 DEV = "cuda"  # a smoke test of this script's logic may point it at "cpu" under the interpreter
 
@@ -64,11 +64,11 @@ def main() -> int:
     runtime.prepare("cuda")
     import torch
 
-    from engine.hardware.gpu import copy_gbs, event_seconds
-    from engine.kernels import bk_core, flash, layernorm, softmax
-    from engine.kernels.minigpt_port import TorchMiniGPT
-    from engine.models.bk import core
-    from engine.train.recipe import cached_minigpt
+    from engine.lm.train.recipe import cached_minigpt
+    from engine.research.bk import core
+    from engine.systems.hardware.gpu import copy_gbs, event_seconds
+    from engine.systems.kernels import bk_core, flash, layernorm, softmax
+    from engine.systems.kernels.minigpt_port import TorchMiniGPT
 
     rows: list[dict[str, Any]] = []
     beta = 2 * copy_gbs("d2d", 256 * 1024**2, min_seconds=0.2)["throughput_gbs"]

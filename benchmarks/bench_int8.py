@@ -1,10 +1,10 @@
 """INT8 kernel vs FP32 on this CPU, measured in one run (ratios, not absolute targets).
 
 1. One n x n Linear on a (32, n) batch for n in --sizes: FP32 nn.Linear against
-   engine.quant.int8_kernel.Int8DynamicLinear (our per-row INT8 codes on torch's fbgemm/x86
+   engine.torchstack.quant.int8_kernel.Int8DynamicLinear (our per-row INT8 codes on torch's fbgemm/x86
    kernel, activations quantized per call). Also the fake-quant QuantizedLinear of phase 26,
    which dequantizes on every call, to show why it is slower. Target: INT8 faster at n >= 1024.
-2. The spine model's forward pass (engine.models.torch_gpt, the phase-18 config and a wide
+2. The spine model's forward pass (engine.lm.models.torch_gpt, the phase-18 config and a wide
    variant of the same family), FP32 against every Linear on the INT8 kernel.
 
 Run: .venv/bin/python benchmarks/bench_int8.py [--sizes 256 1024 4096] [--threads 1]
@@ -18,9 +18,9 @@ import sys
 import torch
 from torch import nn
 
-from engine.quant.int8_kernel import cpu_has_vnni, int8_engine_available
-from engine.quant.qlinear import QuantizedLinear
-from engine.quant.speed import linear_speed, median_seconds
+from engine.torchstack.quant.int8_kernel import cpu_has_vnni, int8_engine_available
+from engine.torchstack.quant.qlinear import QuantizedLinear
+from engine.torchstack.quant.speed import linear_speed, median_seconds
 
 
 def fake_quant_ms(n: int, rows: int, repeats: int) -> float:
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         if n >= 1024 and r["speedup"] <= 1.0:
             big_ok = False
     try:
-        from engine.quant.spine import spine_speed_rows
+        from engine.torchstack.quant.spine import spine_speed_rows
     except ImportError as exc:  # the spine model is optional for the matrix part
         print(f"spine model: skipped ({exc})")
     else:

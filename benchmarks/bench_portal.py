@@ -13,7 +13,7 @@ temporary workspace with 20 learners whose passwords were hashed with the TUNED 
    after 4-10 pages and starts a new session after a pause: sessions renew, as people do. Every
    response must be the expected 200/303 (a 503 from the login gate counts as an error here);
 3. stress (the capacity row): the same U clients post /login back to back with no think time
-   for S seconds. The login gate (engine/portal/gate.py) admits `slots` hashes at once with a short
+   for S seconds. The login gate (engine/apps/portal/gate.py) admits `slots` hashes at once with a short
    queue and sheds the rest with 503 + Retry-After; the row shows admitted logins/s against the
    bound, their p95, how many were shed and how fast a shed answer came back;
 4. uniformity: interleaved failed logins for an unknown user and for a real user with a wrong
@@ -50,9 +50,9 @@ import httpx
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from engine.portal.accounts import Accounts
-from engine.portal.passwords import PROFILES, TUNED, Argon2Params, Passwords, measure_verify_ms, median_ms
-from engine.portal.settings import PortalSettings
+from engine.apps.portal.accounts import Accounts
+from engine.apps.portal.passwords import PROFILES, TUNED, Argon2Params, Passwords, measure_verify_ms, median_ms
+from engine.apps.portal.settings import PortalSettings
 
 PASSWORD = "correct horse battery staple"
 PEPPER = "b" * 40

@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from engine.hardware import bandwidth, peak  # noqa: E402
-from engine.hardware.profile import last_level_cache_bytes, machine_profile  # noqa: E402
+from engine.systems.hardware import bandwidth, peak  # noqa: E402
+from engine.systems.hardware.profile import last_level_cache_bytes, machine_profile  # noqa: E402
 
 
 def stream_triad_gbs(n: int, reps: int = 10) -> tuple[float, str]:

@@ -1,7 +1,7 @@
 """Serving throughput on the real phase-33 server, four policies in one run.
 
 Each policy gets its own server process (FastAPI under uvicorn on 127.0.0.1) serving the phase-28
-grammar tutor from the model cache (engine.models.registry, `--model phase-28`, built on first use;
+grammar tutor from the model cache (engine.lm.models.registry, `--model phase-28`, built on first use;
 replies end at EOS or the request's cap), and the same bounded closed-loop load of held-out learner
 sentences (N requests, C concurrent clients on kept-alive
 connections, seeded decode lengths). The modes: sync (a plain-def handler running the model inline,
@@ -39,9 +39,9 @@ import sys
 import tempfile
 import time
 
-from engine.serve.api import ServeConfig
-from engine.serve.compare import Workload, compare
-from engine.serve.lm import SlotDecoder, TutorLM, tutor_sentences
+from engine.systems.serve.api import ServeConfig
+from engine.systems.serve.compare import Workload, compare
+from engine.systems.serve.lm import SlotDecoder, TutorLM, tutor_sentences
 
 MIX = ((0.6, 24, 40), (0.3, 40, 56), (0.1, 56, 64))  # decode-length caps (the tutor usually stops first at EOS)
 TUTOR_MIX = ((0.6, 16, 24), (0.3, 24, 32), (0.1, 32, 40))

@@ -1,4 +1,4 @@
-"""Tokens/s of the torch twin (engine.models.gpt_torch.GPT) against a plain torch.nn Transformer of the same size,
+"""Tokens/s of the torch twin (engine.lm.models.gpt_torch.GPT) against a plain torch.nn Transformer of the same size,
 training and decoding, measured interleaved in the same run (issue 13 asks for within 1.5x).
 
     .venv/bin/python benchmarks/bench_spine.py [--steps 30] [--threads 1]
@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.models.gpt import MiniGPTConfig
-from engine.models.gpt_torch import GPT
+from engine.lm.models.gpt import MiniGPTConfig
+from engine.lm.models.gpt_torch import GPT
 
 
 class Reference(nn.Module):

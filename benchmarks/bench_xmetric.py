@@ -23,8 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.analyses.crossmetric import curvature, fisher, flat, verbs_lm  # noqa: E402
-from engine.analyses.crossmetric.models import TinyConfig, TinyTransformer  # noqa: E402
+from engine.research.crossmetric import curvature, fisher, flat, verbs_lm  # noqa: E402
+from engine.research.crossmetric.models import TinyConfig, TinyTransformer  # noqa: E402
 
 
 def best_of(fn, repeats: int) -> tuple[float, object]:  # noqa: ANN001

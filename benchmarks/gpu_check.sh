@@ -20,7 +20,7 @@ export WORKBENCH_HOME="$OUT/ws" TRITON_CACHE_DIR="$OUT/triton-cache"
 unset TRITON_INTERPRET
 
 DEVICE=${DEVICE:-cuda}
-"$PY" -c "from engine.hardware.device import resolve; resolve('$DEVICE')" 2>"$OUT/device.err" || {
+"$PY" -c "from engine.systems.hardware.device import resolve; resolve('$DEVICE')" 2>"$OUT/device.err" || {
     echo "gpu_check: $(tail -1 "$OUT/device.err")"; exit 2; }
 
 # target | per-target timeout (s) | extra options

@@ -28,8 +28,8 @@ def _catalog():  # type: ignore[no-untyped-def]
 
 
 def judge(target: str) -> dict:
-    from engine.repro import seed_everything
-    from engine.run import MemoryRecorder, to_json
+    from engine.core.repro import seed_everything
+    from engine.core.run import MemoryRecorder, to_json
     from workbench.runner.checks import evaluate
     from workbench.runner.plan import Options, plan
 

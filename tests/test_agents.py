@@ -1,12 +1,12 @@
-"""Unit tests of engine/agents: the sandbox names the limit that stopped a tool and leaves no
+"""Unit tests of engine/apps/agents: the sandbox names the limit that stopped a tool and leaves no
 process behind; the loop's caps, duplicate rule and error handling; memory that only increments."""
 
 from __future__ import annotations
 
-from engine.agents.loop import FALLBACK, Caps, call_tool, run_loop
-from engine.agents.memory import LongTermMemory, Scratchpad
-from engine.agents.sandbox import Limits, group_members, run_code
-from engine.tools import grammar  # noqa: F401 - registers the tools
+from engine.apps.agents.loop import FALLBACK, Caps, call_tool, run_loop
+from engine.apps.agents.memory import LongTermMemory, Scratchpad
+from engine.apps.agents.sandbox import Limits, group_members, run_code
+from engine.apps.tools import grammar  # noqa: F401 - registers the tools
 
 
 def test_sandbox_ok_and_limits() -> None:
@@ -55,8 +55,8 @@ def test_longterm_memory_counts_and_top_facts() -> None:
 
 
 def test_planner_lemma_and_grading_can_fail() -> None:
-    from engine.agents.canonical import CANONICAL, graded
-    from engine.agents.planner import lemma, scripted_planner
+    from engine.apps.agents.canonical import CANONICAL, graded
+    from engine.apps.agents.planner import lemma, scripted_planner
 
     assert [lemma(w) for w in ("goed", "writed", "studies", "has", "going", "watch", "dogs")] == [
         "go", "write", "study", "have", "go", "watch", None]
@@ -68,7 +68,7 @@ def test_planner_lemma_and_grading_can_fail() -> None:
 
 
 def test_harness_grading_and_faithfulness_can_fail() -> None:
-    from engine.agents.harness import PROMPTS, faithful, grade
+    from engine.apps.agents.harness import PROMPTS, faithful, grade
 
     p = next(p for p in PROMPTS if p.text == "Translate 'ate' into Spanish.")
     assert grade(p, {"text": "comio", "in_scope": True}) == "correct"  # whitelisted spelling
@@ -85,9 +85,9 @@ def test_harness_grading_and_faithfulness_can_fail() -> None:
 def test_planner_schema_regex_agrees_with_validator() -> None:
     import json
 
-    from engine.agents.schemas import planner_schema, validate
-    from engine.structured import regex as R
-    from engine.structured.schema import compile_schema
+    from engine.apps.agents.schemas import planner_schema, validate
+    from engine.apps.structured import regex as R
+    from engine.apps.structured.schema import compile_schema
 
     schema = planner_schema()
     node = compile_schema(schema)

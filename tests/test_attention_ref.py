@@ -1,4 +1,4 @@
-"""engine.models.attention_ref and engine.models.positional against torch and against hand numbers."""
+"""engine.lm.models.attention_ref and engine.lm.models.positional against torch and against hand numbers."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.autograd.gradcheck import tensor_gradcheck
-from engine.autograd.tensor import Tensor
-from engine.models.attention_ref import (
+from engine.lm.models.attention_ref import (
     MultiHeadAttention,
     attention,
     causal_mask,
     single_head_attention,
 )
-from engine.models.positional import (
+from engine.lm.models.positional import (
     LearnedPositionalEmbedding,
     RoPE,
     SinusoidalPositionalEncoding,
@@ -25,6 +23,8 @@ from engine.models.positional import (
     rope_rotate,
     sinusoidal_pe,
 )
+from engine.scratch.autograd.gradcheck import tensor_gradcheck
+from engine.scratch.autograd.tensor import Tensor
 
 
 def test_causal_mask_shape_and_values() -> None:

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from engine.autograd.gradcheck import GradcheckError, scalar_gradcheck
-from engine.autograd.graph import to_dot, to_text_tree
-from engine.autograd.scalar import Value, zero_grad
+from engine.scratch.autograd.gradcheck import GradcheckError, scalar_gradcheck
+from engine.scratch.autograd.graph import to_dot, to_text_tree
+from engine.scratch.autograd.scalar import Value, zero_grad
 
 torch = pytest.importorskip("torch")
 

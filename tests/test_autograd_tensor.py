@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.autograd import tensor as T
-from engine.autograd.gradcheck import GradcheckError, tensor_gradcheck
-from engine.autograd.tensor import Tensor, cat, cross_entropy, no_grad, stack, unbroadcast
+from engine.scratch.autograd import tensor as T
+from engine.scratch.autograd.gradcheck import GradcheckError, tensor_gradcheck
+from engine.scratch.autograd.tensor import Tensor, cat, cross_entropy, no_grad, stack, unbroadcast
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

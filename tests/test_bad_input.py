@@ -80,7 +80,7 @@ def test_string_value_under_an_order_op_is_a_content_error(tmp_path: Path) -> No
 def test_corrupt_model_cache_is_named_moved_aside_and_retrained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     # Before: a truncated weights.safetensors crashed every later run with a bare SafetensorError.
-    from engine.train import recipe
+    from engine.lm.train import recipe
 
     monkeypatch.setenv("LYNX_CACHE", str(tmp_path / "cache"))
     d = recipe.cache_dir(recipe.QUICK)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.models.bk import core
-from engine.models.bk.function import bk_features, bk_resolvent
-from engine.models.bk.reference import naive_minors_diag, sequential_diag
-from engine.models.bk.scan import linear_recurrence, prefix_product
+from engine.research.bk import core
+from engine.research.bk.function import bk_features, bk_resolvent
+from engine.research.bk.reference import naive_minors_diag, sequential_diag
+from engine.research.bk.scan import linear_recurrence, prefix_product
 
 
 def _diag(batch: int, n: int, seed: int = 0) -> torch.Tensor:

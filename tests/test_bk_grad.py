@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.models.bk import core, native
-from engine.models.bk.function import bk_features
-from engine.models.bk.model import BKConfig, BKLayer
+from engine.research.bk import core, native
+from engine.research.bk.function import bk_features
+from engine.research.bk.model import BKConfig, BKLayer
 
 
 def _diag(batch: int, n: int, seed: int = 0) -> torch.Tensor:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
+from engine.core.run import MemoryRecorder
 from engine.labs import bk_gradcheck, bk_lm, bk_scaling
-from engine.run import MemoryRecorder
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""bk-lm's real-text path: a local file through the engine's byte-level BPE (engine.models.bk.corpus.TextCorpus)."""
+"""bk-lm's real-text path: a local file through the engine's byte-level BPE (engine.research.bk.corpus.TextCorpus)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.models.bk.corpus import SHIPPED_TEXT, TextCorpus
+from engine.research.bk.corpus import SHIPPED_TEXT, TextCorpus
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,8 +47,8 @@ def _cfg(**extra: Any) -> dict[str, Any]:
 
 
 def test_bk_lm_trains_on_the_shipped_text() -> None:
+    from engine.core.run import MemoryRecorder
     from engine.labs import bk_lm
-    from engine.run import MemoryRecorder
 
     out = bk_lm.train(_cfg(corpus_path=SHIPPED_TEXT, steps=30, eval_every=15), MemoryRecorder())
     assert out["tokenizer"] == "byte" and out["vocab_size"] == 256 and out["corpus"].endswith("resolvent_notes.txt")

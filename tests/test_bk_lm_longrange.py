@@ -1,4 +1,4 @@
-"""Long-range synthetic tasks (engine.models.bk.longrange) and the bk-longrange entry's wiring."""
+"""Long-range synthetic tasks (engine.research.bk.longrange) and the bk-longrange entry's wiring."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.models.bk import longrange as LR
+from engine.research.bk import longrange as LR
 
 
 @pytest.mark.parametrize("task", LR.TASKS)
@@ -71,7 +71,7 @@ def test_accuracy_counts_only_answer_positions() -> None:
 def test_interpret_matches_a_dense_hamiltonian() -> None:
     import torch
 
-    from engine.models.bk.model import BKConfig, ResNetBK, interpret
+    from engine.research.bk.model import BKConfig, ResNetBK, interpret
 
     torch.manual_seed(0)
     model = ResNetBK(BKConfig(vocab_size=20, n_seq=48, d_model=16, n_layers=2, num_experts=2))
@@ -99,8 +99,8 @@ def test_entry_reports_accuracy_ci_speed_and_interpretation() -> None:
 
     import yaml
 
+    from engine.core.run import MemoryRecorder
     from engine.labs import bk_longrange
-    from engine.run import MemoryRecorder
 
     spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "experiments" / "bk-longrange.yaml").read_text())
     cfg = {**spec["config"], **spec["quick"], "seed": 1, "fault": None, "quick": True, "device": "cpu",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.models.attention import TransformerLM
-from engine.models.bk import flops
-from engine.models.bk.model import BKConfig, NonFiniteError, ResNetBK, count_params, non_finite_grads
-from engine.models.bk.moe import SparseMoE
+from engine.lm.models.attention import TransformerLM
+from engine.research.bk import flops
+from engine.research.bk.model import BKConfig, NonFiniteError, ResNetBK, count_params, non_finite_grads
+from engine.research.bk.moe import SparseMoE
 
 
 def _model(**kw: object) -> ResNetBK:
@@ -90,7 +90,7 @@ def test_flop_counts_scale_as_expected() -> None:
 
 
 def test_roofline_points_have_positive_intensity() -> None:
-    from engine.models.bk.roofline_points import attention_point, bk_core_point
+    from engine.research.bk.roofline_points import attention_point, bk_core_point
 
     bk, att = bk_core_point(batch=2, n=256, min_time_s=0.0), attention_point(batch=2, n=128, min_time_s=0.0)
     assert bk.seconds > 0 and bk.intensity < 1.0 < att.intensity

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.models.bk import core, native
-from engine.models.bk.function import bk_features
+from engine.research.bk import core, native
+from engine.research.bk.function import bk_features
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="no C compiler: the BK kernel cannot be built")
 

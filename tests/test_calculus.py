@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.calculus import jacobian as J
-from engine.calculus import optim_steps as O
-from engine.optim import schedules as S
+from engine.scratch.calculus import jacobian as J
+from engine.scratch.calculus import optim_steps as O
+from engine.scratch.optim import schedules as S
 
 Z = np.array([2.0, 1.0, 0.5, -1.0, 0.0])
 

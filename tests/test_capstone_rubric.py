@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.capstone.percentiles import uniform_pair
-from engine.capstone.rubric import Item, contains_all, grade, normalize, weighted
+from engine.apps.tutor.percentiles import uniform_pair
+from engine.apps.tutor.rubric import Item, contains_all, grade, normalize, weighted
 
 
 def test_normalization_rules() -> None:

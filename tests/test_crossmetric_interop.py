@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.analyses.crossmetric import metrics_circuits, scope, views
-from engine.analyses.crossmetric.models import TinyConfig, TinyTransformer
+from engine.research.crossmetric import metrics_circuits, scope, views
+from engine.research.crossmetric.models import TinyConfig, TinyTransformer
 
 INSTALL = "pip install -e '.[interop]'"
 

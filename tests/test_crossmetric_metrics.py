@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.analyses.crossmetric import curvature, flat, metrics_circuits, metrics_curvature, metrics_repr, scope
-from engine.analyses.crossmetric.models import TinyConfig, TinyTransformer
-from engine.analyses.crossmetric.registry import REGISTRY
+from engine.research.crossmetric import curvature, flat, metrics_circuits, metrics_curvature, metrics_repr, scope
+from engine.research.crossmetric.models import TinyConfig, TinyTransformer
+from engine.research.crossmetric.registry import REGISTRY
 
 
 def make_mlp() -> nn.Module:
@@ -66,7 +66,7 @@ def test_every_metric_runs_on_small_transformers(kind: str) -> None:
     if kind == "tiny":
         model: nn.Module = TinyTransformer(TinyConfig(vocab_size=7, n_ctx=12, d_model=16, n_heads=2, n_layers=2, d_ff=32))
     else:
-        from engine.models.attention import TransformerLM       # fused SDPA: the math-backend fallback is exercised
+        from engine.lm.models.attention import TransformerLM       # fused SDPA: the math-backend fallback is exercised
         model = TransformerLM(7, 12, d_model=16, n_layers=2, n_heads=2, mlp_ratio=1)
     g = torch.Generator().manual_seed(0)
     seqs = [torch.randint(0, 7, (6, 12), generator=g) for _ in range(2)]

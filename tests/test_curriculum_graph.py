@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.analyses.curriculum.graph import Curriculum
+from engine.research.curriculum.graph import Curriculum
 
 ROOT = Path(__file__).resolve().parents[1]
 

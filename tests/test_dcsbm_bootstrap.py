@@ -1,4 +1,4 @@
-"""engine.stats.bootstrap.bca against scipy.stats.bootstrap(method='BCa') and the jackknife closed form."""
+"""engine.scratch.stats.bootstrap.bca against scipy.stats.bootstrap(method='BCa') and the jackknife closed form."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from engine.stats.bootstrap import bca, jackknife_acceleration
+from engine.scratch.stats.bootstrap import bca, jackknife_acceleration
 
 
 @pytest.mark.parametrize("level", [0.9, 0.95])

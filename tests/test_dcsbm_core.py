@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.analyses.dcsbm.graph import make_dcsbm
-from engine.analyses.dcsbm.metrics import (
+from engine.research.dcsbm.graph import make_dcsbm
+from engine.research.dcsbm.metrics import (
     auroc,
     auroc_pair_count,
     fit_logistic,
@@ -17,10 +17,10 @@ from engine.analyses.dcsbm.metrics import (
     predict_logistic,
     reliability,
 )
-from engine.analyses.dcsbm.model import WalkTransformer
-from engine.analyses.dcsbm.softmax_bound import perturbation_report, softmax_jacobian
-from engine.analyses.dcsbm.subspace import drift, grassmann_distance, max_distance, top_subspace
-from engine.analyses.dcsbm.walks import find_events, generate_walks, rule_compliance
+from engine.research.dcsbm.model import WalkTransformer
+from engine.research.dcsbm.softmax_bound import perturbation_report, softmax_jacobian
+from engine.research.dcsbm.subspace import drift, grassmann_distance, max_distance, top_subspace
+from engine.research.dcsbm.walks import find_events, generate_walks, rule_compliance
 
 
 @pytest.fixture(scope="module")
@@ -162,8 +162,8 @@ def test_equal_mass_bins() -> None:
 
 
 def test_sliding_eval_and_event_table_per_head(graph) -> None:
-    from engine.analyses.dcsbm.drift import event_table, window_drift
-    from engine.analyses.dcsbm.train import sliding_eval
+    from engine.research.dcsbm.drift import event_table, window_drift
+    from engine.research.dcsbm.train import sliding_eval
 
     torch.manual_seed(0)
     model = WalkTransformer(vocab=graph.n, n_ctx=8, d_model=16, n_layers=2, n_heads=2).eval()

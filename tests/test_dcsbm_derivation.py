@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.analyses.dcsbm.bound_trained import bound_ratios
-from engine.analyses.dcsbm.model import WalkTransformer
-from engine.analyses.dcsbm.softmax_bound import softmax_jacobian
+from engine.research.dcsbm.bound_trained import bound_ratios
+from engine.research.dcsbm.model import WalkTransformer
+from engine.research.dcsbm.softmax_bound import softmax_jacobian
 
 G = {"dtype": torch.float64}
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
-from engine.analyses.dcsbm import spectral
+from engine.core.run import MemoryRecorder
 from engine.labs import dcsbm_drift, dcsbm_softmax_bound, dcsbm_svd_bench
-from engine.run import MemoryRecorder
+from engine.research.dcsbm import spectral
 
 ROOT = Path(__file__).resolve().parents[1]
 

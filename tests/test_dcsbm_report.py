@@ -1,4 +1,4 @@
-"""engine.analyses.report: the derivation document to HTML/LaTeX(/PDF), and the study HTML report."""
+"""engine.research.report: the derivation document to HTML/LaTeX(/PDF), and the study HTML report."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.analyses import report
+from engine.research import report
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "research" / "softmax-bound.md"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.analyses.dcsbm import horizon, spectral
+from engine.research.dcsbm import horizon, spectral
 
 
 def _known(sigmas: list[float], n: int = 8, seed: int = 0) -> torch.Tensor:
@@ -86,7 +86,7 @@ def test_predictive_horizon_and_auroc_ci() -> None:
     labels = rng.random(300) < 0.3
     score = rng.normal(size=300) + labels
     lo, hi = horizon.auroc_ci(score, labels, n_resamples=300)
-    from engine.analyses.dcsbm.metrics import auroc
+    from engine.research.dcsbm.metrics import auroc
     point = auroc(score[labels], score[~labels])
     assert lo < point < hi and lo > 0.6 and hi < 0.9
 
@@ -103,7 +103,7 @@ def test_holm_correction_and_horizon_by_holm() -> None:
 
 
 def test_rank_auroc_and_seed_aggregation() -> None:
-    from engine.analyses.dcsbm.metrics import auroc
+    from engine.research.dcsbm.metrics import auroc
     rng = np.random.default_rng(4)
     labels = rng.random(200) < 0.2
     score = np.round(rng.normal(size=200) + labels, 1)              # ties
@@ -121,8 +121,8 @@ def test_rank_auroc_and_seed_aggregation() -> None:
 
 
 def test_wvwo_is_the_value_to_output_map_of_each_head() -> None:
-    from engine.analyses.dcsbm.model import WalkTransformer
-    from engine.analyses.dcsbm.stream import wvwo_matrices, wvwo_trajectory
+    from engine.research.dcsbm.model import WalkTransformer
+    from engine.research.dcsbm.stream import wvwo_matrices, wvwo_trajectory
     torch.manual_seed(0)
     model = WalkTransformer(10, 6, 8, 2, 2).double()
     idx = torch.randint(0, 10, (3, 6))
@@ -140,10 +140,10 @@ def test_wvwo_is_the_value_to_output_map_of_each_head() -> None:
 
 
 def test_streamed_drift_reuses_the_metric_svd_exactly() -> None:
-    from engine.analyses.dcsbm.drift import window_drift
-    from engine.analyses.dcsbm.model import WalkTransformer
-    from engine.analyses.dcsbm.stream import stream_eval
-    from engine.analyses.dcsbm.train import sliding_eval
+    from engine.research.dcsbm.drift import window_drift
+    from engine.research.dcsbm.model import WalkTransformer
+    from engine.research.dcsbm.stream import stream_eval
+    from engine.research.dcsbm.train import sliding_eval
     torch.manual_seed(1)
     model = WalkTransformer(12, 6, 8, 2, 2).eval()
     walks = np.random.default_rng(0).integers(0, 12, (5, 14))

@@ -1,5 +1,5 @@
 """Phase 35's rendezvous must not listen beyond the address it was given: torch's own TCPStore
-listens on every interface (the control below shows it), engine.distributed.launch binds it.
+listens on every interface (the control below shows it), engine.systems.distributed.launch binds it.
 The two-rank torchrun run itself is phase-35/lab-01 in tests/test_labs.py; the slow test here
 repeats it with an independent look at the sockets."""
 
@@ -14,8 +14,8 @@ from datetime import timedelta
 import pytest
 import torch.distributed as dist
 
-from engine.distributed import ddp
-from engine.distributed.launch import bound_store, endpoint
+from engine.systems.distributed import ddp
+from engine.systems.distributed.launch import bound_store, endpoint
 
 
 def _my_listeners(port: int) -> list[str]:

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from engine.hardware import device
-from engine.manifest import provenance
+from engine.core.manifest import provenance
+from engine.systems.hardware import device
 from tests.conftest import run_cli
 from workbench.runner.session import skip_reason
 

@@ -1,4 +1,4 @@
-"""Unit tests of engine/distributed: the tensor-parallel shards against the full matmul (torch as
+"""Unit tests of engine/systems/distributed: the tensor-parallel shards against the full matmul (torch as
 oracle), data-parallel gradient averaging against one large batch, ZeRO arithmetic, the budget guard."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.distributed import ddp
-from engine.distributed import tensor_parallel as tp
-from engine.distributed.budget import ENV_CEILING, BudgetExceeded, BudgetGuard
-from engine.distributed.memory import bytes_per_param, training_state_gb
+from engine.systems.distributed import ddp
+from engine.systems.distributed import tensor_parallel as tp
+from engine.systems.distributed.budget import ENV_CEILING, BudgetExceeded, BudgetGuard
+from engine.systems.distributed.memory import bytes_per_param, training_state_gb
 
 
 @pytest.mark.parametrize("world", [1, 2, 4])

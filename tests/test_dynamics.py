@@ -1,4 +1,4 @@
-"""Unit tests for engine.dynamics: Welford, clipping (torch oracle), spectral norm, dead units/heads,
+"""Unit tests for engine.lm.dynamics: Welford, clipping (torch oracle), spectral norm, dead units/heads,
 the spike detector, hooks and the dashboard."""
 
 from __future__ import annotations
@@ -9,10 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from engine.autograd.tensor import Tensor
-from engine.dynamics import charlm, dashboard
-from engine.dynamics.inspect import HookHandle, Inspector
-from engine.dynamics.stats import (
+from engine.lm.dynamics import charlm, dashboard
+from engine.lm.dynamics.inspect import HookHandle, Inspector
+from engine.lm.dynamics.stats import (
     SpikeDetector,
     Welford,
     clip_grad_norm,
@@ -24,6 +23,7 @@ from engine.dynamics.stats import (
     update_to_weight_ratio,
     welford_update,
 )
+from engine.scratch.autograd.tensor import Tensor
 
 
 def test_welford_matches_numpy_in_chunks_and_scalars() -> None:
@@ -165,8 +165,8 @@ def test_dashboard_is_self_contained(tmp_path) -> None:
 
 
 def test_gpt_subject_dead_heads_and_switches() -> None:
-    from engine.dynamics.loop import resolve
-    from engine.dynamics.subjects import make_subject
+    from engine.lm.dynamics.loop import resolve
+    from engine.lm.dynamics.subjects import make_subject
 
     subj = make_subject(resolve({"seed": 0}))
     b = subj.next_batch()

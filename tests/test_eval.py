@@ -1,4 +1,4 @@
-"""Unit tests for engine.eval: metrics with the course's exact values, probes, and the harness on fixtures."""
+"""Unit tests for engine.lm.eval: metrics with the course's exact values, probes, and the harness on fixtures."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from engine.eval import harness as H
-from engine.eval import metrics as M
-from engine.eval import probes as P
-from engine.eval.report import significant
-from engine.train.data import CharTokenizer, held_out_split, load_corpus
+from engine.lm.eval import harness as H
+from engine.lm.eval import metrics as M
+from engine.lm.eval import probes as P
+from engine.lm.eval.report import significant
+from engine.lm.train.data import CharTokenizer, held_out_split, load_corpus
 
 
 def test_wilson() -> None:

@@ -1,4 +1,4 @@
-"""engine.finetune: LoRALinear identity at init, merge, freezing, save/load, rank 0, counts, QLoRA wrapping."""
+"""engine.torchstack.finetune: LoRALinear identity at init, merge, freezing, save/load, rank 0, counts, QLoRA wrapping."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from engine.finetune import counts
-from engine.finetune.lora import (
+from engine.lm.models.gpt import MiniGPTConfig
+from engine.lm.models.gpt_torch import GPT
+from engine.torchstack.finetune import counts
+from engine.torchstack.finetune.lora import (
     LoRALinear,
     load_lora_state_dict,
     lora_parameters,
@@ -17,9 +19,7 @@ from engine.finetune.lora import (
     merge_all_,
     wrap_minigpt_with_lora,
 )
-from engine.finetune.qlora import tensor_bytes, wrap_minigpt_qlora
-from engine.models.gpt import MiniGPTConfig
-from engine.models.gpt_torch import GPT
+from engine.torchstack.finetune.qlora import tensor_bytes, wrap_minigpt_qlora
 
 
 def _model() -> GPT:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.frontier.mla import cache_bytes, mha_attention_params, mha_values_per_token, mla_values_per_token
+from engine.lm.models.mla import cache_bytes, mha_attention_params, mha_values_per_token, mla_values_per_token
 
 
 def test_values_per_token_match_tensor_shapes() -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.autograd.tensor import Tensor
-from engine.frontier.moe import MoEFFN, balance_loss_value, top_k_mask
+from engine.lm.models.moe import MoEFFN, balance_loss_value, top_k_mask
+from engine.scratch.autograd.tensor import Tensor
 
 
 def test_balance_loss_reference_values() -> None:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.hardware import bandwidth, cache_walk, peak
-from engine.hardware import roofline as R
-from engine.hardware.profile import (
+from engine.systems.hardware import bandwidth, cache_walk, peak
+from engine.systems.hardware import roofline as R
+from engine.systems.hardware.profile import (
     derived_dram_gbs,
     derived_peak_gflops,
     machine_profile,
     parse_size,
     simd_fp32_lanes,
 )
-from engine.hardware.timing import time_call
+from engine.systems.hardware.timing import time_call
 
 
 def test_parse_size_and_lanes() -> None:
@@ -109,7 +109,7 @@ def test_roofline_lab_chart_draws_ceilings_as_lines_under_points(tmp_path) -> No
 
 def test_gpu_probe_skips_without_cuda() -> None:
     torch = pytest.importorskip("torch")
-    from engine.hardware.gpu import measure_gpu
+    from engine.systems.hardware.gpu import measure_gpu
 
     if not torch.cuda.is_available():
         assert measure_gpu(quick=True) is None

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-import engine.hardware.roofline as R
+import engine.systems.hardware.roofline as R
 from workbench import roofline as W
 
 
@@ -45,7 +45,7 @@ def test_chart_spec_and_png(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_dram_roof_reads_the_streaming_kernels_op_points() -> None:
     """A measured cache stores kernels as OpPoint dicts (`bytes_moved`), and the roof takes the best."""
-    from engine.hardware.roofline import OpPoint
+    from engine.systems.hardware.roofline import OpPoint
     from workbench.roofline import dram_roof
 
     copy = OpPoint("copy 64 MiB", flops=1.0, bytes_moved=2e9, seconds=0.05, source="phase-01").as_dict()

@@ -1,12 +1,12 @@
-"""engine.infer: samplers' properties and the KV cache (cached decoding equals full recompute)."""
+"""engine.lm.infer: samplers' properties and the KV cache (cached decoding equals full recompute)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from engine.infer.kv_cache import CacheFullError, KVCache, cache_bytes, max_context
-from engine.infer.sampling import (
+from engine.lm.infer.kv_cache import CacheFullError, KVCache, cache_bytes, max_context
+from engine.lm.infer.sampling import (
     Greedy,
     Temperature,
     TopK,
@@ -17,7 +17,7 @@ from engine.infer.sampling import (
     topk_mask,
     topp_probs,
 )
-from engine.models.gpt import MiniGPT, MiniGPTConfig
+from engine.lm.models.gpt import MiniGPT, MiniGPTConfig
 
 
 def test_truncation_rules() -> None:

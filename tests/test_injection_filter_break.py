@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from engine.observability.otel import tracer_provider
-from engine.security.payloads import DIRECT
-from engine.serve.api import ROUTE, ServeConfig, Service, create_app
-from engine.serve.lm import TutorLM
+from engine.apps.security.payloads import DIRECT
+from engine.systems.observability.otel import tracer_provider
+from engine.systems.serve.api import ROUTE, ServeConfig, Service, create_app
+from engine.systems.serve.lm import TutorLM
 from workbench.runner.call import call_lab, judge
 
 ATTACKS = [text for _, text, expected in DIRECT if expected == "reject"]

@@ -1,4 +1,4 @@
-"""engine.quant.int8_kernel: our per-row INT8 codes on torch's integer kernel, against FP32 references."""
+"""engine.torchstack.quant.int8_kernel: our per-row INT8 codes on torch's integer kernel, against FP32 references."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from engine.quant import quantize as qz
-from engine.quant.int8_kernel import (
+from engine.torchstack.quant import quantize as qz
+from engine.torchstack.quant.int8_kernel import (
     Int8DynamicLinear,
     cpu_has_vnni,
     int8_dynamic_model,

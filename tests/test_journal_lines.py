@@ -1,12 +1,12 @@
-"""engine/journal.py: the one JSON-lines writer/reader behind the workbench's and the portal's journals."""
+"""engine/core/journal.py: the one JSON-lines writer/reader behind the workbench's and the portal's journals."""
 
 from __future__ import annotations
 
 import os
 import stat
 
-from engine.journal import append_line, read_lines
-from engine.portal.journal import PortalJournal
+from engine.apps.portal.journal import PortalJournal
+from engine.core.journal import append_line, read_lines
 
 
 def test_lines_round_trip_and_a_torn_tail_is_skipped(tmp_path):

@@ -2,7 +2,7 @@
 the C loop and the torch scan, including the faults the breaks switch on.
 
 Skipped without triton (pip install -e '.[gpu]'). The interpreter is chosen by
-engine.kernels.runtime.prepare before any kernel module is imported.
+engine.systems.kernels.runtime.prepare before any kernel module is imported.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ import torch
 if importlib.util.find_spec("triton") is None:
     pytest.skip("triton is not installed: pip install -e '.[gpu]'", allow_module_level=True)
 
-from engine.kernels import runtime  # noqa: E402
+from engine.systems.kernels import runtime  # noqa: E402
 
 ENV = runtime.prepare("cpu")
 if ENV["mode"] != "interpreter":  # kernel modules were decorated for a GPU earlier in this process
     pytest.skip("Triton kernels already compiled for CUDA in this process", allow_module_level=True)
 
-from engine.kernels import bk_core, flash, layernorm, softmax  # noqa: E402
-from engine.kernels.reference import attention64, layernorm64, max_abs, softmax64  # noqa: E402
-from engine.models.bk import core, native  # noqa: E402
+from engine.research.bk import core, native  # noqa: E402
+from engine.systems.kernels import bk_core, flash, layernorm, softmax  # noqa: E402
+from engine.systems.kernels.reference import attention64, layernorm64, max_abs, softmax64  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the faults overflow on purpose
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from engine.run import MemoryRecorder, to_json
+from engine.core.run import MemoryRecorder, to_json
 from workbench.content import load_catalog
 from workbench.runner.checks import evaluate
 

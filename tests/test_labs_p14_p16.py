@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.run import MemoryRecorder, to_json
+from engine.core.run import MemoryRecorder, to_json
 from workbench.runner.checks import compare, lookup
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import pytest
 
 
 def test_phase19_training_is_deterministic() -> None:
-    from engine.dynamics.loop import train
+    from engine.lm.dynamics.loop import train
 
     a, _ = train({"seed": 3, "steps": 30, "injection": "scale", "injection_step": 10})
     b, _ = train({"seed": 3, "steps": 30, "injection": "scale", "injection_step": 10})
@@ -14,7 +14,7 @@ def test_phase19_training_is_deterministic() -> None:
 
 
 def test_phase20_refuses_unknown_split() -> None:
-    from engine.eval.evaluate import run_eval
+    from engine.lm.eval.evaluate import run_eval
 
     with pytest.raises(ValueError, match="eval_split"):
         run_eval(lambda ids: None, None, [], [], "x", "0", eval_split="test")

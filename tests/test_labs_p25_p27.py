@@ -1,13 +1,13 @@
-"""Phase 25 and 27 extras beyond tests/test_labs.py: engine.torchlab and engine.models.flash against their oracles."""
+"""Phase 25 and 27 extras beyond tests/test_labs.py: engine.torchstack.internals and engine.lm.models.flash against their oracles."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from engine.torchlab.custom_softmax import softmax
-from engine.torchlab.dispatch import trace_ops
-from engine.torchlab.linear_grad import grad_fn_walk, linear_backward
+from engine.torchstack.internals.custom_softmax import softmax
+from engine.torchstack.internals.dispatch import trace_ops
+from engine.torchstack.internals.linear_grad import grad_fn_walk, linear_backward
 
 
 def test_linear_backward_matches_autograd_in_float64() -> None:
@@ -37,7 +37,7 @@ def test_custom_softmax_matches_torch_including_second_axis_sizes() -> None:
 def test_tiled_and_online_attention_match_torch_sdpa() -> None:
     import numpy as np
 
-    from engine.models.flash import ByteCounter, bytes_flash, online_softmax_attention, tiled_attention
+    from engine.lm.models.flash import ByteCounter, bytes_flash, online_softmax_attention, tiled_attention
 
     rng = np.random.default_rng(0)
     Q, K, V = (rng.normal(size=(200, 32)).astype(np.float32) for _ in range(3))  # 200: ragged last tile
@@ -56,9 +56,9 @@ def test_tiled_and_online_attention_match_torch_sdpa() -> None:
 def test_gqa_conversion_keeps_mha_and_shrinks_kv() -> None:
     import numpy as np
 
-    from engine.autograd.tensor import Tensor
-    from engine.models.gpt import CausalSelfAttention, MiniGPTConfig
-    from engine.models.gqa import from_mha, kv_bytes_per_token
+    from engine.lm.models.gpt import CausalSelfAttention, MiniGPTConfig
+    from engine.lm.models.gqa import from_mha, kv_bytes_per_token
+    from engine.scratch.autograd.tensor import Tensor
 
     rng = np.random.default_rng(3)
     csa = CausalSelfAttention(MiniGPTConfig(d_model=32, n_heads=4, context_len=16), rng=rng)  # with RoPE

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.linalg import einsum_check, matmul, norms, svd_compress
+from engine.scratch.linalg import einsum_check, matmul, norms, svd_compress
 
 
 @pytest.fixture

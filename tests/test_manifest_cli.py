@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.manifest import compare as mdiff
+from engine.core.manifest import compare as mdiff
 from tests.conftest import run_cli
 
 
@@ -59,7 +59,7 @@ def test_diff_of_unknown_run_exits_2(two_runs) -> None:  # type: ignore[no-untyp
 
 
 def test_module_entry_point_matches() -> None:
-    out = subprocess.run([sys.executable, "-m", "engine.manifest", "only-one"], capture_output=True, text=True, check=False)
+    out = subprocess.run([sys.executable, "-m", "engine.core.manifest", "only-one"], capture_output=True, text=True, check=False)
     assert out.returncode == 2
 
 

@@ -1,4 +1,4 @@
-"""The official `mcp` Python SDK as a client of our hand-written server (engine.tools.server).
+"""The official `mcp` Python SDK as a client of our hand-written server (engine.apps.tools.server).
 
 Our server and client share framing code, so a round trip between them can hide a shared
 mistake. The SDK is an independent implementation of the protocol: if its stdio client can
@@ -24,18 +24,18 @@ from mcp import ClientSession, StdioServerParameters  # noqa: E402
 from mcp.client.stdio import stdio_client  # noqa: E402
 from mcp.shared.exceptions import MCPError  # noqa: E402
 
-from engine.structured.schema import PERSON_ENUM, TENSE_ENUM  # noqa: E402
-from engine.text.verbs import VERBS  # noqa: E402
-from engine.text.verbs import conjugate as truth  # noqa: E402
-from engine.tools.base import REGISTRY  # noqa: E402
-from engine.tools.server import PROTOCOL_VERSION, SERVER_INFO  # noqa: E402
+from engine.apps.structured.schema import PERSON_ENUM, TENSE_ENUM  # noqa: E402
+from engine.apps.tools.base import REGISTRY  # noqa: E402
+from engine.apps.tools.server import PROTOCOL_VERSION, SERVER_INFO  # noqa: E402
+from engine.lm.text.verbs import VERBS  # noqa: E402
+from engine.lm.text.verbs import conjugate as truth  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _params(*server_args: str) -> StdioServerParameters:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return StdioServerParameters(command=sys.executable, args=["-m", "engine.tools.server", *server_args],
+    return StdioServerParameters(command=sys.executable, args=["-m", "engine.apps.tools.server", *server_args],
                                  cwd=str(ROOT), env=env)
 
 

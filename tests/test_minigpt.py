@@ -1,4 +1,4 @@
-"""engine.models.gpt against a torch oracle (forward and gradients), plus the parameter
+"""engine.lm.models.gpt against a torch oracle (forward and gradients), plus the parameter
 formula, causality and the padding mask."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.autograd.tensor import cross_entropy, no_grad
-from engine.models.gpt import MiniGPT, MiniGPTConfig, closed_form_params, inventory
+from engine.lm.models.gpt import MiniGPT, MiniGPTConfig, closed_form_params, inventory
+from engine.scratch.autograd.tensor import cross_entropy, no_grad
 
 
 def _rope(x: torch.Tensor, base: float = 10000.0) -> torch.Tensor:

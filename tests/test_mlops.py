@@ -1,4 +1,4 @@
-"""engine.mlops: registry invariants, assignment, statistics against scipy/closed forms, drift, gate, costs."""
+"""engine.systems.mlops: registry invariants, assignment, statistics against scipy/closed forms, drift, gate, costs."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from scipy import stats
 
 from engine.labs.p38_mlops import write_bundle
-from engine.mlops import costs, drift, gate, traffic
-from engine.mlops.registry import Registry, RegistryError, canonical_sha
-from engine.mlops.variants import degrade_participles, eval_report, standard_variants
+from engine.systems.mlops import costs, drift, gate, traffic
+from engine.systems.mlops.registry import Registry, RegistryError, canonical_sha
+from engine.systems.mlops.variants import degrade_participles, eval_report, standard_variants
 
 
 def test_registry_sha_invariants_and_rollback(tmp_path: Path) -> None:

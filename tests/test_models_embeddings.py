@@ -1,4 +1,4 @@
-"""engine.models.embeddings: lookup, gradient routing (torch as oracle), save/load, CBOW, geometry tools."""
+"""engine.lm.models.embeddings: lookup, gradient routing (torch as oracle), save/load, CBOW, geometry tools."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.autograd.tensor import Tensor, cross_entropy
-from engine.models.embeddings import (
+from engine.lm.models.embeddings import (
     CBOW,
     Embedding,
     check_logits,
@@ -18,6 +17,7 @@ from engine.models.embeddings import (
     nearest,
     pca_2d,
 )
+from engine.scratch.autograd.tensor import Tensor, cross_entropy
 
 
 def test_shapes_and_lookup_is_onehot_matmul() -> None:

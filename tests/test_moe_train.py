@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.frontier.moe_train import train_pair_member
+from engine.lm.train.moe_train import train_pair_member
 
 
 def test_moe_member_counts_each_real_token_top_k_times() -> None:

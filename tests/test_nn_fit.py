@@ -1,4 +1,4 @@
-"""engine/nn/fit.py: the scratch stack's classifier loops against the same loop written in torch (fp64), and the
+"""engine/scratch/nn/fit.py: the scratch stack's classifier loops against the same loop written in torch (fp64), and the
 stop at the first non-finite loss."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.nn import Linear, ReLU, Sequential
-from engine.nn.fit import fit_full_batch, fit_minibatch
-from engine.optim import SGD, Adam
+from engine.scratch.nn import Linear, ReLU, Sequential
+from engine.scratch.nn.fit import fit_full_batch, fit_minibatch
+from engine.scratch.optim import SGD, Adam
 
 torch = pytest.importorskip("torch")
 

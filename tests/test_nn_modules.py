@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from engine.autograd.gradcheck import tensor_gradcheck
-from engine.autograd.tensor import Tensor
-from engine.nn import (
+from engine.scratch.autograd.gradcheck import tensor_gradcheck
+from engine.scratch.autograd.tensor import Tensor
+from engine.scratch.nn import (
     GELU,
     BatchNorm1d,
     Embedding,

@@ -239,7 +239,7 @@ def test_verify_compares_the_index_with_the_manifest_on_disk(content: Path, work
     results = run_dir / "results.json"
     results.write_text('{"ok": false}\n')
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    from engine.manifest.shape import sha256
+    from engine.core.manifest.shape import sha256
 
     for art in manifest["artifacts"]:
         if art["path"] == "results.json":

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special
 
-from engine.numerics import floats, quant, softmax, summation
+from engine.scratch.numerics import floats, quant, softmax, summation
 
 KEYS = {"raw_bits", "sign", "biased_exponent", "unbiased_exponent", "mantissa_bits", "is_normal", "is_denormal",
         "is_zero", "is_inf", "is_nan", "reconstructed_value"}

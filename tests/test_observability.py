@@ -1,4 +1,4 @@
-"""Unit tests of engine/observability: percentiles from buckets (ours) on prometheus-client's
+"""Unit tests of engine/systems/observability: percentiles from buckets (ours) on prometheus-client's
 histograms, the serving metrics' exposition, the OpenTelemetry JSONL export and its tree checks
 (an orphan is found), and cost arithmetic."""
 
@@ -9,10 +9,10 @@ import pytest
 from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Histogram
 
-from engine.observability.cost import RequestCost, decode_shares, usd
-from engine.observability.metrics import histogram_quantile
-from engine.observability.otel import read_spans, trace_stats, tracer_provider
-from engine.observability.prom import ServingMetrics, cumulative_buckets, families, quantile, samples
+from engine.systems.observability.cost import RequestCost, decode_shares, usd
+from engine.systems.observability.metrics import histogram_quantile
+from engine.systems.observability.otel import read_spans, trace_stats, tracer_provider
+from engine.systems.observability.prom import ServingMetrics, cumulative_buckets, families, quantile, samples
 
 
 def test_histogram_quantile_interpolates_inside_the_bucket() -> None:

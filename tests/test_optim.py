@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.autograd.tensor import Tensor
-from engine.nn import Parameter
-from engine.optim import SGD, Adam, AdamW, constant, cosine, step_decay, warmup_cosine, wsd
+from engine.scratch.autograd.tensor import Tensor
+from engine.scratch.nn import Parameter
+from engine.scratch.optim import SGD, Adam, AdamW, constant, cosine, step_decay, warmup_cosine, wsd
 
 torch = pytest.importorskip("torch")
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.portal import backup, notes, passwords
-from engine.portal.accounts import SCHEMA_VERSION, AccountError, Accounts, check_username
-from engine.portal.audit import AuditError, AuditLog
-from engine.portal.ratelimit import RateLimiter
-from engine.portal.settings import DEFAULT_SECRET, SettingsError, from_env
-from engine.portal.tokens import Tokens
+from engine.apps.portal import backup, notes, passwords
+from engine.apps.portal.accounts import SCHEMA_VERSION, AccountError, Accounts, check_username
+from engine.apps.portal.audit import AuditError, AuditLog
+from engine.apps.portal.ratelimit import RateLimiter
+from engine.apps.portal.settings import DEFAULT_SECRET, SettingsError, from_env
+from engine.apps.portal.tokens import Tokens
 
 PROD = {"LYNX_PORTAL_ENV": "production", "LYNX_PORTAL_SESSION_SECRET": "k" * 40, "LYNX_PORTAL_PEPPER": "p" * 32}
 
@@ -241,8 +241,8 @@ def test_restore_refuses_a_corrupt_snapshot_and_writes_nothing(tmp_path: Path) -
 def test_a_hash_made_with_other_parameters_is_upgraded_on_login(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from engine.portal.app import make_app
-    from engine.portal.settings import PortalSettings
+    from engine.apps.portal.app import make_app
+    from engine.apps.portal.settings import PortalSettings
     from workbench.portal.adapter import WorkspaceLearning
 
     acc = Accounts(tmp_path / "w.db")

@@ -18,12 +18,12 @@ from typing import Any
 import httpx
 import pytest
 
-from engine.portal.accounts import Accounts
-from engine.portal.app import make_app
-from engine.portal.passwords import TUNED, Passwords
-from engine.portal.ratelimit import RateLimiter
-from engine.portal.server import background
-from engine.portal.settings import from_env
+from engine.apps.portal.accounts import Accounts
+from engine.apps.portal.app import make_app
+from engine.apps.portal.passwords import TUNED, Passwords
+from engine.apps.portal.ratelimit import RateLimiter
+from engine.apps.portal.server import background
+from engine.apps.portal.settings import from_env
 from workbench.content.loader import load_catalog
 from workbench.portal.adapter import WorkspaceLearning
 

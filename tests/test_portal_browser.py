@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from engine.portal.accounts import Accounts
-from engine.portal.app import make_app
-from engine.portal.server import background
-from engine.portal.settings import from_env
+from engine.apps.portal.accounts import Accounts
+from engine.apps.portal.app import make_app
+from engine.apps.portal.server import background
+from engine.apps.portal.settings import from_env
 from workbench.content.loader import load_catalog
 from workbench.portal.adapter import WorkspaceLearning
 

@@ -43,7 +43,7 @@ def test_phase_page_shows_the_learners_last_run_with_checks_and_chart(tmp_path: 
 
     from fastapi.testclient import TestClient
 
-    from engine.portal.settings import PortalSettings
+    from engine.apps.portal.settings import PortalSettings
     from workbench.portal.wiring import build
 
     home = tmp_path / "ws"

@@ -1,4 +1,4 @@
-"""The login gate (engine/portal/gate.py): Argon2 work is bounded to `slots` at once with a short
+"""The login gate (engine/apps/portal/gate.py): Argon2 work is bounded to `slots` at once with a short
 queue; past it a login gets 503 + Retry-After at once, the same for a known and an unknown user.
 
 Occupancy is driven by events, not by timing: a verify that blocks until the test releases it.
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from test_portal_attacks import PASSWORD, Client, Site
 
-from engine.portal.gate import Busy, Gate
-from engine.portal.server import background
+from engine.apps.portal.gate import Busy, Gate
+from engine.apps.portal.server import background
 
 
 def test_gate_admits_slots_queues_then_refuses() -> None:
@@ -104,7 +104,7 @@ def test_login_flood_gets_503_with_retry_after_not_a_pile_up(tmp_path: Path) -> 
 
 
 def test_gate_settings_are_integers() -> None:
-    from engine.portal.settings import SettingsError, from_env
+    from engine.apps.portal.settings import SettingsError, from_env
 
     with pytest.raises(SettingsError, match="LYNX_PORTAL_LOGIN_SLOTS"):
         from_env({"LYNX_PORTAL_LOGIN_SLOTS": "two"})

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from engine.portal.accounts import Accounts
-from engine.portal.settings import PortalSettings
+from engine.apps.portal.accounts import Accounts
+from engine.apps.portal.settings import PortalSettings
 from workbench.portal.wiring import build
 
 PW = "correct horse battery staple"
@@ -108,7 +108,7 @@ def test_the_portal_alone_heals_a_lost_database(workspace: Path) -> None:
 def test_journal_refuses_secrets_and_tightens_permissions(tmp_path: Path) -> None:
     import pytest
 
-    from engine.portal.journal import PortalJournal
+    from engine.apps.portal.journal import PortalJournal
 
     j = PortalJournal(tmp_path)
     with pytest.raises(ValueError, match="password"):

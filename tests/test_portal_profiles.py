@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from argon2 import extract_parameters
 
-from engine.portal.passwords import OWASP, PROFILES, TUNED, Passwords
-from engine.portal.settings import SettingsError, from_env
+from engine.apps.portal.passwords import OWASP, PROFILES, TUNED, Passwords
+from engine.apps.portal.settings import SettingsError, from_env
 
 PROD = {"LYNX_PORTAL_ENV": "production", "LYNX_PORTAL_SESSION_SECRET": "k" * 40, "LYNX_PORTAL_PEPPER": "p" * 32}
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import special
 
-from engine.probability import calibration as C
-from engine.probability import info, logits
+from engine.scratch.probability import calibration as C
+from engine.scratch.probability import info, logits
 
 
 def test_entropy_values_and_validation() -> None:

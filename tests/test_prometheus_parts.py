@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from engine.observability.promserver import PrometheusProcess, binary
+from engine.systems.observability.promserver import PrometheusProcess, binary
 from workbench.content import load_catalog
 from workbench.runner import session
 from workbench.runner.call import plan_one
@@ -34,7 +34,7 @@ def test_with_the_binary_the_lab_is_not_skipped(monkeypatch) -> None:
 
 
 def test_starting_prometheus_without_the_binary_says_so(monkeypatch, tmp_path) -> None:
-    monkeypatch.setattr("engine.observability.promserver.shutil.which", lambda name: None)
+    monkeypatch.setattr("engine.systems.observability.promserver.shutil.which", lambda name: None)
     with pytest.raises(FileNotFoundError, match="prometheus is not on PATH"):
         PrometheusProcess({}, tmp_path).__enter__()
 

@@ -1,4 +1,4 @@
-"""engine.quant: scales, rounding bounds, NF4, GPTQ, QuantizedLinear and the GGUF-lite format."""
+"""engine.torchstack.quant: scales, rounding bounds, NF4, GPTQ, QuantizedLinear and the GGUF-lite format."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import pytest
 import torch
 from torch import nn
 
-from engine.models.gpt import MiniGPTConfig
-from engine.models.gpt_torch import GPT, n_params
-from engine.numerics.quant import choose_scale_symmetric, quantize_fp32_to_int8
-from engine.quant import quantize as qz
-from engine.quant.gguf_lite import pack_int4, read_gguf_lite, unpack_int4, write_gguf_lite
-from engine.quant.gptq import damped_hessian, gptq_quantize, hessian_loss, rtn_per_group
-from engine.quant.qlinear import QuantizedLinear, model_bytes, quantize_model
+from engine.lm.models.gpt import MiniGPTConfig
+from engine.lm.models.gpt_torch import GPT, n_params
+from engine.scratch.numerics.quant import choose_scale_symmetric, quantize_fp32_to_int8
+from engine.torchstack.quant import quantize as qz
+from engine.torchstack.quant.gguf_lite import pack_int4, read_gguf_lite, unpack_int4, write_gguf_lite
+from engine.torchstack.quant.gptq import damped_hessian, gptq_quantize, hessian_loss, rtn_per_group
+from engine.torchstack.quant.qlinear import QuantizedLinear, model_bytes, quantize_model
 
 
 def _w(shape: tuple[int, int] = (32, 128), seed: int = 0) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""engine.rag: KB validation, tokenizer, BM25 formula, RRF, metrics, embedder, citations and the CLI."""
+"""engine.apps.rag: KB validation, tokenizer, BM25 formula, RRF, metrics, embedder, citations and the CLI."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import math
 
 import numpy as np
 
-from engine.rag import cli
-from engine.rag.chunk import make_chunk, validate_chunks
-from engine.rag.kb_grammar import build_kb
-from engine.rag.pipeline import DONT_KNOW, build_prompt, extract_citations, score_answer
-from engine.rag.queries import eval_queries
-from engine.rag.retrieve import (
+from engine.apps.rag import cli
+from engine.apps.rag.chunk import make_chunk, validate_chunks
+from engine.apps.rag.kb_grammar import build_kb
+from engine.apps.rag.pipeline import DONT_KNOW, build_prompt, extract_citations, score_answer
+from engine.apps.rag.queries import eval_queries
+from engine.apps.rag.retrieve import (
     BM25,
     HashingEmbedder,
     hit_rate_at_k,

@@ -1,5 +1,5 @@
 """The roofline is one chart: every roofline chart in the content, and `workbench roofline`, use
-engine.hardware.roofline.chart_spec, and the labs log the rows chart_rows builds."""
+engine.systems.hardware.roofline.chart_spec, and the labs log the rows chart_rows builds."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine.hardware.roofline import LINES, Roofline, chart_rows, chart_spec
-from engine.run import MemoryRecorder
+from engine.core.run import MemoryRecorder
+from engine.systems.hardware.roofline import LINES, Roofline, chart_rows, chart_spec
 from workbench.charts.spec import series
 from workbench.content.schema import Chart
 
@@ -41,7 +41,7 @@ def test_every_roofline_chart_in_the_content_is_the_spec() -> None:
         if where in PENDING:
             assert chart != want, f"{where} is on the spec now: take it out of PENDING"
             continue
-        assert chart == want, f"{where}: the roofline chart differs from engine.hardware.roofline.chart_spec"
+        assert chart == want, f"{where}: the roofline chart differs from engine.systems.hardware.roofline.chart_spec"
 
 
 def test_rows_draw_lines_under_labelled_points() -> None:

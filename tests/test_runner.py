@@ -127,7 +127,7 @@ def test_killed_lab_is_crashed_with_signal(catalog, workspace: Path) -> None:
 
 
 def test_skip_and_planned_never_run(catalog, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("engine.manifest.provenance.gpu_info", lambda: None)
+    monkeypatch.setattr("engine.core.manifest.provenance.gpu_info", lambda: None)
     gpu = run_request(_one(catalog, "phase-98/lab-04"))
     assert gpu.status == "skipped" and "GPU" in (gpu.reason or "") and gpu.run_dir is None
     planned = run_request(_one(catalog, "phase-98/lab-05"))

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from engine.agents.attacks import session_escape_code
-from engine.agents.sandbox import Limits, SandboxRefused, isolation, run_code
+from engine.apps.agents.attacks import session_escape_code
+from engine.apps.agents.sandbox import Limits, SandboxRefused, isolation, run_code
 
 LIM = Limits(cpu_s=5, timeout_s=60.0)  # wide: a loaded machine must not turn a pass into a timeout
 MODE, WHY = isolation()

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import math
 
-from engine.optim import schedules as S
-from engine.train import optim as train_optim
+from engine.lm.train import optim as train_optim
+from engine.scratch.optim import schedules as S
 
 
 def _closed_form(step: int, lr_max: float, lr_min: float, warmup: int, total: int, from_zero: bool) -> float:

@@ -1,13 +1,13 @@
-"""engine.security: the guard's layers, the tool validators and the supply-chain checks."""
+"""engine.apps.security: the guard's layers, the tool validators and the supply-chain checks."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from engine.security import artifacts, tools
-from engine.security.guard import Defences, GuardedTutor, injection_detected, mark_user_input, parse_schema
-from engine.security.tutor import GullibleTutor, Task, claimed_form, correct_answer
+from engine.apps.security import artifacts, tools
+from engine.apps.security.guard import Defences, GuardedTutor, injection_detected, mark_user_input, parse_schema
+from engine.apps.security.tutor import GullibleTutor, Task, claimed_form, correct_answer
 
 GO_HE = Task("go", 2, 2)
 

@@ -1,4 +1,4 @@
-"""engine.models.seq: n-gram arithmetic, RNN/GRU against torch, hand BPTT against autograd, LSTM gates."""
+"""engine.lm.models.seq: n-gram arithmetic, RNN/GRU against torch, hand BPTT against autograd, LSTM gates."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import math
 import numpy as np
 import torch
 
-from engine.models.seq.data import build
-from engine.models.seq.lstm import LSTM
-from engine.models.seq.ngram import NGramLM
-from engine.models.seq.rnn import GRU, VanillaRNN, sigmoid
+from engine.lm.models.seq.data import build
+from engine.lm.models.seq.lstm import LSTM
+from engine.lm.models.seq.ngram import NGramLM
+from engine.lm.models.seq.rnn import GRU, VanillaRNN, sigmoid
 
 
 def test_ngram_counts_and_smoothing() -> None:

@@ -1,4 +1,4 @@
-"""engine.serve: request validation and health rules, the batching simulator's arithmetic, and the
+"""engine.systems.serve: request validation and health rules, the batching simulator's arithmetic, and the
 continuous decode loop against one-at-a-time generation."""
 
 from __future__ import annotations
@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from engine.infer.kv_cache import KVCache
-from engine.infer.sampling import Greedy, generate
-from engine.models.gpt import MiniGPT, MiniGPTConfig
-from engine.serve.app import TutorApp
-from engine.serve.batching import CostModel, simulate, workload
-from engine.serve.decode import continuous_decode
-from engine.serve.tutor import Tutor
+from engine.lm.infer.kv_cache import KVCache
+from engine.lm.infer.sampling import Greedy, generate
+from engine.lm.models.gpt import MiniGPT, MiniGPTConfig
+from engine.systems.serve.app import TutorApp
+from engine.systems.serve.batching import CostModel, simulate, workload
+from engine.systems.serve.decode import continuous_decode
+from engine.systems.serve.tutor import Tutor
 
 
 def _body(**kw: object) -> bytes:

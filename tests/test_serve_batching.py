@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 from fastapi.testclient import TestClient
 
-from engine.autograd.tensor import no_grad
-from engine.observability.otel import read_spans, trace_stats, tracer_provider
-from engine.serve.api import ROUTE, ServeConfig, Service, TokenBuckets, create_app
-from engine.serve.lm import SlotDecoder, TutorLM
-from engine.serve.scheduler import DecodeWorker
+from engine.scratch.autograd.tensor import no_grad
+from engine.systems.observability.otel import read_spans, trace_stats, tracer_provider
+from engine.systems.serve.api import ROUTE, ServeConfig, Service, TokenBuckets, create_app
+from engine.systems.serve.lm import SlotDecoder, TutorLM
+from engine.systems.serve.scheduler import DecodeWorker
 
 SENTENCES = ["He goed to school.", "she work", "I will going home.", "they eated", "we go", "it run"]
 

@@ -10,9 +10,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from engine.rag.cli import build_pipeline
-from engine.serve.api import ROUTE, ServeConfig, Service, create_app
-from engine.serve.lm import TutorLM
+from engine.apps.rag.cli import build_pipeline
+from engine.systems.serve.api import ROUTE, ServeConfig, Service, create_app
+from engine.systems.serve.lm import TutorLM
 
 SENTENCE = "She have two brothers."
 

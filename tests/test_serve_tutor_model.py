@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.serve.decode import ContinuousBatch, Job
-from engine.serve.lm import SlotDecoder, TutorLM
-from engine.serve.scheduler import DecodeWorker
+from engine.systems.serve.decode import ContinuousBatch, Job
+from engine.systems.serve.lm import SlotDecoder, TutorLM
+from engine.systems.serve.scheduler import DecodeWorker
 
 SENTENCES = ["He goed to school.", "she work", "I will going home.", "they eated", "we go", "it run"]
 
@@ -41,8 +41,8 @@ def test_stop_ids_end_replies_alike_in_every_policy() -> None:
 @pytest.mark.slow  # builds the phase-28 cache stage when it is missing (a minute or more)
 def test_served_tutor_equals_the_torch_models_own_decoding() -> None:
     torch = pytest.importorskip("torch")
-    from engine.finetune.tutor import generate_ids, tutor
-    from engine.serve.lm import tutor_sentences
+    from engine.systems.serve.lm import tutor_sentences
+    from engine.torchstack.finetune.tutor import generate_ids, tutor
 
     lm = TutorLM.build(model="phase-28", quick=True, max_new_tokens=40)
     model, _, ck = tutor(True)

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from engine.infer.sampling import Greedy, TopK
-from engine.infer.torch_decode import generate
-from engine.models import registry as R
-from engine.models import twin
-from engine.models.gpt import MiniGPT, MiniGPTConfig
-from engine.models.gpt_torch import GPT, linear_names, n_params
-from engine.run import MemoryRecorder
-from engine.text import bilingual as B
+from engine.core.run import MemoryRecorder
+from engine.lm.infer.sampling import Greedy, TopK
+from engine.lm.infer.torch_decode import generate
+from engine.lm.models import registry as R
+from engine.lm.models import twin
+from engine.lm.models.gpt import MiniGPT, MiniGPTConfig
+from engine.lm.models.gpt_torch import GPT, linear_names, n_params
+from engine.lm.text import bilingual as B
 
 SMALL = {"d_model": 16, "n_heads": 4, "n_layers": 2, "d_ff": 32, "vocab_size": 23, "context_len": 12}
 
@@ -27,7 +27,7 @@ SMALL = {"d_model": 16, "n_heads": 4, "n_layers": 2, "d_ff": 32, "vocab_size": 2
 @pytest.fixture(autouse=True)
 def _one_thread():
     """Tiny models: intra-op threads only add contention on a shared 2-core box (20x slower measured)."""
-    from engine.threads import torch_threads
+    from engine.core.threads import torch_threads
 
     with torch_threads(1):
         yield

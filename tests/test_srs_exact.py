@@ -1,4 +1,4 @@
-"""engine.srs (the one SM-2) against exact rational arithmetic over many random grade sequences."""
+"""engine.apps.srs (the one SM-2) against exact rational arithmetic over many random grade sequences."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import pytest
 
-from engine import srs
+from engine.apps import srs
 
 DAY0 = date(2026, 1, 1)
 
@@ -77,7 +77,7 @@ def test_off_grid_ease_refused() -> None:
         srs.review(srs.Card(due=DAY0), 4, DAY0, "nope")
 
 
-# Worked by hand from the rule in engine/srs.py (variant "anki", the deck's), new card at ease 2.50:
+# Worked by hand from the rule in engine/apps/srs.py (variant "anki", the deck's), new card at ease 2.50:
 #   Easy:  r1 4 d (first pass), ease 2.60; r2 6 x 1.3 = 7.8 -> 8, ease 2.70;
 #          r3 8 x 2.7 = 21.6 -> 22, x 1.3 = 28.6 -> 29, ease 2.80; r4 29 x 2.8 = 81.2 -> 81, x 1.3 = 105.3 -> 105
 #   Hard:  r1 1 d, ease 2.36; r2 min(6, max(2, 1.2 -> 1)) = 2, ease 2.22;

@@ -1,4 +1,4 @@
-"""engine.structured: derivative automaton, schema compiler/validator and masks (phase 30)."""
+"""engine.apps.structured: derivative automaton, schema compiler/validator and masks (phase 30)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ import re
 import numpy as np
 import pytest
 
-from engine.structured import regex as R
-from engine.structured.mask import DigitMask, JSONSchemaMask, NoLegalContinuation, RegexMask
-from engine.structured.schema import (
+from engine.apps.structured import regex as R
+from engine.apps.structured.mask import DigitMask, JSONSchemaMask, NoLegalContinuation, RegexMask
+from engine.apps.structured.schema import (
     check_schema,
     compile_schema,
     conjugation_schema,
     validate,
     without_required,
 )
-from engine.structured.tokenizer import JSONCharTokenizer
+from engine.apps.structured.tokenizer import JSONCharTokenizer
 
 TOK = JSONCharTokenizer()
 
@@ -91,11 +91,11 @@ def test_validator_agrees_with_jsonschema_package() -> None:
     """The project's one validator against an independent implementation, on the schemas the
     project uses (corpus rows, the conjugation JSON, the four tool inputs, the planner's oneOf)."""
     jsonschema = pytest.importorskip("jsonschema", reason="jsonschema comes with the dev extra (via mcp)")
-    from engine.agents.schemas import planner_schema
-    from engine.text.corpus import generate
-    from engine.text.corpus_checks import ROW_SCHEMA
-    from engine.tools.base import REGISTRY
-    from engine.tools import grammar  # noqa: F401
+    from engine.apps.agents.schemas import planner_schema
+    from engine.lm.text.corpus import generate
+    from engine.lm.text.corpus_checks import ROW_SCHEMA
+    from engine.apps.tools.base import REGISTRY
+    from engine.apps.tools import grammar  # noqa: F401
 
     row = generate(42)[0]
     cases = [(ROW_SCHEMA, row), (conjugation_schema(), {"verb": "eat", "tense": "past_simple", "person": "3sg",
@@ -114,8 +114,8 @@ def test_validator_agrees_with_jsonschema_package() -> None:
 
 
 def test_compiled_regex_accepts_exactly_the_valid_minified_documents() -> None:
-    from engine.agents.schemas import planner_schema
-    from engine.structured.schema import as_bytes_text
+    from engine.apps.agents.schemas import planner_schema
+    from engine.apps.structured.schema import as_bytes_text
 
     for schema, doc in ((conjugation_schema(), {"verb": "eat", "tense": "past_simple", "person": "3sg",
                                                 "spanish": "él comió"}),

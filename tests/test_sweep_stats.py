@@ -1,4 +1,4 @@
-"""engine.stats.bootstrap (used by `workbench sweep` aggregates) against scipy.stats.bootstrap and closed forms."""
+"""engine.scratch.stats.bootstrap (used by `workbench sweep` aggregates) against scipy.stats.bootstrap and closed forms."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from engine.stats.bootstrap import bootstrap_ci, summarize
+from engine.scratch.stats.bootstrap import bootstrap_ci, summarize
 
 
 @pytest.mark.parametrize("method", ["bca", "percentile"])

@@ -1,4 +1,4 @@
-"""Byte-level BPE (engine.text.bpe): the toy trace, the tie-break, round-trips, files, specials."""
+"""Byte-level BPE (engine.lm.text.bpe): the toy trace, the tie-break, round-trips, files, specials."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.text.bpe import BPETokenizer, reference_merges
+from engine.lm.text.bpe import BPETokenizer, reference_merges
 
 TOY = ["I work", "I work", "I worked", "he works", "he worked"]
 SPECIALS = ["<|pad|>", "<|endoftext|>", "<|unk|>", "<|sep|>"]

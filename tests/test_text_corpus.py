@@ -1,4 +1,4 @@
-"""The §A13 corpus (engine.text.corpus, spanish, corpus_checks): forms, taxonomy, the 13 checks, the split."""
+"""The §A13 corpus (engine.lm.text.corpus, spanish, corpus_checks): forms, taxonomy, the 13 checks, the split."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 
-from engine.text.corpus import (
+from engine.lm.text.corpus import (
     MIS_RULES,
     MIS_TYPES,
     TENSE_SURFACES,
@@ -15,7 +15,7 @@ from engine.text.corpus import (
     english_form,
     generate,
 )
-from engine.text.corpus_checks import (
+from engine.lm.text.corpus_checks import (
     ROW_SCHEMA,
     check_split,
     jsonl_bytes,
@@ -23,8 +23,8 @@ from engine.text.corpus_checks import (
     split_by_verb_tense,
     validate,
 )
-from engine.text.corpus_spec import render_spec, schema_from_spec
-from engine.text.spanish import spanish_form
+from engine.lm.text.corpus_spec import render_spec, schema_from_spec
+from engine.lm.text.spanish import spanish_form
 
 
 @pytest.fixture(scope="module")

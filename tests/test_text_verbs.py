@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.text.verbs import (
+from engine.lm.text.verbs import (
     IRREGULAR,
     REGULAR,
     TENSES,

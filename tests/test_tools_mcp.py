@@ -1,4 +1,4 @@
-"""engine.tools: the four tools, the server's dispatch and error codes, framing, and the client."""
+"""engine.apps.tools: the four tools, the server's dispatch and error codes, framing, and the client."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import io
 
 import pytest
 
-from engine.tools import grammar as G
-from engine.tools.base import ToolError
-from engine.tools.client import ArgumentError, MCPClient, ProtocolError
-from engine.tools.framing import CONTENT_LENGTH, NEWLINE, encode, read_message
-from engine.tools.server import REGISTRY, Server
+from engine.apps.tools import grammar as G
+from engine.apps.tools.base import ToolError
+from engine.apps.tools.client import ArgumentError, MCPClient, ProtocolError
+from engine.apps.tools.framing import CONTENT_LENGTH, NEWLINE, encode, read_message
+from engine.apps.tools.server import REGISTRY, Server
 
 
 def test_tools_against_truth_table() -> None:

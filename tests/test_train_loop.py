@@ -1,4 +1,4 @@
-"""engine.train: schedule, clipping (torch oracle), grouped AdamW, token-mean loss, data, checkpoints, n-gram."""
+"""engine.lm.train: schedule, clipping (torch oracle), grouped AdamW, token-mean loss, data, checkpoints, n-gram."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import math
 import numpy as np
 import torch
 
-from engine.autograd.tensor import Tensor
-from engine.models.gpt import MiniGPTConfig
-from engine.train.checkpoint import apply_checkpoint, load_checkpoint, save_checkpoint, state_fingerprint
-from engine.train.data import BatchIterator, CharTokenizer, held_out_split, load_corpus, make_batch
-from engine.train.loop import TrainState, masked_loss, train_step
-from engine.train.ngram import ngram_nll
-from engine.train.optim import clip_grad_norm_, lr_at
+from engine.lm.models.gpt import MiniGPTConfig
+from engine.lm.train.checkpoint import apply_checkpoint, load_checkpoint, save_checkpoint, state_fingerprint
+from engine.lm.train.data import BatchIterator, CharTokenizer, held_out_split, load_corpus, make_batch
+from engine.lm.train.loop import TrainState, masked_loss, train_step
+from engine.lm.train.ngram import ngram_nll
+from engine.lm.train.optim import clip_grad_norm_, lr_at
+from engine.scratch.autograd.tensor import Tensor
 
 TINY = MiniGPTConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, vocab_size=32, context_len=32)
 

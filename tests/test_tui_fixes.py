@@ -217,7 +217,7 @@ def test_review_again_comes_back_in_the_session_and_keys_show_intervals(tmp_path
 
     asyncio.run(walk())
     keys = str(seen["keys"])
-    for shown in ("again → today", "hard → 1 d", "good → 1 d", "easy → 4 d"):  # a new card, engine.srs "anki"
+    for shown in ("again → today", "hard → 1 d", "good → 1 d", "easy → 4 d"):  # a new card, engine.apps.srs "anki"
         assert shown in keys, keys
     assert seen["queue"] == 2 and seen["relearning"] is True and seen["stage"] == "done"
     # two real SM-2 steps: the lapse (interval 0, due today) and the relearning pass (1 day)
@@ -312,7 +312,7 @@ def test_roofline_writes_no_ansi_to_a_pipe_and_notes_points_above_the_roof(
 ) -> None:
     from test_tui_integration import write_cache
 
-    from engine.hardware import roofline as engine_roofline
+    from engine.systems.hardware import roofline as engine_roofline
 
     # The CLI runs in this process: ops that labs run earlier in the session registered stay out.
     monkeypatch.setattr(engine_roofline, "_OPS", {})

@@ -19,7 +19,7 @@ from test_hardware_roofline_cache import _fake
 from test_tui_app import SIZE, aio, wait_for
 from test_tui_progress import PHASE_00, fake_catalog, fake_manifest
 
-import engine.hardware.roofline as R
+import engine.systems.hardware.roofline as R
 from workbench import roofline as W
 from workbench.charts import term
 from workbench.content.schema import Chart, Phase, Quiz, build
@@ -28,7 +28,7 @@ from workbench.tui.app import WorkbenchApp
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from engine.hardware.roofline import clear_ops
+    from engine.systems.hardware.roofline import clear_ops
 
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
     clear_ops()  # labs run in-process by other tests register ops; this screen must see only ours

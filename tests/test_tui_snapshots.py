@@ -131,7 +131,7 @@ def test_quit_asks_with_a_run_in_flight(snap_compare, app: WorkbenchApp) -> None
 
 
 def test_review_keys_show_each_grades_interval(snap_compare, tmp_path: Path) -> None:
-    """A new card, answer revealed: again → today, hard 1 d, good 1 d, easy 4 d (engine/srs.py, "anki")."""
+    """A new card, answer revealed: again → today, hard 1 d, good 1 d, easy 4 d (engine/apps/srs.py, "anki")."""
     import asyncio
     from datetime import date
 

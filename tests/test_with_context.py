@@ -1,13 +1,13 @@
-"""engine.structured.tutor.with_context: the window switch the phase-32 planner stage uses (64 -> 128)."""
+"""engine.apps.structured.tutor.with_context: the window switch the phase-32 planner stage uses (64 -> 128)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from engine.models.gpt import MiniGPTConfig
-from engine.models.gpt_torch import GPT
-from engine.structured.tutor import with_context
+from engine.apps.structured.tutor import with_context
+from engine.lm.models.gpt import MiniGPTConfig
+from engine.lm.models.gpt_torch import GPT
 
 
 def test_rope_model_extends_and_keeps_its_logits() -> None:

@@ -12,10 +12,10 @@ import torch
 import yaml
 from scipy import stats
 
-from engine.analyses.crossmetric import cka, heads, table, verbs_lm
-from engine.analyses.crossmetric.models import TinyConfig, TinyTransformer
+from engine.core.run import MemoryRecorder
 from engine.labs import xmetric_correlate
-from engine.run import MemoryRecorder
+from engine.research.crossmetric import cka, heads, table, verbs_lm
+from engine.research.crossmetric.models import TinyConfig, TinyTransformer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.analyses.crossmetric import cka, curvature, flat
-from engine.analyses.crossmetric.models import MLP
-from engine.analyses.crossmetric.scope import REGISTRY, effective_rank, scope
+from engine.research.crossmetric import cka, curvature, flat
+from engine.research.crossmetric.models import MLP
+from engine.research.crossmetric.scope import REGISTRY, effective_rank, scope
 
 
 def small_mlp() -> MLP:
@@ -26,7 +26,7 @@ def _data() -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_every_metric_against_ground_truth_on_an_mlp() -> None:
     model, (x, y) = small_mlp(), _data()
-    from engine.analyses.crossmetric.scope import run
+    from engine.research.crossmetric.scope import run
     out = run("tests.test_xmetric_scope:small_mlp", [(x, y)], F.cross_entropy, options={"lanczos_steps": 60,
                                                                                       "hutchinson_probes": 64})
     assert out["n_metrics"] + len(out["skipped"]) == len(REGISTRY) and out["n_batches"] == 1
@@ -67,7 +67,7 @@ def test_effective_rank_closed_form() -> None:
 
 def test_scope_on_transformer_lm_with_fused_attention() -> None:
     torch.manual_seed(0)
-    from engine.models.attention import TransformerLM
+    from engine.lm.models.attention import TransformerLM
     model = TransformerLM(6, 5, d_model=8, n_layers=1, n_heads=2, mlp_ratio=1)
     g = torch.Generator().manual_seed(0)
     seqs = [torch.randint(0, 6, (4, 6), generator=g) for _ in range(2)]
@@ -87,4 +87,4 @@ def test_unknown_metric_and_bad_path_fail_clearly() -> None:
     with pytest.raises(KeyError, match="unknown metrics"):
         scope(small_mlp(), F.cross_entropy, [_data()], metrics=["nope"])
     with pytest.raises(ValueError, match="package.module:factory"):
-        scope("engine.models.attention", F.cross_entropy, [_data()])
+        scope("engine.lm.models.attention", F.cross_entropy, [_data()])

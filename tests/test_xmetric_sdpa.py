@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from engine.analyses.crossmetric import curvature, flat
-from engine.models.attention import TransformerLM
+from engine.lm.models.attention import TransformerLM
+from engine.research.crossmetric import curvature, flat
 
 
 def _setup() -> tuple[torch.nn.Module, torch.Tensor, object]:

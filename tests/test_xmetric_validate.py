@@ -8,9 +8,9 @@ from typing import Any
 import torch
 import yaml
 
-from engine.analyses.crossmetric import cka, curvature, table
+from engine.core.run import MemoryRecorder
 from engine.labs import xmetric_validate
-from engine.run import MemoryRecorder
+from engine.research.crossmetric import cka, curvature, table
 
 ROOT = Path(__file__).resolve().parents[1]
 

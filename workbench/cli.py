@@ -145,7 +145,7 @@ def run(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
-    from engine.hardware.device import NoDevice, resolve
+    from engine.systems.hardware.device import NoDevice, resolve
 
     try:
         picked = resolve(device)

@@ -172,7 +172,7 @@ def solution(target: str, force: bool) -> int:
 
 def _predictions(ref: ExerciseRef, ask: bool) -> dict[str, Any]:
     """The learner's predictions for this exercise: from predictions.yaml, else asked once (tty only)."""
-    from engine.atomic import write_text
+    from engine.core.atomic import write_text
     from workbench.content.yamlio import YamlError, load_yaml
 
     preds = ref.exercise.predictions

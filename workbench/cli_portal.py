@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from engine.portal.settings import PortalSettings
+    from engine.apps.portal.settings import PortalSettings
 
 portal_app = typer.Typer(help="The learner portal (web) on this workspace.", invoke_without_command=True)
 
 
 def _settings(**overrides: object) -> PortalSettings:
-    from engine.portal.settings import SettingsError, from_env
+    from engine.apps.portal.settings import SettingsError, from_env
 
     try:
         return from_env(os.environ, **overrides)
@@ -44,7 +44,7 @@ def serve(
     """Serve the portal (FastAPI + uvicorn) on the current workspace."""
     if ctx.invoked_subcommand is not None:
         return
-    from engine.portal.server import serve_forever
+    from engine.apps.portal.server import serve_forever
     from workbench.portal.wiring import build
     from workbench.workspace import home
 
@@ -71,7 +71,7 @@ def invite(
     base_url: Annotated[str, typer.Option(help="where the portal is reachable")] = "http://127.0.0.1:8001",
 ) -> None:
     """Print a one-time invite link (valid 7 days); redeeming it sets the password."""
-    from engine.portal.accounts import AccountError
+    from engine.apps.portal.accounts import AccountError
     from workbench.portal.wiring import build
     from workbench.workspace import home
 
@@ -91,7 +91,7 @@ def invite(
 @portal_app.command()
 def backup(keep: Annotated[int, typer.Option(help="snapshots to keep")] = 14) -> None:
     """Online-backup every learner database into portal/backups/snapshot-<UTC>/, integrity-checked."""
-    from engine.portal.backup import BackupError, snapshot
+    from engine.apps.portal.backup import BackupError, snapshot
     from workbench.portal.adapter import WorkspaceLearning
     from workbench.portal.wiring import portal_dir
     from workbench.workspace import home
@@ -113,8 +113,8 @@ def restore(
     folder: Annotated[Path, typer.Argument(help="a snapshot-<UTC> folder from `workbench portal backup`")],
 ) -> None:
     """Check a snapshot with integrity_check, then copy each database back over the live one."""
-    from engine.portal.backup import BackupError
-    from engine.portal.backup import restore as do_restore
+    from engine.apps.portal.backup import BackupError
+    from engine.apps.portal.backup import restore as do_restore
     from workbench.portal.adapter import WorkspaceLearning
     from workbench.workspace import home
 

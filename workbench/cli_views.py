@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from engine.manifest import compare as mdiff
-from engine.manifest import shape as manifests
+from engine.core.manifest import compare as mdiff
+from engine.core.manifest import shape as manifests
 from workbench.content.loader import Catalog
 from workbench.store import connect
 from workbench.store.runs import get_manifest, index_disagreements, latest_by_lab, list_runs
@@ -194,7 +194,7 @@ def validate_json(catalog: Catalog) -> int:
 
 def report_json(catalog: Catalog, number: int) -> int:
     """`workbench report N --json`: the report is written as usual; the outcome is printed as JSON."""
-    from engine.atomic import write_text
+    from engine.core.atomic import write_text
     from workbench import workspace
     from workbench.progress.report import ReportRefused, build_report
 

@@ -19,7 +19,7 @@ from typing import Any, cast
 from rich.console import Console
 from rich.table import Table
 
-from engine.manifest import provenance
+from engine.core.manifest import provenance
 
 
 def _cmd(args: list[str]) -> str | None:

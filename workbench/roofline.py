@@ -1,6 +1,6 @@
 """`workbench roofline`: this machine's roofline, measured once and cached in the workspace.
 
-The measurement itself lives in engine.hardware.roofline; this module caches it as
+The measurement itself lives in engine.systems.hardware.roofline; this module caches it as
 runs/roofline/roofline.json (atomic write), re-measures when asked or when the machine or
 NumPy changed, and turns it into one chart spec + records that both the CLI (plotext) and
 the TUI draw, plus a matplotlib PNG from the same spec: the roofline is one chart.
@@ -33,7 +33,7 @@ CACHE = Path("runs") / "roofline" / "roofline.json"
 def _fingerprint() -> dict[str, Any]:
     import numpy as np
 
-    from engine.hardware.profile import machine_profile
+    from engine.systems.hardware.profile import machine_profile
 
     prof = machine_profile()
     return {"cpu_model": prof["cpu_model"], "usable_cpus": prof["usable_cpus"], "numpy": np.__version__,
@@ -55,7 +55,7 @@ def load_cached(store_dir: str | Path, fingerprint: dict[str, Any] | None = None
 
 def measure_or_load(store_dir: str | Path, remeasure: bool = False, quick: bool = False) -> dict[str, Any]:
     """The cached measurement if it matches this machine, else a fresh one (written atomically)."""
-    from engine.atomic import write_json
+    from engine.core.atomic import write_json
 
     path = Path(store_dir) / CACHE
     fp = _fingerprint()
@@ -63,8 +63,8 @@ def measure_or_load(store_dir: str | Path, remeasure: bool = False, quick: bool 
         data = load_cached(store_dir, fp)
         if data is not None:
             return data
-    from engine.hardware.roofline import measure_machine
-    from engine.run import to_json
+    from engine.core.run import to_json
+    from engine.systems.hardware.roofline import measure_machine
 
     data = to_json(measure_machine(quick=quick))
     data.update({"fingerprint": fp, "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "quick": quick,
@@ -95,7 +95,7 @@ def dram_roof(data: dict[str, Any]) -> float:
 
 def above_roof_note(data: dict[str, Any], point: dict[str, Any]) -> str | None:
     """Why a point sits above the roof, or None when it does not."""
-    from engine.hardware.roofline import Roofline
+    from engine.systems.hardware.roofline import Roofline
 
     roof = Roofline(data["peak"]["gflops"], dram_roof(data))
     i, g = point["intensity"], point["gflops"]
@@ -186,13 +186,13 @@ def _positive(v: Any) -> bool:
 
 
 def chart_and_records(data: dict[str, Any], extra: list[dict[str, Any]] | None = None) -> tuple[Chart, list[dict[str, Any]]]:
-    """The roofline chart (engine.hardware.roofline.chart_spec, as every lab draws it) and its rows:
+    """The roofline chart (engine.systems.hardware.roofline.chart_spec, as every lab draws it) and its rows:
     ceilings and the ridge as lines, each op as a labelled point.
 
     `extra` adds points recorded elsewhere (see `lab_points`); ops registered in this process
-    through engine.hardware.roofline.register_op after the measurement are added too.
+    through engine.systems.hardware.roofline.register_op after the measurement are added too.
     """
-    from engine.hardware.roofline import (
+    from engine.systems.hardware.roofline import (
         X_RANGE,
         Roofline,
         ceiling_lines,
@@ -291,7 +291,7 @@ def roofline_command(store_dir: Path, remeasure: bool = False, quick: bool = Fal
     table = Table(title=f"{data['profile']['cpu_model']} ({'cached ' + data['measured_at'] if data['cached'] else 'measured now'})")
     for col in ("op", "FLOP/B", "GFLOP/s", "bound", "of roof"):
         table.add_column(col, justify="left" if col == "op" else "right")
-    from engine.hardware.roofline import Roofline
+    from engine.systems.hardware.roofline import Roofline
 
     roof = Roofline(data["peak"]["gflops"], dram_roof(data))
     for p in (r for r in records if r["series"] in (OPS, LAB_OPS)):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.text.verbs import PRONOUNS, TENSES, VERBS, conjugate, grid, phrase
+from engine.lm.text.verbs import PRONOUNS, TENSES, VERBS, conjugate, grid, phrase
 
 ERROR_CLASS = "agreement_error"
 

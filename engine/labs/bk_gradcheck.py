@@ -19,11 +19,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine.models.bk import core, native
-from engine.models.bk.function import bk_features, bk_resolvent
-from engine.models.bk.model import BKConfig, BKLayer
-from engine.models.bk.reference import naive_minors_diag, sequential_diag
-from engine.run import Recorder
+from engine.core.run import Recorder
+from engine.research.bk import core, native
+from engine.research.bk.function import bk_features, bk_resolvent
+from engine.research.bk.model import BKConfig, BKLayer
+from engine.research.bk.reference import naive_minors_diag, sequential_diag
 
 
 def _rel(a: Tensor, b: Tensor) -> float:

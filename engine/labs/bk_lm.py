@@ -2,7 +2,7 @@
 
 Both models see the same batches in the same order, with the same optimiser, learning
 rate and step count; validation perplexity is logged for both so the curves can be drawn
-side by side. The corpus has a known perplexity floor (engine.models.bk.corpus), so a
+side by side. The corpus has a known perplexity floor (engine.research.bk.corpus), so a
 model that goes below it is provably reading future tokens.
 
 Models (config `models`): resnet_bk (causal features, exact gradient, top-1 MoE),
@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from engine.models.attention import TransformerLM
-from engine.models.bk.corpus import Corpus, TextCorpus
-from engine.models.bk.model import BKConfig, ResNetBK, count_params, non_finite_grads
-from engine.run import Recorder
+from engine.core.run import Recorder
+from engine.lm.models.attention import TransformerLM
+from engine.research.bk.corpus import Corpus, TextCorpus
+from engine.research.bk.model import BKConfig, ResNetBK, count_params, non_finite_grads
 
 VARIANTS = {
     "resnet_bk": {},

@@ -1,19 +1,19 @@
 """Experiment bk-longrange: ResNet-BK vs a Transformer of matched size on long-range synthetic tasks.
 
-For each task (associative recall, selective copy; engine.models.bk.longrange), each length N
+For each task (associative recall, selective copy; engine.research.bk.longrange), each length N
 and each seed, both models train on the same batches (same optimiser, learning rate and step
 count) and are scored on the same held-out set: accuracy at the answer positions, against the
 chance rate 1/|answers| and a majority-answer baseline. Training throughput (tokens/s, forward +
 backward + step) is measured at every N, so accuracy and cost are read side by side.
 
 Seeds: the run's `seed` plus 0..n_seeds-1. Per (task, N, model) the results carry the mean, std
-and a BCa bootstrap interval of accuracy over the seeds (engine.stats.bootstrap). The ResNet-BK
+and a BCa bootstrap interval of accuracy over the seeds (engine.scratch.stats.bootstrap). The ResNet-BK
 and Transformer parameter counts are reported with their ratio; the BK model's FFN is a top-1 MoE
 with `num_experts` experts, which at the defaults matches the Transformer's attention + MLP size.
 
 After the last ResNet-BK run at the shortest N the lab logs what its first layer learned on one
 held-out sequence: the potential v_i, |G_ii| (causal 1/d_i and the full resolvent) and the
-spectrum of the Hamiltonian H = H0 + diag(v) (engine.models.bk.model.interpret).
+spectrum of the Hamiltonian H = H0 + diag(v) (engine.research.bk.model.interpret).
 
 Tokens/s are wall-clock timings (reported, never checked hard); everything else is
 deterministic for a given seed and config.
@@ -30,11 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engine.core.run import Recorder
 from engine.labs.bk_lm import build_model
-from engine.models.bk import longrange as LR
-from engine.models.bk.model import ResNetBK, count_params, interpret, non_finite_grads
-from engine.run import Recorder
-from engine.stats.bootstrap import summarize
+from engine.research.bk import longrange as LR
+from engine.research.bk.model import ResNetBK, count_params, interpret, non_finite_grads
+from engine.scratch.stats.bootstrap import summarize
 
 
 def _spec(cfg: dict[str, Any], task: str, n: int) -> LR.TaskSpec:

@@ -31,14 +31,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from engine.hardware.device import synced
+from engine.core.run import Recorder
 from engine.labs.bk_gradcheck import _dense_vjp
 from engine.labs.bk_timing import copy_fn, interleaved, saved_bytes
-from engine.models.attention import SelfAttention, TransformerLM
-from engine.models.bk import baselines, core, flops, native
-from engine.models.bk.function import bk_features, bk_resolvent
-from engine.models.bk.model import BKConfig, ResNetBK
-from engine.run import Recorder
+from engine.lm.models.attention import SelfAttention, TransformerLM
+from engine.research.bk import baselines, core, flops, native
+from engine.research.bk.function import bk_features, bk_resolvent
+from engine.research.bk.model import BKConfig, ResNetBK
+from engine.systems.hardware.device import synced
 
 
 class BKMixer(nn.Module):
@@ -102,7 +102,7 @@ def _crossover(ns: list[int], bk: list[float], att: list[float]) -> float:
 
 def _register(name: str, cost: flops.OpCost, seconds: float) -> None:
     try:
-        from engine.hardware.roofline import register_op
+        from engine.systems.hardware.roofline import register_op
     except ImportError:
         return
     register_op(name, flops=cost.flops, bytes_moved=cost.bytes, seconds=seconds, source="bk-scaling")

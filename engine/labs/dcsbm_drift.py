@@ -21,13 +21,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.analyses.dcsbm import horizon as horizon_mod
-from engine.analyses.dcsbm import spectral
-from engine.analyses.dcsbm.bound_trained import bound_ratios
-from engine.analyses.dcsbm.drift import EventTable, event_table
-from engine.analyses.dcsbm.graph import DCSBM, make_dcsbm
-from engine.analyses.dcsbm.horizon import auroc_ci, permutation_p, predictive_horizon, seed_mean_auroc_ci
-from engine.analyses.dcsbm.metrics import (
+from engine.core.run import MemoryRecorder, Recorder
+from engine.core.threads import torch_threads as single_thread
+from engine.research.dcsbm import horizon as horizon_mod
+from engine.research.dcsbm import spectral
+from engine.research.dcsbm.bound_trained import bound_ratios
+from engine.research.dcsbm.drift import EventTable, event_table
+from engine.research.dcsbm.graph import DCSBM, make_dcsbm
+from engine.research.dcsbm.horizon import auroc_ci, permutation_p, predictive_horizon, seed_mean_auroc_ci
+from engine.research.dcsbm.metrics import (
     auroc,
     auroc_pair_count,
     average_ranks,
@@ -36,12 +38,10 @@ from engine.analyses.dcsbm.metrics import (
     predict_logistic,
     reliability,
 )
-from engine.analyses.dcsbm.model import WalkTransformer
-from engine.analyses.dcsbm.stream import TARGETS, Streamed, stream_eval, wvwo_matrices, wvwo_metrics, wvwo_trajectory
-from engine.analyses.dcsbm.train import train_walk_model, windows
-from engine.analyses.dcsbm.walks import generate_walks, rule_compliance
-from engine.run import MemoryRecorder, Recorder
-from engine.threads import torch_threads as single_thread
+from engine.research.dcsbm.model import WalkTransformer
+from engine.research.dcsbm.stream import TARGETS, Streamed, stream_eval, wvwo_matrices, wvwo_metrics, wvwo_trajectory
+from engine.research.dcsbm.train import train_walk_model, windows
+from engine.research.dcsbm.walks import generate_walks, rule_compliance
 
 
 def _train(name: str, walks: np.ndarray, cfg: dict[str, Any], rng: np.random.Generator,
@@ -202,7 +202,7 @@ REPORT_CHARTS = (
 
 def _report(out: dict[str, Any], rec: Recorder, cfg: dict[str, Any]) -> str:
     """The study's HTML page: verdicts, scalars, per-metric and per-seed tables, bound ratios, charts."""
-    from engine.analyses.report import study_report
+    from engine.research.report import study_report
 
     tables = []
     if "auroc_by_metric" in out:

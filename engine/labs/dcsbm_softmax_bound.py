@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine.analyses.dcsbm.softmax_bound import perturbation_report, worst_direction
-from engine.run import Recorder
-from engine.threads import torch_threads as single_thread
+from engine.core.run import Recorder
+from engine.core.threads import torch_threads as single_thread
+from engine.research.dcsbm.softmax_bound import perturbation_report, worst_direction
 
 REGIMES = ("random", "random_causal", "uniform", "two_way", "peaked", "aligned")
 
@@ -113,7 +113,7 @@ def _run(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     rec.note(f"{checked} perturbed instances, {out['violations']} bound violations; worst measured/bound "
              f"{worst_ratio:.3f}; stage-1 tightness (worst direction, smallest eps, T={out['t_max']}): "
              + ", ".join(f"{r} {stage1_small[r]:.3f}" for r in REGIMES))
-    from engine.analyses.report import study_report
+    from engine.research.report import study_report
 
     charts = [{"title": "measured spectral change over the bound", "x": "eps", "y": ["spectral_ratio"],
                "where": {"stage": "tightness"}, "series_by": "series", "xlabel": "eps", "ylabel": "max |d sigma| / bound"},

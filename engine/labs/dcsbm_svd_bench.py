@@ -22,9 +22,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from engine.analyses.dcsbm.subspace import grassmann_distance
-from engine.run import Recorder
-from engine.threads import torch_threads as single_thread
+from engine.core.run import Recorder
+from engine.core.threads import torch_threads as single_thread
+from engine.research.dcsbm.subspace import grassmann_distance
 
 KINDS = ("gaussian", "decaying", "qkt", "masked_qkt")
 

@@ -4,7 +4,7 @@
   and iterate a set of strings in the same order. The break launches them without
   PYTHONHASHSEED: the RNG streams still agree (so unit tests pass) but the set order doesn't.
 - pickle_guard: the pre-commit scanner against the course's five cases.
-- manifest_recipe: engine.manifest.shape.record (the run manifest's shape, for work outside the
+- manifest_recipe: engine.core.manifest.shape.record (the run manifest's shape, for work outside the
   runner) is idempotent and refuses unsafe topics.
 - manifest_diff: the drift report and its exit codes on real manifests of this machine.
 """
@@ -19,17 +19,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine import hygiene
-from engine.manifest import compare
-from engine.manifest.shape import record as record_manifest
-from engine.repro import log_versions, seed_everything
-from engine.run import Recorder
+from engine.core import hygiene
+from engine.core.manifest import compare
+from engine.core.manifest.shape import record as record_manifest
+from engine.core.repro import log_versions, seed_everything
+from engine.core.run import Recorder
 
 WORDS = ("work", "play", "walk", "study", "listen")
 
 _PROBE = """
 import json, random, sys
-from engine.repro import seed_everything
+from engine.core.repro import seed_everything
 seed_everything({seed}, set_hash_seed=False, torch={with_torch})
 import numpy as np
 out = {{"random": [random.random() for _ in range(5)],
@@ -147,7 +147,7 @@ def _run_diff(a: dict[str, Any], b: dict[str, Any], folder: Path, name: str) -> 
     pa, pb = folder / f"{name}-a.json", folder / f"{name}-b.json"
     pa.write_text(json.dumps(a, indent=2))
     pb.write_text(json.dumps(b, indent=2))
-    out = subprocess.run([sys.executable, "-m", "engine.manifest", str(pa), str(pb)], capture_output=True, text=True, timeout=60, check=False)
+    out = subprocess.run([sys.executable, "-m", "engine.core.manifest", str(pa), str(pb)], capture_output=True, text=True, timeout=60, check=False)
     return out.returncode, out.stdout
 
 

@@ -10,15 +10,15 @@ from typing import Any
 
 import numpy as np
 
-from engine.hardware import bandwidth, cache_walk
-from engine.hardware.profile import (
+from engine.core.run import Recorder
+from engine.systems.hardware import bandwidth, cache_walk
+from engine.systems.hardware.profile import (
     derived_dram_gbs,
     derived_peak_gflops,
     last_level_cache_bytes,
     line_bytes,
     machine_profile,
 )
-from engine.run import Recorder
 
 
 def profile_machine(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
@@ -114,7 +114,7 @@ def roofline(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 03: both ceilings measured, kernels placed, ridge marked. The ceilings are logged as
     line series and the kernels as labelled points; the YAML's chart (with `lines:`) draws them,
     in the terminal and as the run's PNG, through workbench/charts like every other chart."""
-    from engine.hardware.roofline import Roofline, ceiling_lines, chart_rows, measure_machine
+    from engine.systems.hardware.roofline import Roofline, ceiling_lines, chart_rows, measure_machine
 
     data = measure_machine(quick=bool(cfg.get("quick")), with_gpu=cfg.get("device") == "cuda")
     roof = Roofline(data["peak"]["gflops"], data["bandwidth"]["dram_gbs"])

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.numerics import floats, quant, softmax, summation
-from engine.run import Recorder
+from engine.core.run import Recorder
+from engine.scratch.numerics import floats, quant, softmax, summation
 
 SELF_TEST = [0.0, -0.0, 1.0, 1 / 600, 92.0, 0.1, 1e-40, math.inf, math.nan]
 ROUND_TRIP = [1.0, 1 / 600, 92.0, 0.1, 1e-20]

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.hardware.timing import time_call
+from engine.core.run import Recorder
 from engine.labs._heatmaps import heatmap_grid
-from engine.linalg import einsum_check, matmul, norms, svd_compress
-from engine.run import Recorder
+from engine.scratch.linalg import einsum_check, matmul, norms, svd_compress
+from engine.systems.hardware.timing import time_call
 
 
 def einsum_shapes(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.probability import calibration as C
-from engine.probability import info, logits
-from engine.probability import toy_classifier as T
-from engine.run import Recorder
+from engine.core.run import Recorder
+from engine.scratch.probability import calibration as C
+from engine.scratch.probability import info, logits
+from engine.scratch.probability import toy_classifier as T
 
 PAPER = {"A": [1, 0, 0, 0, 0], "B": [0.5, 0.5, 0, 0, 0], "C": [0.25, 0.25, 0.25, 0.25, 0],
          "D": [0.2] * 5, "E": [0.6, 0.1, 0.1, 0.1, 0.1]}

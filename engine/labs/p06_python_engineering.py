@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.hardware.timing import time_call
-from engine.run import Recorder
+from engine.core.run import Recorder
+from engine.systems.hardware.timing import time_call
 
 
 def byte_offset(index: tuple[int, ...], strides: tuple[int, ...]) -> int:

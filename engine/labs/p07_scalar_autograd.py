@@ -15,11 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.autograd.gradcheck import GradcheckError, scalar_gradcheck
-from engine.autograd.graph import to_dot, to_text_tree
-from engine.autograd.scalar import Value
+from engine.core.run import Recorder
 from engine.labs._tense_data import identity_task
-from engine.run import Recorder
+from engine.scratch.autograd.gradcheck import GradcheckError, scalar_gradcheck
+from engine.scratch.autograd.graph import to_dot, to_text_tree
+from engine.scratch.autograd.scalar import Value
 
 FAULT = "overwrite_grad"
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.autograd.gradcheck import GradcheckError, numerical_grad, tensor_gradcheck
-from engine.autograd.tensor import Tensor, cat, cross_entropy, linear, no_grad, set_unbroadcast, stack
+from engine.core.run import Recorder
 from engine.labs._tense_data import phrase_dataset
-from engine.run import Recorder
+from engine.scratch.autograd.gradcheck import GradcheckError, numerical_grad, tensor_gradcheck
+from engine.scratch.autograd.tensor import Tensor, cat, cross_entropy, linear, no_grad, set_unbroadcast, stack
 
 FAULT = "skip_unbroadcast"
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.autograd.tensor import Tensor, cross_entropy, no_grad
+from engine.core.run import Recorder
 from engine.labs._tense_data import Split, phrase_dataset
-from engine.nn import GELU, Identity, Linear, Module, ReLU, Sequential
-from engine.nn.fit import fit_full_batch
-from engine.optim import SGD, Adam, AdamW, Optimizer
-from engine.run import Recorder
+from engine.scratch.autograd.tensor import Tensor, cross_entropy, no_grad
+from engine.scratch.nn import GELU, Identity, Linear, Module, ReLU, Sequential
+from engine.scratch.nn.fit import fit_full_batch
+from engine.scratch.optim import SGD, Adam, AdamW, Optimizer
 
 FAULT = "gelu_identity"
 
@@ -67,7 +67,7 @@ def _optimizer_vs_torch(torch: Any, kind: str, steps: int = 100) -> float:
 def _mse_and_init_vs_torch(torch: Any, rng: np.random.Generator) -> dict[str, float]:
     """MSELoss value and gradient against torch; the Linear init's largest |w| against torch's bound 1/sqrt(fan_in)
     (no torch draws here: the lab's results stay deterministic)."""
-    from engine.nn import MSELoss
+    from engine.scratch.nn import MSELoss
 
     pred, target = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
     x = Tensor(pred.copy(), requires_grad=True)
@@ -145,7 +145,7 @@ def _accuracy(model: Module, x: np.ndarray, y: np.ndarray) -> float:
 
 def _fit(model: Module, opt: Optimizer, data: Split, epochs: int, rec: Recorder, tag: dict[str, str],
          log_every: int = 1) -> tuple[float, int | None]:
-    """Full-batch training (engine.nn.fit); returns the final loss and the first epoch with train accuracy >= 0.9."""
+    """Full-batch training (engine.scratch.nn.fit); returns the final loss and the first epoch with train accuracy >= 0.9."""
     return fit_full_batch(model, opt, data.x_train, data.y_train, epochs, log_every=log_every,
                           log=lambda epoch, **m: rec.log(epoch, **m, **tag))
 

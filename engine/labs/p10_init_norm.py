@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.autograd.tensor import Tensor
-from engine.nn import GELU, BatchNorm1d, LayerNorm, Linear, Module, ReLU, Residual, RMSNorm, Sequential, init
-from engine.nn.fit import fit_minibatch
-from engine.optim import SGD
-from engine.run import Recorder
+from engine.core.run import Recorder
+from engine.scratch.autograd.tensor import Tensor
+from engine.scratch.nn import GELU, BatchNorm1d, LayerNorm, Linear, Module, ReLU, Residual, RMSNorm, Sequential, init
+from engine.scratch.nn.fit import fit_minibatch
+from engine.scratch.optim import SGD
 
 FAULT = "no_residual"
 
@@ -107,7 +107,7 @@ def norms_vs_torch(seed: int) -> dict[str, float]:
 
 
 def init_vs_torch(seed: int, shape: tuple[int, int] = (256, 512)) -> dict[str, float]:
-    """engine.nn.init against torch.nn.init: gains and fans exactly, and each initialiser's spread.
+    """engine.scratch.nn.init against torch.nn.init: gains and fans exactly, and each initialiser's spread.
 
     The draws use different generators, so the spread is compared with its closed form: std
     gain / sqrt(fan) (Kaiming), gain * sqrt(2 / (fan_in + fan_out)) (Xavier); uniform variants
@@ -179,7 +179,7 @@ def _deep_mlp(depth: int, dim: int, hidden: int, kind: str, norm: str, seed: int
 
 def _train(model: Module, cfg: dict, data: tuple, rec: Recorder, tag: dict[str, str],
            grad_of: Linear | None = None) -> dict[str, Any]:
-    """Minibatch SGD with momentum (engine.nn.fit); stops at the first non-finite loss. Same batch order for every model."""
+    """Minibatch SGD with momentum (engine.scratch.nn.fit); stops at the first non-finite loss. Same batch order for every model."""
     opt = SGD(list(model.parameters()), lr=float(cfg["lr"]), momentum=float(cfg["momentum"]))
     res = fit_minibatch(model, opt, data, steps=int(cfg["steps"]), batch=int(cfg["batch"]), seed=cfg["seed"] + 1000,
                         log_every=int(cfg["log_every"]), log=lambda step, **m: rec.log(step, **m, **tag), grad_of=grad_of)

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.run import Recorder
-from engine.text import verbs as V
-from engine.text.bpe import BPETokenizer, display, reference_merges, replay_encode
-from engine.text.corpus_checks import canonical_splits
+from engine.core.run import Recorder
+from engine.lm.text import verbs as V
+from engine.lm.text.bpe import BPETokenizer, display, reference_merges, replay_encode
+from engine.lm.text.corpus_checks import canonical_splits
 
 TOY_CORPUS = ["I work", "I work", "I worked", "he works", "he worked"]
 # The documented rule (highest count, ties to the smallest byte pair) on the toy corpus.

@@ -21,14 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.autograd.tensor import Tensor, cross_entropy, no_grad
-from engine.nn import Linear, Module, ReLU, Sequential
-from engine.optim import Adam
-from engine.run import Recorder
-from engine.text import verbs as V
-from engine.text.bpe import BPETokenizer
-from engine.text.corpus import MIS_TYPES, PRONOUNS, TENSE_SURFACES, cells, english_form, fingerprint, generate
-from engine.text.corpus_checks import (
+from engine.core.run import Recorder
+from engine.core.threads import blas_threads
+from engine.lm.text import verbs as V
+from engine.lm.text.bpe import BPETokenizer
+from engine.lm.text.corpus import MIS_TYPES, PRONOUNS, TENSE_SURFACES, cells, english_form, fingerprint, generate
+from engine.lm.text.corpus_checks import (
     ROW_SCHEMA,
     build_manifest,
     check_split,
@@ -39,8 +37,10 @@ from engine.text.corpus_checks import (
     validate,
     write_split,
 )
-from engine.text.corpus_spec import render_spec, schema_from_spec
-from engine.threads import blas_threads
+from engine.lm.text.corpus_spec import render_spec, schema_from_spec
+from engine.scratch.autograd.tensor import Tensor, cross_entropy, no_grad
+from engine.scratch.nn import Linear, Module, ReLU, Sequential
+from engine.scratch.optim import Adam
 
 SPECIALS = ["<|pad|>", "<|endoftext|>", "<|unk|>", "<|sep|>"]
 

@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.autograd.tensor import Tensor, cross_entropy, no_grad
+from engine.core.run import Recorder
+from engine.core.threads import blas_threads
 from engine.labs._heatmaps import heatmap_grid
-from engine.models.embeddings import (
+from engine.lm.models.embeddings import (
     CBOW,
     Embedding,
     check_logits,
@@ -29,14 +30,13 @@ from engine.models.embeddings import (
     nearest,
     pca_2d,
 )
-from engine.optim import SGD
-from engine.run import Recorder
-from engine.text import verbs as V
-from engine.text.bpe import BPETokenizer
-from engine.text.corpus import TENSE_SURFACES, english_form
-from engine.text.corpus_checks import canonical_splits
-from engine.text.spanish import spanish_form
-from engine.threads import blas_threads
+from engine.lm.text import verbs as V
+from engine.lm.text.bpe import BPETokenizer
+from engine.lm.text.corpus import TENSE_SURFACES, english_form
+from engine.lm.text.corpus_checks import canonical_splits
+from engine.lm.text.spanish import spanish_form
+from engine.scratch.autograd.tensor import Tensor, cross_entropy, no_grad
+from engine.scratch.optim import SGD
 
 SPECIALS = ["<|pad|>", "<|endoftext|>", "<|unk|>", "<|sep|>"]
 

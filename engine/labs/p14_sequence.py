@@ -1,6 +1,6 @@
 """Phase 14 labs: corpus as token sequences, the n-gram baseline, RNN/GRU by hand, vanishing gradients.
 
-The models live in engine.models.seq. Fault `no_gate_sigmoid` (the phase's break, lab 03):
+The models live in engine.lm.models.seq. Fault `no_gate_sigmoid` (the phase's break, lab 03):
 the LSTM that lab 03 trains for a few steps uses its input, forget and output gates raw.
 """
 
@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.autograd.tensor import Tensor
+from engine.core.run import Recorder
 from engine.labs._heatmaps import heatmap_grid
-from engine.models.seq.data import SPECIALS, SPLITS, SequenceData, build
-from engine.models.seq.ngram import NGramLM
-from engine.models.seq.rnn import GRU, VanillaRNN
-from engine.run import Recorder
+from engine.lm.models.seq.data import SPECIALS, SPLITS, SequenceData, build
+from engine.lm.models.seq.ngram import NGramLM
+from engine.lm.models.seq.rnn import GRU, VanillaRNN
+from engine.scratch.autograd.tensor import Tensor
 
 PROMPT = "I work , you work , he"
 PROBES = [("I work , you work , he", "works"), ("I worked , you worked , he", "worked"),
@@ -234,9 +234,9 @@ def _decay_orders_per_10(norms: np.ndarray) -> float:
 
 def _train_lstm(cfg: dict[str, Any], rec: Recorder, seq: np.ndarray, vocab: int) -> dict[str, Any]:
     """A few Adam steps of a small LSTM LM on the repeated prompt; stops at the first non-finite loss or gradient."""
-    from engine.autograd.tensor import cross_entropy
-    from engine.models.seq.lstm import LSTM
-    from engine.optim import Adam
+    from engine.lm.models.seq.lstm import LSTM
+    from engine.scratch.autograd.tensor import cross_entropy
+    from engine.scratch.optim import Adam
 
     raw = cfg.get("fault") == "no_gate_sigmoid"
     model = LSTM(vocab, int(cfg["d_embed"]), int(cfg["d_hidden"]), int(cfg["seed"]),

@@ -1,6 +1,6 @@
 """Phase 15 labs: attention by hand, multi-head equivalence, the causal-mask test, a timing profile.
 
-The maths lives in engine.models.attention_ref; these functions are glue and measurements.
+The maths lives in engine.lm.models.attention_ref; these functions are glue and measurements.
 Fault `no_sqrt_dk` (the phase's break) drops the 1/sqrt(d_k) scale from lab 00's scaled path.
 """
 
@@ -11,15 +11,15 @@ from typing import Any
 
 import numpy as np
 
+from engine.core.run import Recorder
 from engine.labs._heatmaps import heatmap_grid
-from engine.models.attention_ref import (
+from engine.lm.models.attention_ref import (
     MultiHeadAttention,
     attention,
     causal_mask,
     row_entropy,
     single_head_attention,
 )
-from engine.run import Recorder
 
 # Theory 05: the length-4 example, W_Q = W_K = 0.5 I, W_V = I, causal. The course printed some
 # wrong dot products; these are the recomputed values (4 decimals) that the code must match.
@@ -206,8 +206,8 @@ def _stage_costs(T: int, d: int, h: int) -> dict[str, tuple[float, float]]:
 
 def _time_stages(mha: MultiHeadAttention, T: int, min_s: float) -> tuple[dict[str, float], float, float]:
     """Milliseconds per call for each stage, for the whole NumPy forward and for the autograd module."""
-    from engine.autograd.tensor import no_grad
-    from engine.hardware.timing import time_call
+    from engine.scratch.autograd.tensor import no_grad
+    from engine.systems.hardware.timing import time_call
 
     d, h = mha.d_model, mha.n_heads
     dk = d // h
@@ -249,9 +249,9 @@ def _time_stages(mha: MultiHeadAttention, T: int, min_s: float) -> tuple[dict[st
 
 def perf_profile(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 03: time each stage of a NumPy MHA forward for each T; place the stages on a measured roofline."""
-    from engine.hardware.bandwidth import copy_bandwidth
-    from engine.hardware.peak import matmul_gflops
-    from engine.hardware.roofline import Roofline, register_op
+    from engine.systems.hardware.bandwidth import copy_bandwidth
+    from engine.systems.hardware.peak import matmul_gflops
+    from engine.systems.hardware.roofline import Roofline, register_op
 
     d, h = int(cfg["d_model"]), int(cfg["n_heads"])
     min_s = float(cfg["min_ms_per_measurement"]) / 1000.0

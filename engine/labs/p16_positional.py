@@ -1,6 +1,6 @@
 """Phase 16 labs: permutation equivariance, sinusoidal encodings, RoPE's relative property, extrapolation.
 
-The encodings live in engine.models.positional and attention in engine.models.attention_ref.
+The encodings live in engine.lm.models.positional and attention in engine.lm.models.attention_ref.
 Fault `shuffled_pe` (the phase's break) permutes the rows of every sinusoidal table lab 01 builds.
 """
 
@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from engine.core.run import Recorder
 from engine.labs._heatmaps import heatmap_grid
 from engine.labs.p15_attention import token_vectors
-from engine.models.attention_ref import MultiHeadAttention, row_entropy
-from engine.models.positional import (
+from engine.lm.models.attention_ref import MultiHeadAttention, row_entropy
+from engine.lm.models.positional import (
     LearnedPositionalEmbedding,
     RoPE,
     precompute_rope,
@@ -21,7 +22,6 @@ from engine.models.positional import (
     rope_rotate,
     sinusoidal_pe,
 )
-from engine.run import Recorder
 
 # Theory 01's worked table (T = 4, d = 8), row p = 1, as printed (two decimals).
 WORKED_ROW_P1 = [0.84, 0.54, 0.10, 1.00, 0.01, 1.00, 0.00, 1.00]
@@ -123,7 +123,7 @@ def _mha_rope_reference(mha: MultiHeadAttention, x: np.ndarray, dh: int, base: f
 
 def _rope_backward_err(dh: int, base: float, offset: int, rng: np.random.Generator) -> float:
     """d/dx of sum(g * rope(x)) at positions offset.. is R(p)^T g row by row."""
-    from engine.autograd.tensor import Tensor
+    from engine.scratch.autograd.tensor import Tensor
 
     x, g = Tensor(rng.standard_normal((4, dh)), requires_grad=True), rng.standard_normal((4, dh))
     (RoPE(dh, base=base)(x, offset=offset) * Tensor(g)).sum().backward()

@@ -1,5 +1,5 @@
 """Phase 17 labs: one block by hand, Mini-GPT assembly, the exact parameter inventory, causality
-by perturbation. The model is engine.models.gpt (NumPy Tensor autograd, no training here).
+by perturbation. The model is engine.lm.models.gpt (NumPy Tensor autograd, no training here).
 
 Fault `no_causal_mask` (the phase's break): the model is built with causal=False, so every
 position attends to the whole sequence and earlier logits move when a later token changes.
@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.autograd.tensor import Tensor, no_grad
-from engine.infer.kv_cache import KVCache
-from engine.models.gpt import (
+from engine.core.run import Recorder
+from engine.lm.infer.kv_cache import KVCache
+from engine.lm.models.gpt import (
     MiniGPT,
     MiniGPTConfig,
     TransformerBlock,
@@ -23,8 +23,8 @@ from engine.models.gpt import (
     component_counts,
     inventory,
 )
-from engine.nn import LayerNorm
-from engine.run import Recorder
+from engine.scratch.autograd.tensor import Tensor, no_grad
+from engine.scratch.nn import LayerNorm
 
 FAULT = "no_causal_mask"
 PROMPT = [3, 1, 4, 1, 5, 9, 2, 6]
@@ -267,9 +267,9 @@ def _train_probe(causal: bool, steps: int, lr: float, rec: Recorder) -> dict[str
     """
     from collections import Counter
 
-    from engine.threads import blas_threads
-    from engine.train.loop import evaluate, train_step
-    from engine.train.recipe import FULL, datasets, deep_merge, make_state
+    from engine.core.threads import blas_threads
+    from engine.lm.train.loop import evaluate, train_step
+    from engine.lm.train.recipe import FULL, datasets, deep_merge, make_state
 
     config = deep_merge(FULL, {"model": {"causal": causal}, "optimizer": {"lr_max": lr, "lr_min": lr / 10},
                                "scheduler": {"warmup_steps": max(steps // 10, 1), "total_steps": steps}})

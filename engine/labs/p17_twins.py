@@ -1,8 +1,8 @@
 """Phase 17, lab 04: the NumPy Mini-GPT and its torch twin are one model in two frameworks.
 
-The from-scratch model (engine.models.gpt, NumPy autograd) and the torch twin
-(engine.models.gpt_torch.GPT) share every parameter name and one safetensors format
-(engine.models.twin). Both directions are checked in float64 at the spine's shape (the BPE
+The from-scratch model (engine.lm.models.gpt, NumPy autograd) and the torch twin
+(engine.lm.models.gpt_torch.GPT) share every parameter name and one safetensors format
+(engine.lm.models.twin). Both directions are checked in float64 at the spine's shape (the BPE
 vocabulary, context 64): NumPy weights -> file -> torch gives the NumPy logits, torch weights ->
 file -> NumPy gives the torch logits, and a round trip through both frameworks rewrites the file
 byte for byte. The KV-cache decode of the torch twin is checked against its full forward.
@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.models import twin
-from engine.models.gpt import MiniGPT, MiniGPTConfig
-from engine.models.gpt_torch import GPT, n_params
-from engine.run import Recorder
+from engine.core.run import Recorder
+from engine.lm.models import twin
+from engine.lm.models.gpt import MiniGPT, MiniGPTConfig
+from engine.lm.models.gpt_torch import GPT, n_params
 
 FAULT = "transposed_attention"
 

@@ -4,7 +4,7 @@ The same recipe as this phase's NumPy labs (token-mean loss over <bos> line <eos
 decoupled decay on matrices, warmup then cosine, global-norm clipping), run on the torch twin over
 the course's lab format "es:<spanish> / en:<english>" (both directions) of the 16 training verbs,
 tokenized by the phase-11 BPE trained on the corpus. It is a model-cache stage
-(engine.train.spine, registry name "phase-18"): built once per hash of its data, code and config,
+(engine.lm.train.spine, registry name "phase-18"): built once per hash of its data, code and config,
 then loaded by phases 20-32. This lab builds it if needed, reads it back, and checks the course's
 gate: validation perplexity below the best n-gram baseline on the same ids and split.
 """
@@ -16,12 +16,12 @@ from typing import Any
 
 import torch
 
-from engine.models import registry
-from engine.run import Recorder
-from engine.text import bilingual as B
-from engine.threads import torch_threads
-from engine.train import spine, torch_lm
-from engine.train.ngram import best_baseline
+from engine.core.run import Recorder
+from engine.core.threads import torch_threads
+from engine.lm.models import registry
+from engine.lm.text import bilingual as B
+from engine.lm.train import spine, torch_lm
+from engine.lm.train.ngram import best_baseline
 
 
 def base_model(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:

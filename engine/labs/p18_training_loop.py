@@ -1,5 +1,5 @@
 """Phase 18 labs: batcher and masks, the first training run against the n-gram baseline, the
-checkpoint round trip, and fp16 drift per layer. Maths in engine.train; this is glue.
+checkpoint round trip, and fp16 drift per layer. Maths in engine.lm.train; this is glue.
 
 Fault `weight_decay_zero` (the phase's break): lab-01 trains with λ = 0 and, to make the effect
 measurable, also trains the λ = 0.1 control with the same seeds and reports the ratio.
@@ -18,15 +18,15 @@ from unittest import mock
 
 import numpy as np
 
-from engine.autograd.tensor import Tensor, no_grad
-from engine.run import Recorder
-from engine.threads import blas_threads
-from engine.train.checkpoint import apply_checkpoint, load_checkpoint, save_checkpoint, state_fingerprint
-from engine.train.data import BatchIterator, held_out_split, load_corpus, make_batch
-from engine.train.loop import evaluate, masked_loss, train_step
-from engine.train.ngram import best_baseline
-from engine.train.optim import clip_grad_norm_, lr_at
-from engine.train.recipe import FULL, cached_minigpt, datasets, deep_merge, make_state, train_minigpt
+from engine.core.run import Recorder
+from engine.core.threads import blas_threads
+from engine.lm.train.checkpoint import apply_checkpoint, load_checkpoint, save_checkpoint, state_fingerprint
+from engine.lm.train.data import BatchIterator, held_out_split, load_corpus, make_batch
+from engine.lm.train.loop import evaluate, masked_loss, train_step
+from engine.lm.train.ngram import best_baseline
+from engine.lm.train.optim import clip_grad_norm_, lr_at
+from engine.lm.train.recipe import FULL, cached_minigpt, datasets, deep_merge, make_state, train_minigpt
+from engine.scratch.autograd.tensor import Tensor, no_grad
 
 FAULT = "weight_decay_zero"
 
@@ -199,7 +199,7 @@ def checkpoint_roundtrip(cfg: dict, rec: Recorder) -> dict:
         real_replace(src, dst)
 
     interrupted = False
-    with mock.patch("engine.train.checkpoint.os.replace", flaky):
+    with mock.patch("engine.lm.train.checkpoint.os.replace", flaky):
         try:
             save_checkpoint(first, d / "ckpt")
         except KeyboardInterrupt:

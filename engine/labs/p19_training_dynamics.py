@@ -1,6 +1,6 @@
 """Phase 19 labs: instrument a training run, draw its dashboard, diagnose failures, overfit, inject spikes.
 
-The subject is phase 18's Mini-GPT on the verb sentences (engine.dynamics.subjects), except
+The subject is phase 18's Mini-GPT on the verb sentences (engine.lm.dynamics.subjects), except
 for the 8,000-step overfit run, which trains the small character MLP to stay within minutes
 on two cores (`subject: minigpt` in its config runs it on the Mini-GPT instead).
 Fault `no_grad_clip` (the phase's break): clipping is switched off in the spike-injection lab.
@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from engine.autograd.tensor import Tensor
-from engine.dynamics import charlm, dashboard
-from engine.dynamics.inspect import Inspector
-from engine.dynamics.loop import resolve, train
-from engine.dynamics.stats import Welford, clip_grad_norm, detect_spikes, welford_update
-from engine.run import Recorder
-from engine.threads import blas_threads
+from engine.core.run import Recorder
+from engine.core.threads import blas_threads
+from engine.lm.dynamics import charlm, dashboard
+from engine.lm.dynamics.inspect import Inspector
+from engine.lm.dynamics.loop import resolve, train
+from engine.lm.dynamics.stats import Welford, clip_grad_norm, detect_spikes, welford_update
+from engine.scratch.autograd.tensor import Tensor
 
 FAULT = "no_grad_clip"
 
@@ -46,8 +46,8 @@ def _welford_error(rng: np.random.Generator) -> float:
 
 
 def _hooks_remove_cleanly(cfg: dict[str, Any]) -> dict[str, Any]:
-    from engine.dynamics.inspect import HookHandle
-    from engine.dynamics.subjects import make_subject
+    from engine.lm.dynamics.inspect import HookHandle
+    from engine.lm.dynamics.subjects import make_subject
 
     subj = make_subject(resolve({"seed": cfg["seed"], "subject": cfg["subject"]}))
     model = subj.model

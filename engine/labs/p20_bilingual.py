@@ -1,9 +1,9 @@
 """Phase 20, lab 04: the spine model evaluated per language (English and Spanish apart).
 
-The checkpoint is the phase-18 stage of the model cache (engine.train.spine: the torch twin trained
+The checkpoint is the phase-18 stage of the model cache (engine.lm.train.spine: the torch twin trained
 on the bilingual pair lines of the 16 training verbs, tokenized by the phase-11 BPE). Reported for
 train and val (the 4 held-out verbs): PPL over English-form and Spanish-form tokens, tokens per
-word per language, and bilingual alignment accuracy in both directions (engine.eval.bilingual).
+word per language, and bilingual alignment accuracy in both directions (engine.lm.eval.bilingual).
 The course's healthy run has PPL_es > PPL_en, val worse than train and alignment better on train;
 those directions are checked, their sizes are reported. The run's manifest names the checkpoint.
 
@@ -17,13 +17,13 @@ from typing import Any
 
 import torch
 
-from engine.eval import bilingual as EB
-from engine.models import registry
-from engine.run import Recorder
-from engine.text import bilingual as B
-from engine.text.bpe import BPETokenizer
-from engine.threads import torch_threads
-from engine.train import spine
+from engine.core.run import Recorder
+from engine.core.threads import torch_threads
+from engine.lm.eval import bilingual as EB
+from engine.lm.models import registry
+from engine.lm.text import bilingual as B
+from engine.lm.text.bpe import BPETokenizer
+from engine.lm.train import spine
 
 FAULT = "tokenizer_mismatch"
 

@@ -1,6 +1,6 @@
 """Phase 20 labs: the probe set, the harness, calibration and adversarial scores, report and compare.
 
-The checkpoint under evaluation is phase 18's Mini-GPT (engine.train.recipe.cached_minigpt:
+The checkpoint under evaluation is phase 18's Mini-GPT (engine.lm.train.recipe.cached_minigpt:
 the quick recipe in --quick runs, the full recipe otherwise), trained once and cached, so
 this phase itself trains nothing. Fault `eval_on_train` (the phase's break): the harness's
 eval split points at the training sentences.
@@ -15,15 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from engine.autograd.tensor import no_grad
-from engine.eval import metrics as M
-from engine.eval import probes as P
-from engine.eval.evaluate import run_eval
-from engine.eval.report import render_compare, render_report, significant
-from engine.run import Recorder
-from engine.threads import blas_threads
-from engine.train.data import held_out_split, load_corpus
-from engine.train.loop import evaluate
+from engine.core.run import Recorder
+from engine.core.threads import blas_threads
+from engine.lm.eval import metrics as M
+from engine.lm.eval import probes as P
+from engine.lm.eval.evaluate import run_eval
+from engine.lm.eval.report import render_compare, render_report, significant
+from engine.lm.train.data import held_out_split, load_corpus
+from engine.lm.train.loop import evaluate
+from engine.scratch.autograd.tensor import no_grad
 
 FAULT = "eval_on_train"
 
@@ -33,7 +33,7 @@ def _splits() -> tuple[list[Any], list[Any]]:
 
 
 def _checkpoint(quick: bool) -> tuple[Any, Any, str, str]:
-    from engine.train.recipe import cached_minigpt
+    from engine.lm.train.recipe import cached_minigpt
 
     model, tok, d = cached_minigpt(quick=quick)
     sha = json.loads((d / "manifest.json").read_text())["weights_sha256"]
@@ -137,7 +137,7 @@ def _direct_scores(model: Any, tok: Any, prefix: str, candidates: list[str]) -> 
 
 def scoring_reference(model: Any, tok: Any, n: int = 12) -> dict[str, float]:
     """The harness's batched candidate scores and choices against `_direct_scores` on the first core probes."""
-    from engine.eval.harness import classify_probes
+    from engine.lm.eval.harness import classify_probes
 
     probes, _ = P.generate()
     probes = [p for p in probes if all(ch in tok.stoi for ch in p.prefix + "".join(p.candidates))][:n]
@@ -246,8 +246,8 @@ def report_compare(cfg: dict, rec: Recorder) -> dict:
     train_ex, val_ex = _splits()
     results = []
     if cfg["quick"]:  # quick: an untrained Mini-GPT against the quick-recipe checkpoint
-        from engine.models.gpt import MiniGPT
-        from engine.train.recipe import QUICK, model_config
+        from engine.lm.models.gpt import MiniGPT
+        from engine.lm.train.recipe import QUICK, model_config
 
         model_b, tok, sha_b, name_b = _checkpoint(True)
         model_a = MiniGPT(model_config(QUICK), rng=np.random.default_rng(int(cfg["seed"])))

@@ -1,5 +1,5 @@
 """Phase 21 labs: greedy decoding, the temperature sweep, top-k/top-p truncation and the
-diversity-versus-grammaticality sweep, on the phase-18 Mini-GPT (engine.train.recipe's cached
+diversity-versus-grammaticality sweep, on the phase-18 Mini-GPT (engine.lm.train.recipe's cached
 checkpoint: the quick recipe under --quick, the full one otherwise). Decoding uses no KV cache.
 
 Fault `top_p_one` (the phase's break): lab-03's chosen sampler uses p = 1.0 instead of 0.95.
@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.autograd.tensor import no_grad
-from engine.infer.sampling import (
+from engine.core.run import Recorder
+from engine.core.threads import blas_threads
+from engine.lm.infer.sampling import (
     Greedy,
     Temperature,
     TopK,
@@ -26,11 +27,10 @@ from engine.infer.sampling import (
     topk_mask,
     topp_probs,
 )
-from engine.run import Recorder
-from engine.text.verbs import PERSONS, TENSES, VERBS, conjugate
-from engine.threads import blas_threads
-from engine.train.data import EOS
-from engine.train.recipe import cached_minigpt
+from engine.lm.text.verbs import PERSONS, TENSES, VERBS, conjugate
+from engine.lm.train.data import EOS
+from engine.lm.train.recipe import cached_minigpt
+from engine.scratch.autograd.tensor import no_grad
 
 FAULT = "top_p_one"
 WORKED_LOGITS = [4.2, 1.8, 1.5, 0.6, 0.3, -0.5, -1.2, -2.1, -3.4, -4.0]

@@ -13,12 +13,12 @@ from typing import Any
 
 import torch
 
-from engine.infer.sampling import Greedy, Temperature
-from engine.infer.torch_decode import generate
-from engine.models import registry
-from engine.run import Recorder
-from engine.text import bilingual as B
-from engine.threads import torch_threads
+from engine.core.run import Recorder
+from engine.core.threads import torch_threads
+from engine.lm.infer.sampling import Greedy, Temperature
+from engine.lm.infer.torch_decode import generate
+from engine.lm.models import registry
+from engine.lm.text import bilingual as B
 
 
 def _prompt(e: B.Example) -> str:

@@ -13,15 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from engine.autograd.tensor import Tensor, no_grad
-from engine.infer.kv_cache import CacheFullError, KVCache, cache_bytes, max_context
-from engine.infer.sampling import Temperature, generate
-from engine.models.attention_ref import MultiHeadAttention
-from engine.models.gpt import CausalSelfAttention, MiniGPT, MiniGPTConfig
-from engine.run import Recorder
-from engine.threads import blas_threads
-from engine.train.data import load_corpus
-from engine.train.recipe import cached_minigpt
+from engine.core.run import Recorder
+from engine.core.threads import blas_threads
+from engine.lm.infer.kv_cache import CacheFullError, KVCache, cache_bytes, max_context
+from engine.lm.infer.sampling import Temperature, generate
+from engine.lm.models.attention_ref import MultiHeadAttention
+from engine.lm.models.gpt import CausalSelfAttention, MiniGPT, MiniGPTConfig
+from engine.lm.train.data import load_corpus
+from engine.lm.train.recipe import cached_minigpt
+from engine.scratch.autograd.tensor import Tensor, no_grad
 
 FAULT = "cache_pos_off_by_one"
 GIB, KIB, MIB = 2**30, 2**10, 2**20

@@ -13,13 +13,13 @@ from typing import Any
 
 import torch
 
-from engine.infer.sampling import Greedy, Temperature
-from engine.infer.torch_decode import generate
-from engine.models import registry
-from engine.models.gpt_torch import GPT
-from engine.run import Recorder
-from engine.text import bilingual as B
-from engine.threads import torch_threads
+from engine.core.run import Recorder
+from engine.core.threads import torch_threads
+from engine.lm.infer.sampling import Greedy, Temperature
+from engine.lm.infer.torch_decode import generate
+from engine.lm.models import registry
+from engine.lm.models.gpt_torch import GPT
+from engine.lm.text import bilingual as B
 
 
 def spine_cache(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:

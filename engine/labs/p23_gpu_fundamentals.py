@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.hardware import cloops, peak
-from engine.hardware.roofline import Roofline, chart_rows
-from engine.hardware.timing import time_call
-from engine.run import Recorder
+from engine.core.run import Recorder
+from engine.systems.hardware import cloops, peak
+from engine.systems.hardware.roofline import Roofline, chart_rows
+from engine.systems.hardware.timing import time_call
 
 FAULT = "strided_inner_loop"
 
@@ -34,7 +34,7 @@ DATASHEET: dict[str, tuple[float, float, float]] = {
 
 # ---------------------------------------------------------------------- lab 01: device query
 def device_query(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
-    from engine.hardware.gpu import device_query as query
+    from engine.systems.hardware.gpu import device_query as query
 
     q = query(int(cfg["device_index"]))
     nulls = sorted(k for k, v in q.items() if v is None)
@@ -53,8 +53,8 @@ def device_query(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- lab 02: copy bandwidth
 def copy_bandwidth(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
-    from engine.hardware.gpu import copy_gbs
-    from engine.hardware.gpu import device_query as query
+    from engine.systems.hardware.gpu import copy_gbs
+    from engine.systems.hardware.gpu import device_query as query
 
     lo, hi, k = int(cfg["min_size_kib"]), int(cfg["max_size_kib"]), int(cfg["n_sizes"])
     sizes = sorted({int(round(x)) for x in np.geomspace(lo, hi, k)})
@@ -89,7 +89,7 @@ def _decode_attention_point(S: int, d: int, dtype: str, iters: int) -> dict[str,
     """One decode step of single-head attention over S cached keys: scores, softmax, weighted V."""
     import torch
 
-    from engine.hardware.gpu import event_seconds
+    from engine.systems.hardware.gpu import event_seconds
 
     t = {"float32": torch.float32, "float16": torch.float16}[dtype]
     g = torch.Generator(device="cuda").manual_seed(0)
@@ -106,8 +106,8 @@ def _decode_attention_point(S: int, d: int, dtype: str, iters: int) -> dict[str,
 
 
 def gpu_roofline(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
-    from engine.hardware.gpu import copy_gbs, matmul_tflops
-    from engine.hardware.gpu import device_query as query
+    from engine.systems.hardware.gpu import copy_gbs, matmul_tflops
+    from engine.systems.hardware.gpu import device_query as query
 
     q = query(0)
     n, iters = int(cfg["matmul_size"]), int(cfg["iters"])

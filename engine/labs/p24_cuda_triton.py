@@ -9,7 +9,7 @@ lab-02  the tuned kernels (online two-pass, fused one-tile) against the oracle a
 lab-03  the fused kernel tuned over (BLOCK, num_warps), a Triton LayerNorm, and the NumPy Mini-GPT
         ported to torch with both kernels swapped into its forward.
 Without a CUDA device the Triton kernels run under the interpreter (TRITON_INTERPRET=1, set by
-engine.kernels.runtime.prepare before they are imported): correctness only, no timings.
+engine.systems.kernels.runtime.prepare before they are imported): correctness only, no timings.
 Faults: no_max_shift (lab-01), tail_zero and smem_tile_overrun (lab-02).
 """
 
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.kernels.reference import max_abs, softmax64
-from engine.run import Recorder
+from engine.core.run import Recorder
+from engine.systems.kernels.reference import max_abs, softmax64
 
 _HELLO_CUDA = r"""
 __global__ void vec_add(const float* a, const float* b, float* c, int n) {
@@ -49,14 +49,14 @@ def _logits(cfg: dict[str, Any], rows: int) -> torch.Tensor:
 
 
 def _prepare(cfg: dict[str, Any]) -> dict[str, Any]:
-    from engine.kernels import runtime
+    from engine.systems.kernels import runtime
 
     return runtime.prepare(str(cfg["device"]))
 
 
 def _sweep(rec: Recorder, cfg: dict[str, Any], kernels: dict[str, Any], stage: str) -> dict[int, dict[str, float]]:
     """Median microseconds per launch of each kernel over the B sweep (GPU only)."""
-    from engine.hardware.gpu import copy_gbs, event_seconds
+    from engine.systems.hardware.gpu import copy_gbs, event_seconds
 
     beta = 2 * copy_gbs("d2d", 256 * 1024**2, min_seconds=0.1)["throughput_gbs"]
     out: dict[int, dict[str, float]] = {}
@@ -77,7 +77,7 @@ def _sweep(rec: Recorder, cfg: dict[str, Any], kernels: dict[str, Any], stage: s
 def hello_cuda(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     from torch.utils.cpp_extension import load_inline
 
-    from engine.hardware.gpu import copy_gbs, event_seconds
+    from engine.systems.hardware.gpu import copy_gbs, event_seconds
 
     mod = load_inline(name="lynx_vec_add", cpp_sources="torch::Tensor vec_add_launch(torch::Tensor a, torch::Tensor b, int64_t threads);",
                       cuda_sources=_HELLO_CUDA, functions=["vec_add_launch"], verbose=False)
@@ -96,7 +96,7 @@ def hello_cuda(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 # ---------------------------------------------------------------------- lab 01
 def naive_softmax(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     env = _prepare(cfg)
-    from engine.kernels import softmax as sm
+    from engine.systems.kernels import softmax as sm
 
     x = _logits(cfg, int(cfg["check_rows"]))
     ref = softmax64(x.numpy())
@@ -124,8 +124,8 @@ def naive_softmax(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 # ---------------------------------------------------------------------- lab 02
 def tuned_softmax(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     env = _prepare(cfg)
-    from engine.kernels import smem_sim
-    from engine.kernels import softmax as sm
+    from engine.systems.kernels import smem_sim
+    from engine.systems.kernels import softmax as sm
 
     fault = cfg.get("fault")
     x = _logits(cfg, int(cfg["check_rows"]))
@@ -163,12 +163,12 @@ def tuned_softmax(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 # ---------------------------------------------------------------------- lab 03
 def triton_port(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     env = _prepare(cfg)
-    from engine.kernels import layernorm as ln
-    from engine.kernels import softmax as sm
-    from engine.kernels.minigpt_port import TorchMiniGPT
-    from engine.kernels.reference import layernorm64
-    from engine.train.data import CharTokenizer
-    from engine.train.recipe import cached_minigpt
+    from engine.lm.train.data import CharTokenizer
+    from engine.lm.train.recipe import cached_minigpt
+    from engine.systems.kernels import layernorm as ln
+    from engine.systems.kernels import softmax as sm
+    from engine.systems.kernels.minigpt_port import TorchMiniGPT
+    from engine.systems.kernels.reference import layernorm64
 
     dev = env["device"]
     x = _logits(cfg, int(cfg["check_rows"]))

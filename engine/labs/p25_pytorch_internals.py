@@ -14,9 +14,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from engine.run import Recorder
-from engine.torchlab.dispatch import dispatch_keys, profiled_ops, trace_ops
-from engine.torchlab.linear_grad import grad_fn_walk, linear_backward
+from engine.core.run import Recorder
+from engine.torchstack.internals.dispatch import dispatch_keys, profiled_ops, trace_ops
+from engine.torchstack.internals.linear_grad import grad_fn_walk, linear_backward
 
 FAULT = "inplace_residual"
 
@@ -156,7 +156,7 @@ def hand_gradients(cfg: dict, rec: Recorder) -> dict:
 
 # ---------------------------------------------------------------------- lab 02: custom op
 def custom_op(cfg: dict, rec: Recorder) -> dict:
-    from engine.torchlab.custom_softmax import SoftmaxHead, softmax
+    from engine.torchstack.internals.custom_softmax import SoftmaxHead, softmax
 
     torch.manual_seed(cfg["seed"])
     rows, cols = cfg["shape"]

@@ -1,8 +1,8 @@
 """Phase 26 labs: INT8 PTQ, GPTQ on one layer, the Pareto sweep, the GGUF-lite round trip, the INT8 kernel.
 
-Every lab quantizes the same cached spine checkpoint (the phase-18 base model, engine.train.spine;
+Every lab quantizes the same cached spine checkpoint (the phase-18 base model, engine.lm.train.spine;
 its hash is in the manifest) and scores it on the same pair lines, with perplexity reported for
-English and Spanish separately (engine.quant.spine). Fault `int4_global_scale` (the break): the
+English and Spanish separately (engine.torchstack.quant.spine). Fault `int4_global_scale` (the break): the
 per-row INT8 scheme becomes one tensor-wide scale without a clamp, at 4 bits for the attention
 projections.
 """
@@ -15,24 +15,24 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.models import registry
-from engine.models.gpt_torch import GPT, linear_names, n_params
-from engine.quant import spine as qs
-from engine.quant.gguf_lite import file_size_ratio, read_gguf_lite, write_gguf_lite
-from engine.quant.gptq import damped_hessian, gptq_quantize, hessian_loss, rtn_per_group
-from engine.quant.int8_kernel import (
+from engine.core.run import Recorder
+from engine.core.threads import torch_threads
+from engine.lm.models import registry
+from engine.lm.models.gpt_torch import GPT, linear_names, n_params
+from engine.lm.text import bilingual as B
+from engine.lm.train import torch_lm
+from engine.torchstack.quant import spine as qs
+from engine.torchstack.quant.gguf_lite import file_size_ratio, read_gguf_lite, write_gguf_lite
+from engine.torchstack.quant.gptq import damped_hessian, gptq_quantize, hessian_loss, rtn_per_group
+from engine.torchstack.quant.int8_kernel import (
     Int8DynamicLinear,
     cpu_has_vnni,
     int8_dynamic_model,
     int8_engine_available,
 )
-from engine.quant.qlinear import QuantizedLinear, calibration_hessians, model_bytes, quantize_model
-from engine.quant.quantize import rounding_error_in_steps
-from engine.quant.speed import linear_speed, model_speed
-from engine.run import Recorder
-from engine.text import bilingual as B
-from engine.threads import torch_threads
-from engine.train import torch_lm
+from engine.torchstack.quant.qlinear import QuantizedLinear, calibration_hessians, model_bytes, quantize_model
+from engine.torchstack.quant.quantize import rounding_error_in_steps
+from engine.torchstack.quant.speed import linear_speed, model_speed
 
 FAULT = "int4_global_scale"
 LANGS = ("all", "en", "es")

@@ -1,4 +1,4 @@
-"""Phase 27 lab-02: the FlashAttention forward in Triton (engine/kernels/flash.py), checked.
+"""Phase 27 lab-02: the FlashAttention forward in Triton (engine/systems/kernels/flash.py), checked.
 
 For each sequence length and causal setting: seeded (B, H, N, d) queries, keys and values,
 rounded to the lab's dtype, go through the kernel; the output is compared with a float64
@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.kernels.reference import attention64, max_abs, max_scaled
-from engine.run import Recorder
+from engine.core.run import Recorder
+from engine.systems.kernels.reference import attention64, max_abs, max_scaled
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
@@ -40,10 +40,10 @@ def _naive_torch(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool
 
 
 def flash_forward(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
-    from engine.kernels import runtime
+    from engine.systems.kernels import runtime
 
     env = runtime.prepare(str(cfg["device"]))
-    from engine.kernels.flash import flash_attention
+    from engine.systems.kernels.flash import flash_attention
 
     dev, compiled = env["device"], env["mode"] == "compiled"
     dtype = DTYPES[str(cfg["dtype"])]
@@ -69,7 +69,7 @@ def flash_forward(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
             row: dict[str, Any] = {"n": n, "causal": str(bool(causal)), "max_abs_err": err, "max_scaled_err": scaled,
                                    "lse_max_abs_err": lse_err}
             if compiled:
-                from engine.hardware.gpu import event_seconds
+                from engine.systems.hardware.gpu import event_seconds
 
                 qd, kd, vd = q.cuda(), k.cuda(), v.cuda()
                 sdpa = torch.nn.functional.scaled_dot_product_attention(qd, kd, vd, is_causal=bool(causal))

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.hardware.roofline import ROOF, Roofline, chart_rows
-from engine.models.flash import (
+from engine.core.run import Recorder
+from engine.lm.models.flash import (
     ROUNDERS,
     ByteCounter,
     attention_flops,
@@ -24,7 +24,7 @@ from engine.models.flash import (
     softmax_reference,
     tiled_attention,
 )
-from engine.run import Recorder
+from engine.systems.hardware.roofline import ROOF, Roofline, chart_rows
 
 FAULT = "kv_heads_one"
 
@@ -146,9 +146,9 @@ def _counted_hand_case(n: int = 64, d: int = 16, b: int = 16) -> dict[str, float
 
 def _gqa_reference_err(d_model: int, n_heads: int, kv: int, seed: int) -> float:
     """GQA written out in NumPy: K/V heads are group means of the MHA heads, query head h reads KV
-    head h // (H / kv); causal softmax; concat; W_o. Against engine.models.gqa.from_mha (no RoPE)."""
-    from engine.models.gpt import CausalSelfAttention, MiniGPTConfig
-    from engine.models.gqa import from_mha
+    head h // (H / kv); causal softmax; concat; W_o. Against engine.lm.models.gqa.from_mha (no RoPE)."""
+    from engine.lm.models.gpt import CausalSelfAttention, MiniGPTConfig
+    from engine.lm.models.gqa import from_mha
 
     rng = np.random.default_rng(seed)
     csa = CausalSelfAttention(MiniGPTConfig(d_model=d_model, n_heads=n_heads, rope=False), rng=rng, dtype=np.float64)
@@ -171,9 +171,9 @@ def _gqa_reference_err(d_model: int, n_heads: int, kv: int, seed: int) -> float:
 # ---------------------------------------------------------------------- lab 04: GQA / MQA
 def _mha_equivalence(d_model: int, n_heads: int, seed: int) -> float:
     """GQA with n_kv_heads = n_heads against phase 15's MultiHeadAttention (causal, no RoPE)."""
-    from engine.models.attention_ref import MultiHeadAttention
-    from engine.models.gpt import CausalSelfAttention, MiniGPTConfig
-    from engine.models.gqa import from_mha
+    from engine.lm.models.attention_ref import MultiHeadAttention
+    from engine.lm.models.gpt import CausalSelfAttention, MiniGPTConfig
+    from engine.lm.models.gqa import from_mha
 
     rng = np.random.default_rng(seed)
     ref = MultiHeadAttention(d_model, n_heads, rng=rng)
@@ -186,12 +186,12 @@ def _mha_equivalence(d_model: int, n_heads: int, seed: int) -> float:
 
 
 def gqa_kv_cache(cfg: dict, rec: Recorder) -> dict:
-    from engine.autograd.tensor import no_grad
-    from engine.eval.harness import compute_ppl
-    from engine.models.attention_ref import row_entropy
-    from engine.models.gqa import kv_bytes_per_token, to_gqa
-    from engine.train.data import load_corpus, make_batch
-    from engine.train.recipe import cached_minigpt
+    from engine.lm.eval.harness import compute_ppl
+    from engine.lm.models.attention_ref import row_entropy
+    from engine.lm.models.gqa import kv_bytes_per_token, to_gqa
+    from engine.lm.train.data import load_corpus, make_batch
+    from engine.lm.train.recipe import cached_minigpt
+    from engine.scratch.autograd.tensor import no_grad
 
     H, L, dh, nb = cfg["n_heads"], cfg["n_layers"], cfg["d_head"], cfg["dtype_bytes"]
     base, tok, _ = cached_minigpt(quick=bool(cfg["quick"]))
@@ -239,9 +239,9 @@ def gqa_kv_cache(cfg: dict, rec: Recorder) -> dict:
 
 
 def _ppl_of(base: Any, tok: Any, texts: list[str], kv: int) -> float:
-    from engine.autograd.tensor import no_grad
-    from engine.eval.harness import compute_ppl
-    from engine.models.gqa import to_gqa
+    from engine.lm.eval.harness import compute_ppl
+    from engine.lm.models.gqa import to_gqa
+    from engine.scratch.autograd.tensor import no_grad
 
     model = to_gqa(base, kv)
     with no_grad():

@@ -1,7 +1,7 @@
 """Phase 28 labs: LoRALinear by hand, parameter/memory counts, the LoRA grammar tutor with a rank sweep, QLoRA.
 
 The base is the cached phase-18 spine model (pair lines only); the adapter is the phase-28 tutor
-(engine.finetune.tutor, a model-cache stage that phases 29-32 load by name): given "fix: he goed =>"
+(engine.torchstack.finetune.tutor, a model-cache stage that phases 29-32 load by name): given "fix: he goed =>"
 it answers " he went | overregularization past | es: él fue". Accuracy is exact match of the
 greedy reply's three fields on tutor rows held out by hash (the 16 training verbs) and, reported
 apart, on the 4 verbs the base never saw. The control is the pair-line perplexity of the base
@@ -17,9 +17,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.finetune import counts
-from engine.finetune import tutor as T
-from engine.finetune.lora import (
+from engine.core.run import Recorder
+from engine.core.threads import torch_threads
+from engine.lm.models import registry
+from engine.lm.models.gpt import MiniGPTConfig
+from engine.lm.models.gpt_torch import GPT, n_params
+from engine.lm.text import bilingual as B
+from engine.lm.train import spine, torch_lm
+from engine.torchstack.finetune import counts
+from engine.torchstack.finetune import tutor as T
+from engine.torchstack.finetune.lora import (
     LoRALinear,
     adapter_hash,
     load_adapter,
@@ -30,15 +37,8 @@ from engine.finetune.lora import (
     save_adapter,
     wrap_minigpt_with_lora,
 )
-from engine.finetune.qlora import tensor_bytes, wrap_minigpt_qlora
-from engine.finetune.sft import batch_tensors, sft_loss, train_adapter
-from engine.models import registry
-from engine.models.gpt import MiniGPTConfig
-from engine.models.gpt_torch import GPT, n_params
-from engine.run import Recorder
-from engine.text import bilingual as B
-from engine.threads import torch_threads
-from engine.train import spine, torch_lm
+from engine.torchstack.finetune.qlora import tensor_bytes, wrap_minigpt_qlora
+from engine.torchstack.finetune.sft import batch_tensors, sft_loss, train_adapter
 
 FAULT = "rank_zero"
 
@@ -252,7 +252,7 @@ def qlora_preview(cfg: dict, rec: Recorder) -> dict:
         gen = torch.Generator().manual_seed(int(cfg["seed"]))
         for m in lora_modules(a):
             m.B.copy_(torch.randn(m.B.shape, generator=gen) * 0.02)
-        from engine.finetune.lora import load_lora_state_dict
+        from engine.torchstack.finetune.lora import load_lora_state_dict
 
         load_lora_state_dict(b, lora_state_dict(a))
     x, _ = batch_tensors(rows[:64], B.PAD)

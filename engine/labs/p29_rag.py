@@ -1,7 +1,7 @@
 """Phase 29 labs: validate the shipped KB, dense baseline, BM25 + RRF hybrid, end-to-end RAG with citations.
 
-Everything runs offline on the KB in engine.rag.kb_grammar (62 chunks) and the 30 queries in
-engine.rag.queries. The dense retriever is the hashing TF-IDF embedder (no model download).
+Everything runs offline on the KB in engine.apps.rag.kb_grammar (62 chunks) and the 30 queries in
+engine.apps.rag.queries. The dense retriever is the hashing TF-IDF embedder (no model download).
 Fault `no_retrieval` (the break): the pipeline hands the reader the bare question.
 """
 
@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from engine.rag import cli
-from engine.rag.chunk import coverage, load_chunks, make_chunk, save_chunks, validate_chunks
-from engine.rag.kb_grammar import build_kb
-from engine.rag.pipeline import score_answer
-from engine.rag.queries import eval_queries
-from engine.rag.retrieve import BM25, DenseRetriever, HashingEmbedder, HybridRetriever, evaluate
-from engine.run import Recorder
+from engine.apps.rag import cli
+from engine.apps.rag.chunk import coverage, load_chunks, make_chunk, save_chunks, validate_chunks
+from engine.apps.rag.kb_grammar import build_kb
+from engine.apps.rag.pipeline import score_answer
+from engine.apps.rag.queries import eval_queries
+from engine.apps.rag.retrieve import BM25, DenseRetriever, HashingEmbedder, HybridRetriever, evaluate
+from engine.core.run import Recorder
 
 FAULT = "no_retrieval"
 
@@ -58,7 +58,7 @@ def kb_curation(cfg: dict, rec: Recorder) -> dict:
 # ---------------------------------------------------------------------- lab 01: dense baseline
 def _self_test() -> tuple[float, float, float]:
     """hit@1 = 0, hit@2 = 1, MRR = 0.5 for a query whose only relevant chunk is ranked second."""
-    from engine.rag.queries import Query
+    from engine.apps.rag.queries import Query
 
     q = Query("t", "en", "verbatim", "x", ("b",), "")
     agg, _ = evaluate(lambda text, k: [("a", 1.0), ("b", 0.5), ("c", 0.1)][:k], [q], k_values=(1, 2))
@@ -104,7 +104,7 @@ def bm25_reference(docs: list[list[str]], query: list[str], k1: float, b: float)
 
 def retrieval_references(kb: list, bm25: BM25, k_rrf: int) -> dict[str, float]:
     """BM25 on the knowledge base against the plain formula; fusion and ranks against closed forms."""
-    from engine.rag.retrieve import hit_rate_at_k, reciprocal_rank, reciprocal_rank_fusion, tokenize
+    from engine.apps.rag.retrieve import hit_rate_at_k, reciprocal_rank, reciprocal_rank_fusion, tokenize
 
     docs = [tokenize(c.text) for c in kb]
     worst = 0.0
@@ -155,10 +155,10 @@ def bm25_hybrid(cfg: dict, rec: Recorder) -> dict:
 def _model_rows(cfg: dict, rec: Recorder, kb: list, queries: list, bm25: BM25, cand: int) -> dict[str, float]:
     """The dense leg embedded by the phase-28 tutor itself: mean-pooled hidden states (centred), then with a
     contrastive head trained here on KB pairs; each alone and fused with BM25. Named rows next to hashing."""
-    from engine.finetune import tutor as T
-    from engine.models import registry
-    from engine.rag.model_embed import ModelEmbedder, kb_pairs, train_head
-    from engine.text import bilingual as B
+    from engine.apps.rag.model_embed import ModelEmbedder, kb_pairs, train_head
+    from engine.lm.models import registry
+    from engine.lm.text import bilingual as B
+    from engine.torchstack.finetune import tutor as T
 
     model, tok, ck = T.tutor(bool(cfg["quick"]))
     registry.record(rec, ck)

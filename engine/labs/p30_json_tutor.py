@@ -1,14 +1,14 @@
 """Phase 30, lab 04: the course's model taught JSON, decoded with and without the schema mask.
 
-The model is the "phase-30" stage of the model cache (engine.structured.tutor): the phase-28
+The model is the "phase-30" stage of the model cache (engine.apps.structured.tutor): the phase-28
 tutor (LoRA on the phase-18 base, folded in) with a second LoRA adapter, plus the embedding rows
 of the JSON tokens the base never read, trained on "json: <sentence> =>" ->
 ' {"verb":...,"tense":...,"person":...,"spanish":...}' pairs from the verb table
-(engine.structured.tutor_data). The test sentences are the stage's held-out split: no test
+(engine.apps.structured.tutor_data). The test sentences are the stage's held-out split: no test
 sentence's text was trained on, and the tails in TEST_ONLY_TAILS never occur in training.
 
 Each test sentence is answered twice with greedy decoding, same model: under the conjugation
-schema's grammar mask (engine.structured.tutor.response_mask) and free. Reported for both:
+schema's grammar mask (engine.apps.structured.tutor.response_mask) and free. Reported for both:
 parse rate, schema-valid rate, content accuracy (verb, tense and person right) and the Spanish
 field's accuracy, on all test sentences and on the held-out-tail slice. The manifest names the
 checkpoint (and its parents) used.
@@ -23,11 +23,11 @@ from typing import Any
 
 import torch
 
-from engine.models import registry
-from engine.run import Recorder
-from engine.structured import tutor as ST
-from engine.structured import tutor_data as D
-from engine.threads import torch_threads
+from engine.apps.structured import tutor as ST
+from engine.apps.structured import tutor_data as D
+from engine.core.run import Recorder
+from engine.core.threads import torch_threads
+from engine.lm.models import registry
 
 FAULT = "untuned"
 

@@ -1,7 +1,7 @@
 """Phase 30 labs: logit masks that make the phase-18 Mini-GPT emit digits and schema-valid JSON.
 
 The model never saw JSON in training: its vocabulary's unused slots now hold JSON symbols
-(engine.structured.tokenizer), so unconstrained decoding almost never produces a document and
+(engine.apps.structured.tokenizer), so unconstrained decoding almost never produces a document and
 the mask is what guarantees the shape. Content correctness is logged, never asserted here;
 lab 04 (engine.labs.p30_json_tutor) is the course's model fine-tuned on JSON, where it is.
 """
@@ -16,16 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from engine.eval import probes as P
-from engine.run import Recorder
-from engine.structured import regex as R
-from engine.structured.cli import conjugate_structured, main
-from engine.structured.decode import generate, next_logits
-from engine.structured.mask import DigitMask, JSONSchemaMask, NoLegalContinuation, PermissiveMask, RegexMask
-from engine.structured.schema import TENSE_FROM_PROJECT, conjugation_schema, validate
-from engine.structured.tokenizer import JSONCharTokenizer
-from engine.threads import blas_threads
-from engine.train.recipe import cached_minigpt
+from engine.apps.structured import regex as R
+from engine.apps.structured.cli import conjugate_structured, main
+from engine.apps.structured.decode import generate, next_logits
+from engine.apps.structured.mask import DigitMask, JSONSchemaMask, NoLegalContinuation, PermissiveMask, RegexMask
+from engine.apps.structured.schema import TENSE_FROM_PROJECT, conjugation_schema, validate
+from engine.apps.structured.tokenizer import JSONCharTokenizer
+from engine.core.run import Recorder
+from engine.core.threads import blas_threads
+from engine.lm.eval import probes as P
+from engine.lm.train.recipe import cached_minigpt
 
 
 def _model(cfg: dict) -> tuple[Any, JSONCharTokenizer]:

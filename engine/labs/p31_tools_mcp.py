@@ -1,7 +1,7 @@
 """Phase 31 labs: four truth-table tools, a stdio MCP server started as a child process, its
 client, and Mini-GPT tool calls decoded under the phase-30 masks and dispatched over MCP.
 
-Every server here is `python -m engine.tools.server` on pipes (no sockets), bounded by
+Every server here is `python -m engine.apps.tools.server` on pipes (no sockets), bounded by
 --max-requests and by the client's reply timeout.
 """
 
@@ -17,18 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from engine.run import Recorder
-from engine.structured.schema import PERSON_ENUM, TENSE_ENUM, check_schema
-from engine.structured.tokenizer import JSONCharTokenizer
-from engine.text.verbs import TENSES, VERBS, grid
-from engine.text.verbs import conjugate as truth
-from engine.threads import blas_threads
-from engine.tools import grammar as G
-from engine.tools.base import REGISTRY, ToolError
-from engine.tools.client import ROOT, ArgumentError, MCPClient, ProtocolError
-from engine.tools.framing import CONTENT_LENGTH, NEWLINE, encode, read_message
-from engine.tools.tool_call import generate_tool_call, validate_tool_call
-from engine.train.recipe import cached_minigpt
+from engine.apps.structured.schema import PERSON_ENUM, TENSE_ENUM, check_schema
+from engine.apps.structured.tokenizer import JSONCharTokenizer
+from engine.apps.tools import grammar as G
+from engine.apps.tools.base import REGISTRY, ToolError
+from engine.apps.tools.client import ROOT, ArgumentError, MCPClient, ProtocolError
+from engine.apps.tools.framing import CONTENT_LENGTH, NEWLINE, encode, read_message
+from engine.apps.tools.tool_call import generate_tool_call, validate_tool_call
+from engine.core.run import Recorder
+from engine.core.threads import blas_threads
+from engine.lm.text.verbs import TENSES, VERBS, grid
+from engine.lm.text.verbs import conjugate as truth
+from engine.lm.train.recipe import cached_minigpt
 
 
 # ---------------------------------------------------------------------- lab 00: typed tools
@@ -106,7 +106,7 @@ def _run_server(framing: str) -> tuple[list[dict[str, Any]], int, int, str]:
     body = b"".join(m.encode() + b"\n" if isinstance(m, str) and framing == NEWLINE
                     else (f"Content-Length: {len(m.encode())}\r\n\r\n".encode() + m.encode()) if isinstance(m, str)
                     else encode(m, framing) for m in msgs)
-    proc = subprocess.run([sys.executable, "-m", "engine.tools.server", "--framing", framing, "--max-requests", "100"],
+    proc = subprocess.run([sys.executable, "-m", "engine.apps.tools.server", "--framing", framing, "--max-requests", "100"],
                           input=body, capture_output=True, timeout=30, cwd=ROOT)
     stream = io.BytesIO(proc.stdout)
     replies, bad = [], 0
@@ -290,7 +290,7 @@ def mask_tool_call(cfg: dict, rec: Recorder) -> dict:
         p.write_text(json.dumps(transcript, indent=1, ensure_ascii=False), encoding="utf-8")
         rec.artifact(p, "transcript")
     n = len(prompts)
-    from engine.tools.tool_call import name_schema
+    from engine.apps.tools.tool_call import name_schema
 
     return {"name_enum_is_every_tool": name_schema(schemas)["enum"] == sorted(schemas),
             "total_prompts": n, "parse_failures": counts["parse_failures"],

@@ -12,22 +12,22 @@ from collections import Counter
 
 import numpy as np
 
-from engine.agents.attacks import RESOURCE_ATTACKS, run_attacks
-from engine.agents.canonical import CANONICAL, graded
-from engine.agents.harness import PROMPTS, faithful, grade, router_planner
-from engine.agents.loop import Caps, run_loop
-from engine.agents.masked import PlannerTokenizer, decode_masked
-from engine.agents.memory import LongTermMemory, Scratchpad
-from engine.agents.planner import scripted_planner
-from engine.agents.sandbox import Limits, isolation, run_code, sandboxed_tool_call
-from engine.agents.schemas import planner_schema
-from engine.run import Recorder
-from engine.structured import regex as R
-from engine.structured.mask import RegexMask
-from engine.structured.schema import PERSON_ENUM, TENSE_ENUM, compile_schema, validate
-from engine.text.verbs import VERBS
-from engine.tools import grammar  # noqa: F401 - registers the four tools
-from engine.tools.base import REGISTRY
+from engine.apps.agents.attacks import RESOURCE_ATTACKS, run_attacks
+from engine.apps.agents.canonical import CANONICAL, graded
+from engine.apps.agents.harness import PROMPTS, faithful, grade, router_planner
+from engine.apps.agents.loop import Caps, run_loop
+from engine.apps.agents.masked import PlannerTokenizer, decode_masked
+from engine.apps.agents.memory import LongTermMemory, Scratchpad
+from engine.apps.agents.planner import scripted_planner
+from engine.apps.agents.sandbox import Limits, isolation, run_code, sandboxed_tool_call
+from engine.apps.agents.schemas import planner_schema
+from engine.apps.structured import regex as R
+from engine.apps.structured.mask import RegexMask
+from engine.apps.structured.schema import PERSON_ENUM, TENSE_ENUM, compile_schema, validate
+from engine.apps.tools import grammar  # noqa: F401 - registers the four tools
+from engine.apps.tools.base import REGISTRY
+from engine.core.run import Recorder
+from engine.lm.text.verbs import VERBS
 
 
 # ---------------------------------------------------------------------- lab 02: sandbox

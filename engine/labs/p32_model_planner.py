@@ -1,18 +1,18 @@
 """Phase 32, lab 05: the tutor agent planned by the course's model, next to the scripted planner.
 
-The planner is the "phase-32" stage of the model cache (engine.agents.tuned): the phase-28 tutor
+The planner is the "phase-32" stage of the model cache (engine.apps.agents.tuned): the phase-28 tutor
 (the spine's bilingual model with its adapter folded in) with a LoRA adapter, plus the embedding
 rows of tokens it never read, trained on every turn of the scripted planner over the training
-tasks generated from the verb table (engine.agents.tasks): the state "plan: <sentence> | <what
+tasks generated from the verb table (engine.apps.agents.tasks): the state "plan: <sentence> | <what
 the tools said> =>" answered by the next action in the course's tool-call format. States run
 to 88 tokens, so the stage widens the RoPE model's window from 64 to 128 (one config switch).
 
-Both planners run the same capped loop (engine.agents.loop: tool-call budget, duplicate halt)
+Both planners run the same capped loop (engine.apps.agents.loop: tool-call budget, duplicate halt)
 on the held-out tasks, whose sentences were never trained on (the 30 canonical sentences are
 always held out). The model decodes greedily under the action mask (a oneOf of one branch per
 tool and the answer), so every action parses; a task succeeds when the final answer is in
 scope with exactly the gold correction (None for a correct sentence), or declines an
-out-of-scope request (engine.agents.tuned.task_success). Reported per planner and per task kind.
+out-of-scope request (engine.apps.agents.tuned.task_success). Reported per planner and per task kind.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from typing import Any
 
 import torch
 
-from engine.agents import tasks as T
-from engine.agents import tuned as TD
-from engine.agents.loop import Caps, run_loop
-from engine.agents.planner import scripted_planner
-from engine.models import registry
-from engine.run import Recorder
-from engine.threads import torch_threads
+from engine.apps.agents import tasks as T
+from engine.apps.agents import tuned as TD
+from engine.apps.agents.loop import Caps, run_loop
+from engine.apps.agents.planner import scripted_planner
+from engine.core.run import Recorder
+from engine.core.threads import torch_threads
+from engine.lm.models import registry
 
 
 def _every(items: list[T.Task], n: int) -> list[T.Task]:

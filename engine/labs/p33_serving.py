@@ -11,23 +11,23 @@ from typing import Any
 
 import numpy as np
 
-from engine.infer.kv_cache import KVCache
-from engine.infer.sampling import Greedy, generate
-from engine.models.gpt import MiniGPT, MiniGPTConfig
-from engine.observability.otel import read_spans, trace_stats, tracer_provider
-from engine.observability.prom import families, samples
-from engine.run import Recorder
-from engine.serve.api import ROUTE, ServeConfig, Service, create_app
-from engine.serve.app import TutorApp
-from engine.serve.batching import CostModel, Outcome, simulate, workload
-from engine.serve.client import call, closed_loop
-from engine.serve.compare import Workload, compare
-from engine.serve.decode import continuous_decode
-from engine.serve.lm import TutorLM, tutor_sentences
-from engine.serve.styles import style_app
-from engine.serve.tutor import Tutor
-from engine.serve.uv import UvicornThread
-from engine.train.data import load_corpus
+from engine.core.run import Recorder
+from engine.lm.infer.kv_cache import KVCache
+from engine.lm.infer.sampling import Greedy, generate
+from engine.lm.models.gpt import MiniGPT, MiniGPTConfig
+from engine.lm.train.data import load_corpus
+from engine.systems.observability.otel import read_spans, trace_stats, tracer_provider
+from engine.systems.observability.prom import families, samples
+from engine.systems.serve.api import ROUTE, ServeConfig, Service, create_app
+from engine.systems.serve.app import TutorApp
+from engine.systems.serve.batching import CostModel, Outcome, simulate, workload
+from engine.systems.serve.client import call, closed_loop
+from engine.systems.serve.compare import Workload, compare
+from engine.systems.serve.decode import continuous_decode
+from engine.systems.serve.lm import TutorLM, tutor_sentences
+from engine.systems.serve.styles import style_app
+from engine.systems.serve.tutor import Tutor
+from engine.systems.serve.uv import UvicornThread
 
 FAULT = "no_batching"
 
@@ -234,7 +234,7 @@ def real_server(cfg: dict, rec: Recorder) -> dict:
     m = cfg["model"]
     mix = tuple(tuple(x) for x in cfg["length_mix"])
     if m.get("name"):  # the registry's tutor (phase 28), decoding each request's capped length (ignore_eos)
-        from engine.models import registry
+        from engine.lm.models import registry
 
         quick = bool(m.get("quick", True))
         registry.record(rec, registry.load(str(m["name"]), quick)[1])

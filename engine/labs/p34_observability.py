@@ -16,21 +16,21 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry, Histogram
 
-from engine.observability.cost import RequestCost, decode_shares, usd
-from engine.observability.metrics import histogram_quantile
-from engine.observability.otel import read_spans, trace_stats, tracer_provider
-from engine.observability.prom import ServingMetrics, cumulative_buckets, families, quantile
-from engine.observability.prom import samples as parse_samples
-from engine.observability.promserver import PrometheusProcess
-from engine.run import Recorder
-from engine.serve.api import ROUTE, ServeConfig, Service, create_app
-from engine.serve.app import TutorApp
-from engine.serve.client import Reply, closed_loop, request
-from engine.serve.lm import TutorLM
-from engine.serve.styles import style_app
-from engine.serve.tutor import Tutor
-from engine.serve.uv import UvicornThread
-from engine.train.data import load_corpus
+from engine.core.run import Recorder
+from engine.lm.train.data import load_corpus
+from engine.systems.observability.cost import RequestCost, decode_shares, usd
+from engine.systems.observability.metrics import histogram_quantile
+from engine.systems.observability.otel import read_spans, trace_stats, tracer_provider
+from engine.systems.observability.prom import ServingMetrics, cumulative_buckets, families, quantile
+from engine.systems.observability.prom import samples as parse_samples
+from engine.systems.observability.promserver import PrometheusProcess
+from engine.systems.serve.api import ROUTE, ServeConfig, Service, create_app
+from engine.systems.serve.app import TutorApp
+from engine.systems.serve.client import Reply, closed_loop, request
+from engine.systems.serve.lm import TutorLM
+from engine.systems.serve.styles import style_app
+from engine.systems.serve.tutor import Tutor
+from engine.systems.serve.uv import UvicornThread
 
 FAULT = "no_request_id"
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file
 
-from engine.distributed import ddp
-from engine.distributed import tensor_parallel as tp
-from engine.distributed.budget import ENV_CEILING, BudgetExceeded, BudgetGuard
-from engine.distributed.memory import training_state_gb
-from engine.run import Recorder
+from engine.core.run import Recorder
+from engine.systems.distributed import ddp
+from engine.systems.distributed import tensor_parallel as tp
+from engine.systems.distributed.budget import ENV_CEILING, BudgetExceeded, BudgetGuard
+from engine.systems.distributed.memory import training_state_gb
 
 
 # ---------------------------------------------------------------------- lab 00: budget guard

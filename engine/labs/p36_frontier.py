@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.frontier.mla import (
+from engine.core.run import Recorder
+from engine.lm.models.mla import (
     cache_bytes,
     mha_attention_params,
     mha_values_per_token,
     mla_attention_params,
     mla_values_per_token,
 )
-from engine.run import Recorder
 
 GB, MB = 1e9, 1e6
 
@@ -65,8 +65,8 @@ def mla_math(cfg: dict, rec: Recorder) -> dict:
 
 # ---------------------------------------------------------------------- lab 00: MoE vs dense
 def _train(cfg: dict, seed: int, moe: bool, alpha: float, rec: Recorder, label: str) -> dict[str, Any]:
-    """One model of the pair (engine.frontier.moe_train); the first seed's evaluations are logged."""
-    from engine.frontier.moe_train import train_pair_member
+    """One model of the pair (engine.lm.train.moe_train); the first seed's evaluations are logged."""
+    from engine.lm.train.moe_train import train_pair_member
 
     def on_eval(step: int, val_loss: float, tokens: Any) -> None:
         if seed != cfg["seeds"][0]:
@@ -83,9 +83,9 @@ def _train(cfg: dict, seed: int, moe: bool, alpha: float, rec: Recorder, label: 
 def moe_vs_dense(cfg: dict, rec: Recorder) -> dict:
     import numpy as np
 
-    from engine.autograd.tensor import Tensor, no_grad
-    from engine.frontier.moe import MoEFFN, balance_loss_value, top_k_mask
-    from engine.threads import blas_threads
+    from engine.core.threads import blas_threads
+    from engine.lm.models.moe import MoEFFN, balance_loss_value, top_k_mask
+    from engine.scratch.autograd.tensor import Tensor, no_grad
 
     E, k = int(cfg["num_experts"]), int(cfg["top_k"])
     alpha = 0.0 if cfg.get("fault") == "no_aux_loss" else float(cfg["aux_alpha"])

@@ -1,8 +1,8 @@
 """Phase 37 labs: red-team the grammar tutor in-process and measure what each defence buys.
 
-The model under attack is engine.security.tutor.GullibleTutor, a rule-based stand-in that obeys
+The model under attack is engine.apps.security.tutor.GullibleTutor, a rule-based stand-in that obeys
 instructions wherever they appear (the worst case a real LLM approaches); the defences are
-engine.security.guard's input filter, boundary marks, schema enforcement and ground-truth
+engine.apps.security.guard's input filter, boundary marks, schema enforcement and ground-truth
 verification against the §A13 tables. Nothing here touches the network or anything outside the
 lab's own output directory. Fault `no_verifier` (the break) switches the verification layer off.
 """
@@ -15,15 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from engine.rag.chunk import save_chunks
-from engine.rag.kb_grammar import build_kb
-from engine.rag.retrieve import BM25, DenseRetriever, HashingEmbedder, HybridRetriever
-from engine.run import Recorder
-from engine.security import artifacts, tools
-from engine.security.guard import Defences, GuardedTutor, attack_succeeded, parse_schema, verified
-from engine.security.payloads import DIRECT, FAKE_FORM, JAILBREAKS, admit_to_production, poison_chunks
-from engine.security.tutor import Task, correct_answer, looks_like_pirate
-from engine.text.verbs import TENSES, conjugate
+from engine.apps.rag.chunk import save_chunks
+from engine.apps.rag.kb_grammar import build_kb
+from engine.apps.rag.retrieve import BM25, DenseRetriever, HashingEmbedder, HybridRetriever
+from engine.apps.security import artifacts, tools
+from engine.apps.security.guard import Defences, GuardedTutor, attack_succeeded, parse_schema, verified
+from engine.apps.security.payloads import DIRECT, FAKE_FORM, JAILBREAKS, admit_to_production, poison_chunks
+from engine.apps.security.tutor import Task, correct_answer, looks_like_pirate
+from engine.core.run import Recorder
+from engine.lm.text.verbs import TENSES, conjugate
 
 PAST = TENSES.index("past")
 OFF = Defences(input_filter=False, schema=False, verifier=False)

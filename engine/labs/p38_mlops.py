@@ -1,6 +1,6 @@
 """Phase 38 labs: registry round trip, shadow and A/B routing, drift, cost per quality unit, CI gate.
 
-The registered "models" are tutor variants with seeded error profiles (engine.mlops.variants): the
+The registered "models" are tutor variants with seeded error profiles (engine.systems.mlops.variants): the
 phase adds no model code, only the machinery around models, and every number a check reads is
 computed by that machinery on data generated here. Latencies in lab-01 are drawn from seeded
 log-normal service times so results.json is reproducible; the shadow call itself runs in a real
@@ -21,9 +21,11 @@ import torch
 from safetensors.numpy import save_file
 from scipy import stats
 
-from engine.mlops import costs, drift, gate, traffic
-from engine.mlops.registry import Registry, RegistryError, canonical_json
-from engine.mlops.variants import (
+from engine.core.run import Recorder
+from engine.lm.text.verbs import TENSES, conjugate
+from engine.systems.mlops import costs, drift, gate, traffic
+from engine.systems.mlops.registry import Registry, RegistryError, canonical_json
+from engine.systems.mlops.variants import (
     CELLS,
     Variant,
     correct,
@@ -32,9 +34,7 @@ from engine.mlops.variants import (
     grader_sha,
     standard_variants,
 )
-from engine.quant.quantize import quantize_symmetric_per_channel
-from engine.run import Recorder
-from engine.text.verbs import TENSES, conjugate
+from engine.torchstack.quant.quantize import quantize_symmetric_per_channel
 
 CORPUS_HASH = __import__("hashlib").sha256(canonical_json([[*c, conjugate(*c)] for c in CELLS])).hexdigest()
 

@@ -1,4 +1,4 @@
-"""Phase 39 labs on the capstone demo (engine/capstone/demo.py): the stack as local processes.
+"""Phase 39 labs on the capstone demo (engine/apps/tutor/demo.py): the stack as local processes.
 
 lab-00 brings it up and down `runs` times from nothing; lab-02 loads it with a shadow stack on a
 second port; lab-03 reads the threat replays; lab-04 records one demo (asciinema when present).
@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from engine.capstone.demo import TIMED_ROWS, DemoConfig, promoted_server, run_demo
-from engine.observability.otel import read_spans
-from engine.run import Recorder
-from engine.serve.api import ROUTE
-from engine.serve.client import closed_loop, request
-from engine.serve.proc import ServerProcess
-from engine.train.data import load_corpus
+from engine.apps.tutor.demo import TIMED_ROWS, DemoConfig, promoted_server, run_demo
+from engine.core.run import Recorder
+from engine.lm.train.data import load_corpus
+from engine.systems.observability.otel import read_spans
+from engine.systems.serve.api import ROUTE
+from engine.systems.serve.client import closed_loop, request
+from engine.systems.serve.proc import ServerProcess
 
 
 def _demo_cfg(cfg: dict) -> DemoConfig:
@@ -130,7 +130,7 @@ def record_demo(cfg: dict, rec: Recorder) -> dict:
     if asciinema:
         spec = rec.out_dir / "demo-config.json"
         spec.write_text(json.dumps(cfg["demo"]), encoding="utf-8")
-        cmd = f"{sys.executable} -m engine.capstone.run_once {spec} {out_dir}"
+        cmd = f"{sys.executable} -m engine.apps.tutor.run_once {spec} {out_dir}"
         t0 = time.perf_counter()
         subprocess.run([asciinema, "rec", "--overwrite", "--quiet", "--idle-time-limit", "2", "-c", cmd,
                         str(rec.out_dir / "demo.cast")], check=False, timeout=600,
@@ -206,13 +206,13 @@ def _cost_identity(spans: list[dict[str, Any]], usd_per_hour: float) -> float:
 def end_to_end(cfg: dict, rec: Recorder) -> dict:
     from fastapi.testclient import TestClient
 
-    from engine.agents.harness import router_planner
-    from engine.agents.loop import Caps, run_loop
-    from engine.capstone.percentiles import monte_carlo, uniform_pair
-    from engine.capstone.rubric import Item, grade, weighted
-    from engine.observability.otel import tracer_provider
-    from engine.serve.api import ServeConfig, Service, create_app
-    from engine.serve.lm import TutorLM
+    from engine.apps.agents.harness import router_planner
+    from engine.apps.agents.loop import Caps, run_loop
+    from engine.apps.tutor.percentiles import monte_carlo, uniform_pair
+    from engine.apps.tutor.rubric import Item, grade, weighted
+    from engine.systems.observability.otel import tracer_provider
+    from engine.systems.serve.api import ServeConfig, Service, create_app
+    from engine.systems.serve.lm import TutorLM
 
     dcfg = _demo_cfg(cfg)
     scratch = Path(tempfile.mkdtemp(prefix="lynx-e2e-", dir=rec.out_dir))

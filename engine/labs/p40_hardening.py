@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.analyses.curriculum.graph import Curriculum
-from engine.run import Recorder
+from engine.core.run import Recorder
+from engine.research.curriculum.graph import Curriculum
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""Phase 41 labs on the real portal (engine/portal: FastAPI, argon2-cffi, itsdangerous, uvicorn)
+"""Phase 41 labs on the real portal (engine/apps/portal: FastAPI, argon2-cffi, itsdangerous, uvicorn)
 against a temporary workspace. The learning side is the backend the YAML names (the workbench's
 WorkspaceLearning: its catalog, graders, SM-2 deck and progress), so the engine never imports it.
 
@@ -26,15 +26,15 @@ from typing import Any
 
 import httpx
 
-from engine import srs
-from engine.portal import notes, passwords
-from engine.portal.accounts import AccountError, Accounts, check_username
-from engine.portal.app import make_app
-from engine.portal.audit import AuditError
-from engine.portal.ports import load_backend
-from engine.portal.server import background
-from engine.portal.settings import DEFAULT_SECRET, SettingsError, from_env
-from engine.run import Recorder
+from engine.apps import srs
+from engine.apps.portal import notes, passwords
+from engine.apps.portal.accounts import AccountError, Accounts, check_username
+from engine.apps.portal.app import make_app
+from engine.apps.portal.audit import AuditError
+from engine.apps.portal.ports import load_backend
+from engine.apps.portal.server import background
+from engine.apps.portal.settings import DEFAULT_SECRET, SettingsError, from_env
+from engine.core.run import Recorder
 
 with warnings.catch_warnings():  # Starlette 1.x prefers the httpx2 fork; httpx is what is installed and works
     warnings.filterwarnings("ignore", message=".*httpx2.*")
@@ -376,7 +376,7 @@ def review_loop(cfg: dict, rec: Recorder) -> dict:
         resubmit = s.post("ana", f"/phase/{number}/exam", {"exam_token": token}).status_code
         due_today = len(_due_ids(s.client("ana").get("/me/reviews").text))
         # Move the clock a day at a time, grade every due card Good (every 4th Again); each card must be due
-        # exactly on the day engine.srs scheduled it.
+        # exactly on the day engine.apps.srs scheduled it.
         expected: dict[str, date] = {}
         start = date.fromtimestamp(s.clock())
         shown_on_time, reviews, first_day_due, relearned = True, 0, None, 0

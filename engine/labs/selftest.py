@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any
 
-from engine.run import Recorder
+from engine.core.run import Recorder
 
 
 def empty(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:

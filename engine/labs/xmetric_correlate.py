@@ -25,9 +25,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine.analyses.crossmetric import cka, curvature, fisher, flat, heads, scope, table
-from engine.analyses.crossmetric.models import TinyConfig, TinyTransformer
-from engine.analyses.crossmetric.verbs_lm import (
+from engine.core.run import Recorder
+from engine.core.threads import torch_threads as single_thread
+from engine.labs._heatmaps import heatmap_grid
+from engine.research.crossmetric import cka, curvature, fisher, flat, heads, scope, table
+from engine.research.crossmetric.models import TinyConfig, TinyTransformer
+from engine.research.crossmetric.verbs_lm import (
     corpus,
     mean_loss,
     sample_targets,
@@ -35,9 +38,6 @@ from engine.analyses.crossmetric.verbs_lm import (
     train,
     unigram_loss,
 )
-from engine.labs._heatmaps import heatmap_grid
-from engine.run import Recorder
-from engine.threads import torch_threads as single_thread
 
 HEAD_METRICS = ("ablation", "gate_fisher", "gate_fisher_true", "taylor", "taylor2", "param_fisher",
                 "param_hessian", "entropy", "ov_norm")

@@ -22,11 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.analyses.crossmetric import cka, curvature, fisher, flat, heads
-from engine.analyses.crossmetric.models import MLP, TinyConfig, TinyTransformer, head_slices
-from engine.analyses.crossmetric.verbs_lm import corpus, mean_loss, seq_logp
-from engine.run import Recorder
-from engine.threads import torch_threads as single_thread
+from engine.core.run import Recorder
+from engine.core.threads import torch_threads as single_thread
+from engine.research.crossmetric import cka, curvature, fisher, flat, heads
+from engine.research.crossmetric.models import MLP, TinyConfig, TinyTransformer, head_slices
+from engine.research.crossmetric.verbs_lm import corpus, mean_loss, seq_logp
 
 F64 = torch.float64
 SECTIONS = ("fisher", "curvature", "cka", "heads")  # cfg["sections"] may pick a subset

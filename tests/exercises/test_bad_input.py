@@ -47,7 +47,7 @@ def test_wrong_dtype_and_shape_are_named() -> None:
 
 
 def test_judging_leaves_the_reference_in_place() -> None:
-    from engine.autograd import gradcheck
+    from engine.scratch.autograd import gradcheck
 
     before = gradcheck.scalar_gradcheck
     judge_source(GRADCHECK, SIG + "    return True\n")

@@ -43,7 +43,7 @@ def test_mine_only_when_the_dependency_passes(home: Path) -> None:
 
 
 def test_a_mine_dependency_is_installed_while_loaded(home: Path) -> None:
-    import engine.autograd.tensor as T
+    import engine.scratch.autograd.tensor as T
 
     catalog = load_catalog()
     dep, ref = find(catalog, "phase-08/lab-01"), find(catalog, "phase-09/lab-01")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.manifest import provenance
+from engine.core.manifest import provenance
 from tests.conftest import run_cli
 
 TARGET = "phase-07/lab-01"

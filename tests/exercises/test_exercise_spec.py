@@ -10,7 +10,7 @@ from workbench.content import load_catalog
 
 GOOD = {
     "file": "gradcheck.py",
-    "slots": ["engine.autograd.gradcheck:scalar_gradcheck"],
+    "slots": ["engine.scratch.autograd.gradcheck:scalar_gradcheck"],
     "todo": "write it",
     "hints": ["one", "two"],
     "probes": "workbench.exercises.probes.p07:gradcheck",
@@ -30,8 +30,8 @@ def _phase(tmp_path: Path, exercise: dict) -> Path:
 
 
 @pytest.mark.parametrize(("change", "expected"), [
-    ({"slots": ["engine.autograd.gradcheck:nope"]}, "labs[0].exercise.slots[0]: 'engine.autograd.gradcheck:nope': engine.autograd.gradcheck defines no function nope"),
-    ({"slots": ["engine.autograd.scalar:Value.nope"]}, "labs[0].exercise.slots[0]: 'engine.autograd.scalar:Value.nope': engine.autograd.scalar defines no class Value with a method nope"),
+    ({"slots": ["engine.scratch.autograd.gradcheck:nope"]}, "labs[0].exercise.slots[0]: 'engine.scratch.autograd.gradcheck:nope': engine.scratch.autograd.gradcheck defines no function nope"),
+    ({"slots": ["engine.scratch.autograd.scalar:Value.nope"]}, "labs[0].exercise.slots[0]: 'engine.scratch.autograd.scalar:Value.nope': engine.scratch.autograd.scalar defines no class Value with a method nope"),
     ({"slots": ["no.such.module:f"]}, "labs[0].exercise.slots[0]: 'no.such.module:f': no module no.such.module"),
     ({"slots": ["just_a_name"]}, "labs[0].exercise.slots[0]: 'just_a_name' must look like"),
     ({"file": "../escape.py"}, "labs[0].exercise.file: '../escape.py' must be a plain Python file name"),

@@ -1,4 +1,4 @@
-"""`workbench demo`: the capstone scenario (engine.capstone.demo) with its config read from
+"""`workbench demo`: the capstone scenario (engine.apps.tutor.demo) with its config read from
 phase-39 lab-00's YAML, narrated to the terminal, its eval-<date>.json and transcript.jsonl under
 <workspace>/demo/, and an idempotency check over several runs (the responses' SHA must repeat)."""
 
@@ -22,7 +22,7 @@ def demo_config(quick: bool) -> dict[str, Any]:
 
 def run(quick: bool, runs: int, keep: bool, echo: Any) -> tuple[int, list[dict[str, Any]]]:
     """Run the demo `runs` times; exit code 0 when every run passed and the answers repeated."""
-    from engine.capstone.demo import DemoConfig, run_demo
+    from engine.apps.tutor.demo import DemoConfig, run_demo
     from workbench import workspace
 
     cfg = DemoConfig.from_config(demo_config(quick))

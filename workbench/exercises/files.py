@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
-from engine.atomic import write_text
+from engine.core.atomic import write_text
 from workbench.content.loader import Catalog
 from workbench.exercises.catalog import ExerciseRef, find
 from workbench.exercises.source import render

@@ -225,7 +225,7 @@ def judge_source(target: str, text: str, *, quick: bool = True, run_lab: bool = 
 
 def _call(req: RunRequest) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Call the lab entry in-process through the one way a lab is called (workbench.runner.call)."""
-    from engine.run import MemoryRecorder
+    from engine.core.run import MemoryRecorder
     from workbench.runner.call import invoke
 
     rec = MemoryRecorder()

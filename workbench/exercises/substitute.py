@@ -291,7 +291,7 @@ def prepare(entry: Any, block: dict[str, Any]) -> Any:
     loaded = load(block)
 
     def learner_entry(cfg: dict[str, Any], rec: Any) -> dict[str, Any]:
-        from engine.repro import seed_everything
+        from engine.core.repro import seed_everything
 
         messages = run_probes(loaded, int(cfg["seed"]))
         for msg in messages[:20]:

@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from engine.portal.accounts import Accounts
-from engine.portal.app import make_app
-from engine.portal.settings import PortalSettings, from_env
+from engine.apps.portal.accounts import Accounts
+from engine.apps.portal.app import make_app
+from engine.apps.portal.settings import PortalSettings, from_env
 from workbench.portal.adapter import WorkspaceLearning
 from workbench.store.db import connect
 

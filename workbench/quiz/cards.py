@@ -5,7 +5,7 @@ wrong answer on an item that already has a card never resets it: the card keeps 
 interval and repetitions, and only its due date is pulled forward to tomorrow if it was
 later. Retaking a quiz three times in an hour must not triple-penalise a card; the honest
 grade is given in `workbench review`, where a lapse (Again) does lower the ease and makes the
-card due again the same day (relearning; see engine/srs.py, variant "anki").
+card due again the same day (relearning; see engine/apps/srs.py, variant "anki").
 A right quiz answer leaves an existing card alone.
 """
 

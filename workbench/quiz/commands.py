@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from engine.atomic import write_text
+from engine.core.atomic import write_text
 from workbench import progress, workspace
 from workbench.content.loader import Catalog
 from workbench.content.schema import Quiz

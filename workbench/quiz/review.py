@@ -2,7 +2,7 @@
 and the TUI's session with Anki-style relearning steps (`Session`).
 
 `due_count(conn)` is the seam the TUI home screen calls for its "due today" badge. The SM-2
-step itself is engine.srs (one implementation); this module only orders the session.
+step itself is engine.apps.srs (one implementation); this module only orders the session.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ PASS_GRADE = sm2.srs.PASS_GRADE
 def preview(state: cards.sm2.CardState, grade: int) -> str:
     """What pressing `grade` would do, in words, before it is pressed: `today`, `1 d`, `4 d`.
 
-    The interval comes from the one SM-2 step (engine.srs, the deck's variant), not a copy of it."""
+    The interval comes from the one SM-2 step (engine.apps.srs, the deck's variant), not a copy of it."""
     days = sm2.srs.step(
         sm2.srs.to_hundredths(state.ease), state.interval, state.repetitions, grade, sm2.srs.DECK_VARIANT
     )[1]

@@ -61,8 +61,8 @@ def invoke(entry: str | Entry, config: dict[str, Any], rec: Any) -> dict[str, An
     lab uses it. The config handed to the lab is a `StrictConfig`: reading a key that the
     lab's YAML does not declare raises, instead of silently using a Python-side default.
     """
-    from engine.repro import seed_everything
-    from engine.run import to_json
+    from engine.core.repro import seed_everything
+    from engine.core.run import to_json
 
     fn = load_entry(entry) if isinstance(entry, str) else entry
     seed_everything(config["seed"], torch="torch" in sys.modules)
@@ -115,10 +115,10 @@ def call_lab(
     quick/sets/seed/config_file/device: the same options as the CLI (`--quick`, `--set`, ...).
     entry: call this function (or `module:function`) instead of the YAML's entry, with the
       same config; the exercises use it to judge a learner's implementation.
-    rec: a Recorder to log into (default: a fresh engine.run.MemoryRecorder).
+    rec: a Recorder to log into (default: a fresh engine.core.run.MemoryRecorder).
     Raises PlanError for an unknown target or a bad option (unknown key, wrong type).
     """
-    from engine.run import MemoryRecorder
+    from engine.core.run import MemoryRecorder
 
     if isinstance(target, RunRequest):
         req = target

@@ -27,8 +27,8 @@ def main(run_dir: str) -> int:
     os.dup2(2, 1)
     sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", closefd=False)
 
-    from engine.atomic import write_json
-    from engine.run import JsonlRecorder
+    from engine.core.atomic import write_json
+    from engine.core.run import JsonlRecorder
     from workbench.runner.call import invoke
 
     out = Path(run_dir)

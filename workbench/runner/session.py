@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import workbench
-from engine.atomic import write_json
-from engine.manifest import provenance
-from engine.manifest import shape as manifests
+from engine.core.atomic import write_json
+from engine.core.manifest import provenance
+from engine.core.manifest import shape as manifests
 from workbench import workspace
 from workbench.runner.call import healthy_shows_break, judge
 from workbench.runner.execute import Event, child_env, execute
@@ -55,7 +55,7 @@ def skip_reason(req: RunRequest) -> str | None:
     if "gpu" in req.needs:
         if provenance.gpu_info() is None:
             return "needs a CUDA GPU and none is visible (nvidia-smi not found); run it on a GPU box"
-        from engine.hardware.device import cuda_unavailable_reason
+        from engine.systems.hardware.device import cuda_unavailable_reason
 
         why = cuda_unavailable_reason()
         if why:

@@ -4,7 +4,7 @@ Quiz attempts, review grades and manual Definition-of-Done ticks are each append
 line to `journal/<kind>.jsonl` next to the database, written with a single `write` and fsync'd
 before the database transaction commits, so the SQLite file is never the only copy. Runs need
 no journal: their directories are the record. `workbench reindex` replays the journal. The line writer
-and reader are engine/journal.py's (shared with the portal's journal).
+and reader are engine/core/journal.py's (shared with the portal's journal).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.journal import append_line, read_lines
+from engine.core.journal import append_line, read_lines
 
 KINDS = ("quiz_attempts", "reviews", "ticks", "exercises")  # exercises: workbench/exercises/state.py
 

@@ -4,7 +4,7 @@ Runs are read from `runs/*/manifest.json` (a run whose index write failed is add
 indexed is refreshed from its manifest). Journal events (quiz attempts, review grades, manual
 ticks) are replayed in the order they happened, skipping those already in the database
 (`journal_applied`), so reindex is safe to run any number of times. The portal's accounts,
-invites and notes (journal/portal_*.jsonl) are replayed as upserts (engine/portal/accounts.py).
+invites and notes (journal/portal_*.jsonl) are replayed as upserts (engine/apps/portal/accounts.py).
 A learner's own workspace (learners/<name>/) is rebuilt with `WORKBENCH_HOME=learners/<name> workbench reindex`.
 """
 
@@ -26,7 +26,7 @@ class Reindexed:
     reviews: int = 0
     ticks: int = 0
     exercise_events: int = 0
-    portal: dict = field(default_factory=dict)  # the portal's accounts and notes (engine/portal/journal.py)
+    portal: dict = field(default_factory=dict)  # the portal's accounts and notes (engine/apps/portal/journal.py)
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -106,7 +106,7 @@ def rebuild(conn: sqlite3.Connection, home: Path) -> Reindexed:
 
 def replay_portal(conn: sqlite3.Connection, home: Path, out: Reindexed) -> None:
     """The portal's accounts and notes, when this workspace has a portal journal."""
-    from engine.portal.accounts import Accounts
+    from engine.apps.portal.accounts import Accounts
     from workbench.store.db import db_file
 
     folder, path = home / "journal", db_file(conn)

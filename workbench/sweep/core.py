@@ -10,7 +10,7 @@ index row exactly as `workbench run` would write them. The sweep's own directory
     sweep.json           what was asked (target, grid, seeds, quick, extra sets, executor)
     points/<key>.json    one per finished point: its grid values, seed, status, run id and run dir
     aggregate.json       per grid point and numeric result: n, mean, std, BCa 95% interval over the seeds
-                         (engine.stats.bootstrap), plus mean/std curves of the logged metrics per step
+                         (engine.scratch.stats.bootstrap), plus mean/std curves of the logged metrics per step
     aggregate.md         the same table for reading
     charts/*.png         the mean curves, one series per grid point (and series_by value)
 
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import write_json
+from engine.core.atomic import write_json
 from workbench import workspace
 from workbench.content.yamlio import loads_yaml
 from workbench.runner.plan import Options, PlanError, plan
@@ -284,7 +284,7 @@ def _curves(runs: list[Path], series_by: str | None) -> dict[str, dict[str, dict
 
 def aggregate(out: Path, n_resamples: int = 4999) -> dict[str, Any]:
     """aggregate.json / aggregate.md / charts from the finished points of the sweep in `out`."""
-    from engine.stats.bootstrap import summarize
+    from engine.scratch.stats.bootstrap import summarize
 
     spec = _read(out / "sweep.json")
     groups: dict[str, dict[str, Any]] = {}
@@ -319,7 +319,7 @@ def aggregate(out: Path, n_resamples: int = 4999) -> dict[str, Any]:
     order = {json.dumps(dict(zip(spec["grid"], combo, strict=True)), sort_keys=True): i
              for i, combo in enumerate(itertools.product(*spec["grid"].values()))}
     points.sort(key=lambda p: order.get(json.dumps(p["values"], sort_keys=True), len(order)))
-    agg = {"sweep": spec, "ci": "BCa 95% bootstrap interval of the mean over seeds (engine.stats.bootstrap)",
+    agg = {"sweep": spec, "ci": "BCa 95% bootstrap interval of the mean over seeds (engine.scratch.stats.bootstrap)",
            "points": points}
     write_json(out / "aggregate.json", agg)
     (out / "aggregate.md").write_text(_table(points), encoding="utf-8")

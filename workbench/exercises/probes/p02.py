@@ -10,7 +10,7 @@ from workbench.exercises.probes._compare import agree
 
 
 def bit_anatomy(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
-    from engine.numerics.floats import BF16, FP16, FP32, FP64
+    from engine.scratch.numerics.floats import BF16, FP16, FP32, FP64
 
     special32 = [0x00000000, 0x80000000, 0x00000001, 0x007FFFFF, 0x00800000, 0x3F800000, 0x7F7FFFFF,
                  0x7F800000, 0xFF800000, 0x7FC00000, 0x7F800001, 0x40490FDB]

@@ -19,7 +19,7 @@ def _random_spec(rng: np.random.Generator) -> str:
 
 
 def einsum(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
-    from engine.linalg.einsum_check import DIMS, PROBLEMS, letter_sizes
+    from engine.scratch.linalg.einsum_check import DIMS, PROBLEMS, letter_sizes
 
     dims = dict(DIMS, VERBS=20, CELLS=15)
     cases = [(f"{name}: {spec}", (spec, letter_sizes(letters, dims))) for name, spec, letters in PROBLEMS]

@@ -67,8 +67,8 @@ def value_ops(learner: Any, reference: Any, rng: np.random.Generator) -> list[st
 
 def gradcheck(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
     """The learner's scalar_gradcheck must pass correct gradients and catch wrong ones."""
-    from engine.autograd.gradcheck import GradcheckError
-    from engine.autograd.scalar import Value
+    from engine.scratch.autograd.gradcheck import GradcheckError
+    from engine.scratch.autograd.scalar import Value
 
     out: list[str] = []
     for name, expr, n, positive in _EXPRS:

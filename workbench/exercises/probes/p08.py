@@ -22,7 +22,7 @@ _PAIRS = [
 
 def _grads(side: Any, f: Callable[..., Any], arrays: list[np.ndarray], w: np.ndarray) -> tuple[np.ndarray, list[Any]]:
     with side:
-        from engine.autograd.tensor import Tensor
+        from engine.scratch.autograd.tensor import Tensor
 
         ts = [Tensor(a.copy(), requires_grad=True) for a in arrays]
         out = f(*ts)
@@ -74,8 +74,8 @@ def tensor_ops(learner: Any, reference: Any, rng: np.random.Generator) -> list[s
 
 
 def gradcheck(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
-    from engine.autograd.gradcheck import GradcheckError
-    from engine.autograd.tensor import Tensor
+    from engine.scratch.autograd.gradcheck import GradcheckError
+    from engine.scratch.autograd.tensor import Tensor
 
     out: list[str] = []
     for shape in [(3,), (2, 3), (1,), (2, 2, 2)]:
@@ -108,7 +108,7 @@ def gradcheck(learner: Any, reference: Any, rng: np.random.Generator) -> list[st
             return [f"tensor_gradcheck: {name}: raised on correct gradients: {str(exc).splitlines()[0]}"]
         if ok is not True:
             return [f"tensor_gradcheck: {name}: expected True for correct gradients, got {ok!r}"]
-    from engine.autograd.tensor import set_unbroadcast
+    from engine.scratch.autograd.tensor import set_unbroadcast
 
     broadcast: list[tuple[str, Callable[..., Any], list[tuple[int, ...]]]] = [
         ("a + b with b broadcast", lambda a, b: a + b, [(3, 4), (4,)]),
@@ -131,7 +131,7 @@ def gradcheck(learner: Any, reference: Any, rng: np.random.Generator) -> list[st
 
 
 def cross_entropy(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
-    from engine.autograd.tensor import Tensor
+    from engine.scratch.autograd.tensor import Tensor
 
     out: list[str] = []
     for shape, scale in [

@@ -10,7 +10,7 @@ from workbench.exercises.probes._compare import compare
 
 
 def _linear_grads(side: Any, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, up: np.ndarray) -> list[Any]:
-    from engine.autograd.tensor import Tensor
+    from engine.scratch.autograd.tensor import Tensor
 
     tx, tw = Tensor(x.copy(), requires_grad=True), Tensor(w.copy(), requires_grad=True)
     tb = Tensor(b.copy(), requires_grad=True) if b is not None else None
@@ -42,8 +42,8 @@ def modules(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]
         )
         if out:
             return out
-    from engine.nn import ReLU
-    from engine.nn.layers import Linear
+    from engine.scratch.nn import ReLU
+    from engine.scratch.nn.layers import Linear
 
     for n_in, n_out, bias, dtype in [(3, 4, True, np.float32), (5, 2, False, np.float64), (1, 1, True, np.float64)]:
         seed = int(rng.integers(0, 2**31))
@@ -54,7 +54,7 @@ def modules(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]
                 names = [k for k, _ in lin.named_parameters()]
                 seq = side.Sequential(lin, ReLU(), Linear(n_out, 2, rng=np.random.default_rng(seed + 1), dtype=dtype))
                 x = np.random.default_rng(seed + 2).normal(size=(3, n_in)).astype(dtype)
-                from engine.autograd.tensor import Tensor
+                from engine.scratch.autograd.tensor import Tensor
 
                 y = seq(Tensor(x)).data
                 models[name] = (names, lin.weight.data, None if lin.bias is None else lin.bias.data, y)
@@ -81,8 +81,8 @@ def modules(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]
 
 
 def optimizers(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
-    from engine.nn.module import Parameter
-    from engine.optim import SGD, Adam, AdamW
+    from engine.scratch.nn.module import Parameter
+    from engine.scratch.optim import SGD, Adam, AdamW
 
     configs: list[tuple[type, dict[str, Any]]] = [
         (SGD, {"lr": 0.1}),
@@ -121,7 +121,7 @@ def optimizers(learner: Any, reference: Any, rng: np.random.Generator) -> list[s
 
 
 def gelu(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
-    from engine.autograd.tensor import Tensor
+    from engine.scratch.autograd.tensor import Tensor
 
     out: list[str] = []
     for x in [

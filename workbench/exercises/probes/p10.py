@@ -18,7 +18,7 @@ def init_scales(learner: Any, reference: Any, rng: np.random.Generator) -> list[
         rtol=1e-12,
     )
     out += agree(learner, reference, "fans", [(f"shape {s}", (s,)) for s in [(4, 3), (16, 8, 3, 3), (1, 1), (5, 7, 2)]])
-    from engine.autograd.tensor import Tensor
+    from engine.scratch.autograd.tensor import Tensor
 
     inits: list[tuple[str, dict[str, Any]]] = [("xavier_normal_", {}), ("xavier_normal_", {"gain": 2.0}), ("kaiming_normal_", {}),
         ("kaiming_normal_", {"mode": "fan_out", "nonlinearity": "relu"}), ("kaiming_normal_", {"a": 0.2})]
@@ -34,7 +34,7 @@ def init_scales(learner: Any, reference: Any, rng: np.random.Generator) -> list[
 
 
 def _norm_grads(side: Any, fn: str, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, up: np.ndarray) -> list[Any]:
-    from engine.autograd.tensor import Tensor
+    from engine.scratch.autograd.tensor import Tensor
 
     tx, tw = Tensor(x.copy(), requires_grad=True), Tensor(w.copy(), requires_grad=True)
     args = [tx, tw] + ([Tensor(b.copy(), requires_grad=True)] if b is not None else [])
@@ -71,8 +71,8 @@ def norms(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
 
 
 def residual(learner: Any, reference: Any, rng: np.random.Generator) -> list[str]:
-    from engine.autograd.tensor import Tensor
-    from engine.nn import GELU, Linear, Residual, Sequential
+    from engine.scratch.autograd.tensor import Tensor
+    from engine.scratch.nn import GELU, Linear, Residual, Sequential
 
     out: list[str] = []
     for enabled in (True, False):

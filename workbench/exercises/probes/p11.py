@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from engine.labs import p11_tokenization as lab
-from engine.text import bpe
-from engine.text.bpe import BPETokenizer
+from engine.lm.text import bpe
+from engine.lm.text.bpe import BPETokenizer
 from workbench.exercises.probes._compare import compare
 from workbench.exercises.probes._private import through
 

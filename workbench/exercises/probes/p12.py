@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.text import verbs as V
-from engine.text.corpus import generate
+from engine.lm.text import verbs as V
+from engine.lm.text.corpus import generate
 from workbench.exercises.probes._compare import compare
 
 EDGE_VERBS = ("study", "play", "cry", "buy", "watch", "finish", "fix", "buzz", "go", "pass", "like", "agree",

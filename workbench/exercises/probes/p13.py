@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.autograd.tensor import Tensor
-from engine.models.embeddings import CBOW, Embedding
+from engine.lm.models.embeddings import CBOW, Embedding
+from engine.scratch.autograd.tensor import Tensor
 from workbench.exercises.probes._compare import compare
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.models.seq.ngram import NGramLM
-from engine.models.seq.rnn import GRU, VanillaRNN
+from engine.lm.models.seq.ngram import NGramLM
+from engine.lm.models.seq.rnn import GRU, VanillaRNN
 from workbench.exercises.probes._compare import compare
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.autograd.tensor import Tensor
-from engine.models.attention_ref import MASK_VALUE, MultiHeadAttention, causal_mask
+from engine.lm.models.attention_ref import MASK_VALUE, MultiHeadAttention, causal_mask
+from engine.scratch.autograd.tensor import Tensor
 from workbench.exercises.probes._compare import compare
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.models import positional
-from engine.models.positional import LearnedPositionalEmbedding, RoPE, precompute_rope, rope_rotate
+from engine.lm.models import positional
+from engine.lm.models.positional import LearnedPositionalEmbedding, RoPE, precompute_rope, rope_rotate
 from workbench.exercises.probes._compare import compare
 from workbench.exercises.probes._private import through
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.autograd.tensor import Tensor, no_grad
-from engine.infer.kv_cache import KVCache
-from engine.models.gpt import CausalSelfAttention, MiniGPT, MiniGPTConfig, TransformerBlock, inventory
+from engine.lm.infer.kv_cache import KVCache
+from engine.lm.models.gpt import CausalSelfAttention, MiniGPT, MiniGPTConfig, TransformerBlock, inventory
+from engine.scratch.autograd.tensor import Tensor, no_grad
 from workbench.exercises.probes._compare import compare
 
 

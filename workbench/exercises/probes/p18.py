@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.autograd.tensor import Tensor
-from engine.train.data import BatchIterator
-from engine.train.recipe import FULL, datasets, deep_merge, make_state
+from engine.lm.train.data import BatchIterator
+from engine.lm.train.recipe import FULL, datasets, deep_merge, make_state
+from engine.scratch.autograd.tensor import Tensor
 from workbench.exercises.probes._compare import compare
 
 

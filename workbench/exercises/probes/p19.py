@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.autograd.tensor import Tensor
-from engine.dynamics.stats import SpikeDetector, Welford
+from engine.lm.dynamics.stats import SpikeDetector, Welford
+from engine.scratch.autograd.tensor import Tensor
 from workbench.exercises.probes._compare import compare
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.eval import probes as P
 from engine.labs.p20_evaluation_harness import load_text_train
+from engine.lm.eval import probes as P
 from workbench.exercises.probes._compare import compare
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.infer.sampling import Greedy, Temperature, TopK, TopP
-from engine.models.gpt import MiniGPT, MiniGPTConfig
+from engine.lm.infer.sampling import Greedy, Temperature, TopK, TopP
+from engine.lm.models.gpt import MiniGPT, MiniGPTConfig
 from workbench.exercises.probes._compare import compare
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.infer.kv_cache import CacheFullError, KVCache
-from engine.infer.sampling import Greedy, Temperature, TopP
-from engine.models.gpt import MiniGPT, MiniGPTConfig
+from engine.lm.infer.kv_cache import CacheFullError, KVCache
+from engine.lm.infer.sampling import Greedy, Temperature, TopP
+from engine.lm.models.gpt import MiniGPT, MiniGPTConfig
 from workbench.exercises.probes._compare import compare
 
 

@@ -25,7 +25,7 @@ def _show(value: Any, limit: int = 160) -> str:
 
 def diff_markup(a: dict, b: dict) -> tuple[str, int]:
     """The grouped diff as markup: a heading per category, then each key with its A and B values."""
-    from engine.manifest import compare as mdiff
+    from engine.core.manifest import compare as mdiff
 
     grouped = mdiff.diff(a, b, ignore=("id", "artifacts"))
     code = mdiff.drift_exit_code(grouped)

@@ -5,7 +5,7 @@ to reveal), then grade how well you knew it: 1 Again, 2 Hard, 3 Good, 4 Easy (SM
 0/3/4/5), or Enter for the suggested grade. Each key shows the interval it would give
 before you press it (a new card: again today, hard 1 d, good 1 d, easy 4 d). A card you got
 wrong (Again) is due again today and comes back a few cards later in this session until you pass it
-(`workbench.quiz.review.Session`); the SM-2 step is engine.srs, the daily cap (30) and
+(`workbench.quiz.review.Session`); the SM-2 step is engine.apps.srs, the daily cap (30) and
 the queue order (oldest due first) follow `workbench.quiz.cards`.
 
 Standalone use: `ReviewScreen(catalog=..., conn=..., today=date(...))`; inside the app the
@@ -148,7 +148,7 @@ class ReviewScreen(StandaloneData, Screen):
         self.action_grade(self.suggested)
 
     def keys_markup(self) -> str:
-        """The four grade keys, each with the interval it gives (computed by engine.srs, not guessed)."""
+        """The four grade keys, each with the interval it gives (computed by engine.apps.srs, not guessed)."""
         state = self.current.card.state
         parts = [f"[b]{GRADE_KEYS[g]}[/b] {GRADE_WORDS[g]} [dim]→ {preview(state, g)}[/dim]" for g in GRADE_KEYS]
         return "grade it: " + " · ".join(parts) + f" · enter = {GRADE_WORDS[self.suggested]}"

@@ -30,7 +30,7 @@ MEASURE_CODE = ("import sys; from workbench.roofline import measure_or_load; "
 
 def measure_in_subprocess(app: Any, store: Path, quick: bool) -> None:
     """Measure and cache in a child process the app kills if the learner quits meanwhile."""
-    from engine.manifest.provenance import thread_env
+    from engine.core.manifest.provenance import thread_env
     from workbench.tui.helpers import run_helper
 
     # the labs' thread count (the runner's default), so the roof and the labs' points share conditions
@@ -63,7 +63,7 @@ def summary(data: dict[str, Any], records: list[dict[str, Any]]) -> str:
 
 def op_rows(data: dict[str, Any], records: list[dict[str, Any]]) -> list[tuple[str, ...]]:
     """One row per op point: intensity, GFLOP/s, which ceiling bounds it, and how close it gets."""
-    from engine.hardware.roofline import Roofline
+    from engine.systems.hardware.roofline import Roofline
     from workbench.roofline import LAB_OPS, OPS, dram_roof
 
     roof = Roofline(data["peak"]["gflops"], dram_roof(data))

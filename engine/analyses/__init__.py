@@ -1,1 +1,0 @@
-"""Research analyses that sit on top of the engine (one sub-package per study)."""

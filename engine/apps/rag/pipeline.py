@@ -1,0 +1,102 @@
+"""Reader, RAG pipeline and faithfulness scoring.
+
+The reader is extractive: it splits the retrieved chunks into sentences, keeps the two that
+are closest to the question (cosine of hashing-TF-IDF vectors), and answers with those
+sentences, each followed by the id of the chunk it came from in square brackets. It cannot cite
+a chunk it was not given. With no chunks it says it does not know. The course's generative
+reader (MiniGPT) cannot hold the reader template in a 64-token context, so this is the default.
+
+An answer is faithful when it cites at least one expected chunk AND contains the expected
+form (case-insensitive). A citation of an id that was not retrieved is a hallucinated one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.apps.rag.chunk import Chunk
+from engine.apps.rag.retrieve import HashingEmbedder
+
+CITATION = re.compile(r"\[([a-z][\w-]+)\]")
+DONT_KNOW = "I don't know from the provided rules."
+PROMPT_TEMPLATE = """You are a bilingual grammar tutor. Use the rules below to answer the
+student's question. Cite the rule by its chunk_id in square brackets,
+like [chunk_id]. If the rules do not contain the answer, say so plainly
+("I don't know from the provided rules") rather than guess.
+
+Rules:
+{rules_section}
+
+Question: {query}
+
+Answer:"""
+
+
+def build_prompt(query: str, chunks: Sequence[Chunk], template: str = PROMPT_TEMPLATE) -> str:
+    rules = "\n".join(f"[{c.chunk_id}] {c.title}\n  {c.body}" for c in chunks)
+    return template.format(rules_section=rules, query=query)
+
+
+def extract_citations(answer: str) -> list[str]:
+    return CITATION.findall(answer)
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
+
+
+class ExtractiveReader:
+    def __init__(self, embedder: HashingEmbedder, n_sentences: int = 2, rank_weight: float = 0.0) -> None:
+        self.embedder, self.n_sentences, self.rank_weight = embedder, n_sentences, rank_weight
+
+    def answer(self, query: str, chunks: Sequence[Chunk]) -> str:
+        """Best sentences by cosine to the query plus rank_weight / (retrieval rank of their chunk)."""
+        cands = [(c.chunk_id, s, r) for r, c in enumerate(chunks, start=1) for s in _sentences(c.body)]
+        if not cands:
+            return DONT_KNOW
+        q = self.embedder.embed([query])[0]
+        scores = self.embedder.embed([s for _, s, _ in cands]) @ q
+        scores = scores + self.rank_weight / np.array([r for _, _, r in cands])
+        best = np.argsort(-scores, kind="stable")[: self.n_sentences]
+        return " ".join(f"{cands[i][1]} [{cands[i][0]}]" for i in sorted(best))
+
+
+@dataclass
+class RAGPipeline:
+    retriever: object  # anything with search(query, k) -> [(chunk_id, score)]
+    reader: ExtractiveReader
+    chunks: dict[str, Chunk]
+    k: int = 5
+    skip_retrieval: bool = False  # the phase's break: the reader gets the bare question
+
+    def answer(self, query: str) -> dict[str, object]:
+        retrieved = [] if self.skip_retrieval else self.retriever.search(query, self.k)  # type: ignore[attr-defined]
+        text = self.reader.answer(query, [self.chunks[cid] for cid, _ in retrieved])
+        return {"query": query, "retrieved": [{"chunk_id": cid, "score": round(s, 6)} for cid, s in retrieved],
+                "answer": text, "cited_chunks": extract_citations(text)}
+
+
+def score_answer(result: dict, must_cite: Sequence[str], pattern: str) -> dict[str, object]:
+    cited = list(result["cited_chunks"])
+    retrieved = {r["chunk_id"] for r in result["retrieved"]}
+    hallucinated = [c for c in cited if c not in retrieved]
+    citation_ok = any(c in must_cite for c in cited)
+    pattern_ok = pattern.lower() in str(result["answer"]).lower()
+    if hallucinated:
+        category = "hallucinated_cite"
+    elif citation_ok and pattern_ok:
+        category = "faithful"
+    elif pattern_ok:
+        category = "wrong_cite_right_answer"
+    elif citation_ok:
+        category = "right_cite_wrong_answer"
+    elif not cited:
+        category = "no_cite_no_answer"
+    else:
+        category = "both_wrong"
+    return {"citation_ok": citation_ok, "pattern_ok": pattern_ok, "faithful": citation_ok and pattern_ok,
+            "hallucinated": len(hallucinated), "category": category}

@@ -1,1 +1,0 @@
-"""Models built on the engine: BK-Core / ResNet-BK, attention baselines."""

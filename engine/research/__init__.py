@@ -1,0 +1,1 @@
+"""The experiments' code, one sub-package per study: BK-Core / ResNet-BK, cross-metric, DCSBM, curriculum."""

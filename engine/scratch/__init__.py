@@ -1,0 +1,1 @@
+"""NumPy from scratch: numerics, linear algebra, calculus, probability, autograd, modules, optimisers."""

@@ -1,0 +1,1 @@
+"""Code written on torch: PyTorch internals (dispatcher, custom ops), quantization, fine-tuning."""
