@@ -27,32 +27,23 @@ from engine.apps.structured import tutor as ST
 from engine.apps.structured import tutor_data as D
 from engine.core.run import Recorder
 from engine.core.threads import torch_threads
+from engine.labs._subset import every_kth
 from engine.lm.models import registry
 
 FAULT = "untuned"
 
 
-def _every(items: list[D.Labelled], n: int) -> list[D.Labelled]:
-    """Every k-th item, so a quick run still covers each verb and tense."""
-    if n <= 0 or n >= len(items):
-        return items
-    step = len(items) / n
-    return [items[int(i * step)] for i in range(n)]
-
-
 def json_tutor(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     quick = bool(cfg["quick"])
     model, vocab, ck = ST.tutor_json(quick)
-    registry.record(rec, ck)
-    for parent in ck.parents:
-        registry.record(rec, registry.ensure(parent, quick))
+    registry.record_lineage(rec, ck, quick)
     if cfg.get("fault") == FAULT:
         model = ST._base(quick).eval()
     stage = ST.QUICK if quick else ST.FULL
     train, test = D.split(float(stage["test_fraction"]), str(stage["salt"]))
     tails = D.held_out_tails(train, test)
-    items = _every(test, int(cfg["n_test"]))
-    tail_set = {s.sentence for s in _every(tails, int(cfg["n_tails"]))}
+    items = every_kth(test, int(cfg["n_test"]))
+    tail_set = {s.sentence for s in every_kth(tails, int(cfg["n_tails"]))}
     items += [s for s in tails if s.sentence in tail_set and s not in items]
     mask = ST.response_mask(vocab)
     docs: dict[str, list[Any]] = {"constrained": [], "free": []}

@@ -28,26 +28,17 @@ from engine.apps.agents.loop import Caps, run_loop
 from engine.apps.agents.planner import scripted_planner
 from engine.core.run import Recorder
 from engine.core.threads import torch_threads
+from engine.labs._subset import every_kth
 from engine.lm.models import registry
-
-
-def _every(items: list[T.Task], n: int) -> list[T.Task]:
-    """Every k-th task, so a quick run still covers each kind."""
-    if n <= 0 or n >= len(items):
-        return items
-    step = len(items) / n
-    return [items[int(i * step)] for i in range(n)]
 
 
 def model_planner(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     quick = bool(cfg["quick"])
     model, vocab, ck = TD.tuned_planner_model(quick)
-    registry.record(rec, ck)
-    for parent in ck.parents:
-        registry.record(rec, registry.ensure(parent, quick))
+    registry.record_lineage(rec, ck, quick)
     stage = TD.QUICK if quick else TD.FULL
     train, test = T.split(float(stage["test_fraction"]), str(stage["salt"]))
-    items = _every(test, int(cfg["n_test"]))
+    items = every_kth(test, int(cfg["n_test"]))
     seen = {t.sentence for t in train}
     caps = Caps(max_tool_calls=int(stage["max_steps"]))
     planners = {"scripted": scripted_planner, "model": TD.ModelPlanner(model, vocab, masked=True,

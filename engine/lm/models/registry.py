@@ -200,6 +200,13 @@ def record(rec: Any, ck: Checkpoint) -> dict[str, Any]:
     return r
 
 
+def record_lineage(rec: Any, ck: Checkpoint, quick: bool) -> None:
+    """Name the checkpoint and every stage it was built from, so the manifest shows the whole lineage."""
+    record(rec, ck)
+    for parent in ck.parents:
+        record(rec, ensure(parent, quick))
+
+
 def forget() -> None:
     """Drop what this process has loaded (tests that point the cache elsewhere)."""
     _LOADED.clear()
