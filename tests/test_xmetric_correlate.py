@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 import yaml
 from scipy import stats
@@ -25,6 +26,7 @@ def _cfg(**extra: Any) -> dict[str, Any]:
     return {**spec["config"], **spec["quick"], "seed": 42, "fault": None, "quick": True, "device": "cpu", **extra}
 
 
+@pytest.mark.slow  # 15-23 s on an idle 2-core box: over the default run's 20 s line
 def test_correlate_small_run_produces_a_complete_table() -> None:
     rec = MemoryRecorder()
     out = xmetric_correlate.correlate(_cfg(steps=30, probes=4, hess_seqs=16, scope_batches=2, ci_pairs=5), rec)
