@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,10 @@ def test_softmax_bound_quick_and_break() -> None:
                                                          fault="quarter_lipschitz"), MemoryRecorder())
     assert broken["violations_stage1"] > 0
     assert "data:image/png" in (rec.out_dir / "report.html").read_text()
+    derivation = rec.out_dir / "softmax-bound.html"                # seed 001's derivation, via the report path
+    assert derivation.read_text().count("<h2>") >= 8 and "\\frac{1}{2\\sqrt{d_k}}" in derivation.read_text()
+    assert out["derivation_pdf"] == (shutil.which("pdflatex") is not None)
+    assert any(n.startswith("derivation: softmax-bound.html") for n in rec.notes)
 
 
 def test_svd_bench_quick_and_break() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -78,3 +79,44 @@ def test_study_report_tables_charts_and_verdicts(tmp_path: Path) -> None:
     assert out.name == "report.html" and "data:image/png" in out.read_text()
     with pytest.raises(FileNotFoundError, match="results.json"):
         report.run_report(tmp_path)
+
+
+def test_pdf_branch_without_pdflatex_skips_with_the_install_command(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report.shutil, "which", lambda _name: None)
+    html, pdf, why = report.render_document(DOC, tmp_path)
+    assert pdf is None and why.startswith("pdflatex not found") and "apt-get install texlive-latex-base" in why
+    assert html == tmp_path / "softmax-bound.html" and html.read_text().count("<h2>") >= 8
+    assert not list(tmp_path.glob("*.tex"))                   # nothing half-built
+
+
+def _fake_pdflatex(bin_dir: Path, ok: bool) -> None:
+    """A stand-in pdflatex: reads the .tex it is given (as pdflatex would) and writes <stem>.pdf, or fails."""
+    exe = bin_dir / "pdflatex"
+    body = ('tex="${@: -1}"; grep -qF "begin{document}" "$tex" || exit 3; '
+            'printf "%%PDF-1.5 fake\\n" > "${tex%.tex}.pdf"' if ok else 'echo "! Undefined control sequence."; exit 1')
+    exe.write_text(f"#!/bin/bash\n{body}\n")
+    exe.chmod(0o755)
+
+
+@pytest.mark.parametrize("ok", [True, False])
+def test_pdf_branch_with_pdflatex_runs_it_on_the_latex(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       ok: bool) -> None:
+    if shutil.which("bash") is None:
+        pytest.skip("needs bash for the stand-in pdflatex")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _fake_pdflatex(bin_dir, ok)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    html, pdf, why = report.render_document(DOC, tmp_path / "out")
+    tex = (tmp_path / "out" / "softmax-bound.tex").read_text()
+    assert tex.startswith("\\documentclass") and "\\section*{" in tex and html.exists()
+    if ok:
+        assert why == "" and pdf == tmp_path / "out" / "softmax-bound.pdf" and pdf.read_bytes()[:4] == b"%PDF"
+    else:
+        assert pdf is None and "pdflatex failed" in why and "Undefined control sequence" in why
+
+
+def test_render_document_missing_source_names_it(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nope.md"):
+        report.render_document(tmp_path / "nope.md", tmp_path)

@@ -12,6 +12,9 @@ Three entry points:
 
     python -m engine.research.report RUN_DIR            # RUN_DIR/report.html from results.json + metrics.jsonl
     python -m engine.research.report --doc FILE.md OUT  # OUT/<stem>.html (+ .pdf with pdflatex)
+
+render_document(src, out_dir) is that --doc step as a call; dcsbm-softmax-bound runs it on DERIVATION
+(seed 001's derivation, docs/research/softmax-bound.md) into every run directory.
 """
 
 from __future__ import annotations
@@ -264,16 +267,29 @@ def run_report(run_dir: str | Path, charts: Iterable[dict[str, Any]] = ()) -> Pa
     return out
 
 
+DERIVATION = Path(__file__).resolve().parents[2] / "docs" / "research" / "softmax-bound.md"
+
+
+def render_document(src: str | Path, out_dir: str | Path) -> tuple[Path, Path | None, str]:
+    """OUT_DIR/<stem>.html of a Markdown+LaTeX document, and its PDF when pdflatex exists:
+    (html path, pdf path or None, "" or why there is no PDF)."""
+    src, out = Path(src), Path(out_dir)
+    if not src.exists():
+        raise FileNotFoundError(f"{src}: no such document")
+    text = src.read_text(encoding="utf-8")
+    title = next((ln.lstrip("# ").strip() for ln in text.splitlines() if ln.startswith("# ")), src.stem)
+    out.mkdir(parents=True, exist_ok=True)
+    html = out / f"{src.stem}.html"
+    html.write_text(document_html(text, title), encoding="utf-8")
+    pdf, why = document_pdf(text, out, src.stem, title)
+    return html, pdf, why
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) == 3 and args[0] == "--doc":
-        src, out = Path(args[1]), Path(args[2])
-        text = src.read_text(encoding="utf-8")
-        title = next((ln.lstrip("# ").strip() for ln in text.splitlines() if ln.startswith("# ")), src.stem)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / f"{src.stem}.html").write_text(document_html(text, title), encoding="utf-8")
-        pdf, why = document_pdf(text, out, src.stem, title)
-        print(out / f"{src.stem}.html")
+        html, pdf, why = render_document(args[1], args[2])
+        print(html)
         print(pdf if pdf else why)
         return 0
     if len(args) == 1:
