@@ -6,9 +6,21 @@ and FP16 absmax scales; gradients flow through the dequantized weight into the a
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+import torch
 from torch import nn
 
-from engine.torchstack.finetune.lora import DEFAULT_TARGETS, wrap_minigpt_with_lora
+from engine.lm.train import spine
+from engine.torchstack.finetune.lora import (
+    DEFAULT_TARGETS,
+    load_lora_state_dict,
+    lora_modules,
+    lora_parameters,
+    lora_state_dict,
+    wrap_minigpt_with_lora,
+)
+from engine.torchstack.finetune.sft import Row, batch_tensors, sft_loss
 from engine.torchstack.quant.qlinear import quantize_model
 
 
@@ -34,3 +46,48 @@ def tensor_bytes(model: nn.Module, optimizer_state: dict | None = None) -> int:
             if hasattr(v, "numel"):
                 total += v.numel() * v.element_size()
     return total
+
+
+def fp16_and_nf4_pair(base: nn.Module, r: int, alpha: float, quant_scheme: str,
+                      seed: int) -> tuple[nn.Module, nn.Module]:
+    """Two copies of `base` with the same adapter: A has FP16-stored base Linears, B the quantized base. The
+    frozen tied embedding is FP32 in A and FP16-rounded in B (restored from `base` here); B = N(0, 0.02) so the
+    adapter acts."""
+    a = wrap_minigpt_with_lora(spine.fresh_copy(base), r=r, alpha=alpha, dropout=0.0)
+    for m in lora_modules(a):
+        m.base.half()
+    b = wrap_minigpt_qlora(spine.fresh_copy(base), r=r, alpha=alpha, quant_scheme=quant_scheme, dropout=0.0)
+    for model in (a, b):
+        model.E.requires_grad_(False)
+    with torch.no_grad():
+        b.E.copy_(base.E)
+        gen = torch.Generator().manual_seed(seed)
+        for m in lora_modules(a):
+            m.B.copy_(torch.randn(m.B.shape, generator=gen) * 0.02)
+        load_lora_state_dict(b, lora_state_dict(a))
+    return a, b
+
+
+def train_measuring_memory(model: nn.Module, rows: Sequence[Row], *, pad: int, steps: int, lr: float, batch: int,
+                           seed: int, on_step: Callable[[int, float], None] | None = None) -> tuple[list[float], int]:
+    """AdamW at a constant lr on the adapter, seeded batches; returns the losses and the resident tensor bytes
+    (weights, grads, optimizer state) after step 1. Not sft.train_adapter: that one decays the lr (cosine) and
+    gives no hook inside the step; it sits in three adapters' code hash, so it is left unedited."""
+    opt = torch.optim.AdamW(lora_parameters(model), lr=lr, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(seed)
+    losses: list[float] = []
+    mid = 0
+    model.train()
+    for step in range(steps):
+        idx = torch.randint(len(rows), (batch,), generator=gen).tolist()
+        xb, yb = batch_tensors([rows[i] for i in idx], pad)
+        loss = sft_loss(model, xb, yb)
+        opt.zero_grad(set_to_none=False)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        if on_step is not None:
+            on_step(step, losses[-1])
+        if step == 1:
+            mid = tensor_bytes(model, opt.state)
+    return losses, mid
