@@ -7,26 +7,28 @@ measurable, also trains the λ = 0.1 control with the same seeds and reports the
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import numpy as np
 
 from engine.core.run import Recorder
 from engine.core.threads import blas_threads
-from engine.lm.train.checkpoint import apply_checkpoint, load_checkpoint, save_checkpoint, state_fingerprint
+from engine.lm.train.checkpoint import load_checkpoint, save_checkpoint
+from engine.lm.train.checks.checkpoint import (
+    interrupted_save_is_harmless,
+    manifest_matches_weights,
+    resume_vs_continuous,
+)
+from engine.lm.train.checks.clip import clip_closed_form_error
 from engine.lm.train.data import BatchIterator, held_out_split, load_corpus, make_batch
 from engine.lm.train.loop import evaluate, masked_loss, train_step
 from engine.lm.train.ngram import best_baseline
-from engine.lm.train.optim import clip_grad_norm_, lr_at
+from engine.lm.train.optim import lr_at
 from engine.lm.train.recipe import FULL, cached_minigpt, datasets, deep_merge, make_state, train_minigpt
-from engine.scratch.autograd.tensor import Tensor, no_grad
+from engine.scratch.autograd.tensor import no_grad
 
 FAULT = "weight_decay_zero"
 
@@ -68,35 +70,21 @@ def batcher(cfg: dict, rec: Recorder) -> dict:
 
 
 # ---------------------------------------------------------------------- lab 01: first run
-def _clip_closed_form_error() -> float:
-    """clip_grad_norm_ against the closed form: one factor max_norm / (norm + 1e-6) above the limit, none below."""
-    rng = np.random.default_rng(0)
-    worst = 0.0
-    for scale, max_norm in ((10.0, 1.0), (0.1, 1.0), (3.0, 0.5)):
-        grads = [rng.normal(size=(3, 4)) * scale, rng.normal(size=5) * scale]
-        params = [Tensor(np.zeros(g.shape)) for g in grads]
-        for p, g in zip(params, grads, strict=True):
-            p.grad = g.copy()
-        norm = math.sqrt(sum(float((g**2).sum()) for g in grads))
-        factor = max_norm / (norm + 1e-6) if norm > max_norm else 1.0
-        got = clip_grad_norm_(params, max_norm)
-        worst = max(worst, abs(got - norm) / norm,
-                    *(float(np.abs(p.grad - g * factor).max()) for p, g in zip(params, grads, strict=True)))
-    return worst
-
-
 def _emb_norm(state: Any) -> float:
     return float(np.linalg.norm(state.model.E.data.astype(np.float64)))
 
 
-def first_training_run(cfg: dict, rec: Recorder) -> dict:
-    """Train with warmup-cosine AdamW; compare validation perplexity with the best n-gram."""
+def _config(cfg: dict) -> dict[str, Any]:
     config = deep_merge({k: cfg[k] for k in ("model", "optimizer", "scheduler", "training", "heldout_verbs") if k in cfg}, {})
     config = deep_merge(config, {"training": {"rng_seed": int(cfg["seed"])}})  # --seed drives the init and dropout draws
     if cfg.get("fault") == FAULT:
         config = deep_merge(config, {"optimizer": {"weight_decay": 0.0}})
-    data = datasets(deep_merge({"model": {"vocab_size": 64}}, config))
-    base = best_baseline(data["train"], data["val"], data["tok"].vocab_size)
+    return config
+
+
+def _train_logged(config: dict[str, Any], base: dict[str, Any], rec: Recorder) -> tuple[dict[str, Any], float]:
+    """train_minigpt with its metrics (and the n-gram line next to each validation point) in the recorder;
+    returns the run and the embedding norm after step 1."""
     log_every = int(config.get("training", {}).get("log_every", 10))
     norms: list[float] = []
 
@@ -113,17 +101,17 @@ def first_training_run(cfg: dict, rec: Recorder) -> dict:
             rec.progress(state.step, int(state.opt_cfg["total_steps"]))
 
     run = train_minigpt(config, log=log, on_step=on_step)
-    state, hist = run["state"], run["history"]
     total = int(run["config"]["scheduler"]["total_steps"])
     rec.progress(total, total)
-    ck = Path(rec.out_dir) / "checkpoint"
-    sha = save_checkpoint(state, ck, {"train_loss": run["train_loss"], "val_loss": run["val_loss"]})
-    for name in ("weights.safetensors", "optim.safetensors", "extra.json", "manifest.json"):
-        rec.artifact(ck / name, "checkpoint")
+    return run, norms[0]
+
+
+def _summary(run: dict[str, Any], base: dict[str, Any], norm0: float) -> dict[str, Any]:
+    state, hist = run["state"], run["history"]
     v_size = state.model.cfg.vocab_size
     best_i = int(np.argmin(hist["val_loss"]))
     val_ppl, base_ppl = math.exp(run["val_loss"]), base["ppl"]
-    out: dict[str, Any] = {
+    return {
         "train_loss": run["train_loss"], "val_loss": run["val_loss"],
         "train_ppl": math.exp(run["train_loss"]), "val_ppl": val_ppl,
         "best_val_step": hist["val_step"][best_i], "best_val_ppl": math.exp(hist["val_loss"][best_i]),
@@ -132,15 +120,27 @@ def first_training_run(cfg: dict, rec: Recorder) -> dict:
         "initial_loss": hist["loss"][0], "log_v": math.log(v_size),
         "final_train_loss_over_log_v": run["train_loss"] / math.log(v_size),
         "lr_at_step_25": lr_at(25, 3e-4, 3e-5, 100, 2000), "lr_at_step_1500": lr_at(1500, 3e-4, 3e-5, 100, 2000),
-        "embedding_norm_init": norms[0], "embedding_norm_final": _emb_norm(state),
-        "embedding_norm_growth": _emb_norm(state) / norms[0], "weights_sha256": sha,
+        "embedding_norm_init": norm0, "embedding_norm_final": _emb_norm(state),
+        "embedding_norm_growth": _emb_norm(state) / norm0,
         "weight_decay": float(run["config"]["optimizer"]["weight_decay"]),
-        "clip_closed_form_max_err": _clip_closed_form_error(),
+        "clip_closed_form_max_err": clip_closed_form_error(),
         "decay_tensors": len(state.opt.groups[0].params),
         "no_decay_tensors": sum(len(g.params) for g in state.opt.groups[1:]),
-        "manifest_hash_matches_weights": json.loads((ck / "manifest.json").read_text())["weights_sha256"]
-                                          == hashlib.sha256((ck / "weights.safetensors").read_bytes()).hexdigest(),
     }
+
+
+def first_training_run(cfg: dict, rec: Recorder) -> dict:
+    """Train with warmup-cosine AdamW; compare validation perplexity with the best n-gram."""
+    config = _config(cfg)
+    data = datasets(deep_merge({"model": {"vocab_size": 64}}, config))
+    base = best_baseline(data["train"], data["val"], data["tok"].vocab_size)
+    run, norm0 = _train_logged(config, base, rec)
+    ck = Path(rec.out_dir) / "checkpoint"
+    sha = save_checkpoint(run["state"], ck, {"train_loss": run["train_loss"], "val_loss": run["val_loss"]})
+    for name in ("weights.safetensors", "optim.safetensors", "extra.json", "manifest.json"):
+        rec.artifact(ck / name, "checkpoint")
+    out = _summary(run, base, norm0)
+    out.update(weights_sha256=sha, manifest_hash_matches_weights=manifest_matches_weights(ck))
     out["train_val_gap"] = out["val_loss"] - out["train_loss"]
     if cfg.get("fault") == FAULT:  # the control, same seeds, λ = 0.1
         control = train_minigpt(deep_merge(config, {"optimizer": {"weight_decay": 0.1}}))
@@ -155,69 +155,43 @@ def first_training_run(cfg: dict, rec: Recorder) -> dict:
 
 
 # ---------------------------------------------------------------------- lab 02: checkpoints
+def _step_checks(first: Any, config: dict[str, Any], train: list[list[int]]) -> tuple[float, float]:
+    """The step's loss against evaluate()'s independent NumPy NLL; its learning rate against the schedule."""
+    inp, tgt, lm, am = make_batch(train[:8])
+    with no_grad():
+        step_loss = masked_loss(first.model, inp, tgt, lm, am).item()
+    eval_loss, _ = evaluate(first.model, train[:8])
+    sched = make_state(config, train)
+    oc = sched.opt_cfg
+    lr_err = max(abs(train_step(sched)["lr"] - lr_at(s, oc["lr_max"], oc["lr_min"], int(oc["warmup_steps"]),
+                                                       int(oc["total_steps"]))) for s in range(4))
+    return abs(step_loss - eval_loss), lr_err
+
+
 def checkpoint_roundtrip(cfg: dict, rec: Recorder) -> dict:
     """Five state machines byte-equal after reload; 10 + save/load + 10 == 20; tie; atomic write."""
     config = deep_merge(FULL, {"scheduler": {"warmup_steps": 5, "total_steps": 20}})
     data = datasets(config)
     n = int(cfg["steps"])
+    d = Path(tempfile.mkdtemp(prefix="ckpt-", dir=rec.out_dir))
     with blas_threads(1):
-        cont = make_state(config, data["train"])
-        losses_cont = [train_step(cont)["loss"] for _ in range(2 * n)]
-        first = make_state(config, data["train"])
-        losses_a = [train_step(first)["loss"] for _ in range(n)]
-        d = Path(tempfile.mkdtemp(prefix="ckpt-", dir=rec.out_dir))
-        save_checkpoint(first, d / "ckpt")
-        resumed = make_state(deep_merge(config, {"training": {"rng_seed": 1, "data_seed": 2}}), data["train"])
-        apply_checkpoint(load_checkpoint(d / "ckpt"), resumed)
-        fa, fb = state_fingerprint(first), state_fingerprint(resumed)
-        equal = {k: fa[k] == fb[k] for k in fa}
-        losses_b = [train_step(resumed)["loss"] for _ in range(n)]
-        # the step's loss against evaluate()'s independent NumPy NLL, and its learning rate against the schedule
-        inp, tgt, lm, am = make_batch(data["train"][:8])
-        with no_grad():
-            step_loss = masked_loss(first.model, inp, tgt, lm, am).item()
-        eval_loss, _ = evaluate(first.model, data["train"][:8])
-        sched = make_state(config, data["train"])
-        oc = sched.opt_cfg
-        lr_err = max(abs(train_step(sched)["lr"] - lr_at(s, oc["lr_max"], oc["lr_min"], int(oc["warmup_steps"]),
-                                                           int(oc["total_steps"]))) for s in range(4))
-    continuation = losses_a + losses_b == losses_cont
+        first, equal, losses_cont, losses = resume_vs_continuous(config, data["train"], n, d / "ckpt")
+        loss_diff, lr_err = _step_checks(first, config, data["train"])
     unique = sum(p.numel() for _, p in first.opt.named)
     size = (d / "ckpt" / "weights.safetensors").stat().st_size
     untied_extra = first.model.cfg.vocab_size * first.model.cfg.d_model * 4
     tied = abs(size - unique * 4) <= 4096 and not any(n.startswith("lm_head") for n, _ in first.opt.named)
-    # atomic write: a rename interrupted during the second save leaves the first checkpoint loadable
-    before = (d / "ckpt" / "weights.safetensors").read_bytes()
-    train_step(first)
-    real_replace = os.replace
-    calls = {"n": 0}
-
-    def flaky(src: Any, dst: Any) -> None:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise KeyboardInterrupt("simulated interrupt during rename")
-        real_replace(src, dst)
-
-    interrupted = False
-    with mock.patch("engine.lm.train.checkpoint.os.replace", flaky):
-        try:
-            save_checkpoint(first, d / "ckpt")
-        except KeyboardInterrupt:
-            interrupted = True
-    after = (d / "ckpt" / "weights.safetensors").read_bytes()
-    reloadable = load_checkpoint(d / "ckpt")["manifest"]["step"] == n
-    save_checkpoint(first, d / "ckpt")  # the next save cleans the stale .tmp
-    stale = list((d / "ckpt").glob("*.tmp"))
+    train_step(first)  # a newer state, whose save is interrupted
+    atomic = interrupted_save_is_harmless(first, d / "ckpt", n)
     for k, v in equal.items():
         rec.log(0, stage="roundtrip", machine=k, byte_equal=int(v))
-    for i, (a, b) in enumerate(zip(losses_cont, losses_a + losses_b, strict=True)):
+    for i, (a, b) in enumerate(zip(losses_cont, losses, strict=True)):
         rec.log(i + 1, continuous_loss=a, resumed_loss=b)
     return {"byte_equivalent_state_machines": [k for k, v in equal.items() if v], "all_byte_equal": all(equal.values()),
-            "continuation_test_passed": continuation, "weight_tying_preserved": tied,
-            "masked_loss_vs_evaluate_abs_diff": abs(step_loss - eval_loss), "step_lr_vs_schedule_max_diff": lr_err,
+            "continuation_test_passed": losses == losses_cont, "weight_tying_preserved": tied,
+            "masked_loss_vs_evaluate_abs_diff": loss_diff, "step_lr_vs_schedule_max_diff": lr_err,
             "weights_file_size_bytes": size, "unique_param_bytes": unique * 4,
-            "size_if_untied_bytes": unique * 4 + untied_extra,
-            "atomic_write_resilient": interrupted and before == after and reloadable and not stale,
+            "size_if_untied_bytes": unique * 4 + untied_extra, "atomic_write_resilient": atomic,
             "manifest_schema_version": load_checkpoint(d / "ckpt")["manifest"]["schema_version"]}
 
 

@@ -22,11 +22,12 @@ import contextlib
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from engine.core.sqlite import open_db
+from engine.core.sqlite import transaction as transaction  # re-exported: the store's callers import it here
 from workbench import workspace
 
 SCHEMA_VERSION = 2
@@ -64,14 +65,7 @@ def wait_seconds() -> float:
 
 
 def _open(path: Path) -> sqlite3.Connection:
-    wait = wait_seconds()
-    conn = sqlite3.connect(path, timeout=wait, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    return conn
+    return open_db(path, wait_seconds(), synchronous="NORMAL")
 
 
 def describe(exc: BaseException, path: Path) -> str:
@@ -188,18 +182,6 @@ def move_aside(path: Path) -> Path:
         if side.exists():
             side.rename(aside.with_name(aside.name + suffix))
     return aside
-
-
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE … COMMIT, rolled back on any error: a writer never leaves half a change."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def ensure(conn: sqlite3.Connection, schema: str) -> None:

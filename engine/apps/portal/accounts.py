@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.apps.portal.journal import PortalJournal
+from engine.core.sqlite import open_db, transaction
 
 ROLES = ("learner", "teacher", "admin")
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_-]{1,30}$")
@@ -128,21 +129,12 @@ class Accounts:
 
     @contextmanager
     def connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=30000")
+        conn = open_db(self.db_path, 30.0)
         conn.set_trace_callback(self._count)
         try:
             if write:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with transaction(conn):
                     yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
             else:
                 yield conn
         finally:

@@ -82,9 +82,10 @@ def numpy_to_torch(np_model: MiniGPT, dtype: torch.dtype = torch.float32) -> GPT
     return model
 
 
-def torch_to_numpy(model: GPT, dtype: Any = np.float32) -> MiniGPT:
+def torch_to_numpy(model: GPT, dtype: Any = np.float32, cfg: MiniGPTConfig | None = None) -> MiniGPT:
+    """`cfg` overrides the shape-free fields (e.g. a longer context_len: RoPE has no learned table)."""
     state = {k: v.detach().cpu().to(torch.float64).numpy() for k, v in model.state_dict().items()}
-    return _fill_numpy(model.cfg, state, dtype)
+    return _fill_numpy(cfg or model.cfg, state, dtype)
 
 
 def _fill_numpy(cfg: MiniGPTConfig, state: dict[str, np.ndarray], dtype: Any) -> MiniGPT:
