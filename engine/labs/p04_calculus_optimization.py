@@ -70,42 +70,14 @@ OPTIMIZERS = {
 }
 
 
-def torch_reference_paths(steps: int = 60) -> dict[str, float]:
-    """Max |ours - torch.optim| over a short Rosenbrock trajectory in float64, per optimizer, and
-    the hand-written gradient against autograd at every point of the torch Adam path."""
-    import torch
-
-    def rosen(p: Any) -> Any:
-        return (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2
-
-    cases = {"sgd": (O.sgd_step, {}, lambda q: torch.optim.SGD([q], lr=2e-3)),
-             "momentum": (O.momentum_step, {"beta": 0.9}, lambda q: torch.optim.SGD([q], lr=2e-3, momentum=0.9)),
-             "adam": (O.adam_step, {}, lambda q: torch.optim.Adam([q], lr=5e-2)),
-             "adamw": (O.adamw_step, {"weight_decay": 0.1}, lambda q: torch.optim.AdamW([q], lr=5e-2, weight_decay=0.1))}
-    out: dict[str, float] = {"grad_vs_autograd": 0.0}
-    for name, (fn, kw, make) in cases.items():
-        lr = 2e-3 if name in ("sgd", "momentum") else 5e-2
-        ours = O.run(fn, lr, steps, (-1.5, 2.0), **kw)["path"]
-        q = torch.tensor([-1.5, 2.0], dtype=torch.float64, requires_grad=True)
-        opt, worst = make(q), 0.0
-        for t in range(steps):
-            opt.zero_grad()
-            rosen(q).backward()
-            if name == "adam":
-                g = O.rosenbrock_grad(q.detach().numpy())
-                out["grad_vs_autograd"] = max(out["grad_vs_autograd"], float(np.max(np.abs(g - q.grad.numpy()))))
-            opt.step()
-            worst = max(worst, float(np.max(np.abs(ours[t + 1] - q.detach().numpy()))))
-        out[name] = worst
-    return out
-
-
 def rosenbrock_race(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 02: four optimizers from (-1.5, 2) for 2000 steps; a contour PNG of the paths.
 
     Also the break probe: momentum from (-1.5, 1.5) at lr 1e-3 for 5000 steps, where removing
     the momentum term leaves the loss at step 1000 above 1 instead of near 1e-5.
     """
+    from engine.torchstack.parity import rosenbrock_paths_vs_torch  # torch loads only for this lab
+
     beta = 0.0 if cfg.get("fault") == "no_momentum" else float(cfg["beta"])
     n = int(cfg["n_steps"])
     every = int(cfg["log_every"])
@@ -129,7 +101,7 @@ def rosenbrock_race(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "dist_adamw_wd_0.01": wd[0.01], "dist_adamw_wd_0.1": wd[0.1],
         "momentum_beta": beta, "probe_loss_step0": float(probe["loss"][0]),
         "probe_loss_step1000": float(probe["loss"][1000]), "probe_loss_final": float(probe["loss"][-1]),
-        **{f"torch_{k}_max_diff": v for k, v in torch_reference_paths().items()},
+        **{f"torch_{k}_max_diff": v for k, v in rosenbrock_paths_vs_torch().items()},
     }
 
 
