@@ -1,9 +1,12 @@
-"""Phase 30 labs: logit masks that make the phase-18 Mini-GPT emit digits and schema-valid JSON.
+"""Phase 30 labs: logit masks that make the course's model emit digits and schema-valid JSON.
 
-The model never saw JSON in training: its vocabulary's unused slots now hold JSON symbols
-(engine.apps.structured.tokenizer), so unconstrained decoding almost never produces a document and
-the mask is what guarantees the shape. Content correctness is logged, never asserted here;
-lab 04 (engine.labs.p30_json_tutor) is the course's model fine-tuned on JSON, where it is.
+The model is the phase-28 grammar tutor (LoRA on the phase-18 spine) from the model cache, with
+the spine's byte-level BPE vocabulary (engine.apps.structured.course_model); each run's manifest
+names its checkpoints. The tutor never read JSON: the vocabulary has JSON tokens (`{"verb":"`,
+`","tense":"`, ...) whose embedding rows kept their random values, so unconstrained decoding
+almost never produces a document and the mask, walking every multi-byte token through the
+automaton, is what guarantees the shape. Content correctness is logged, never asserted here;
+lab 04 (engine.labs.p30_json_tutor) is the same tutor fine-tuned on JSON, where it is.
 """
 
 from __future__ import annotations
@@ -16,32 +19,37 @@ from typing import Any
 
 import numpy as np
 
+from engine.apps.structured import course_model as CM
 from engine.apps.structured import regex as R
-from engine.apps.structured.cli import conjugate_structured, main
+from engine.apps.structured.cli import conjugate_structured, main, response_mask
 from engine.apps.structured.decode import generate, next_logits
 from engine.apps.structured.mask import DigitMask, JSONSchemaMask, NoLegalContinuation, PermissiveMask, RegexMask
 from engine.apps.structured.schema import TENSE_FROM_PROJECT, conjugation_schema, validate
-from engine.apps.structured.tokenizer import JSONCharTokenizer
+from engine.apps.structured.vocab import MaskVocab
 from engine.core.run import Recorder
-from engine.core.threads import blas_threads
+from engine.core.threads import torch_threads
 from engine.lm.eval import probes as P
-from engine.lm.train.recipe import cached_minigpt
+from engine.lm.text.bilingual import json_prompt
+
+OUTSIDE_ALPHABET = "\u0100"  # the masks read one character per byte (latin-1), so no token holds U+0100
 
 
-def _model(cfg: dict) -> tuple[Any, JSONCharTokenizer]:
-    model = cached_minigpt(quick=bool(cfg["quick"]))[0]
-    return model, JSONCharTokenizer(model.cfg.vocab_size)
+def _model(cfg: dict, rec: Recorder) -> tuple[Any, MaskVocab]:
+    """The phase-28 tutor and its BPE mask vocabulary; the manifest names the checkpoints."""
+    cm = CM.load(bool(cfg["quick"]))
+    CM.record(rec, cm, bool(cfg["quick"]))
+    return cm.lm, cm.vocab
 
 
 # ---------------------------------------------------------------------- lab 00: digit mask
 def digit_mask(cfg: dict, rec: Recorder) -> dict:
-    model, tok = _model(cfg)
+    model, tok = _model(cfg, rec)
     n, length, seed = int(cfg["n_samples"]), int(cfg["length"]), int(cfg["seed"])
     pattern = re.compile(rf"^\d{{{length}}}$")
     prompt = tok.encode("the year is ")
     mask = DigitMask(tok, length)
     masked, free, kl0 = [], [], []
-    with blas_threads(1):
+    with torch_threads(1):
         for i in range(n):
             g = generate(model, tok, prompt, np.random.default_rng(seed + i), mask=mask, max_new_tokens=length + 2)
             masked.append(g.text)
@@ -55,7 +63,7 @@ def digit_mask(cfg: dict, rec: Recorder) -> dict:
                    == generate(model, tok, prompt, np.random.default_rng(seed + i), max_new_tokens=length + 2).ids
                    for i in range(min(n, 10)))
         try:
-            RegexMask(tok, R.lit("Z")).step(None)  # upper case is not in the vocabulary
+            RegexMask(tok, R.lit(OUTSIDE_ALPHABET)).step(None)  # no token of the vocabulary starts it
             raises = False
         except NoLegalContinuation:
             raises = True
@@ -86,17 +94,18 @@ def _parses(text: str) -> bool:
 
 
 def schema_mask(cfg: dict, rec: Recorder) -> dict:
-    model, tok = _model(cfg)
+    model, tok = _model(cfg, rec)
     schema = conjugation_schema()
-    mask = JSONSchemaMask(tok, schema)
+    mask = response_mask(tok, schema)
     probes = _probe_sentences(int(cfg["n_probes"]))
     parsed = valid = fields_right = free_parsed = 0
     kl_by_step: dict[int, list[float]] = {}
     outputs = []
-    with blas_threads(1):
+    with torch_threads(1):
         for k, pr in enumerate(probes):
             sentence = pr.prompt.replace(P.BLANK, pr.expected)
-            g = generate(model, tok, tok.encode(sentence + " "), np.random.default_rng(int(cfg["seed"]) + k), mask=mask,
+            prompt = tok.encode(json_prompt(sentence))
+            g = generate(model, tok, prompt, np.random.default_rng(int(cfg["seed"]) + k), mask=mask,
                          temperature=float(cfg["temperature"]), max_new_tokens=int(cfg["max_new_tokens"]))
             for s, v in enumerate(g.kl):
                 kl_by_step.setdefault(s, []).append(v)
@@ -110,7 +119,7 @@ def schema_mask(cfg: dict, rec: Recorder) -> dict:
             except json.JSONDecodeError:
                 pass
             outputs.append(g.text)
-            f = generate(model, tok, tok.encode(sentence + " "), np.random.default_rng(int(cfg["seed"]) + k),
+            f = generate(model, tok, prompt, np.random.default_rng(int(cfg["seed"]) + k),
                          temperature=float(cfg["temperature"]), max_new_tokens=int(cfg["max_new_tokens"]))
             free_parsed += _parses(f.text)
             rec.progress(k + 1, len(probes))
@@ -134,24 +143,25 @@ SENTENCES = ("I want to work tomorrow.", "She plays the piano every Sunday.", "H
 
 
 def structured_cli(cfg: dict, rec: Recorder) -> dict:
-    model, _ = _model(cfg)
+    cm = CM.load(bool(cfg["quick"]))
+    CM.record(rec, cm, bool(cfg["quick"]))
     free = cfg.get("fault") == "no_mask"
     argv_extra = ["--free"] if free else []
     valid = 0
     outputs = []
-    with blas_threads(1):
+    with torch_threads(1):
         for i, s in enumerate(SENTENCES):
             out, err = io.StringIO(), io.StringIO()
-            code = main([s, "--seed", str(cfg["seed"]), *argv_extra], stdout=out, stderr=err, model=model)
+            code = main([s, "--seed", str(cfg["seed"]), *argv_extra], stdout=out, stderr=err, model=cm)
             valid += code == 0 and not validate(json.loads(out.getvalue()), conjugation_schema())
             outputs.append(out.getvalue().strip() or err.getvalue().strip()[:120])
             rec.log(i, sentence=i, exit_code=code)
         err = io.StringIO()
-        empty_code = main([], stdin=io.StringIO(""), stdout=io.StringIO(), stderr=err, model=model)
+        empty_code = main([], stdin=io.StringIO(""), stdout=io.StringIO(), stderr=err, model=cm)
         n = int(cfg["n_samples"])
         failures = {"parse": 0, "schema": 0}
         for k in range(n):
-            text, doc, msg = conjugate_structured(model, SENTENCES[k % len(SENTENCES)], seed=int(cfg["seed"]) + k,
+            text, doc, msg = conjugate_structured(cm, SENTENCES[k % len(SENTENCES)], seed=int(cfg["seed"]) + k,
                                                   temperature=float(cfg["temperature"]), free=free)
             if msg.startswith("parse error"):
                 failures["parse"] += 1
@@ -166,7 +176,7 @@ def structured_cli(cfg: dict, rec: Recorder) -> dict:
 
 
 # ---------------------------------------------------------------------- lab 03: overhead
-def _timed_run(model: Any, tok: JSONCharTokenizer, mask: Any, tokens: int, seed: int) -> dict[str, float]:
+def _timed_run(model: Any, tok: MaskVocab, mask: Any, tokens: int, seed: int) -> dict[str, float]:
     g = generate(model, tok, tok.encode("she wrote a long letter "), np.random.default_rng(seed), mask=mask,
                  max_new_tokens=tokens, ignore_eos=mask is None)
     steps = max(len(g.ids), 1)
@@ -174,7 +184,7 @@ def _timed_run(model: Any, tok: JSONCharTokenizer, mask: Any, tokens: int, seed:
 
 
 def mask_overhead(cfg: dict, rec: Recorder) -> dict:
-    model, tok = _model(cfg)
+    model, tok = _model(cfg, rec)
     runs, tokens = int(cfg["runs"]), int(cfg["tokens"])
     schema = conjugation_schema()
     variants = {"no_mask": lambda: None,
@@ -183,7 +193,7 @@ def mask_overhead(cfg: dict, rec: Recorder) -> dict:
     gc_was = gc.isenabled()
     gc.disable()
     try:
-        with blas_threads(1):
+        with torch_threads(1):
             next_logits(model, [1, 2, 3])  # warm-up
             masks = {name: make() for name, make in variants.items()}  # the precompiled table fills in run 0
             per: dict[str, list[dict[str, float]]] = {name: [] for name in variants}

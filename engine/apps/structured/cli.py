@@ -1,9 +1,12 @@
 """Sentence in, conjugation JSON out: `python -m engine.apps.structured.cli "She wrote a long letter."`.
 
-Builds one JSONSchemaMask for the conjugation schema, prompts the cached phase-18 Mini-GPT with the
-sentence, decodes under the mask until the automaton is done, parses and validates, and prints
+Builds one mask for the conjugation schema (the response format's leading space, then one minified
+document), prompts the course's model from the model cache with "json: <sentence> =>" over its BPE
+vocabulary, decodes under the mask until the automaton is done, parses and validates, and prints
 only the JSON. Empty input, a parse failure or a schema failure goes to stderr with exit code 1.
-No retries. `--free` decodes without the mask (the phase-30 break).
+No retries. `--free` decodes without the mask (the phase-30 break). `--model phase-28` (default) is
+the grammar tutor, which never read JSON (valid shape, content by chance); `--model phase-30` is the
+tutor fine-tuned on these documents (engine.apps.structured.tutor), whose fields are mostly right.
 """
 
 from __future__ import annotations
@@ -15,27 +18,31 @@ from typing import IO, Any
 
 import numpy as np
 
+from engine.apps.structured import course_model as CM
+from engine.apps.structured import regex as R
 from engine.apps.structured.decode import generate
-from engine.apps.structured.mask import JSONSchemaMask
-from engine.apps.structured.schema import conjugation_schema, validate
-from engine.apps.structured.tokenizer import JSONCharTokenizer
+from engine.apps.structured.mask import RegexMask
+from engine.apps.structured.schema import compile_schema, conjugation_schema, validate
+from engine.lm.text.bilingual import json_prompt
 
-PROMPT = "{sentence} "  # the model knows no instructions; the sentence is the whole context
-
-
-def load_model(quick: bool = True) -> Any:
-    from engine.lm.train.recipe import cached_minigpt
-
-    return cached_minigpt(quick=quick)[0]
+RESPONSE_PREFIX = " "  # the bilingual json format answers ' {...}' (engine.apps.structured.tutor)
 
 
-def conjugate_structured(model: Any, sentence: str, seed: int = 0, temperature: float = 1.0, free: bool = False,
+def load_model(quick: bool = True, name: str = CM.TUTOR) -> CM.CourseModel:
+    return CM.load(quick, name)
+
+
+def response_mask(vocab: Any, schema: dict[str, Any] | None = None, precompiled: bool = True) -> RegexMask:
+    """The response grammar: the format's leading space, then one minified document of the schema."""
+    return RegexMask(vocab, R.seq(R.lit(RESPONSE_PREFIX), compile_schema(schema or conjugation_schema())), precompiled)
+
+
+def conjugate_structured(cm: CM.CourseModel, sentence: str, seed: int = 0, temperature: float = 1.0, free: bool = False,
                          max_new_tokens: int = 128) -> tuple[str, dict[str, Any] | None, str]:
     """(raw text, parsed document or None, error message or "")."""
-    tok = JSONCharTokenizer(model.cfg.vocab_size)
     schema = conjugation_schema()
-    mask = None if free else JSONSchemaMask(tok, schema)
-    gen = generate(model, tok, tok.encode(PROMPT.format(sentence=sentence.strip())), np.random.default_rng(seed),
+    mask = None if free else response_mask(cm.vocab, schema)
+    gen = generate(cm.lm, cm.vocab, cm.vocab.encode(json_prompt(sentence.strip())), np.random.default_rng(seed),
                    mask=mask, temperature=temperature, max_new_tokens=max_new_tokens)
     text = gen.text.strip()
     try:
@@ -47,18 +54,21 @@ def conjugate_structured(model: Any, sentence: str, seed: int = 0, temperature: 
 
 
 def main(argv: list[str] | None = None, stdin: IO[str] | None = None, stdout: IO[str] | None = None,
-         stderr: IO[str] | None = None, model: Any = None) -> int:
+         stderr: IO[str] | None = None, model: CM.CourseModel | None = None) -> int:
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("sentence", nargs="?")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--free", action="store_true", help="decode without the mask")
+    ap.add_argument("--model", choices=CM.MODELS, default=CM.TUTOR, help="model-cache stage to decode with")
+    ap.add_argument("--full", action="store_true", help="the full-mode checkpoint instead of the quick one")
     args = ap.parse_args(argv)
     sentence = args.sentence if args.sentence is not None else stdin.read()
     if not sentence.strip():
         print("error: empty sentence", file=stderr)
         return 1
-    text, doc, err = conjugate_structured(model or load_model(), sentence, seed=args.seed, free=args.free)
+    cm = model or load_model(not args.full, args.model)
+    text, doc, err = conjugate_structured(cm, sentence, seed=args.seed, free=args.free)
     if doc is None:
         print(f"error: {err}; output was {text!r}", file=stderr)
         return 1
