@@ -1,5 +1,8 @@
 """Phase 31 labs: four truth-table tools, a stdio MCP server started as a child process, its
-client, and Mini-GPT tool calls decoded under the phase-30 masks and dispatched over MCP.
+client, and the course's model's tool calls decoded under the phase-30 masks and dispatched over MCP.
+
+The model for lab 03 is the phase-28 grammar tutor from the model cache with the spine's BPE
+vocabulary (engine.apps.structured.course_model), as in phase 30; the manifest names its checkpoints.
 
 Every server here is `python -m engine.apps.tools.server` on pipes (no sockets), bounded by
 --max-requests and by the client's reply timeout.
@@ -17,18 +20,17 @@ from typing import Any
 
 import numpy as np
 
+from engine.apps.structured import course_model as CM
 from engine.apps.structured.schema import PERSON_ENUM, TENSE_ENUM, check_schema
-from engine.apps.structured.tokenizer import JSONCharTokenizer
 from engine.apps.tools import grammar as G
 from engine.apps.tools.base import REGISTRY, ToolError
 from engine.apps.tools.client import ROOT, ArgumentError, MCPClient, ProtocolError
 from engine.apps.tools.framing import CONTENT_LENGTH, NEWLINE, encode, read_message
 from engine.apps.tools.tool_call import generate_tool_call, validate_tool_call
 from engine.core.run import Recorder
-from engine.core.threads import blas_threads
+from engine.core.threads import torch_threads
 from engine.lm.text.verbs import TENSES, VERBS, grid
 from engine.lm.text.verbs import conjugate as truth
-from engine.lm.train.recipe import cached_minigpt
 
 
 # ---------------------------------------------------------------------- lab 00: typed tools
@@ -240,15 +242,16 @@ def _prompts(rng: np.random.Generator, n: int) -> list[dict[str, Any]]:
 
 
 def mask_tool_call(cfg: dict, rec: Recorder) -> dict:
-    model = cached_minigpt(quick=bool(cfg["quick"]))[0]
-    tok = JSONCharTokenizer(model.cfg.vocab_size)
+    cm = CM.load(bool(cfg["quick"]))
+    CM.record(rec, cm, bool(cfg["quick"]))
+    model, tok = cm.lm, cm.vocab
     broken = cfg.get("fault") == "no_required"
     prompts = _prompts(np.random.default_rng(int(cfg["seed"])), int(cfg["n_prompts"]))
     counts = Counter()
     codes: Counter[str] = Counter()
     stage_ms: dict[str, list[float]] = {"mask_construction": [], "generation": [], "parse": [], "dispatch": []}
     transcript = []
-    with MCPClient(["--drop-required"] if broken else [], timeout=10.0) as client, blas_threads(1):
+    with MCPClient(["--drop-required"] if broken else [], timeout=10.0) as client, torch_threads(1):
         client.initialize()
         schemas = {t["name"]: t["inputSchema"] for t in client.list_tools()}
         for k, pr in enumerate(prompts):
