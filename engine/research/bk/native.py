@@ -29,6 +29,7 @@ import hashlib
 import math
 import mmap
 import os
+import platform
 import subprocess
 import sys
 import warnings
@@ -37,6 +38,7 @@ import torch
 from torch import Tensor
 
 from engine.systems.hardware.cbuild import build
+from engine.systems.hardware.profile import cpu_flags
 
 _SOURCE = r"""
 #include <complex.h>
@@ -329,13 +331,13 @@ _TRIED = False
 
 
 def _cpu_key() -> str:
-    """A short hash of this CPU's model and flags: -march=native builds are cached per CPU kind."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            lines = [ln for ln in f if ln.startswith(("model name", "flags", "Features"))][:2]
-    except OSError:
-        lines = []
-    return hashlib.sha256("".join(lines).encode()).hexdigest()[:8]
+    """A short hash of this CPU's instruction set: -march=native builds are cached per CPU kind.
+
+    The flags (from the project's one cpuinfo reader, engine.systems.hardware.profile) decide
+    which instructions a -march=native build may use, so a cached library is reused only on a
+    CPU with the same architecture and the same flags; unreadable flags give one shared key."""
+    text = platform.machine() + ":" + " ".join(sorted(cpu_flags()))
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def _build() -> ctypes.CDLL | None:
