@@ -1,5 +1,6 @@
 """Phase 22 labs: cache sizes from the formula, the KVCache's contract, cached == uncached
-generation on the trained Mini-GPT, and memory/latency against context length.
+generation on the course's model (the phase-18 spine checkpoint as the NumPy twin, BPE tokens, via
+engine.lm.models.spine_numpy), and memory/latency against context length.
 
 Fault `cache_pos_off_by_one` (the phase's break): KVCache.append writes at cursor + 1, so every
 decode step reads a zero row and misses the newest one; prefill is unaffected.
@@ -17,10 +18,10 @@ from engine.core.run import Recorder
 from engine.core.threads import blas_threads
 from engine.lm.infer.kv_cache import CacheFullError, KVCache, cache_bytes, max_context
 from engine.lm.infer.sampling import Temperature, generate
+from engine.lm.models import spine_numpy
 from engine.lm.models.attention_ref import MultiHeadAttention
 from engine.lm.models.gpt import CausalSelfAttention, MiniGPT, MiniGPTConfig
-from engine.lm.train.data import load_corpus
-from engine.lm.train.recipe import cached_minigpt
+from engine.lm.text import bilingual as B
 from engine.scratch.autograd.tensor import Tensor, no_grad
 
 FAULT = "cache_pos_off_by_one"
@@ -110,18 +111,31 @@ def implement_cache(cfg: dict, rec: Recorder) -> dict:
 
 
 # ---------------------------------------------------------------------- lab 02: equality
+PROBE = "es:yo trabajé / en:"  # lab-02's K/V row probe: the es->en prompt of "I worked"
+
+
 def _prompts(n: int, seed: int) -> list[str]:
-    """20 cue + pronoun, 20 partial sentences, 10 longer mixed-tense ones, cycled to n (seeded)."""
+    """20 es->en translation prompts, 20 pair-line prefixes, 10 line + prefix pairs, cycled to n (seeded).
+
+    The spine model's own text (engine.lm.text.bilingual pair lines): "es:<spanish> / en:" is the
+    prompt it translates from; the prefixes cut anywhere inside a line; the pairs are longer, mixed
+    tense and direction (a full es-en line, then the start of an en-es one).
+    """
     rng = np.random.default_rng(seed)
-    texts = [e.text for e in load_corpus()]
-    cues = ["now", "yesterday", "tomorrow"]
-    pron = ["i", "you", "he"]
-    out = [f"{cues[rng.integers(3)]} {pron[rng.integers(3)]}" for _ in range(20)]
+    rows = B.unique_cells(B.examples("all"))
+
+    def pick() -> B.Example:
+        return rows[int(rng.integers(len(rows)))]
+
+    out = []
     for _ in range(20):
-        t = texts[rng.integers(len(texts))]
-        out.append(t[:int(rng.integers(4, min(9, len(t)) + 1))])
+        e = pick()
+        out.append(B.pair_line(e, "es-en")[: -len(e.english)])
+    for _ in range(20):
+        t = B.pair_line(pick(), "es-en")
+        out.append(t[:int(rng.integers(4, min(12, len(t)) + 1))])
     for _ in range(10):
-        a, b = texts[rng.integers(len(texts))], texts[rng.integers(len(texts))]
+        a, b = B.pair_line(pick(), "es-en"), B.pair_line(pick(), "en-es")
         out.append(f"{a} {b[:int(rng.integers(4, len(b) + 1))]}")
     return [out[i % len(out)] for i in range(n)] if n <= len(out) else out + out[: n - len(out)]
 
@@ -129,9 +143,10 @@ def _prompts(n: int, seed: int) -> list[str]:
 def cache_equivalence(cfg: dict, rec: Recorder) -> dict:
     n, new = int(cfg["n_prompts"]), int(cfg["max_new_tokens"])
     prompts = _prompts(n, int(cfg["seed_prompt_sampler"]))
-    base, tok, _ = cached_minigpt(quick=bool(cfg["quick"]))
-    longest = max(len(tok.encode(p, eos=False)) for p in prompts)
-    model, _, _ = cached_minigpt(quick=bool(cfg["quick"]), context_len=longest + new + 1)
+    _, tok, _ = spine_numpy.load(bool(cfg["quick"]))
+    longest = max(len(tok.encode(p, eos=False)) for p in [*prompts, PROBE])
+    model, _, cks = spine_numpy.load(bool(cfg["quick"]), context_len=longest + new + 1)  # RoPE: no new weights
+    model_name = spine_numpy.record(rec, cks)
     off = cfg.get("fault") == FAULT
     c = model.cfg
     cache = KVCache.allocate(layers=c.n_layers, heads=c.n_heads, head_dim=c.d_head, max_seq=c.context_len + 1,
@@ -148,8 +163,8 @@ def cache_equivalence(cfg: dict, rec: Recorder) -> dict:
             same += int(div is None)
             first_div.append(-1 if div is None else div)
             rec.log(i, stage="prompts", prompt=p, identical=int(div is None), first_divergence=-1 if div is None else div)
-        # "yesterday i": prefill, decode one token, compare every cached row with a full recompute
-        ids = tok.encode("yesterday i", eos=False)
+        # the probe prompt: prefill, decode one token, compare every cached row with a full recompute
+        ids = tok.encode(PROBE, eos=False)
         kv = KVCache.allocate(layers=c.n_layers, heads=c.n_heads, head_dim=c.d_head, max_seq=c.context_len + 1,
                               off_by_one=off)
         full = KVCache.allocate(layers=c.n_layers, heads=c.n_heads, head_dim=c.d_head, max_seq=c.context_len + 1)
@@ -170,7 +185,7 @@ def cache_equivalence(cfg: dict, rec: Recorder) -> dict:
             "all_prompts_identical": same == n, "first_divergence_min": min([d for d in first_div if d >= 0], default=-1),
             "kv_rows_max_abs_diff": max(diffs), "kv_rows_byte_identical": max(diffs) == 0.0,
             "kv_rows_max_rel_diff": max(d / s for d, s in zip(diffs, scale, strict=True)), "kv_rows_max_abs_value": max(scale),
-            "yesterday_next_token": tok.itos[nxt], "max_new_tokens": new,
+            "probe_prompt": PROBE, "probe_next_token": tok.itos[nxt], "max_new_tokens": new, "model": model_name,
             "one_token_prompt_identical": one_a == one_b and len(one_a) > 1}
 
 
