@@ -7,7 +7,6 @@ network collapses to one linear map. The task includes subject-verb agreement er
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -26,59 +25,13 @@ def _activation(cfg: dict) -> Module:
     return Identity() if cfg.get("fault") == FAULT else GELU()
 
 
-def _torch() -> Any | None:
+def _parity() -> Any | None:
+    """engine.torchstack.parity, or None where torch is not installed (the tour then skips its torch checks)."""
     try:
-        import torch
+        from engine.torchstack import parity
     except ImportError:
         return None
-    return torch
-
-
-OPTIMIZER_CASES: dict[str, tuple[Any, dict[str, float], str]] = {
-    "adam": (Adam, {"lr": 1e-2}, "Adam"),
-    "adam_l2": (Adam, {"lr": 1e-2, "weight_decay": 0.05}, "Adam"),
-    "adamw": (AdamW, {"lr": 1e-2, "weight_decay": 0.1}, "AdamW"),
-    "sgd": (SGD, {"lr": 0.01, "momentum": 0.9}, "SGD"),
-    "sgd_wd": (SGD, {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.05}, "SGD"),
-}
-
-
-def _optimizer_vs_torch(torch: Any, kind: str, steps: int = 100) -> float:
-    """Max |ours - torch| over `steps` steps on a quadratic in two parameter tensors (5 and 3 entries), float64."""
-    rng = np.random.default_rng(5)
-    inits, targets = [rng.normal(size=5), rng.normal(size=3)], [rng.normal(size=5), rng.normal(size=3)]
-    ours = [Tensor(p0.copy(), requires_grad=True) for p0 in inits]
-    theirs = [torch.tensor(p0.copy(), requires_grad=True) for p0 in inits]
-    cls, kw, torch_name = OPTIMIZER_CASES[kind]
-    opt: Optimizer = cls(ours, **kw)
-    topt = getattr(torch.optim, torch_name)(theirs, **kw)
-    worst = 0.0
-    for _ in range(steps):
-        opt.zero_grad()
-        sum(((p - Tensor(t)) ** 2).sum() for p, t in zip(ours, targets, strict=True)).backward()
-        opt.step()
-        topt.zero_grad()
-        sum(((p - torch.tensor(t)) ** 2).sum() for p, t in zip(theirs, targets, strict=True)).backward()
-        topt.step()
-        worst = max(worst, *(float(np.abs(p.data - q.detach().numpy()).max()) for p, q in zip(ours, theirs, strict=True)))
-    return worst
-
-
-def _mse_and_init_vs_torch(torch: Any, rng: np.random.Generator) -> dict[str, float]:
-    """MSELoss value and gradient against torch; the Linear init's largest |w| against torch's bound 1/sqrt(fan_in)
-    (no torch draws here: the lab's results stay deterministic)."""
-    from engine.scratch.nn import MSELoss
-
-    pred, target = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
-    x = Tensor(pred.copy(), requires_grad=True)
-    loss = MSELoss()(x, Tensor(target))
-    loss.backward()
-    t = torch.tensor(pred, requires_grad=True)
-    tl = torch.nn.functional.mse_loss(t, torch.tensor(target))
-    tl.backward()
-    lin = Linear(256, 64, rng=rng)  # torch.nn.Linear draws U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-    return {"mse_vs_torch_err": max(abs(loss.item() - tl.item()), float(np.abs(x.grad - t.grad.numpy()).max())),
-            "init_max_over_torch_bound": float(np.abs(lin.weight.data).max()) * math.sqrt(256)}
+    return parity
 
 
 def modules_tour(cfg: dict, rec: Recorder) -> dict:
@@ -111,24 +64,16 @@ def modules_tour(cfg: dict, rec: Recorder) -> dict:
         "worked_loss": loss.item(),
         "w1_grad_shape": list(fc1.weight.grad.shape),
     }
-    torch = _torch()
-    if torch is not None:
-        tw1, tb1 = torch.tensor(fc1.weight.data, requires_grad=True), torch.tensor(fc1.bias.data, requires_grad=True)
-        tw2, tb2 = torch.tensor(fc2.weight.data, requires_grad=True), torch.tensor(fc2.bias.data, requires_grad=True)
-        tz = torch.tensor(x) @ tw1.T + tb1
-        th = torch.nn.functional.gelu(tz, approximate="tanh")  # the reference always uses GELU
-        tloss = torch.nn.functional.cross_entropy(th @ tw2.T + tb2, torch.tensor(y))
-        tloss.backward()
-        err = abs(loss.item() - tloss.item())
-        for ours, theirs in [(fc1.weight, tw1), (fc1.bias, tb1), (fc2.weight, tw2), (fc2.bias, tb2)]:
-            err = max(err, float(np.abs(ours.grad - theirs.grad.numpy()).max()))
+    parity = _parity()
+    if parity is not None:
+        err = parity.mlp_vs_torch(fc1, fc2, x, y, loss.item())  # torch always uses GELU
         result |= {
             "worked_max_err": err,
             "worked_matches_torch": err < 1e-9,
-            "adam_vs_torch_err": _optimizer_vs_torch(torch, "adam"),
-            "sgd_momentum_vs_torch_err": _optimizer_vs_torch(torch, "sgd"),
-            **{f"{k}_vs_torch_err": _optimizer_vs_torch(torch, k) for k in ("adam_l2", "adamw", "sgd_wd")},
-            **_mse_and_init_vs_torch(torch, rng),
+            "adam_vs_torch_err": parity.optimizer_vs_torch("adam"),
+            "sgd_momentum_vs_torch_err": parity.optimizer_vs_torch("sgd"),
+            **{f"{k}_vs_torch_err": parity.optimizer_vs_torch(k) for k in ("adam_l2", "adamw", "sgd_wd")},
+            **parity.mse_and_init_vs_torch(rng),
         }
     return result
 

@@ -8,12 +8,16 @@ argument (default: the real one), so a test can hand in a broken copy and see th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
 
+from engine.scratch.autograd.tensor import Tensor
 from engine.scratch.calculus import optim_steps as O
+from engine.scratch.nn import Linear, MSELoss
+from engine.scratch.optim import SGD, Adam, AdamW, Optimizer
 
 StepFn = Callable[..., tuple[np.ndarray, O.State]]
 
@@ -51,3 +55,68 @@ def rosenbrock_paths_vs_torch(steps: int = 60, step_fns: Mapping[str, StepFn] | 
         out[name] = worst
     return out
 
+
+# phase 09: name -> (our optimizer class, kwargs shared with torch, torch.optim class name)
+OPTIMIZER_CASES: dict[str, tuple[type[Optimizer], dict[str, float], str]] = {
+    "adam": (Adam, {"lr": 1e-2}, "Adam"),
+    "adam_l2": (Adam, {"lr": 1e-2, "weight_decay": 0.05}, "Adam"),
+    "adamw": (AdamW, {"lr": 1e-2, "weight_decay": 0.1}, "AdamW"),
+    "sgd": (SGD, {"lr": 0.01, "momentum": 0.9}, "SGD"),
+    "sgd_wd": (SGD, {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.05}, "SGD"),
+}
+
+
+def optimizer_vs_torch(kind: str, steps: int = 100, cls: type[Optimizer] | None = None) -> float:
+    """Max |ours - torch| over `steps` steps on a quadratic in two parameter tensors (5 and 3 entries), float64.
+    `cls` replaces our optimizer class of case `kind` (a test's broken copy); torch's stays."""
+    rng = np.random.default_rng(5)
+    inits, targets = [rng.normal(size=5), rng.normal(size=3)], [rng.normal(size=5), rng.normal(size=3)]
+    ours = [Tensor(p0.copy(), requires_grad=True) for p0 in inits]
+    theirs = [torch.tensor(p0.copy(), requires_grad=True) for p0 in inits]
+    case_cls, kw, torch_name = OPTIMIZER_CASES[kind]
+    opt: Optimizer = (cls or case_cls)(ours, **kw)
+    topt = getattr(torch.optim, torch_name)(theirs, **kw)
+    worst = 0.0
+    for _ in range(steps):
+        opt.zero_grad()
+        sum(((p - Tensor(t)) ** 2).sum() for p, t in zip(ours, targets, strict=True)).backward()  # type: ignore[union-attr]
+        opt.step()
+        topt.zero_grad()
+        sum(((p - torch.tensor(t)) ** 2).sum() for p, t in zip(theirs, targets, strict=True)).backward()  # type: ignore[union-attr]
+        topt.step()
+        gaps = (float(np.abs(p.data - q.detach().numpy()).max()) for p, q in zip(ours, theirs, strict=True))
+        worst = max(worst, *gaps)
+    return worst
+
+
+def mlp_vs_torch(fc1: Linear, fc2: Linear, x: np.ndarray, y: np.ndarray, loss: float) -> float:
+    """Max |ours - torch| of Linear -> GELU(tanh) -> Linear -> cross-entropy: the loss our forward gave
+    (`loss`) and the four parameter gradients our backward left on `fc1`, `fc2`. torch always uses GELU,
+    so an activation swapped out of our network shows as a gap."""
+    assert fc1.bias is not None and fc2.bias is not None, "the worked example's layers have biases"
+    tw1, tb1 = torch.tensor(fc1.weight.data, requires_grad=True), torch.tensor(fc1.bias.data, requires_grad=True)
+    tw2, tb2 = torch.tensor(fc2.weight.data, requires_grad=True), torch.tensor(fc2.bias.data, requires_grad=True)
+    tz = torch.tensor(x) @ tw1.T + tb1
+    th = torch.nn.functional.gelu(tz, approximate="tanh")
+    tloss = torch.nn.functional.cross_entropy(th @ tw2.T + tb2, torch.tensor(y))
+    tloss.backward()
+    err = abs(loss - tloss.item())
+    for ours, theirs in [(fc1.weight, tw1), (fc1.bias, tb1), (fc2.weight, tw2), (fc2.bias, tb2)]:
+        err = max(err, float(np.abs(ours.grad - theirs.grad.numpy()).max()))  # type: ignore[union-attr]
+    return err
+
+
+def mse_and_init_vs_torch(rng: np.random.Generator, mse: Callable[[Tensor, Tensor], Tensor] | None = None
+                          ) -> dict[str, float]:
+    """MSELoss value and gradient against torch (`mse`: our loss, default MSELoss()); the Linear init's
+    largest |w| against torch's bound 1/sqrt(fan_in) (no torch draws here: results stay deterministic)."""
+    pred, target = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    x = Tensor(pred.copy(), requires_grad=True)
+    loss = (mse or MSELoss())(x, Tensor(target))
+    loss.backward()
+    t = torch.tensor(pred, requires_grad=True)
+    tl = torch.nn.functional.mse_loss(t, torch.tensor(target))
+    tl.backward()
+    lin = Linear(256, 64, rng=rng)  # torch.nn.Linear draws U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    return {"mse_vs_torch_err": max(abs(loss.item() - tl.item()), float(np.abs(x.grad - t.grad.numpy()).max())),  # type: ignore[union-attr]
+            "init_max_over_torch_bound": float(np.abs(lin.weight.data).max()) * math.sqrt(256)}
