@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -18,6 +19,27 @@ def top_subspace(m: Tensor, k: int, side: str = "left") -> Tensor:
     """Orthonormal basis (..., rows, k) of the top-k left (or right) singular vectors of a batch of matrices."""
     u, _, vh = torch.linalg.svd(m, full_matrices=False)
     return u[..., :k] if side == "left" else vh[..., :k, :].transpose(-1, -2)
+
+
+def projector_gap(u1: Tensor, u2: Tensor) -> Tensor:
+    """Largest entry of |U1 U1^T - U2 U2^T| per batch item: zero iff the spans agree, blind to signs and bases."""
+    p1 = u1 @ u1.transpose(-1, -2)
+    p2 = u2 @ u2.transpose(-1, -2)
+    return (p1 - p2).abs().amax(dim=(-2, -1))
+
+
+def top_subspace_error(m: Tensor, k: int) -> float:
+    """Worst projector gap between top_subspace and numpy.linalg.svd's leading k vectors, both sides, float64.
+
+    numpy's LAPACK call is an independent reference for the function the drift metric relies on;
+    computing both sides catches a slice that keeps the wrong end of either factor.
+    """
+    m64 = m.detach().to(torch.float64)
+    u_np, _, vh_np = np.linalg.svd(m64.cpu().numpy(), full_matrices=False)
+    ref = {"left": torch.from_numpy(u_np[..., :k].copy()),
+           "right": torch.from_numpy(np.swapaxes(vh_np[..., :k, :], -1, -2).copy())}
+    gaps = [projector_gap(top_subspace(m64, k, side).cpu(), ref[side]).max() for side in ("left", "right")]
+    return float(max(gaps))
 
 
 def grassmann_distance(u1: Tensor, u2: Tensor) -> Tensor:
