@@ -1,5 +1,7 @@
 """Phase 27 labs: the online softmax against a float64 oracle, bytes moved by naive and tiled
-(Flash) attention counted and compared with the course's formulas, and GQA/MQA on the Mini-GPT.
+(Flash) attention counted and compared with the course's formulas, and GQA/MQA on the course's model
+(the phase-18 spine checkpoint as the NumPy twin, engine.lm.models.spine_numpy, scored on the
+bilingual pair lines of its training verbs; the manifest names the checkpoint and tokenizer).
 
 Fault `kv_heads_one` (the phase's break, on lab-04): the GQA-2 model is forced down to a single
 KV head (MQA); the cache halves exactly and perplexity rises.
@@ -185,19 +187,28 @@ def _mha_equivalence(d_model: int, n_heads: int, seed: int) -> float:
     return float(np.abs(gqa(x).data - ref(x, causal=True).data).max())
 
 
+def _pair_texts(n: int | None = None) -> list[str]:
+    """The spine's own lines: "es:<spanish> / en:<english>" for every distinct cell of the training verbs."""
+    from engine.lm.text import bilingual as B
+
+    rows = B.unique_cells(B.examples("train"))
+    return [B.pair_line(e) for e in rows[:n]]
+
+
 def gqa_kv_cache(cfg: dict, rec: Recorder) -> dict:
     from engine.lm.eval.harness import compute_ppl
+    from engine.lm.models import spine_numpy
     from engine.lm.models.attention_ref import row_entropy
     from engine.lm.models.gqa import kv_bytes_per_token, to_gqa
-    from engine.lm.train.data import load_corpus, make_batch
-    from engine.lm.train.recipe import cached_minigpt
+    from engine.lm.train.data import make_batch
     from engine.scratch.autograd.tensor import no_grad
 
     H, L, dh, nb = cfg["n_heads"], cfg["n_layers"], cfg["d_head"], cfg["dtype_bytes"]
-    base, tok, _ = cached_minigpt(quick=bool(cfg["quick"]))
+    base, tok, cks = spine_numpy.load(quick=bool(cfg["quick"]))
+    spine_numpy.record(rec, cks)
     if (base.cfg.n_heads, base.cfg.n_layers, base.cfg.d_head) != (H, L, dh):
-        raise ValueError(f"config (H, L, d_head) = {(H, L, dh)} does not match the Mini-GPT {base.cfg}")
-    texts = [e.text for e in load_corpus()]
+        raise ValueError(f"config (H, L, d_head) = {(H, L, dh)} does not match the spine model {base.cfg}")
+    texts = _pair_texts()
     ids, *_ = make_batch([tok.encode(t) for t in texts[: cfg["kv_probe_sentences"]]])
     ids = ids[:, : min(ids.shape[1], cfg["seq_len"], base.cfg.context_len)]
     gqa_kv = 1 if cfg.get("fault") == FAULT else cfg["gqa_kv_heads"]  # the break forces GQA down to one KV head
