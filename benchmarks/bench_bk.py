@@ -11,7 +11,10 @@
 3. The core's achieved bytes/s against a tensor copy, and the causal C kernel against the
    row-wise one, at N = 8192, as a fraction of copy bandwidth for two byte counts: the op's own
    I/O (28 B/site: the strict bound) and the 56 B/site a pivot-saving kernel must move.
-All timings in [2] and [3] are medians of interleaved rounds (engine.labs.bk_timing), in process
+4. The diagonal of the inverse, forward only, complex128: the C kernel against NumPy cyclic
+   reduction (batched, O(N)) and scipy's banded solve (O(N^2)), each checked against the kernel.
+   Measurement only: nothing here enters the exit status.
+All timings in [2], [3] and [4] are medians of interleaved rounds (engine.labs.bk_timing), in process
 CPU time by default (--clock wall for the wall clock): on a loaded shared machine the wall clock
 mostly measures the scheduler.
 
@@ -26,6 +29,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -37,6 +41,7 @@ from engine.labs.bk_scaling import BKMixer  # noqa: E402
 from engine.labs.bk_timing import copy_fn, interleaved  # noqa: E402
 from engine.lm.models.attention import SelfAttention  # noqa: E402
 from engine.research.bk import (
+    baselines,  # noqa: E402
     flops,  # noqa: E402
     native,  # noqa: E402
 )
@@ -224,7 +229,33 @@ def main() -> int:
                   f"I/O bound: {io / t[k] / bw:5.1%} of copy ({bw * t[k] / io:.1f}x off)  "
                   f"pivot bound: {piv / t[k] / bw:5.1%} ({bw * t[k] / piv:.1f}x off)")
         print(f"  interleaved over row-wise: {t['native_rowwise'] / t['native']:.1f}x")
+    inverse_diag_rows(b, [512, 2048] if args.quick else [512, 2048, 16384], rounds, args.clock)
     return 0 if ok else 1
+
+
+def inverse_diag_rows(rows: int, sizes: list[int], rounds: int, clock: str, banded_max_n: int = 2048) -> None:
+    """[4]: the C kernel (or the scan without a compiler) vs cyclic reduction vs solve_banded, forward.
+    The banded solve inverts against the identity (O(N^2), ~1 s per call at N = 2048): not above banded_max_n."""
+    kernel = "native" if native.available() else "scan"
+    print(f"\n[4] diag((H - zI)^-1), {rows} rows, forward only, complex128 (ms; ratio to the {kernel} kernel)")
+    print(f"  {'N':>6} {'kernel':>9} {'cyclic reduction':>22} {'solve_banded':>22} {'max err CR':>11}")
+    for m in sizes:
+        diag = -2.0 + 3.0 * torch.rand(rows, m, dtype=torch.float64) - 1.5
+        arr = diag.numpy()
+        with torch.no_grad():
+            f = bk_features(diag, backend=kernel)
+            ref = torch.complex(f[..., 0], f[..., 1])
+            fns: dict[str, Callable[[], object]] = {
+                "kernel": partial(bk_features, diag, backend=kernel),
+                "cr": partial(baselines.cyclic_reduction_diag, arr)}
+            if m <= banded_max_n:
+                fns["banded"] = partial(baselines.banded_solve_diag, arr)
+            t = interleaved(fns, rounds, 0.05, clock)
+        err = float((torch.from_numpy(baselines.cyclic_reduction_diag(arr)) - ref).abs().max())
+        banded = (f"{1e3 * t['banded']:12.3f} ({t['banded'] / t['kernel']:6.1f}x)" if "banded" in t
+                  else f"{'-':>22}")
+        print(f"  {m:>6} {1e3 * t['kernel']:9.3f} {1e3 * t['cr']:12.3f} ({t['cr'] / t['kernel']:6.1f}x) "
+              f"{banded} {err:11.1e}")
 
 
 if __name__ == "__main__":

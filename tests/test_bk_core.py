@@ -107,3 +107,17 @@ def test_prefix_product_and_linear_recurrence_match_loops() -> None:
         x = a[:, k] * x + b[:, k]
         loop.append(x)
     assert torch.allclose(linear_recurrence(a, b, reverse=True), torch.stack(loop[::-1], 1), atol=1e-6)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 64, 100, 255, 256, 1000])
+@pytest.mark.parametrize(("beta", "z"), [(1.0, 1j), (0.7, 0.3 + 0.5j), (-0.4, -0.2 + 1.5j)])
+def test_cyclic_reduction_matches_dense_inverse(n: int, beta: float, z: complex) -> None:
+    """The cyclic-reduction baseline (batched, NumPy) against the dense inverse, powers of two and not."""
+    from engine.research.bk.baselines import cyclic_reduction_diag
+
+    gen = torch.Generator().manual_seed(n)
+    diag = -2.0 + 3.0 * torch.rand(3, n, generator=gen, dtype=torch.float64) - 1.5
+    want = core.dense_diag_inverse(diag, 1.0, beta, z)
+    got = torch.from_numpy(cyclic_reduction_diag(diag.numpy(), beta, z))
+    assert got.dtype == torch.complex128 and got.shape == (3, n)
+    assert float((got - want).abs().max()) < 1e-12

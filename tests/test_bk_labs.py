@@ -55,7 +55,8 @@ def test_scaling_quick() -> None:
     assert out["max_dense_err"] < 1e-12 and out["max_grad_rel_err"] < 1e-9
     assert {f"grad_err_causal_{b}" for b in backends} <= set(out)
     assert out["max_baseline_err"] < 1e-12
-    assert set(out["baselines"]) == {"scan", "numpy_loop", "python_loop", "banded_solve", "torch_loop"}
+    assert set(out["baselines"]) == {"scan", "numpy_loop", "python_loop", "banded_solve", "torch_loop",
+                                     "cyclic_reduction"}
     ops = {r["op"] for r in rec.records}
     assert {"attention", "bk C=1 scan", "bk C=4 scan", "model resnet_bk", "model transformer"} <= ops
     for c in ("1", "4"):

@@ -12,8 +12,8 @@ ratio compares two things measured under the same background load:
    (one potential per model dimension); channels = 1 is the seed's mixer (two numbers per
    token), which is where the old 44-143x headline came from.
 3. the baselines for the diagonal of the inverse (forward only): plain Python, NumPy over the
-   rows, scipy's banded solve, the per-position torch loop, and the torch scan, each as a ratio
-   to the C kernel, each also checked against it.
+   rows, scipy's banded solve, NumPy odd-even cyclic reduction (batched), the per-position torch
+   loop, and the torch scan, each as a ratio to the C kernel, each also checked against it.
 4. whole models: ResNet-BK against a Transformer with the same number of non-embedding
    parameters (the width is searched), tokens per second of a training step.
 
@@ -226,7 +226,8 @@ def _layer_sweep(cfg: dict[str, Any], rec: Recorder, backends: list[str], device
 def _baselines(cfg: dict[str, Any], rec: Recorder, gen: torch.Generator) -> dict[str, Any]:
     rows = int(cfg["baseline_rows"])
     limits = {"python_loop": int(cfg["python_max_n"]), "banded_solve": int(cfg["banded_max_n"]),
-              "torch_loop": int(cfg["torch_loop_max_n"]), "numpy_loop": 1 << 30, "scan": 1 << 30}
+              "torch_loop": int(cfg["torch_loop_max_n"]), "numpy_loop": 1 << 30, "scan": 1 << 30,
+              "cyclic_reduction": 1 << 30}
     out: dict[str, Any] = {}
     for n in [int(n) for n in cfg["baseline_sizes"]]:
         diag = -2.0 + 3.0 * torch.rand(rows, n, generator=gen, dtype=torch.float64) - 1.5
@@ -239,6 +240,7 @@ def _baselines(cfg: dict[str, Any], rec: Recorder, gen: torch.Generator) -> dict
             "python_loop": lambda lst=lst: baselines.python_loop_diag(lst),
             "banded_solve": lambda arr=arr: baselines.banded_solve_diag(arr),
             "torch_loop": lambda diag=diag: baselines.torch_loop_diag(diag),
+            "cyclic_reduction": lambda arr=arr: baselines.cyclic_reduction_diag(arr),
         }
         fns = {k: f for k, f in cands.items() if k == "kernel" or n <= limits[k]}
         with torch.no_grad():
