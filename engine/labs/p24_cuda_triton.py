@@ -163,8 +163,7 @@ def tuned_softmax(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 # ---------------------------------------------------------------------- lab 03
 def triton_port(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     env = _prepare(cfg)
-    from engine.lm.train.data import CharTokenizer
-    from engine.lm.train.recipe import cached_minigpt
+    from engine.lm.models import spine_numpy
     from engine.systems.kernels import layernorm as ln
     from engine.systems.kernels import softmax as sm
     from engine.systems.kernels.minigpt_port import TorchMiniGPT
@@ -179,7 +178,8 @@ def triton_port(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     h, w, b = torch.randn(int(cfg["check_rows"]), 64, generator=gen), torch.randn(64, generator=gen), torch.randn(64, generator=gen)
     ln_err = max_abs(ln.layer_norm(h.to(dev), w.to(dev), b.to(dev)).cpu().numpy(), layernorm64(h.numpy(), w.numpy(), b.numpy()))
 
-    model, _, _ = cached_minigpt(quick=bool(cfg["quick"]))
+    model, tok, cks = spine_numpy.load(quick=bool(cfg["quick"]))  # the course's model, as the NumPy twin
+    spine_numpy.record(rec, cks)
     ids = np.random.default_rng(cfg["seed"]).integers(0, model.cfg.vocab_size, tuple(cfg["port_batch"]))
     ref = model(ids).data
     torch.set_num_threads(1)
@@ -187,8 +187,7 @@ def triton_port(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     eager64 = TorchMiniGPT(model, dtype=torch.float64)(torch.from_numpy(ids)).numpy()
     swapped = TorchMiniGPT(model, device=dev, softmax=lambda t: sm.softmax(t, "fused", tuned["block"], tuned["num_warps"]),
                            layer_norm=lambda t, w_, b_, eps: ln.layer_norm(t, w_, b_, eps))
-    tok = CharTokenizer(model.cfg.vocab_size)
-    prompt = torch.tensor([tok.encode(str(cfg["prompt"]), eos=False)])
+    prompt = torch.tensor([tok.encode(str(cfg["prompt"]), bos=True, eos=False)])
     top_eager = int(TorchMiniGPT(model)(prompt)[0, -1].argmax())
     top_swap = int(swapped(prompt.to(dev))[0, -1].argmax())
     kernel_logits = swapped(torch.from_numpy(ids).to(dev)).cpu().numpy()
@@ -198,5 +197,5 @@ def triton_port(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
                            "torch_port_max_abs_diff": max_abs(eager, ref), "torch_port_fp64_vs_numpy_fp32": max_abs(eager64, ref),
                            "kernel_swap_top1_unchanged": top_eager == top_swap, "prompt_top1": tok.itos[top_eager],
                            "kernel_vs_eager_logits_max_abs_diff": max_abs(kernel_logits, eager)}
-    rec.note(f"'{cfg['prompt']}' -> next character {tok.itos[top_eager]!r} (eager) / {tok.itos[top_swap]!r} (Triton kernels)")
+    rec.note(f"'{cfg['prompt']}' -> next token {tok.itos[top_eager]!r} (eager) / {tok.itos[top_swap]!r} (Triton kernels)")
     return out
