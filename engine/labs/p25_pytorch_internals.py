@@ -9,6 +9,7 @@ version counter, and backward raises the "modified by an inplace operation" erro
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from typing import Any
 
 import torch
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 
 from engine.core.run import Recorder
 from engine.torchstack.internals.dispatch import dispatch_keys, profiled_ops, trace_ops
-from engine.torchstack.internals.linear_grad import grad_fn_walk, linear_backward
+from engine.torchstack.internals.linear_grad import grad_fn_census, grad_fn_walk, linear_backward
 
 FAULT = "inplace_residual"
 
@@ -136,6 +137,7 @@ def hand_gradients(cfg: dict, rec: Recorder) -> dict:
     x, t = torch.randn(batch, n_in, requires_grad=True), torch.randn(batch, n_out)
     loss = 0.5 * ((layer(x) - t) ** 2).sum()
     nodes = grad_fn_walk(loss.grad_fn)
+    census = grad_fn_census(loss.grad_fn)
     rec.note("grad_fn walk: " + " -> ".join(nodes))
 
     raised, message = _residual_block_backward(cfg.get("fault") == FAULT, cfg["seed"])
@@ -150,6 +152,8 @@ def hand_gradients(cfg: dict, rec: Recorder) -> dict:
         "grad_fn_nodes": nodes,
         "grad_fn_has_addmm_backward": "AddmmBackward0" in nodes,
         "grad_fn_has_mul_backward_for_half": "MulBackward0" in nodes,
+        "grad_fn_walk_matches_census": Counter(nodes) == census,
+        "grad_fn_accumulate_grad_nodes": nodes.count("AccumulateGrad"),
         "backward_raised_inplace_error": raised,
     }
 

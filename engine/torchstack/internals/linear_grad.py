@@ -7,6 +7,7 @@ to rounding.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import torch
@@ -30,3 +31,22 @@ def grad_fn_walk(root: Any) -> list[str]:
         order.append(type(node).__name__)
         queue.extend(nxt for nxt, _ in node.next_functions)
     return order
+
+
+def grad_fn_census(root: Any) -> Counter[str]:
+    """Node type counts of the graph under a grad_fn, found depth first by recursion.
+
+    A second traversal written independently of grad_fn_walk, so the lab can check that the walk
+    visits every node exactly once (the same multiset of names), not just that some name appears.
+    """
+    seen: dict[int, str] = {}
+
+    def visit(node: Any) -> None:
+        if node is None or id(node) in seen:
+            return
+        seen[id(node)] = type(node).__name__
+        for nxt, _ in node.next_functions:
+            visit(nxt)
+
+    visit(root)
+    return Counter(seen.values())
