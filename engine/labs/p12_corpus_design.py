@@ -40,6 +40,7 @@ from engine.lm.text.corpus_checks import (
 from engine.lm.text.corpus_spec import render_spec, schema_from_spec
 from engine.scratch.autograd.tensor import Tensor, cross_entropy, no_grad
 from engine.scratch.nn import Linear, Module, ReLU, Sequential
+from engine.scratch.nn.fit import fit_full_batch
 from engine.scratch.optim import Adam
 
 SPECIALS = ["<|pad|>", "<|endoftext|>", "<|unk|>", "<|sep|>"]
@@ -164,7 +165,7 @@ def _featurise(rows: list[dict], index: dict[str, int]) -> np.ndarray:
 
 def train_tense_classifier(train: list[dict], val: list[dict], seed: int, epochs: int, shuffled: bool,
                            rec: Recorder, hidden: int = 64, lr: float = 0.003) -> dict[str, float]:
-    """A one-hidden-layer MLP from row features to the 6 tense surfaces, full batch, Adam."""
+    """A one-hidden-layer MLP from row features to the 6 tense surfaces, full batch, Adam (engine.scratch.nn.fit)."""
     index = {f: i for i, f in enumerate(sorted({f for r in train for f in row_features(r)}))}
     xtr, xva = _featurise(train, index), _featurise(val, index)
     ytr = np.array([TENSE_SURFACES.index(r["tense"]) for r in train])
@@ -175,21 +176,23 @@ def train_tense_classifier(train: list[dict], val: list[dict], seed: int, epochs
     model: Module = Sequential(Linear(len(index), hidden, rng=rng), ReLU(), Linear(hidden, len(TENSE_SURFACES), rng=rng))
     opt = Adam(model.parameters(), lr=lr)
     out: dict[str, float] = {}
-    for epoch in range(1, epochs + 1):
-        with blas_threads(1):  # small matmuls: extra BLAS threads only thrash on a busy 2-core box
-            loss = cross_entropy(model(Tensor(xtr)), ytr)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        if epoch % 5 == 0 or epoch == epochs:
-            with no_grad():
-                logits_va = model(Tensor(xva))
-                val_loss = float(cross_entropy(logits_va, yva).data)
-                val_acc = float((logits_va.data.argmax(axis=1) == yva).mean())
-                train_loss = float(cross_entropy(model(Tensor(xtr)), ytr).data)
-            rec.log(epoch, stage="classifier", split="train", loss=train_loss)
-            rec.log(epoch, stage="classifier", split="val", loss=val_loss, accuracy=val_acc)
-            out = {"train_loss_final": train_loss, "val_loss_final": val_loss, "val_accuracy": val_acc}
+
+    def evaluate(epoch: int, **_: float) -> None:
+        """fit_full_batch calls this after each step (epoch from 0): every 5th epoch and the last, the
+        train and val loss of the model as it now is."""
+        if (epoch + 1) % 5 and epoch + 1 != epochs:
+            return
+        with no_grad():
+            logits_va = model(Tensor(xva))
+            val_loss = float(cross_entropy(logits_va, yva).data)
+            val_acc = float((logits_va.data.argmax(axis=1) == yva).mean())
+            train_loss = float(cross_entropy(model(Tensor(xtr)), ytr).data)
+        rec.log(epoch + 1, stage="classifier", split="train", loss=train_loss)
+        rec.log(epoch + 1, stage="classifier", split="val", loss=val_loss, accuracy=val_acc)
+        out.update(train_loss_final=train_loss, val_loss_final=val_loss, val_accuracy=val_acc)
+
+    with blas_threads(1):  # small matmuls: extra BLAS threads only thrash on a busy 2-core box
+        fit_full_batch(model, opt, xtr, ytr, epochs, log=evaluate)
     out["uniform_guess_loss"] = math.log(len(TENSE_SURFACES))
     return out
 
