@@ -1,6 +1,8 @@
 """Phase 21 labs: greedy decoding, the temperature sweep, top-k/top-p truncation and the
-diversity-versus-grammaticality sweep, on the phase-18 Mini-GPT (engine.lm.train.recipe's cached
-checkpoint: the quick recipe under --quick, the full one otherwise). Decoding uses no KV cache.
+diversity-versus-grammaticality sweep, on the course's model: the phase-18 spine checkpoint as the
+NumPy twin with its BPE tokenizer (engine.lm.models.spine_numpy; the quick checkpoint under
+--quick, the full one otherwise). Prompts are the bilingual corpus's es->en translation prompts
+("es:yo trabajé / en:"), so a completion is an English verb form. Decoding uses no KV cache.
 
 Fault `top_p_one` (the phase's break): lab-03's chosen sampler uses p = 1.0 instead of 0.95.
 """
@@ -27,34 +29,42 @@ from engine.lm.infer.sampling import (
     topk_mask,
     topp_probs,
 )
-from engine.lm.text.verbs import PERSONS, TENSES, VERBS, conjugate
-from engine.lm.train.data import EOS
-from engine.lm.train.recipe import cached_minigpt
+from engine.lm.models import spine_numpy
+from engine.lm.text import bilingual as B
 from engine.scratch.autograd.tensor import no_grad
 
 FAULT = "top_p_one"
 WORKED_LOGITS = [4.2, 1.8, 1.5, 0.6, 0.3, -0.5, -1.2, -2.1, -3.4, -4.0]
 
 
-def _model(cfg: dict) -> tuple[Any, Any]:
-    model, tok, _ = cached_minigpt(quick=bool(cfg["quick"]))
+EOS = B.EOS
+PERSON_FREE = ("infinitive", "past_participle")  # cells whose form does not depend on the person
+
+
+def _model(cfg: dict, rec: Recorder) -> tuple[Any, Any]:
+    """The spine checkpoint and tokenizer, both named in the run's manifest."""
+    model, tok, cks = spine_numpy.load(bool(cfg["quick"]))
+    spine_numpy.record(rec, cks)
     return model, tok
 
 
 def _prompt_ids(tok: Any, text: str) -> list[int]:
-    return tok.encode(text.lower().strip() + " ", bos=True, eos=False)
+    """<bos> + the prompt as written ("es:yo trabajé / en:" - the model answers the English side)."""
+    return tok.encode(text, bos=True, eos=False)
 
 
-def _forms(tense: str, person: int) -> set[str]:
-    """Every correct completion for a cue + pronoun prompt (the verb truth table)."""
-    t = TENSES.index(tense)
-    out = set()
-    for v in VERBS:
-        form = conjugate(v, t, person)
-        if tense == "infinitive":
-            form = form.removeprefix("to ")
-        out.add(form)
-    return out
+def _translation_prompt(e: B.Example) -> str:
+    return B.pair_line(e, "es-en")[: -len(e.english)]  # "es:yo trabajé / en:"
+
+
+def _forms(tense: str, person: str) -> set[str]:
+    """Every correct English form of the cell, over all 20 verbs (the verb truth table)."""
+    return {e.english for e in B.examples("all") if e.tense == tense and (tense in PERSON_FREE or e.person == person)}
+
+
+def _rows_of(prompt: str) -> list[B.Example]:
+    """The corpus rows whose translation prompt this is (none for a prompt written by hand)."""
+    return [e for e in B.examples("all") if _translation_prompt(e) == prompt]
 
 
 # ---------------------------------------------------------------------- lab 00: greedy
@@ -72,7 +82,7 @@ def _plain_greedy(model: Any, prompt: list[int], max_tokens: int, eos: int) -> l
 
 
 def greedy_decode(cfg: dict, rec: Recorder) -> dict:
-    model, tok = _model(cfg)
+    model, tok = _model(cfg, rec)
     max_tokens, seed = int(cfg["max_tokens"]), int(cfg["seed"])
     out: dict[str, Any] = {}
     outputs = []
@@ -91,7 +101,7 @@ def greedy_decode(cfg: dict, rec: Recorder) -> dict:
     out["greedy_deterministic"] = all(a == b for _, a, b, _ in outputs)
     out["greedy_vs_plain_loop_mismatches"] = sum(a != _plain_greedy(model, _prompt_ids(tok, t), max_tokens, EOS)
                                                  for t, a, _, _ in outputs)
-    ids = _prompt_ids(tok, "yesterday i")
+    ids = _prompt_ids(tok, cfg["prompts"][0])
     limit = model.cfg.context_len
     out["stops_at_context_limit"] = len(sample(model, ids, 10 * limit, seed, Temperature(5.0))) == limit - len(ids)
     no_eos = sample(model, ids, 8, seed, Temperature(5.0))
@@ -99,8 +109,9 @@ def greedy_decode(cfg: dict, rec: Recorder) -> dict:
     out["loop_terminates"] = all(len(a) <= max_tokens for _, a, _, _ in outputs)
     out["ended_with_eos"] = all(a and a[-1] == EOS for _, a, _, _ in outputs)
     out["completions"] = {t: c for t, _, _, c in outputs}
-    yest = next((c for t, _, _, c in outputs if t.lower().startswith("yesterday")), None)
-    out["yesterday_gives_past_form"] = yest is not None and yest in _forms("past", 0)
+    past = [(_rows_of(t), c) for t, _, _, c in outputs if any(e.tense == "past_simple" for e in _rows_of(t))]
+    out["past_prompt_gives_past_form"] = bool(past) and all(c in _forms(r[0].tense, r[0].person) for r, c in past)
+    out["exact_translations"] = sum(c in {e.english for e in _rows_of(t)} for t, _, _, c in outputs)
     return out
 
 
@@ -108,7 +119,7 @@ def greedy_decode(cfg: dict, rec: Recorder) -> dict:
 def temperature_sweep(cfg: dict, rec: Recorder) -> dict:
     z = np.asarray(cfg["logits"], dtype=np.float64)
     taus = [float(t) for t in cfg["taus"]]
-    model, tok = _model(cfg)
+    model, tok = _model(cfg, rec)
     with no_grad(), blas_threads(1):
         zm = model(np.asarray(_prompt_ids(tok, cfg["model_prompt"]))).data[-1].astype(np.float64)
         zd = model(np.asarray(_prompt_ids(tok, cfg["diversity_prompt"]))).data[-1].astype(np.float64)
@@ -193,41 +204,45 @@ def truncation(cfg: dict, rec: Recorder) -> dict:
 
 
 # ---------------------------------------------------------------------- lab 03: diversity vs accuracy
-CELLS = [("present", 0), ("present", 2), ("past", 0), ("past", 1), ("future", 0), ("future", 2),
-         ("past_participle", 0), ("past_participle", 2), ("infinitive", 0), ("present", 1)]
-CUE = {"present": "now", "past": "yesterday", "future": "tomorrow"}
+CELLS = [("present_simple", "1sg"), ("present_simple", "3sg"), ("past_simple", "1sg"), ("past_simple", "2sg"),
+         ("future_will", "1sg"), ("future_will", "3sg"), ("past_participle", "1sg"), ("future_going_to", "3sg"),
+         ("infinitive", "1sg"), ("present_simple", "2sg")]
 
 
-def _cell_prompt(tense: str, person: int) -> str:
-    pron = ["i", "you", "he"][person]
-    if tense == "infinitive":
-        return "to"
-    if tense == "past_participle":
-        return f"{pron} {'has' if person == 2 else 'have'}"
-    return f"{CUE[tense]} {pron}"
-
-
-def _score(model: Any, tok: Any, strategy: Any, n: int, seed: int) -> tuple[float, float, list[str]]:
-    ok, div, samples = [], [], []
+def _cell_rows() -> list[B.Example]:
+    """One training row per cell, the verb rotating with the cell (a fixed, seed-free choice)."""
+    rows = B.unique_cells(B.examples("train"))
+    out = []
     for ci, (tense, person) in enumerate(CELLS):
-        ids = _prompt_ids(tok, _cell_prompt(tense, person))
+        cell = [e for e in rows if e.tense == tense and e.person == person]
+        out.append(cell[(3 * ci) % len(cell)])
+    return out
+
+
+def _score(model: Any, tok: Any, strategy: Any, n: int, seed: int) -> tuple[float, float, list[str], float]:
+    """(grammatical share, distinct share, first sample per cell, exact-translation share) over the cells.
+
+    Grammatical: the completion is a correct English form of the prompt's tense and person for
+    any of the corpus's verbs; exact: it is the prompt's own translation.
+    """
+    ok, div, samples, exact = [], [], [], []
+    for ci, e in enumerate(_cell_rows()):
+        ids = _prompt_ids(tok, _translation_prompt(e))
         outs = sample_batch(model, ids, n, 16, seed + 7919 * ci, strategy, EOS)
         texts = [" ".join(tok.decode(o).split()) for o in outs]
-        truth = _forms(tense, person)
-        if tense == "future":
-            truth = {f.removeprefix("will ") for f in truth}
-            truth = {f"will {f}" for f in truth}
+        truth = _forms(e.tense, e.person)
         ok.append(np.mean([t in truth for t in texts]))
+        exact.append(np.mean([t == e.english for t in texts]))
         div.append(len(set(texts)) / len(texts))
         samples.append(texts[0])
-    return float(np.mean(ok)), float(np.mean(div)), samples
+    return float(np.mean(ok)), float(np.mean(div)), samples, float(np.mean(exact))
 
 
 def _greedy_batch_ok(model: Any, tok: Any) -> bool:
     """Under greedy decoding every batched row must be exactly the single greedy completion, cut at its EOS."""
     with blas_threads(1):
-        for text in ("yesterday he", "to"):
-            ids = _prompt_ids(tok, text)
+        for e in _cell_rows()[2:9:6]:  # a past and an infinitive cell
+            ids = _prompt_ids(tok, _translation_prompt(e))
             one = sample(model, ids, 16, 0, Greedy(), EOS)
             if sample_batch(model, ids, 3, 16, 0, Greedy(), EOS) != [one] * 3:
                 return False
@@ -235,7 +250,7 @@ def _greedy_batch_ok(model: Any, tok: Any) -> bool:
 
 
 def diversity_accuracy(cfg: dict, rec: Recorder) -> dict:
-    model, tok = _model(cfg)
+    model, tok = _model(cfg, rec)
     n = int(cfg["completions_per_prompt"])
     seed = int(cfg["seed"])
     taus = [float(t) for t in cfg["taus"]]
@@ -245,7 +260,7 @@ def diversity_accuracy(cfg: dict, rec: Recorder) -> dict:
         taus, top_ps, grid = [0.7, 2.0], [1.0, 0.95, 0.5], {"taus": [], "top_ps": []}
     results: dict[str, tuple[float, float]] = {}
     with blas_threads(1):
-        g_ok, g_div, g_samples = _score(model, tok, Greedy(), 1, seed)
+        g_ok, g_div, g_samples, g_exact = _score(model, tok, Greedy(), 1, seed)
         rec.log(0, stage="sweep", config="greedy", grammaticality=g_ok, diversity=0.0)
         for t in taus:
             results[f"tau={t}"] = _score(model, tok, Temperature(t), n, seed)[:2]
@@ -262,7 +277,7 @@ def diversity_accuracy(cfg: dict, rec: Recorder) -> dict:
                 results[key] = _score(model, tok, TopP(float(p), float(t)), n, seed)[:2]
                 rec.log(0, stage="sweep", config=key, grammaticality=results[key][0], diversity=results[key][1])
         chosen_p = 1.0 if cfg.get("fault") == FAULT else float(cfg["default_top_p"])
-        c_ok, c_div, c_samples = _score(model, tok, TopP(chosen_p, 1.0), n, seed)
+        c_ok, c_div, c_samples, _ = _score(model, tok, TopP(chosen_p, 1.0), n, seed)
         ref_ok = c_ok if chosen_p == 0.95 else _score(model, tok, TopP(0.95, 1.0), n, seed)[0]
     rec.note(f"greedy samples per cell: {g_samples}")
     rec.note(f"p = {chosen_p} samples (first per cell): {c_samples}")
@@ -270,7 +285,8 @@ def diversity_accuracy(cfg: dict, rec: Recorder) -> dict:
     div = [results[f"tau={t}"][1] for t in taus]
     best = max(results, key=lambda k: results[k][0] + results[k][1])
     return {
-        "greedy_grammaticality": g_ok,
+        "greedy_grammaticality": g_ok, "greedy_exact_translation": g_exact,
+        "cell_prompts": [_translation_prompt(e) for e in _cell_rows()],
         "grammaticality_nonincreasing_in_tau": bool(np.all(np.diff(gram) <= 1e-12)),
         "diversity_nondecreasing_in_tau": bool(np.all(np.diff(div) >= -1e-12)),
         "tau2_grammaticality_below_tau07": results["tau=2.0"][0] < results["tau=0.7"][0],
@@ -280,6 +296,5 @@ def diversity_accuracy(cfg: dict, rec: Recorder) -> dict:
         "grammaticality_by_config": {k: round(v[0], 4) for k, v in results.items()},
         "diversity_by_config": {k: round(v[1], 4) for k, v in results.items()},
         "best_sum_config": best,
-        "persons": list(PERSONS),
         "greedy_batch_rows_equal_greedy_sample": _greedy_batch_ok(model, tok),
     }
