@@ -233,39 +233,27 @@ def _decay_orders_per_10(norms: np.ndarray) -> float:
 
 
 def _train_lstm(cfg: dict[str, Any], rec: Recorder, seq: np.ndarray, vocab: int) -> dict[str, Any]:
-    """A few Adam steps of a small LSTM LM on the repeated prompt; stops at the first non-finite loss or gradient."""
+    """A few Adam steps of a small LSTM LM on the repeated prompt (engine.lm.train.lstm: stops at the first
+    non-finite loss, gradient or cell state); non-finite values are logged as 1e308."""
     from engine.lm.models.seq.lstm import LSTM
-    from engine.scratch.autograd.tensor import cross_entropy
+    from engine.lm.train.lstm import fit_lstm
     from engine.scratch.optim import Adam
 
     raw = cfg.get("fault") == "no_gate_sigmoid"
     model = LSTM(vocab, int(cfg["d_embed"]), int(cfg["d_hidden"]), int(cfg["seed"]),
                  float(cfg["init_std"]), gate_sigmoid=not raw)
-    opt = Adam(model.parameters(), lr=float(cfg["lstm_lr"]))
-    first_bad, cell_max, finite_cell_max = None, 0.0, 0.0
-    for step in range(1, int(cfg["lstm_steps"]) + 1):
-        with np.errstate(all="ignore"):
-            loss = cross_entropy(model(seq[:-1]), seq[1:])
-            model.zero_grad()
-            loss.backward()
-            gnorm = math.sqrt(sum(float((p.grad.astype(np.float64) ** 2).sum()) for p in model.parameters()
-                                  if p.grad is not None))
-        cells = np.array(model.stats["cell_max"])
-        step_max = float(cells.max()) if np.isfinite(cells).all() else float("inf")
-        cell_max = max(cell_max, step_max)
-        if np.isfinite(cells).any():
-            finite_cell_max = max(finite_cell_max, float(cells[np.isfinite(cells)].max()))
-        ok = math.isfinite(loss.item()) and math.isfinite(gnorm) and math.isfinite(step_max)
-        rec.log(step, stage="lstm", lstm_step=step, loss=loss.item() if ok else 1e308, cell_max=min(step_max, 1e308),
-                grad_norm=min(gnorm, 1e308) if math.isfinite(gnorm) else 1e308,
-                forget_max=model.stats["forget_max"] if math.isfinite(model.stats["forget_max"]) else 1e308)
-        if not ok:
-            first_bad = step
-            break
-        opt.step()
+
+    def log(step: int, *, loss: float, cell_max: float, grad_norm: float, forget_max: float, ok: bool) -> None:
+        rec.log(step, stage="lstm", lstm_step=step, loss=loss if ok else 1e308, cell_max=min(cell_max, 1e308),
+                grad_norm=min(grad_norm, 1e308) if math.isfinite(grad_norm) else 1e308,
+                forget_max=forget_max if math.isfinite(forget_max) else 1e308)
+
+    fit = fit_lstm(model, Adam(model.parameters(), lr=float(cfg["lstm_lr"])), seq, int(cfg["lstm_steps"]), log=log)
+    first_bad = fit["first_nonfinite_step"]
     return {"lstm_gates": "raw" if raw else "sigmoid", "first_nonfinite_step": first_bad, "lstm_stayed_finite": first_bad is None,
-            "lstm_cell_max": cell_max, "lstm_finite_cell_max": finite_cell_max,
-            "lstm_cell_max_over_T": cell_max / (len(seq) - 1), "lstm_final_loss": loss.item() if first_bad is None else None}
+            "lstm_cell_max": fit["cell_max"], "lstm_finite_cell_max": fit["finite_cell_max"],
+            "lstm_cell_max_over_T": fit["cell_max"] / (len(seq) - 1),
+            "lstm_final_loss": fit["final_loss"] if first_bad is None else None}
 
 
 def vanishing_gradient(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
