@@ -12,6 +12,10 @@
    a positive control (the model's own probability outside the target block, which must separate
    the classes) and the label-shuffle negative control; PR curve and a logistic calibration of the
    best drift score with its reliability diagram and ECE.
+
+Steps 1-4 (data, models, streamed metrics) are wired here; every statistic of step 5, the
+per-metric horizons, the W_V W_O trajectory summary, the null-model comparison and the multi-seed
+aggregation are engine/research/dcsbm/study.py's, which returns values and the rows this entry logs.
 """
 
 from __future__ import annotations
@@ -23,23 +27,13 @@ import torch
 
 from engine.core.run import MemoryRecorder, Recorder
 from engine.core.threads import torch_threads as single_thread
-from engine.research.dcsbm import horizon as horizon_mod
-from engine.research.dcsbm import spectral
+from engine.research.dcsbm import spectral, study
 from engine.research.dcsbm.bound_trained import bound_ratios
 from engine.research.dcsbm.drift import EventTable, event_table
 from engine.research.dcsbm.graph import DCSBM, make_dcsbm
-from engine.research.dcsbm.horizon import auroc_ci, permutation_p, predictive_horizon, seed_mean_auroc_ci
-from engine.research.dcsbm.metrics import (
-    auroc,
-    auroc_pair_count,
-    average_ranks,
-    fit_logistic,
-    pr_curve,
-    predict_logistic,
-    reliability,
-)
+from engine.research.dcsbm.horizon import auroc_ci
 from engine.research.dcsbm.model import WalkTransformer
-from engine.research.dcsbm.stream import TARGETS, Streamed, stream_eval, wvwo_matrices, wvwo_metrics, wvwo_trajectory
+from engine.research.dcsbm.stream import TARGETS, Streamed, stream_eval, wvwo_matrices, wvwo_metrics
 from engine.research.dcsbm.train import train_walk_model, windows
 from engine.research.dcsbm.walks import generate_walks, rule_compliance
 
@@ -75,107 +69,10 @@ def _evaluate(model: WalkTransformer, graph: DCSBM, walks: np.ndarray,
     return table, edge_ok, st
 
 
-def _shuffle_null(scores: np.ndarray, labels: np.ndarray, n_shuffles: int,
-                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """AUROC of every score column under n_shuffles label permutations: (n_shuffles, n_cols).
-
-    Ranks do not move when labels are shuffled, so each column is ranked once and a permutation's
-    AUROCs are one matrix product of its label vector with the rank matrix.
-    """
-    ranks = np.stack([average_ranks(scores[:, c]) for c in range(scores.shape[1])], axis=1)
-    n_pos = int(labels.sum())
-    n_neg = len(labels) - n_pos
-    perms = np.stack([rng.permutation(labels) for _ in range(n_shuffles)]).astype(np.float64)
-    u = perms @ ranks - n_pos * (n_pos + 1) / 2
-    observed = (labels.astype(np.float64) @ ranks - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-    return u / (n_pos * n_neg), observed
-
-
-def _nine_metrics(graph: DCSBM, eval_rule: np.ndarray, eval_null: np.ndarray, exp_st: Streamed, null_st: Streamed,
-                  labels: np.ndarray, cfg: dict[str, Any], rng: np.random.Generator, rec: Recorder) -> dict[str, Any]:
-    """AUROC per metric, target and lookback (best head), one-sided shuffle p, BH horizon; spectra saved."""
-    r, n_ctx = cfg["horizon"], cfg["n_ctx"]
-    out: dict[str, Any] = {"metrics": [], "auroc_by_metric": {}, "horizon_by_metric": {}}
-    pool: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    for target in TARGETS:
-        for name in (*spectral.METRICS, *spectral.CURVE_METRICS):
-            vals = exp_st.metrics[target][name]
-            if not torch.isfinite(vals[:, 1:]).any():
-                continue                                   # e.g. read/write alignment of a non-square AVW_O
-            table = event_table(graph, eval_rule, exp_st.logits, vals.to(torch.float64), n_ctx)
-            heads = table.drift.shape[2]
-            flat = np.nan_to_num(table.drift.reshape(len(labels), -1), nan=0.0)
-            shuffled, observed = _shuffle_null(flat, labels, cfg["n_shuffles"], rng)
-            per_lb = observed.reshape(r, heads).max(1)
-            null_lb = shuffled.reshape(-1, r, heads).max(2)
-            p = permutation_p(per_lb, null_lb)
-            lb, p_bh = predictive_horizon(p, cfg["alpha"], cfg["correction"])
-            key = f"{target}.{name}"
-            pool[key] = (per_lb, null_lb, table.drift)
-            out["metrics"].append(key)
-            out["auroc_by_metric"][key] = [float(x) for x in per_lb]
-            out["horizon_by_metric"][key] = {"horizon": lb, "p_bh": [float(x) for x in p_bh]}
-            for i in range(r):
-                rec.log(i, stage="metric_auroc", metric=key, auroc=float(per_lb[i]), p_bh=float(p_bh[i]))
-    out["_metric_pool"] = pool
-    out["n_metrics"] = len(out["metrics"])
-    primary = out["horizon_by_metric"][f"{cfg['target']}.grassmannian_drift"]
-    out["predictive_horizon"] = primary["horizon"]
-    path = rec.out_dir / "spectra.npz"
-    spectral.save_spectra(str(path), **{f"{m}_{t}": st.spectra[t].numpy() for m, st in
-                                        (("experimental", exp_st), ("null", null_st)) for t in TARGETS})
-    rec.artifact(path, "spectra")
-    kappa, tau = [], []
-    for w in range(min(len(exp_st.spectra[cfg["target"]]), cfg["curve_walks"])):
-        curve = exp_st.spectra[cfg["target"]][w, :, 0, : cfg["curve_dims"]].numpy()
-        k_, t_ = spectral.curvature_torsion(curve)
-        kappa.append(np.nanmedian(k_))
-        tau.append(np.nanmedian(t_))
-    out["spectral_curvature_median"] = float(np.nanmedian(kappa))
-    out["spectral_torsion_median"] = float(np.nanmedian(tau))
-    return out
-
-
-def _wvwo_trajectory(snaps: dict[str, list[torch.Tensor]], cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
-    """The nine metrics of each head's W_V W_O along training (checkpoints every wvwo_every steps)."""
-    out: dict[str, Any] = {"metrics_wvwo": [f"wvwo.{m}" for m in spectral.METRICS], "wvwo_trajectory": {}}
-    arrays = {}
-    for model, mats in snaps.items():
-        values, s = wvwo_trajectory(mats, cfg["k"], cfg["svd_tier"])               # (L, H, n_ckpt)
-        arrays[f"{model}_wvwo"] = s.numpy()
-        final = {m: [[float(x) for x in row] for row in v[..., -1]] for m, v in values.items()}
-        final["grassmannian_drift_mean"] = [[float(x) for x in row] for row in values["grassmannian_drift"][..., 1:]
-                                            .mean(-1)]
-        kt = [[spectral.curvature_torsion(s[li, h, :, : cfg["curve_dims"]].numpy()) for h in range(s.shape[1])]
-              for li in range(s.shape[0])]
-        final["curvature_median"] = [[float(np.nanmedian(k)) for k, _ in row] for row in kt]
-        final["torsion_median"] = [[float(np.nanmedian(t)) for _, t in row] for row in kt]
-        out["wvwo_trajectory"][model] = final
-        for step in range(values["stable_rank"].shape[-1]):
-            rec.log(step * cfg["wvwo_every"], stage="wvwo", model=model,
-                    **{m: float(torch.nan_to_num(v[-1, 0, step])) for m, v in values.items()})
-    out["wvwo_checkpoints"] = len(snaps["experimental"])
-    path = rec.out_dir / "spectra_wvwo.npz"
-    spectral.save_spectra(str(path), **arrays)
-    rec.artifact(path, "spectra")
-    return out
-
-
-def _verdict(out: dict[str, Any]) -> str:
-    """One line that says whether drift predicted violations here, with the null comparisons that decide it."""
-    beats, more = out["drift_beats_shuffle"], out["null_drifts_more"]
-    head = "SUPPORTED" if beats and not more else "NOT SUPPORTED"
-    parts = [f"best lookback {out['best_lookback']} AUROC {out['auroc_best']:.3f} "
-             f"{'beats' if beats else 'does NOT beat'} its label-shuffle null "
-             f"(two-sided p {out['drift_p_value']:.3f}, 95th-pct deviation {out['shuffle_p95_deviation']:.3f})"]
-    parts.append(f"null model drift {out['drift_mean_null']:.3f} "
-                 f"{'>' if more else '<='} experimental drift before violations {out['drift_mean_violation']:.3f}"
-                 + (" (the rule-free model drifts MORE: drift is not specific to rule pressure)" if more else ""))
-    return f"{head}: " + "; ".join(parts) + f". {beats_null_line(beats and not more)}"
-
-
-def beats_null_line(yes: bool) -> str:
-    return f"drift signal beats null: {'yes' if yes else 'no'}"
+def _log(rec: Recorder, rows: study.Rows) -> None:
+    """Log the (step, fields) rows a study function returned, in its order."""
+    for step, fields in rows:
+        rec.log(step, **fields)
 
 
 def drift_vs_violations(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
@@ -247,16 +144,14 @@ def _report(out: dict[str, Any], rec: Recorder, cfg: dict[str, Any]) -> str:
 
 def _seeds(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """The first seed is the reported run; with n_seeds > 1 further seeds (their own graph, walks and
-    models, artifacts under seed<i>/) are aggregated: per-seed AUROCs, horizons and verdicts, and a BCa
-    interval of the mean per-seed lookback-0 AUROC over the pooled events (seed kept as a label)."""
+    models, artifacts under seed<i>/) are aggregated by study.aggregate_seeds / aggregate_metrics."""
     out = _single(cfg, rec)
     pools = [out.pop("_pool", None)]
     if cfg["n_seeds"] <= 1 or out["insufficient_events"]:
         return out
     per_seed = [out]
     for i in range(1, cfg["n_seeds"]):
-        sub = MemoryRecorder(rec.out_dir / f"seed{i}")
-        other = _single({**cfg, "seed": cfg["seed"] + i}, sub)
+        other = _single({**cfg, "seed": cfg["seed"] + i}, MemoryRecorder(rec.out_dir / f"seed{i}"))
         pools.append(other.pop("_pool", None))
         per_seed.append(other)
         rec.note(f"seed {cfg['seed'] + i}: {other['verdict']}")
@@ -264,28 +159,15 @@ def _seeds(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     if len(ok) < 2:
         out["verdict_seeds"] = f"NO MULTI-SEED VERDICT: only {len(ok)} of {len(per_seed)} seeds had enough events"
         rec.note(out["verdict_seeds"])
-        for o in per_seed:
-            o.pop("_metric_pool", None)
         return out
-    out["seeds"] = [cfg["seed"] + i for i in range(cfg["n_seeds"])]
-    out["auroc_lookback0_by_seed"] = [o.get("auroc_lookback0") for o in per_seed]
-    out["predictive_horizon_by_seed"] = [o.get("predictive_horizon") for o in per_seed]
-    out["supported_by_seed"] = [o["verdict"].startswith("SUPPORTED") for o in per_seed]
-    out["auroc_lookback0_seed_mean"] = float(np.mean([o["auroc_lookback0"] for o in ok]))
-    valid = [p for p in pools if p is not None]
-    score = np.concatenate([p[0] for p in valid])
-    labels = np.concatenate([p[1] for p in valid])
-    seed_id = np.concatenate([np.full(len(p[0]), i) for i, p in enumerate(valid)])
-    out["auroc_lookback0_seed_mean_ci"] = list(seed_mean_auroc_ci(score, labels, seed_id, cfg["n_bootstrap"],
-                                                                  cfg["seed"]))
-    out.update(_aggregate_metrics([o for o in per_seed if "_metric_pool" in o], cfg))
-    more = float(np.mean([o["drift_mean_null"] for o in ok])) > float(np.mean([o["drift_mean_violation"] for o in ok]))
-    out["null_drifts_more_seed_mean"] = more
-    out["drift_signal_beats_null"] = bool(out["predictive_horizon_seeds"] >= 0 and not more)
-    out["verdict_seeds"] = (f"{len(ok)} seeds: predictive horizon {out['predictive_horizon_seeds']} "
-                            f"({cfg['correction']}-corrected, alpha {cfg['alpha']}); seed-mean null-model drift "
-                            f"{'>' if more else '<='} experimental drift before violations. "
-                            f"{beats_null_line(out['drift_signal_beats_null'])}")
+    out.update(study.aggregate_seeds(per_seed, pools, [cfg["seed"] + i for i in range(cfg["n_seeds"])],
+                                     cfg["n_bootstrap"], cfg["seed"]))
+    scored = [o for o in per_seed if "_metric_pool" in o]
+    out.update(study.aggregate_metrics([o["_metric_pool"] for o in scored], [o["_labels"] for o in scored],
+                                       f"{cfg['target']}.grassmannian_drift", cfg["horizon"], cfg["alpha"],
+                                       cfg["correction"], cfg["n_bootstrap"], cfg["seed"]))
+    out["drift_signal_beats_null"], out["verdict_seeds"] = study.seeds_verdict(out, len(ok), cfg["correction"],
+                                                                                cfg["alpha"])
     rec.note(out["verdict_seeds"])
     rec.note(f"{len(ok)} seeds: mean lookback-0 AUROC {out['auroc_lookback0_seed_mean']:.3f}, BCa 95% CI "
              f"[{out['auroc_lookback0_seed_mean_ci'][0]:.3f}, {out['auroc_lookback0_seed_mean_ci'][1]:.3f}]; "
@@ -293,160 +175,110 @@ def _seeds(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     return out
 
 
-def _aggregate_metrics(per_seed: list[dict[str, Any]], cfg: dict[str, Any]) -> dict[str, Any]:
-    """Per metric: the seed-mean AUROC per lookback against the seed-mean shuffle null, corrected over
-    lookbacks (the multi-seed horizon); for the primary metric also a BCa interval per lookback."""
-    pools = [o.pop("_metric_pool") for o in per_seed]
-    keys = [k for k in pools[0] if all(k in p for p in pools)]
-    by_metric = {k: horizon_mod.aggregate_horizon([p[k][0] for p in pools], [p[k][1] for p in pools],
-                                                  cfg["alpha"], cfg["correction"]) for k in keys}
-    primary = f"{cfg['target']}.grassmannian_drift"
-    tables = [p[primary][2] for p in pools]                      # (E_s, r, H) per seed
-    seed_id = np.concatenate([np.full(len(t), i) for i, t in enumerate(tables)])
-    labels = np.concatenate([o["_labels"] for o in per_seed])
-    cis = []
-    for lb in range(cfg["horizon"]):
-        score = np.nan_to_num(np.concatenate([t[:, lb, :] for t in tables]), nan=0.0)
-        cis.append(list(seed_mean_auroc_ci(score, labels, seed_id, cfg["n_bootstrap"], cfg["seed"] + lb)))
-    agg = by_metric[primary]
-    return {"horizon_by_metric_seeds": {k: {"horizon": v["horizon"], "auroc_mean": v["auroc_mean"],
-                                            "p_adjusted": v["p_adjusted"]} for k, v in by_metric.items()},
-            "predictive_horizon_seeds": agg["horizon"], "auroc_by_lookback_seed_mean": agg["auroc_mean"],
-            "auroc_by_lookback_seed_mean_ci": cis, "p_adjusted_by_lookback_seeds": agg["p_adjusted"],
-            "null_p95_by_lookback_seeds": agg["null_p95"],
-            "metrics_with_horizon_seeds": sorted(k for k, v in by_metric.items() if v["horizon"] >= 0)}
-
-
-def _single(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
-    rng = np.random.default_rng(cfg["seed"])
+def _walks(cfg: dict[str, Any], rng: np.random.Generator,
+           rec: Recorder) -> tuple[DCSBM, dict[str, np.ndarray]]:
+    """The seed's graph and its four walk sets: rule-abiding and rule-free, for training and evaluation."""
     r, n_ctx = cfg["horizon"], cfg["n_ctx"]
     if not 1 <= r < n_ctx:
         raise ValueError(f"horizon {r} must be in [1, n_ctx={n_ctx})")
     graph = make_dcsbm(cfg["n_vertices"], cfg["n_blocks"], cfg["p_in"], cfg["p_out"], rng,
                        cfg["theta_sigma"], cfg["jumpers_per_block"], r)
-    rule_walks = generate_walks(graph, cfg["train_walks"], cfg["walk_len"], rng, enforce=True)
-    null_walks = generate_walks(graph, cfg["train_walks"], cfg["walk_len"], rng, enforce=False)
-    eval_rule = generate_walks(graph, cfg["eval_walks"], cfg["walk_len"], rng, enforce=True)
-    eval_null = generate_walks(graph, cfg["eval_walks"], cfg["walk_len"], rng, enforce=False)
+    walks = {name: generate_walks(graph, cfg[f"{split}_walks"], cfg["walk_len"], rng, enforce=enforce)
+             for name, split, enforce in (("rule", "train", True), ("null", "train", False),
+                                          ("eval_rule", "eval", True), ("eval_null", "eval", False))}
     rec.note(f"graph: {graph.n} vertices, {graph.n_blocks} blocks, mean out-degree "
              f"{graph.adj.sum(1).mean():.1f}, {len(graph.jumpers)} jumpers, horizon {r}")
+    return graph, walks
 
-    total = 2 * cfg["train_steps"]
-    done = [0]
+
+def _fit(graph: DCSBM, walks: dict[str, np.ndarray], cfg: dict[str, Any], rng: np.random.Generator,
+         rec: Recorder) -> dict[str, Any]:
+    """Train the experimental and null models, stream both over their held-out walks (event tables,
+    per-window metrics) and keep W_V W_O snapshots along training."""
+    total, done = 2 * cfg["train_steps"], [0]
+    snaps: dict[str, list[torch.Tensor]] = {"experimental": [], "null": []}
     with single_thread():
         # fault no_rule_training: the "experimental" model never sees a rule-abiding walk
-        exp_data = null_walks if cfg["fault"] == "no_rule_training" else rule_walks
-        snaps: dict[str, list[torch.Tensor]] = {"experimental": [], "null": []}
+        exp_data = walks["null"] if cfg["fault"] == "no_rule_training" else walks["rule"]
         exp_model = _train("experimental", exp_data, cfg, rng, rec, done, total, snaps["experimental"])
-        null_model = _train("null", null_walks, cfg, rng, rec, done, total, snaps["null"])
-        exp, edge_ok, exp_st = _evaluate(exp_model, graph, eval_rule, cfg)
-        null, _, null_st = _evaluate(null_model, graph, eval_null, cfg)
+        null_model = _train("null", walks["null"], cfg, rng, rec, done, total, snaps["null"])
+        exp, edge_ok, exp_st = _evaluate(exp_model, graph, walks["eval_rule"], cfg)
+        null, _, null_st = _evaluate(null_model, graph, walks["eval_null"], cfg)
         wvwo = {"experimental": wvwo_metrics(exp_model), "null": wvwo_metrics(null_model)}
+    return {"exp_model": exp_model, "exp": exp, "null": null, "edge_ok": edge_ok, "exp_st": exp_st,
+            "null_st": null_st, "wvwo": wvwo, "snaps": snaps}
 
+
+def _counts(fit: dict[str, Any], labels: np.ndarray) -> dict[str, Any]:
+    """Event counts and rule compliance of both models (guarded: there may be no events)."""
+    exp, null, n_pos = fit["exp"], fit["null"], int(labels.sum())
+    return {"n_events": len(labels), "n_violations": n_pos, "violation_rate": n_pos / max(len(labels), 1),
+            "compliance_experimental": 1 - float(exp.violated.mean()) if len(labels) else float("nan"),
+            "compliance_null_model": 1 - float(null.violated.mean()) if len(null.violated) else float("nan"),
+            "edge_valid_rate": fit["edge_ok"]}
+
+
+def _save_spectra(rec: Recorder, name: str, arrays: dict[str, np.ndarray]) -> None:
+    path = rec.out_dir / name
+    spectral.save_spectra(str(path), **arrays)
+    rec.artifact(path, "spectra")
+
+
+def _bound(model: WalkTransformer, eval_rule: np.ndarray, cfg: dict[str, Any]) -> dict[str, Any]:
+    """The softmax perturbation bound on the trained experimental model: observed / bound per head."""
+    win = torch.as_tensor(np.ascontiguousarray(windows(eval_rule, cfg["n_ctx"])[:, -1][: cfg["bound_windows"]]))
+    with single_thread():
+        bound = bound_ratios(model, win, cfg["bound_eps"], torch.Generator().manual_seed(cfg["seed"]))
+    ratio = bound["ratio"]
+    return {"bound_ratio_max_per_head": ratio.amax(-1).tolist(),             # [layer][head]
+            "bound_ratio_median_per_head": ratio.median(-1).values.tolist(),
+            "bound_violations": int((ratio > 1 + 1e-9).sum()),
+            "bound_lip_local_median": float(bound["lip_local"].median())}
+
+
+def _single(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
+    """One seed: data, models, then the study's statistics in the order that fixes the rng stream."""
+    rng = np.random.default_rng(cfg["seed"])
+    graph, walks = _walks(cfg, rng, rec)
+    fit = _fit(graph, walks, cfg, rng, rec)
+    exp, null, exp_st, null_st = fit["exp"], fit["null"], fit["exp_st"], fit["null_st"]
     labels = exp.violated.copy()
     if cfg["fault"] == "shuffle_labels":
         labels = rng.permutation(labels)
     n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    base = {"n_events": len(labels), "n_violations": n_pos, "violation_rate": n_pos / max(len(labels), 1),
-            "compliance_experimental": 1 - float(exp.violated.mean()) if len(labels) else float("nan"),
-            "compliance_null_model": 1 - float(null.violated.mean()) if len(null.violated) else float("nan"),
-            "edge_valid_rate": edge_ok}
     if n_pos < cfg["min_class_events"] or n_neg < cfg["min_class_events"]:
         verdict = (f"NO VERDICT: too few events of one class to score drift ({n_pos} violations, {n_neg} compliant; "
                    f"need {cfg['min_class_events']} of each): raise eval_walks or train for fewer steps")
         rec.note(verdict)
-        return {**base, "insufficient_events": True, "verdict": verdict}
+        return {**_counts(fit, labels), "insufficient_events": True, "verdict": verdict}
 
-    heads = exp.drift.shape[2]
-    flat = exp.drift.reshape(len(labels), -1)                   # column = lookback * heads + head
-    shuffled, observed = _shuffle_null(flat, labels, cfg["n_shuffles"], rng)
-    dev_null = np.abs(shuffled - 0.5).max(axis=1)               # best |AUROC - 0.5| over lookbacks and heads
-    best = int(np.abs(observed - 0.5).argmax())
-    best_lookback, best_head = divmod(best, heads)
-    p_value = float((1 + (dev_null >= abs(observed[best] - 0.5)).sum()) / (1 + len(dev_null)))
-
-    for lb in range(r):
-        cols = slice(lb * heads, (lb + 1) * heads)
-        for group, d in (("violation", exp.drift[labels, lb]), ("compliant", exp.drift[~labels, lb]),
-                         ("null", null.drift[:, lb])):
-            rec.log(lb, stage="drift", group=group, drift_mean=float(d.mean()))
-        rec.log(lb, stage="auroc", labels="true", auroc=float(observed[cols].max()))
-        rec.log(lb, stage="auroc", labels="shuffle_p95", auroc=float(np.percentile(shuffled[:, cols].max(1), 95)))
-
-    score = exp.drift[:, best_lookback, best_head]
-    direct = auroc(score[labels], score[~labels])
-    pair = auroc_pair_count(score[labels], score[~labels])
-    tied_pos, tied_neg = np.round(score[labels], 1), np.round(score[~labels], 1)  # rounded: many ties
-    tie_err = abs(auroc(tied_pos, tied_neg) - auroc_pair_count(tied_pos, tied_neg))
-    positive = auroc(1 - exp.p_target[labels], 1 - exp.p_target[~labels])
-    precision, recall, ap = pr_curve(score, labels)
-    for i in np.linspace(0, len(recall) - 1, min(len(recall), 60)).astype(int):
-        rec.log(int(i), stage="pr", recall=float(recall[i]), precision=float(precision[i]))
-    fit, hold = np.arange(len(labels)) % 2 == 0, np.arange(len(labels)) % 2 == 1
-    a, b = fit_logistic(score[fit], labels[fit].astype(np.float64))
-    bins, ece = reliability(predict_logistic(score[hold], a, b), labels[hold].astype(np.float64), cfg["n_bins"],
-                            equal_mass=True)
-    for row in bins:
-        rec.log(row["bin"], stage="reliability", kind="drift_logistic", predicted=row["predicted"],
-                observed=row["observed"], count=row["count"])
-        rec.log(row["bin"], stage="reliability", kind="perfect", predicted=row["predicted"],
-                observed=row["predicted"])
-
-    lb0 = exp.drift[:, 0, best_head]
-    # the pre-registered statistic: drift in the deadline window, seed's direction (higher before a violation)
-    lb0_obs, lb0_null = observed[:heads].max(), shuffled[:, :heads].max(axis=1)
-    p_lb0 = float((1 + (lb0_null >= lb0_obs).sum()) / (1 + len(lb0_null)))
-    out = {
-        "n_events": len(labels), "n_violations": n_pos, "violation_rate": n_pos / len(labels),
-        "compliance_experimental": 1 - float(exp.violated.mean()),
-        "compliance_null_model": 1 - float(null.violated.mean()),
-        "walk_compliance_null": rule_compliance(graph, eval_null),
-        "edge_valid_rate": edge_ok,
-        "auroc_lookback0": auroc(lb0[labels], lb0[~labels]),
-        "p_lookback0": p_lb0,
-        "auroc_lookback0_per_head": [float(x) for x in observed[:heads]],
-        "auroc_best": float(observed[best]), "best_lookback": best_lookback, "best_head": best_head,
-        "deviation_best": float(abs(observed[best] - 0.5)),
-        "shuffle_p95_deviation": float(np.percentile(dev_null, 95)),
-        "drift_p_value": p_value,
-        "drift_beats_shuffle": bool(abs(observed[best] - 0.5) > np.percentile(dev_null, 95)),
-        "shuffle_mean_auroc": float(shuffled.mean()),
-        "auroc_rank_vs_pairs_err": abs(direct - pair),
-        "auroc_rank_vs_pairs_err_ties": tie_err,
-        "positive_control_auroc": positive,
-        "average_precision": ap, "base_rate": n_pos / len(labels), "ece": ece,
-        "drift_mean_violation": float(exp.drift[labels, best_lookback, best_head].mean()),
-        "drift_mean_compliant": float(exp.drift[~labels, best_lookback, best_head].mean()),
-        "drift_mean_null": float(null.drift[:, best_lookback, best_head].mean()),
-        "auroc_experimental_vs_null": auroc(exp.drift[:, best_lookback, best_head],
-                                            null.drift[:, best_lookback, best_head]),
-    }
-    out.update(_nine_metrics(graph, eval_rule, eval_null, exp_st, null_st, labels, cfg, rng, rec))
+    drift, rows = study.score_drift(exp, null, labels, cfg["n_shuffles"], cfg["n_bins"], rng)
+    _log(rec, rows)
+    lb0 = drift.pop("_lb0")
+    out = {**_counts(fit, labels), "walk_compliance_null": rule_compliance(graph, walks["eval_null"]), **drift}
+    metrics, pool, rows = study.metric_horizons(graph, walks["eval_rule"], exp_st, labels, cfg["n_ctx"],
+                                                cfg["n_shuffles"], cfg["alpha"], cfg["correction"], rng)
+    _log(rec, rows)
+    out.update(metrics)
+    out["predictive_horizon"] = metrics["horizon_by_metric"][f"{cfg['target']}.grassmannian_drift"]["horizon"]
+    _save_spectra(rec, "spectra.npz", {f"{m}_{t}": st.spectra[t].numpy() for m, st in
+                                       (("experimental", exp_st), ("null", null_st)) for t in TARGETS})
+    out.update(study.spectral_curve_medians(exp_st.spectra[cfg["target"]], cfg["curve_walks"], cfg["curve_dims"]))
     out["auroc_lookback0_ci"] = list(auroc_ci(lb0, labels, cfg["n_bootstrap"], cfg["seed"]))
-    out["wvwo"] = wvwo
-    out.update(_wvwo_trajectory(snaps, cfg, rec))
+    out["wvwo"] = fit["wvwo"]
+    wvwo, arrays, rows = study.wvwo_summary(fit["snaps"], cfg["k"], cfg["svd_tier"], cfg["wvwo_every"],
+                                            cfg["curve_dims"])
+    _log(rec, rows)
+    _save_spectra(rec, "spectra_wvwo.npz", arrays)
+    out.update(wvwo)
     out["metrics"] = out["metrics"] + out["metrics_wvwo"]
     out["n_metrics"] = len(out["metrics"])
-    win = torch.as_tensor(np.ascontiguousarray(windows(eval_rule, n_ctx)[:, -1][: cfg["bound_windows"]]))
-    with single_thread():
-        bound = bound_ratios(exp_model, win, cfg["bound_eps"], torch.Generator().manual_seed(cfg["seed"]))
-    ratio = bound["ratio"]
-    out["bound_ratio_max_per_head"] = ratio.amax(-1).tolist()             # [layer][head]
-    out["bound_ratio_median_per_head"] = ratio.median(-1).values.tolist()
-    out["bound_violations"] = int((ratio > 1 + 1e-9).sum())
-    out["bound_lip_local_median"] = float(bound["lip_local"].median())
+    out.update(_bound(fit["exp_model"], walks["eval_rule"], cfg))
     out["insufficient_events"] = False
-    out["_pool"] = (lb0.copy(), labels.copy())
-    out["_labels"] = labels.copy()
-    null_lb0 = null.drift[:, 0, :].max(axis=1)
-    nv = null.violated
-    enough = nv.sum() >= cfg["min_class_events"] and (~nv).sum() >= cfg["min_class_events"]
-    out["null_model_auroc_lookback0"] = auroc(null_lb0[nv], null_lb0[~nv]) if enough else None
-    out["null_model_n_violations"] = int(nv.sum())
-    out["null_drifts_more"] = bool(out["drift_mean_null"] > out["drift_mean_violation"])
-    out["drift_signal_beats_null"] = bool(out["drift_beats_shuffle"] and not out["null_drifts_more"])
-    out["verdict"] = _verdict(out)
+    out.update({"_metric_pool": pool, "_pool": (lb0.copy(), labels.copy()), "_labels": labels.copy()})
+    out.update(study.null_model_stats(null, out, cfg["min_class_events"]))
     rec.note(out["verdict"])
     rec.note(f"{n_pos} violations in {len(labels)} events; best drift AUROC {out['auroc_best']:.3f} at lookback "
-             f"{best_lookback} (permutation p = {p_value:.3f}); positive control AUROC {positive:.3f}")
+             f"{out['best_lookback']} (permutation p = {out['drift_p_value']:.3f}); positive control AUROC "
+             f"{out['positive_control_auroc']:.3f}")
     return out
