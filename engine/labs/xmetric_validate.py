@@ -131,6 +131,11 @@ def _curvature_section(cfg: dict[str, Any], rec: Recorder, gen: torch.Generator,
     lam, iters = curvature.power_iteration(hvp, theta, gen, iters=int(cfg["power_iters"]))
     ritz = curvature.lanczos(hvp, theta, gen, m=int(cfg["lanczos_steps"]))
     top3 = eig.flip(0)[:3]
+    own_gen = torch.Generator(gen.device).manual_seed(int(cfg["seed"]) + 1)  # leaves gen's stream to the later sections
+    lam_neg, _ = curvature.power_iteration(lambda u: -hvp(u), theta, own_gen, iters=int(cfg["power_iters"]))
+    block = h.diagonal().abs().topk(min(10, theta.numel())).indices
+    h_block = h[block][:, block]
+    var_closed, var_enum = curvature.hutchinson_variance(h_block), curvature.rademacher_variance_enumerated(h_block)
     for i in range(3):
         rec.log(i, stage="spectrum", rank=f"top{i + 1}", exact=float(top3[i]), lanczos=float(ritz[i]))
     ones = torch.ones_like(theta)
@@ -144,10 +149,13 @@ def _curvature_section(cfg: dict[str, Any], rec: Recorder, gen: torch.Generator,
         "trace_gaussian_rel_err": abs(float(gauss.mean()) - trace) / abs(trace),
         "uniform_probe_expectation": float(ones @ h @ ones) / 4 + trace / 12,
         "diag_rel_err": _rel(diag, h.diagonal()),
+        "diag_sum_vs_trace_samples": abs(float(diag.sum()) - est) / abs(est),
+        "rademacher_variance_rel_err": abs(var_closed - var_enum) / var_enum,
         "top_eig_exact": float(top),
         "top_eig_power": lam,
         "power_rel_err": abs(lam - float(top)) / abs(float(top)),
         "power_iters_used": iters,
+        "power_negated_rel_err": abs(lam_neg + float(top)) / abs(float(top)),
         "lanczos_top3_rel_err": float(((ritz[:3].to(top3) - top3).abs() / top3.abs()).max()),
         "min_eig_exact": float(eig[0]),
     }

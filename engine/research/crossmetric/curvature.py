@@ -105,6 +105,21 @@ def hutchinson_variance(h: Tensor, kind: str = "rademacher") -> float:
     return 2 * (fro2 - float((h.diagonal() ** 2).sum())) if kind == "rademacher" else 2 * fro2
 
 
+def rademacher_variance_enumerated(h: Tensor) -> float:
+    """Variance of v^T H v over all 2^n sign vectors of a small symmetric H (n <= 16).
+
+    The population value by brute force, so the closed form hutchinson_variance (which sets the
+    trace check's tolerance) is itself checked rather than trusted.
+    """
+    n = h.shape[0]
+    if n > 16:
+        raise ValueError(f"2^{n} sign vectors is too many to enumerate")
+    bits = (torch.arange(2 ** n, device=h.device)[:, None] >> torch.arange(n, device=h.device)) & 1
+    v = bits.to(h.dtype) * 2 - 1
+    q = torch.einsum("ki,ij,kj->k", v, h, v)
+    return float(q.var(unbiased=False))
+
+
 def power_iteration(hvp: Callable[[Tensor], Tensor], like: Tensor, gen: torch.Generator,
                     iters: int = 500, tol: float = 1e-10) -> tuple[float, int]:
     """Eigenvalue of largest magnitude (Rayleigh quotient of the converged vector), iterations used."""
