@@ -73,6 +73,10 @@ def test_scaling_quick() -> None:
     assert out["attention_core_fwd_flops_n1024"] == 4 * 1024**2 * 64 + 5 * 4 * 1024**2
     saved = {r["op"]: r["saved_mb"] for r in rec.records if r.get("n") == 256 and "saved_mb" in r}
     assert saved["attention"] > 0 and saved["bk C=4 scan"] > saved["bk C=1 scan"]
+    peak = {r["op"]: r["peak_rss_mb"] for r in rec.records if r.get("n") == 256 and "peak_rss_mb" in r}
+    if out["peak_rss_measured"]:  # Linux: measured in a fresh worker, next to the autograd-saved estimate
+        assert peak["attention"] > 0 and peak["bk C=4 scan"] > 0
+        assert set(out["per_channel"]["4"]["scan"]["peak_rss_mb"]) == {"128", "256"}
 
 
 def test_crossover_interpolation() -> None:

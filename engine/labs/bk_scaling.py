@@ -7,8 +7,9 @@ ratio compares two things measured under the same background load:
    gradient against the dense Jacobian (full and causal).
 2. the layer sweep: N x channels x backend. Per point the BK mixer (v_proj d -> C, BK-Core,
    out_proj 2C -> d) forward+backward against causal SDPA at the same width and heads, the
-   core alone, the bytes autograd saves, and the core's achieved bytes/s as a fraction of a
-   tensor copy timed in the same rounds. channels = d_model is the matched-width comparison
+   core alone, the bytes autograd saves (saved_mb, an estimate), the peak resident memory the
+   step adds (peak_rss_mb, measured in a fresh worker process: engine.research.bk.peak_memory),
+   and the core's achieved bytes/s as a fraction of a tensor copy timed in the same rounds. channels = d_model is the matched-width comparison
    (one potential per model dimension); channels = 1 is the seed's mixer (two numbers per
    token), which is where the old 44-143x headline came from.
 3. the baselines for the diagonal of the inverse (forward only): plain Python, NumPy over the
@@ -35,7 +36,7 @@ from engine.core.run import Recorder
 from engine.labs.bk_gradcheck import _dense_vjp
 from engine.labs.bk_timing import copy_fn, interleaved, saved_bytes
 from engine.lm.models.attention import SelfAttention, TransformerLM
-from engine.research.bk import baselines, core, flops, native
+from engine.research.bk import baselines, core, flops, native, peak_memory
 from engine.research.bk.function import bk_features, bk_resolvent
 from engine.research.bk.model import BKConfig, ResNetBK
 from engine.systems.hardware.device import synced
@@ -141,6 +142,31 @@ def _correctness(n: int, backends: list[str], gen: torch.Generator) -> dict[str,
 
 # ---- 2. the layer sweep -----------------------------------------------------------------------
 
+def _sweep_points(cfg: dict[str, Any], backends: list[str]) -> list[dict[str, Any]]:
+    """Every (N, op) the sweep times, as the memory worker's points (key = the timing's name)."""
+    batch, d, heads = int(cfg["batch"]), int(cfg["d_model"]), int(cfg["heads"])
+    common = {"batch": batch, "d_model": d, "heads": heads, "seed": int(cfg["seed"]),
+              "threads": torch.get_num_threads()}
+    points = []
+    for n in [int(n) for n in cfg["sizes"]]:
+        if n <= int(cfg["attention_max_n"]):
+            points.append({**common, "n": n, "op": "attention", "key": "attention"})
+        for c in [int(c) for c in cfg["channels"]]:
+            for b in backends:
+                if b == "scan" and batch * c * n > int(cfg["scan_max_sites"]):
+                    continue
+                points.append({**common, "n": n, "op": "layer", "channels": c, "backend": b, "key": f"layer c{c} {b}"})
+    return points
+
+
+def _peak_rss(cfg: dict[str, Any], backends: list[str], device: str) -> dict[tuple[int, str], float]:
+    """Measured peak resident MiB of each CPU point's forward+backward (engine.research.bk.peak_memory):
+    one fresh worker process for the sweep, empty where it cannot measure (not Linux, an accelerator)."""
+    if device != "cpu":
+        return {}
+    got = peak_memory.measure_in_fresh_process("engine.labs.bk_memory", _sweep_points(cfg, backends)) or []
+    return {(int(p["n"]), str(p["key"])): float(p["peak_mib"]) for p in got if p.get("peak_mib") is not None}
+
 def _layer_sweep(cfg: dict[str, Any], rec: Recorder, backends: list[str], device: str,
                  gen: torch.Generator) -> dict[str, Any]:
     ns = [int(n) for n in cfg["sizes"]]
@@ -153,6 +179,9 @@ def _layer_sweep(cfg: dict[str, Any], rec: Recorder, backends: list[str], device
     frac: dict[tuple[int, str], dict[int, float]] = {}
     frac_piv: dict[tuple[int, str], dict[int, float]] = {}
     copy_bw: list[float] = []
+    peak = _peak_rss(cfg, backends, device)
+    saved_mb: dict[str, dict[int, float]] = {}  # the estimate, per timing name and N, next to the measured peak
+    nan = float("nan")
     for step, n in enumerate(ns):
         x = torch.randn(batch, n, d, generator=gen).to(device).requires_grad_()
         fns: dict[str, Callable[[], object]] = {"copy": synced(copy, device)}
@@ -171,12 +200,14 @@ def _layer_sweep(cfg: dict[str, Any], rec: Recorder, backends: list[str], device
                 fns[f"core c{c} {b}"] = synced(_step(lambda b=b, v=v: bk_features(v, causal=True, backend=b), v), device)
                 saved[f"layer c{c} {b}"] = saved_bytes(lambda m=mixer, x=x: m(x).sum())
         t = interleaved(fns, int(cfg["rounds"]), float(cfg["min_batch_s"]), _clock(cfg))
+        for key, nbytes in saved.items():
+            saved_mb.setdefault(key, {})[n] = nbytes / 2**20
         bw = copy_bytes / t["copy"]
         copy_bw.append(bw)
         if "attention" in t:
             t_att[n] = t["attention"]
             rec.log(step, n=n, op="attention", channels=d, backend="sdpa", ms=1e3 * t["attention"],
-                    saved_mb=saved["attention"] / 2**20)
+                    saved_mb=saved["attention"] / 2**20, peak_rss_mb=peak.get((n, "attention"), nan))
         for c in chans:
             for b in backends:
                 key = f"layer c{c} {b}"
@@ -192,6 +223,7 @@ def _layer_sweep(cfg: dict[str, Any], rec: Recorder, backends: list[str], device
                 vs = {"speedup_vs_attention": t["attention"] / t[key]} if "attention" in t else {}
                 rec.log(step, n=n, op=f"bk C={c} {b}", channels=c, backend=b, ms=1e3 * t[key],
                         core_ms=1e3 * t[f"core c{c} {b}"], saved_mb=saved[key] / 2**20,
+                        peak_rss_mb=peak.get((n, key), nan),
                         core_ns_per_site=1e9 * t[f"core c{c} {b}"] / (batch * c * n),
                         core_gbytes_s=core_bytes / t[f"core c{c} {b}"] / 1e9, bandwidth_fraction=f,
                         bandwidth_fraction_pivot_bound=frac_piv[(c, b)][n], **vs)
@@ -204,7 +236,8 @@ def _layer_sweep(cfg: dict[str, Any], rec: Recorder, backends: list[str], device
                                "max_n": max(times), "bandwidth_fraction_at_max_n": frac[(c, b)][max(times)],
                                "bandwidth_fraction_pivot_bound_at_max_n": frac_piv[(c, b)][max(times)],
                                "bandwidth_fraction": {str(n): frac[(c, b)][n] for n in sorted(times)},
-                               "ms": {str(n): 1e3 * times[n] for n in sorted(times)}}
+                               "ms": {str(n): 1e3 * times[n] for n in sorted(times)},
+                               **_memory_columns(f"layer c{c} {b}", sorted(times), saved_mb, peak)}
         big_n = [n for n in times if n >= 8192]
         if big_n:
             row["min_bandwidth_fraction_n_ge_8192"] = min(frac[(c, b)][n] for n in big_n)
@@ -217,8 +250,16 @@ def _layer_sweep(cfg: dict[str, Any], rec: Recorder, backends: list[str], device
             row[f"speedup_at_{ref_n}"] = t_att[ref_n] / times[ref_n]
         per.setdefault(str(c), {})[b] = row
     att_ns = sorted(t_att)
-    return {"per_channel": per, "headline_ref_n": ref_n, "slope_attention": _slope(att_ns, [t_att[n] for n in att_ns]),
+    return {"per_channel": per, "attention_memory": _memory_columns("attention", att_ns, saved_mb, peak),
+            "peak_rss_measured": bool(peak), "headline_ref_n": ref_n, "slope_attention": _slope(att_ns, [t_att[n] for n in att_ns]),
             "copy_gbytes_s": float(np.median(copy_bw)) / 1e9, "t_att": t_att, "t_layer": t_layer}
+
+
+def _memory_columns(key: str, ns: list[int], saved_mb: dict[str, dict[int, float]],
+                    peak: dict[tuple[int, str], float]) -> dict[str, dict[str, float]]:
+    """Per N: saved_mb (autograd's saved storages, the estimate) and peak_rss_mb (measured; NaN if not)."""
+    return {"saved_mb": {str(n): saved_mb.get(key, {}).get(n, float("nan")) for n in ns},
+            "peak_rss_mb": {str(n): peak.get((n, key), float("nan")) for n in ns}}
 
 
 # ---- 3. baselines for the diagonal of the inverse ---------------------------------------------

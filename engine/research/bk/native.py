@@ -453,6 +453,12 @@ _POOL: list[mmap.mmap] = []  # big output maps, reused once no tensor refers to 
 _POOL_MAX, _POOL_BYTES = 16, 2**30  # at most 16 maps and 1 GiB kept
 
 
+def release_pool() -> None:
+    """Forget the pooled output maps (each is unmapped with its last tensor): a memory measurement
+    (engine.research.bk.peak_memory) then sees a step's outputs as the fresh pages they are."""
+    _POOL.clear()
+
+
 def _free_map(nbytes: int) -> mmap.mmap | None:
     for mm in _POOL:
         # references: _POOL's list, the loop variable, getrefcount's argument; any tensor built on it adds one
