@@ -1,9 +1,9 @@
 """Phase 21, lab 04: sampling the bilingual spine model - translation by decoding, and what temperature costs.
 
 The phase-18 spine checkpoint is prompted with "es:<spanish> / en:" and decodes the English side
-until <eos>. Greedy decoding is the model's best guess: exact-match accuracy on the training verbs
-and on the held-out ones. Then the same prompts are sampled at each temperature of the sweep
-(n samples per prompt, seeded): accuracy falls and the number of distinct answers rises as τ grows,
+until <eos>. Greedy decoding is the model's best guess: exact-match accuracy on every cell of the
+training verbs and of the held-out ones. Then a stride sample of `n_prompts` training cells is
+sampled at each temperature of the sweep (n samples per prompt, seeded): accuracy falls and the number of distinct answers rises as τ grows,
 which is the trade phase 21 is about. Decoding uses the KV cache (phase 22 shows it changes nothing).
 """
 
@@ -40,8 +40,7 @@ def translate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     n = int(cfg["n_prompts"])
     with torch_threads(1), torch.no_grad():
         splits = {s: B.unique_cells(B.examples(s)) for s in ("train", "val")}
-        for split, rows in splits.items():
-            rows = rows[:: max(1, len(rows) // n)][:n]
+        for split, rows in splits.items():  # greedy on every cell: a 12-cell stride sample read 0.75 for 0.92
             hits = [_decode(model, tok, e, Greedy(), 0) == e.english for e in rows]
             res[f"greedy_exact_{split}"] = sum(hits) / len(hits)
             rec.log(0, split=split, tau=0.0, accuracy=res[f"greedy_exact_{split}"], stage="greedy")
