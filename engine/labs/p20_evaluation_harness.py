@@ -1,8 +1,10 @@
 """Phase 20 labs: the probe set, the harness, calibration and adversarial scores, report and compare.
 
-The checkpoint under evaluation is phase 18's Mini-GPT (engine.lm.train.recipe.cached_minigpt:
-the quick recipe in --quick runs, the full recipe otherwise), trained once and cached, so
-this phase itself trains nothing. Fault `eval_on_train` (the phase's break): the harness's
+Labs 01-03 evaluate the course's one model, the phase-18 spine checkpoint (quick in --quick runs,
+full otherwise) as the NumPy twin with its BPE tokenizer (engine.lm.models.spine_numpy), asked in
+its pair format: "es:<spanish> / en:___" over the held-out verbs (engine.lm.eval.spine_eval);
+the manifest names the checkpoints. Lab 00 builds and validates the §A13 grid probe set (no model).
+This phase trains nothing. Fault `eval_on_train` (the phase's break): the harness's
 eval split points at the training sentences.
 """
 
@@ -19,10 +21,10 @@ from engine.core.run import Recorder
 from engine.core.threads import blas_threads
 from engine.lm.eval import metrics as M
 from engine.lm.eval import probes as P
+from engine.lm.eval import spine_eval as S
 from engine.lm.eval.evaluate import run_eval
 from engine.lm.eval.report import render_compare, render_report, significant
 from engine.lm.train.data import held_out_split, load_corpus
-from engine.lm.train.loop import evaluate
 from engine.scratch.autograd.tensor import no_grad
 
 FAULT = "eval_on_train"
@@ -32,12 +34,19 @@ def _splits() -> tuple[list[Any], list[Any]]:
     return held_out_split(load_corpus())
 
 
-def _checkpoint(quick: bool) -> tuple[Any, Any, str, str]:
-    from engine.lm.train.recipe import cached_minigpt
+def _checkpoint(quick: bool, rec: Recorder) -> tuple[Any, Any, str, str]:
+    """The phase-18 spine as the NumPy twin, its tokenizer, weights sha256 and name; named in the manifest."""
+    from engine.lm.models import spine_numpy
 
-    model, tok, d = cached_minigpt(quick=quick)
-    sha = json.loads((d / "manifest.json").read_text())["weights_sha256"]
-    return model, tok, sha, f"phase18-{'quick' if quick else 'full'}-{sha[:8]}"
+    model, tok, cks = spine_numpy.load(quick)
+    return model, tok, cks[0].record()["sha256"], spine_numpy.record(rec, cks)
+
+
+def _eval(model: Any, tok: Any, name: str, sha: str, split: str, seed: int, n_bins: int = 10) -> dict:
+    """run_eval on the spine: pair-format probes and items, the held-out verbs as the val split."""
+    items = {s: S.grid_items(s, seed) for s in ("train", "val")}
+    return run_eval(_logits_fn(model), tok, S.rows("train"), S.rows("val"), name, sha, split, seed, n_bins,
+                    probes=S.probes(seed), items=items, heldout_probes=True)
 
 
 def _logits_fn(model: Any) -> Any:
@@ -137,10 +146,9 @@ def _direct_scores(model: Any, tok: Any, prefix: str, candidates: list[str]) -> 
 
 def scoring_reference(model: Any, tok: Any, n: int = 12) -> dict[str, float]:
     """The harness's batched candidate scores and choices against `_direct_scores` on the first core probes."""
-    from engine.lm.eval.harness import classify_probes
+    from engine.lm.eval.harness import can_encode, classify_probes
 
-    probes, _ = P.generate()
-    probes = [p for p in probes if all(ch in tok.stoi for ch in p.prefix + "".join(p.candidates))][:n]
+    probes = [p for p in S.core_probes() if can_encode(tok, p.prefix + "".join(p.candidates))][:n]
     preds = classify_probes(_logits_fn(model), tok, probes)
     worst, agree = 0.0, 0
     for p, r in zip(probes, preds, strict=True):
@@ -154,11 +162,10 @@ def scoring_reference(model: Any, tok: Any, n: int = 12) -> dict[str, float]:
 def harness(cfg: dict, rec: Recorder) -> dict:
     """Evaluate the phase-18 checkpoint: perplexity, per-slice probe accuracy, grid accuracy on the eval split."""
     split = "train" if cfg["fault"] == FAULT else str(cfg["eval_split"])
-    model, tok, sha, name = _checkpoint(bool(cfg["quick"]))
-    train_ex, val_ex = _splits()
+    model, tok, sha, name = _checkpoint(bool(cfg["quick"]), rec)
     with blas_threads(1):
-        res = run_eval(_logits_fn(model), tok, train_ex, val_ex, name, sha, split, int(cfg["seed"]))
-        again = run_eval(_logits_fn(model), tok, train_ex, val_ex, name, sha, split, int(cfg["seed"]))
+        res = _eval(model, tok, name, sha, split, int(cfg["seed"]))
+        again = _eval(model, tok, name, sha, split, int(cfg["seed"]))
     identical = json.dumps(res, sort_keys=True) == json.dumps(again, sort_keys=True)
     (rec.out_dir / "eval_results.json").write_text(json.dumps(res, sort_keys=True, indent=1))
     rec.artifact(rec.out_dir / "eval_results.json", "harness results with every prediction")
@@ -173,16 +180,15 @@ def harness(cfg: dict, rec: Recorder) -> dict:
     h = res["headline"]
     g, gv = res["grid_accuracy"], res["grid_accuracy_val"]
     lo, _ = M.wilson_interval(48, 60)
-    # the harness's teacher-forced perplexity against the training loop's own evaluate() (independent NLL code)
-    with blas_threads(1):
-        _, loop_ppl = evaluate(model, [tok.encode(e.text) for e in val_ex])
+    # the harness's teacher-forced perplexity (NumPy twin) against the torch twin's token NLL (independent code)
+    ref_ppl = _torch_ppl(bool(cfg["quick"]), [r.text for r in S.rows("val")])
     with blas_threads(1):
         direct = scoring_reference(model, tok)
     return {
         **direct,
         "checkpoint": name, "eval_split": split, "results_byte_identical": identical,
         "ppl_train": h["ppl_train"], "ppl_val": h["ppl_val"],
-        "ppl_val_vs_train_loop_rel_diff": abs(h["ppl_val"] - loop_ppl) / loop_ppl,
+        "ppl_val_vs_torch_rel_diff": abs(h["ppl_val"] - ref_ppl) / ref_ppl,
         "ppl_finite": bool(math.isfinite(h["ppl_val"]) and math.isfinite(h["ppl_train"]) and h["ppl_val"] > 1),
         "ppl_train_below_val": bool(h["ppl_train"] < h["ppl_val"]),
         "probe_accuracy": h["accuracy"], "probe_accuracy_ci": h["ci"], "model_oov": h["model_oov"],
@@ -192,6 +198,17 @@ def harness(cfg: dict, rec: Recorder) -> dict:
         "weakest_slice": min((r for r in res["slices"] if r["slice_name"] in ("regularity", "tense", "person")),
                              key=lambda r: r["accuracy"])["slice_value"],
     }
+
+
+def _torch_ppl(quick: bool, lines: list[str]) -> float:
+    """Perplexity of the lines under the registry's torch checkpoint, one thread."""
+    from engine.core.threads import torch_threads
+    from engine.lm.models import registry
+
+    model, _ = registry.load("phase-18", quick)
+    bpe, _ = registry.load("tokenizer", quick)
+    with torch_threads(1):
+        return S.torch_ppl(model, bpe, lines)
 
 
 # ---------------------------------------------------------------------- lab 02: calibration
@@ -215,10 +232,9 @@ def calibration(cfg: dict, rec: Recorder) -> dict:
         "ece_hand_case_abs_err": abs(M.ece(np.array([0.2, 0.2, 0.3, 0.9, 0.9, 1.0]), np.array([1.0, 0.0, 0.0, 1.0, 1.0, 1.0]), 10)
                                      - 1.1 / 6),
     }
-    model, tok, sha, name = _checkpoint(bool(cfg["quick"]))
-    train_ex, val_ex = _splits()
+    model, tok, sha, name = _checkpoint(bool(cfg["quick"]), rec)
     with blas_threads(1):
-        res = run_eval(_logits_fn(model), tok, train_ex, val_ex, name, sha, "val", int(cfg["seed"]), n_bins)
+        res = _eval(model, tok, name, sha, "val", int(cfg["seed"]), n_bins)
     for b in res["reliability"]:
         if b["count"]:
             rec.log(b["bin"], stage="reliability", confidence=b["confidence"], accuracy=b["accuracy"], count=b["count"])
@@ -243,23 +259,21 @@ def calibration(cfg: dict, rec: Recorder) -> dict:
 # ---------------------------------------------------------------------- lab 03: report and compare
 def report_compare(cfg: dict, rec: Recorder) -> dict:
     """REPORT.md for two checkpoints and COMPARE.md between them, plus the significance rule on known cases."""
-    train_ex, val_ex = _splits()
     results = []
-    if cfg["quick"]:  # quick: an untrained Mini-GPT against the quick-recipe checkpoint
+    if cfg["quick"]:  # quick: an untrained spine-shaped Mini-GPT against the quick spine checkpoint
         from engine.lm.models.gpt import MiniGPT
-        from engine.lm.train.recipe import QUICK, model_config
 
-        model_b, tok, sha_b, name_b = _checkpoint(True)
-        model_a = MiniGPT(model_config(QUICK), rng=np.random.default_rng(int(cfg["seed"])))
-        pairs = [(model_a, "untrained-init", "0" * 64), (model_b, name_b, sha_b)]
+        model_b, tok, sha_b, name_b = _checkpoint(True, rec)
+        model_a = MiniGPT(model_b.cfg, rng=np.random.default_rng(int(cfg["seed"])))
+        pairs = [(model_a, tok, "untrained-init", "0" * 64), (model_b, tok, name_b, sha_b)]
     else:
-        model_a, tok, sha_a, name_a = _checkpoint(True)
-        model_b, _, sha_b, name_b = _checkpoint(False)
-        pairs = [(model_a, name_a, sha_a), (model_b, name_b, sha_b)]
+        model_a, tok_a, sha_a, name_a = _checkpoint(True, rec)
+        model_b, tok_b, sha_b, name_b = _checkpoint(False, rec)
+        pairs = [(model_a, tok_a, name_a, sha_a), (model_b, tok_b, name_b, sha_b)]
     sections = []
     with blas_threads(1):
-        for i, (m, name, sha) in enumerate(pairs):
-            res = run_eval(_logits_fn(m), tok, train_ex, val_ex, name, sha, "val", int(cfg["seed"]))
+        for i, (m, tk, name, sha) in enumerate(pairs):
+            res = _eval(m, tk, name, sha, "val", int(cfg["seed"]))
             results.append(res)
             path = rec.out_dir / f"REPORT-{'AB'[i]}.md"
             sections.append(render_report(res, path))

@@ -8,7 +8,7 @@ must be "val" or "train"; "train" is allowed only so the phase's break can show 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,8 @@ def confusion(preds: list[dict[str, Any]], probes: Sequence[P.Probe]) -> dict[st
             continue
         p = by_id[r["id"]]
         row = out.setdefault(p.tense, {"right": 0, "wrong_person": 0, "other": 0})
-        wrong_person = {P.answer(p.verb, p.tense, q) for q in P.PERSONS} - {p.expected}
+        grid_forms = {P.answer(p.verb, p.tense, q) for q in P.PERSONS}
+        wrong_person = set(p.extra.get("wrong_person") or grid_forms) - {p.expected}
         key = "right" if r["correct"] else ("wrong_person" if r["prediction"] in wrong_person else "other")
         row[key] += 1
     return out
@@ -48,14 +49,28 @@ def adversarial_summary(preds: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_eval(logits_fn: H.LogitsFn, tok: Any, train_ex: Sequence[Any], val_ex: Sequence[Any],
              checkpoint_name: str, checkpoint_sha256: str, eval_split: str = "val", seed: int = 42,
-             n_bins: int = 10) -> dict[str, Any]:
+             n_bins: int = 10, probes: Sequence[P.Probe] | None = None,
+             items: Mapping[str, Sequence[tuple[str, Sequence[str], str, bool]]] | None = None,
+             heldout_probes: bool = False) -> dict[str, Any]:
+    """Score one checkpoint. Defaults: the §A13 grid probes (P.generate) and grid items from the examples.
+
+    `probes` replaces the generated set (validated without the coverage minima, which are the grid
+    set's); `items` maps "train" / "val" to (prefix, candidates, expected, is_regular) questions for
+    the split accuracies; `heldout_probes` says the probes are cells of the val split itself, so only
+    a training sentence counts as a leak.
+    """
     if eval_split not in ("val", "train"):
         raise ValueError(f"eval_split must be 'val' or 'train', got {eval_split!r}")
-    core, adv = P.generate(seed)
-    probes = core + adv
+    generated = probes is None
+    if probes is None:
+        core, adv = P.generate(seed)
+        probes = core + adv
+    else:
+        probes = list(probes)
     set_sha = hashlib.sha256("".join(p.to_json() + "\n" for p in sorted(probes, key=lambda p: p.id)).encode()).hexdigest()
-    errs = P.validate_probes(probes, P.sentence_hashes([e.text for e in train_ex]),
-                             P.sentence_hashes([e.text for e in val_ex]))
+    val_hashes = set() if heldout_probes else P.sentence_hashes([e.text for e in val_ex])
+    errs = P.validate_probes(probes, P.sentence_hashes([e.text for e in train_ex]), val_hashes,
+                             check_coverage=generated)
     if errs:
         raise ValueError("probe set invalid, harness refuses to run: " + "; ".join(errs[:5]))
     preds = H.classify_probes(logits_fn, tok, probes)
@@ -66,8 +81,13 @@ def run_eval(logits_fn: H.LogitsFn, tok: Any, train_ex: Sequence[Any], val_ex: S
     eval_ex = val_ex if eval_split == "val" else train_ex
     ppl_train = H.compute_ppl(logits_fn, tok, [e.text for e in train_ex])
     ppl_val = H.compute_ppl(logits_fn, tok, [e.text for e in val_ex])
-    grid_eval = H.grid_accuracy(logits_fn, tok, eval_ex, seed)
-    grid_val = grid_eval if eval_split == "val" else H.grid_accuracy(logits_fn, tok, val_ex, seed)
+    def split_accuracy(split: str, examples: Sequence[Any]) -> dict[str, Any]:
+        if items is None:
+            return H.grid_accuracy(logits_fn, tok, examples, seed)
+        return H.items_accuracy(logits_fn, tok, items[split])
+
+    grid_eval = split_accuracy(eval_split, eval_ex)
+    grid_val = grid_eval if eval_split == "val" else split_accuracy("val", val_ex)
     adversarial = adversarial_summary(preds)
     return {
         "checkpoint_name": checkpoint_name, "checkpoint_sha256": checkpoint_sha256, "probe_set_sha256": set_sha,

@@ -2,7 +2,8 @@
 
 The model is any causal callable `logits_fn(ids (B, T) ints) -> (B, T, V) array` whose row i
 predicts token i + 1 (the Mini-GPT, an n-gram, a test fixture), with a tokenizer that has
-`encode(text, bos, eos)` and `stoi`. Sequences are right-padded with id 0 into batches.
+`encode(text, bos, eos)` (and `stoi` for a character tokenizer). Sequences are right-padded
+with id 0 into batches.
 - score_candidate: mean log-probability of the candidate's tokens after the prompt's prefix
   (length-normalised, so "will go" is not penalised for having more characters than "went").
   Off-by-one: the logits at position len(prefix_ids) - 1 predict the candidate's first token.
@@ -36,7 +37,9 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
 
 
 def can_encode(tok: Any, text: str) -> bool:
-    return all(c in tok.stoi for c in text)
+    """A character tokenizer (`stoi`) knows a closed alphabet; a byte-level BPE encodes any text."""
+    stoi = getattr(tok, "stoi", None)
+    return stoi is None or all(c in stoi for c in text)
 
 
 def token_logprobs(logits_fn: LogitsFn, seqs: Sequence[Sequence[int]]) -> list[np.ndarray]:
@@ -169,13 +172,18 @@ def grid_items(examples: Sequence[Any], seed: int = 0) -> list[tuple[str, tuple[
 
 def grid_accuracy(logits_fn: LogitsFn, tok: Any, examples: Sequence[Any], seed: int = 0) -> dict[str, Any]:
     """Accuracy over a split's own sentences, overall and for regular / irregular verbs."""
+    return items_accuracy(logits_fn, tok, [(p, c, r, e.is_regular) for p, c, r, e in grid_items(examples, seed)])
+
+
+def items_accuracy(logits_fn: LogitsFn, tok: Any,
+                   items: Sequence[tuple[str, Sequence[str], str, bool]]) -> dict[str, Any]:
+    """Multiple-choice accuracy over (prefix, candidates, expected, is_regular) items, overall and per regularity."""
     hits: dict[str, list[bool]] = {"all": [], "regular": [], "irregular": []}
-    items = grid_items(examples, seed)
     results = classify_many(logits_fn, tok, [(prefix, cands) for prefix, cands, _, _ in items])
-    for (_, _, right, e), r in zip(items, results, strict=True):
+    for (_, _, right, regular), r in zip(items, results, strict=True):
         ok = (not r["model_oov"]) and r["prediction"] == right
         hits["all"].append(ok)
-        hits["regular" if e.is_regular else "irregular"].append(ok)
+        hits["regular" if regular else "irregular"].append(ok)
     return {k: (sum(v) / len(v) if v else math.nan) for k, v in hits.items()} | {"n": len(hits["all"])}
 
 
