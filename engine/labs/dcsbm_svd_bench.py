@@ -25,7 +25,7 @@ from torch import Tensor
 
 from engine.core.run import Recorder
 from engine.core.threads import torch_threads as single_thread
-from engine.research.dcsbm.subspace import grassmann_distance, top_subspace_error
+from engine.research.dcsbm.subspace import grassmann_calibration_error, grassmann_distance, top_subspace_error
 
 KINDS = ("gaussian", "decaying", "qkt", "masked_qkt")
 
@@ -68,9 +68,17 @@ def _run(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
                         subspace_distance=dist, sigma_rel_err=err)
                 out[f"dist_{kind}_n{n}_q{q}_it{niter}"] = dist
         rec.progress(i + 1, len(cases))
+    out["grassmann_known_angles_err"] = _calibrate_distance(cfg["seed"])
     n_ref, q_ref, it_ref = cfg["ref_size"], cfg["ref_q"], max(niters)
     summary = {f"dist_{kind}": out[f"dist_{kind}_n{n_ref}_q{q_ref}_it{it_ref}"] for kind in KINDS}
     out.update(summary, ref_size=n_ref, ref_q=q_ref, ref_niter=it_ref, top_subspace_vs_numpy=exact_err)
     rec.note(f"max top-{k} subspace distance at n={n_ref}, q={q_ref}, niter={it_ref}: "
              + ", ".join(f"{kind} {v:.2e}" for kind, v in summary.items()))
     return out
+
+
+def _calibrate_distance(seed: int) -> float:
+    """Worst error of the distance on subspace pairs with known principal angles (own generator)."""
+    gen = torch.Generator().manual_seed(seed + 1)
+    sets = ([0.3, 1.2], [0.0, math.pi / 2], [1e-3, 0.7, 1.5])
+    return max(grassmann_calibration_error(torch.tensor(a, dtype=torch.float64), gen) for a in sets)

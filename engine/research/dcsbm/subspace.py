@@ -48,6 +48,28 @@ def grassmann_distance(u1: Tensor, u2: Tensor) -> Tensor:
     return torch.arccos(s).pow(2).sum(-1).sqrt()
 
 
+def bases_at_angles(angles: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Two orthonormal k-bases in R^(2k) whose principal angles are exactly `angles` (float64).
+
+    U1 = [e_1..e_k], U2_i = cos(a_i) e_i + sin(a_i) e_(k+i); then a random rotation of the space and
+    a random change of basis inside U2, which change neither span nor angles.
+    """
+    k = angles.numel()
+    eye = torch.eye(2 * k, dtype=torch.float64)
+    u1 = eye[:, :k]
+    u2 = eye[:, :k] * angles.cos() + eye[:, k:] * angles.sin()
+    rot = torch.linalg.qr(torch.randn(2 * k, 2 * k, generator=gen, dtype=torch.float64))[0]
+    mix = torch.linalg.qr(torch.randn(k, k, generator=gen, dtype=torch.float64))[0]
+    return rot @ u1, rot @ u2 @ mix
+
+
+def grassmann_calibration_error(angles: Tensor, gen: torch.Generator) -> float:
+    """|grassmann_distance - sqrt(sum a_i^2)| for bases built with known principal angles."""
+    a = angles.to(torch.float64)
+    u1, u2 = bases_at_angles(a, gen)
+    return abs(float(grassmann_distance(u1, u2)) - float(a.pow(2).sum().sqrt()))
+
+
 def max_distance(k: int) -> float:
     return math.sqrt(k) * math.pi / 2
 
