@@ -6,7 +6,8 @@ vocabulary, decodes under the mask until the automaton is done, parses and valid
 only the JSON. Empty input, a parse failure or a schema failure goes to stderr with exit code 1.
 No retries. `--free` decodes without the mask (the phase-30 break). `--model phase-28` (default) is
 the grammar tutor, which never read JSON (valid shape, content by chance); `--model phase-30` is the
-tutor fine-tuned on these documents (engine.apps.structured.tutor), whose fields are mostly right.
+tutor fine-tuned on these documents (engine.apps.structured.tutor), whose fields are mostly right
+(greedy, `--temperature 0`: "She wrote a long letter." -> write, past_simple, 3sg, "escribió").
 """
 
 from __future__ import annotations
@@ -62,13 +63,14 @@ def main(argv: list[str] | None = None, stdin: IO[str] | None = None, stdout: IO
     ap.add_argument("--free", action="store_true", help="decode without the mask")
     ap.add_argument("--model", choices=CM.MODELS, default=CM.TUTOR, help="model-cache stage to decode with")
     ap.add_argument("--full", action="store_true", help="the full-mode checkpoint instead of the quick one")
+    ap.add_argument("--temperature", type=float, default=1.0, help="0 is greedy")
     args = ap.parse_args(argv)
     sentence = args.sentence if args.sentence is not None else stdin.read()
     if not sentence.strip():
         print("error: empty sentence", file=stderr)
         return 1
     cm = model or load_model(not args.full, args.model)
-    text, doc, err = conjugate_structured(cm, sentence, seed=args.seed, free=args.free)
+    text, doc, err = conjugate_structured(cm, sentence, seed=args.seed, temperature=args.temperature, free=args.free)
     if doc is None:
         print(f"error: {err}; output was {text!r}", file=stderr)
         return 1
