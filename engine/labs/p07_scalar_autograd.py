@@ -139,6 +139,19 @@ def _render_svg(dot_path: Path) -> Path | None:
     return svg if done.returncode == 0 and svg.exists() else None
 
 
+def _second_backward_doubles(accumulate: bool) -> bool:
+    """z = x*y, backward twice without zeroing: gradients accumulate, so x.grad = 2y, y.grad = 2x.
+
+    Both leaves sit directly under the root, so the doubling is exact; it fails if a second call
+    reseeds the root with anything but 1 or overwrites instead of adding.
+    """
+    x, y = Value(2.0, label="x"), Value(3.0, label="y")
+    z = x * y
+    z.backward(accumulate=accumulate)
+    z.backward(accumulate=accumulate)
+    return (x.grad, y.grad) == (6.0, 4.0)
+
+
 def ops_and_diamond(cfg: dict, rec: Recorder) -> dict:
     """Lab 01: every op's value and gradients against an oracle, then the diamond, drawn."""
     accumulate = cfg.get("fault") != FAULT
@@ -173,6 +186,7 @@ def ops_and_diamond(cfg: dict, rec: Recorder) -> dict:
     rec.note("Diamond graph (render diamond.dot with `dot -Tsvg`):\n" + tree)
     tol = float(cfg["tol"])
     return {
+        "second_backward_doubles_grad": _second_backward_doubles(accumulate),
         "oracle": "torch-float64" if torch is not None else "finite-differences",
         "ops_checked": len(OPS),
         "max_abs_err": worst,
