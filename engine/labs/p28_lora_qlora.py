@@ -141,7 +141,10 @@ def lora_counts(cfg: dict, rec: Recorder) -> dict:
            "qlora_base_bytes_per_param_fp32_scales": counts.nf4_bytes_per_param(64, 4),
            "lora_r8_fraction_of_base": counts.lora_params(mcfg, 8) / n}
     out.update({f"{row['regime']}_total_bytes": row["total_bytes"] for row in rows})
-    out["count_matches_model"] = n_params(GPT(mcfg)) == n
+    model = GPT(mcfg)
+    out["count_matches_model"] = n_params(model) == n
+    linears = [tuple(mod.weight.shape) for mod in model.modules() if isinstance(mod, nn.Linear)]
+    out["shapes_match_model"] = sorted(counts.linear_shapes(mcfg)) == sorted(linears)
     return out
 
 
