@@ -124,13 +124,13 @@ def implement_bpe(cfg: dict, rec: Recorder) -> dict:
     deterministic = all((d1 / f).read_bytes() == (d2 / f).read_bytes() for f in ("vocab.json", "merges.txt", "config.json"))
     loaded = BPETokenizer.load(d1)
     save_load = loaded.merges == tok.merges and all(loaded.encode(s) == tok.encode(s) for s in fixed + strings[:200])
-    raises = True
+    raises, explained = True, True
     for bad in ([99999], [-1], [tok.vocab_size]):
         try:
             tok.decode(bad)
             raises = False
-        except IndexError:
-            pass
+        except IndexError as err:   # the tokenizer's own range check, not a stray list lookup
+            explained = explained and "outside the vocabulary" in str(err)
     # the segmentation itself, against replaying the merges in training order (held-out corpus rows + fixed strings)
     plain = fixed + _corpus_texts("val") + strings[:100]
     replay_mismatches = sum([tok.id_to_bytes[i] for i in tok.encode(s)] != replay_encode(tok.merges, s.encode("utf-8"))
@@ -147,6 +147,7 @@ def implement_bpe(cfg: dict, rec: Recorder) -> dict:
         "deterministic": deterministic,
         "save_load_roundtrip": save_load,
         "out_of_range_id_raises": raises,
+        "out_of_range_id_error_names_vocabulary": explained,
         "encode_vs_merge_replay_mismatches": replay_mismatches,
         "empty_string_ids": len(tok.encode("")),
         "single_byte_ids": len(tok.encode("a")),
