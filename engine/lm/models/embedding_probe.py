@@ -32,6 +32,15 @@ def _raises(fn: Callable[[], Any], err: type[Exception]) -> bool:
     return False
 
 
+def _error_text(fn: Callable[[], Any], err: type[Exception]) -> str:
+    """The message of the `err` that fn raises ('' if it raises none): which check refused the input."""
+    try:
+        fn()
+    except err as e:
+        return str(e)
+    return ""
+
+
 def lookup_contract(emb: Embedding, rng: np.random.Generator) -> dict[str, Any]:
     """The lookup's contract on `emb` (its gradient must be unset): a repeated id's gradient counts twice,
     untouched rows get none, shapes, value and gradient equal a one-hot matmul, bad ids raise."""
@@ -55,6 +64,8 @@ def lookup_contract(emb: Embedding, rng: np.random.Generator) -> dict[str, Any]:
         "lookup_equals_onehot_matmul": bool(np.array_equal(emb(batch.ravel()).data, one_hot @ emb.weight.data)),
         "grad_equals_onehot_matmul_grad": bool(np.allclose(grad2, one_hot.T @ up, atol=1e-5)),
         "out_of_range_raises": all(_raises(lambda b=bad: emb(b), IndexError) for bad in bad_ids),
+        "out_of_range_refused_by_range_check": all("outside the table" in _error_text(lambda b=bad: emb(b), IndexError)
+                                                   for bad in bad_ids),
         "first_and_last_id_lookup_ok": bool(np.array_equal(ends, emb.weight.data[[0, v - 1]])),
         "float_ids_raise_type_error": _raises(lambda: emb(np.array([1.0, 2.0])), TypeError),
     }
