@@ -190,6 +190,8 @@ def parameter_inventory(cfg: dict, rec: Recorder) -> dict:
     theory_count = sum(inventory(MiniGPT(theory)).values())
     medium = closed_form_params(MiniGPTConfig(d_model=128, n_heads=4, n_layers=4, d_ff=512, vocab_size=64))
     large = closed_form_params(MiniGPTConfig(d_model=256, n_heads=4, n_layers=6, d_ff=1024, vocab_size=64))
+    aliased = MiniGPT(mcfg, rng=np.random.default_rng(cfg["seed"]))
+    aliased.tied_head_alias = aliased.E   # the same tensor registered under a second name, as a tied head may be
     block_total = sum(v for k, v in inv.items() if k.startswith("block_0."))
     ffn_block = sum(v for k, v in inv.items() if k.startswith("block_0.ffn."))
     return {
@@ -197,6 +199,7 @@ def parameter_inventory(cfg: dict, rec: Recorder) -> dict:
         "closed_form": closed_form_params(mcfg),
         "total_matches_closed_form": total == closed_form_params(mcfg),
         "rope_tables_are_parameters": any("rope" in k for k in inv),
+        "shared_tensor_counted_once": sum(inventory(aliased).values()) == total,
         "theory_variant_params": theory_count,
         "theory_variant_closed_form": closed_form_params(theory),
         "ffn_share_of_block": round(ffn_block / block_total, 4),
