@@ -10,7 +10,6 @@ inner loop strides down a column of B. All four are timing labs: their results v
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import numpy as np
@@ -18,7 +17,7 @@ import numpy as np
 from engine.core.run import Recorder
 from engine.systems.hardware import cloops, peak
 from engine.systems.hardware.roofline import Roofline, chart_rows
-from engine.systems.hardware.timing import time_call
+from engine.systems.hardware.timing import interleaved_best_cpu, time_call
 
 FAULT = "strided_inner_loop"
 
@@ -143,20 +142,6 @@ def gpu_roofline(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- lab 04: CPU substitute
-def _interleaved_best(fns: list[Any], repeats: int) -> list[float]:
-    """Best-of-`repeats` seconds for each function, timed in alternation so that a busy moment on a
-    shared machine hits every contender rather than one of them."""
-    for fn in fns:
-        fn()  # warm-up: page faults, caches
-    best = [math.inf] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best
-
-
 def _linear_point(batch: int, d_in: int, d_out: int, min_time: float) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     x, W = rng.random((batch, d_in), dtype=np.float32), rng.random((d_in, d_out), dtype=np.float32)
@@ -224,7 +209,7 @@ def cpu_roofline(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     A, B = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
     order = "ijk" if cfg.get("fault") == FAULT else "ikj"
     reps = int(cfg["loop_order_repeats"])
-    t_lab, t_ref = _interleaved_best([lambda: cloops.matmul(A, B, order), lambda: cloops.matmul(A, B, "ikj")], reps)
+    t_lab, t_ref = interleaved_best_cpu([lambda: cloops.matmul(A, B, order), lambda: cloops.matmul(A, B, "ikj")], reps)
     C = cloops.matmul(A, B, order)
     ref = A.astype(np.float64) @ B.astype(np.float64)
     for i, (name, t) in enumerate(((f"lab ({order})", t_lab), ("reference (ikj)", t_ref))):

@@ -1,6 +1,6 @@
 """One timing harness for every probe, so all numbers in a roofline are measured the same way.
 
-Calls are batched until a batch lasts long enough for `perf_counter_ns` to be precise, one
+`time_call` batches calls until a batch lasts long enough for `perf_counter_ns` to be precise, one
 warm-up batch is thrown away, and the best batch is reported (the least disturbed by the OS).
 """
 
@@ -41,3 +41,21 @@ def time_call(fn: Callable[[], object], min_time_s: float = 0.1, batches: int = 
         if was_enabled:
             gc.enable()
     return Timing(best_s=min(per_call), median_s=statistics.median(per_call), calls=per_batch * batches)
+
+
+def interleaved_best_cpu(fns: list[Callable[[], object]], repeats: int) -> list[float]:
+    """Best-of-`repeats` thread CPU seconds for each single-threaded function, timed in alternation.
+
+    For a ratio between two kernels on a shared machine: CPU time leaves out the time the thread
+    sat preempted, and alternating the calls lets cache pressure from a busy moment hit every
+    contender rather than one of them. (Wall clock let a 1.0x ratio read > 3x at load 10.)
+    """
+    for fn in fns:
+        fn()  # warm-up: page faults, caches
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t0 = time.thread_time()
+            fn()
+            best[i] = min(best[i], time.thread_time() - t0)
+    return best
