@@ -5,7 +5,7 @@
 
 Mutants are data (tests/mutants/*.yaml): a file, an exact original snippet, its replacement, the
 labs that must catch it, and the bug as a learner would describe it. Each mutant is applied in a
-temporary copy of engine/, workbench/, phases/, experiments/ and quizzes/ (never the working tree);
+temporary copy of engine/, workbench/, phases/, experiments/, quizzes/ and docs/ (never the working tree);
 benchmarks/mutate_worker.py then runs the named labs in quick mode with that copy first on
 PYTHONPATH and records the verdict:
 
@@ -49,7 +49,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 MUTANT_DIR = ROOT / "tests" / "mutants"
 WORKER = ROOT / "benchmarks" / "mutate_worker.py"
-COPIED = ("engine", "workbench", "phases", "experiments", "quizzes")
+COPIED = ("engine", "workbench", "phases", "experiments", "quizzes", "docs")  # docs: the derivation a lab renders
 COPIED_FILES = ("pyproject.toml",)
 DEFAULT_TIMEOUT_S = 420.0
 KEYS = ("id", "file", "original", "replacement", "labs", "bug")
