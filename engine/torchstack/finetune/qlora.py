@@ -20,7 +20,7 @@ from engine.torchstack.finetune.lora import (
     lora_state_dict,
     wrap_minigpt_with_lora,
 )
-from engine.torchstack.finetune.sft import Row, batch_tensors, sft_loss
+from engine.torchstack.finetune.sft import Row, fit_rows
 from engine.torchstack.quant.qlinear import quantize_model
 
 
@@ -71,23 +71,17 @@ def fp16_and_nf4_pair(base: nn.Module, r: int, alpha: float, quant_scheme: str,
 def train_measuring_memory(model: nn.Module, rows: Sequence[Row], *, pad: int, steps: int, lr: float, batch: int,
                            seed: int, on_step: Callable[[int, float], None] | None = None) -> tuple[list[float], int]:
     """AdamW at a constant lr on the adapter, seeded batches; returns the losses and the resident tensor bytes
-    (weights, grads, optimizer state) after step 1. Not sft.train_adapter: that one decays the lr (cosine) and
-    gives no hook inside the step; it sits in three adapters' code hash, so it is left unedited."""
+    (weights, grads, optimizer state) after step 1, with the gradient buffers kept (set_to_none=False)."""
     opt = torch.optim.AdamW(lora_parameters(model), lr=lr, weight_decay=0.0)
-    gen = torch.Generator().manual_seed(seed)
-    losses: list[float] = []
     mid = 0
-    model.train()
-    for step in range(steps):
-        idx = torch.randint(len(rows), (batch,), generator=gen).tolist()
-        xb, yb = batch_tensors([rows[i] for i in idx], pad)
-        loss = sft_loss(model, xb, yb)
-        opt.zero_grad(set_to_none=False)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+
+    def probe(step: int, loss: float) -> None:
+        nonlocal mid
         if on_step is not None:
-            on_step(step, losses[-1])
+            on_step(step, loss)
         if step == 1:
             mid = tensor_bytes(model, opt.state)
+
+    losses = fit_rows(model, opt, rows, pad=pad, steps=steps, batch=batch, gen=torch.Generator().manual_seed(seed),
+                      set_to_none=False, on_step=probe)
     return losses, mid

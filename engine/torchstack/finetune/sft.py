@@ -67,22 +67,34 @@ def train_adapter(model: nn.Module, rows: Sequence[Row], *, pad: int, steps: int
         raise ValueError("nothing to train: no parameter requires grad")
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
-    device = next(model.parameters()).device
+    losses = fit_rows(model, opt, rows, pad=pad, steps=steps, batch=batch, gen=gen,
+                      lr_at=lambda step: lr * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1))),
+                      device=next(model.parameters()).device, on_step=on_step)
+    model.eval()
+    return losses
+
+
+def fit_rows(model: nn.Module, opt: torch.optim.Optimizer, rows: Sequence[Row], *, pad: int, steps: int, batch: int,
+             gen: torch.Generator, lr_at: Callable[[int], float] | None = None, device: str | torch.device = "cpu",
+             set_to_none: bool = True, on_step: Callable[[int, float], None] | None = None) -> list[float]:
+    """The SFT loop every adapter uses: `steps` seeded random batches of rows, one `opt` step each, the lr
+    set from `lr_at(step)` when given (else left as the optimizer has it). `set_to_none=False` keeps the
+    gradient buffers between steps, for a memory probe that counts them. Leaves the model in train mode."""
     losses: list[float] = []
     model.train()
     for step in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1)))
+        if lr_at is not None:
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step)
         idx = torch.randint(len(rows), (batch,), generator=gen).tolist()
         x, y = batch_tensors([rows[i] for i in idx], pad, device)
         loss = sft_loss(model, x, y)
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad(set_to_none=set_to_none)
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
         if on_step is not None:
             on_step(step, losses[-1])
-    model.eval()
     return losses
 
 
