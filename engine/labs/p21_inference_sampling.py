@@ -54,7 +54,7 @@ def _prompt_ids(tok: Any, text: str) -> list[int]:
 
 
 def _translation_prompt(e: B.Example) -> str:
-    return B.pair_line(e, "es-en")[: -len(e.english)]  # "es:yo trabajé / en:"
+    return B.translation_prompt(e)  # "es:yo trabajé / en:"
 
 
 def _forms(tense: str, person: str) -> set[str]:

@@ -22,7 +22,7 @@ from engine.lm.text import bilingual as B
 
 
 def _prompt(e: B.Example) -> str:
-    return B.pair_line(e, "es-en")[: -len(e.english)]  # "es:él trabaja / en:"
+    return B.translation_prompt(e)  # "es:él trabaja / en:"
 
 
 def _decode(model: Any, tok: Any, e: B.Example, strategy: Any, seed: int) -> str:

@@ -130,7 +130,7 @@ def _prompts(n: int, seed: int) -> list[str]:
     out = []
     for _ in range(20):
         e = pick()
-        out.append(B.pair_line(e, "es-en")[: -len(e.english)])
+        out.append(B.translation_prompt(e))
     for _ in range(20):
         t = B.pair_line(pick(), "es-en")
         out.append(t[:int(rng.integers(4, min(12, len(t)) + 1))])

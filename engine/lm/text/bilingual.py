@@ -103,6 +103,11 @@ def pair_line(e: Example, order: str = "es-en") -> str:
     raise ValueError(f"order must be es-en or en-es, got {order!r}")
 
 
+def translation_prompt(e: Example) -> str:
+    """The es->en pair line up to its English side, "es:yo trabajé / en:": what the spine completes."""
+    return pair_line(e, "es-en")[: -len(e.english)]
+
+
 def pair_spans(e: Example, order: str = "es-en") -> dict[str, tuple[int, int]]:
     """Character spans of the Spanish and English forms inside pair_line(e, order): per-language scoring."""
     line = pair_line(e, order)
