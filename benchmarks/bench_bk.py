@@ -37,7 +37,6 @@ from torch.func import vmap
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.labs.bk_scaling import BKMixer  # noqa: E402
 from engine.labs.bk_timing import copy_fn, interleaved  # noqa: E402
 from engine.lm.models.attention import SelfAttention  # noqa: E402
 from engine.research.bk import (
@@ -47,6 +46,7 @@ from engine.research.bk import (
 )
 from engine.research.bk.core import hybrid_vjp  # noqa: E402
 from engine.research.bk.function import bk_features  # noqa: E402
+from engine.research.bk.mixer import BKMixer  # noqa: E402
 
 # ---- the seed's BK-Core, one site per Python iteration (baseline) ---------------------------
 

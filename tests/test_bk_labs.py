@@ -11,6 +11,7 @@ import yaml
 
 from engine.core.run import MemoryRecorder
 from engine.labs import bk_gradcheck, bk_lm, bk_scaling
+from engine.research.bk import compare
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,9 +81,9 @@ def test_scaling_quick() -> None:
 
 
 def test_crossover_interpolation() -> None:
-    assert bk_scaling._crossover([10, 100], [2.0, 2.0], [1.0, 4.0]) == pytest.approx(10 ** 1.5)
-    assert bk_scaling._crossover([10, 100], [1.0, 1.0], [2.0, 4.0]) == 10
-    assert bk_scaling._crossover([10, 100], [3.0, 9.0], [1.0, 2.0]) == math.inf
+    assert compare.crossover_n([10, 100], [2.0, 2.0], [1.0, 4.0]) == pytest.approx(10 ** 1.5)
+    assert compare.crossover_n([10, 100], [1.0, 1.0], [2.0, 4.0]) == 10
+    assert compare.crossover_n([10, 100], [3.0, 9.0], [1.0, 2.0]) == math.inf
 
 
 def test_lm_quick_is_deterministic_and_causal() -> None:

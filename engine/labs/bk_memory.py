@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
-from engine.labs.bk_scaling import BKMixer
 from engine.lm.models.attention import SelfAttention
 from engine.research.bk import peak_memory
+from engine.research.bk.mixer import BKMixer
 
 
 def build(point: dict[str, Any]) -> tuple[Callable[[], None], Callable[[], None]]:

@@ -23,7 +23,6 @@ ratio compares two things measured under the same background load:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -35,28 +34,13 @@ from torch import Tensor, nn
 from engine.core.run import Recorder
 from engine.labs.bk_gradcheck import _dense_vjp
 from engine.labs.bk_timing import copy_fn, interleaved, saved_bytes
-from engine.lm.models.attention import SelfAttention, TransformerLM
+from engine.lm.models.attention import SelfAttention
 from engine.research.bk import baselines, core, flops, native, peak_memory
+from engine.research.bk.compare import body_params, crossover_n, loglog_slope, matched_transformer
 from engine.research.bk.function import bk_features, bk_resolvent
+from engine.research.bk.mixer import BKMixer
 from engine.research.bk.model import BKConfig, ResNetBK
 from engine.systems.hardware.device import synced
-
-
-class BKMixer(nn.Module):
-    """The token-mixing part of a BK layer (no FFN), for a like-for-like timing with attention."""
-
-    def __init__(self, d_model: int, channels: int = 1, causal: bool = True, backend: str = "auto") -> None:
-        super().__init__()
-        self.v_proj = nn.Linear(d_model, channels)
-        self.out_proj = nn.Linear(2 * channels, d_model)
-        self.causal, self.backend = causal, backend
-
-    def forward(self, x: Tensor) -> Tensor:
-        v = self.v_proj(x).clamp(-3.0, 3.0).transpose(-1, -2)
-        feats = bk_features(-2.0 + v, 1.0, 1j, causal=self.causal, backend=self.backend)  # (B, C, N, 2)
-        feats = feats.permute(0, 2, 1, 3).reshape(*x.shape[:-1], -1)
-        out: Tensor = self.out_proj(feats)
-        return out
 
 
 def _step(fn: Callable[[], Tensor], leaf: Tensor) -> Callable[[], None]:
@@ -79,26 +63,6 @@ def _ops(batch: int, n: int, d_model: int, heads: int, channels: int, gen: torch
         "bk_layer": _step(lambda: mixer(x), x),
         "attention": _step(lambda: attn(x), x),
     }
-
-
-def _slope(ns: list[int], ts: list[float]) -> float:
-    """Log-log slope over the upper half of the sizes (the asymptotic exponent)."""
-    if len(ns) < 2:
-        return float("nan")
-    k = max(2, len(ns) // 2)
-    return float(np.polyfit(np.log(ns[-k:]), np.log(ts[-k:]), 1)[0])
-
-
-def _crossover(ns: list[int], bk: list[float], att: list[float]) -> float:
-    """First N where the BK layer beats attention, log-log interpolated (ns[0] if it always does)."""
-    r = [math.log(a / b) for a, b in zip(att, bk, strict=True)]
-    if r[0] > 0:
-        return float(ns[0])
-    for i in range(1, len(ns)):
-        if r[i] > 0:
-            f = -r[i - 1] / (r[i] - r[i - 1])
-            return float(math.exp(math.log(ns[i - 1]) + f * (math.log(ns[i]) - math.log(ns[i - 1]))))
-    return float("inf")
 
 
 def _register(name: str, cost: flops.OpCost, seconds: float) -> None:
@@ -232,7 +196,7 @@ def _layer_sweep(cfg: dict[str, Any], rec: Recorder, backends: list[str], device
     per: dict[str, Any] = {}
     for (c, b), times in t_layer.items():
         common = [n for n in ns if n in times and n in t_att]
-        row: dict[str, Any] = {"slope": _slope(sorted(times), [times[n] for n in sorted(times)]),
+        row: dict[str, Any] = {"slope": loglog_slope(sorted(times), [times[n] for n in sorted(times)]),
                                "max_n": max(times), "bandwidth_fraction_at_max_n": frac[(c, b)][max(times)],
                                "bandwidth_fraction_pivot_bound_at_max_n": frac_piv[(c, b)][max(times)],
                                "bandwidth_fraction": {str(n): frac[(c, b)][n] for n in sorted(times)},
@@ -242,7 +206,7 @@ def _layer_sweep(cfg: dict[str, Any], rec: Recorder, backends: list[str], device
         if big_n:
             row["min_bandwidth_fraction_n_ge_8192"] = min(frac[(c, b)][n] for n in big_n)
         if common:
-            row["crossover_n"] = _crossover(common, [times[n] for n in common], [t_att[n] for n in common])
+            row["crossover_n"] = crossover_n(common, [times[n] for n in common], [t_att[n] for n in common])
             row["crossover_below_range"] = times[common[0]] < t_att[common[0]]  # then crossover_n is an upper bound
             row["speedup_at_max_common_n"] = t_att[common[-1]] / times[common[-1]]
             row["max_common_n"] = common[-1]
@@ -251,7 +215,7 @@ def _layer_sweep(cfg: dict[str, Any], rec: Recorder, backends: list[str], device
         per.setdefault(str(c), {})[b] = row
     att_ns = sorted(t_att)
     return {"per_channel": per, "attention_memory": _memory_columns("attention", att_ns, saved_mb, peak),
-            "peak_rss_measured": bool(peak), "headline_ref_n": ref_n, "slope_attention": _slope(att_ns, [t_att[n] for n in att_ns]),
+            "peak_rss_measured": bool(peak), "headline_ref_n": ref_n, "slope_attention": loglog_slope(att_ns, [t_att[n] for n in att_ns]),
             "copy_gbytes_s": float(np.median(copy_bw)) / 1e9, "t_att": t_att, "t_layer": t_layer}
 
 
@@ -302,18 +266,6 @@ def _baselines(cfg: dict[str, Any], rec: Recorder, gen: torch.Generator) -> dict
 
 # ---- 4. whole models ----------------------------------------------------------------------------
 
-def _body_params(model: nn.Module) -> int:
-    skip = ("tok.", "pos.", "head.")
-    return sum(p.numel() for name, p in model.named_parameters() if not name.startswith(skip))
-
-
-def _matched_transformer(target: int, vocab: int, n: int, layers: int, heads: int) -> TransformerLM:
-    """The Transformer width (a multiple of `heads`) whose non-embedding parameters are closest to `target`."""
-    best = min(range(heads, 16 * heads * 8 + 1, heads),
-               key=lambda w: abs(_body_params(TransformerLM(vocab, 1, w, layers, heads, mlp_ratio=2)) - target))
-    return TransformerLM(vocab, n, best, layers, heads, mlp_ratio=2)
-
-
 def _models(cfg: dict[str, Any], rec: Recorder, device: str, gen: torch.Generator) -> dict[str, Any]:
     vocab, layers, heads = int(cfg["vocab"]), int(cfg["n_layers"]), int(cfg["heads"])
     batch, d = int(cfg["model_batch"]), int(cfg["d_model"])
@@ -322,7 +274,7 @@ def _models(cfg: dict[str, Any], rec: Recorder, device: str, gen: torch.Generato
         torch.manual_seed(int(cfg["seed"]))
         bk = ResNetBK(BKConfig(vocab_size=vocab, n_seq=n, d_model=d, n_layers=layers, ffn=str(cfg["model_ffn"]),
                                channels=int(cfg["model_channels"]), check_finite=False)).to(device)
-        tf = _matched_transformer(_body_params(bk), vocab, n, layers, heads).to(device)
+        tf = matched_transformer(body_params(bk), vocab, n, layers, heads).to(device)
         idx = torch.randint(0, vocab, (batch, n), generator=gen).to(device)
 
         def train_step(m: nn.Module, idx: Tensor = idx) -> Callable[[], None]:
@@ -334,8 +286,8 @@ def _models(cfg: dict[str, Any], rec: Recorder, device: str, gen: torch.Generato
         t = interleaved({"resnet_bk": synced(train_step(bk), device), "transformer": synced(train_step(tf), device)},
                         int(cfg["rounds"]), float(cfg["min_batch_s"]), _clock(cfg))
         row = {"resnet_bk_tokens_s": batch * n / t["resnet_bk"], "transformer_tokens_s": batch * n / t["transformer"],
-               "speedup": t["transformer"] / t["resnet_bk"], "resnet_bk_body_params": _body_params(bk),
-               "transformer_body_params": _body_params(tf), "transformer_width": tf.tok.embedding_dim,
+               "speedup": t["transformer"] / t["resnet_bk"], "resnet_bk_body_params": body_params(bk),
+               "transformer_body_params": body_params(tf), "transformer_width": tf.tok.embedding_dim,
                "resnet_bk_saved_mb": saved_bytes(lambda bk=bk, idx=idx: bk(idx).sum()) / 2**20,
                "transformer_saved_mb": saved_bytes(lambda tf=tf, idx=idx: tf(idx).sum()) / 2**20}
         out[str(n)] = row

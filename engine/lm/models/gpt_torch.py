@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from engine.lm.models.gpt import MiniGPTConfig
 
 MixerFactory = Callable[[MiniGPTConfig], nn.Module]
-MIXERS: dict[str, MixerFactory | str] = {"bk": "engine.labs.bk_scaling:BKMixer"}  # name -> factory or "module:Class"
+MIXERS: dict[str, MixerFactory | str] = {"bk": "engine.research.bk.mixer:BKMixer"}  # name -> factory or "module:Class"
 
 
 def register_mixer(name: str, factory: MixerFactory) -> None:
