@@ -22,100 +22,27 @@ import json
 from typing import Any
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from engine.core.run import Recorder
 from engine.core.threads import torch_threads as single_thread
 from engine.labs._heatmaps import heatmap_grid
-from engine.research.crossmetric import cka, curvature, fisher, flat, heads, scope, table
-from engine.research.crossmetric.models import TinyConfig, TinyTransformer
-from engine.research.crossmetric.verbs_lm import (
-    corpus,
-    mean_loss,
-    sample_targets,
-    seq_logp,
-    train,
-    unigram_loss,
+from engine.research.crossmetric import scope, table
+from engine.research.crossmetric.models import TinyConfig
+from engine.research.crossmetric.survey import (
+    GROUP_METRICS,
+    HEAD_METRICS,
+    Budget,
+    SeedSurvey,
+    cka_layers_and_seeds,
+    pooled_pairs,
+    survey_seed,
 )
+from engine.research.crossmetric.verbs_lm import corpus, unigram_loss
 
-HEAD_METRICS = ("ablation", "gate_fisher", "gate_fisher_true", "taylor", "taylor2", "param_fisher",
-                "param_hessian", "entropy", "ov_norm")
-GROUP_METRICS = ("fisher_emp", "fisher_true", "hessian", "grad_sq", "weight_rms")
 SHORT = {"fisher_emp": "F_emp", "fisher_true": "F_true", "hessian": "H_diag", "grad_sq": "g^2", "weight_rms": "|w|",
          "gate_fisher": "gateF", "gate_fisher_true": "gateF_true", "taylor": "taylor1", "taylor2": "taylor2",
          "param_fisher": "paramF", "param_hessian": "paramH", "entropy": "entropy", "ov_norm": "OV"}  # chart labels
-
-
-def _gate_derivatives(model: TinyTransformer, xs: Tensor, ys: Tensor) -> tuple[Tensor, Tensor]:
-    """Gradient and Hessian diagonal of the mean loss with respect to the head gates (exact)."""
-    g0 = model.head_gate.detach().clone()
-
-    def f(gate: Tensor) -> Tensor:
-        return mean_loss(flat.call(model, {"head_gate": gate}, xs), ys)
-
-    grad = torch.func.grad(f)(g0)
-    hess = torch.autograd.functional.hessian(f, g0)
-    n = g0.numel()
-    return grad.detach(), hess.reshape(n, n).diagonal().reshape(g0.shape).detach()
-
-
-def _measure(model: TinyTransformer, xs: Tensor, ys: Tensor, cfg: dict[str, Any],
-             gen: torch.Generator) -> tuple[dict[str, Tensor], dict[str, dict[str, float]], list[Tensor]]:
-    """Head metrics (each (L, H)), group metrics (group -> metric -> value), residual stream reps."""
-
-    def loss(m: TinyTransformer) -> Tensor:
-        return mean_loss(m(xs), ys)
-
-    logp = seq_logp(model)
-    params = flat.param_dict(model)
-    emp = fisher.empirical_fisher_diag(logp, params, xs, ys)
-    true = fisher.true_fisher_diag_mc(logp, lambda g: sample_targets(model, xs, ys, g), params, xs,
-                                      int(cfg["fisher_mc"]), gen)
-    sub = slice(0, int(cfg["hess_seqs"]))
-    f = flat.loss_of_flat(model, params, lambda m, p: mean_loss(flat.call(m, p, xs[sub]), ys[sub]))
-    theta = flat.flatten(params)
-    _, hdiag_flat = curvature.hutchinson(curvature.HVP(f, theta), theta, int(cfg["probes"]), gen, block=8)
-    hdiag = flat.unflatten(hdiag_flat, params)
-
-    gate_g = heads.gate_grads(model, logp, xs, ys)
-    gate_true = heads.gate_grads(model, logp, xs, sample_targets(model, xs, ys, gen))
-    grad, curv = _gate_derivatives(model, xs, ys)
-    with torch.no_grad():
-        _, stream, atts = model(xs, trace=True)
-    head = {
-        "ablation": heads.ablation_drops(model, loss),
-        "gate_fisher": (gate_g**2).mean(0),
-        "gate_fisher_true": (gate_true**2).mean(0),
-        "taylor": grad.abs(),
-        "taylor2": -grad + 0.5 * curv,
-        "param_fisher": heads.param_slice_sums(emp, model),
-        "param_hessian": heads.param_slice_sums(hdiag, model),
-        "entropy": heads.attention_entropy(atts, ys >= 0),
-        "ov_norm": heads.ov_norms(model),
-    }
-    full = torch.autograd.grad(loss(model), list(model.parameters()))
-    groups = {}
-    for (name, p), g in zip(model.named_parameters(), full, strict=True):
-        if p.ndim < 2:
-            continue
-        groups[name] = {"fisher_emp": float(emp[name].mean()), "fisher_true": float(true[name].mean()),
-                        "hessian": float(hdiag[name].mean()), "grad_sq": float((g**2).mean()),
-                        "weight_rms": float(p.detach().pow(2).mean().sqrt())}
-    real = (ys >= 0).reshape(-1)
-    reps = [s.reshape(-1, s.shape[-1])[real] for s in stream]
-    return head, groups, reps
-
-
-def _scope_rows(model: TinyTransformer, xs: Tensor, ys: Tensor, cfg: dict[str, Any], seed: int,
-                tag: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Every registered metric on every batch of the corpus, one scope pass per batch: one row per batch."""
-    bs = int(cfg["scope_batch"])
-    n = min(int(cfg["scope_batches"]), xs.shape[0] // bs)
-    batches = [(xs[i * bs:(i + 1) * bs], ys[i * bs:(i + 1) * bs]) for i in range(n)]
-    report = scope.run(model, batches, mean_loss, seed=seed)
-    rows = [{"row": f"{tag}.b{i}", **{m: report["per_batch"][m][i] for m in report["metrics"]}} for i in range(n)]
-    return rows, report
 
 
 def _write_tables(rec: Recorder, head_rows: list[dict[str, Any]], group_rows: list[dict[str, Any]],
@@ -166,92 +93,95 @@ def _write_scope(rec: Recorder, rows: list[dict[str, Any]], names: list[str], re
     rec.artifact(path, "chart")
 
 
-def correlate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
-    dev = cfg["device"]
-    xs, ys, vocab = corpus()
-    xs, ys = xs.to(dev), ys.to(dev)
-    tcfg = TinyConfig(vocab_size=len(vocab), n_ctx=xs.shape[1], d_model=int(cfg["d_model"]),
-                      n_heads=int(cfg["n_heads"]), n_layers=int(cfg["n_layers"]), d_ff=2 * int(cfg["d_model"]))
+def _tiny_config(cfg: dict[str, Any], vocab_size: int, n_ctx: int) -> TinyConfig:
+    d = int(cfg["d_model"])
+    return TinyConfig(vocab_size=vocab_size, n_ctx=n_ctx, d_model=d, n_heads=int(cfg["n_heads"]),
+                      n_layers=int(cfg["n_layers"]), d_ff=2 * d)
+
+
+def _survey_all(cfg: dict[str, Any], rec: Recorder, tcfg: TinyConfig, xs: Tensor, ys: Tensor) -> list[SeedSurvey]:
+    """One survey per seed, its training curve logged as it finishes."""
+    budget = Budget(fisher_mc=int(cfg["fisher_mc"]), hess_seqs=int(cfg["hess_seqs"]), probes=int(cfg["probes"]),
+                    scope_batch=int(cfg["scope_batch"]), scope_batches=int(cfg["scope_batches"]))
     n_models = int(cfg["models"])
-    head_rows: list[dict[str, Any]] = []
-    group_rows: list[dict[str, Any]] = []
-    reps_by_model: list[list[Tensor]] = []
-    scope_rows: list[dict[str, Any]] = []
-    scope_reports: list[dict[str, Any]] = []
-    final_losses = []
+    out = []
     with single_thread():
         for s in range(n_models):
             seed = int(cfg["seed"]) + s
-            losses: list[float] = []
-            model = train(tcfg, xs, ys, int(cfg["steps"]), float(cfg["lr"]), seed, losses)
-            for step in range(0, len(losses), max(1, len(losses) // 40)):
-                rec.log(step, stage="train", model=f"seed {seed}", loss=losses[step])
-            final_losses.append(float(mean_loss(model(xs), ys).detach()))
-            gen = torch.Generator().manual_seed(seed)
-            head, groups, reps = _measure(model, xs, ys, cfg, gen)
-            reps_by_model.append(reps)
-            for layer in range(tcfg.n_layers):
-                for h in range(tcfg.n_heads):
-                    head_rows.append({"head": f"s{s}.L{layer}.H{h}",
-                                      **{k: float(v[layer, h]) for k, v in head.items()}})
-            for name, vals in groups.items():
-                group_rows.append({"group": f"s{s}.{name}", **vals})
-            rows, report = _scope_rows(model, xs, ys, cfg, seed, f"s{s}")
-            scope_rows.extend(rows)
-            scope_reports.append(report)
+            sv = survey_seed(tcfg, xs, ys, int(cfg["steps"]), float(cfg["lr"]), seed, s, budget)
+            for step in range(0, len(sv.losses), max(1, len(sv.losses) // 40)):
+                rec.log(step, stage="train", model=f"seed {seed}", loss=sv.losses[step])
+            out.append(sv)
             rec.progress(s + 1, n_models + 1)
+    return out
 
+
+def _log_pairs(rec: Recorder, pairs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The scope's significant discoveries, rho against ablation, the matrix pairs; returns the discoveries."""
+    found = sorted((r for r in pairs["scope"] if float(r["p_bh"]) < 0.05), key=lambda r: -abs(float(r["rho"])))
+    for i, r in enumerate(found[:12]):
+        rec.log(i, stage="discoveries", pair=str(r["pair"]), rho=float(r["rho"]), p_bh=float(r["p_bh"]),
+                ci_low=float(r["ci_low"]), ci_high=float(r["ci_high"]))
+    for i, r in enumerate(r for r in pairs["heads"] if r["a"] == "ablation"):
+        rec.log(i, stage="rho_ablation", metric=SHORT[str(r["b"])], rho=float(r["rho"]), p_bh=float(r["p_bh"]))
+    for i, r in enumerate(pairs["groups"]):
+        rec.log(i, stage="spearman_groups", pair=f"{SHORT[str(r['a'])]}~{SHORT[str(r['b'])]}",
+                rho=float(r["rho"]), p_bh=float(r["p_bh"]))
+    return found
+
+
+def correlate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
+    xs, ys, vocab = corpus()
+    xs, ys = xs.to(cfg["device"]), ys.to(cfg["device"])
+    tcfg = _tiny_config(cfg, len(vocab), xs.shape[1])
+    surveys = _survey_all(cfg, rec, tcfg, xs, ys)
+    head_rows = [r for sv in surveys for r in sv.head_rows]
+    group_rows = [r for sv in surveys for r in sv.group_rows]
+    scope_rows = [r for sv in surveys for r in sv.scope_rows]
+    scope_reports = [sv.scope_report for sv in surveys]
     for i, row in enumerate(head_rows):
         rec.log(i, stage="heads", **row)
-    boot = int(cfg["bootstrap"])
-    head_pairs = table.spearman_pairs({k: [r[k] for r in head_rows] for k in HEAD_METRICS}, boot, int(cfg["seed"]))
-    group_pairs = table.spearman_pairs({k: [r[k] for r in group_rows] for k in GROUP_METRICS}, boot,
-                                       int(cfg["seed"]))
+    scope_names = scope_reports[0]["metrics"]
+    pairs = pooled_pairs(head_rows, group_rows, scope_rows, scope_names, int(cfg["bootstrap"]), int(cfg["seed"]),
+                         int(cfg["ci_pairs"]))
     warning = table.small_n_warning(len(head_rows), "heads in the pooled table")
     if warning:
         rec.note(warning)
-    scope_names = scope_reports[0]["metrics"]
-    scope_pairs = table.spearman_pairs({k: [r[k] for r in scope_rows] for k in scope_names}, boot,
-                                       int(cfg["seed"]), ci_pairs=int(cfg["ci_pairs"]))
     scope_warning = table.small_n_warning(len(scope_rows), "(model, batch) rows in the scope's discovery table")
     if scope_warning:
         rec.note(scope_warning)
     rec.note(f"metric scope: {len(scope_names)} metrics computed in one pass per batch on "
              f"{len(scope_rows)} (model, batch) rows: {', '.join(scope_names)}")
-    found = sorted((r for r in scope_pairs if float(r["p_bh"]) < 0.05), key=lambda r: -abs(float(r["rho"])))
-    for i, r in enumerate(found[:12]):
-        rec.log(i, stage="discoveries", pair=str(r["pair"]), rho=float(r["rho"]), p_bh=float(r["p_bh"]),
-                ci_low=float(r["ci_low"]), ci_high=float(r["ci_high"]))
-    for i, r in enumerate(r for r in head_pairs if r["a"] == "ablation"):
-        rec.log(i, stage="rho_ablation", metric=SHORT[str(r["b"])], rho=float(r["rho"]), p_bh=float(r["p_bh"]))
-    for i, r in enumerate(group_pairs):
-        rec.log(i, stage="spearman_groups", pair=f"{SHORT[str(r['a'])]}~{SHORT[str(r['b'])]}",
-                rho=float(r["rho"]), p_bh=float(r["p_bh"]))
+    found = _log_pairs(rec, pairs)
 
-    # Representations: layer x layer within the first model; same layer across seeds.
-    within = cka.cka_matrix(reps_by_model[0])
+    within, cross = cka_layers_and_seeds([sv.reps for sv in surveys], int(cfg["seed"]),
+                                         shuffle_rows=cfg["fault"] == "shuffled_rows")
     for i in range(within.shape[0] - 1):
         rec.log(i, stage="cka_layers", layers=f"{i}-{i + 1}", cka=float(within[i, i + 1]))
-    gen = torch.Generator().manual_seed(int(cfg["seed"]))
-    cross = []
-    for other in reps_by_model[1:]:
-        for layer, (a, b) in enumerate(zip(reps_by_model[0], other, strict=True)):
-            if cfg["fault"] == "shuffled_rows":
-                b = b[torch.randperm(b.shape[0], generator=gen).to(b.device)]
-            cross.append(cka.linear_cka(a, b))
-            rec.log(layer, stage="cka_seeds", layer=f"layer {layer}", cka=cross[-1])
-    rec.progress(n_models + 1, n_models + 1)
-    _write_tables(rec, head_rows, group_rows, {"heads": head_pairs, "groups": group_pairs, "scope": scope_pairs})
+    for i, c in enumerate(cross):
+        layer = i % len(surveys[0].reps)   # one CKA per residual stream (embedding and each layer)
+        rec.log(layer, stage="cka_seeds", layer=f"layer {layer}", cka=c)
+    rec.progress(len(surveys) + 1, len(surveys) + 1)
+    _write_tables(rec, head_rows, group_rows, pairs)
     _write_scope(rec, scope_rows, scope_names, scope_reports[0])
+    out = _scope_result(scope_rows, scope_names, scope_reports, scope_warning, found)
+    out.update(_head_result(head_rows, group_rows, pairs, warning))
+    out.update({
+        "final_loss_max": max(sv.final_loss for sv in surveys),
+        "unigram_loss": unigram_loss(ys),
+        "cka_layers_diag": float(within.diagonal().min()),
+        "cka_adjacent_layers_mean": float(within.diagonal(1).mean()),
+        "cka_cross_seed_mean": float(np.mean(cross)) if cross else float("nan"),
+    })
+    return out
 
-    hp = {str(r["pair"]): r for r in head_pairs}
-    gp = {str(r["pair"]): r for r in group_pairs}
-    values = [r[k] for r in head_rows for k in HEAD_METRICS] + [r[k] for r in group_rows for k in GROUP_METRICS]
-    strongest = max((r for r in head_pairs if "ablation" in str(r["pair"])), key=lambda r: abs(float(r["rho"])))
+
+def _scope_result(scope_rows: list[dict[str, Any]], scope_names: list[str], scope_reports: list[dict[str, Any]],
+                  scope_warning: str | None, found: list[dict[str, Any]]) -> dict[str, Any]:
     table_names = [f"head.{k}" for k in HEAD_METRICS] + [f"matrix.{k}" for k in GROUP_METRICS] + [
         "repr.cka_layers", "repr.cka_seeds"]
     scope_values = [r[k] for r in scope_rows for k in scope_names]
-    out: dict[str, Any] = {
+    return {
         "n_metrics": len(scope_names),
         "metrics": scope_names,
         "metrics_head_tables": table_names,
@@ -265,19 +195,24 @@ def correlate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         "scope_top_discoveries": [f"{r['pair']} rho={float(r['rho']):+.2f} p_bh={float(r['p_bh']):.1e}"
                                   for r in found[:10]],
         "scope_finite": bool(np.isfinite(np.array(scope_values, float)).all()),
+    }
+
+
+def _head_result(head_rows: list[dict[str, Any]], group_rows: list[dict[str, Any]],
+                 pairs: dict[str, list[dict[str, Any]]], warning: str | None) -> dict[str, Any]:
+    hp = {str(r["pair"]): r for r in pairs["heads"]}
+    gp = {str(r["pair"]): r for r in pairs["groups"]}
+    values = [r[k] for r in head_rows for k in HEAD_METRICS] + [r[k] for r in group_rows for k in GROUP_METRICS]
+    strongest = max((r for r in pairs["heads"] if "ablation" in str(r["pair"])), key=lambda r: abs(float(r["rho"])))
+    out: dict[str, Any] = {
         "correlation_n": len(head_rows),
         "correlation_n_ok": warning is None,
         "correlation_warning": warning,
         "n_heads": len(head_rows),
         "n_groups": len(group_rows),
-        "final_loss_max": max(final_losses),
-        "unigram_loss": unigram_loss(ys),
         "tables_finite": bool(np.isfinite(np.array(values)).all()),
         "max_ablation_drop": max(r["ablation"] for r in head_rows),
         "strongest_ablation_predictor": str(strongest["pair"]),
-        "cka_layers_diag": float(within.diagonal().min()),
-        "cka_adjacent_layers_mean": float(within.diagonal(1).mean()),
-        "cka_cross_seed_mean": float(np.mean(cross)) if cross else float("nan"),
     }
     for name in HEAD_METRICS[1:]:
         r = hp[f"ablation~{name}"]
