@@ -10,13 +10,12 @@ import hashlib
 import math
 import time
 import unicodedata
-from collections import Counter
 from typing import Any
 
 import numpy as np
 
 from engine.core.run import Recorder
-from engine.lm.text import verbs as V
+from engine.lm.text import token_stats as TS
 from engine.lm.text.bpe import BPETokenizer, display, reference_merges, replay_encode
 from engine.lm.text.corpus_checks import canonical_splits
 
@@ -159,114 +158,77 @@ def implement_bpe(cfg: dict, rec: Recorder) -> dict:
 
 
 # ---------------------------------------------------------------------- lab 02
-_FUNCTION_WORDS = {"I", "you", "he", "will", "to", "going", "am", "are", "is", "have", "has"}
-_SUFFIXES = {"s", "es", "ies", "d", "ed", "ied", "ing"}
-
-
-def _morphology(token: str, spanish_only: bool) -> str:
-    t = token.strip()
-    if spanish_only:
-        return "spanish-specific"
-    if t in V.VERBS:
-        return "stem"
-    if t in _SUFFIXES:
-        return "suffix"
-    if set(t.split()) & _FUNCTION_WORDS:
-        return "function-word"
-    return "other"
-
-
-def _markers(tokens: list[str]) -> dict[str, bool]:
-    """The DoD's six markers, looked for in a list of token strings."""
-    stripped = [t.strip() for t in tokens]
-    return {
-        "-s": any(t in ("s", "es", "ies") for t in stripped),
-        "-ed": any(t.endswith("ed") and t not in V.VERBS for t in stripped),
-        "will": any("will" in t.split() for t in stripped),
-        "to": any("to" in t.split() for t in stripped),
-        "ing": any("ing" in t for t in stripped),
-        "3+ verb stems": sum(t in V.VERBS for t in stripped) >= 3,
-    }
-
-
 def _tokens_per_word(tok: BPETokenizer, texts: list[str]) -> float:
+    """Token ids over whitespace-separated words: the parity measure (the exercise slot of lab 02)."""
     words = sum(len(t.split()) for t in texts)
     return sum(len(tok.encode(t)) for t in texts) / max(words, 1)
 
 
+def _vocab_size_rows(tok: BPETokenizer, size: int, held_en: list[str], held_es: list[str], rec: Recorder,
+                     out: dict[str, Any]) -> None:
+    """One vocabulary: its saved files' hash and the en/es tokens per word on held-out rows."""
+    paths = tok.save(rec.out_dir / "vocabs" / str(size))
+    out[f"final_vocab_size_{size}"] = tok.vocab_size
+    out[f"merges_sha256_{size}"] = hashlib.sha256(paths["merges"].read_bytes()).hexdigest()
+    tpw_en, tpw_es = _tokens_per_word(tok, held_en), _tokens_per_word(tok, held_es)
+    rec.log(size, stage="parity", vocab_size=size, language="en", tokens_per_word=tpw_en)
+    rec.log(size, stage="parity", vocab_size=size, language="es", tokens_per_word=tpw_es)
+    out[f"tokens_per_word_en_{size}"] = tpw_en
+    out[f"tokens_per_word_es_{size}"] = tpw_es
+    out[f"es_en_tokens_per_word_ratio_{size}"] = tpw_es / tpw_en
+
+
+def _top_tokens(tok: BPETokenizer, en: list[str], es: list[str], held_es: list[str], top_k: int, rec: Recorder,
+                out: dict[str, Any]) -> None:
+    """The 512 vocabulary's Zipf curve and its top learned tokens, labelled by morphology."""
+    ranking = TS.ranked(TS.id_frequencies(tok, en + es))
+    en_pieces = set(TS.id_frequencies(tok, en))
+    for rank, (_, count) in enumerate(ranking, start=1):
+        rec.log(rank, stage="zipf", rank=rank, frequency=count)
+    out["zipf_slope"] = TS.zipf_slope(ranking)
+    out["tokens_used_512"] = len(ranking)
+    top = TS.top_merges(tok, ranking, top_k)  # ranks learned merges, not the 256 base bytes
+    table = ["| rank | token | count | morphology |", "|---|---|---|---|"]
+    names = [tok.token_str(i) for i, _ in top]
+    for rank, ((i, count), name) in enumerate(zip(top, names, strict=True), start=1):
+        label = TS.morphology(name, i not in en_pieces)
+        rec.log(rank, stage="top_tokens", token=repr(name), count=count, morphology=label)
+        table.append(f"| {rank} | `{name!r}` | {count} | {label} |")
+    rec.artifact("top_tokens_512.md", "table").write_text("\n".join(table) + "\n", encoding="utf-8")
+    marks = TS.markers(names)
+    out["markers_in_top30"] = sum(marks.values())
+    out["markers_found"] = [k for k, v in marks.items() if v]
+    out["spanish_tokens_in_top30"] = sum(1 for i, _ in top if i not in en_pieces)
+    out["top30"] = names
+    out["last_merges_512"] = [tok.token_str(i) for i in range(tok.vocab_size - 10, tok.vocab_size)]
+    for s in held_es[:5]:
+        rec.note(f"{s!r} -> {[tok.token_str(i) for i in tok.encode(s)]}")
+
+
 def train_on_corpus(cfg: dict, rec: Recorder) -> dict:
     """Three vocabularies on the corpus's train split; top tokens, Zipf, parity on held-out rows."""
-    sizes = [int(s) for s in cfg["vocab_sizes"]]
     specials = list(cfg["special_tokens"])
-    top_k = int(cfg["top_k"])
     en, es = _corpus_texts("train", ("en",)), _corpus_texts("train", ("es",))
     training = en if cfg.get("fault") == "english_only_corpus" else en + es
     held_en = _corpus_texts("val", ("en",)) + _corpus_texts("test", ("en",))
     held_es = _corpus_texts("val", ("es",)) + _corpus_texts("test", ("es",))
-    raw = "\n".join(en + es).encode("utf-8")
-    non_ascii = sum(b >= 0x80 for b in raw) / len(raw)
-    lengths = [len(t.encode("utf-8")) for t in en + es]
-    rec.note(f"corpus: {len(en) + len(es)} lines, {len(raw)} bytes, {100 * non_ascii:.1f}% non-ASCII bytes")
-    out: dict[str, Any] = {"corpus_bytes": len(raw), "corpus_lines": len(en) + len(es),
-                           "non_ascii_byte_share": round(non_ascii, 6), "mean_line_bytes": float(np.mean(lengths)),
-                           "median_line_bytes": float(np.median(lengths)), "trained_on": "english" if len(training) == len(en) else "english+spanish"}
-    en_pieces = set()
-    for size in sizes:
+    out: dict[str, Any] = {**TS.corpus_profile(en + es),
+                           "trained_on": "english" if len(training) == len(en) else "english+spanish"}
+    rec.note(f"corpus: {out['corpus_lines']} lines, {out['corpus_bytes']} bytes, "
+             f"{100 * out['non_ascii_byte_share']:.1f}% non-ASCII bytes")
+    for size in [int(s) for s in cfg["vocab_sizes"]]:
         t0 = time.perf_counter()
         tok = BPETokenizer.train(training, size, specials)
         rec.log(size, stage="train_time", vocab_size=size, train_seconds=time.perf_counter() - t0)  # metrics only
-        paths = tok.save(rec.out_dir / "vocabs" / str(size))
-        out[f"final_vocab_size_{size}"] = tok.vocab_size
-        out[f"merges_sha256_{size}"] = hashlib.sha256(paths["merges"].read_bytes()).hexdigest()
-        tpw_en, tpw_es = _tokens_per_word(tok, held_en), _tokens_per_word(tok, held_es)
-        rec.log(size, stage="parity", vocab_size=size, language="en", tokens_per_word=tpw_en)
-        rec.log(size, stage="parity", vocab_size=size, language="es", tokens_per_word=tpw_es)
-        out[f"tokens_per_word_en_{size}"] = tpw_en
-        out[f"tokens_per_word_es_{size}"] = tpw_es
-        out[f"es_en_tokens_per_word_ratio_{size}"] = tpw_es / tpw_en
-        if size != 512:
-            continue
-        freq: Counter[int] = Counter()
-        en_freq: Counter[int] = Counter()
-        for t in en + es:
-            freq.update(tok.encode(t))
-        for t in en:
-            en_freq.update(tok.encode(t))
-        en_pieces = set(en_freq)
-        ranked = sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))
-        for rank, (_, count) in enumerate(ranked, start=1):
-            rec.log(rank, stage="zipf", rank=rank, frequency=count)
-        r = np.log(np.arange(1, len(ranked) + 1))
-        f = np.log(np.array([c for _, c in ranked], dtype=float))
-        out["zipf_slope"] = float(np.polyfit(r, f, 1)[0])
-        out["tokens_used_512"] = len(ranked)
-        first_merge = tok.n_special + 256  # the top list ranks learned merges, not the 256 base bytes
-        top = [(i, c) for i, c in ranked if i >= first_merge][:top_k]
-        table = ["| rank | token | count | morphology |", "|---|---|---|---|"]
-        names = []
-        for rank, (i, count) in enumerate(top, start=1):
-            name = tok.token_str(i)
-            names.append(name)
-            label = _morphology(name, i not in en_pieces)
-            rec.log(rank, stage="top_tokens", token=repr(name), count=count, morphology=label)
-            table.append(f"| {rank} | `{name!r}` | {count} | {label} |")
-        rec.artifact("top_tokens_512.md", "table").write_text("\n".join(table) + "\n", encoding="utf-8")
-        marks = _markers(names)
-        out["markers_in_top30"] = sum(marks.values())
-        out["markers_found"] = [k for k, v in marks.items() if v]
-        out["spanish_tokens_in_top30"] = sum(1 for i, _ in top if i not in en_pieces)
-        out["top30"] = names
-        out["last_merges_512"] = [tok.token_str(i) for i in range(tok.vocab_size - 10, tok.vocab_size)]
-        sample = held_es[:5]
-        for s in sample:
-            rec.note(f"{s!r} -> {[tok.token_str(i) for i in tok.encode(s)]}")
+        _vocab_size_rows(tok, size, held_en, held_es, rec, out)
+        if size == 512:
+            _top_tokens(tok, en, es, held_es, int(cfg["top_k"]), rec, out)
     rec.note("top-30 ranked by frequency in the encoded corpus, not by merge order (see notes)")
     # hand cases: a special inside a longer one stays whole, specials back to back leave no empty pieces,
     # and tokens per word is ids over whitespace-separated words
     nested = BPETokenizer(special_tokens=("<|e|>", "<|e|>!"))
     out["specials_hand_cases_ok"] = (nested._split_specials("a<|e|>!b<|e|><|e|>") == ["a", 1, "b", 0, 0]
                                      and nested._split_specials("") == [])
-    byte_tok = BPETokenizer()
-    out["tokens_per_word_hand_case"] = _tokens_per_word(byte_tok, ["he works", " no "])
+    out["tokens_per_word_hand_case"] = _tokens_per_word(BPETokenizer(), ["he works", " no "])
     out["zipf_slope"] = out.get("zipf_slope", math.nan)
     return out
