@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from engine.core.threads import torch_threads
 from engine.research.bk import core, native
 from engine.research.bk.function import bk_features
 
@@ -57,6 +58,36 @@ def test_interleaved_gradcheck_and_threads() -> None:
     finally:
         torch.set_num_threads(before)
     assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])  # rows never interact
+
+
+def _fwd_bwd_at(threads: int, x: torch.Tensor, w: torch.Tensor, causal: bool, channel_last: bool,
+                backend: str = "native") -> tuple[torch.Tensor, torch.Tensor]:
+    with torch_threads(threads):
+        xx = x.clone().requires_grad_()
+        f = bk_features(xx.transpose(-1, -2) if channel_last else xx, causal=causal, backend=backend)
+        (f * w).sum().backward()
+        assert xx.grad is not None
+        return f.detach(), xx.grad
+
+
+@pytest.mark.parametrize("causal,dtype", [(True, torch.float32), (True, torch.float64), (False, torch.float64)])
+def test_two_threads_give_the_same_bits_as_one(causal: bool, dtype: torch.dtype) -> None:
+    """Big enough (rows x N over 65,536 sites) that the parallel region runs; 33 rows leave a partial block.
+    Rows never interact, so the thread count may change the schedule but not one bit of the result."""
+    assert native.team_size(2) in (1, 2)  # 1: built without OpenMP, then both runs are serial
+    with torch_threads(1):
+        assert native.team_size() == 1  # under torch_threads(1) the kernel runs on one thread
+    g = torch.Generator().manual_seed(11)
+    channel_last = causal  # the mixer's (B, N, C) layout for the causal kernel, row-major (R, N) for the full one
+    shape = (3, 2500, 11) if channel_last else (33, 2500)
+    x = (-2.0 + torch.randn(*shape, generator=g, dtype=torch.float64)).to(dtype)
+    w = torch.randn(3, 11, 2500, 2, generator=g, dtype=torch.float64).to(dtype)
+    w = w if channel_last else w.reshape(33, 2500, 2)
+    one, two = _fwd_bwd_at(1, x, w, causal, channel_last), _fwd_bwd_at(2, x, w, causal, channel_last)
+    assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])
+    if dtype == torch.float64:  # and still the same numbers as the torch scan
+        ref = _fwd_bwd_at(1, x, w, causal, channel_last, backend="scan")
+        assert (one[0] - ref[0]).abs().max() < 1e-12 and (one[1] - ref[1]).abs().max() < 1e-10
 
 
 def test_hybrid_and_tensor_beta_keep_the_rowwise_path() -> None:

@@ -11,7 +11,10 @@ runs it on the tensors' buffers. No compiler, a non-CPU tensor or complex64 prec
 Three kernels: `forward`/`backward` take complex128 alpha one row at a time (the first version,
 kept as the `native_rowwise` backend and for general couplings); `fused_forward`/`fused_backward`
 take the real diagonal, advance 8 rows together with split real/imaginary state, convert
-dtypes inside and thread over blocks of rows (the `native` backend when beta is a constant).
+dtypes inside and thread over blocks of rows (the `native` backend when beta is a constant): OpenMP,
+as many threads as torch.get_num_threads() (the runner's OMP_NUM_THREADS; one under
+engine.core.threads.torch_threads(1)), blocks handed out one at a time; the result does not
+depend on the thread count (`team_size` says how many threads a region really gets).
 The causal case (what the language model runs) goes through a third, `bk_causal_*`: it saves
 one pivot per 64 sites and recomputes the rest in the backward, reads and writes strided
 tensors (the mixer's channel-last (B, N, C) layout and autograd's expanded gradients need no
@@ -94,8 +97,28 @@ void bk_backward(long rows, long n, const cx *w, const cx *g, const cx *d, const
    the output is [Re G, Im G] in v's dtype. The saved pivots d (and e) never leave the kernel, so
    they are stored block-interleaved, [block][k][re lanes | im lanes]: one contiguous stream per
    block instead of 2 x LANES strided ones (at power-of-two N those alias in the caches). Blocks
-   of rows are shared among `threads` OpenMP threads. */
+   of rows are shared among `threads` OpenMP threads, handed out one block at a time (dynamic): on
+   a shared machine a thread that is descheduled takes fewer blocks instead of holding up the
+   others. Each block writes only its own rows, so any thread count gives the same bits. */
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* How many threads a parallel region of `threads` actually gets: 1 in a build without OpenMP. */
+int bk_team_size(int threads) {
+    int got = 1;
+#ifdef _OPENMP
+    #pragma omp parallel num_threads(threads)
+    {
+        #pragma omp single
+        got = omp_get_num_threads();
+    }
+#else
+    (void)threads;
+#endif
+    return got;
+}
 #define LANES 8
 #define RE(p, k, l) (p)[(k) * 2 * LANES + (l)]
 #define IM(p, k, l) (p)[(k) * 2 * LANES + LANES + (l)]
@@ -148,7 +171,7 @@ static void fwd_block(const void *v, int f32, long r0, int m, long n, double zr,
 void bk_fused_forward(const void *v, int f32, long rows, long n, double zr, double zi, double beta, int causal,
                       void *feat, double *dd, double *ee, int threads) {
     long blocks = (rows + LANES - 1) / LANES;
-    #pragma omp parallel for num_threads(threads) schedule(static) if(threads > 1 && rows * n >= (1L << 16))
+    #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if(threads > 1 && rows * n >= (1L << 16))
     for (long b = 0; b < blocks; b++) {
         long r0 = b * LANES, off = b * n * 2 * LANES;
         int m = rows - r0 < LANES ? (int)(rows - r0) : LANES;
@@ -213,7 +236,7 @@ static void bwd_block(const void *gf, const void *v, int f32, long r0, int m, lo
 void bk_fused_backward(const void *gf, const void *v, int f32, long rows, long n, double zr, double zi, double beta,
                        int causal, const double *dd, const double *ee, double *ll, void *out, int threads) {
     long blocks = (rows + LANES - 1) / LANES;
-    #pragma omp parallel for num_threads(threads) schedule(static) if(threads > 1 && rows * n >= (1L << 16))
+    #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if(threads > 1 && rows * n >= (1L << 16))
     for (long b = 0; b < blocks; b++) {
         long r0 = b * LANES, off = b * n * 2 * LANES;
         int m = rows - r0 < LANES ? (int)(rows - r0) : LANES;
@@ -303,7 +326,7 @@ void bk_causal_forward(const void *v, const long *vl, void *f, const long *fl, i
                        double zr, double zi, double beta, double *ck, int threads) {
     long rows = R1 * R2, blocks = (rows + LANES - 1) / LANES, nck = (n + CK - 1) / CK;
     lay V = {vl[0], vl[1], vl[2], 0}, Fo = {fl[0], fl[1], fl[2], fl[3]};
-    #pragma omp parallel for num_threads(threads) schedule(static) if(threads > 1 && rows * n >= (1L << 16))
+    #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if(threads > 1 && rows * n >= (1L << 16))
     for (long b = 0; b < blocks; b++) {
         long r0 = b * LANES; int m = rows - r0 < LANES ? (int)(rows - r0) : LANES;
         if (f32) cfwd_f32((const float *)v, V, (float *)f, Fo, R2, n, zr, zi, beta, r0, m, ck + b * nck * 2 * LANES);
@@ -316,7 +339,7 @@ void bk_causal_backward(const void *gf, const long *gl, const void *v, const lon
                         int threads) {
     long rows = R1 * R2, blocks = (rows + LANES - 1) / LANES, nck = (n + CK - 1) / CK;
     lay G = {gl[0], gl[1], gl[2], gl[3]}, V = {vl[0], vl[1], vl[2], 0}, O = {ol[0], ol[1], ol[2], 0};
-    #pragma omp parallel for num_threads(threads) schedule(static) if(threads > 1 && rows * n >= (1L << 16))
+    #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if(threads > 1 && rows * n >= (1L << 16))
     for (long b = 0; b < blocks; b++) {
         long r0 = b * LANES; int m = rows - r0 < LANES ? (int)(rows - r0) : LANES;
         const double *c = ck + b * nck * 2 * LANES;
@@ -354,6 +377,7 @@ def _build() -> ctypes.CDLL | None:
     dll.bk_fused_backward.argtypes = [ptr, ptr, i32, i64, i64, f64, f64, f64, i32, ptr, ptr, ptr, ptr, i32]
     dll.bk_causal_forward.argtypes = [ptr, ptr, ptr, ptr, i32, i64, i64, i64, f64, f64, f64, ptr, i32]
     dll.bk_causal_backward.argtypes = [ptr, ptr, ptr, ptr, ptr, ptr, i32, i64, i64, i64, f64, f64, f64, ptr, i32]
+    dll.bk_team_size.argtypes, dll.bk_team_size.restype = [i32], i32
     return dll
 
 
@@ -418,7 +442,16 @@ def fused_usable(diag: Tensor, beta: object, precision: str) -> bool:
 
 
 def _threads() -> int:
-    return max(1, torch.get_num_threads())  # the runner sets this from the recorded thread setting
+    """torch's intra-op thread count: the runner's recorded setting (OMP_NUM_THREADS), 1 under torch_threads(1)."""
+    return max(1, torch.get_num_threads())
+
+
+def team_size(threads: int | None = None) -> int:
+    """Threads the kernels' parallel regions really get for `threads` (default: `_threads()`); 1 without OpenMP.
+
+    Work under 65,536 sites (rows x N) always runs on one thread: a region costs more than it saves there."""
+    lib = _lib()
+    return 1 if lib is None else int(lib.bk_team_size(_threads() if threads is None else int(threads)))
 
 
 _LANES = 8  # rows per block in the C source
