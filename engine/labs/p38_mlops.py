@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,12 @@ from safetensors.numpy import save_file
 from scipy import stats
 
 from engine.core.run import Recorder
-from engine.lm.text.verbs import TENSES, conjugate
-from engine.systems.mlops import costs, drift, gate, traffic
+from engine.lm.text.verbs import conjugate
+from engine.systems.mlops import costs, drift, gate, rollout, traffic
 from engine.systems.mlops.registry import Registry, RegistryError, canonical_json
 from engine.systems.mlops.variants import (
     CELLS,
     Variant,
-    correct,
     degrade_participles,
     eval_report,
     grader_sha,
@@ -119,78 +117,44 @@ def registry_roundtrip(cfg: dict, rec: Recorder) -> dict:
 
 
 # ---------------------------------------------------------------------- lab 01: shadow + A/B
+def _ab_report(salt: str, v: dict[str, Any], need_course: int, need_exact: int) -> str:
+    arms, z, mw = v["arms"], v["z"], v["mw"]
+    improved, regressed = v["improved"], v["regressed"]
+    lines = [f"# Shadow + A/B report (salt {salt})", "", f"A/B arms: A n={len(arms['A'])}, B n={len(arms['B'])}",
+             f"accuracy diff B-A = {z['diff']:+.3f}, z = {z['z']:.2f}, p = {z['p']:.3f}, 95% CI [{z['ci_low']:+.3f}, {z['ci_high']:+.3f}]",
+             f"latency Mann-Whitney U = {mw['u']:.0f}, p = {mw['p']:.2g}",
+             f"shadow: improved {improved}, regressed {regressed}, neutral {v['shadow_ok'] - improved - regressed}",
+             f"per-arm sample size for a 3-point difference at p=0.75: {need_course} (1.96+0.84), {need_exact} (exact quantiles)", "",
+             "| bucket | accuracy |", "|---|---|",
+             *[f"| {k} | {'-' if a is None else f'{a:.3f}'} |" for k, a in sorted(v["buckets"].items())]]
+    return "\n".join(lines) + "\n"
+
+
 def shadow_ab(cfg: dict, rec: Recorder) -> dict:
     rng = np.random.default_rng(cfg["seed"])
     v = standard_variants(int(cfg["seed"]))
     current, cand = v["fp32"], v["lora"]
-    salt, n_shadow, n_ab = str(cfg["salt"]), int(cfg["shadow_requests"]), int(cfg["ab_requests"])
-    latency = {"A": lambda: float(rng.lognormal(np.log(40.0), 0.25)), "B": lambda: float(rng.lognormal(np.log(46.0), 0.25))}
-    log: list[dict[str, Any]] = []
-    boom = n_shadow // 3  # the candidate crashes on this shadow request
-
-    def candidate_fn(i: int, cell: tuple[str, int, int]) -> str:
-        if i == boom:
-            raise RuntimeError("candidate blew up")
-        return cand.answer(cell)
-
-    isolated = True
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        for i in range(n_shadow):
-            cell = CELLS[int(rng.integers(len(CELLS)))]
-            try:
-                res = traffic.shadow_call(pool, lambda c=cell: current.answer(c), lambda i=i, c=cell: candidate_fn(i, c))
-                shadow = res.candidate.result()
-            except Exception:  # noqa: BLE001 - would mean the candidate's failure reached the user
-                isolated = False
-                continue
-            isolated &= res.user_answer == current.answer(cell)
-            log.append({"request_id": f"shadow-{i:05d}", "mode": "shadow", "arm": "A", "cell": list(cell),
-                        "user_answer": res.user_answer, "correct": correct(current, cell), "latency_ms": latency["A"](),
-                        "candidate_answer": shadow["answer"], "candidate_error": shadow["error"],
-                        "candidate_correct": shadow["answer"] == conjugate(*cell)})
-    isolated &= any(r["candidate_error"] for r in log)
-    for i in range(n_ab):
-        rid = f"ab-{i:05d}"
-        cell = CELLS[int(rng.integers(len(CELLS)))]
-        arm = traffic.assign(rid, salt)
-        model = current if arm == "A" else cand
-        log.append({"request_id": rid, "mode": "ab", "arm": arm, "cell": list(cell), "user_answer": model.answer(cell),
-                    "correct": correct(model, cell), "latency_ms": latency[arm]()})
+    salt, n_shadow = str(cfg["salt"]), int(cfg["shadow_requests"])
+    log, isolated = rollout.shadow_traffic(current, cand, n_shadow, rng, crash_at=n_shadow // 3)
+    log += rollout.ab_traffic(current, cand, int(cfg["ab_requests"]), rng, salt)
     path = rec.artifact(rec.out_dir / "traffic.log", "JSONL traffic log")
     path.write_text("".join(json.dumps(r) + "\n" for r in log), encoding="utf-8")
-    ab = [r for r in log if r["mode"] == "ab"]
-    sticky = all(traffic.assign(r["request_id"], salt) == r["arm"] for r in reversed(ab))
-    salt_matters = sum(traffic.assign(r["request_id"], salt + "-x") != r["arm"] for r in ab) > 0
-    arms = {a: [r for r in ab if r["arm"] == a] for a in ("A", "B")}
-    z = traffic.two_proportion_ztest(sum(r["correct"] for r in arms["A"]), len(arms["A"]), sum(r["correct"] for r in arms["B"]), len(arms["B"]))
-    mw = traffic.mann_whitney([r["latency_ms"] for r in arms["A"]], [r["latency_ms"] for r in arms["B"]])
-    sh = [r for r in log if r["mode"] == "shadow" and r["candidate_error"] is None]
-    improved = sum((not r["correct"]) and r["candidate_correct"] for r in sh)
-    regressed = sum(r["correct"] and not r["candidate_correct"] for r in sh)
-    buckets = {}
-    for t, name in enumerate(TENSES):
-        for a, rows in arms.items():
-            sel = [r for r in rows if r["cell"][1] == t]
-            buckets[f"{name}.{a}"] = sum(r["correct"] for r in sel) / len(sel) if sel else None
-    for i, (k, val) in enumerate(buckets.items()):
+    verdict = rollout.analyse(log, salt)
+    for i, (k, val) in enumerate(verdict["buckets"].items()):
         tense, arm = k.rsplit(".", 1)
         rec.log(i, tense=tense, arm=arm, accuracy=val if val is not None else float("nan"))
     need_exact = traffic.sample_size_per_arm(0.75, 0.03)
     need_course = traffic.sample_size_per_arm(0.75, 0.03, rounded_z=True)
-    report = [f"# Shadow + A/B report (salt {salt})", "", f"A/B arms: A n={len(arms['A'])}, B n={len(arms['B'])}",
-              f"accuracy diff B-A = {z['diff']:+.3f}, z = {z['z']:.2f}, p = {z['p']:.3f}, 95% CI [{z['ci_low']:+.3f}, {z['ci_high']:+.3f}]",
-              f"latency Mann-Whitney U = {mw['u']:.0f}, p = {mw['p']:.2g}",
-              f"shadow: improved {improved}, regressed {regressed}, neutral {len(sh) - improved - regressed}",
-              f"per-arm sample size for a 3-point difference at p=0.75: {need_course} (1.96+0.84), {need_exact} (exact quantiles)", "",
-              "| bucket | accuracy |", "|---|---|", *[f"| {k} | {'-' if a is None else f'{a:.3f}'} |" for k, a in sorted(buckets.items())]]
-    (rec.out_dir / "report.md").write_text("\n".join(report) + "\n", encoding="utf-8")
+    (rec.out_dir / "report.md").write_text(_ab_report(salt, verdict, need_course, need_exact), encoding="utf-8")
     rec.artifact(rec.out_dir / "report.md", "A/B report")
     baseline = eval_report(current)
-    return {"traffic_log_entries": len(log), "assignment_sticky": sticky, "salt_changes_assignment": salt_matters,
+    arms, z = verdict["arms"], verdict["z"]
+    return {"traffic_log_entries": len(log), "assignment_sticky": verdict["sticky"],
+            "salt_changes_assignment": verdict["salt_matters"],
             "candidate_exception_isolated": isolated, "grader_sha_matches_baseline": baseline["grader_sha"] == grader_sha(),
             "arm_a": len(arms["A"]), "arm_b": len(arms["B"]), "ab_diff": z["diff"], "ab_z": z["z"], "ab_p": float(z["p"]),
-            "ab_ci_low": z["ci_low"], "ab_ci_high": z["ci_high"], "latency_mwu_p": mw["p"],
-            "shadow_improved": improved, "shadow_regressed": regressed,
+            "ab_ci_low": z["ci_low"], "ab_ci_high": z["ci_high"], "latency_mwu_p": verdict["mw"]["p"],
+            "shadow_improved": verdict["improved"], "shadow_regressed": verdict["regressed"],
             "sample_size_per_arm": need_course, "sample_size_per_arm_exact": need_exact}
 
 
