@@ -16,94 +16,30 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from engine.apps import srs
-from engine.apps.portal import notes, passwords
+from engine.apps.portal import drills, notes, passwords
 from engine.apps.portal.accounts import AccountError, Accounts, check_username
 from engine.apps.portal.app import make_app
-from engine.apps.portal.audit import AuditError
+from engine.apps.portal.harness import PEPPER, SECRET, Site, open_site
 from engine.apps.portal.ports import load_backend
 from engine.apps.portal.server import background
 from engine.apps.portal.settings import DEFAULT_SECRET, SettingsError, from_env
 from engine.core.run import Recorder
 
-with warnings.catch_warnings():  # Starlette 1.x prefers the httpx2 fork; httpx is what is installed and works
-    warnings.filterwarnings("ignore", message=".*httpx2.*")
-    from fastapi.testclient import TestClient
-
-SECRET = "s" * 40
-PEPPER = "p" * 40
-PASSWORD = "correct horse battery staple"
-T0 = 1_800_000_000.0  # 2027-01-15 UTC: a fixed clock the labs move by hand
-
-
-@dataclass
-class Clock:
-    t: float = T0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def days(self, n: float) -> None:
-        self.t += n * 86400
-
-
-@dataclass
-class Site:
-    """A portal on a temporary workspace, driven in-process through its ASGI interface."""
-
-    root: Path
-    app: Any
-    clock: Clock
-    clients: dict[str, TestClient] = field(default_factory=dict)
-
-    @property
-    def portal(self) -> Any:
-        return self.app.state.portal
-
-    def client(self, name: str) -> TestClient:
-        if name not in self.clients:
-            self.clients[name] = TestClient(self.app, base_url="http://127.0.0.1")
-            self.clients[name].get("/login")  # receives its CSRF cookie
-        return self.clients[name]
-
-    def post(self, who: str, path: str, data: dict[str, str] | None = None, **kw: Any) -> httpx.Response:
-        c = self.client(who)
-        return c.post(path, data={"csrf_token": c.cookies.get("csrf") or "", **(data or {})}, follow_redirects=False, **kw)
-
-    def enrol(self, who: str, role: str = "learner", workspace: str | None = None) -> httpx.Response:
-        token = self.portal.invite(who, role, workspace or f"learners/{who}", None)
-        return self.post(who, f"/invite/{token}", {"password": PASSWORD, "confirm": PASSWORD})
-
-    def login(self, who: str, password: str = PASSWORD, client: str | None = None) -> httpx.Response:
-        return self.post(client or who, "/login", {"username": who, "password": password})
-
 
 @contextmanager
 def site(cfg: dict, **settings: Any) -> Iterator[Site]:
-    with tempfile.TemporaryDirectory(prefix="portal-lab-") as tmp:
-        root = Path(tmp)
-        clock = Clock()
-        env = {"LYNX_PORTAL_ENV": "test", "LYNX_PORTAL_ARGON2": "fast", "LYNX_PORTAL_SESSION_SECRET": SECRET,
-               "LYNX_PORTAL_PEPPER": PEPPER}
-        learning = load_backend(cfg["learning"], root)  # first: the workspace store opens the file before the portal's tables
-        app = make_app(from_env(env, **settings), Accounts(root / "workbench.db"), learning, root / "portal" / "audit",
-                       clock=clock)
-        s = Site(root, app, clock)
-        try:
-            yield s
-        finally:
-            for c in s.clients.values():
-                c.close()
+    """The lab's portal: the learning backend its YAML names."""
+    with open_site(cfg["learning"], **settings) as s:
+        yield s
 
 
 def _refused(env: dict[str, str]) -> bool:
@@ -165,68 +101,22 @@ def bootstrap(cfg: dict, rec: Recorder) -> dict:
 # ---------------------------------------------------------------------- lab 01: onboarding
 def onboarding(cfg: dict, rec: Recorder) -> dict:
     with site(cfg) as s:
-        defaults = ["", "admin", "password", "changeme", "lynx", "123456"]
-        before = [s.login("admin", d, client="attacker").status_code for d in defaults]
-        token = s.portal.invite("admin", "admin", "learners/admin", None)
-        passwordless = s.post("attacker", "/login", {"username": "admin"}).status_code
-        forged = s.client("attacker").get(f"/invite/{'J' if token[0] != 'J' else 'K'}{token[1:]}").status_code
-        short = s.post("admin", f"/invite/{token}", {"password": "short", "confirm": "short"}).status_code
-        csrf = s.client("admin").cookies.get("csrf")
-        planted = {"cookie": f"csrf={csrf}; session=attacker-chosen-value"}  # a fixation attempt
-        first = s.post("admin", f"/invite/{token}", {"password": PASSWORD, "confirm": PASSWORD}, headers=planted)
-        second = s.post("attacker", f"/invite/{token}", {"password": "x" * 20, "confirm": "x" * 20}).status_code
-        rotated = s.client("admin").cookies.get("session") not in (None, "attacker-chosen-value")
-        admin_page = s.client("admin").get("/admin").status_code
-        after = [s.login("admin", d, client="attacker").status_code for d in defaults]
-        tries = [*before, passwordless, *after]  # every login attempt on "admin", in order
-        limited = tries.index(429) if 429 in tries else -1
-        s.clock.t += 61  # the per-username window passes
-        late = s.portal.invite("late", "learner", "learners/late", None)
-        s.clock.days(8)
-        expired = s.client("late").get(f"/invite/{late}").status_code
-        calls0 = s.portal.passwords.verifications
-        unknown = s.login("nobody", "whatever-password", client="probe")
-        calls1 = s.portal.passwords.verifications
-        wrong = s.login("admin", "wrong password!!", client="probe")
-        calls2 = s.portal.passwords.verifications
-        login = s.login("admin")
-        events = s.portal.audit.read()
-        audit_text = "\n".join(p.read_text() for p in (s.root / "portal" / "audit").glob("*.log"))
-        secrets_in_audit = sum(audit_text.count(x) for x in (PASSWORD, token, s.client("admin").cookies.get("session") or "?"))
-        try:
-            s.portal.audit.write("auth.login.attempt", password="hunter2")
-            pii_refused = False
-        except AuditError:
-            pii_refused = True
-    tuned = passwords.measure_verify_ms(passwords.TUNED, int(cfg["verify_runs"]))
-    tuned_cpu = passwords.measure_verify_ms(passwords.TUNED, int(cfg["verify_runs"]), cpu=True)
-    previous_cpu = passwords.measure_verify_ms(passwords.PREVIOUS, int(cfg["verify_runs"]), cpu=True)
+        admin, token = drills.first_admin(s)
+        expired = drills.expired_invite_status(s)
+        uniform = drills.login_uniformity(s)
+        audit = drills.audit_hygiene(s, token)
+    runs = int(cfg["verify_runs"])
+    tuned = passwords.measure_verify_ms(passwords.TUNED, runs)
+    tuned_cpu = passwords.measure_verify_ms(passwords.TUNED, runs, cpu=True)
+    previous_cpu = passwords.measure_verify_ms(passwords.PREVIOUS, runs, cpu=True)
     for i, ms in enumerate(tuned):
         rec.log(i, stage="verify", verify_ms=ms)
-    keyed = passwords.Passwords(PEPPER, passwords.FAST)
-    stored = keyed.hash(PASSWORD)
     return {
-        "default_password_exists": any(code == 303 for code in tries),
-        "login_attempts_before_rate_limit": limited,
-        "passwordless_login_status": passwordless,
-        "forged_invite_status": forged,
-        "short_password_status": short,
-        "first_invite_redemption_status": first.status_code,
-        "second_invite_redemption_status": second,
+        **admin,
         "expired_invite_status": expired,
-        "admin_reaches_dashboard": admin_page,
-        "session_rotated_on_login": rotated,
-        "unknown_user_and_wrong_password_identical": (unknown.status_code, unknown.content) == (wrong.status_code, wrong.content),
-        "login_failure_status": wrong.status_code,
-        "argon2_verifies_unknown_user": calls1 - calls0,
-        "argon2_verifies_wrong_password": calls2 - calls1,
-        "login_after_redeem_status": login.status_code,
-        "pepper_required": not passwords.Passwords("o" * 40, passwords.FAST).verify(stored, PASSWORD)
-        and keyed.verify(stored, PASSWORD),
-        "audit_events": len(events),
-        "audit_event_kinds": sorted({e["event"] for e in events}),
-        "secrets_in_audit_log": secrets_in_audit,
-        "pii_field_refused": pii_refused,
+        **uniform,
+        "pepper_required": drills.pepper_required(),
+        **audit,
         "argon2_params": passwords.TUNED.describe(),
         "password_verify_ms": passwords.median_ms(tuned),
         "password_verify_cpu_ms": passwords.median_ms(tuned_cpu),
@@ -281,7 +171,7 @@ def roles_progress(cfg: dict, rec: Recorder) -> dict:
             "cli_quiz_exit": cli.returncode,
             "strip_cells": len(strip),
             "cli_quiz_phase_in_progress_in_browser": strip[number] == "in_progress",
-            "cli_quiz_cards_in_browser_reviews": owner_reviews.count('<tr id="up-') + len(_due_ids(owner_reviews)),
+            "cli_quiz_cards_in_browser_reviews": owner_reviews.count('<tr id="up-') + len(drills.due_ids(owner_reviews)),
             "other_learner_strip_untouched": ana_strip[number] == "not_started",
             "cli_attempt_listed_on_phase_page": cli_attempt_rows,
             "peer_profile_status": s.client("bea").get("/u/ana").status_code,
@@ -346,94 +236,40 @@ def note_rules(cfg: dict, rec: Recorder) -> dict:
 
 
 # ---------------------------------------------------------------------- lab 04: exams and SM-2
-def _intervals(grades: list[int], variant: str, ease: float) -> tuple[list[int], float]:
-    card, day, out = srs.Card(due=date(2026, 1, 1), ease=ease), date(2026, 1, 1), []
-    for g in grades:
-        card = srs.review(card, g, day, variant)
-        out.append(card.interval)
-        day = card.due
-    return out, card.ease
-
-
-def _due_ids(page: str) -> list[str]:
-    return re.findall(r'<article class="review" id="card-([^"]+)"', page)
-
-
 def review_loop(cfg: dict, rec: Recorder) -> dict:
     ease0, cap = float(cfg["initial_ease"]), int(cfg["daily_cap"])
-    good, _ = _intervals([4] * 7, cfg["variant"], ease0)
-    fail, fail_ease = _intervals([4, 4, 0, 4, 4, 4], cfg["variant"], ease0)
-    portal, portal_ease = _intervals([4, 4, 0, 4, 4, 4], "portal", ease0)
+    good, _ = drills.intervals([4] * 7, cfg["variant"], ease0)
+    fail, fail_ease = drills.intervals([4, 4, 0, 4, 4, 4], cfg["variant"], ease0)
+    portal, portal_ease = drills.intervals([4, 4, 0, 4, 4, 4], "portal", ease0)
     crowd = {f"c{i}": srs.Card(due=date(2026, 1, 1)) for i in range(cap + 15)}
     with site(cfg, session_ttl_s=400 * 86400) as s:  # the clock moves by days; sessions must outlive it
         number = int(cfg["exam_phase"])
         s.enrol("ana")
-        intro = s.client("ana").get(f"/phase/{number}/exam").status_code
-        sheet = s.post("ana", f"/phase/{number}/exam/start").text
-        token = re.search(r'name="exam_token" value="([^"]+)"', sheet).group(1)
-        exam = s.post("ana", f"/phase/{number}/exam", {"exam_token": token})  # every answer blank: all wrong
-        n_wrong = int(re.search(r"<strong>0 of (\d+) correct</strong>", exam.text).group(1))
-        resubmit = s.post("ana", f"/phase/{number}/exam", {"exam_token": token}).status_code
-        due_today = len(_due_ids(s.client("ana").get("/me/reviews").text))
-        # Move the clock a day at a time, grade every due card Good (every 4th Again); each card must be due
-        # exactly on the day engine.apps.srs scheduled it.
-        expected: dict[str, date] = {}
-        start = date.fromtimestamp(s.clock())
-        shown_on_time, reviews, first_day_due, relearned = True, 0, None, 0
-        for step in range(int(cfg["days"])):
-            s.clock.days(1)
-            today = start + timedelta(days=step + 1)
-            due = _due_ids(s.client("ana").get("/me/reviews").text)
-            if first_day_due is None:
-                first_day_due = len(due)
-            shown_on_time &= all(expected.get(k, today) == today for k in due)
-            shown_on_time &= all(d > today or k in due for k, d in expected.items())
-            for relearn_pass in range(3):  # an Again is due again today (relearning): it comes back until passed
-                for key in due:
-                    quiz_id, item_id = _split_card(key)
-                    grade = "again" if reviews % 4 == 3 and relearn_pass == 0 else "good"
-                    r = s.post("ana", f"/me/reviews/{quiz_id}/{item_id}", {"grade": grade})
-                    shown_on_time &= r.status_code == 303
-                    reviews += 1
-                    expected[key] = _due_of(s, quiz_id, item_id, today)
-                    relearned += grade == "again"
-                due = _due_ids(s.client("ana").get("/me/reviews").text)
-                if not due:
-                    break
-            shown_on_time &= not due
-            rec.log(step, stage="clock", day=step + 1, due_today=len(due))
-        rate = [s.post("ana", f"/phase/{number}/exam", {"exam_token": "x"}).status_code for _ in range(int(cfg["exam_limit_probe"]))]
+        exam = drills.failed_exam(s, "ana", number)
+        days = drills.review_days(s, "ana", int(cfg["days"]))
+        rate = [s.post("ana", f"/phase/{number}/exam", {"exam_token": "x"}).status_code
+                for _ in range(int(cfg["exam_limit_probe"]))]
+    for step, left in enumerate(days["left_per_day"]):
+        rec.log(step, stage="clock", day=step + 1, due_today=left)
     return {
         "intervals_all_good": good,
         "intervals_with_one_failure": fail,
         "ease_after_one_failure": fail_ease,
         "intervals_portal_variant": portal,
         "ease_portal_variant": portal_ease,
-        "exam_intro_status": intro,
-        "exam_items_wrong": n_wrong,
-        "exam_resubmission_status": resubmit,
-        "cards_due_on_exam_day": due_today,
-        "failed_exam_item_due_next_day": due_today == 0 and first_day_due == min(n_wrong, cap),
-        "cards_shown_on_scheduled_day": shown_on_time,
-        "reviews_done": reviews,
-        "agains_relearned_same_day": relearned,
+        "exam_intro_status": exam["intro"],
+        "exam_items_wrong": exam["n_wrong"],
+        "exam_resubmission_status": exam["resubmit"],
+        "cards_due_on_exam_day": exam["due_today"],
+        "failed_exam_item_due_next_day": exam["due_today"] == 0 and days["first_day_due"] == min(exam["n_wrong"], cap),
+        "cards_shown_on_scheduled_day": days["shown_on_time"],
+        "reviews_done": days["reviews"],
+        "agains_relearned_same_day": days["relearned"],
         "deck_new_card_buttons": list(srs.preview(srs.Card(due=date(2026, 1, 1), ease=ease0)).values()),  # again hard good easy
         "exam_rate_limited_status": rate[-1],
         "exam_rate_limit_after": rate.index(429) if 429 in rate else -1,
         "queue_capped_at": len(srs.due_queue(crowd, date(2026, 1, 1), cap)),
     }
-
-
-def _split_card(key: str) -> tuple[str, str]:
-    """'phase-07-scalar-autograd-q-07-01' -> (quiz id, item id); item ids start with 'q-'."""
-    quiz_id, _, item = key.rpartition("-q-")
-    return quiz_id, "q-" + item
-
-
-def _due_of(s: Site, quiz_id: str, item_id: str, today: date) -> date:
-    page = s.client("ana").get("/me/reviews").text
-    m = re.search(rf'<tr id="up-{re.escape(quiz_id)}-{re.escape(item_id)}"><td>[^<]*</td><td>([0-9-]+)</td>', page)
-    return date.fromisoformat(m.group(1)) if m else today
 
 
 # ---------------------------------------------------------------------- lab 05: dashboard
