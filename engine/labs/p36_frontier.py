@@ -84,8 +84,8 @@ def moe_vs_dense(cfg: dict, rec: Recorder) -> dict:
     import numpy as np
 
     from engine.core.threads import blas_threads
-    from engine.lm.models.moe import MoEFFN, balance_loss_value, top_k_mask
-    from engine.scratch.autograd.tensor import Tensor, no_grad
+    from engine.lm.models.moe import balance_loss_value, grows_linearly, params_by_experts, routing_probe
+    from engine.lm.train.moe_train import summarise_pair
 
     E, k = int(cfg["num_experts"]), int(cfg["top_k"])
     alpha = 0.0 if cfg.get("fault") == "no_aux_loss" else float(cfg["aux_alpha"])
@@ -94,51 +94,19 @@ def moe_vs_dense(cfg: dict, rec: Recorder) -> dict:
     onehot = np.eye(E)[0]
     out["aux_loss_uniform"] = balance_loss_value(uniform, uniform)
     out["aux_loss_collapsed"] = balance_loss_value(onehot, onehot)
-    sizes = [sum(p.data.size for p in MoEFFN(cfg["d_model"], cfg["d_ff"], e, 1).parameters()) for e in (1, 2, 4, 8)]
+    sizes = params_by_experts(cfg["d_model"], cfg["d_ff"])
     out["moe_params_by_experts"] = dict(zip(("1", "2", "4", "8"), sizes, strict=True))
-    out["params_grow_with_experts"] = all(b - a == (sizes[1] - sizes[0]) * (eb - ea) for (a, ea), (b, eb)
-                                          in zip(zip(sizes, (1, 2, 4, 8), strict=True),
-                                                 zip(sizes[1:], (2, 4, 8), strict=True), strict=False))
-    probe = MoEFFN(cfg["d_model"], cfg["d_ff"], E, k, rng=np.random.default_rng(cfg["seed"]), router_std=1.0)
-    x = Tensor(np.random.default_rng(cfg["seed"] + 1).normal(size=(3, 7, cfg["d_model"])).astype(np.float32))
-    with no_grad():
-        y = probe(x).data
-        probs = (x.data @ probe.router.data.T)
-        probs = np.exp(probs - probs.max(-1, keepdims=True))
-        probs /= probs.sum(-1, keepdims=True)
-        chosen = top_k_mask(probs, k)
-        gates = probs * chosen / (probs * chosen).sum(-1, keepdims=True)
-        manual = sum(gates[..., e:e + 1] * ex(x).data for e, ex in enumerate(probe.experts()))
-    out["routing_is_top_k"] = bool((probe.last_mask.sum(1) == k).all() and np.allclose(y, manual, atol=1e-5))  # type: ignore[union-attr]
-    # brute force, token by token: the k experts routed to are the k most probable ones, and the
-    # layer's balancing loss is E x sum_i f_i P_i from the routing counted here
-    flat_p, flat_m = probs.reshape(-1, E), probe.last_mask
-    out["routed_experts_are_most_probable"] = bool(all(
-        flat_m[t].sum() == k and (flat_m[t].all() or flat_p[t][flat_m[t] == 1].min() >= flat_p[t][flat_m[t] == 0].max())
-        for t in range(len(flat_p))))
-    f_counted = flat_m.sum(0) / flat_m.sum()
-    out["aux_loss_abs_err"] = abs(float(probe.aux.data) - E * float(np.sum(f_counted * flat_p.mean(0))))  # type: ignore[union-attr]
+    out["params_grow_with_experts"] = grows_linearly(sizes)
+    out.update(routing_probe(cfg["d_model"], cfg["d_ff"], E, k, int(cfg["seed"])))
     dense, moe = [], []
     with blas_threads(1):
         for i, seed in enumerate(cfg["seeds"]):
             dense.append(_train(cfg, seed, False, 0.0, rec, "dense"))
             moe.append(_train(cfg, seed, True, alpha, rec, "moe"))
             rec.progress(i + 1, len(cfg["seeds"]))
-    for name, runs in (("dense", dense), ("moe", moe)):
-        out[f"{name}_params"] = runs[0]["params"]
-        out[f"{name}_val_loss"] = float(np.mean([r["val_loss"] for r in runs]))
-        out[f"{name}_val_ppl"] = float(np.mean([r["val_ppl"] for r in runs]))
+    out.update(summarise_pair(dense, moe))
     rec.note(f"wall time per seed: dense {np.mean([r['wall_s'] for r in dense]):.1f} s, "
              f"moe {np.mean([r['wall_s'] for r in moe]):.1f} s (every expert runs on every token here)")
-    out["moe_minus_dense_val_loss"] = out["moe_val_loss"] - out["dense_val_loss"]
-    out["final_val_loss_finite"] = bool(np.isfinite([r["val_loss"] for r in dense + moe]).all())
-    out["max_expert_share"] = float(np.mean([r["max_expert_share"] for r in moe]))
-    out["dead_experts"] = int(max(r["dead_experts"] for r in moe))
-    out["load_balance_stddev"] = float(np.mean([r["load_balance_stddev"] for r in moe]))
-    out["load_balance_stddev_by_seed"] = [r["load_balance_stddev"] for r in moe]
-    out["max_expert_share_by_seed"] = [r["max_expert_share"] for r in moe]
-    out["max_seed_load_balance_stddev"] = float(max(out["load_balance_stddev_by_seed"]))
-    out["slot_share_first_seed"] = moe[0]["slot_share"]
     out["verdict_for_grammar_tutor"] = ("never: the tutor is not parameter-bound; the routed model costs more "
                                         "compute here and its validation loss is not better"
                                         if out["moe_minus_dense_val_loss"] >= -0.01 else

@@ -68,3 +68,46 @@ class MoEFFN(Module):
         self.aux = (p_mean * f.astype(x.data.dtype)).sum() * float(self.num_experts)
         self.last_mask = flat
         return out  # type: ignore[return-value]
+
+
+def params_by_experts(d_model: int, d_ff: int, counts: tuple[int, ...] = (1, 2, 4, 8)) -> list[int]:
+    """Parameter count of a top-1 MoE layer for each expert count: it should grow linearly in E."""
+    return [sum(p.data.size for p in MoEFFN(d_model, d_ff, e, 1).parameters()) for e in counts]
+
+
+def grows_linearly(sizes: list[int], counts: tuple[int, ...] = (1, 2, 4, 8)) -> bool:
+    """Every step in `sizes` is the first step's per-expert increment times the step in `counts`."""
+    per_expert = (sizes[1] - sizes[0]) // (counts[1] - counts[0])
+    return all(b - a == per_expert * (eb - ea)
+               for a, b, ea, eb in zip(sizes, sizes[1:], counts, counts[1:], strict=False))
+
+
+def routing_probe(d_model: int, d_ff: int, num_experts: int, top_k: int, seed: int) -> dict[str, Any]:
+    """Check one forward of a random MoE layer against a brute-force recomputation outside it.
+
+    The router's softmax, the top-k choice and the renormalised gates are recomputed in NumPy from
+    the layer's weights; the output must match, every token must be routed to exactly its k most
+    probable experts, and the layer's `aux` must equal E x sum_i f_i P_i from the counted routing.
+    """
+    from engine.scratch.autograd.tensor import no_grad
+
+    layer = MoEFFN(d_model, d_ff, num_experts, top_k, rng=np.random.default_rng(seed), router_std=1.0)
+    x = Tensor(np.random.default_rng(seed + 1).normal(size=(3, 7, d_model)).astype(np.float32))
+    with no_grad():
+        y = layer(x).data
+        logits = x.data @ layer.router.data.T
+        probs = np.exp(logits - logits.max(-1, keepdims=True))
+        probs /= probs.sum(-1, keepdims=True)
+        chosen = top_k_mask(probs, top_k)
+        weights = probs * chosen / (probs * chosen).sum(-1, keepdims=True)
+        manual = sum(weights[..., e:e + 1] * ex(x).data for e, ex in enumerate(layer.experts()))
+    mask = layer.last_mask
+    assert mask is not None and layer.aux is not None
+    flat_p = probs.reshape(-1, num_experts)
+    most_probable = all(
+        mask[t].sum() == top_k and (mask[t].all() or flat_p[t][mask[t] == 1].min() >= flat_p[t][mask[t] == 0].max())
+        for t in range(len(flat_p)))
+    f_counted = mask.sum(0) / mask.sum()
+    return {"routing_is_top_k": bool((mask.sum(1) == top_k).all() and np.allclose(y, manual, atol=1e-5)),
+            "routed_experts_are_most_probable": bool(most_probable),
+            "aux_loss_abs_err": abs(float(layer.aux.data) - num_experts * float(np.sum(f_counted * flat_p.mean(0))))}

@@ -74,3 +74,22 @@ def train_pair_member(*, d_model: int, d_ff: int, steps: int, seed: int, moe_lay
                    max_expert_share=float(share.max()), dead_experts=int((share < 0.01).sum()),
                    load_balance_stddev=float(share.std()))
     return out
+
+
+def summarise_pair(dense: list[dict[str, Any]], moe: list[dict[str, Any]]) -> dict[str, Any]:
+    """Seed means of the dense and MoE runs (`train_pair_member` results) and the MoE routing spread."""
+    out: dict[str, Any] = {}
+    for name, runs in (("dense", dense), ("moe", moe)):
+        out[f"{name}_params"] = runs[0]["params"]
+        out[f"{name}_val_loss"] = float(np.mean([r["val_loss"] for r in runs]))
+        out[f"{name}_val_ppl"] = float(np.mean([r["val_ppl"] for r in runs]))
+    out["moe_minus_dense_val_loss"] = out["moe_val_loss"] - out["dense_val_loss"]
+    out["final_val_loss_finite"] = bool(np.isfinite([r["val_loss"] for r in dense + moe]).all())
+    out["max_expert_share"] = float(np.mean([r["max_expert_share"] for r in moe]))
+    out["dead_experts"] = int(max(r["dead_experts"] for r in moe))
+    out["load_balance_stddev"] = float(np.mean([r["load_balance_stddev"] for r in moe]))
+    out["load_balance_stddev_by_seed"] = [r["load_balance_stddev"] for r in moe]
+    out["max_expert_share_by_seed"] = [r["max_expert_share"] for r in moe]
+    out["max_seed_load_balance_stddev"] = float(max(out["load_balance_stddev_by_seed"]))
+    out["slot_share_first_seed"] = moe[0]["slot_share"]
+    return out
