@@ -21,6 +21,7 @@ from engine.lm.models import registry
 from engine.lm.models.gpt_torch import GPT, linear_names, n_params
 from engine.lm.text import bilingual as B
 from engine.lm.train import torch_lm
+from engine.torchstack.quant import audit as qa
 from engine.torchstack.quant import spine as qs
 from engine.torchstack.quant.gguf_lite import file_size_ratio, read_gguf_lite, write_gguf_lite
 from engine.torchstack.quant.gptq import damped_hessian, gptq_quantize, hessian_loss, rtn_per_group
@@ -31,7 +32,6 @@ from engine.torchstack.quant.int8_kernel import (
     int8_engine_available,
 )
 from engine.torchstack.quant.qlinear import QuantizedLinear, calibration_hessians, model_bytes, quantize_model
-from engine.torchstack.quant.quantize import rounding_error_in_steps
 from engine.torchstack.quant.speed import linear_speed, model_speed
 
 FAULT = "int4_global_scale"
@@ -66,34 +66,16 @@ def _ppl_keys(tag: str, ppl: dict[str, float], ref: dict[str, float] | None) -> 
     return out
 
 
-def _qlayers(model: nn.Module) -> list[QuantizedLinear]:
-    return [m for m in model.modules() if isinstance(m, QuantizedLinear)]
-
-
-def _fp_linears(model: nn.Module) -> list[nn.Linear]:
-    return [m for m in model.modules() if isinstance(m, nn.Linear)]
-
-
-def _zero_frac(model: nn.Module, bits: int | None = None) -> float:
-    layers = [m for m in _qlayers(model) if bits is None or m.bits == bits]
-    return sum(int((m.W_int8 == 0).sum()) for m in layers) / max(sum(m.W_int8.numel() for m in layers), 1)
-
-
 def _broken_scheme(model: nn.Module) -> dict[str, str]:
     """The break's quantize_linear: global scale, no clamp, 4 bits on W_q/k/v/o, 8 elsewhere."""
     return {n: "naive_global4" if ".attn." in n else "naive_global8" for n in linear_names(model)}
 
 
 # ---------------------------------------------------------------------- lab 00: INT8 PTQ
-def int8_ptq(cfg: dict, rec: Recorder) -> dict:
-    model, tok, ex = _base(cfg, rec)
-    fp32 = _ppl(model, tok, ex)
-    out: dict[str, Any] = {"model_params": n_params(model), "fp32_bytes": model_bytes(model), "n_eval_lines": 2 * len(ex)}
-    out.update(_ppl_keys("fp32", fp32, None))
-    rec.log(0, stage="schemes", scheme="fp32", ppl=fp32["all"], ppl_en=fp32["en"], ppl_es=fp32["es"],
-            bytes=out["fp32_bytes"])
-    broken = cfg["fault"] == FAULT
-    step_errs = []
+def _int8_schemes(model: GPT, tok: Any, ex: list[B.Example], fp32: dict[str, float], broken: bool,
+                  rec: Recorder, out: dict[str, Any]) -> None:
+    """Per-tensor then per-channel INT8 (the break's scheme in place of per-channel): PPL, bytes, codes, scales."""
+    step_errs: list[float] = []
     for i, scheme in enumerate(("int8_per_tensor", "int8_per_channel"), start=1):
         spec: str | dict[str, str] = _broken_scheme(model) if broken and scheme == "int8_per_channel" else scheme
         qm = quantize_model(model, spec)
@@ -102,47 +84,44 @@ def int8_ptq(cfg: dict, rec: Recorder) -> dict:
         out[f"{scheme}_bytes"] = model_bytes(qm, scheme)
         if scheme == "int8_per_channel":
             attn = {n for n in linear_names(model) if ".attn." in n}
-            out["zero_code_frac"] = _zero_frac(qm)
-            out["zero_code_frac_4bit"] = _zero_frac(qm, bits=4) if broken else _zero_frac(
+            out["zero_code_frac"] = qa.zero_code_frac(qm)
+            out["zero_code_frac_4bit"] = qa.zero_code_frac(qm, bits=4) if broken else qa.zero_code_frac(
                 quantize_model(model, dict.fromkeys(attn, "per_group_64"), only=attn), bits=4)
-            out["min_scales_per_layer"] = min(m.scale.numel() for m in _qlayers(qm))
-            out["scale_shapes"] = sorted({str(tuple(m.scale.shape)) for m in _qlayers(qm)})
-            # scales rounded up: no weight lies beyond qmax steps, none clipped
-            out["max_abs_w_over_scale"] = max(float((m_fp.weight.detach().abs() / m.scale.float()).max())
-                                              for m_fp, m in zip(_fp_linears(model), _qlayers(qm), strict=True))
-            out["per_channel_scales_are_rows"] = all(tuple(m.scale.shape) == (m.W_int8.shape[0], 1) for m in _qlayers(qm))
-        step_errs += [rounding_error_in_steps(m_fp.weight.detach(), m.W_int8, m.scale, m.bits)
-                      for m_fp, m in zip(_fp_linears(model), _qlayers(qm), strict=True) if not m.scheme.startswith("naive")]
+            out.update(qa.scale_facts(model, qm))
+        step_errs += qa.rounding_errors(model, qm)
         rec.log(i, stage="schemes", scheme=scheme, ppl=ppl["all"], ppl_en=ppl["en"], ppl_es=ppl["es"],
                 bytes=out[f"{scheme}_bytes"], ppl_gap_pct=out[f"{scheme}_ppl_gap_pct"])
     out["rounding_error_in_scales"] = max(step_errs)
-    pt, pc = out["int8_per_tensor_ppl_gap_pct"], out["int8_per_channel_ppl_gap_pct"]
-    out["per_channel_over_per_tensor_gap"] = pc / pt if pt > 0 else (0.0 if pc <= 0 else float("inf"))
-    # shape and dtype contract of QuantizedLinear
-    lin = model.blocks[0].ffn.w1
-    x = torch.randn(3, 5, lin.in_features)
-    with torch.no_grad():
-        y_ref, y_q = lin(x), QuantizedLinear(lin, "int8_per_channel")(x)
-    out["output_dtype_matches"] = bool(y_q.dtype == y_ref.dtype and y_q.shape == y_ref.shape)
-    # byte shares of the INT8 per-channel model
-    qm = quantize_model(model, "int8_per_channel")
-    lin_b = sum(m.nbytes() for m in _qlayers(qm))
-    emb_b = model.E.numel() * 2
-    ln_b = sum(p.numel() * 4 for n, p in qm.named_parameters() if ".ln" in n or n.startswith("ln_"))
-    total = lin_b + emb_b + ln_b
-    out.update(byte_share_linear=lin_b / total, byte_share_embedding=emb_b / total, byte_share_layernorm=ln_b / total)
-    # one layer at a time
-    sens_scheme = str(cfg["sensitivity_scheme"])
+
+
+def _sensitivity(model: GPT, tok: Any, ex: list[B.Example], fp32: dict[str, float], scheme: str,
+                 rec: Recorder) -> dict[str, Any]:
+    """Quantize one layer at a time; the layer whose quantization costs the most perplexity."""
     names = linear_names(model)
     worst, worst_gap = "", -1e9
     for j, name in enumerate(names):
-        gap = _gap(_ppl(quantize_model(model, sens_scheme, only={name}), tok, ex)["all"], fp32["all"])
+        gap = _gap(_ppl(quantize_model(model, scheme, only={name}), tok, ex)["all"], fp32["all"])
         rec.log(j, stage="sensitivity", layer=name.replace("block_", "b").replace("attn.", "").replace("ffn.", ""),
                 ppl_gap_pct=gap)
         if gap > worst_gap:
             worst, worst_gap = name, gap
         rec.progress(j + 1, len(names))
-    out.update(sensitivity_scheme=sens_scheme, most_sensitive_layer=worst, most_sensitive_gap_pct=worst_gap)
+    return {"sensitivity_scheme": scheme, "most_sensitive_layer": worst, "most_sensitive_gap_pct": worst_gap}
+
+
+def int8_ptq(cfg: dict, rec: Recorder) -> dict:
+    model, tok, ex = _base(cfg, rec)
+    fp32 = _ppl(model, tok, ex)
+    out: dict[str, Any] = {"model_params": n_params(model), "fp32_bytes": model_bytes(model), "n_eval_lines": 2 * len(ex)}
+    out.update(_ppl_keys("fp32", fp32, None))
+    rec.log(0, stage="schemes", scheme="fp32", ppl=fp32["all"], ppl_en=fp32["en"], ppl_es=fp32["es"],
+            bytes=out["fp32_bytes"])
+    _int8_schemes(model, tok, ex, fp32, cfg["fault"] == FAULT, rec, out)
+    pt, pc = out["int8_per_tensor_ppl_gap_pct"], out["int8_per_channel_ppl_gap_pct"]
+    out["per_channel_over_per_tensor_gap"] = pc / pt if pt > 0 else (0.0 if pc <= 0 else float("inf"))
+    out["output_dtype_matches"] = qa.output_contract_ok(model.blocks[0].ffn.w1)
+    out.update(qa.byte_shares(model, model.E))
+    out.update(_sensitivity(model, tok, ex, fp32, str(cfg["sensitivity_scheme"]), rec))
     rec.note(f"FP32 PPL {fp32['all']:.4f} (en {fp32['en']:.3f}, es {fp32['es']:.3f}); per-tensor gap {pt:.3f} %, "
              f"per-channel gap {pc:.3f} % (en {out['int8_per_channel_ppl_gap_pct_en']:.3f}, "
              f"es {out['int8_per_channel_ppl_gap_pct_es']:.3f}); zero codes {out['zero_code_frac']:.1%}")
@@ -223,7 +202,7 @@ def pareto_sweep(cfg: dict, rec: Recorder) -> dict:
         x, _ = torch_lm.batch(torch_lm.encode_lines(tok, [train[i] for i in calib_idx]))
         hessians = calibration_hessians(model, x)
     out: dict[str, Any] = {"n_schemes": len(schemes), "calib_n": len(calib_idx)}
-    flops_per_token = 2 * sum(m.weight.numel() for m in _fp_linears(model))
+    flops_per_token = 2 * sum(m.weight.numel() for m in qa.fp_linears(model))
     flops_per_token += 2 * model.E.numel()  # the tied LM head
     ref: dict[str, float] | None = None
     ref_acc = 0.0
@@ -316,7 +295,7 @@ def int8_kernel(cfg: dict, rec: Recorder) -> dict:
     kern = [m for m in kernel.modules() if isinstance(m, Int8DynamicLinear)]
     out["n_kernel_linears"] = len(kern)
     out["codes_equal_per_channel_scheme"] = all(torch.equal(k.W_int8, q.W_int8) and torch.equal(k.scale, q.scale)
-                                                for k, q in zip(kern, _qlayers(fake), strict=True))
+                                                for k, q in zip(kern, qa.qlayers(fake), strict=True))
     with torch.no_grad(), torch_threads():
         seqs = torch_lm.encode_lines(tok, [B.pair_line(e, o) for e in ex for o in qs.ORDERS])
         x, y = torch_lm.batch(seqs)
