@@ -26,6 +26,7 @@ SLOW = {
     "phase-18/lab-05", "phase-20/lab-04", "phase-20/break-01", "phase-21/lab-04", "phase-22/lab-04",
     "phase-30/lab-04",  # builds the phase-28 and phase-30 adapters on a cold cache (minutes), then decodes 50 sentences twice
     "phase-32/lab-05",  # builds the phase-32 planner adapter (minutes on a cold cache), then 40 tasks through the loop
+    "phase-29/lab-04",  # builds the phase-29 reader adapter (~3 min on a cold cache), then 30 queries x 3 readers
 }
 # Labs whose measurement reads a wall clock (hard checks are counted work or robust ratios): marked
 # `timing`, so .ci/run re-runs them with both cores kept busy.

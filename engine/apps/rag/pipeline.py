@@ -3,8 +3,9 @@
 The reader is extractive: it splits the retrieved chunks into sentences, keeps the two that
 are closest to the question (cosine of hashing-TF-IDF vectors), and answers with those
 sentences, each followed by the id of the chunk it came from in square brackets. It cannot cite
-a chunk it was not given. With no chunks it says it does not know. The course's generative
-reader (MiniGPT) cannot hold the reader template in a 64-token context, so this is the default.
+a chunk it was not given. With no chunks it says it does not know. It is the default reader: the
+generative one (engine.apps.rag.reader_gen, the tuned model of engine.apps.rag.reader_tuned) is
+scored against it in phase 29's lab 04 and is far less faithful at this model size.
 
 An answer is faithful when it cites at least one expected chunk AND contains the expected
 form (case-insensitive). A citation of an id that was not retrieved is a hallucinated one.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +70,7 @@ class ExtractiveReader:
 @dataclass
 class RAGPipeline:
     retriever: object  # anything with search(query, k) -> [(chunk_id, score)]
-    reader: ExtractiveReader
+    reader: Any  # anything with answer(query, chunks) -> text: ExtractiveReader, reader_gen.GenerativeReader
     chunks: dict[str, Chunk]
     k: int = 5
     skip_retrieval: bool = False  # the phase's break: the reader gets the bare question
@@ -78,6 +80,21 @@ class RAGPipeline:
         text = self.reader.answer(query, [self.chunks[cid] for cid, _ in retrieved])
         return {"query": query, "retrieved": [{"chunk_id": cid, "score": round(s, 6)} for cid, s in retrieved],
                 "answer": text, "cited_chunks": extract_citations(text)}
+
+
+def token_f1(answer: str, reference: str) -> float:
+    """SQuAD-style F1 of word tokens (lower case, citations and punctuation removed) against the reference."""
+    def toks(s: str) -> list[str]:
+        s = re.sub(r"\[[^\]]*\]", " ", s.lower())
+        return re.findall(r"\w+", s)
+    a, r = toks(answer), toks(reference)
+    if not a or not r:
+        return float(a == r)
+    common = sum(min(a.count(w), r.count(w)) for w in set(r))
+    if common == 0:
+        return 0.0
+    p, rec = common / len(a), common / len(r)
+    return 2 * p * rec / (p + rec)
 
 
 def score_answer(result: dict, must_cite: Sequence[str], pattern: str) -> dict[str, object]:
@@ -99,4 +116,29 @@ def score_answer(result: dict, must_cite: Sequence[str], pattern: str) -> dict[s
     else:
         category = "both_wrong"
     return {"citation_ok": citation_ok, "pattern_ok": pattern_ok, "faithful": citation_ok and pattern_ok,
-            "hallucinated": len(hallucinated), "category": category}
+            "hallucinated": len(hallucinated), "category": category, "f1": token_f1(str(result["answer"]), pattern)}
+
+
+CATEGORIES = ("faithful", "wrong_cite_right_answer", "right_cite_wrong_answer", "no_cite_no_answer", "both_wrong",
+              "hallucinated_cite")
+
+
+def run_queries(pipe: RAGPipeline, queries: Sequence[Any]) -> list[dict[str, Any]]:
+    """Every query through the pipeline: its result, its score, its id."""
+    rows = []
+    for q in queries:
+        res = pipe.answer(q.query)
+        rows.append({**res, **score_answer(res, q.expected_chunks, q.expected_answer_pattern), "query_id": q.query_id})
+    return rows
+
+
+def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """The end-to-end rates over scored rows (run_queries), and the count per failure category."""
+    n = max(len(rows), 1)
+    out: dict[str, float] = {"faithfulness": sum(bool(r["faithful"]) for r in rows) / n,
+                             "answer_accuracy": sum(bool(r["pattern_ok"]) for r in rows) / n,
+                             "citation_accuracy": sum(bool(r["citation_ok"]) for r in rows) / n,
+                             "answer_f1": sum(float(r["f1"]) for r in rows) / n,
+                             "hallucinated_citations": sum(int(r["hallucinated"]) for r in rows),
+                             "retrieved_chunks_total": sum(len(r["retrieved"]) for r in rows)}
+    return {**out, **{f"n_{c}": sum(r["category"] == c for r in rows) for c in CATEGORIES}}

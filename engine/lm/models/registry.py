@@ -43,6 +43,7 @@ PROVIDERS: dict[str, str] = {
     "tokenizer": "engine.lm.train.spine",
     "phase-18": "engine.lm.train.spine",
     "phase-28": "engine.torchstack.finetune.tutor",  # E1
+    "phase-29": "engine.apps.rag.reader_tuned",
     "phase-30": "engine.apps.structured.tutor",
     "phase-32": "engine.apps.agents.tuned",
 }
