@@ -20,6 +20,10 @@
    bandwidth fraction, and the CPU/wall ratio of the 2-thread run (about 2 only when the second
    thread really got a core: on a shared box it says how much of the speedup the load allowed).
    Measurement only (--skip-threads leaves it out).
+6. The mixer's projections fused (engine.research.bk.projections, the default) against plain
+   nn.Linear + clamp (BKMixer(fused=False)), forward+backward at N = 8192 for C = 1, 16, 64, with a
+   dense incoming gradient (as in a model; the .sum() of [2] hands autograd an expanded one, which
+   BLAS first copies), interleaved medians, the core's own share next to it. Measurement only.
 All timings in [2], [3] and [4] are medians of interleaved rounds (engine.labs.bk_timing), in process
 CPU time by default (--clock wall for the wall clock): on a loaded shared machine the wall clock
 mostly measures the scheduler.
@@ -240,7 +244,37 @@ def main() -> int:
     inverse_diag_rows(b, [512, 2048] if args.quick else [512, 2048, 16384], rounds, args.clock)
     if native.available() and not args.skip_threads:
         thread_scaling(b * d, [8192, 32768], 5 if args.quick else 11)
+    projections_fused(b, 8192, d, [1, 16, d], rounds, args.clock)
     return 0 if ok else 1
+
+
+def projections_fused(b: int, n: int, d: int, channels: list[int], rounds: int, clock: str) -> None:
+    """[6]: the mixer with its projections fused vs through nn.Linear, fwd+bwd, a dense incoming gradient."""
+    print(f"\n[6] BK mixer fwd+bwd, B={b}, N={n}, d_model={d}, dense incoming gradient: fused projections vs "
+          f"nn.Linear + clamp (interleaved medians, ms)")
+    print(f"  {'C':>4} {'nn.Linear':>10} {'fused':>9} {'speedup':>8} {'core alone':>11}")
+    x = torch.randn(b, n, d, requires_grad=True)
+    gy = torch.randn(b, n, d)
+    for c in channels:
+        torch.manual_seed(c)
+        fused, plain = BKMixer(d, c), BKMixer(d, c, fused=False)
+        plain.load_state_dict(fused.state_dict())
+        v = (-2.0 + 0.5 * torch.randn(b, n, c)).transpose(-1, -2).requires_grad_()
+        gv = torch.randn(b, c, n, 2)
+
+        def step(m: torch.nn.Module) -> Callable[[], None]:
+            def run() -> None:
+                x.grad = None
+                m(x).backward(gy)
+            return run
+
+        def core(v: torch.Tensor = v, gv: torch.Tensor = gv) -> None:
+            v.grad = None
+            bk_features(v, causal=True).backward(gv)
+
+        t = interleaved({"plain": step(plain), "fused": step(fused), "core": core}, rounds, 0.1, clock)
+        print(f"  {c:>4} {1e3 * t['plain']:10.2f} {1e3 * t['fused']:9.2f} {t['plain'] / t['fused']:7.2f}x "
+              f"{1e3 * t['core']:11.2f}")
 
 
 def _at_threads(threads: int, fn: Callable[[], object]) -> Callable[[], object]:
