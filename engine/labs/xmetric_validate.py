@@ -14,10 +14,8 @@ Faults: `uniform_probes` (Hutchinson with U(0,1) probes, E[vv^T] != I), `shuffle
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -25,15 +23,12 @@ from torch import Tensor
 from engine.core.run import Recorder
 from engine.core.threads import torch_threads as single_thread
 from engine.research.crossmetric import cka, curvature, fisher, flat, heads
+from engine.research.crossmetric.exact_checks import blob_mlp, curvature_against_exact, rel
 from engine.research.crossmetric.models import MLP, TinyConfig, TinyTransformer, head_slices
 from engine.research.crossmetric.verbs_lm import corpus, mean_loss, seq_logp
 
 F64 = torch.float64
 SECTIONS = ("fisher", "curvature", "cka", "heads")  # cfg["sections"] may pick a subset
-
-
-def _rel(a: Tensor, b: Tensor) -> float:
-    return float((a - b).norm() / b.norm())
 
 
 def _logreg_section(cfg: dict[str, Any], rec: Recorder, gen: torch.Generator, dev: str) -> dict[str, Any]:
@@ -69,11 +64,11 @@ def _logreg_section(cfg: dict[str, Any], rec: Recorder, gen: torch.Generator, de
     mc = fisher.true_fisher_diag_mc(logp, draw, params, x, int(cfg["fisher_mc"]), gen)["w"]
     emp = fisher.empirical_fisher_diag(logp, params, x, y)["w"]
     out = {
-        "fisher_true_rel_err": _rel(true_diag, closed.diagonal()),
-        "fisher_full_rel_err": _rel(full, closed),
-        "hessian_eq_fisher_rel_err": _rel(hess, closed),
-        "fisher_mc_rel_err": _rel(mc, closed.diagonal()),
-        "fisher_empirical_rel_diff": _rel(emp, closed.diagonal()),
+        "fisher_true_rel_err": rel(true_diag, closed.diagonal()),
+        "fisher_full_rel_err": rel(full, closed),
+        "hessian_eq_fisher_rel_err": rel(hess, closed),
+        "fisher_mc_rel_err": rel(mc, closed.diagonal()),
+        "fisher_empirical_rel_diff": rel(emp, closed.diagonal()),
     }
     for i in range(d):
         rec.log(i, stage="fisher", param=f"w{i}", closed=float(closed[i, i]), true_exact=float(true_diag[i]),
@@ -81,84 +76,16 @@ def _logreg_section(cfg: dict[str, Any], rec: Recorder, gen: torch.Generator, de
     return out
 
 
-def _mlp_problem(cfg: dict[str, Any], gen: torch.Generator, dev: str) -> tuple[MLP, Tensor, Tensor]:
-    """Four Gaussian blobs in 6-D, a tanh MLP fitted for a few dozen Adam steps (float64)."""
-    n, k = int(cfg["mlp_n"]), 4
-    centres = 1.5 * torch.randn(k, 6, generator=gen, dtype=F64)
-    y = torch.randint(0, k, (n,), generator=gen)
-    x = (centres[y] + torch.randn(n, 6, generator=gen, dtype=F64)).to(dev)
-    model = MLP([6, *cfg["mlp_hidden"], k]).to(dev, F64)
-    opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    for _ in range(int(cfg["mlp_steps"])):
-        loss = F.cross_entropy(model(x), y.to(dev))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return model, x, y.to(dev)
-
-
-def _curvature_section(cfg: dict[str, Any], rec: Recorder, gen: torch.Generator, dev: str,
-                       model: MLP, x: Tensor, y: Tensor) -> dict[str, Any]:
-    template = flat.param_dict(model)
-    f = flat.loss_of_flat(model, template, lambda m, p: F.cross_entropy(flat.call(m, p, x), y))
-    theta = flat.flatten(template)
-    h = curvature.exact_hessian(f, theta)
-    h = (h + h.T) / 2
-    eig = torch.linalg.eigvalsh(h)
-    trace = float(h.trace())
-    hvp = curvature.HVP(f, theta)
-
-    v = curvature.probes("gaussian", 1, theta.numel(), gen, theta)[0]
-    exact_hv = h @ v
-    hvp_err = max(_rel(hvp(v), exact_hv), _rel(curvature.hvp_double_backward(f, theta, v), exact_hv))
-
-    kind = "uniform" if cfg["fault"] == "uniform_probes" else "rademacher"
-    n_probes = int(cfg["probes"])
-    samples, diag = curvature.hutchinson(hvp, theta, n_probes, gen, kind)
-    est = float(samples.mean())
-    std = math.sqrt(curvature.hutchinson_variance(h, "rademacher") / n_probes)
-    gauss, _ = curvature.hutchinson(hvp, theta, n_probes, gen, "gaussian")
-    for kind_name, s in (("rademacher" if kind == "rademacher" else "uniform", samples), ("gaussian", gauss)):
-        run = torch.cumsum(s, 0) / torch.arange(1, len(s) + 1, device=s.device)
-        for m in np.unique(np.geomspace(4, n_probes, 12).astype(int)):
-            rec.log(int(m), stage="hutchinson", probe=kind_name, n_probes=int(m),
-                    abs_rel_err=abs(float(run[m - 1]) - trace) / abs(trace))
-    for m in np.unique(np.geomspace(4, n_probes, 12).astype(int)):
-        rec.log(int(m), stage="hutchinson", probe="rademacher theory (1 sd)", n_probes=int(m),
-                abs_rel_err=math.sqrt(curvature.hutchinson_variance(h) / m) / abs(trace))
-
-    top = eig[eig.abs().argmax()]
-    lam, iters = curvature.power_iteration(hvp, theta, gen, iters=int(cfg["power_iters"]))
-    ritz = curvature.lanczos(hvp, theta, gen, m=int(cfg["lanczos_steps"]))
-    top3 = eig.flip(0)[:3]
-    own_gen = torch.Generator(gen.device).manual_seed(int(cfg["seed"]) + 1)  # leaves gen's stream to the later sections
-    lam_neg, _ = curvature.power_iteration(lambda u: -hvp(u), theta, own_gen, iters=int(cfg["power_iters"]))
-    block = h.diagonal().abs().topk(min(10, theta.numel())).indices
-    h_block = h[block][:, block]
-    var_closed, var_enum = curvature.hutchinson_variance(h_block), curvature.rademacher_variance_enumerated(h_block)
-    for i in range(3):
-        rec.log(i, stage="spectrum", rank=f"top{i + 1}", exact=float(top3[i]), lanczos=float(ritz[i]))
-    ones = torch.ones_like(theta)
-    return {
-        "n_params_mlp": theta.numel(),
-        "hvp_rel_err": hvp_err,
-        "trace_exact": trace,
-        "trace_hutchinson": est,
-        "trace_rel_err": abs(est - trace) / abs(trace),
-        "trace_z": abs(est - trace) / std,
-        "trace_gaussian_rel_err": abs(float(gauss.mean()) - trace) / abs(trace),
-        "uniform_probe_expectation": float(ones @ h @ ones) / 4 + trace / 12,
-        "diag_rel_err": _rel(diag, h.diagonal()),
-        "diag_sum_vs_trace_samples": abs(float(diag.sum()) - est) / abs(est),
-        "rademacher_variance_rel_err": abs(var_closed - var_enum) / var_enum,
-        "top_eig_exact": float(top),
-        "top_eig_power": lam,
-        "power_rel_err": abs(lam - float(top)) / abs(float(top)),
-        "power_iters_used": iters,
-        "power_negated_rel_err": abs(lam_neg + float(top)) / abs(float(top)),
-        "lanczos_top3_rel_err": float(((ritz[:3].to(top3) - top3).abs() / top3.abs()).max()),
-        "min_eig_exact": float(eig[0]),
-    }
+def _curvature_section(cfg: dict[str, Any], rec: Recorder, gen: torch.Generator, model: MLP, x: Tensor,
+                       y: Tensor) -> dict[str, Any]:
+    check = curvature_against_exact(model, x, y, gen, probes=int(cfg["probes"]), power_iters=int(cfg["power_iters"]),
+                                    lanczos_steps=int(cfg["lanczos_steps"]), seed=int(cfg["seed"]),
+                                    uniform_probes=cfg["fault"] == "uniform_probes")
+    for kind, m, err in check.hutchinson:
+        rec.log(m, stage="hutchinson", probe=kind, n_probes=m, abs_rel_err=err)
+    for i, (exact, lanczos) in enumerate(check.spectrum):
+        rec.log(i, stage="spectrum", rank=f"top{i + 1}", exact=exact, lanczos=lanczos)
+    return check.facts
 
 
 def _cka_section(cfg: dict[str, Any], rec: Recorder, gen: torch.Generator, model: MLP, x: Tensor) -> dict[str, Any]:
@@ -235,9 +162,9 @@ def validate(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
             out.update(_logreg_section(cfg, rec, gen, dev))
         rec.progress(1, 4)
         if wanted & {"curvature", "cka"}:
-            model, x, y = _mlp_problem(cfg, gen, dev)
+            model, x, y = blob_mlp(int(cfg["mlp_n"]), list(cfg["mlp_hidden"]), int(cfg["mlp_steps"]), gen, dev)
             if "curvature" in wanted:
-                out.update(_curvature_section(cfg, rec, gen, dev, model, x, y))
+                out.update(_curvature_section(cfg, rec, gen, model, x, y))
             rec.progress(2, 4)
             if "cka" in wanted:
                 out.update(_cka_section(cfg, rec, gen, model, x))

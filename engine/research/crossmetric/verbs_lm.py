@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from engine.lm.text.verbs import grid
+from engine.research.crossmetric.fit import full_batch
 from engine.research.crossmetric.flat import call
 from engine.research.crossmetric.models import TinyConfig, TinyTransformer
 
@@ -64,13 +65,7 @@ def train(cfg: TinyConfig, xs: Tensor, ys: Tensor, steps: int, lr: float, seed: 
     torch.manual_seed(seed)
     model = TinyTransformer(cfg).to(xs.device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    for _ in range(steps):
-        loss = mean_loss(model(xs), ys)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if log is not None:
-            log.append(float(loss.detach()))
+    full_batch(opt, lambda: mean_loss(model(xs), ys), steps, log)
     return model.eval()
 
 
