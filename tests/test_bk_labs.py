@@ -69,6 +69,7 @@ def test_scaling_quick() -> None:
             assert row["bandwidth_fraction_pivot_bound_at_max_n"] == pytest.approx(2 * frac)
             assert set(row["bandwidth_fraction"]) == set(row["ms"]) == {"128", "256"}
     assert out["matched_channels"] == 4
+    assert 1 <= out["kernel_threads"] <= out["torch_threads"]  # the threads the C kernel's regions really get
     model = out["models"]["64"]
     assert abs(model["transformer_body_params"] / model["resnet_bk_body_params"] - 1) < 0.25
     assert out["attention_core_fwd_flops_n1024"] == 4 * 1024**2 * 64 + 5 * 4 * 1024**2

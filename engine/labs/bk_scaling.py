@@ -302,7 +302,7 @@ def scaling(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     backends = _backends(cfg, device)
     d, batch, heads = int(cfg["d_model"]), int(cfg["batch"]), int(cfg["heads"])
     out: dict[str, Any] = {"device": device, "backends": backends, "torch_threads": torch.get_num_threads(),
-                           "clock": _clock(cfg),
+                           "kernel_threads": native.team_size(), "clock": _clock(cfg),
                            "native_available": native.available()}
     out.update(_correctness(int(cfg["check_n"]), backends, gen))
     sweep = _layer_sweep(cfg, rec, backends, device, gen)
