@@ -14,8 +14,6 @@ import io
 import json
 import subprocess
 import sys
-import time
-from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -24,12 +22,13 @@ from engine.apps.structured import course_model as CM
 from engine.apps.structured.schema import PERSON_ENUM, TENSE_ENUM, check_schema
 from engine.apps.tools import grammar as G
 from engine.apps.tools.base import REGISTRY, ToolError
+from engine.apps.tools.call_eval import run_prompts, tool_prompts
 from engine.apps.tools.client import ROOT, ArgumentError, MCPClient, ProtocolError
 from engine.apps.tools.framing import CONTENT_LENGTH, NEWLINE, encode, read_message
-from engine.apps.tools.tool_call import generate_tool_call, validate_tool_call
+from engine.apps.tools.tool_call import name_schema
 from engine.core.run import Recorder
 from engine.core.threads import torch_threads
-from engine.lm.text.verbs import TENSES, VERBS, grid
+from engine.lm.text.verbs import TENSES, grid
 from engine.lm.text.verbs import conjugate as truth
 
 
@@ -216,85 +215,27 @@ def mcp_roundtrip(cfg: dict, rec: Recorder) -> dict:
 
 
 # ---------------------------------------------------------------------- lab 03: mask-driven calls
-def _prompts(rng: np.random.Generator, n: int) -> list[dict[str, Any]]:
-    """n prompts, a quarter per tool, each {prompt, expected_tool, expected_args}."""
-    out = []
-    for k in range(n):
-        v = VERBS[int(rng.integers(len(VERBS)))]
-        t, p = int(rng.integers(5)), int(rng.integers(3))
-        kind = k % 4
-        if kind == 0:
-            out.append({"prompt": f"conjugate {v} {TENSE_ENUM[t].replace('_', ' ')} for {('i', 'you', 'he')[p]}",
-                        "expected_tool": "conjugate",
-                        "expected_args": {"verb": v, "tense": TENSE_ENUM[t], "person": PERSON_ENUM[p]}})
-        elif kind == 1:
-            out.append({"prompt": f"principal parts of {v}", "expected_tool": "lookup_irregular_verb",
-                        "expected_args": {"verb": v}})
-        elif kind == 2:
-            form = truth(v, 2, 2)
-            out.append({"prompt": f"spanish for {form}", "expected_tool": "lookup_spanish",
-                        "expected_args": {"english_form": form}})
-        else:
-            form = truth(v, 1, 2)
-            out.append({"prompt": f"does i {form} agree", "expected_tool": "check_subject_verb_agreement",
-                        "expected_args": {"subject": "i", "verb_form": form}})
-    return out
-
-
 def mask_tool_call(cfg: dict, rec: Recorder) -> dict:
     cm = CM.load(bool(cfg["quick"]))
     CM.record(rec, cm, bool(cfg["quick"]))
-    model, tok = cm.lm, cm.vocab
     broken = cfg.get("fault") == "no_required"
-    prompts = _prompts(np.random.default_rng(int(cfg["seed"])), int(cfg["n_prompts"]))
-    counts = Counter()
-    codes: Counter[str] = Counter()
-    stage_ms: dict[str, list[float]] = {"mask_construction": [], "generation": [], "parse": [], "dispatch": []}
-    transcript = []
+    prompts = tool_prompts(np.random.default_rng(int(cfg["seed"])), int(cfg["n_prompts"]))
     with MCPClient(["--drop-required"] if broken else [], timeout=10.0) as client, torch_threads(1):
         client.initialize()
         schemas = {t["name"]: t["inputSchema"] for t in client.list_tools()}
-        for k, pr in enumerate(prompts):
-            call = generate_tool_call(model, tok, pr["prompt"], schemas, np.random.default_rng(int(cfg["seed"]) + k),
-                                      temperature=float(cfg["temperature"]))
-            for s, v in call.timings_ms.items():
-                stage_ms[s].append(v)
-            entry: dict[str, Any] = {"prompt": pr["prompt"], "model_output_str": call.text}
-            if call.arguments is None or validate_tool_call({"name": call.name, "arguments": call.arguments}, schemas):
-                counts["parse_failures"] += 1
-                codes["parse"] += 1
-                transcript.append(entry)
-                continue
-            counts["correct_tool"] += call.name == pr["expected_tool"]
-            required = REGISTRY[call.name].input_schema.get("required", [])
-            counts["calls_missing_args"] += any(r not in call.arguments for r in required)
-            t0 = time.perf_counter()
-            try:
-                entry["tool_result"] = client.call_tool(call.name, **call.arguments)
-                codes["ok"] += 1
-            except ToolError as e:
-                counts["tool_errors"] += 1
-                codes["isError"] += 1
-                entry["tool_result"] = f"tool error: {e}"
-            except (ProtocolError, ArgumentError) as e:
-                counts["dispatch_failures"] += 1
-                codes[str(getattr(e, "code", "client"))] += 1
-                entry["tool_result"] = f"protocol error {getattr(e, 'code', '')}: {e}"
-            stage_ms["dispatch"].append((time.perf_counter() - t0) * 1e3)
-            transcript.append(entry)
-            rec.progress(k + 1, len(prompts))
+        tally = run_prompts(client, cm.lm, cm.vocab, prompts, schemas, int(cfg["seed"]), float(cfg["temperature"]),
+                            on_dispatched=lambda k: rec.progress(k + 1, len(prompts)))
     server_log = list(client.stderr_lines)  # after close: the drain thread has finished
+    counts, codes, transcript = tally.counts, tally.codes, tally.transcript
     for i, (code, n) in enumerate(sorted(codes.items())):
         rec.log(i, outcome=code, count=n)
-    for i, (stage, v) in enumerate(stage_ms.items()):
+    for i, (stage, v) in enumerate(tally.stage_ms.items()):
         rec.log(i, stage=stage, ms_mean=float(np.mean(v)) if v else 0.0)
     if getattr(rec, "out_dir", None):
         p = rec.out_dir / "transcript.json"
         p.write_text(json.dumps(transcript, indent=1, ensure_ascii=False), encoding="utf-8")
         rec.artifact(p, "transcript")
     n = len(prompts)
-    from engine.apps.tools.tool_call import name_schema
-
     return {"name_enum_is_every_tool": name_schema(schemas)["enum"] == sorted(schemas),
             "total_prompts": n, "parse_failures": counts["parse_failures"],
             "dispatch_failures": counts["dispatch_failures"], "tool_errors": counts["tool_errors"],
