@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.lm.train.optim import global_grad_norm  # the one home; the clip below reports through it
+
 
 # ---------------------------------------------------------------------- Welford
 @dataclass
@@ -73,15 +75,6 @@ def welford_update(state: Welford | None, x: float | np.ndarray) -> Welford:
 
 
 # ---------------------------------------------------------------------- gradients
-def global_grad_norm(grads: Iterable[np.ndarray | None]) -> float:
-    """sqrt of the sum of squared Frobenius norms over every gradient (None grads skipped)."""
-    total = 0.0
-    for g in grads:
-        if g is not None:
-            total += float(np.sum(np.asarray(g, dtype=np.float64) ** 2))
-    return math.sqrt(total)
-
-
 def clip_grad_norm(params: Iterable, max_norm: float | None) -> tuple[float, float]:
     """Scale every `.grad` by min(1, max_norm / norm) in place; returns (pre, post) global norms.
 
@@ -89,13 +82,13 @@ def clip_grad_norm(params: Iterable, max_norm: float | None) -> tuple[float, flo
     the NaN shows on the dashboard instead of being hidden.
     """
     params = [p for p in params if p.grad is not None]
-    pre = global_grad_norm(p.grad for p in params)
+    pre = global_grad_norm(params)
     if max_norm is None or not math.isfinite(max_norm) or not math.isfinite(pre) or pre <= max_norm:
         return pre, pre
     scale = max_norm / (pre + 1e-12)
     for p in params:
         p.grad = p.grad * np.asarray(scale, dtype=p.grad.dtype)
-    return pre, global_grad_norm(p.grad for p in params)
+    return pre, global_grad_norm(params)
 
 
 def grad_to_weight_ratio(grad: np.ndarray, weight: np.ndarray) -> float:

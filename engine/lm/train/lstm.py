@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from engine.lm.dynamics.stats import global_grad_norm
+from engine.lm.train.optim import global_grad_norm
 from engine.scratch.autograd.tensor import cross_entropy
 from engine.scratch.nn.module import Module
 
@@ -52,7 +52,7 @@ def fit_lstm(model: Module, opt: Stepper, seq: np.ndarray, steps: int, *, log: L
             loss = cross_entropy(model(seq[:-1]), seq[1:])
             model.zero_grad()
             loss.backward()
-            gnorm = global_grad_norm(p.grad for p in model.parameters())
+            gnorm = global_grad_norm(model.parameters())
         step_max, step_finite_max = _cell_maxima(model.stats["cell_max"])  # type: ignore[attr-defined]
         cell_max, finite_cell_max = max(cell_max, step_max), max(finite_cell_max, step_finite_max)
         loss_value = loss.item()
