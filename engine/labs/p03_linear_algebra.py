@@ -13,7 +13,7 @@ import numpy as np
 from engine.core.run import Recorder
 from engine.labs._heatmaps import heatmap_grid
 from engine.scratch.linalg import einsum_check, matmul, norms, svd_compress
-from engine.systems.hardware.timing import time_call
+from engine.systems.hardware.matmul_ladder import speed_ladder
 
 
 def einsum_shapes(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
@@ -46,60 +46,27 @@ def einsum_shapes(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
             "attention_flops": 2 * einsum_check.predict_flops("bhqd,bhkd->bhqk", {"b": dims["B"], "h": dims["H"], "q": dims["T"], "k": dims["T"], "d": dims["K"]})}
 
 
-KNOWN_A = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
-KNOWN_B = np.array([[5.0, 6.0], [7.0, 8.0]], dtype=np.float32)
-KNOWN_C = np.array([[19.0, 22.0], [43.0, 50.0]], dtype=np.float32)
-
-
 def matmul_perf(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     """Lab 01: naive / blocked / einsum / np.matmul GFLOP/s vs N, with correctness gates first."""
     spec = "ki,kj->ij" if cfg.get("fault") == "swapped_contraction" else "ik,kj->ij"
     rng = np.random.default_rng(cfg["seed"])
-    # Correctness: known answer, non-square agreement, agreement at N=64.
-    known_ok = bool(np.array_equal(matmul.matmul_einsum(KNOWN_A, KNOWN_B, spec), KNOWN_C))
-    a35, b54 = rng.standard_normal((3, 5)).astype(np.float32), rng.standard_normal((5, 4)).astype(np.float32)
-    try:
-        nonsquare_ok = bool(np.allclose(matmul.matmul_einsum(a35, b54, spec), a35 @ b54, rtol=1e-5, atol=1e-6))
-    except ValueError:
-        nonsquare_ok = False
-    a = rng.random((64, 64), dtype=np.float32)
-    b = rng.random((64, 64), dtype=np.float32)
-    ref = a @ b
-    agree = {name: bool(np.allclose(fn(a, b), ref, rtol=1e-5, atol=1e-6)) for name, fn in
-             (("naive", matmul.matmul_naive), ("blocked", matmul.matmul_blocked),
-              ("einsum", lambda x, y: matmul.matmul_einsum(x, y, spec)))}
-    square_diff = float(np.max(np.abs(matmul.matmul_einsum(a, b, spec) - ref)))
-
+    gates = matmul.correctness_gates(spec, rng)
     sizes = [int(n) for n in cfg["sizes"]]
     naive_max = int(cfg["naive_max_n"])
-    min_t = float(cfg["min_time_ms"]) / 1000
     methods = {"naive": matmul.matmul_naive, "blocked": matmul.matmul_blocked,
                "einsum": lambda x, y: matmul.matmul_einsum(x, y, spec), "np.matmul": np.matmul}
-    gf: dict[str, dict[int, float]] = {m: {} for m in methods}
-    extrapolated = []
-    step = 0
-    for n in sizes:
-        x = rng.random((n, n), dtype=np.float32)
-        y = rng.random((n, n), dtype=np.float32)
-        for m, fn in methods.items():
-            if m == "naive" and n > naive_max:
-                # T(N) ~ 8 T(N/2): the triple loop's cost is cubic and its per-op speed flat.
-                prev = max(k for k in gf[m] if k < n)
-                seconds = matmul.matmul_flops(prev) / (gf[m][prev] * 1e9) * (n / prev) ** 3
-                extrapolated.append(n)
-            else:
-                seconds = time_call(lambda fn=fn, x=x, y=y: fn(x, y), min_time_s=0.0 if m == "naive" else min_t,
-                                    batches=1 if m == "naive" else 3).best_s
-            gf[m][n] = matmul.matmul_flops(n) / seconds / 1e9
-            rec.log(step, stage="perf", n=n, method=m, gflops=gf[m][n], extrapolated=int(m == "naive" and n in extrapolated))
-            step += 1
-        rec.progress(sizes.index(n) + 1, len(sizes))
-    top = sizes[-1]
+    step = iter(range(len(sizes) * len(methods)))
+
+    def point(n: int, method: str, gflops: float, extrapolated: bool) -> None:
+        rec.log(next(step), stage="perf", n=n, method=method, gflops=gflops, extrapolated=int(extrapolated))
+
+    ladder = speed_ladder(methods, sizes, rng, naive_max_n=naive_max, min_time_s=float(cfg["min_time_ms"]) / 1000,
+                          on_point=point, on_size=lambda i: rec.progress(i + 1, len(sizes)))
+    gf, extrapolated, top = ladder.gflops, ladder.extrapolated, sizes[-1]
     rec.note(f"naive at N in {extrapolated} extrapolated from N={naive_max} with T(N) = 8 T(N/2)" if extrapolated
              else "naive measured at every N")
     return {
-        "known_answer_ok": known_ok, "nonsquare_ok": nonsquare_ok, "square_max_diff": square_diff,
-        "agree_naive": agree["naive"], "agree_blocked": agree["blocked"], "agree_einsum": agree["einsum"],
+        **gates,
         "naive_mflops": max(gf["naive"][n] for n in sizes if n not in extrapolated) * 1e3,
         "blas_gflops_top": gf["np.matmul"][top], "blocked_gflops_top": gf["blocked"][top],
         "einsum_gflops_top": gf["einsum"][top], "speedup_top": gf["np.matmul"][top] / gf["naive"][top],

@@ -54,3 +54,29 @@ def matmul_flops(n: int, m: int | None = None, p: int | None = None) -> float:
     m = n if m is None else m
     p = n if p is None else p
     return 2.0 * n * m * p
+
+
+KNOWN_A = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
+KNOWN_B = np.array([[5.0, 6.0], [7.0, 8.0]], dtype=np.float32)
+KNOWN_C = np.array([[19.0, 22.0], [43.0, 50.0]], dtype=np.float32)
+
+
+def correctness_gates(spec: str, rng: np.random.Generator) -> dict[str, bool | float]:
+    """Before any timing: the einsum matmul (with subscripts `spec`) on a known 2x2 answer and a 3x5 @ 5x4
+    product, and the naive, blocked and einsum versions against `@` at N=64. A speed for a wrong product
+    means nothing, so the ladder is read only when these hold."""
+    known_ok = bool(np.array_equal(matmul_einsum(KNOWN_A, KNOWN_B, spec), KNOWN_C))
+    a35, b54 = rng.standard_normal((3, 5)).astype(np.float32), rng.standard_normal((5, 4)).astype(np.float32)
+    try:
+        nonsquare_ok = bool(np.allclose(matmul_einsum(a35, b54, spec), a35 @ b54, rtol=1e-5, atol=1e-6))
+    except ValueError:
+        nonsquare_ok = False
+    a = rng.random((64, 64), dtype=np.float32)
+    b = rng.random((64, 64), dtype=np.float32)
+    ref = a @ b
+    agree = {name: bool(np.allclose(fn(a, b), ref, rtol=1e-5, atol=1e-6)) for name, fn in
+             (("naive", matmul_naive), ("blocked", matmul_blocked),
+              ("einsum", lambda x, y: matmul_einsum(x, y, spec)))}
+    return {"known_answer_ok": known_ok, "nonsquare_ok": nonsquare_ok,
+            "square_max_diff": float(np.max(np.abs(matmul_einsum(a, b, spec) - ref))),
+            **{f"agree_{k}": v for k, v in agree.items()}}
