@@ -21,13 +21,20 @@ from engine.lm.train.data import load_corpus
 from engine.systems.observability.cost import RequestCost, decode_shares, usd
 from engine.systems.observability.metrics import histogram_quantile
 from engine.systems.observability.otel import read_spans, trace_stats, tracer_provider
-from engine.systems.observability.prom import ServingMetrics, cumulative_buckets, families, quantile
+from engine.systems.observability.prom import (
+    cumulative_buckets,
+    estimates_vs_exact,
+    families,
+    full_bucket_probe_error,
+    quantile,
+)
 from engine.systems.observability.prom import samples as parse_samples
 from engine.systems.observability.promserver import PrometheusProcess
 from engine.systems.serve.api import ROUTE, ServeConfig, Service, create_app
 from engine.systems.serve.app import TutorApp
 from engine.systems.serve.client import Reply, closed_loop, request
 from engine.systems.serve.lm import TutorLM
+from engine.systems.serve.observed import ObservedApp, drive
 from engine.systems.serve.styles import style_app
 from engine.systems.serve.tutor import Tutor
 from engine.systems.serve.uv import UvicornThread
@@ -104,43 +111,6 @@ def prometheus_stack(cfg: dict, rec: Recorder) -> dict:
 
 
 # ---------------------------------------------------------------------- lab 01: metrics
-class ObservedApp:
-    """The phase-33 routes plus the serving stack's metrics (prometheus-client) and /metrics."""
-
-    def __init__(self, app: TutorApp, queue_depth: list[int], kv_slots: list[int]) -> None:
-        self.app = app
-        self.m = ServingMetrics(lambda: queue_depth[0], lambda: kv_slots[0], model="tutor")
-
-    def record(self, endpoint: str, method: str, status: int, seconds: float, prompt_tokens: int = 0,
-               completion_tokens: int = 0, ttft_s: float | None = None) -> None:
-        self.m.requests.labels(endpoint, method, str(status)).inc()
-        self.m.duration.labels(endpoint).observe(seconds)
-        if prompt_tokens:
-            self.m.tokens.labels("prompt", "tutor").inc(prompt_tokens)
-        if completion_tokens:
-            self.m.tokens.labels("completion", "tutor").inc(completion_tokens)
-        if ttft_s is not None:
-            self.m.ttft.observe(ttft_s)
-            self.m.stage.labels("decode").observe(seconds - ttft_s)
-
-    def handle(self, method: str, path: str, body: bytes, clock: float) -> tuple[int, Any]:
-        """Serve one request; `clock` is its simulated service time in seconds (the lab is deterministic)."""
-        if (method, path) == ("GET", "/metrics"):
-            return 200, self.m.exposition().decode()
-        name = self.app.route(method, path)
-        if name is None:
-            status, out = 404, {"detail": "not found"}
-        else:
-            status, out = self.app.correct(body) if name == "correct" else getattr(self.app, name)()
-        if name == "correct" and status == 200:
-            p = len(json.loads(body)["sentence"].split())
-            c = len(out["corrected"].split())
-            self.record(path, method, status, clock, p, c, ttft_s=clock / (c + 1))
-        else:
-            self.record(path, method, status, clock / 10)
-        return status, out
-
-
 def instrument(cfg: dict, rec: Recorder) -> dict:
     rng = np.random.default_rng(cfg["seed"])
     tutor = Tutor(service_ms=0.0)
@@ -148,21 +118,13 @@ def instrument(cfg: dict, rec: Recorder) -> dict:
     queue, kv = [0], [0]
     app = ObservedApp(TutorApp(tutor), queue, kv)
     n = int(cfg["requests"])
-    # Latencies drawn from a log-normal around 0.8 s: an LLM-like spread from 100 ms to several seconds.
-    lat = rng.lognormal(np.log(0.8), 0.7, size=n)
-    bodies = [json.dumps({"sentence": s}).encode() for s in _sentences(n, cfg["seed"])]
-    bad = set(rng.choice(n, size=max(1, n // 20), replace=False).tolist())
-    for i in range(n):
-        body = b'{"sentence": ""}' if i in bad else bodies[i]
-        queue[0], kv[0] = int(rng.integers(0, 8)), int(rng.integers(0, 32))
-        status, _ = app.handle("POST", "/correct", body, float(lat[i]))
-        rec.log(i, stage="request", latency_s=float(lat[i]), status=status)
+    lat, bad = drive(app, rng, _sentences(n, cfg["seed"]), queue, kv,
+                     lambda i, s, status: rec.log(i, stage="request", latency_s=s, status=status))
     app.handle("GET", "/healthz", b"", 0.01)
     queue[0], kv[0] = 3, 17
     status, text = app.handle("GET", "/metrics", b"", 0.0)
     types = families(text)
     samples = parse_samples(text)
-    ok_lat = np.array([lat[i] for i in range(n) if i not in bad])
     out: dict[str, Any] = {
         "metrics_status": status,
         "metric_families": len(types),
@@ -173,45 +135,17 @@ def instrument(cfg: dict, rec: Recorder) -> dict:
         "gauge_reads_at_scrape": samples.get("lynx_queue_depth") == 3 and samples.get("lynx_kv_slots_in_use") == 17,
     }
     # Percentiles from buckets vs exact: the estimate must fall in the bucket that holds the exact value.
-    finite, cum = cumulative_buckets(app.m.duration, endpoint="/correct")
-    bounds = (0.0, *finite)
-    ref_err = 0.0
-    for q in (0.5, 0.95, 0.99):
-        est = quantile(app.m.duration, q, endpoint="/correct")
-        exact = float(np.quantile(ok_lat, q))
-        k = int(np.searchsorted(bounds, exact))  # bucket (bounds[k-1], bounds[k]]
-        lo, hi = bounds[k - 1], bounds[min(k, len(bounds) - 1)]
-        tag = f"p{int(q * 100)}"
-        out[f"{tag}_from_histogram_s"], out[f"{tag}_exact_s"] = est, exact
-        out[f"{tag}_in_exact_bucket"] = bool(lo <= est <= hi)
-        ref_err = max(ref_err, abs(est - _quantile_by_bisection(q, finite, cum)))
-        rec.log(int(q * 100), stage="quantile", q=q, histogram_s=est, exact_s=exact)
-    # the same comparison on a histogram with every bucket in use (the first and +Inf ones too)
-    probe = Histogram("lynx_probe_seconds", "bucket maths probe", buckets=finite, registry=CollectorRegistry())
-    for v in np.geomspace(1e-3, 2 * finite[-1], 300):
-        probe.observe(float(v))
-    pb, pc = cumulative_buckets(probe)
-    for q in (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999):
-        ref_err = max(ref_err, abs(quantile(probe, q) - _quantile_by_bisection(q, pb, pc)))
-    out["quantile_vs_bisection_max_abs_s"] = ref_err
+    ok_lat = np.array([lat[i] for i in range(n) if i not in bad])
+    rows = estimates_vs_exact(app.m.duration, ok_lat, (0.5, 0.95, 0.99), endpoint="/correct")
+    for r in rows:
+        tag = f"p{int(r['q'] * 100)}"
+        out[f"{tag}_from_histogram_s"], out[f"{tag}_exact_s"] = r["estimate"], r["exact"]
+        out[f"{tag}_in_exact_bucket"] = r["in_exact_bucket"]
+        rec.log(int(r["q"] * 100), stage="quantile", q=r["q"], histogram_s=r["estimate"], exact_s=r["exact"])
+    finite, _ = cumulative_buckets(app.m.duration, endpoint="/correct")
+    out["quantile_vs_bisection_max_abs_s"] = max(max(float(r["bisection_gap"]) for r in rows),
+                                                 full_bucket_probe_error(finite))
     return out
-
-
-def _quantile_by_bisection(q: float, bounds: list[float], cumulative: list[float]) -> float:
-    """PromQL's estimate found another way: the smallest x whose piecewise-linear bucket CDF
-    (0 at 0, the le-count at each bound) reaches q x count, by bisection; past the last finite
-    bound, that bound."""
-    edges, counts = np.array([0.0, *bounds]), np.array([0.0, *cumulative[:-1]])
-    rank = q * cumulative[-1]
-    if rank > counts[-1]:
-        return float(bounds[-1])
-    lo, hi = 0.0, float(bounds[-1])
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if mid in (lo, hi):
-            break
-        lo, hi = (lo, mid) if np.interp(mid, edges, counts) >= rank else (mid, hi)
-    return hi
 
 
 # ---------------------------------------------------------------------- lab 02: tracing

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -80,3 +81,47 @@ def samples(text: str) -> dict[str, float]:
             labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
             out[s.name + ("{" + labels + "}" if labels else "")] = s.value
     return out
+
+
+def quantile_by_bisection(q: float, bounds: list[float], cumulative: list[float]) -> float:
+    """PromQL's estimate found another way: the smallest x whose piecewise-linear bucket CDF
+    (0 at 0, the le-count at each bound) reaches q x count, by bisection; past the last finite
+    bound, that bound."""
+    edges, counts = np.array([0.0, *bounds]), np.array([0.0, *cumulative[:-1]])
+    rank = q * cumulative[-1]
+    if rank > counts[-1]:
+        return float(bounds[-1])
+    lo, hi = 0.0, float(bounds[-1])
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if mid in (lo, hi):
+            break
+        lo, hi = (lo, mid) if np.interp(mid, edges, counts) >= rank else (mid, hi)
+    return hi
+
+
+def estimates_vs_exact(histogram: Histogram, exact_values: np.ndarray, qs: tuple[float, ...],
+                       **labels: str) -> list[dict[str, float | bool]]:
+    """For each q: the histogram's estimate, the exact quantile of the observed values, whether the
+    estimate lies in the bucket that holds the exact value, and its gap to `quantile_by_bisection`."""
+    finite, cum = cumulative_buckets(histogram, **labels)
+    bounds = (0.0, *finite)
+    rows: list[dict[str, float | bool]] = []
+    for q in qs:
+        est = quantile(histogram, q, **labels)
+        exact = float(np.quantile(exact_values, q))
+        k = int(np.searchsorted(bounds, exact))  # bucket (bounds[k-1], bounds[k]]
+        lo, hi = bounds[k - 1], bounds[min(k, len(bounds) - 1)]
+        rows.append({"q": q, "estimate": est, "exact": exact, "in_exact_bucket": bool(lo <= est <= hi),
+                     "bisection_gap": abs(est - quantile_by_bisection(q, finite, cum))})
+    return rows
+
+
+def full_bucket_probe_error(bounds: list[float]) -> float:
+    """The estimate against bisection on a histogram with every bucket in use (the first and +Inf too)."""
+    probe = Histogram("lynx_probe_seconds", "bucket maths probe", buckets=bounds, registry=CollectorRegistry())
+    for v in np.geomspace(1e-3, 2 * bounds[-1], 300):
+        probe.observe(float(v))
+    pb, pc = cumulative_buckets(probe)
+    return max(abs(quantile(probe, q) - quantile_by_bisection(q, pb, pc))
+               for q in (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999))
