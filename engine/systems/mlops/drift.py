@@ -74,3 +74,28 @@ def drift_check(report: dict[str, float], out: Path) -> int:
         with open(out / "alerts.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(alerts, sort_keys=True) + "\n")
     return 1 if alerts else 0
+
+
+def drift_scores(train: np.ndarray, today: np.ndarray, bucket: np.ndarray, cell: np.ndarray,
+                 alpha: float) -> dict[str, float]:
+    """KL(train || today) on smoothed token counts, token PSI over the frequency buckets, grid PSI over cells."""
+    return {"kl": kl(train, today, alpha),
+            "token_psi": psi(bucket_mass(train, bucket), bucket_mass(today, bucket)),
+            "grid_psi": psi(bucket_mass(train, cell), bucket_mass(today, cell))}
+
+
+def scipy_gaps(train: np.ndarray, today: np.ndarray, scores: dict[str, float], bucket: np.ndarray,
+               cell: np.ndarray, alpha: float) -> tuple[float, float]:
+    """|ours - scipy| for KL and (the larger of the two) PSI: scipy's entropy on the smoothed counts, and
+    PSI = KL(Q||P) + KL(P||Q) on eps-smoothed bucket masses summed token by token with np.add.at."""
+    from scipy import stats
+
+    kl_gap = abs(scores["kl"] - float(stats.entropy(train + alpha, today + alpha)))
+    psi_gap = 0.0
+    for key, groups in (("token_psi", bucket), ("grid_psi", cell)):
+        pm, qm = np.zeros(groups.max() + 1), np.zeros(groups.max() + 1)
+        np.add.at(pm, groups, train)
+        np.add.at(qm, groups, today)
+        pm, qm = pm / train.sum() + 1e-6, qm / today.sum() + 1e-6
+        psi_gap = max(psi_gap, abs(scores[key] - float(stats.entropy(qm, pm) + stats.entropy(pm, qm))))
+    return kl_gap, psi_gap
