@@ -134,3 +134,28 @@ def tensor_gradcheck(
             if not _close(float(num[idx]), float(analytic[idx]), atol, rtol):
                 raise GradcheckError(Mismatch(i, idx, float(num[idx]), float(analytic[idx])).message())
     return True
+
+
+def eps_sweep(f: Callable[..., Value], point: tuple[float, float], exact: float,
+              exponents: Sequence[int] = range(1, 13)) -> list[tuple[float, float]]:
+    """(eps, |central difference in the first argument - exact|) for eps = 10^-k: the U-shaped error,
+    truncation (eps^2) falling and rounding (1/eps) rising as eps shrinks."""
+    a, b = point
+    out = []
+    for k in exponents:
+        eps = 10.0**-k
+        num = (f(Value(a + eps), Value(b)).data - f(Value(a - eps), Value(b)).data) / (2 * eps)
+        out.append((eps, abs(num - exact)))
+    return out
+
+
+def rejects_wrong_gradient(eps: float, atol: float, rtol: float) -> bool:
+    """Whether scalar_gradcheck at these tolerances rejects a square whose backward is 1 % off (2.02 a)."""
+    def wrong_square(a: Value) -> Value:
+        return Value(a.data * a.data, (a,), "sq", (2.02 * a.data,))
+
+    try:
+        scalar_gradcheck(wrong_square, [Value(3.0)], eps=eps, atol=atol, rtol=rtol)
+    except GradcheckError:
+        return True
+    return False
