@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from engine.core.run import Recorder
+from engine.lm.text import bpe_checks as BC
 from engine.lm.text import token_stats as TS
-from engine.lm.text.bpe import BPETokenizer, display, reference_merges, replay_encode
+from engine.lm.text.bpe import BPETokenizer, display, reference_merges
 from engine.lm.text.corpus_checks import canonical_splits
 
 TOY_CORPUS = ["I work", "I work", "I worked", "he works", "he worked"]
@@ -111,29 +112,15 @@ def implement_bpe(cfg: dict, rec: Recorder) -> dict:
     tok = BPETokenizer.train(texts, size)
     strings = random_strings(int(cfg["n_random_strings"]), int(cfg["hypothesis_seed"]))
     fixed = ["", "a", "mañana", "¿cómo estás?", "🦊", "he works", "yo trabajé", "niño"]
-    failures = 0
-    for i, s in enumerate(fixed + strings):
-        ok = tok.decode(tok.encode(s)) == s
-        failures += not ok
-        if i % 100 == 0:
-            rec.log(i, stage="roundtrip", failures=failures)
+    failures = BC.roundtrip_failures(tok, fixed + strings, lambda i, f: rec.log(i, stage="roundtrip", failures=f))
     d1, d2 = rec.out_dir / "tok_a", rec.out_dir / "tok_b"
     tok.save(d1)
     BPETokenizer.train(texts, size).save(d2)
-    deterministic = all((d1 / f).read_bytes() == (d2 / f).read_bytes() for f in ("vocab.json", "merges.txt", "config.json"))
-    loaded = BPETokenizer.load(d1)
-    save_load = loaded.merges == tok.merges and all(loaded.encode(s) == tok.encode(s) for s in fixed + strings[:200])
-    raises, explained = True, True
-    for bad in ([99999], [-1], [tok.vocab_size]):
-        try:
-            tok.decode(bad)
-            raises = False
-        except IndexError as err:   # the tokenizer's own range check, not a stray list lookup
-            explained = explained and "outside the vocabulary" in str(err)
+    deterministic = BC.files_identical(d1, d2)
+    save_load = BC.save_load_ok(tok, d1, fixed + strings[:200])
+    raises, explained = BC.out_of_range_errors(tok)
     # the segmentation itself, against replaying the merges in training order (held-out corpus rows + fixed strings)
-    plain = fixed + _corpus_texts("val") + strings[:100]
-    replay_mismatches = sum([tok.id_to_bytes[i] for i in tok.encode(s)] != replay_encode(tok.merges, s.encode("utf-8"))
-                            for s in plain)
+    replay_mismatches = BC.replay_mismatches(tok, fixed + _corpus_texts("val") + strings[:100])
     with_specials = BPETokenizer.train(texts, size + len(SPECIALS), SPECIALS)
     special_ids = with_specials.encode("<|endoftext|>he works<|sep|>")
     toy = BPETokenizer.train(TOY_CORPUS, 261)
