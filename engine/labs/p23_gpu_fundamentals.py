@@ -16,8 +16,8 @@ import numpy as np
 
 from engine.core.run import Recorder
 from engine.systems.hardware import cloops, peak
-from engine.systems.hardware.roofline import Roofline, chart_rows
-from engine.systems.hardware.timing import interleaved_best_cpu, time_call
+from engine.systems.hardware.roofline import Roofline, chart_rows, closed_form_error
+from engine.systems.hardware.timing import time_call
 
 FAULT = "strided_inner_loop"
 
@@ -170,15 +170,8 @@ def _attention_point(S: int, d: int, min_time: float) -> dict[str, Any]:
 
 def cpu_roofline(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     min_time = float(cfg["min_time_s"])
-    n_triad = int(cfg["triad_mib"]) * 1024**2 // 4
-    a, b, c = np.empty(n_triad, np.float32), np.ones(n_triad, np.float32), np.ones(n_triad, np.float32)
-    t_triad = time_call(lambda: cloops.triad(a, b, c, 3.0), min_time_s=min_time, batches=3).best_s
-    triad_gbs = 12.0 * n_triad / t_triad / 1e9
-    rng_t = np.random.default_rng(cfg["seed"])  # the compiled triad's values against float64
-    tb, tc = rng_t.random(4096, dtype=np.float32), rng_t.random(4096, dtype=np.float32)
-    ta = np.empty_like(tb)
-    cloops.triad(ta, tb, tc, 3.0)
-    triad_err = float(np.abs(ta - (tb.astype(np.float64) + 3.0 * tc.astype(np.float64))).max())
+    triad_gbs = cloops.triad_gbs(int(cfg["triad_mib"]) * 1024**2 // 4, min_time)
+    triad_err = cloops.triad_max_err(cfg["seed"])  # the compiled triad's values against float64
     mm = [peak.matmul_gflops(int(n), min_time) for n in cfg["matmul_sizes"]]
     pi = max(r["gflops"] for r in mm)
     roof = Roofline(pi, triad_gbs)
@@ -191,10 +184,7 @@ def cpu_roofline(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
                       [{"name": p["op"], "intensity": p["intensity"], "gflops": p["gflops"]} for p in points])
     for step, row in enumerate(rows):
         rec.log(step, stage="roofline", **row)
-    # the roof written out in closed form: ridge = peak / bandwidth, attainable = min(peak, I x bandwidth)
-    curve = roof.curve(0.05, 1000.0, 25)
-    roof_err = max([abs(y - min(pi, x * triad_gbs)) / min(pi, x * triad_gbs) for x, y in curve]
-                   + [abs(roof.ridge - pi / triad_gbs) / (pi / triad_gbs)])
+    roof_err = closed_form_error(roof, 0.05, 1000.0, 25)  # ridge = peak / bandwidth, attainable = min(peak, I x bw)
     out: dict[str, Any] = {"triad_gbs": triad_gbs, "peak_gflops": pi, "ridge": roof.ridge,
                            "triad_max_abs_err": triad_err, "roofline_formula_max_rel_err": roof_err,
                            **{f"matmul_gflops_n{r['n']}": r["gflops"] for r in mm},
@@ -205,17 +195,12 @@ def cpu_roofline(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
 
     # loop order: the lab's matmul (i-k-j, or i-j-k under the break) against the i-k-j reference
     n = int(cfg["loop_order_n"])
-    rng = np.random.default_rng(cfg["seed"])
-    A, B = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
     order = "ijk" if cfg.get("fault") == FAULT else "ikj"
-    reps = int(cfg["loop_order_repeats"])
-    t_lab, t_ref = interleaved_best_cpu([lambda: cloops.matmul(A, B, order), lambda: cloops.matmul(A, B, "ikj")], reps)
-    C = cloops.matmul(A, B, order)
-    ref = A.astype(np.float64) @ B.astype(np.float64)
+    t_lab, t_ref, agree_diff = cloops.loop_order_race(n, order, int(cfg["loop_order_repeats"]), cfg["seed"])
     for i, (name, t) in enumerate(((f"lab ({order})", t_lab), ("reference (ikj)", t_ref))):
         rec.log(i, stage="loop_order", kernel=name, seconds=t, gflops=2.0 * n**3 / t / 1e9)
     rec.note(f"loop order at N={n}: {order} {t_lab * 1e3:.1f} ms, ikj {t_ref * 1e3:.1f} ms ({t_lab / t_ref:.1f}x)")
     out.update(loop_order=order, loop_order_n=n, lab_matmul_seconds=t_lab, ikj_matmul_seconds=t_ref,
                strided_over_contiguous_time=t_lab / t_ref,
-               loop_orders_agree_max_abs_diff=float(np.abs(C - ref).max()))
+               loop_orders_agree_max_abs_diff=agree_diff)
     return out

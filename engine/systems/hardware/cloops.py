@@ -72,3 +72,33 @@ def matmul(A: np.ndarray, B: np.ndarray, order: str) -> np.ndarray:
     fn = {"ikj": lib().matmul_ikj, "ijk": lib().matmul_ijk}[order]
     fn(n, _p(A), _p(B), _p(C))
     return C
+
+
+def triad_gbs(n: int, min_time_s: float) -> float:
+    """STREAM-triad bandwidth in GB/s on n float32 elements (12 bytes per element), best of 3 batches."""
+    from engine.systems.hardware.timing import time_call
+
+    a, b, c = np.empty(n, np.float32), np.ones(n, np.float32), np.ones(n, np.float32)
+    t = time_call(lambda: triad(a, b, c, 3.0), min_time_s=min_time_s, batches=3).best_s
+    return 12.0 * n / t / 1e9
+
+
+def triad_max_err(seed: int, n: int = 4096) -> float:
+    """The compiled triad's values against float64 NumPy on seeded inputs."""
+    rng = np.random.default_rng(seed)
+    b, c = rng.random(n, dtype=np.float32), rng.random(n, dtype=np.float32)
+    a = np.empty_like(b)
+    triad(a, b, c, 3.0)
+    return float(np.abs(a - (b.astype(np.float64) + 3.0 * c.astype(np.float64))).max())
+
+
+def loop_order_race(n: int, order: str, repeats: int, seed: int) -> tuple[float, float, float]:
+    """(seconds in `order`, seconds in ikj, max |C - A @ B in float64|) on seeded N x N inputs, both
+    orders timed interleaved in thread CPU time so a busy machine slows both alike."""
+    from engine.systems.hardware.timing import interleaved_best_cpu
+
+    rng = np.random.default_rng(seed)
+    A, B = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
+    t_lab, t_ref = interleaved_best_cpu([lambda: matmul(A, B, order), lambda: matmul(A, B, "ikj")], repeats)
+    ref = A.astype(np.float64) @ B.astype(np.float64)
+    return t_lab, t_ref, float(np.abs(matmul(A, B, order) - ref).max())

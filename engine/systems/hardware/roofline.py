@@ -241,3 +241,11 @@ def measure_machine(quick: bool = False, with_gpu: bool = True) -> dict[str, Any
 
         out["gpu"] = measure_gpu(quick=quick)
     return out
+
+
+def closed_form_error(roof: Roofline, lo: float = 0.05, hi: float = 1000.0, points: int = 25) -> float:
+    """Largest relative gap between the roof's curve and ridge and their closed forms: ridge = peak /
+    bandwidth, attainable(I) = the smaller of peak and I x bandwidth."""
+    pi, bw = roof.peak_gflops, roof.bandwidth_gbs
+    gaps = [abs(y - min(pi, x * bw)) / min(pi, x * bw) for x, y in roof.curve(lo, hi, points)]
+    return max([*gaps, abs(roof.ridge - pi / bw) / (pi / bw)])
