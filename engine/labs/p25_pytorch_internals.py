@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -160,53 +159,32 @@ def hand_gradients(cfg: dict, rec: Recorder) -> dict:
 
 # ---------------------------------------------------------------------- lab 02: custom op
 def custom_op(cfg: dict, rec: Recorder) -> dict:
-    from engine.torchstack.internals.custom_softmax import SoftmaxHead, softmax
+    from engine.torchstack.internals.custom_softmax import (
+        SoftmaxHead,
+        against_torch,
+        aten_forward_graph,
+        compiled_vs_eager,
+        softmax,
+    )
 
     torch.manual_seed(cfg["seed"])
     rows, cols = cfg["shape"]
     x64 = torch.randn(4, 7, dtype=torch.float64, requires_grad=True)
     gradcheck_ok = bool(torch.autograd.gradcheck(softmax, (x64,), eps=cfg["gradcheck_eps"], atol=cfg["gradcheck_atol"]))
-
-    x = torch.randn(rows, cols, requires_grad=True)
-    x_ref = x.detach().clone().requires_grad_()
-    g = torch.randn(rows, cols)
-    s = softmax(x)
-    s_ref = torch.softmax(x_ref, -1)
-    s.backward(g)
-    s_ref.backward(g)
-    fwd = (s - s_ref).abs().max().item()
-    bwd = (x.grad - x_ref.grad).abs().max().item()
-
+    fwd, bwd = against_torch(rows, cols)
     head = SoftmaxHead(cfg["d_in"], cols)
-    graphs: list[str] = []
-
-    def capture(gm: torch.fx.GraphModule, inputs: Any) -> Any:
-        graphs.append(str(gm.graph))
-        return gm.forward
-
-    from torch._dynamo.backends.common import aot_autograd
-
-    torch._dynamo.reset()
-    compiled_capture = torch.compile(head, backend=aot_autograd(fw_compiler=capture), fullgraph=True)
     h_in = torch.randn(rows, cfg["d_in"])
-    compiled_capture(h_in)
-    aten_graph = graphs[0] if graphs else ""
+    aten_graph = aten_forward_graph(head, h_in)
     opaque = "lynx.softmax" in aten_graph and "aten.exp" not in aten_graph
     rec.note("forward ATen graph under AOTAutograd:\n" + aten_graph)
-
-    torch._dynamo.reset()
-    compiled = torch.compile(head, backend=cfg["backend"])
-    eager = head(h_in)
-    outs = [compiled(h_in) for _ in range(2)]
-    compiled_diff = max((o - eager).abs().max().item() for o in outs)
-    compiled_ok = all(torch.isfinite(o).all().item() for o in outs) and compiled_diff < 1e-5
-    torch._dynamo.reset()
+    compiled_ok, compiled_diff = compiled_vs_eager(head, h_in, cfg["backend"])
     return {
         "gradcheck_ok": gradcheck_ok,
         "forward_max_abs_diff": fwd,
         "backward_max_abs_diff": bwd,
         "custom_op_opaque_in_graph": opaque,
-        "compiled_runs": bool(compiled_ok),
+        "compiled_runs": compiled_ok,
         "compiled_max_abs_diff": compiled_diff,
         "compile_backend": cfg["backend"],
     }
+
