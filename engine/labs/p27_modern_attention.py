@@ -196,12 +196,10 @@ def _pair_texts(n: int | None = None) -> list[str]:
 
 
 def gqa_kv_cache(cfg: dict, rec: Recorder) -> dict:
-    from engine.lm.eval.harness import compute_ppl
+    from engine.lm.eval.gqa_probe import measure_variant, ppl_of
     from engine.lm.models import spine_numpy
-    from engine.lm.models.attention_ref import row_entropy
-    from engine.lm.models.gqa import kv_bytes_per_token, to_gqa
+    from engine.lm.models.gqa import kv_bytes_per_token
     from engine.lm.train.data import make_batch
-    from engine.scratch.autograd.tensor import no_grad
 
     H, L, dh, nb = cfg["n_heads"], cfg["n_layers"], cfg["d_head"], cfg["dtype_bytes"]
     base, tok, cks = spine_numpy.load(quick=bool(cfg["quick"]))
@@ -212,48 +210,29 @@ def gqa_kv_cache(cfg: dict, rec: Recorder) -> dict:
     ids, *_ = make_batch([tok.encode(t) for t in texts[: cfg["kv_probe_sentences"]]])
     ids = ids[:, : min(ids.shape[1], cfg["seq_len"], base.cfg.context_len)]
     gqa_kv = 1 if cfg.get("fault") == FAULT else cfg["gqa_kv_heads"]  # the break forces GQA down to one KV head
-    variants = {"mha": H, "gqa": gqa_kv, "mqa": 1}
     out: dict[str, Any] = {}
-    rel_errs, ppl, params = [], {}, {}
-    for step, (name, kv) in enumerate(variants.items()):
-        model = to_gqa(base, kv)
-        with no_grad():
-            ppl[name] = compute_ppl(lambda x, m=model: m(x).data, tok, texts)
-            model(ids)
-        attns = [b.attn for b in model.blocks]
-        measured = sum(k.nbytes + v.nbytes for a in attns for k, v in [a.last_kv]) / ids.size
-        formula = kv_bytes_per_token(L, kv, dh, nb)
-        rel_errs.append(abs(measured - formula) / formula)
-        params[name] = sum(p.data.size for p in attns[0].parameters())
-        rec.log(step, stage="variants", variant=name, kv_heads=kv, kv_bytes_per_token=measured,
-                formula_bytes_per_token=formula, ppl=ppl[name])
-        ent = row_entropy(attns[-1].last_weights).mean(axis=(0, 2))  # mean entropy of each head, last layer
-        for h, e in enumerate(ent):
+    v = {}
+    for step, (name, kv) in enumerate({"mha": H, "gqa": gqa_kv, "mqa": 1}.items()):
+        v[name] = m = measure_variant(base, kv, tok, texts, ids, nb)
+        rec.log(step, stage="variants", variant=name, kv_heads=kv, kv_bytes_per_token=m.kv_bytes_per_token,
+                formula_bytes_per_token=m.formula_bytes_per_token, ppl=m.ppl)
+        for h, e in enumerate(m.head_entropy):
             rec.log(h, stage="entropy", variant=name, head=h, entropy=float(e))
-        out[f"{name}_kv_heads"] = kv
-        out[f"{name}_kv_bytes_per_token"] = measured
-        out[f"{name}_ppl"] = ppl[name]
-        out[f"{name}_head_entropy_spread"] = float(ent.max() - ent.min())
-        out[f"{name}_k_projection_shape"] = list(attns[0].W_k.shape)
-    out["kv_bytes_rel_err_max"] = max(rel_errs)
+        out.update({f"{name}_kv_heads": kv, f"{name}_kv_bytes_per_token": m.kv_bytes_per_token, f"{name}_ppl": m.ppl,
+                    f"{name}_head_entropy_spread": float(m.head_entropy.max() - m.head_entropy.min()),
+                    f"{name}_k_projection_shape": m.k_projection_shape})
+    out["kv_bytes_rel_err_max"] = max(abs(m.kv_bytes_per_token - m.formula_bytes_per_token) / m.formula_bytes_per_token
+                                      for m in v.values())
     out["mha_equivalence_max_err"] = _mha_equivalence(H * dh, H, cfg["seed"])
     out["gqa2_vs_reference_max_err"] = _gqa_reference_err(H * dh, H, 2, cfg["seed"])
-    out["mqa_param_drop"] = params["mha"] - params["mqa"]
+    out["mqa_param_drop"] = v["mha"].attn_params - v["mqa"].attn_params
     out["mqa_param_drop_matches_formula"] = out["mqa_param_drop"] == 2 * (H - 1) * dh * (H * dh)
-    out["mqa_ppl_change_pct"] = 100 * (ppl["mqa"] / ppl["mha"] - 1)
-    out["gqa_ppl_change_pct"] = 100 * (ppl["gqa"] / ppl["mha"] - 1)
+    out["mqa_ppl_change_pct"] = 100 * (v["mqa"].ppl / v["mha"].ppl - 1)
+    out["gqa_ppl_change_pct"] = 100 * (v["gqa"].ppl / v["mha"].ppl - 1)
     # the break's view: the model labelled GQA against a true GQA-2 conversion of the same weights
-    ref2 = ppl["gqa"] if gqa_kv == 2 else _ppl_of(base, tok, texts, 2)
+    ref2 = v["gqa"].ppl if gqa_kv == 2 else ppl_of(base, tok, texts, 2)
     out["kv_bytes_ratio_vs_gqa2"] = kv_bytes_per_token(L, gqa_kv, dh, nb) / kv_bytes_per_token(L, 2, dh, nb)
-    out["ppl_change_pct_vs_gqa2"] = 100 * (ppl["gqa"] / ref2 - 1)
+    out["ppl_change_pct_vs_gqa2"] = 100 * (v["gqa"].ppl / ref2 - 1)
     return out
 
 
-def _ppl_of(base: Any, tok: Any, texts: list[str], kv: int) -> float:
-    from engine.lm.eval.harness import compute_ppl
-    from engine.lm.models.gqa import to_gqa
-    from engine.scratch.autograd.tensor import no_grad
-
-    model = to_gqa(base, kv)
-    with no_grad():
-        return compute_ppl(lambda x: model(x).data, tok, texts)
