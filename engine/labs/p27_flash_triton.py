@@ -11,32 +11,14 @@ The backward pass is not implemented.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import numpy as np
 import torch
 
 from engine.core.run import Recorder
-from engine.systems.kernels.reference import attention64, max_abs, max_scaled
+from engine.systems.kernels.flash_check import check_case, gpu_race
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
-
-
-def _lse64(q: np.ndarray, k: np.ndarray, causal: bool) -> np.ndarray:
-    s = q.astype(np.float64) @ np.swapaxes(k.astype(np.float64), -1, -2) / math.sqrt(q.shape[-1])
-    if causal:
-        s = np.where(np.tril(np.ones(s.shape[-2:], dtype=bool)), s, -np.inf)
-    m = s.max(-1, keepdims=True)
-    return (m + np.log(np.exp(s - m).sum(-1, keepdims=True)))[..., 0]
-
-
-def _naive_torch(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> torch.Tensor:
-    s = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
-    if causal:
-        n = s.shape[-1]
-        s = s.masked_fill(~torch.ones(n, n, dtype=torch.bool, device=s.device).tril(), float("-inf"))
-    return torch.softmax(s.float(), -1).to(q.dtype) @ v
 
 
 def flash_forward(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
@@ -58,33 +40,20 @@ def flash_forward(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
         rec.note(f"under the interpreter lengths above {cfg['interpreter_max_n']} are skipped (minutes each on a CPU)")
     for n in lengths:
         q, k, v = (torch.randn(b, h, n, d, generator=gen).to(dtype) for _ in range(3))
-        for causal in cfg["causal"]:
-            o, lse = flash_attention(q.to(dev), k.to(dev), v.to(dev), causal=bool(causal), block_m=int(cfg["block_m"]),
-                                     block_n=int(cfg["block_n"]), fault=cfg.get("fault"))
-            qn, kn, vn = (t.float().numpy() for t in (q, k, v))
-            oracle = attention64(qn, kn, vn, bool(causal))
-            err = max_abs(o.float().cpu().numpy(), oracle)
-            scaled = max_scaled(o.float().cpu().numpy(), oracle)
-            lse_err = max_abs(lse.cpu().numpy(), _lse64(qn, kn, bool(causal)))
-            row: dict[str, Any] = {"n": n, "causal": str(bool(causal)), "max_abs_err": err, "max_scaled_err": scaled,
-                                   "lse_max_abs_err": lse_err}
+        for causal in (bool(c) for c in cfg["causal"]):
+            o, errs = check_case(flash_attention, q, k, v, causal, dev, int(cfg["block_m"]), int(cfg["block_n"]),
+                                 cfg.get("fault"))
+            row: dict[str, Any] = {"n": n, "causal": str(causal), **errs}
             if compiled:
-                from engine.systems.hardware.gpu import event_seconds
-
-                qd, kd, vd = q.cuda(), k.cuda(), v.cuda()
-                sdpa = torch.nn.functional.scaled_dot_product_attention(qd, kd, vd, is_causal=bool(causal))
-                row["sdpa_max_abs_diff"] = max_abs(o.float().cpu().numpy(), sdpa.float().cpu().numpy())
+                row.update(gpu_race(flash_attention, o, q, k, v, causal, int(cfg["timing_reps"]),
+                                    n <= int(cfg["naive_max_n"])))
                 worst_sdpa = max(worst_sdpa, row["sdpa_max_abs_diff"])
-                reps = int(cfg["timing_reps"])
-                row["flash_ms"] = 1e3 * event_seconds(lambda qd=qd, kd=kd, vd=vd, c=bool(causal): flash_attention(qd, kd, vd, c), reps)
-                row["sdpa_ms"] = 1e3 * event_seconds(lambda qd=qd, kd=kd, vd=vd, c=bool(causal): torch.nn.functional.scaled_dot_product_attention(qd, kd, vd, is_causal=c), reps)
-                if n <= int(cfg["naive_max_n"]):
-                    row["naive_ms"] = 1e3 * event_seconds(lambda qd=qd, kd=kd, vd=vd, c=bool(causal): _naive_torch(qd, kd, vd, c), reps)
-                    if n == 4096 and causal:
-                        out["speedup_n4096"] = row["naive_ms"] / row["flash_ms"]
+                if n == 4096 and causal and "naive_ms" in row:
+                    out["speedup_n4096"] = row["naive_ms"] / row["flash_ms"]
             rec.log(step, stage="check", **row)
             step += 1
-            worst, worst_lse, worst_scaled = max(worst, err), max(worst_lse, lse_err), max(worst_scaled, scaled)
+            worst, worst_lse = max(worst, errs["max_abs_err"]), max(worst_lse, errs["lse_max_abs_err"])
+            worst_scaled = max(worst_scaled, errs["max_scaled_err"])
         rec.progress(step, len(lengths) * len(cfg["causal"]))
     out.update(max_abs_err_vs_reference=worst, max_err_vs_reference=worst_scaled, lse_max_abs_err=worst_lse,
                max_abs_diff_vs_sdpa=worst_sdpa if compiled else None, max_n_checked=max(lengths))

@@ -45,3 +45,12 @@ def max_scaled(a: object, b: object) -> float:
     if not (np.isfinite(a64).all() and np.isfinite(b64).all()):
         return float("inf")
     return float((np.abs(a64 - b64) / np.maximum(1.0, np.abs(b64))).max())
+
+
+def lse64(q: np.ndarray, k: np.ndarray, causal: bool) -> np.ndarray:
+    """Row log-sum-exp of the scaled (optionally causal) scores in float64: what the kernel stores."""
+    s = q.astype(np.float64) @ np.swapaxes(k.astype(np.float64), -1, -2) / math.sqrt(q.shape[-1])
+    if causal:
+        s = np.where(np.tril(np.ones(s.shape[-2:], dtype=bool)), s, -np.inf)
+    m = s.max(-1, keepdims=True)
+    return (m + np.log(np.exp(s - m).sum(-1, keepdims=True)))[..., 0]
