@@ -20,6 +20,7 @@ from engine.labs._tense_data import identity_task
 from engine.scratch.autograd.gradcheck import GradcheckError, eps_sweep, rejects_wrong_gradient, scalar_gradcheck
 from engine.scratch.autograd.graph import to_dot, to_text_tree
 from engine.scratch.autograd.scalar import Value
+from engine.scratch.optim.plain import descend
 
 FAULT = "overwrite_grad"
 
@@ -241,19 +242,21 @@ def train_tense_mlp(cfg: dict, rec: Recorder) -> dict:
     model = MLP(len(xs[0]), list(cfg["layer_sizes"]), rng)
     params = model.parameters()
     lr, epochs = float(cfg["lr"]), int(cfg["epochs"])
-    loss = Value(0.0)
-    for epoch in range(epochs):
+
+    def sse() -> Value:
         loss = Value(0.0)
         for x, y in zip(xs, ys, strict=True):
             for out, target in zip(model(x), y, strict=True):
                 loss = loss + (out - target) ** 2
-        for p in params:
-            p.grad = 0.0
-        loss.backward(accumulate=accumulate)
-        for p in params:
-            p.data -= lr * p.grad
+        return loss
+
+    def logged(epoch: int, loss: Value) -> None:
         rec.log(epoch, loss=loss.data)
         rec.progress(epoch + 1, epochs)
+
+    last = descend(params, sse, lr, epochs, reset=0.0, backward=lambda v: v.backward(accumulate=accumulate),
+                   after=logged)
+    loss = last if last is not None else Value(0.0)
     outputs = [[o.data for o in model(x)] for x in xs]
     preds = [max(range(len(out)), key=out.__getitem__) for out in outputs]
     correct = sum(int(p == i) for i, p in enumerate(preds))

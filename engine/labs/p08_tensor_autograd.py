@@ -17,6 +17,7 @@ from engine.labs._tense_data import phrase_dataset
 from engine.scratch.autograd.gradcheck import GradcheckError, numerical_grad, tensor_gradcheck
 from engine.scratch.autograd.op_table import ce_formula_err, matmul_formula_err, max_ties_err, op_error, op_table
 from engine.scratch.autograd.tensor import Tensor, cross_entropy, no_grad, set_unbroadcast
+from engine.scratch.optim.plain import descend
 
 FAULT = "skip_unbroadcast"
 
@@ -136,20 +137,18 @@ def train_tense_classifier(cfg: dict, rec: Recorder) -> dict:
         return ((Tensor(x) @ w1 + b1).gelu()) @ w2 + b2
 
     lr, epochs = float(cfg["lr"]), int(cfg["epochs"])
-    loss = Tensor(0.0)
+
+    def logged(epoch: int, loss: Tensor) -> None:
+        if epoch % 5 == 0 or epoch == epochs - 1:
+            with no_grad():
+                val_acc = float((forward(data.x_val).data.argmax(1) == data.y_val).mean())
+            rec.log(epoch, loss=loss.item(), val_acc=val_acc)
+        rec.progress(epoch + 1, epochs)
+
     with _fault(cfg):
-        for epoch in range(epochs):
-            for p in params:
-                p.grad = None
-            loss = cross_entropy(forward(data.x_train), data.y_train)
-            loss.backward()
-            for p in params:
-                p.data -= lr * p.grad
-            if epoch % 5 == 0 or epoch == epochs - 1:
-                with no_grad():
-                    val_acc = float((forward(data.x_val).data.argmax(1) == data.y_val).mean())
-                rec.log(epoch, loss=loss.item(), val_acc=val_acc)
-            rec.progress(epoch + 1, epochs)
+        last = descend(params, lambda: cross_entropy(forward(data.x_train), data.y_train), lr, epochs,
+                       after=logged)
+    loss = last if last is not None else Tensor(0.0)
     with no_grad():
         train_acc = float((forward(data.x_train).data.argmax(1) == data.y_train).mean())
         val_pred = forward(data.x_val).data.argmax(1)
