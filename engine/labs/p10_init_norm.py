@@ -14,7 +14,8 @@ import numpy as np
 
 from engine.core.run import Recorder
 from engine.scratch.autograd.tensor import Tensor
-from engine.scratch.nn import GELU, BatchNorm1d, LayerNorm, Linear, Module, ReLU, Residual, RMSNorm, Sequential, init
+from engine.scratch.nn import BatchNorm1d, LayerNorm, Linear, Module, ReLU, RMSNorm, Sequential, init
+from engine.scratch.nn.blocks import residual_stack
 from engine.scratch.nn.fit import fit_minibatch
 from engine.scratch.optim import SGD
 
@@ -246,30 +247,6 @@ def norm_ablation(cfg: dict, rec: Recorder) -> dict:
 
 
 # ---------------------------------------------------------------------- lab 04: residual depth
-class Block(Module):
-    """Pre-norm MLP block: RMSNorm -> Linear(h, 4h) -> GELU -> Linear(4h, h)."""
-
-    def __init__(self, h: int, rng: np.random.Generator) -> None:
-        super().__init__()
-        self.norm = RMSNorm(h)
-        self.fc1 = Linear(h, 4 * h, rng=rng)
-        self.act = GELU()
-        self.fc2 = Linear(4 * h, h, rng=rng)
-        init.kaiming_normal_(self.fc1.weight, nonlinearity="relu", rng=rng)
-        init.kaiming_normal_(self.fc2.weight, nonlinearity="relu", rng=rng)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fc2(self.act(self.fc1(self.norm(x))))
-
-
-def _residual_net(depth: int, dim: int, h: int, residual: bool, seed: int) -> tuple[Sequential, Block]:
-    rng = np.random.default_rng(seed)
-    stem = Linear(dim, h, rng=rng)
-    blocks = [Block(h, rng) for _ in range(depth)]
-    net = Sequential(stem, *[Residual(b, enabled=residual) for b in blocks], RMSNorm(h), Linear(h, 2, rng=rng))
-    return net, blocks[0]
-
-
 def residual_depth(cfg: dict, rec: Recorder) -> dict:
     """50 pre-norm blocks with and without the skip connection; loss and layer-1 gradient norm."""
     dim, depth, h = int(cfg["dim"]), int(cfg["depth"]), int(cfg["hidden"])
@@ -277,7 +254,7 @@ def residual_depth(cfg: dict, rec: Recorder) -> dict:
     out: dict[str, Any] = {}
     for i, variant in enumerate(("residual", "plain")):
         residual = variant == "residual" and cfg.get("fault") != FAULT
-        net, first = _residual_net(depth, dim, h, residual, cfg["seed"] + 1)  # identical weights
+        net, first = residual_stack(depth, dim, h, residual, cfg["seed"] + 1)  # identical weights
         res = _train(net, cfg, data, rec, {"variant": variant}, grad_of=first.fc1)
         grads = res["grads"] or [float("nan")]
         out[f"{variant}_first_loss"] = res["first_loss"]
@@ -287,6 +264,6 @@ def residual_depth(cfg: dict, rec: Recorder) -> dict:
         out[f"{variant}_grad_layer1_last"] = grads[-1]
         out[f"{variant}_grad_layer1_min"] = float(np.min(grads))
         rec.progress(i + 1, 2)
-    out["n_params"] = _residual_net(depth, dim, h, True, 0)[0].num_parameters()
+    out["n_params"] = residual_stack(depth, dim, h, True, 0)[0].num_parameters()
     out["residual_trains"] = out["residual_final_loss"] < 0.5 * out["residual_first_loss"]
     return out
