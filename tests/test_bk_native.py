@@ -70,8 +70,11 @@ def _fwd_bwd_at(threads: int, x: torch.Tensor, w: torch.Tensor, causal: bool, ch
         return f.detach(), xx.grad
 
 
-@pytest.mark.parametrize("causal,dtype", [(True, torch.float32), (True, torch.float64), (False, torch.float64)])
-def test_two_threads_give_the_same_bits_as_one(causal: bool, dtype: torch.dtype) -> None:
+@pytest.mark.parametrize("causal,dtype,backend", [(True, torch.float32, "native"), (True, torch.float64, "native"),
+                                                   (False, torch.float64, "native"),
+                                                   (True, torch.float64, "native_rowwise"),
+                                                   (False, torch.float64, "native_rowwise")])
+def test_two_threads_give_the_same_bits_as_one(causal: bool, dtype: torch.dtype, backend: str) -> None:
     """Big enough (rows x N over 65,536 sites) that the parallel region runs; 33 rows leave a partial block.
     Rows never interact, so the thread count may change the schedule but not one bit of the result."""
     assert native.team_size(2) in (1, 2)  # 1: built without OpenMP, then both runs are serial
@@ -83,7 +86,7 @@ def test_two_threads_give_the_same_bits_as_one(causal: bool, dtype: torch.dtype)
     x = (-2.0 + torch.randn(*shape, generator=g, dtype=torch.float64)).to(dtype)
     w = torch.randn(3, 11, 2500, 2, generator=g, dtype=torch.float64).to(dtype)
     w = w if channel_last else w.reshape(33, 2500, 2)
-    one, two = _fwd_bwd_at(1, x, w, causal, channel_last), _fwd_bwd_at(2, x, w, causal, channel_last)
+    one, two = _fwd_bwd_at(1, x, w, causal, channel_last, backend), _fwd_bwd_at(2, x, w, causal, channel_last, backend)
     assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])
     if dtype == torch.float64:  # and still the same numbers as the torch scan
         ref = _fwd_bwd_at(1, x, w, causal, channel_last, backend="scan")

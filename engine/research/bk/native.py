@@ -9,7 +9,8 @@ runs it on the tensors' buffers. No compiler, a non-CPU tensor or complex64 prec
 `available()` is False or the caller keeps the scan, which computes the same thing.
 
 Three kernels: `forward`/`backward` take complex128 alpha one row at a time (the first version,
-kept as the `native_rowwise` backend and for general couplings); `fused_forward`/`fused_backward`
+kept as the `native_rowwise` backend and for general couplings and the hybrid gradient; rows
+shared among threads like the blocks below); `fused_forward`/`fused_backward`
 take the real diagonal, advance 8 rows together with split real/imaginary state, convert
 dtypes inside and thread over blocks of rows (the `native` backend when beta is a constant): OpenMP,
 as many threads as torch.get_num_threads() (the runner's OMP_NUM_THREADS; one under
@@ -47,8 +48,13 @@ _SOURCE = r"""
 #include <complex.h>
 typedef double complex cx;
 
-/* d_k = a_k - b_{k-1}/d_{k-1};  e_k = a_k - b_k/e_{k+1};  g = 1/(d + e - a)  (rows x n, row-major) */
-void bk_forward(long rows, long n, const cx *a, const cx *b, cx *d, cx *e, cx *g, int causal) {
+/* d_k = a_k - b_{k-1}/d_{k-1};  e_k = a_k - b_k/e_{k+1};  g = 1/(d + e - a)  (rows x n, row-major).
+   Rows are handed to `threads` OpenMP threads one at a time; each writes only its own row. */
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+void bk_forward(long rows, long n, const cx *a, const cx *b, cx *d, cx *e, cx *g, int causal, int threads) {
+    #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if(threads > 1 && rows * n >= (1L << 16))
     for (long r = 0; r < rows; r++) {
         const cx *ar = a + r * n, *br = b + r * (n - 1);
         cx *dr = d + r * n, *er = e + r * n, *gr = g + r * n;
@@ -62,10 +68,25 @@ void bk_forward(long rows, long n, const cx *a, const cx *b, cx *d, cx *e, cx *g
 }
 
 /* exact VJP: out_j = -Re(g_j^2 (w_j + L_j + R_j)), L_{j+1} = r_j (L_j + w_j), R_{j-1} = s_j (R_j + w_j);
-   causal: out_j = -Re(U_j), U_j = w_j g_j^2 + r_j U_{j+1}.  `tmp` holds one row of L. */
+   causal: out_j = -Re(U_j), U_j = w_j g_j^2 + r_j U_{j+1}.  `tmp` (threads x n) holds one row of L per thread. */
+static void bwd_rows(long r0, long r1, long n, const cx *w, const cx *g, const cx *d, const cx *e, const cx *b,
+                     double *out, cx *tmp, int causal);
 void bk_backward(long rows, long n, const cx *w, const cx *g, const cx *d, const cx *e, const cx *b,
-                 double *out, cx *tmp, int causal) {
-    for (long r = 0; r < rows; r++) {
+                 double *out, cx *tmp, int causal, int threads) {
+    #pragma omp parallel num_threads(threads) if(threads > 1 && rows * n >= (1L << 16))
+    {
+#ifdef _OPENMP
+        cx *mine = tmp + (long)omp_get_thread_num() * n;
+#else
+        cx *mine = tmp;
+#endif
+        #pragma omp for schedule(dynamic, 1)
+        for (long r = 0; r < rows; r++) bwd_rows(r, r + 1, n, w, g, d, e, b, out, mine, causal);
+    }
+}
+static void bwd_rows(long r0, long r1, long n, const cx *w, const cx *g, const cx *d, const cx *e, const cx *b,
+                     double *out, cx *tmp, int causal) {
+    for (long r = r0; r < r1; r++) {
         const cx *wr = w + r * n, *gr = g + r * n, *dr = d + r * n, *er = e + r * n, *br = b + r * (n - 1);
         double *o = out + r * n;
         if (causal) {
@@ -371,8 +392,8 @@ def _build() -> ctypes.CDLL | None:
     if dll is None:
         return None
     i64, ptr, f64, i32 = ctypes.c_long, ctypes.c_void_p, ctypes.c_double, ctypes.c_int
-    dll.bk_forward.argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, i32]
-    dll.bk_backward.argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i32]
+    dll.bk_forward.argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, i32, i32]
+    dll.bk_backward.argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i32, i32]
     dll.bk_fused_forward.argtypes = [ptr, i32, i64, i64, f64, f64, f64, i32, ptr, ptr, ptr, i32]
     dll.bk_fused_backward.argtypes = [ptr, ptr, i32, i64, i64, f64, f64, f64, i32, ptr, ptr, ptr, ptr, i32]
     dll.bk_causal_forward.argtypes = [ptr, ptr, ptr, ptr, i32, i64, i64, i64, f64, f64, f64, ptr, i32]
@@ -413,7 +434,8 @@ def forward(alpha: Tensor, beta: Tensor, causal: bool) -> tuple[Tensor, Tensor, 
     shape, n = alpha.shape, alpha.shape[-1]
     a, b = _rows(alpha, n), _rows(beta, max(n - 1, 0)) if n > 1 else alpha.new_zeros(1)
     d, e, g = torch.empty_like(a), torch.empty_like(a), torch.empty_like(a)
-    lib.bk_forward(a.shape[0], n, a.data_ptr(), b.data_ptr(), d.data_ptr(), e.data_ptr(), g.data_ptr(), int(causal))
+    lib.bk_forward(a.shape[0], n, a.data_ptr(), b.data_ptr(), d.data_ptr(), e.data_ptr(), g.data_ptr(), int(causal),
+                   _threads())
     if causal:
         e = d
     return g.reshape(shape), d.reshape(shape), e.reshape(shape)
@@ -427,9 +449,10 @@ def backward(w: Tensor, g: Tensor, d: Tensor, e: Tensor, beta: Tensor, causal: b
     rows = [_rows(t, n) for t in (w, g, d, e)]
     b = _rows(beta, n - 1) if n > 1 else w.new_zeros(1)
     out = torch.empty(rows[0].shape, dtype=torch.float64)
-    tmp = torch.empty(n, dtype=torch.complex128)
+    threads = _threads()
+    tmp = torch.empty(threads * n, dtype=torch.complex128)  # one row of scratch per thread
     lib.bk_backward(rows[0].shape[0], n, *(t.data_ptr() for t in rows), b.data_ptr(), out.data_ptr(),
-                    tmp.data_ptr(), int(causal))
+                    tmp.data_ptr(), int(causal), threads)
     return out.reshape(shape)
 
 
