@@ -13,21 +13,27 @@ from collections import Counter
 import numpy as np
 
 from engine.apps.agents.attacks import RESOURCE_ATTACKS, run_attacks
+from engine.apps.agents.bad_planners import (
+    UNANSWERABLE,
+    ScratchpadSpy,
+    hallucinating_planner,
+    indecisive_planner,
+    looping_planner,
+)
 from engine.apps.agents.canonical import CANONICAL, graded
 from engine.apps.agents.harness import PROMPTS, faithful, grade, router_planner
 from engine.apps.agents.loop import Caps, run_loop
 from engine.apps.agents.masked import PlannerTokenizer, decode_masked
-from engine.apps.agents.memory import LongTermMemory, Scratchpad
+from engine.apps.agents.memory import LongTermMemory
 from engine.apps.agents.planner import scripted_planner
 from engine.apps.agents.sandbox import Limits, isolation, run_code, sandboxed_tool_call
 from engine.apps.agents.schemas import planner_schema
 from engine.apps.structured import regex as R
 from engine.apps.structured.mask import RegexMask
-from engine.apps.structured.schema import PERSON_ENUM, TENSE_ENUM, compile_schema, validate
+from engine.apps.structured.schema import compile_schema, validate
 from engine.apps.tools import grammar  # noqa: F401 - registers the four tools
 from engine.apps.tools.base import REGISTRY
 from engine.core.run import Recorder
-from engine.lm.text.verbs import VERBS
 
 
 # ---------------------------------------------------------------------- lab 02: sandbox
@@ -51,42 +57,6 @@ def sandbox_containment(cfg: dict, rec: Recorder) -> dict:
 
 
 # ---------------------------------------------------------------------- lab 03: failure modes
-UNANSWERABLE = "conjugate eat lovingly in the dreaming tense"
-
-
-def looping_planner(request: str, pad: Scratchpad) -> dict:
-    """Ignores every error and asks for the same impossible call again."""
-    return {"tool": "conjugate", "args": {"verb": "eat", "tense": "dreaming", "person": "3sg"}}
-
-
-def indecisive_planner(request: str, pad: Scratchpad) -> dict:
-    """Never answers; always one more (different) lookup."""
-    k = len(pad.steps)
-    return {"tool": "conjugate", "args": {"verb": VERBS[k % len(VERBS)], "tense": TENSE_ENUM[k % 5],
-                                          "person": PERSON_ENUM[k % 3]}}
-
-
-def hallucinating_planner(request: str, pad: Scratchpad) -> dict:
-    """Names a tool that does not exist (as if the schema mask were bypassed), then gives up."""
-    if not pad.steps:
-        return {"tool": "grade_essay", "args": {"text": request}}
-    return {"answer": {"corrected": None, "rationale": ["no tool could answer"], "in_scope": False}}
-
-
-class ScratchpadSpy:
-    """Looks up the sentence's verb once, then answers; notes how many steps each new request's
-    scratchpad already held on its first turn (anything but 0 is a leak)."""
-
-    def __init__(self) -> None:
-        self.first_seen: dict[str, int] = {}
-
-    def __call__(self, request: str, pad: Scratchpad) -> dict:
-        self.first_seen.setdefault(request, len(pad.steps))
-        if pad.steps:
-            return {"answer": {"corrected": request, "rationale": ["already correct"], "in_scope": True}}
-        return {"tool": "lookup_spanish", "args": {"english_form": request.split()[1]}}
-
-
 def failure_modes(cfg: dict, rec: Recorder) -> dict:
     caps = None if cfg.get("fault") == "no_caps" else Caps(max_tool_calls=int(cfg["max_steps"]))
     loop = run_loop(UNANSWERABLE, looping_planner, caps, guard_calls=int(cfg["guard_calls"]))
