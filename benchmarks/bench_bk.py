@@ -21,7 +21,7 @@
    thread really got a core: on a shared box it says how much of the speedup the load allowed).
    Measurement only (--skip-threads leaves it out).
 6. The mixer's projections fused (engine.research.bk.projections, the default) against plain
-   nn.Linear + clamp (BKMixer(fused=False)), forward+backward at N = 8192 for C = 1, 16, 64, with a
+   nn.Linear + clamp (BKMixer(fused=False)), forward+backward at N = 8192 for C = 1, 8, 16, 64, with a
    dense incoming gradient (as in a model; the .sum() of [2] hands autograd an expanded one, which
    BLAS first copies), interleaved medians, the core's own share next to it. Measurement only.
 All timings in [2], [3] and [4] are medians of interleaved rounds (engine.labs.bk_timing), in process
@@ -244,7 +244,7 @@ def main() -> int:
     inverse_diag_rows(b, [512, 2048] if args.quick else [512, 2048, 16384], rounds, args.clock)
     if native.available() and not args.skip_threads:
         thread_scaling(b * d, [8192, 32768], 5 if args.quick else 11)
-    projections_fused(b, 8192, d, [1, 16, d], rounds, args.clock)
+    projections_fused(b, 8192, d, [1, 8, 16, d], rounds, args.clock)
     return 0 if ok else 1
 
 
