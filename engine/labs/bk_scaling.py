@@ -32,12 +32,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.core.run import Recorder
-from engine.labs.bk_gradcheck import _dense_vjp
 from engine.labs.bk_timing import copy_fn, interleaved, saved_bytes
 from engine.lm.models.attention import SelfAttention
 from engine.research.bk import baselines, core, flops, native, peak_memory
 from engine.research.bk.compare import body_params, crossover_n, loglog_slope, matched_transformer
 from engine.research.bk.function import bk_features, bk_resolvent
+from engine.research.bk.gradcheck import dense_vjp
 from engine.research.bk.mixer import BKMixer
 from engine.research.bk.model import BKConfig, ResNetBK
 from engine.systems.hardware.device import synced
@@ -96,7 +96,7 @@ def _correctness(n: int, backends: list[str], gen: torch.Generator) -> dict[str,
             x = diag.clone().requires_grad_()
             (bk_features(x, causal=causal, backend=b) * w).sum().backward()
             assert x.grad is not None
-            want = _dense_vjp(diag, torch.complex(w[..., 0], -w[..., 1]), 1j, causal)
+            want = dense_vjp(diag, torch.complex(w[..., 0], -w[..., 1]), 1j, causal)
             key = f"grad_err_{'causal_' if causal else ''}{b}"
             out[key] = float((x.grad - want).abs().max() / want.abs().max())
     out["max_dense_err"] = max(v for k, v in out.items() if k.startswith("dense_err_"))
