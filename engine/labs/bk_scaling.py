@@ -5,7 +5,7 @@ ratio compares two things measured under the same background load:
 
 1. correctness, hard-checked: every backend's G_ii against a dense inverse and its exact
    gradient against the dense Jacobian (full and causal).
-2. the layer sweep: N x channels x backend. Per point the BK mixer (v_proj d -> C, BK-Core,
+2. the layer sweep (engine.research.bk.sweep): N x channels x backend. Per point the BK mixer (v_proj d -> C, BK-Core,
    out_proj 2C -> d) forward+backward against causal SDPA at the same width and heads, the
    core alone, the bytes autograd saves (saved_mb, an estimate), the peak resident memory the
    step adds (peak_rss_mb, measured in a fresh worker process: engine.research.bk.peak_memory),
@@ -34,20 +34,13 @@ from torch import Tensor, nn
 from engine.core.run import Recorder
 from engine.labs.bk_timing import copy_fn, interleaved, saved_bytes
 from engine.lm.models.attention import SelfAttention
-from engine.research.bk import baselines, core, flops, native, peak_memory
-from engine.research.bk.compare import body_params, crossover_n, loglog_slope, matched_transformer
+from engine.research.bk import baselines, core, flops, native, peak_memory, sweep
+from engine.research.bk.compare import body_params, matched_transformer
 from engine.research.bk.function import bk_features, bk_resolvent
 from engine.research.bk.gradcheck import dense_vjp
 from engine.research.bk.mixer import BKMixer
 from engine.research.bk.model import BKConfig, ResNetBK
 from engine.systems.hardware.device import synced
-
-
-def _step(fn: Callable[[], Tensor], leaf: Tensor) -> Callable[[], None]:
-    def run() -> None:
-        leaf.grad = None
-        fn().sum().backward()
-    return run
 
 
 def _ops(batch: int, n: int, d_model: int, heads: int, channels: int, gen: torch.Generator,
@@ -57,11 +50,11 @@ def _ops(batch: int, n: int, d_model: int, heads: int, channels: int, gen: torch
     x = torch.randn(batch, n, d_model, generator=gen).to(device).requires_grad_()
     mixer, attn = BKMixer(d_model, channels).to(device), SelfAttention(d_model, heads, causal=True).to(device)
     return {
-        "bk_core": _step(lambda: bk_features(v), v),
-        "bk_core_scan": _step(lambda: bk_features(v, backend="scan"), v),
-        "bk_core_c64": _step(lambda: bk_features(v, precision="complex64"), v),
-        "bk_layer": _step(lambda: mixer(x), x),
-        "attention": _step(lambda: attn(x), x),
+        "bk_core": sweep.train_step(lambda: bk_features(v), v),
+        "bk_core_scan": sweep.train_step(lambda: bk_features(v, backend="scan"), v),
+        "bk_core_c64": sweep.train_step(lambda: bk_features(v, precision="complex64"), v),
+        "bk_layer": sweep.train_step(lambda: mixer(x), x),
+        "attention": sweep.train_step(lambda: attn(x), x),
     }
 
 
@@ -106,20 +99,23 @@ def _correctness(n: int, backends: list[str], gen: torch.Generator) -> dict[str,
 
 # ---- 2. the layer sweep -----------------------------------------------------------------------
 
+def _grid(cfg: dict[str, Any], backends: list[str]) -> sweep.Grid:
+    return sweep.Grid(int(cfg["batch"]), int(cfg["d_model"]), int(cfg["heads"]),
+                      tuple(int(c) for c in cfg["channels"]), tuple(backends),
+                      int(cfg["attention_max_n"]), int(cfg["scan_max_sites"]))
+
+
 def _sweep_points(cfg: dict[str, Any], backends: list[str]) -> list[dict[str, Any]]:
     """Every (N, op) the sweep times, as the memory worker's points (key = the timing's name)."""
-    batch, d, heads = int(cfg["batch"]), int(cfg["d_model"]), int(cfg["heads"])
-    common = {"batch": batch, "d_model": d, "heads": heads, "seed": int(cfg["seed"]),
+    grid = _grid(cfg, backends)
+    common = {"batch": grid.batch, "d_model": grid.d_model, "heads": grid.heads, "seed": int(cfg["seed"]),
               "threads": torch.get_num_threads()}
     points = []
     for n in [int(n) for n in cfg["sizes"]]:
-        if n <= int(cfg["attention_max_n"]):
+        if n <= grid.attention_max_n:
             points.append({**common, "n": n, "op": "attention", "key": "attention"})
-        for c in [int(c) for c in cfg["channels"]]:
-            for b in backends:
-                if b == "scan" and batch * c * n > int(cfg["scan_max_sites"]):
-                    continue
-                points.append({**common, "n": n, "op": "layer", "channels": c, "backend": b, "key": f"layer c{c} {b}"})
+        for c, b in grid.layers(n):
+            points.append({**common, "n": n, "op": "layer", "channels": c, "backend": b, "key": f"layer c{c} {b}"})
     return points
 
 
@@ -131,99 +127,21 @@ def _peak_rss(cfg: dict[str, Any], backends: list[str], device: str) -> dict[tup
     got = peak_memory.measure_in_fresh_process("engine.labs.bk_memory", _sweep_points(cfg, backends)) or []
     return {(int(p["n"]), str(p["key"])): float(p["peak_mib"]) for p in got if p.get("peak_mib") is not None}
 
+
 def _layer_sweep(cfg: dict[str, Any], rec: Recorder, backends: list[str], device: str,
-                 gen: torch.Generator) -> dict[str, Any]:
-    ns = [int(n) for n in cfg["sizes"]]
-    chans = [int(c) for c in cfg["channels"]]
-    batch, d, heads = int(cfg["batch"]), int(cfg["d_model"]), int(cfg["heads"])
-    att_max, scan_max = int(cfg["attention_max_n"]), int(cfg["scan_max_sites"])
+                 gen: torch.Generator) -> tuple[dict[str, Any], sweep.SweepTable]:
+    """Times each N's ops in one set of interleaved rounds (engine.research.bk.sweep builds them and
+    derives the rows); returns the summary and the table (its raw medians feed the headline)."""
+    ns, grid = [int(n) for n in cfg["sizes"]], _grid(cfg, backends)
     copy, copy_bytes = copy_fn(int(cfg["copy_mib"]), device)
-    t_att: dict[int, float] = {}
-    t_layer: dict[tuple[int, str], dict[int, float]] = {}
-    frac: dict[tuple[int, str], dict[int, float]] = {}
-    frac_piv: dict[tuple[int, str], dict[int, float]] = {}
-    copy_bw: list[float] = []
-    peak = _peak_rss(cfg, backends, device)
-    saved_mb: dict[str, dict[int, float]] = {}  # the estimate, per timing name and N, next to the measured peak
-    nan = float("nan")
+    table = sweep.SweepTable(grid, ns, _peak_rss(cfg, backends, device), copy_bytes)
     for step, n in enumerate(ns):
-        x = torch.randn(batch, n, d, generator=gen).to(device).requires_grad_()
-        fns: dict[str, Callable[[], object]] = {"copy": synced(copy, device)}
-        saved: dict[str, int] = {}
-        if n <= att_max:
-            attn = SelfAttention(d, heads, causal=True).to(device)
-            fns["attention"] = synced(_step(lambda attn=attn, x=x: attn(x), x), device)
-            saved["attention"] = saved_bytes(lambda attn=attn, x=x: attn(x).sum())
-        for c in chans:
-            v = (0.5 * torch.randn(batch * c, n, generator=gen) - 2.0).to(device).requires_grad_()
-            for b in backends:
-                if b == "scan" and batch * c * n > scan_max:
-                    continue
-                mixer = BKMixer(d, c, backend=b).to(device)
-                fns[f"layer c{c} {b}"] = synced(_step(lambda m=mixer, x=x: m(x), x), device)
-                fns[f"core c{c} {b}"] = synced(_step(lambda b=b, v=v: bk_features(v, causal=True, backend=b), v), device)
-                saved[f"layer c{c} {b}"] = saved_bytes(lambda m=mixer, x=x: m(x).sum())
+        fns, saved = sweep.point_ops(grid, n, copy, device, gen, saved_bytes)
         t = interleaved(fns, int(cfg["rounds"]), float(cfg["min_batch_s"]), _clock(cfg))
-        for key, nbytes in saved.items():
-            saved_mb.setdefault(key, {})[n] = nbytes / 2**20
-        bw = copy_bytes / t["copy"]
-        copy_bw.append(bw)
-        if "attention" in t:
-            t_att[n] = t["attention"]
-            rec.log(step, n=n, op="attention", channels=d, backend="sdpa", ms=1e3 * t["attention"],
-                    saved_mb=saved["attention"] / 2**20, peak_rss_mb=peak.get((n, "attention"), nan))
-        for c in chans:
-            for b in backends:
-                key = f"layer c{c} {b}"
-                if key not in t:
-                    continue
-                # the strict bound: the op's own I/O (28 B/site); and the one the pivot-saving kernels had (56 B/site)
-                core_bytes = flops.bk_core_cost(batch * c, n, causal=True, real_bytes=4, io_only=True).bytes
-                piv_bytes = flops.bk_core_cost(batch * c, n, causal=True, real_bytes=4, minimal=True).bytes
-                f = core_bytes / t[f"core c{c} {b}"] / bw
-                t_layer.setdefault((c, b), {})[n] = t[key]
-                frac.setdefault((c, b), {})[n] = f
-                frac_piv.setdefault((c, b), {})[n] = piv_bytes / t[f"core c{c} {b}"] / bw
-                vs = {"speedup_vs_attention": t["attention"] / t[key]} if "attention" in t else {}
-                rec.log(step, n=n, op=f"bk C={c} {b}", channels=c, backend=b, ms=1e3 * t[key],
-                        core_ms=1e3 * t[f"core c{c} {b}"], saved_mb=saved[key] / 2**20,
-                        peak_rss_mb=peak.get((n, key), nan),
-                        core_ns_per_site=1e9 * t[f"core c{c} {b}"] / (batch * c * n),
-                        core_gbytes_s=core_bytes / t[f"core c{c} {b}"] / 1e9, bandwidth_fraction=f,
-                        bandwidth_fraction_pivot_bound=frac_piv[(c, b)][n], **vs)
+        for row in table.add(n, t, saved):
+            rec.log(step, **row)
         rec.progress(step + 1, len(ns) + 2)
-    ref_n = max((n for n in t_att if n <= int(cfg["headline_n"])), default=0)
-    per: dict[str, Any] = {}
-    for (c, b), times in t_layer.items():
-        common = [n for n in ns if n in times and n in t_att]
-        row: dict[str, Any] = {"slope": loglog_slope(sorted(times), [times[n] for n in sorted(times)]),
-                               "max_n": max(times), "bandwidth_fraction_at_max_n": frac[(c, b)][max(times)],
-                               "bandwidth_fraction_pivot_bound_at_max_n": frac_piv[(c, b)][max(times)],
-                               "bandwidth_fraction": {str(n): frac[(c, b)][n] for n in sorted(times)},
-                               "ms": {str(n): 1e3 * times[n] for n in sorted(times)},
-                               **_memory_columns(f"layer c{c} {b}", sorted(times), saved_mb, peak)}
-        big_n = [n for n in times if n >= 8192]
-        if big_n:
-            row["min_bandwidth_fraction_n_ge_8192"] = min(frac[(c, b)][n] for n in big_n)
-        if common:
-            row["crossover_n"] = crossover_n(common, [times[n] for n in common], [t_att[n] for n in common])
-            row["crossover_below_range"] = times[common[0]] < t_att[common[0]]  # then crossover_n is an upper bound
-            row["speedup_at_max_common_n"] = t_att[common[-1]] / times[common[-1]]
-            row["max_common_n"] = common[-1]
-        if ref_n in times:
-            row[f"speedup_at_{ref_n}"] = t_att[ref_n] / times[ref_n]
-        per.setdefault(str(c), {})[b] = row
-    att_ns = sorted(t_att)
-    return {"per_channel": per, "attention_memory": _memory_columns("attention", att_ns, saved_mb, peak),
-            "peak_rss_measured": bool(peak), "headline_ref_n": ref_n, "slope_attention": loglog_slope(att_ns, [t_att[n] for n in att_ns]),
-            "copy_gbytes_s": float(np.median(copy_bw)) / 1e9, "t_att": t_att, "t_layer": t_layer}
-
-
-def _memory_columns(key: str, ns: list[int], saved_mb: dict[str, dict[int, float]],
-                    peak: dict[tuple[int, str], float]) -> dict[str, dict[str, float]]:
-    """Per N: saved_mb (autograd's saved storages, the estimate) and peak_rss_mb (measured; NaN if not)."""
-    return {"saved_mb": {str(n): saved_mb.get(key, {}).get(n, float("nan")) for n in ns},
-            "peak_rss_mb": {str(n): peak.get((n, key), float("nan")) for n in ns}}
+    return table.summary(int(cfg["headline_n"])), table
 
 
 # ---- 3. baselines for the diagonal of the inverse ---------------------------------------------
@@ -305,9 +223,9 @@ def scaling(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
                            "kernel_threads": native.team_size(), "clock": _clock(cfg),
                            "native_available": native.available()}
     out.update(_correctness(int(cfg["check_n"]), backends, gen))
-    sweep = _layer_sweep(cfg, rec, backends, device, gen)
-    t_att, t_layer = sweep.pop("t_att"), sweep.pop("t_layer")
-    out.update(sweep)
+    summary, table = _layer_sweep(cfg, rec, backends, device, gen)
+    t_att, t_layer = table.t_att, table.t_layer
+    out.update(summary)
     out["baselines"] = _baselines(cfg, rec, gen) if device == "cpu" else {}
     errs = [p["max_abs_err"] for per_n in out["baselines"].values() for p in per_n.values()]
     out["max_baseline_err"] = max(errs) if errs else float("nan")
