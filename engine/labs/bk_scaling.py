@@ -214,6 +214,16 @@ def _models(cfg: dict[str, Any], rec: Recorder, device: str, gen: torch.Generato
     return out
 
 
+def _register_headline(table: sweep.SweepTable, matched: int, fast: str, big: int, batch: int, d: int,
+                       heads: int) -> None:
+    """The matched-width layer and attention at the largest N, as roofline points (when both were timed)."""
+    t_att, t_layer = table.t_att, table.t_layer
+    if t_att and (matched, fast) in t_layer and big in t_layer[(matched, fast)]:
+        _register(f"bk_layer C={matched} fwd+bwd N={big}", flops.bk_layer_cost(batch, big, d, matched),
+                  t_layer[(matched, fast)][big])
+        _register(f"attention fwd+bwd N={big}", flops.attention_cost(batch, big, d, heads), t_att[big])
+
+
 def scaling(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     gen = torch.Generator().manual_seed(int(cfg["seed"]))
     device = str(cfg["device"])  # validated by the CLI: cuda only when usable
@@ -224,7 +234,6 @@ def scaling(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
                            "native_available": native.available()}
     out.update(_correctness(int(cfg["check_n"]), backends, gen))
     summary, table = _layer_sweep(cfg, rec, backends, device, gen)
-    t_att, t_layer = table.t_att, table.t_layer
     out.update(summary)
     out["baselines"] = _baselines(cfg, rec, gen) if device == "cpu" else {}
     errs = [p["max_abs_err"] for per_n in out["baselines"].values() for p in per_n.values()]
@@ -233,41 +242,16 @@ def scaling(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
     out["models"] = _models(cfg, rec, device, gen)
     rec.progress(len(cfg["sizes"]) + 2, len(cfg["sizes"]) + 2)
 
-    # headline numbers, flat for the checks
-    fast = backends[0]
+    # headline numbers, flat for the checks (engine.research.bk.sweep)
     chans = [int(c) for c in cfg["channels"]]
     matched = d if d in chans else max(chans)
-    per = out["per_channel"]
-    big = max(t_att) if t_att else max(int(n) for n in cfg["sizes"])
-    out["matched_channels"] = matched
-    out["fast_backend"] = fast
-    for label, c in (("matched", matched), ("1ch", min(chans))):
-        for b in backends:
-            row = per.get(str(c), {}).get(b, {})
-            out[f"speedup_{label}_{b}_at_max_n"] = row.get("speedup_at_max_common_n", float("nan"))
-            out[f"crossover_n_{label}_{b}"] = row.get("crossover_n", float("nan"))
-            out[f"slope_{label}_{b}"] = row.get("slope", float("nan"))
-    out["speedup_layer_at_max_n"] = out[f"speedup_matched_{fast}_at_max_n"]
-    out["speedup_seed_mixer_at_max_n"] = out[f"speedup_1ch_{fast}_at_max_n"]
-    out["slope_bk_layer"] = out[f"slope_matched_{fast}"]
-    out["crossover_n"] = out[f"crossover_n_matched_{fast}"]
-    out["bandwidth_fraction_at_max_n"] = per[str(matched)][fast]["bandwidth_fraction_at_max_n"]
-    out["bandwidth_gap_at_max_n"] = 1.0 / out["bandwidth_fraction_at_max_n"]
-    out["bandwidth_fraction_pivot_bound_at_max_n"] = per[str(matched)][fast]["bandwidth_fraction_pivot_bound_at_max_n"]
-    out["bandwidth_gap_pivot_bound_at_max_n"] = 1.0 / out["bandwidth_fraction_pivot_bound_at_max_n"]
-    out["flop_ratio_at_max_n"] = (flops.attention_cost(batch, big, d, heads).flops
-                                  / flops.bk_layer_cost(batch, big, d, matched, causal=True).flops)
-    out["attention_core_fwd_flops_n1024"] = flops.attention_cost(1, 1024, 64, 4, backward=False,
-                                                                projections=False).flops
-    out["bk_core_intensity"] = flops.bk_core_cost(batch, big, real_bytes=4).intensity
-    out["attention_intensity"] = flops.attention_cost(batch, big, d, heads).intensity
+    big = max(table.t_att) if table.t_att else max(int(n) for n in cfg["sizes"])
+    out.update(sweep.headline(out["per_channel"], backends, matched, min(chans)))
+    out.update(sweep.cost_figures(batch, big, d, heads, matched))
     models = out["models"]
     out["model_speedup_at_max_n"] = models[max(models, key=int)]["speedup"] if models else float("nan")
-    if t_att and (matched, fast) in t_layer and big in t_layer[(matched, fast)]:
-        _register(f"bk_layer C={matched} fwd+bwd N={big}", flops.bk_layer_cost(batch, big, d, matched),
-                  t_layer[(matched, fast)][big])
-        _register(f"attention fwd+bwd N={big}", flops.attention_cost(batch, big, d, heads), t_att[big])
-    rec.note(f"N={big}, d_model={d}: BK mixer at matched width (C={matched}, {fast}) "
+    _register_headline(table, matched, backends[0], big, batch, d, heads)
+    rec.note(f"N={big}, d_model={d}: BK mixer at matched width (C={matched}, {backends[0]}) "
              f"{out['speedup_layer_at_max_n']:.1f}x attention; the seed's 1-channel mixer "
              f"{out['speedup_seed_mixer_at_max_n']:.1f}x; core at {100 * out['bandwidth_fraction_at_max_n']:.0f}% of copy "
              f"bandwidth for its own I/O (28 B/site; {100 * out['bandwidth_fraction_pivot_bound_at_max_n']:.0f}% against "

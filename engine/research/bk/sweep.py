@@ -176,3 +176,38 @@ class SweepTable:
                 "peak_rss_measured": bool(self.peak), "headline_ref_n": ref_n,
                 "slope_attention": loglog_slope(att_ns, [self.t_att[n] for n in att_ns]),
                 "copy_gbytes_s": float(np.median(self.copy_bw)) / 1e9}
+
+
+def headline(per: dict[str, Any], backends: list[str], matched: int, seed_channels: int) -> dict[str, Any]:
+    """The sweep's flat numbers for the checks: per backend the speedup at the largest common N, the
+    crossover and the exponent, at matched width and for the seed's mixer (seed_channels); then those
+    of the fastest backend (backends[0]) under their short names, with its bandwidth fractions and gaps."""
+    fast = backends[0]
+    out: dict[str, Any] = {"matched_channels": matched, "fast_backend": fast}
+    for label, c in (("matched", matched), ("1ch", seed_channels)):
+        for b in backends:
+            row = per.get(str(c), {}).get(b, {})
+            out[f"speedup_{label}_{b}_at_max_n"] = row.get("speedup_at_max_common_n", float("nan"))
+            out[f"crossover_n_{label}_{b}"] = row.get("crossover_n", float("nan"))
+            out[f"slope_{label}_{b}"] = row.get("slope", float("nan"))
+    out["speedup_layer_at_max_n"] = out[f"speedup_matched_{fast}_at_max_n"]
+    out["speedup_seed_mixer_at_max_n"] = out[f"speedup_1ch_{fast}_at_max_n"]
+    out["slope_bk_layer"] = out[f"slope_matched_{fast}"]
+    out["crossover_n"] = out[f"crossover_n_matched_{fast}"]
+    out["bandwidth_fraction_at_max_n"] = per[str(matched)][fast]["bandwidth_fraction_at_max_n"]
+    out["bandwidth_gap_at_max_n"] = 1.0 / out["bandwidth_fraction_at_max_n"]
+    out["bandwidth_fraction_pivot_bound_at_max_n"] = per[str(matched)][fast]["bandwidth_fraction_pivot_bound_at_max_n"]
+    out["bandwidth_gap_pivot_bound_at_max_n"] = 1.0 / out["bandwidth_fraction_pivot_bound_at_max_n"]
+    return out
+
+
+def cost_figures(batch: int, n: int, d_model: int, heads: int, channels: int) -> dict[str, float]:
+    """The closed-form costs next to the timings (engine.research.bk.flops): attention's FLOPs over the
+    BK layer's at N, the attention core's forward FLOPs at N = 1024 (a fixed reference), and the
+    arithmetic intensity of each, which says which one the memory bandwidth bounds."""
+    return {"flop_ratio_at_max_n": (flops.attention_cost(batch, n, d_model, heads).flops
+                                    / flops.bk_layer_cost(batch, n, d_model, channels, causal=True).flops),
+            "attention_core_fwd_flops_n1024": flops.attention_cost(1, 1024, 64, 4, backward=False,
+                                                                   projections=False).flops,
+            "bk_core_intensity": flops.bk_core_cost(batch, n, real_bytes=4).intensity,
+            "attention_intensity": flops.attention_cost(batch, n, d_model, heads).intensity}
