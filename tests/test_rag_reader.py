@@ -3,6 +3,10 @@ training questions (never the evaluation queries), answer F1 and the end-to-end 
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from engine.apps.rag import reader_data as RD
 from engine.apps.rag.kb_grammar import build_kb
 from engine.apps.rag.pipeline import RAGPipeline, run_queries, summarize, token_f1
@@ -85,3 +89,14 @@ def test_generative_reader_in_the_pipeline_and_its_summary() -> None:
     rows = run_queries(pipe, [q])
     assert rows[0]["answer"] == "eated [ref-1]" and rows[0]["category"] == "hallucinated_cite"
     assert summarize(rows)["faithfulness"] == 0.0 and summarize(rows)["retrieved_chunks_total"] == 0
+
+
+@pytest.mark.slow  # builds the phase-29 reader stage on a cold cache (minutes)
+def test_cli_generative_reader_answers_with_a_retrieved_citation(capsys) -> None:  # type: ignore[no-untyped-def]
+    from engine.apps.rag import cli
+
+    assert cli.main(["ask", "What is the past participle of eat?", "--reader", "generative"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"query", "retrieved", "answer", "cited_chunks"}
+    retrieved = {r["chunk_id"] for r in out["retrieved"]}
+    assert out["cited_chunks"] and set(out["cited_chunks"]) <= retrieved  # the citation grammar's guarantee

@@ -1,7 +1,9 @@
 """The verb-tutor command: `python -m engine.apps.rag.cli ask "what's the past participle of eat?" --k 5`.
 
 Prints one JSON object with the four keys the course fixes: query, retrieved (chunk_id, score),
-answer and cited_chunks. Everything is built from the shipped KB; nothing is downloaded.
+answer and cited_chunks. Everything is built from the shipped KB; nothing is downloaded. The
+default reader is extractive; `--reader generative` answers with the phase-29 reader model
+(built into the model cache on first use, `--full` for the full-mode stage).
 """
 
 from __future__ import annotations
@@ -32,8 +34,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ask = sub.add_parser("ask", help="answer one question")
     ask.add_argument("query")
     ask.add_argument("--k", type=int, default=5)
+    ask.add_argument("--reader", choices=("extractive", "generative"), default="extractive")
+    ask.add_argument("--full", action="store_true", help="the full-mode reader stage (generative only)")
     args = parser.parse_args(argv)
-    result = build_pipeline(k=args.k).answer(args.query)
+    pipe = build_pipeline(k=args.k)
+    if args.reader == "generative":
+        from engine.apps.rag.reader_tuned import tuned_reader  # torch and the model cache, only when asked
+
+        pipe.reader = tuned_reader(quick=not args.full)[0]
+    result = pipe.answer(args.query)
     json.dump(result, sys.stdout, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0
