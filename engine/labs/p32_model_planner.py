@@ -13,6 +13,8 @@ always held out). The model decodes greedily under the action mask (a oneOf of o
 tool and the answer), so every action parses; a task succeeds when the final answer is in
 scope with exactly the gold correction (None for a correct sentence), or declines an
 out-of-scope request (engine.apps.agents.tuned.task_success). Reported per planner and per task kind.
+Both also run lab 01's 30 hand-written canonical sentences (engine.apps.agents.canonical), graded as
+there, per category.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 
 from engine.apps.agents import tasks as T
 from engine.apps.agents import tuned as TD
+from engine.apps.agents.canonical import CANONICAL, canonical_scores
 from engine.apps.agents.loop import Caps, run_loop
 from engine.apps.agents.planner import scripted_planner
 from engine.core.run import Recorder
@@ -58,7 +61,8 @@ def model_planner(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
             rec.progress(k + 1, len(items))
     n = max(len(items), 1)
     res: dict[str, Any] = {"checkpoint": ck.key, "context_len": int(model.cfg.context_len), "n_test": len(items),
-                           "n_train_tasks": len(train), "test_tasks_in_train": sum(t.sentence in seen for t in items)}
+                           "n_train_tasks": len(train), "test_tasks_in_train": sum(t.sentence in seen for t in items),
+                           "canonical_in_train": sum(s in seen for s, _, _ in CANONICAL)}
     kinds = sorted({t.kind for t in items})
     for name in planners:
         res[f"task_success_{name}"] = sum(ok[name]) / n
@@ -69,6 +73,11 @@ def model_planner(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
             sel = [o for o, t in zip(ok[name], items, strict=True) if t.kind == kind]
             res[f"success_{kind}_{name}"] = sum(sel) / len(sel)
         rec.log(0, planner=name, task_success=res[f"task_success_{name}"])
+    with torch_threads(1), torch.no_grad():  # the 30 hand-written sentences, never trained on
+        for name, planner in planners.items():
+            for cat, share in canonical_scores(planner, caps).items():
+                res[f"canonical_{cat}_{name}"] = share
+            rec.log(1, planner=name, canonical_accuracy=res[f"canonical_all_{name}"])
     res["model_unparsed_actions"] = planners["model"].invalid  # type: ignore[attr-defined]
     res["model_over_scripted"] = res["task_success_model"] / max(res["task_success_scripted"], 1e-9)
     return res

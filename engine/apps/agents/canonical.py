@@ -3,6 +3,11 @@ means "no correction expected" (already correct); None means "must be declined".
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from engine.apps.agents.loop import run_loop
+
 CANONICAL: list[tuple[str, str, tuple[str, ...] | None]] = [
     ("He goed to school.", "happy", ("He went to school.",)),
     ("She eated an apple.", "happy", ("She ate an apple.",)),
@@ -47,3 +52,13 @@ def graded(answer: dict, accepted: tuple[str, ...] | None) -> bool:
     if not accepted:
         return answer.get("corrected") is None
     return answer.get("corrected") in accepted
+
+
+def canonical_scores(planner: Callable[..., dict[str, Any]], caps: Any) -> dict[str, float]:
+    """One planner through the capped loop on the 30 sentences: the share graded right, overall and
+    per category (happy, correct, ambiguous, multi, out_of_scope)."""
+    per: dict[str, list[bool]] = {}
+    for sentence, category, accepted in CANONICAL:
+        per.setdefault(category, []).append(graded(run_loop(sentence, planner, caps).answer, accepted))
+    every = [ok for oks in per.values() for ok in oks]
+    return {"all": sum(every) / len(every), **{c: sum(oks) / len(oks) for c, oks in per.items()}}
