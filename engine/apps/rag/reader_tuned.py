@@ -131,9 +131,9 @@ def example_accuracy(reader: GenerativeReader, items: Sequence[RD.ReaderExample]
     """On held-out template questions: the form right, the stating rule cited, and both."""
     form = cite = both = 0
     for e in items:
-        out = reader.generate(e.prompt).strip()
-        want_form, want_marker = e.answer.strip().rsplit(" ", 1)
-        f, c = out.rsplit(" ", 1)[0] == want_form if " " in out else False, out.endswith(want_marker)
+        got_form, _, got_marker = reader.generate(e.prompt).strip().rpartition(" ")
+        want_form, _, want_marker = e.answer.strip().rpartition(" ")
+        f, c = got_form == want_form, got_marker == want_marker
         form, cite, both = form + int(f), cite + int(c), both + int(f and c)
     n = max(len(items), 1)
     return {"form": form / n, "citation": cite / n, "both": both / n}
