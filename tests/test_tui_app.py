@@ -23,14 +23,15 @@ SIZE = (80, 24)
 LONG_STREAM_SECONDS = 60  # cancel tests: the stream must still be running when the key lands on a loaded box
 
 
-def long_stream_catalog() -> Catalog:
+def long_stream_catalog(seconds: float = LONG_STREAM_SECONDS) -> Catalog:
     """The fake catalog with a selftest stream that runs a minute (12000 events), not 5 s.
 
     A 5 s stream can finish on a busy machine before the UI has seen 20 records and the
-    cancel key has been handled, and then the run passes instead of being cancelled.
+    cancel (or quit) key has been handled, and then the run passes instead of being cancelled
+    (or has nothing left to detach).
     """
     cat = fake_catalog()
-    spec = {**STREAM, "config": {"rate": 200, "seconds": LONG_STREAM_SECONDS}}
+    spec = {**STREAM, "config": {"rate": 200, "seconds": seconds}, "quick": {"seconds": seconds}}
     cat.experiments = {"selftest-stream": build(Experiment, spec, "")}
     return cat
 
@@ -193,12 +194,15 @@ async def test_quit_can_leave_the_run_to_finish_with_its_manifest(home: Path) ->
     from workbench.tui.app import wait_detached
     from workbench.tui.screens.lab import LabScreen
 
-    app = WorkbenchApp(fake_catalog(), quick=True, open_target="selftest-stream")
+    # 30 s, not the quick stream's 1 s: under load that run could end before "q q" landed (a CI-like
+    # run at load ~3 saw detached == []); the run is then waited for to its end below
+    app = WorkbenchApp(long_stream_catalog(30), quick=True, open_target="selftest-stream")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, LabScreen))
         await pilot.press("s")
         live = app.live["selftest-stream"]
         await wait_for(pilot, lambda: len(live.records) > 5)
+        assert live.running
         await pilot.press("q", "q")
     assert app.detached == [live] and not live.cancel.is_set()
     wait_detached(app.detached)  # what run_app does after the UI is gone
