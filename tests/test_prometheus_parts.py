@@ -65,3 +65,13 @@ def test_real_prometheus_scrapes_a_loopback_target(tmp_path) -> None:
             assert got and float(got[0]["value"][1]) == 7.0
     finally:
         srv.shutdown()
+
+
+def test_durations_are_whole_units_prometheus_accepts() -> None:
+    from engine.systems.observability.promserver import config_yaml, duration
+
+    assert [duration(s) for s in (0.5, 1, 15, 1.25, 0.001)] == ["500ms", "1s", "15s", "1250ms", "1ms"]
+    with pytest.raises(ValueError):
+        duration(0.0001)
+    assert "scrape_interval: 500ms\n  evaluation_interval: 500ms\n" in config_yaml({"a": "127.0.0.1:1"}, 0.5)
+

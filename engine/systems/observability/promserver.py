@@ -22,11 +22,20 @@ def binary() -> str | None:
     return shutil.which("prometheus")
 
 
+def duration(seconds: float) -> str:
+    """A Prometheus duration in whole milliseconds: "500ms", never "0.5s" (Prometheus durations
+    take integer counts per unit; 2.42, Debian's, refuses the config over "0.5s")."""
+    ms = round(seconds * 1000)
+    if ms < 1:
+        raise ValueError(f"scrape interval {seconds} s is under a millisecond")
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
 def config_yaml(targets: dict[str, str], scrape_s: float) -> str:
     """Prometheus scrapes itself and each job -> "127.0.0.1:port" target, every scrape_s."""
     jobs = [f"  - job_name: {job}\n    static_configs:\n      - targets: ['{addr}']\n" for job, addr in targets.items()]
-    return (f"global:\n  scrape_interval: {scrape_s:g}s\n  evaluation_interval: {scrape_s:g}s\n"
-            "scrape_configs:\n" + "".join(jobs))
+    every = duration(scrape_s)
+    return f"global:\n  scrape_interval: {every}\n  evaluation_interval: {every}\nscrape_configs:\n" + "".join(jobs)
 
 
 class PrometheusProcess:
