@@ -55,7 +55,7 @@ from engine.torchstack.finetune.token_rows import enable_rows, new_token_ids, se
 
 NAME = "phase-30"
 PARENT = "phase-28" if "phase-28" in registry.PROVIDERS else "phase-18"
-FULL: dict[str, Any] = {"r": 8, "alpha": 16.0, "dropout": 0.0, "steps": 1200, "lr": 1e-2, "batch": 32, "seed": 42,
+FULL: dict[str, Any] = {"r": 8, "alpha": 16.0, "dropout": 0.0, "steps": 2000, "lr": 1e-2, "batch": 32, "seed": 42,
                         "test_fraction": 0.2, "salt": "phase-30", "with_spanish": True, "new_token_rows": True,
                         "threads": 1}
 QUICK: dict[str, Any] = {**FULL, "steps": 600}
