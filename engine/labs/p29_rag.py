@@ -220,20 +220,23 @@ def generative_reader(cfg: dict, rec: Recorder) -> dict:
     """The phase-29 reader model (the tutor, LoRA-tuned to answer and cite) against the extractive
     reader, on the same retrieved chunks: masked to cite only rules it was given, and unmasked."""
     from engine.apps.rag import reader_tuned as RT
+    from engine.lm.train import spine
 
     quick = bool(cfg["quick"])
-    reader, ck = RT.tuned_reader(quick, masked=True)
+    model, ck = registry.load(RT.NAME, quick)  # once: a stage's key hashes its examples (seconds)
     registry.record_lineage(rec, ck, quick)
+    tok, stage = spine.tokenizer(quick), RT._config(quick)
+    reader = RT.reader_for(model, tok, stage, masked=True)
     queries = eval_queries()[: int(cfg["n_queries"])]
     pipe = cli.build_pipeline(k=int(cfg["k"]), skip_retrieval=cfg.get("fault") == FAULT)
     out: dict[str, Any] = {}
     readers = (("extractive", pipe.reader), ("generative", reader),
-               ("generative_unmasked", RT.tuned_reader(quick, masked=False)[0]))
+               ("generative_unmasked", RT.reader_for(model, tok, stage, masked=False)))
     for name, r in readers:
         pipe.reader = r
         summary = _log_rows(rec, run_queries(pipe, queries), f"{name}.jsonl", f"{name} answers")
         out.update({f"{name}_{k}": v for k, v in summary.items()})
-    _, test = RT.examples(RT._config(quick))
+    _, test = RT.examples(stage)
     held = RT.example_accuracy(reader, test[: int(cfg["n_heldout"])])
     out.update({f"heldout_{k}": v for k, v in held.items()}, n_heldout=min(len(test), int(cfg["n_heldout"])))
     out["generative_minus_extractive_faithfulness"] = out["generative_faithfulness"] - out["extractive_faithfulness"]
