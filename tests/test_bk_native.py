@@ -1,4 +1,4 @@
-"""The interleaved C kernel (8 rows per block, split real/imag, dtype conversion inside) against the scan."""
+"""The interleaved C kernels (blocks of rows advanced together, dtype conversion inside) against the scan."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ def test_hybrid_and_tensor_beta_keep_the_rowwise_path() -> None:
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("n", [1, 63, 64, 65, 200])  # around the causal kernel's checkpoint spacing (64)
+@pytest.mark.parametrize("n", [1, 31, 32, 33, 200])  # around the causal kernel's checkpoint spacing (32)
 def test_causal_kernel_channel_last_and_expanded_grad(dtype: torch.dtype, n: int) -> None:
     """The mixer hands the core a (B, N, C) tensor transposed to (B, C, N): no copy in, none out, same numbers."""
     g = torch.Generator().manual_seed(n)
@@ -147,3 +147,54 @@ def test_big_output_pool_never_hands_out_a_live_buffer() -> None:
     d = native._empty((1024, 8192), torch.float32)
     assert d.data_ptr() == ptr  # only now is it free again
     assert float(b.double().mean()) == 2.0
+
+
+def _causal_run(x: torch.Tensor, w: torch.Tensor, channel_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    xx = x.clone().requires_grad_()
+    f = bk_features(xx.transpose(-1, -2) if channel_last else xx, causal=True, backend="native")
+    (f * w).sum().backward()
+    assert xx.grad is not None
+    return f.detach(), xx.grad
+
+
+@pytest.mark.parametrize("channel_last", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("n", [64, 130])  # whole 32-site tiles, and a partial last tile
+def test_causal_lane_counts_and_layout_fast_paths_agree(monkeypatch: pytest.MonkeyPatch, channel_last: bool,
+                                                        dtype: torch.dtype, n: int) -> None:
+    """64 rows fill blocks of 8, 16 and 32 rows: float32 row-major takes the 8 x 8 transposes, channel-last
+    the adjacent-rows copies. Every lane count gives the same bits, and float64 matches the scan."""
+    g = torch.Generator().manual_seed(n)
+    shape = (2, n, 32) if channel_last else (64, n)
+    x = (-2.0 + torch.randn(*shape, generator=g, dtype=torch.float64)).to(dtype)
+    w = torch.randn(2, 32, n, 2, generator=g, dtype=torch.float64).to(dtype)
+    w = w if channel_last else w.reshape(64, n, 2)
+    out = {}
+    for nv in (1, 2, 4):
+        monkeypatch.setattr(native, "_lanes", lambda rows, threads, nv=nv: nv)
+        out[nv] = _causal_run(x, w, channel_last)
+    for nv in (2, 4):
+        assert torch.equal(out[nv][0], out[1][0]) and torch.equal(out[nv][1], out[1][1])
+    xx = x.double().clone().requires_grad_()
+    f = bk_features(xx.transpose(-1, -2) if channel_last else xx, causal=True, backend="scan")
+    (f * w.double()).sum().backward()
+    assert xx.grad is not None
+    tol = (1e-12, 1e-10) if dtype == torch.float64 else (1e-5, 1e-4)
+    assert (out[1][0].double() - f.detach()).abs().max() < tol[0]
+    assert (out[1][1].double() - xx.grad).abs().max() < tol[1] * (1 + xx.grad.abs().max())
+
+
+def test_lane_count_pads_little_and_feeds_every_thread() -> None:
+    assert [native._lanes(r, 1) for r in (1, 8, 9, 15, 16, 24, 32, 48, 512)] == [1, 1, 1, 2, 2, 1, 4, 2, 4]
+    assert native._lanes(32, 2) == 2 and native._lanes(16, 2) == 1  # two blocks for two threads
+
+
+def test_streaming_stores_change_no_bits() -> None:
+    """Outputs of 16 MiB and more are written around the caches; the same rows in a smaller call are not."""
+    g = torch.Generator().manual_seed(5)
+    n = 32768
+    x = -2.0 + torch.randn(64, n, generator=g)
+    w = torch.randn(64, n, 2, generator=g)
+    big = _causal_run(x, w, channel_last=False)  # features: 64 x 32768 x 8 B = 16 MiB
+    half = [_causal_run(x[i : i + 32], w[i : i + 32], channel_last=False) for i in (0, 32)]
+    assert torch.equal(big[0], torch.cat([h[0] for h in half])) and torch.equal(big[1], torch.cat([h[1] for h in half]))

@@ -17,9 +17,9 @@ as many threads as torch.get_num_threads() (the runner's OMP_NUM_THREADS; one un
 engine.core.threads.torch_threads(1)), blocks handed out one at a time; the result does not
 depend on the thread count (`team_size` says how many threads a region really gets).
 The causal case (what the language model runs) goes through a third, `bk_causal_*`: it saves
-one pivot per 64 sites and recomputes the rest in the backward, reads and writes strided
+one pivot per 32 sites and recomputes the rest in the backward, reads and writes strided
 tensors (the mixer's channel-last (B, N, C) layout and autograd's expanded gradients need no
-copies), spends one reciprocal per site, and works on 64-site tiles copied into L1 (8 x 8 register
+copies), spends one reciprocal per site, and works on 32-site tiles copied into L1 (8 x 8 register
 transposes for row-major float32, plain runs for channel-last), where up to four 8-wide vector
 chains advance together (`_lanes` picks 8, 16 or 32 rows per block from the row count); outputs of
 16 MiB and more go out with streaming stores, and big outputs come from a small pool of reusable
@@ -289,7 +289,7 @@ void bk_fused_backward(const void *gf, const void *v, int f32, long rows, long n
    and more go out with streaming stores, which skip the read-for-ownership of every line. */
 typedef double v8d __attribute__((vector_size(64)));
 typedef float v8f __attribute__((vector_size(32)));
-#define CK 64                    /* sites per tile, and the checkpoint spacing */
+#define CK 32                    /* sites per tile, and the checkpoint spacing */
 #define MAXL 32                  /* rows per block: CL = 8 * nv, nv = 1, 2 or 4, chosen by the caller */
 #define PF 4                     /* software prefetch distance, tiles */
 #define STREAM_MIN (16L << 20)   /* outputs at least this big (bytes) bypass the caches */
@@ -804,7 +804,7 @@ def _pivot_buffer(rows: int, n: int) -> Tensor:
     return torch.empty(-(-rows // _LANES) * n * 2 * _LANES, dtype=torch.float64)
 
 
-_CK = 64  # checkpoint spacing of the causal kernel (CK in the C source)
+_CK = 32  # checkpoint spacing of the causal kernel (CK in the C source)
 _MAX_LANES = 32  # the causal kernel's widest block (MAXL in the C source)
 
 
