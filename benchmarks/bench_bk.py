@@ -10,7 +10,8 @@
    the honest one), for the interleaved C kernel, the row-wise C kernel and the torch scan.
 3. The core's achieved bytes/s against a tensor copy, and the causal C kernel against the
    row-wise one, at N = 8192, as a fraction of copy bandwidth for two byte counts: the op's own
-   I/O (28 B/site: the strict bound) and the 56 B/site a pivot-saving kernel must move.
+   I/O (28 B/site: the strict bound) and the 56 B/site a pivot-saving kernel must move. The
+   backward starts from a dense gradient (as in a model), whose read is part of those bytes.
 4. The diagonal of the inverse, forward only, complex128: the C kernel against NumPy cyclic
    reduction (batched, O(N)) and scipy's banded solve (O(N^2)), each checked against the kernel.
    Measurement only: nothing here enters the exit status.
@@ -137,10 +138,15 @@ def timed(fn: Callable[[], object], reps: int, min_s: float = 0.0) -> float:
     return statistics.median(runs)
 
 
-def fwd_bwd(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> Callable[[], None]:
+def fwd_bwd(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+            grad: torch.Tensor | None = None) -> Callable[[], None]:
+    """Forward+backward from `.sum()` (an expanded gradient), or from a dense `grad` as a model would hand it."""
     def run() -> None:
         x.grad = None
-        model(x).sum().backward()
+        if grad is None:
+            model(x).sum().backward()
+        else:
+            model(x).backward(grad)
     return run
 
 
@@ -227,9 +233,11 @@ def main() -> int:
     if native.available():
         rows, m = b * d, 8192
         v = (-2.0 + 0.5 * torch.randn(rows, m)).requires_grad_()
+        w = torch.randn(rows, m, 2)  # a dense incoming gradient: its 8 B/site are part of the 28 counted
         cp, cb = copy_fn(64)
-        t = interleaved({"copy": cp, "native": fwd_bwd(lambda t: bk_features(t, causal=True, backend="native"), v),
-                         "native_rowwise": fwd_bwd(lambda t: bk_features(t, causal=True, backend="native_rowwise"), v)},
+        t = interleaved({"copy": cp, "native": fwd_bwd(lambda t: bk_features(t, causal=True, backend="native"), v, w),
+                         "native_rowwise": fwd_bwd(lambda t: bk_features(t, causal=True, backend="native_rowwise"),
+                                                   v, w)},
                         rounds, 0.1, args.clock)
         bw = cb / t["copy"]
         io = flops.bk_core_cost(rows, m, causal=True, real_bytes=4, io_only=True).bytes

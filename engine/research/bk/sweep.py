@@ -27,11 +27,17 @@ from engine.research.bk.mixer import BKMixer
 from engine.systems.hardware.device import synced
 
 
-def train_step(fn: Callable[[], Tensor], leaf: Tensor) -> Callable[[], None]:
-    """One forward+backward of `fn` with the leaf's gradient reset first (so it does not accumulate)."""
+def train_step(fn: Callable[[], Tensor], leaf: Tensor, grad: Tensor | None = None) -> Callable[[], None]:
+    """One forward+backward of `fn` with the leaf's gradient reset first (so it does not accumulate).
+
+    The backward starts from `grad` when given (a dense incoming gradient, as a model hands the core),
+    else from `.sum()`, whose gradient is one value expanded over the output: no bytes to read."""
     def run() -> None:
         leaf.grad = None
-        fn().sum().backward()
+        if grad is None:
+            fn().sum().backward()
+        else:
+            fn().backward(grad)
     return run
 
 
@@ -77,12 +83,13 @@ def point_ops(grid: Grid, n: int, copy: Callable[[], object], device: str, gen: 
         saved["attention"] = saved_bytes(partial(_forward_sum, attn, x))
     for c in grid.channels:
         v = (0.5 * torch.randn(batch * c, n, generator=gen) - 2.0).to(device).requires_grad_()
+        w = torch.randn(batch * c, n, 2, generator=gen).to(device)  # the core's bytes count this gradient's read
         for b in grid.backends:
             if (c, b) not in grid.layers(n):
                 continue
             mixer = BKMixer(d, c, backend=b).to(device)
             fns[f"layer c{c} {b}"] = synced(train_step(partial(mixer, x), x), device)
-            fns[f"core c{c} {b}"] = synced(train_step(partial(bk_features, v, causal=True, backend=b), v), device)
+            fns[f"core c{c} {b}"] = synced(train_step(partial(bk_features, v, causal=True, backend=b), v, w), device)
             saved[f"layer c{c} {b}"] = saved_bytes(partial(_forward_sum, mixer, x))
     return fns, saved
 
