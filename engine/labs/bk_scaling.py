@@ -97,6 +97,31 @@ def _correctness(n: int, backends: list[str], gen: torch.Generator) -> dict[str,
     return out
 
 
+def _float32_layouts(backends: list[str], gen: torch.Generator) -> dict[str, float]:
+    """float32 in and out, in the two layouts the causal C kernel copies fastest (row-major, 64 rows;
+    the mixer's channel-last (B, N, C), C = 32), 96 sites = three of its tiles: features and the
+    gradient from a dense incoming one, against the float64 scan, relative to the largest value."""
+    out: dict[str, float] = {}
+    for name, shape in (("rows", (64, 96)), ("channels", (2, 96, 32))):
+        x64 = -2.0 + 0.5 * torch.randn(*shape, generator=gen, dtype=torch.float64)
+        w = torch.randn(*x64.transpose(-1, -2).shape, 2, generator=gen, dtype=torch.float64) if name == "channels" \
+            else torch.randn(*shape, 2, generator=gen, dtype=torch.float64)
+        res = {}
+        for b, dtype in [("scan", torch.float64)] + [(b, torch.float32) for b in backends]:
+            x = x64.to(dtype, copy=True).requires_grad_()
+            f = bk_features(x.transpose(-1, -2) if name == "channels" else x, causal=True, backend=b)
+            f.backward(w.to(dtype))
+            assert x.grad is not None
+            res[(b, dtype)] = (f.detach().double(), x.grad.double())
+        ref_f, ref_g = res[("scan", torch.float64)]
+        for b in backends:
+            f, g = res[(b, torch.float32)]
+            out[f"float32_err_{name}_{b}"] = max(float((f - ref_f).abs().max() / ref_f.abs().max()),
+                                                  float((g - ref_g).abs().max() / ref_g.abs().max()))
+    out["max_float32_err"] = max(v for k, v in out.items() if k.startswith("float32_err_"))
+    return out
+
+
 # ---- 2. the layer sweep -----------------------------------------------------------------------
 
 def _grid(cfg: dict[str, Any], backends: list[str]) -> sweep.Grid:
@@ -233,6 +258,7 @@ def scaling(cfg: dict[str, Any], rec: Recorder) -> dict[str, Any]:
                            "kernel_threads": native.team_size(), "clock": _clock(cfg),
                            "native_available": native.available()}
     out.update(_correctness(int(cfg["check_n"]), backends, gen))
+    out.update(_float32_layouts(backends, gen))
     summary, table = _layer_sweep(cfg, rec, backends, device, gen)
     out.update(summary)
     out["baselines"] = _baselines(cfg, rec, gen) if device == "cpu" else {}
