@@ -55,6 +55,7 @@ from engine.research.bk import (
     baselines,  # noqa: E402
     flops,  # noqa: E402
     native,  # noqa: E402
+    sweep,  # noqa: E402
 )
 from engine.research.bk.core import hybrid_vjp  # noqa: E402
 from engine.research.bk.function import bk_features  # noqa: E402
@@ -140,14 +141,8 @@ def timed(fn: Callable[[], object], reps: int, min_s: float = 0.0) -> float:
 
 def fwd_bwd(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
             grad: torch.Tensor | None = None) -> Callable[[], None]:
-    """Forward+backward from `.sum()` (an expanded gradient), or from a dense `grad` as a model would hand it."""
-    def run() -> None:
-        x.grad = None
-        if grad is None:
-            model(x).sum().backward()
-        else:
-            model(x).backward(grad)
-    return run
+    """Forward+backward of model(x) from `.sum()`, or from a dense `grad` (sweep.train_step)."""
+    return sweep.train_step(partial(model, x), x, grad)
 
 
 def main() -> int:
