@@ -149,14 +149,6 @@ def test_big_output_pool_never_hands_out_a_live_buffer() -> None:
     assert float(b.double().mean()) == 2.0
 
 
-def _causal_run(x: torch.Tensor, w: torch.Tensor, channel_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    xx = x.clone().requires_grad_()
-    f = bk_features(xx.transpose(-1, -2) if channel_last else xx, causal=True, backend="native")
-    (f * w).sum().backward()
-    assert xx.grad is not None
-    return f.detach(), xx.grad
-
-
 @pytest.mark.parametrize("channel_last", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("n", [64, 130])  # whole 32-site tiles, and a partial last tile
@@ -172,7 +164,7 @@ def test_causal_lane_counts_and_layout_fast_paths_agree(monkeypatch: pytest.Monk
     out = {}
     for nv in (1, 2, 4):
         monkeypatch.setattr(native, "_lanes", lambda rows, threads, nv=nv: nv)
-        out[nv] = _causal_run(x, w, channel_last)
+        out[nv] = _fwd_bwd_at(1, x, w, True, channel_last)
     for nv in (2, 4):
         assert torch.equal(out[nv][0], out[1][0]) and torch.equal(out[nv][1], out[1][1])
     xx = x.double().clone().requires_grad_()
@@ -195,6 +187,6 @@ def test_streaming_stores_change_no_bits() -> None:
     n = 32768
     x = -2.0 + torch.randn(64, n, generator=g)
     w = torch.randn(64, n, 2, generator=g)
-    big = _causal_run(x, w, channel_last=False)  # features: 64 x 32768 x 8 B = 16 MiB
-    half = [_causal_run(x[i : i + 32], w[i : i + 32], channel_last=False) for i in (0, 32)]
+    big = _fwd_bwd_at(1, x, w, True, channel_last=False)  # features: 64 x 32768 x 8 B = 16 MiB
+    half = [_fwd_bwd_at(1, x[i : i + 32], w[i : i + 32], True, channel_last=False) for i in (0, 32)]
     assert torch.equal(big[0], torch.cat([h[0] for h in half])) and torch.equal(big[1], torch.cat([h[1] for h in half]))

@@ -103,13 +103,14 @@ def _float32_layouts(backends: list[str], gen: torch.Generator) -> dict[str, flo
     gradient from a dense incoming one, against the float64 scan, relative to the largest value."""
     out: dict[str, float] = {}
     for name, shape in (("rows", (64, 96)), ("channels", (2, 96, 32))):
+        def rows(t: Tensor, name: str = name) -> Tensor:  # (R, N) or (B, N, C) -> the core's (..., N) rows
+            return t.transpose(-1, -2) if name == "channels" else t
         x64 = -2.0 + 0.5 * torch.randn(*shape, generator=gen, dtype=torch.float64)
-        w = torch.randn(*x64.transpose(-1, -2).shape, 2, generator=gen, dtype=torch.float64) if name == "channels" \
-            else torch.randn(*shape, 2, generator=gen, dtype=torch.float64)
+        w = torch.randn(*rows(x64).shape, 2, generator=gen, dtype=torch.float64)
         res = {}
         for b, dtype in [("scan", torch.float64)] + [(b, torch.float32) for b in backends]:
             x = x64.to(dtype, copy=True).requires_grad_()
-            f = bk_features(x.transpose(-1, -2) if name == "channels" else x, causal=True, backend=b)
+            f = bk_features(rows(x), causal=True, backend=b)
             f.backward(w.to(dtype))
             assert x.grad is not None
             res[(b, dtype)] = (f.detach().double(), x.grad.double())
