@@ -6,7 +6,9 @@
 
 `RegexMask` walks each candidate token's characters through the derivative automaton
 (engine.apps.structured.regex); with `precompiled=True` it keeps the finished vector per state,
-which is the mask[state][token] table of production systems, built lazily. End of sequence is
+which is the mask[state][token] table of production systems, built lazily (`builds` counts the
+vectors built and `visited` the automaton states stepped through, so a table that never hits shows
+as more builds than states). End of sequence is
 legal only where the automaton may stop. A step where nothing is legal raises NoLegalContinuation
 instead of sampling from an all -inf vector.
 """
@@ -58,6 +60,7 @@ class RegexMask(LogitMask):
         self.tok, self.start, self.precompiled = tokenizer, pattern, precompiled
         self.texts = [tokenizer.token_text(i) for i in range(tokenizer.vocab_size)]
         self.table: dict[int, tuple[np.ndarray, list[R.Node | None]]] = {}
+        self.builds, self.visited = 0, set[int]()
         self.reset()
 
     def reset(self) -> None:
@@ -65,6 +68,7 @@ class RegexMask(LogitMask):
         self.next_states: list[R.Node | None] = []
 
     def _build(self, state: R.Node) -> tuple[np.ndarray, list[R.Node | None]]:
+        self.builds += 1
         m = np.full(len(self.texts), -np.inf, dtype=np.float32)
         nxt: list[R.Node | None] = [None] * len(self.texts)
         for i, text in enumerate(self.texts):
@@ -82,6 +86,7 @@ class RegexMask(LogitMask):
             if nxt is None:
                 raise ValueError(f"token {last_token_id} was not legal in the previous state")
             self.state = nxt
+        self.visited.add(self.state.uid)
         if self.precompiled:
             if self.state.uid not in self.table:
                 self.table[self.state.uid] = self._build(self.state)
