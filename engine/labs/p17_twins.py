@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.core import tensorfile
 from engine.core.run import Recorder
 from engine.lm.models import twin
 from engine.lm.models import twin_checks as tc
@@ -42,10 +43,8 @@ def _sha(p: Path) -> str:
 def _transpose_attention(cfg: MiniGPTConfig) -> Callable[[Path], None]:
     """The break: rewrite the export with W_q, W_k, W_v, W_o transposed (shapes still match)."""
     def tamper(path: Path) -> None:
-        from safetensors.numpy import save_file
-
         state = {k: (v.T.copy() if ".attn.W_" in k else v) for k, v in tc.file_state(path).items()}
-        save_file(state, str(path), metadata=twin.metadata(cfg))
+        tensorfile.save(state, path, twin.metadata(cfg))
     return tamper
 
 

@@ -255,9 +255,9 @@ def overfit(cfg: dict, rec: Recorder) -> dict:
         train_full = subj.train_loss_full()  # the whole train split at the end, not the last batch
     best = rec.out_dir / "best_val.safetensors"
     if hist.best_val_state is not None:
-        from safetensors.numpy import save_file
+        from engine.core import tensorfile
 
-        save_file({k: np.ascontiguousarray(v) for k, v in hist.best_val_state.items()}, str(best))
+        tensorfile.save({k: np.ascontiguousarray(v) for k, v in hist.best_val_state.items()}, best)
         rec.artifact(best, "best-validation checkpoint")
     i_train = int(np.argmin(hist.train_loss))
     return {

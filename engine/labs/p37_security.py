@@ -172,12 +172,12 @@ note = "torch.load(this is only a string)"
 
 
 def supply_chain(cfg: dict, rec: Recorder) -> dict:
-    from safetensors.numpy import save_file
+    from engine.core import tensorfile
 
     root = rec.out_dir / "artifacts"
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(cfg["seed"])
-    save_file({"wte": rng.standard_normal((64, 16)).astype(np.float32)}, str(root / "model.safetensors"))
+    tensorfile.save({"wte": rng.standard_normal((64, 16)).astype(np.float32)}, root / "model.safetensors")
     (root / "tokenizer.json").write_text(json.dumps({"vocab": ["<pad>", "go", "went"]}), encoding="utf-8")
     (root / "config.json").write_text(json.dumps({"d_model": 16, "vocab": 64}), encoding="utf-8")
     manifest = root / "manifest.json"

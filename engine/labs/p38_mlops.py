@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.numpy import save_file
 
+from engine.core import tensorfile
 from engine.core.run import Recorder
 from engine.lm.text.verbs import conjugate
 from engine.systems.mlops import costs, drift, gate, rollout, traffic
@@ -48,7 +48,7 @@ def write_bundle(root: Path, variant: Variant, seed: int) -> Path:
         tensors = {"lora_a": rng.standard_normal((32, 4)).astype(np.float32), "lora_b": np.zeros((4, 32), np.float32)}
     else:
         tensors = {"w": w}
-    save_file(tensors, str(root / "model.safetensors"))
+    tensorfile.save(tensors, root / "model.safetensors")
     docs = {"tokenizer.json": {"vocab": sorted({conjugate(*c) for c in CELLS})},
             "config.json": {"variant": variant.name, "d_model": 32},
             "eval_report.json": eval_report(variant),

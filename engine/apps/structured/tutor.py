@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from engine.apps.structured import regex as R
@@ -51,7 +50,7 @@ from engine.torchstack.finetune.lora import (
     wrap_minigpt_with_lora,
 )
 from engine.torchstack.finetune.sft import encode_pairs, train_adapter
-from engine.torchstack.finetune.token_rows import enable_rows, new_token_ids, seen_token_ids
+from engine.torchstack.finetune.token_rows import enable_rows, load_rows, new_token_ids, save_rows, seen_token_ids
 
 NAME = "phase-30"
 PARENT = "phase-28" if "phase-28" in registry.PROVIDERS else "phase-18"
@@ -133,8 +132,7 @@ def fitting(tok: Any, examples: Sequence[tuple[str, str]], context_len: int) -> 
 
 def save_tuned(model: nn.Module, new_ids: list[int], losses: list[float], out: Path, meta: dict[str, Any]) -> None:
     save_adapter(model, out / ADAPTER_FILE, {**meta, "new_token_rows": len(new_ids)})
-    ids = torch.tensor(new_ids, dtype=torch.long)
-    save_file({"ids": ids, "rows": model.E.detach()[ids].contiguous()}, str(out / ROWS_FILE))
+    save_rows(model, new_ids, out / ROWS_FILE)
     (out / "history.json").write_text(json.dumps({"loss": [round(v, 5) for v in losses]}) + "\n")
 
 
@@ -145,10 +143,7 @@ def load_tuned(d: Path) -> nn.Module:
     if meta.get("context_len"):
         base = with_context(base, int(meta["context_len"]))  # type: ignore[arg-type]
     model = load_adapter(base, d / ADAPTER_FILE)
-    rows = load_file(str(d / ROWS_FILE))
-    with torch.no_grad():
-        if len(rows["ids"]):
-            model.E[rows["ids"]] = rows["rows"]
+    load_rows(model, d / ROWS_FILE)
     for p in model.parameters():
         p.requires_grad_(False)
     return model.eval()

@@ -25,10 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.numpy import load_file as np_load_file
-from safetensors.numpy import save_file as np_save_file
 from safetensors.torch import load_file as torch_load_file
-from safetensors.torch import save_file as torch_save_file
 
+from engine.core import tensorfile
 from engine.lm.models.gpt import MiniGPT, MiniGPTConfig
 from engine.lm.models.gpt_torch import GPT
 
@@ -105,11 +104,8 @@ def _fill_numpy(cfg: MiniGPTConfig, state: dict[str, np.ndarray], dtype: Any) ->
 
 
 def save_torch(model: GPT, path: str | Path, extra: dict[str, str] | None = None) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    torch_save_file(state, str(path), metadata=metadata(model.cfg, extra))
-    return path
+    return tensorfile.save(state, path, metadata(model.cfg, extra))
 
 
 def load_torch(path: str | Path, dtype: torch.dtype = torch.float32) -> GPT:
@@ -120,10 +116,7 @@ def load_torch(path: str | Path, dtype: torch.dtype = torch.float32) -> GPT:
 
 
 def save_numpy(np_model: MiniGPT, path: str | Path, extra: dict[str, str] | None = None) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np_save_file(numpy_state(np_model), str(path), metadata=metadata(np_model.cfg, extra))
-    return path
+    return tensorfile.save(numpy_state(np_model), path, metadata(np_model.cfg, extra))
 
 
 def load_numpy(path: str | Path, dtype: Any = np.float32) -> MiniGPT:

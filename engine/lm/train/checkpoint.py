@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file
 
+from engine.core.tensorfile import dumps
 from engine.lm.models.gpt import MiniGPT, MiniGPTConfig
 from engine.lm.train.loop import TrainState
 
@@ -47,9 +48,9 @@ def save_checkpoint(state: TrainState, out_dir: str | Path, metrics: dict[str, f
         stale.unlink()
     params = {n: np.ascontiguousarray(p.data) for n, p in state.opt.named}
     _atomic_bytes(out / "weights.safetensors",
-                  lambda p: save_file(params, str(p), metadata={"lm_head.weight": "ALIAS(E)"}))
+                  lambda p: p.write_bytes(dumps(params, {"lm_head.weight": "ALIAS(E)"})))
     optim = {k: np.ascontiguousarray(v) for k, v in state.opt.state_arrays().items()}
-    _atomic_bytes(out / "optim.safetensors", lambda p: save_file(optim, str(p)))
+    _atomic_bytes(out / "optim.safetensors", lambda p: p.write_bytes(dumps(optim)))
     extra = {"scheduler": {"step": state.step}, "data_iter": state.data.state_dict(),
              "train_rng": state.rng.bit_generator.state, "model_config": state.model.cfg.to_dict(),
              "opt_config": state.opt_cfg}

@@ -125,11 +125,9 @@ class Module:
 
     def save(self, path: str | Path) -> Path:
         """Write the state_dict as a .safetensors file."""
-        from safetensors.numpy import save_file
+        from engine.core import tensorfile
 
-        path = Path(path)
-        save_file({k: np.ascontiguousarray(v) for k, v in self.state_dict().items()}, str(path))
-        return path
+        return tensorfile.save({k: np.ascontiguousarray(v) for k, v in self.state_dict().items()}, path)
 
     def load(self, path: str | Path) -> None:
         from safetensors.numpy import load_file

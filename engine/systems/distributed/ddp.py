@@ -144,9 +144,10 @@ def worker(rank: int, world: int, cfg: dict, out: str) -> None:
         log["error"] = str(e).splitlines()[0][:200]
     log["wall_s"] = time.perf_counter() - t0
     log["tokens"] = len(log["losses"]) * batch
-    from safetensors.torch import save_file
+    from engine.core import tensorfile
 
-    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, f"{out}/rank{rank}.safetensors")
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    tensorfile.save(state, f"{out}/rank{rank}.safetensors")
     Path(f"{out}/rank{rank}.json").write_text(json.dumps(log))
     if world > 1 and not log["timed_out"] and cfg.get("fault") != "uneven_shards":
         dist.destroy_process_group()

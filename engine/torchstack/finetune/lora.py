@@ -142,13 +142,12 @@ def adapter_config(model: nn.Module) -> dict[str, object]:
 
 def save_adapter(model: nn.Module, path: str | Path, metadata: dict[str, object] | None = None) -> str:
     """Write only A and B (safetensors) with rank/alpha/modules/metadata as JSON; returns the adapter hash."""
-    from safetensors.torch import save_file
+    from engine.core import tensorfile
 
     state = {n: t.float().contiguous() for n, t in lora_state_dict(model).items()}
     digest = adapter_hash(state)
     meta = {"lora": json.dumps({**adapter_config(model), **(metadata or {}), "adapter_hash": digest})}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(path), metadata=meta)
+    tensorfile.save(state, path, meta)
     return digest
 
 

@@ -57,10 +57,10 @@ def enable_rows(model: nn.Module, ids: list[int]) -> nn.Parameter:
 
 
 def save_rows(model: nn.Module, ids: list[int], path: str | Path) -> None:
-    from safetensors.torch import save_file
+    from engine.core import tensorfile
 
     idx = torch.tensor(ids, dtype=torch.long)
-    save_file({"ids": idx, "rows": model.E.detach()[idx].float().contiguous()}, str(path))  # type: ignore[index]
+    tensorfile.save({"ids": idx, "rows": model.E.detach()[idx].float().contiguous()}, path)  # type: ignore[index]
 
 
 @torch.no_grad()
