@@ -71,9 +71,16 @@ def test_metadata_keys_sorted_and_header_length_kept() -> None:
     assert out[8:8 + n].index(b'"alpha"') < out[8:8 + n].index(b'"b"') < out[8:8 + n].index(b'"zeta"')
 
 
-def test_no_temp_file_left_and_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.core import atomic
+
     p = tensorfile.save({"a": np.zeros(2)}, tmp_path / "m.safetensors")
     before = p.read_bytes()
-    with pytest.raises(Exception):
-        tensorfile.save({"a": np.zeros(2), "b": "not a tensor"}, p)  # type: ignore[dict-item]
+
+    def disk_full(src: str, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "replace", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        tensorfile.save({"a": np.ones(2)}, p)
     assert p.read_bytes() == before and [f.name for f in tmp_path.iterdir()] == ["m.safetensors"]

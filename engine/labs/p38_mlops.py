@@ -105,8 +105,9 @@ def registry_roundtrip(cfg: dict, rec: Recorder) -> dict:
     mlflow_facts = {"mlflow_runs": len(reg.client.search_runs([reg.experiment_id])),
                     "champion_alias_sha": champion.tags["canonical_sha"][:16],
                     "champion_is_production": champion.tags["canonical_sha"] == reg.production(),
-                    "fetched_champion_verified": fetched == reg.production(),
-                    "mlflow_ui": f"mlflow ui --backend-store-uri {reg.uri}"}
+                    "fetched_champion_verified": fetched == reg.production()}
+    rec.note("browse the registry from the run's directory: mlflow ui --backend-store-uri "
+             f"sqlite:///{(reg.root / 'mlflow.db').relative_to(rec.out_dir).as_posix()}")
     shuffled = json.loads(json.dumps(eval_report(standard_variants(int(cfg["seed"]))["fp32"])), object_pairs_hook=lambda kv: dict(reversed(kv)))
     return {"bundles_registered": len(set(reg.tags().values())), **facts, **mlflow_facts,
             "lineage_reaches_corpus": chain[-1] == f"corpus:{CORPUS_HASH}" and chain[1] == shas["fp32"],

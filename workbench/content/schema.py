@@ -93,6 +93,7 @@ class Lab:
     substitute: str | None = None  # a target to run instead where `needs` can't be met (e.g. a CPU variant)
     types: dict[str, str] = field(default_factory=dict)  # explicit config types: {key: "int | null"} (configtypes.py)
     seeded: bool = True  # false: the lab draws no random numbers, so --seed cannot change its results
+    measured: list[str] = field(default_factory=list)  # result keys read off a clock (or a port): differ run to run
     exercise: Exercise | None = None  # the learner implements these slots (docs/EXERCISES.md)
 
 

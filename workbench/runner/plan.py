@@ -44,6 +44,7 @@ class RunRequest:
     substitute: str | None = None
     exercise: dict[str, Any] | None = None  # learner slots to substitute (workbench/exercises, docs/EXERCISES.md)
     seeded: bool = True  # false: the lab declares it draws no random numbers
+    measured: list[str] = field(default_factory=list)  # result keys that differ run to run (timings)
     break_id: str | None = None  # for kind == "break": the break's id, fault and title
     break_title: str | None = None
     healthy: RunRequest | None = None  # for a break: the same lab, same options, fault off
@@ -141,6 +142,7 @@ def _request(prefix: str, lab: Lab, opts: Options, phase: int | None, brk: Break
         lab_id=lab.id,
         substitute=lab.substitute,
         seeded=lab.seeded,
+        measured=list(lab.measured),
         break_id=brk.id if brk else None,
         break_title=brk.title if brk else None,
         healthy=_request(prefix, lab, opts, phase) if brk else None,

@@ -166,6 +166,7 @@ def run_request(
         error=outcome.error,
         notes=outcome.notes,
         seeded=req.seeded,
+        measured=req.measured,
         break_info=break_info,
         versions={"workbench": workbench.__version__},
     )

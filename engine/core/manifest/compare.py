@@ -2,7 +2,9 @@
 
 Keys are flattened to dotted paths (`versions.numpy`). Each difference falls in one
 category, highest impact first: CODE (git sha / dirty), VERSIONS, HARDWARE, ENV, TIME,
-OTHER. A key present on one side only shows `<missing>` on the other. Drift in CODE or
+OTHER. TIME holds the run's times and the results the lab declares `measured` (read off a clock);
+any other result that differs lands in OTHER: for the same code, config and seed, that is a
+reproducibility failure. A key present on one side only shows `<missing>` on the other. Drift in CODE or
 VERSIONS is what a CI gate should stop on, so `drift_exit_code` is non-zero for those.
 
 Usable as `python -m engine.core.manifest A.json B.json` (stdlib only).
@@ -33,7 +35,7 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def category(key: str) -> str:
+def category(key: str, measured: frozenset[str] = frozenset()) -> str:
     head = key.split(".", 1)[0]
     if key in _CODE_KEYS or head == "git":
         return "CODE"
@@ -43,7 +45,7 @@ def category(key: str) -> str:
         return "HARDWARE"
     if head == "env":
         return "ENV"
-    if key in _TIME_KEYS:
+    if key in _TIME_KEYS or (head == "results_summary" and key.split(".")[1] in measured):
         return "TIME"
     return "OTHER"
 
@@ -51,13 +53,14 @@ def category(key: str) -> str:
 def diff(a: dict[str, Any], b: dict[str, Any], ignore: tuple[str, ...] = ()) -> dict[str, list[tuple[str, Any, Any]]]:
     """Differences grouped by category: {category: [(key, a_value, b_value), ...]}."""
     fa, fb = flatten(a), flatten(b)
+    measured = frozenset(a.get("measured") or ()) | frozenset(b.get("measured") or ())
     grouped: dict[str, list[tuple[str, Any, Any]]] = {c: [] for c in CATEGORIES}
     for key in sorted(set(fa) | set(fb)):
         if any(key == i or key.startswith(i + ".") for i in ignore):
             continue
         va, vb = fa.get(key, MISSING), fb.get(key, MISSING)
         if va != vb:
-            grouped[category(key)].append((key, va, vb))
+            grouped[category(key, measured)].append((key, va, vb))
     return grouped
 
 

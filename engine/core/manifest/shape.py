@@ -63,13 +63,15 @@ def build(
     error: str | None,
     notes: list[str],
     seeded: bool = True,
+    measured: list[str] | None = None,
     break_info: dict[str, Any] | None = None,
     versions: dict[str, str] | None = None,
     git: dict[str, Any] | None = None,
     seed: int | None = None,
 ) -> dict[str, Any]:
     """The manifest. `seeded` false: the lab declares no randomness, so `seed` cannot change its
-    results. `break_info` (break runs only): id, title, fault, verdict detected|missed, and
+    results. `measured`: the result keys the lab reads off a clock (timings, throughputs, ports),
+    which differ between two runs of the same code and config; every other key must not. `break_info` (break runs only): id, title, fault, verdict detected|missed, and
     whether the healthy run of the same lab shows the break too. `versions` adds to the numeric
     stack's versions (the runner adds the workbench's); `git` defaults to this checkout's state;
     `seed` defaults to config["seed"]."""
@@ -83,6 +85,7 @@ def build(
         "error": error,
         "seed": config.get("seed") if seed is None else seed,
         "seeded": seeded,
+        "measured": sorted(measured or []),
         "break": break_info,
         "config": config,
         "config_hash": config_hash,
