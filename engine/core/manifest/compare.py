@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,11 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def is_measured(result_key: str, measured: Iterable[str]) -> bool:
+    """Does a result key match one of the lab's `measured` names (shell patterns: `*_tokens_per_s`)?"""
+    return any(fnmatchcase(result_key, pattern) for pattern in measured)
+
+
 def category(key: str, measured: frozenset[str] = frozenset()) -> str:
     head = key.split(".", 1)[0]
     if key in _CODE_KEYS or head == "git":
@@ -45,7 +52,7 @@ def category(key: str, measured: frozenset[str] = frozenset()) -> str:
         return "HARDWARE"
     if head == "env":
         return "ENV"
-    if key in _TIME_KEYS or (head == "results_summary" and key.split(".")[1] in measured):
+    if key in _TIME_KEYS or (head == "results_summary" and is_measured(key.split(".")[1], measured)):
         return "TIME"
     return "OTHER"
 
