@@ -4,7 +4,8 @@ Two `workbench run` processes per lab; their manifests may differ only in the ru
 times and the results the lab declares `measured` (engine.core.manifest.compare files those under
 TIME). Each process seeds its own hash order, so a dict or set iterated into a file, or a
 library that does so (safetensors' metadata did), shows here and not in an in-process rerun.
-The slow test does the same for every ready quick lab, two whole sweeps in two interpreters.
+The slow test does the same for every ready quick lab and experiment, two whole sweeps in two
+interpreters (about 2 + 7 min on the 2-core box, the two side by side).
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ json.dump(out, open(sys.argv[2], "w"), default=str)
 
 
 def _quick_targets() -> list[str]:
-    return [p.values[0] for p in labkit.targets(range(42), "lab", slow=SLOW) if not p.marks]
+    labs = [p.values[0] for p in labkit.targets(range(42), "lab", slow=SLOW) if not p.marks]
+    experiments = [e.id for e in labkit.catalog().experiments.values()
+                   if e.status == "ready" and e.entry and not e.needs and not e.id.startswith("selftest")]
+    return labs + sorted(experiments)
 
 
 @pytest.mark.slow
