@@ -29,6 +29,15 @@ def test_flatten_and_categories() -> None:
         "CODE", "CODE", "VERSIONS", "HARDWARE", "ENV", "TIME", "OTHER"]
 
 
+def test_measured_results_are_time_and_other_results_are_not() -> None:
+    a = {"measured": ["*_ms", "speedup"], "results_summary": {"step_ms": 1.0, "speedup": 3.0, "loss": 0.5, "n": 4}}
+    b = {"measured": ["*_ms", "speedup"], "results_summary": {"step_ms": 1.4, "speedup": 2.9, "loss": 0.6, "n": 4}}
+    grouped = mdiff.diff(a, b)
+    assert [k for k, _, _ in grouped["TIME"]] == ["results_summary.speedup", "results_summary.step_ms"]
+    assert grouped["OTHER"] == [("results_summary.loss", 0.5, 0.6)]
+    assert mdiff.is_measured("copy_32_bk_tokens_per_s", ["*_tokens_per_s"]) and not mdiff.is_measured("ms", ["*_ms"])
+
+
 def test_missing_key_is_reported() -> None:
     grouped = mdiff.diff({"env": {"OMP_NUM_THREADS": "8"}}, {"env": {}})
     assert grouped["ENV"] == [("env.OMP_NUM_THREADS", "8", mdiff.MISSING)]
