@@ -216,6 +216,6 @@ def mask_overhead(cfg: dict, rec: Recorder) -> dict:
             "overhead_ratio_rederived": tot["mask_rederived"] / tot["no_mask"],
             "mask_share_rederived": rows["mask_rederived"]["mask"] / tot["mask_rederived"],
             "mask_share_precompiled": rows["mask_precompiled"]["mask"] / tot["mask_precompiled"],
-            **{f"builds_per_state_{name[5:]}": m.builds / max(len(m.visited), 1)
+            **{f"builds_per_state_{name.removeprefix('mask_')}": m.builds / max(len(m.visited), 1)
                for name, m in masks.items() if m is not None}}
 

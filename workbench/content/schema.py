@@ -92,7 +92,7 @@ class Lab:
     notes: list[str] = field(default_factory=list)
     substitute: str | None = None  # a target to run instead where `needs` can't be met (e.g. a CPU variant)
     types: dict[str, str] = field(default_factory=dict)  # explicit config types: {key: "int | null"} (configtypes.py)
-    seeded: bool = True  # false: the lab draws no random numbers, so --seed cannot change its results
+    seeded: bool = True  # false: --seed cannot change its results (outside `measured`)
     measured: list[str] = field(default_factory=list)  # result keys read off a clock (or a port): differ run to run
     exercise: Exercise | None = None  # the learner implements these slots (docs/EXERCISES.md)
 

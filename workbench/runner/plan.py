@@ -43,7 +43,7 @@ class RunRequest:
     lab_id: str | None = None
     substitute: str | None = None
     exercise: dict[str, Any] | None = None  # learner slots to substitute (workbench/exercises, docs/EXERCISES.md)
-    seeded: bool = True  # false: the lab declares it draws no random numbers
+    seeded: bool = True  # false: the lab declares --seed cannot change its results (outside `measured`)
     measured: list[str] = field(default_factory=list)  # result keys that differ run to run (timings)
     break_id: str | None = None  # for kind == "break": the break's id, fault and title
     break_title: str | None = None

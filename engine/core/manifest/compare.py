@@ -2,10 +2,11 @@
 
 Keys are flattened to dotted paths (`versions.numpy`). Each difference falls in one
 category, highest impact first: CODE (git sha / dirty), VERSIONS, HARDWARE, ENV, TIME,
-OTHER. TIME holds the run's times and the results the lab declares `measured` (read off a clock);
-any other result that differs lands in OTHER: for the same code, config and seed, that is a
-reproducibility failure. A key present on one side only shows `<missing>` on the other. Drift in CODE or
-VERSIONS is what a CI gate should stop on, so `drift_exit_code` is non-zero for those.
+OTHER. TIME holds the run's times and the results the lab declares `measured` (read off a
+clock); any other result that differs lands in OTHER: for the same code, config and seed, that
+is a reproducibility failure. A key present on one side only shows `<missing>` on the other.
+Drift in CODE or VERSIONS is what a CI gate should stop on, so `drift_exit_code` is non-zero
+for those.
 
 Usable as `python -m engine.core.manifest A.json B.json` (stdlib only).
 """

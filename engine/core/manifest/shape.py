@@ -70,8 +70,9 @@ def build(
     seed: int | None = None,
 ) -> dict[str, Any]:
     """The manifest. `seeded` false: the lab declares no randomness, so `seed` cannot change its
-    results. `measured`: the result keys the lab reads off a clock (timings, throughputs, ports),
-    which differ between two runs of the same code and config; every other key must not. `break_info` (break runs only): id, title, fault, verdict detected|missed, and
+    results. `measured`: the result keys (or shell patterns) the lab reads off a clock (timings,
+    throughputs, ports), which differ between two runs of the same code and config; every other
+    key must not. `break_info` (break runs only): id, title, fault, verdict detected|missed, and
     whether the healthy run of the same lab shows the break too. `versions` adds to the numeric
     stack's versions (the runner adds the workbench's); `git` defaults to this checkout's state;
     `seed` defaults to config["seed"]."""
