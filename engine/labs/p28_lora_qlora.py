@@ -160,7 +160,8 @@ def _rank_model(r: int, r_main: int, broken: bool, base: GPT, tok: Any, seen: se
     stage_cfg = T._config(quick)  # the registered recipe; a rank that is not the stage's trains here
     if r == int(stage_cfg["r"]) and not broken:
         model, _, ck = T.tutor(quick)
-        out["adapter"] = registry.record(rec, ck)
+        record = registry.record(rec, ck)  # the manifest keeps the cache path; results.json must not
+        out["adapter"] = {k: v for k, v in record.items() if k != "path"}
         out["adapter_hashes"] = T.adapter_record(ck)
         hist = [float(v) for v in json.loads((ck.path / "history.json").read_text())["loss"]]
         for step, v in enumerate(hist):
