@@ -54,6 +54,13 @@ def outcome(target: str, quick: bool = True, sets: tuple[str, ...] = ()) -> tupl
     return json.loads(result), json.loads(records)
 
 
+def unmeasured(result: dict[str, Any], measured: Iterable[str]) -> dict[str, Any]:
+    """The results outside a lab's `measured` keys: what the same seed must reproduce (a timing moves anyway)."""
+    from engine.core.manifest.compare import is_measured
+
+    return {k: v for k, v in result.items() if not is_measured(k, measured)}
+
+
 def failed_hard_checks(target: str, quick: bool = True, sets: tuple[str, ...] = ()) -> list[str]:
     """The hard checks (for a break: its expectations) that the run does not meet."""
     req = request(target, quick, sets)

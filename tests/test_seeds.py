@@ -11,7 +11,6 @@ import json
 
 import pytest
 
-from engine.core.manifest.compare import is_measured
 from tests import labkit
 from workbench.runner.call import call_lab
 from workbench.runner.session import skip_reason
@@ -23,8 +22,7 @@ SUBSET = [("phase-07/lab-02", ()), ("phase-08/lab-03", ()), ("phase-02/lab-03", 
 def _results(target: str, seed: int, sets: tuple[str, ...] = ()) -> str:
     """The results outside the lab's `measured` keys: a timing always moves, seed or not."""
     req = labkit.request(target, True, sets, seed)
-    result = call_lab(req).result
-    return json.dumps({k: v for k, v in result.items() if not is_measured(k, req.measured)}, sort_keys=True)
+    return json.dumps(labkit.unmeasured(call_lab(req).result, req.measured), sort_keys=True)
 
 
 @pytest.mark.parametrize(("target", "sets"), SUBSET, ids=[t for t, _ in SUBSET])
