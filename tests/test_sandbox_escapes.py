@@ -110,3 +110,32 @@ def test_without_namespaces_unvouched_code_is_refused() -> None:
 def test_each_run_has_its_own_unprivileged_uid(mode: str) -> None:
     uids = [int(run_code("import os\nprint(os.getuid())", LIM, offline_vouched=True, mode=mode).stdout) for _ in range(2)]
     assert all(u not in (0, 65534) for u in uids) and uids[0] != uids[1]
+
+
+@needs_ns
+def test_a_newer_namespace_with_a_recycled_name_is_not_this_runs_survivor() -> None:
+    """The kernel reuses a freed namespace inode: another live sandbox's namespace may carry a
+    finished run's pidns name. Its processes (a live PID 1 among them) are not that run's
+    survivors; the run's own marker still finds a process of its own anywhere."""
+    import subprocess
+
+    from engine.apps.agents.sandbox import SandboxResult, _unshare_cmd, survivors
+
+    marker = secrets.token_hex(8)
+    other = subprocess.Popen([*_unshare_cmd(), "sleep", "30"], start_new_session=True)
+    mine = subprocess.Popen(["sleep", "30"], env={"LYNX_SANDBOX_RUN": marker, "PATH": os.environ["PATH"]})
+    try:
+        deadline = time.monotonic() + 30
+        inner: list[str] = []
+        while not inner and time.monotonic() < deadline:  # unshare forks the namespace's PID 1
+            with open(f"/proc/{other.pid}/task/{other.pid}/children") as f:
+                inner = f.read().split()
+            time.sleep(0.05)
+        recycled = os.readlink(f"/proc/{inner[0]}/ns/pid")
+        finished = SandboxResult(True, "", None, 0, 0.0, 0.0, pid=0, isolation="namespaces", marker=marker,
+                                 pidns=recycled)
+        assert survivors(finished) == [mine.pid]
+    finally:
+        for p in (other, mine):
+            p.kill()
+            p.wait()

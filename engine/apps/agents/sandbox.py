@@ -107,19 +107,37 @@ def group_members(pgid: int) -> list[int]:
     return found
 
 
+def _pid_in_own_namespace(pid: str) -> int:
+    """The process's PID inside its innermost PID namespace (the last NSpid field)."""
+    line = next(ln for ln in _proc_field(pid, "status").splitlines() if ln.startswith("NSpid:"))
+    return int(line.split()[-1])
+
+
 def survivors(r: SandboxResult) -> list[int]:
     """Live processes left by one sandbox run, whatever session or group they moved to: anything
-    still in its PID namespace, or carrying its marker in the environment it inherited."""
+    still in its PID namespace, or carrying its marker in the environment it inherited.
+
+    A namespace is named by an inode number, and the kernel hands a freed number to the next
+    namespace it makes: with sandboxes running side by side, another run's namespace can carry
+    this run's old name (seen: two phase-32 labs in parallel, 2 runs in 40, each counting the
+    other's tool as an escape). This run's init (PID 1 there) has exited before survivors are
+    counted, and its exit kills every process in the namespace, so a namespace of that name with
+    a live PID 1 is a newer one: its processes are not this run's. The marker still finds this
+    run's processes wherever they are."""
     found = set(group_members(r.pid)) if r.pid else set()
+    in_ns, newer_namespace = [], False
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == os.getpid():
             continue
-        with contextlib.suppress(OSError):
-            in_ns = bool(r.pidns) and os.readlink(f"/proc/{name}/ns/pid") == r.pidns
-            marked = (bool(r.marker) and f"LYNX_SANDBOX_RUN={r.marker}" in _proc_field(name, "environ")
-                      and _proc_field(name, "stat").rsplit(")", 1)[1].split()[0] != "Z")
-            if in_ns or marked:
+        with contextlib.suppress(OSError, StopIteration):
+            if r.pidns and os.readlink(f"/proc/{name}/ns/pid") == r.pidns:
+                in_ns.append(int(name))
+                newer_namespace |= _pid_in_own_namespace(name) == 1
+            if (r.marker and f"LYNX_SANDBOX_RUN={r.marker}" in _proc_field(name, "environ")
+                    and _proc_field(name, "stat").rsplit(")", 1)[1].split()[0] != "Z"):
                 found.add(int(name))
+    if not newer_namespace:
+        found.update(in_ns)
     return sorted(found)
 
 
